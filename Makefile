@@ -1,0 +1,29 @@
+# Two commands for a fresh machine; both install what is missing first.
+#   make demo   build lmcc, compile a small Qwen3, run it on a synthetic checkpoint
+#   make test   build with ASan/UBSan and run every test through ctest
+#   make bench  measure speed against this machine's limits (JSON)
+
+JOBS ?= $(shell nproc)
+
+.PHONY: demo test bench setup build clean
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build -j $(JOBS)
+
+demo: build
+	@bash scripts/demo.sh build
+
+test: setup
+	@cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DLMCC_SANITIZE=ON >/dev/null
+	@cmake --build build-test -j $(JOBS)
+	@cd build-test && ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	@bash scripts/bench.sh build
+
+clean:
+	rm -rf build build-test

@@ -1,0 +1,15 @@
+/* The lmcc subcommands; each returns the process exit status. */
+#ifndef LMCC_COMMANDS_H
+#define LMCC_COMMANDS_H
+
+#include "../runtime/error.h"
+
+int cmd_build(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+
+/* Prints "lmcc: error: ..." and returns 1. */
+int report_error(const lm_err *e);
+/* Prints "lmcc <cmd>: <msg>" and the usage text on stderr; returns 2. */
+int usage_error(const char *cmd, const char *msg, const char *usage);
+
+#endif

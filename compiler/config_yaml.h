@@ -1,0 +1,25 @@
+/* Reading a model config YAML into a Lua table.
+ *
+ * Scalars are resolved with the YAML 1.2 core schema: null, bool
+ * (true/false/True/FALSE...), int (decimal, 0x hex, 0o octal), float
+ * (1.0e-6, .inf, .nan) and otherwise string; quoted scalars are always
+ * strings. Sequences become Lua arrays (1-based) and mappings tables. */
+#ifndef LMCC_CONFIG_YAML_H
+#define LMCC_CONFIG_YAML_H
+
+#include <lua.h>
+
+#include "../runtime/error.h"
+
+/* Parses the YAML file at path (a single document whose root is a mapping)
+ * and pushes two tables on L: the config, and its marks, which map each key
+ * path ("num_heads", "rope_scaling.factor", "stop.1") to {line=, col=}
+ * (1-based) of that key's value. On failure pushes nothing, returns -1 and
+ * writes "<path>:<line>:<col>: <what>" into e. */
+int config_load_yaml(lua_State *L, const char *path, lm_err *e);
+
+/* The same for YAML text already in memory; name is used in messages. */
+int config_load_yaml_string(lua_State *L, const char *text, size_t len, const char *name,
+                            lm_err *e);
+
+#endif

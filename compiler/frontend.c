@@ -1,0 +1,148 @@
+#include "frontend.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "config_yaml.h"
+
+const char *lmcc_home(void)
+{
+    const char *h = getenv("LMCC_HOME");
+    return h && *h ? h : LMCC_HOME_DEFAULT;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Pushes the sorted list of architectures: compiler/archs/<name>.lua. */
+static void push_arch_list(lua_State *L, const char *dir)
+{
+    lua_newtable(L);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    char *names[256];
+    int n = 0;
+    struct dirent *ent;
+    while ((ent = readdir(d)) && n < 256) {
+        size_t len = strlen(ent->d_name);
+        if (len > 4 && strcmp(ent->d_name + len - 4, ".lua") == 0 && ent->d_name[0] != '.')
+            names[n++] = strndup(ent->d_name, len - 4);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof names[0], cmp_str);
+    for (int i = 0; i < n; i++) {
+        lua_pushstring(L, names[i]);
+        lua_rawseti(L, -2, i + 1);
+        free(names[i]);
+    }
+}
+
+/* Message handler: compile errors (tables with msg) pass through as their
+ * message; anything else is a bug and gets a traceback. */
+static int on_error(lua_State *L)
+{
+    if (lua_istable(L, 1)) {
+        lua_getfield(L, 1, "msg");
+        if (lua_isstring(L, -1))
+            return 1;
+        lua_pop(L, 1);
+    }
+    const char *msg = lua_tostring(L, 1);
+    luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
+    lua_pushfstring(L, "internal error in the Lua frontend: %s", lua_tostring(L, -1));
+    return 1;
+}
+
+int frontend_open(frontend *f, lm_err *e)
+{
+    snprintf(f->home, sizeof f->home, "%s", lmcc_home());
+    f->L = luaL_newstate();
+    if (!f->L)
+        return lm_fail(e, "lua: cannot create a state (out of memory)");
+    luaL_openlibs(f->L);
+    lua_getglobal(f->L, "package");
+    lua_pushfstring(f->L, "%s/compiler/frontend/?.lua", f->home);
+    lua_setfield(f->L, -2, "path");
+    lua_pushstring(f->L, "");
+    lua_setfield(f->L, -2, "cpath");
+    lua_pop(f->L, 1);
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/compiler/frontend/driver.lua", f->home);
+    FILE *fp = fopen(probe, "r");
+    if (!fp) {
+        lua_close(f->L);
+        f->L = NULL;
+        return lm_fail(e, "%s: the lmcc frontend is missing; set LMCC_HOME to the lmcc source tree", probe);
+    }
+    fclose(fp);
+    return 0;
+}
+
+void frontend_close(frontend *f)
+{
+    if (f->L)
+        lua_close(f->L);
+    f->L = NULL;
+}
+
+int frontend_call(frontend *f, const char *fn, const char *config_path, const frontend_opts *o,
+                  lm_err *e)
+{
+    lua_State *L = f->L;
+    int base = lua_gettop(L);
+    lua_pushcfunction(L, on_error);
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "driver");
+    if (lua_pcall(L, 1, 1, base + 1) != LUA_OK) {
+        lm_fail(e, "%s", lua_tostring(L, -1));
+        lua_settop(L, base);
+        return -1;
+    }
+    lua_getfield(L, -1, fn);
+    lua_remove(L, -2);
+    if (config_load_yaml(L, config_path, e) != 0) {
+        lua_settop(L, base);
+        return -1;
+    }
+    lua_newtable(L);
+    lua_pushstring(L, config_path);
+    lua_setfield(L, -2, "config_path");
+    lua_pushstring(L, o->name);
+    lua_setfield(L, -2, "name");
+    if (o->dtype) {
+        lua_pushstring(L, o->dtype);
+        lua_setfield(L, -2, "dtype");
+    }
+    if (o->batch > 0) {
+        lua_pushinteger(L, o->batch);
+        lua_setfield(L, -2, "batch");
+    }
+    if (o->ctx > 0) {
+        lua_pushinteger(L, o->ctx);
+        lua_setfield(L, -2, "ctx");
+    }
+    lua_pushfstring(L, "%s/compiler/archs", f->home);
+    lua_setfield(L, -2, "arch_dir");
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/compiler/archs", f->home);
+    push_arch_list(L, dir);
+    lua_setfield(L, -2, "archs");
+    lua_pushfstring(L, "%s/templates", f->home);
+    lua_setfield(L, -2, "templates");
+    lua_pushstring(L, LMCC_VERSION);
+    lua_setfield(L, -2, "version");
+    if (lua_pcall(L, 3, 1, base + 1) != LUA_OK) {
+        lm_fail(e, "%s", lua_tostring(L, -1));
+        lua_settop(L, base);
+        return -1;
+    }
+    lua_remove(L, base + 1); /* the message handler */
+    return 0;
+}

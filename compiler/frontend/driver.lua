@@ -1,0 +1,113 @@
+-- Entry points the C host calls: compile a config, or describe the
+-- checkpoint it expects (for lmcc synth).
+
+local CompileError = require("errors")
+local arch = require("arch")
+local graph = require("graph")
+local fuse = require("fuse")
+local emit = require("emit")
+
+local M = {}
+
+-- The words an architecture script sees. `string` is the parameter type;
+-- string methods still work through the string metatable.
+local function script_env()
+  local env = {
+    arch = arch.arch, int = arch.int, float = arch.float, bool = arch.bool, string = arch.string,
+    math = math, table = table, ipairs = ipairs, pairs = pairs, tostring = tostring,
+    tonumber = tonumber, type = type, error = error, assert = assert, select = select,
+  }
+  return env
+end
+
+local function load_arch(name, src, opts)
+  local known = {}
+  for _, a in ipairs(opts.archs) do known[a] = true end
+  if not known[name] then
+    CompileError.at(src, "arch", ("unknown arch '%s'; available: %s"):format(name, table.concat(opts.archs, ", ")))
+  end
+  local path = ("%s/%s.lua"):format(opts.arch_dir, name)
+  local chunk, err = loadfile(path, "t", script_env())
+  if not chunk then CompileError.raise(("%s: %s"):format(path, err)) end
+  local ok, def = pcall(chunk)
+  if not ok then
+    if CompileError.is(def) then error(def, 0) end
+    CompileError.raise(("%s: %s"):format(path, tostring(def)))
+  end
+  if type(def) ~= "table" or def.name ~= name then
+    CompileError.raise(("%s: must return arch \"%s\" { ... }"):format(path, name))
+  end
+  return def, path
+end
+
+-- cfg/marks from the YAML; returns the architecture, its script path and
+-- the checked config.
+local function prepare(cfg, marks, opts)
+  local src = { path = opts.config_path, marks = marks }
+  if cfg.arch == nil then CompileError.file(src, "missing key 'arch' (expected string)") end
+  if type(cfg.arch) ~= "string" then
+    CompileError.at(src, "arch", ("key 'arch': expected string, found %s"):format(arch.describe(cfg.arch)))
+  end
+  local def, path = load_arch(cfg.arch, src, opts)
+  local c = arch.check_config(def, cfg, src)
+  if opts.dtype then
+    if not arch.DTYPES[opts.dtype] then
+      CompileError.raise(("--dtype: unknown dtype '%s'; use one of %s"):format(opts.dtype,
+        table.concat(arch.sorted_keys(arch.DTYPES), ", ")))
+    end
+    c.dtype = arch.DTYPES[opts.dtype]
+  end
+  return def, path, c
+end
+
+local function build_graph(def, path, c)
+  local g = graph.new(c, path)
+  local ok, err = pcall(def.forward, g, c)
+  if not ok then
+    if CompileError.is(err) then error(err, 0) end
+    CompileError.raise(("%s: forward: %s"):format(path, tostring(err)))
+  end
+  if not g.result then
+    CompileError.raise(("%s: forward must return g:logits(...)"):format(path))
+  end
+  return g
+end
+
+function M.compile(cfg, marks, opts)
+  local def, path, c = prepare(cfg, marks, opts)
+  local ctx = opts.ctx or c.context_length
+  if ctx < 1 or ctx > c.context_length then
+    CompileError.raise(("--ctx %d: must be between 1 and the model's context_length %d"):format(ctx, c.context_length))
+  end
+  local batch = math.min(opts.batch or 256, ctx)
+  local g = build_graph(def, path, c)
+  fuse.run(g)
+  local keys = arch.sorted_keys(cfg)
+  local out = emit.run(g, {
+    templates = opts.templates, name = opts.name, version = opts.version,
+    config_path = opts.config_path, hf = def.hf_config(c), batch = batch, ctx = ctx,
+    config_keys = keys,
+  })
+  out.name = opts.name
+  return out
+end
+
+-- What `lmcc synth` writes: the tensors (in first-use order) and
+-- config.json's fields, as an ordered list of { key, value }.
+function M.checkpoint_spec(cfg, marks, opts)
+  local def, path, c = prepare(cfg, marks, opts)
+  local g = build_graph(def, path, c)
+  local tensors, seen = {}, {}
+  for _, w in ipairs(g.weights) do
+    if not seen[w.name] then
+      seen[w.name] = true
+      tensors[#tensors + 1] = { name = w.name, shape = w.src_shape, init = w.init }
+    end
+  end
+  local hf = def.hf_config(c)
+  local fields = { { "architectures", hf.architectures }, { "model_type", hf.model_type } }
+  for _, f in ipairs(hf.fields) do fields[#fields + 1] = { f[1], f[2] } end
+  return { tensors = tensors, config = fields }
+end
+
+return M

@@ -1,0 +1,55 @@
+/* lmcc: the ahead-of-time compiler for language models. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+static const char USAGE[] =
+    "usage: lmcc <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  build CONFIG.yaml   compile a model config into an executable and a library\n"
+    "  synth CONFIG.yaml   write a random checkpoint in Hugging Face layout\n"
+    "  help                this text\n"
+    "  version             print the lmcc version\n"
+    "\n"
+    "Run 'lmcc <command> --help' for a command's options.\n";
+
+int report_error(const lm_err *e)
+{
+    lm_print_error("lmcc", e);
+    return 1;
+}
+
+int usage_error(const char *cmd, const char *msg, const char *usage)
+{
+    if (msg)
+        fprintf(stderr, "lmcc: error: %s: %s; see 'lmcc %s --help'\n", cmd, msg, cmd);
+    else
+        fprintf(stderr, "lmcc: error: %s: bad arguments; see 'lmcc %s --help'\n", cmd, cmd);
+    (void)usage;
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(USAGE, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "build") == 0)
+        return cmd_build(argc - 1, argv + 1);
+    if (strcmp(cmd, "synth") == 0)
+        return cmd_synth(argc - 1, argv + 1);
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        fputs(USAGE, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("lmcc %s\n", LMCC_VERSION);
+        return 0;
+    }
+    fprintf(stderr, "lmcc: error: unknown command '%s'; see 'lmcc help'\n", cmd);
+    return 2;
+}

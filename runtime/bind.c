@@ -1,0 +1,341 @@
+/* Binding checkpoint tensors to the compiled model's weight slots.
+ *
+ * Two passes: the first checks every slot and every tensor and collects all
+ * problems into one message (a user fixing a checkpoint wants the whole
+ * list, not one error per run); only when nothing is wrong does the second
+ * pass bind data, in place when the dtype matches, converted otherwise. */
+#include "bind.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "dtype.h"
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static const char *slot_dtype_name(lm_dtype t)
+{
+    switch (t) {
+    case LM_F32: return "f32";
+    case LM_BF16: return "bf16";
+    case LM_F16: return "f16";
+    case LM_Q8_0: return "q8_0";
+    }
+    return "?";
+}
+
+static void format_shape(char *buf, size_t size, int ndim, const int64_t *shape)
+{
+    size_t off = 0;
+    off += (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < ndim && off < size; i++)
+        off += (size_t)snprintf(buf + off, size - off, "%s%" PRId64, i ? ", " : "", shape[i]);
+    if (off < size)
+        snprintf(buf + off, size - off, "]");
+}
+
+/* The problems found so far; text past the budget is only counted, so the
+ * final message fits lm_err with its prefix and advice. */
+typedef struct problems {
+    char text[1500];
+    size_t len;
+    int count;
+    int omitted;
+} problems;
+
+static void add_problem(problems *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add_problem(problems *p, const char *fmt, ...)
+{
+    char one[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(one, sizeof one, fmt, ap);
+    va_end(ap);
+    p->count++;
+    size_t need = strlen(one) + (p->len ? 2 : 0);
+    if (p->omitted || p->len + need >= sizeof p->text) {
+        p->omitted++;
+        return;
+    }
+    p->len += (size_t)snprintf(p->text + p->len, sizeof p->text - p->len, "%s%s",
+                               p->len ? "; " : "", one);
+}
+
+static int is_float_source(lm_st_dtype t)
+{
+    return t == LM_ST_F32 || t == LM_ST_BF16 || t == LM_ST_F16;
+}
+
+/* Whether a slot can use a tensor of this checkpoint dtype without conversion. */
+static int same_storage(lm_dtype slot, lm_st_dtype src)
+{
+    return (slot == LM_F32 && src == LM_ST_F32) || (slot == LM_BF16 && src == LM_ST_BF16) ||
+           (slot == LM_F16 && src == LM_ST_F16);
+}
+
+/* Elements in one row (every dimension but the first). */
+static int64_t row_elems(const lm_weight_desc *w)
+{
+    int64_t n = 1;
+    for (int k = 1; k < w->ndim; k++)
+        n *= w->shape[k];
+    return n;
+}
+
+/* Checks one slot against the checkpoint; marks the tensor it uses. */
+static void check_slot(const lm_weight_desc *w, const lm_checkpoint *ck, unsigned char *used,
+                       problems *p)
+{
+    char want[160], got[160];
+    int dims_ok = w->ndim >= 1 && w->ndim <= LM_MAX_DIMS;
+    for (int k = 0; dims_ok && k < w->ndim; k++)
+        dims_ok = w->shape[k] >= 0;
+    if (!dims_ok || w->row_begin < 0 || w->src_rows < w->row_begin + w->shape[0]) {
+        add_problem(p, "slot for '%s' is malformed (ndim %d, rows %" PRId64 "..%" PRId64
+                       " of %" PRId64 "; a compiler bug, please report)",
+                    w->hf_name, w->ndim, w->row_begin, w->row_begin + w->shape[0], w->src_rows);
+        return;
+    }
+    int64_t src_shape[LM_MAX_DIMS];
+    memcpy(src_shape, w->shape, sizeof src_shape);
+    src_shape[0] = w->src_rows;
+    format_shape(want, sizeof want, w->ndim, src_shape);
+
+    const lm_tensor *t = lm_checkpoint_find(ck, w->hf_name);
+    if (!t) {
+        add_problem(p, "missing tensor '%s' (expected %s, compiled as %s)", w->hf_name, want,
+                    slot_dtype_name(w->dtype));
+        return;
+    }
+    used[t - lm_checkpoint_tensor(ck, 0)] = 1; /* tensors are one array */
+
+    int shape_ok = t->ndim == w->ndim && t->shape[0] == w->src_rows;
+    for (int k = 1; shape_ok && k < w->ndim; k++)
+        shape_ok = t->shape[k] == w->shape[k];
+    if (!shape_ok) {
+        format_shape(got, sizeof got, t->ndim, t->shape);
+        add_problem(p, "tensor '%s' has shape %s, expected %s", w->hf_name, got, want);
+    }
+    if (!is_float_source(t->dtype))
+        add_problem(p, "tensor '%s' has unsupported dtype %s (expected F32, BF16 or F16)",
+                    w->hf_name, lm_st_dtype_name(t->dtype));
+    if (w->dtype == LM_Q8_0 && w->shape[w->ndim - 1] % LM_Q8_BLOCK != 0)
+        add_problem(p, "tensor '%s' cannot be quantized to q8_0: last dimension %" PRId64
+                       " is not a multiple of %d",
+                    w->hf_name, w->shape[w->ndim - 1], LM_Q8_BLOCK);
+}
+
+/* Source elements [0, n) as f32. Loads go through memcpy because a converted
+ * source may be misaligned (that is one reason it is not used in place). */
+static void load_f32(float *dst, const unsigned char *src, lm_st_dtype t, size_t n)
+{
+    if (t == LM_ST_F32) {
+        memcpy(dst, src, n * sizeof *dst);
+    } else if (t == LM_ST_BF16) {
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            dst[i] = lm_bf16_to_f32(h);
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            dst[i] = lm_f16_to_f32(h);
+        }
+    }
+}
+
+/* Quantizes n floats (n % 32 == 0) into Q8_0 blocks as model.h lays them out. */
+static void quantize_q8_0(unsigned char *dst, const float *x, size_t n)
+{
+    for (size_t b = 0; b < n / LM_Q8_BLOCK; b++, x += LM_Q8_BLOCK, dst += LM_Q8_BLOCK_BYTES) {
+        float amax = 0.0f;
+        for (int i = 0; i < LM_Q8_BLOCK; i++)
+            amax = fmaxf(amax, fabsf(x[i]));
+        float d = amax / 127.0f;
+        uint16_t dh = lm_f32_to_f16(d);
+        memcpy(dst, &dh, 2); /* little endian on every target we build for */
+        for (int i = 0; i < LM_Q8_BLOCK; i++) {
+            /* x / d, not x * (1 / d): the contract in model.h, bit for bit. */
+            float q = d != 0.0f ? roundf(x[i] / d) : 0.0f; /* half away from zero */
+            q = fminf(127.0f, fmaxf(-127.0f, q));
+            dst[2 + i] = (unsigned char)(int8_t)q;
+        }
+    }
+}
+
+/* Converts n source elements into dst, laid out as slot dtype t. */
+static void convert(void *dst, lm_dtype t, const unsigned char *src, lm_st_dtype st, size_t n)
+{
+    if (t == LM_F32) {
+        load_f32(dst, src, st, n);
+        return;
+    }
+    if (same_storage(t, st)) { /* only misalignment kept it from binding in place */
+        memcpy(dst, src, n * 2);
+        return;
+    }
+    /* Through an f32 chunk small enough to stay in L1, a whole number of
+     * Q8_0 blocks long. */
+    enum { CHUNK = 64 * LM_Q8_BLOCK };
+    float buf[CHUNK];
+    size_t esz = lm_st_dtype_size(st);
+    for (size_t i = 0; i < n; i += CHUNK) {
+        size_t m = n - i < CHUNK ? n - i : CHUNK;
+        load_f32(buf, src + i * esz, st, m);
+        if (t == LM_BF16) {
+            uint16_t *o = (uint16_t *)dst + i;
+            for (size_t j = 0; j < m; j++)
+                o[j] = lm_f32_to_bf16(buf[j]);
+        } else if (t == LM_F16) {
+            uint16_t *o = (uint16_t *)dst + i;
+            for (size_t j = 0; j < m; j++)
+                o[j] = lm_f32_to_f16(buf[j]);
+        } else {
+            quantize_q8_0((unsigned char *)dst + i / LM_Q8_BLOCK * LM_Q8_BLOCK_BYTES, buf, m);
+        }
+    }
+}
+
+static size_t slot_bytes(lm_dtype t, size_t n)
+{
+    switch (t) {
+    case LM_F32: return n * 4;
+    case LM_BF16:
+    case LM_F16: return n * 2;
+    case LM_Q8_0: return n / LM_Q8_BLOCK * LM_Q8_BLOCK_BYTES;
+    }
+    return 0;
+}
+
+/* An earlier slot converted from the same rows into the same dtype (tied
+ * embeddings): its memory can be shared instead of converted twice. */
+static int shared_conversion(const lm_model_desc *d, const lm_weights *out, int i)
+{
+    const lm_weight_desc *w = &d->weights[i];
+    for (int j = 0; j < i; j++) {
+        const lm_weight_desc *v = &d->weights[j];
+        if (out->owned[j] && v->dtype == w->dtype && v->ndim == w->ndim &&
+            v->row_begin == w->row_begin && memcmp(v->shape, w->shape, sizeof v->shape) == 0 &&
+            strcmp(v->hf_name, w->hf_name) == 0)
+            return j;
+    }
+    return -1;
+}
+
+static int bind_slot(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights *out, int i,
+                     lm_err *e)
+{
+    const lm_weight_desc *w = &d->weights[i];
+    const lm_tensor *t = lm_checkpoint_find(ck, w->hf_name);
+    size_t esz = lm_st_dtype_size(t->dtype);
+    size_t per_row = (size_t)row_elems(w);
+    size_t n = (size_t)w->shape[0] * per_row;
+    const unsigned char *src = (const unsigned char *)t->data + (size_t)w->row_begin * per_row * esz;
+    if (same_storage(w->dtype, t->dtype) && (uintptr_t)src % esz == 0) {
+        out->ptr[i] = src;
+        return 0;
+    }
+    int j = shared_conversion(d, out, i);
+    if (j >= 0) {
+        out->ptr[i] = out->ptr[j];
+        return 0;
+    }
+    size_t bytes = slot_bytes(w->dtype, n);
+    /* Big buffers on 2 MiB boundaries as transparent huge pages: first-touch
+     * page faults, not the arithmetic, dominate converting a large tensor. */
+    size_t align = bytes >= HUGE_PAGE * 2 ? HUGE_PAGE : 64;
+    size_t alloc = (bytes + align - 1) / align * align;
+    void *mem = aligned_alloc(align, alloc ? alloc : align);
+#ifdef MADV_HUGEPAGE
+    if (mem && align == HUGE_PAGE)
+        (void)madvise(mem, alloc, MADV_HUGEPAGE); /* a hint; fine if refused */
+#endif
+    if (!mem)
+        return lm_fail(e, "%s: out of memory converting tensor '%s' to %s (%zu bytes); use a "
+                          "checkpoint stored in the compiled dtype or free memory",
+                       lm_checkpoint_dir(ck), w->hf_name, slot_dtype_name(w->dtype), bytes);
+#ifdef MADV_POPULATE_READ
+    {
+        /* Map the source's pages in one call instead of one fault per page. */
+        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        uintptr_t lo = (uintptr_t)src & ~(page - 1);
+        uintptr_t hi = (uintptr_t)src + n * esz;
+        if (hi > lo)
+            (void)madvise((void *)lo, hi - lo, MADV_POPULATE_READ); /* a hint; older kernels refuse */
+    }
+#endif
+    convert(mem, w->dtype, src, t->dtype, n);
+    out->owned[i] = mem;
+    out->ptr[i] = mem;
+    return 0;
+}
+
+void lm_weights_free(lm_weights *w)
+{
+    if (!w)
+        return;
+    for (int i = 0; w->owned && i < w->n; i++)
+        free(w->owned[i]);
+    free(w->owned);
+    free((void *)w->ptr);
+    memset(w, 0, sizeof *w);
+}
+
+int lm_bind_weights(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights *out, lm_err *e)
+{
+    memset(out, 0, sizeof *out);
+    size_t n_tensors = lm_checkpoint_count(ck);
+    unsigned char *used = calloc(n_tensors ? n_tensors : 1, 1);
+    problems *p = calloc(1, sizeof *p);
+    if (!used || !p) {
+        free(used);
+        free(p);
+        return lm_fail(e, "%s: out of memory binding weights", lm_checkpoint_dir(ck));
+    }
+    for (int i = 0; i < d->n_weights; i++)
+        check_slot(&d->weights[i], ck, used, p);
+    for (size_t k = 0; k < n_tensors; k++)
+        if (!used[k]) {
+            const lm_tensor *t = lm_checkpoint_tensor(ck, k);
+            char got[160];
+            format_shape(got, sizeof got, t->ndim, t->shape);
+            add_problem(p, "unexpected tensor '%s' (%s %s in %s)", t->name,
+                        lm_st_dtype_name(t->dtype), got, t->file);
+        }
+    free(used);
+    if (p->count) {
+        char more[64] = "";
+        if (p->omitted)
+            snprintf(more, sizeof more, "; and %d more", p->omitted);
+        lm_fail(e, "%s: %d problem%s binding weights: %s%s; check that the checkpoint matches "
+                   "the compiled model %s",
+                lm_checkpoint_dir(ck), p->count, p->count == 1 ? "" : "s", p->text, more,
+                d->name ? d->name : "");
+        free(p);
+        return -1;
+    }
+    free(p);
+
+    out->n = d->n_weights;
+    out->ptr = calloc(d->n_weights ? (size_t)d->n_weights : 1, sizeof *out->ptr);
+    out->owned = calloc(d->n_weights ? (size_t)d->n_weights : 1, sizeof *out->owned);
+    if (!out->ptr || !out->owned) {
+        lm_weights_free(out);
+        return lm_fail(e, "%s: out of memory binding weights", lm_checkpoint_dir(ck));
+    }
+    for (int i = 0; i < d->n_weights; i++)
+        if (bind_slot(d, ck, out, i, e) != 0) {
+            lm_weights_free(out);
+            return -1;
+        }
+    return 0;
+}

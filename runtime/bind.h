@@ -1,0 +1,28 @@
+/* Binding a checkpoint's tensors to a compiled model's weight slots.
+ *
+ * Each slot names its Hugging Face tensor; binding checks shape and dtype,
+ * uses the mapped data in place when the compiled dtype matches the file's,
+ * and converts (or quantizes) into owned memory otherwise. Every tensor of
+ * the checkpoint must be used by some slot and every slot must find its
+ * tensor: all problems are reported in one message, not just the first. */
+#ifndef LMRT_BIND_H
+#define LMRT_BIND_H
+
+#include "checkpoint.h"
+#include "error.h"
+#include "model.h"
+
+typedef struct lm_weights {
+    const void **ptr;   /* [n_weights] data of each slot, as desc->weights[i].dtype */
+    void **owned;       /* [n_weights] memory this binding allocated, or NULL */
+    int n;
+} lm_weights;
+
+int lm_bind_weights(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights *out, lm_err *e);
+void lm_weights_free(lm_weights *w);
+
+/* Reads DIR/config.json and compares it with the compiled constants; the
+ * message names every differing field. */
+int lm_check_hf_config(const lm_model_desc *d, const char *dir, lm_err *e);
+
+#endif

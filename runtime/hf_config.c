@@ -1,0 +1,127 @@
+/* Checking a checkpoint's config.json against the compiled constants.
+ *
+ * A compiled model fixes every dimension, so a checkpoint of another size
+ * would bind wrong or fail with shape errors far from the cause; comparing
+ * config.json first names the real difference. */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bind.h"
+
+/* Shortest %g form that reads back as the same double: 1e+06, not 1000000.000000. */
+static void format_number(char *buf, size_t size, double v)
+{
+    if (v == floor(v) && fabs(v) < 1e15) {
+        snprintf(buf, size, "%.0f", v);
+        return;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
+
+static void format_expected(char *buf, size_t size, const lm_config_check *c)
+{
+    if (c->kind == LM_CFG_BOOL)
+        snprintf(buf, size, "%s", c->value != 0 ? "true" : "false");
+    else
+        format_number(buf, size, c->value);
+}
+
+static void format_found(char *buf, size_t size, const json_t *v)
+{
+    if (json_is_integer(v))
+        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else if (json_is_real(v))
+        format_number(buf, size, json_real_value(v));
+    else if (json_is_boolean(v))
+        snprintf(buf, size, "%s", json_is_true(v) ? "true" : "false");
+    else if (json_is_string(v))
+        snprintf(buf, size, "the string \"%.60s\"", json_string_value(v));
+    else if (json_is_null(v))
+        snprintf(buf, size, "null");
+    else
+        snprintf(buf, size, "%s", json_is_array(v) ? "an array" : "an object");
+}
+
+static int matches(const lm_config_check *c, const json_t *v)
+{
+    switch (c->kind) {
+    case LM_CFG_INT:
+        if (json_is_integer(v))
+            return (double)json_integer_value(v) == c->value;
+        return json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) &&
+               json_real_value(v) == c->value;
+    case LM_CFG_FLOAT: {
+        if (!json_is_number(v))
+            return 0;
+        double x = json_number_value(v);
+        return x == c->value || fabs(x - c->value) <= 1e-9 * fmax(fabs(x), fabs(c->value));
+    }
+    case LM_CFG_BOOL:
+        return json_is_boolean(v) && json_is_true(v) == (c->value != 0);
+    }
+    return 0;
+}
+
+int lm_check_hf_config(const lm_model_desc *d, const char *dir, lm_err *e)
+{
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path)
+        return lm_fail(e, "%s: path too long", dir);
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    if (!root) {
+        if (json_error_code(&jerr) == json_error_cannot_open_file)
+            return lm_fail(e, "%s: cannot open (%s); pass the Hugging Face checkpoint directory, "
+                              "which holds config.json",
+                           path, jerr.text);
+        return lm_fail(e, "%s:%d:%d: not valid JSON: %s; re-download config.json", path,
+                       jerr.line, jerr.column, jerr.text);
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return lm_fail(e, "%s: not a JSON object; re-download config.json", path);
+    }
+    char diffs[1700];
+    size_t len = 0;
+    int n_diff = 0, omitted = 0;
+    for (int i = 0; i < d->n_config_checks; i++) {
+        const lm_config_check *c = &d->config_checks[i];
+        const json_t *v = json_object_get(root, c->json_key);
+        if (!v && c->has_default)
+            continue;
+        if (v && matches(c, v))
+            continue;
+        char want[64], got[96], one[300];
+        format_expected(want, sizeof want, c);
+        if (v)
+            format_found(got, sizeof got, v);
+        else
+            snprintf(got, sizeof got, "missing");
+        snprintf(one, sizeof one, "%s is %s, compiled %s", c->json_key, got, want);
+        n_diff++;
+        size_t need = strlen(one) + 2;
+        if (omitted || len + need >= sizeof diffs) {
+            omitted++;
+            continue;
+        }
+        len += (size_t)snprintf(diffs + len, sizeof diffs - len, "%s%s", len ? "; " : "", one);
+    }
+    json_decref(root);
+    if (n_diff == 0)
+        return 0;
+    char more[48] = "";
+    if (omitted)
+        snprintf(more, sizeof more, "; and %d more", omitted);
+    return lm_fail(e,
+                   "%s: does not match the compiled model %s: %s%s; rebuild from this config "
+                   "(lmcc import) or use the matching checkpoint",
+                   path, d->name ? d->name : "?", diffs, more);
+}

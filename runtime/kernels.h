@@ -1,0 +1,448 @@
+/* The kernels generated models are made of.
+ *
+ * Everything here is static inline: the emitter writes one small function
+ * per distinct op shape that calls these with its dimensions as constants,
+ * so clang specializes each instance (loop bounds, tails, dtype branches
+ * folded away) while the file stays compact. Activations are f32; weights
+ * are read in their compiled dtype. Work is split by the thread pool: each
+ * task takes (tid, nthreads) and computes its own slice.
+ *
+ * Vectors use the GCC/clang vector extension so the same code compiles to
+ * AVX-512, AVX2 or NEON for whatever -march the model is built for. */
+#ifndef LMRT_KERNELS_H
+#define LMRT_KERNELS_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "dtype.h"
+#include "model.h"
+#include "pool.h"
+
+#define LM_INLINE static inline __attribute__((always_inline))
+
+typedef float lm_v8 __attribute__((vector_size(32)));
+typedef uint32_t lm_u32x8 __attribute__((vector_size(32)));
+typedef uint16_t lm_u16x8 __attribute__((vector_size(16)));
+typedef int8_t lm_i8x8 __attribute__((vector_size(8)));
+typedef int32_t lm_i32x8 __attribute__((vector_size(32)));
+
+LM_INLINE lm_v8 lm_load8(const float *p)
+{
+    lm_v8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+LM_INLINE void lm_store8(float *p, lm_v8 v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+LM_INLINE lm_v8 lm_load8_bf16(const uint16_t *p)
+{
+    lm_u16x8 h;
+    memcpy(&h, p, sizeof h);
+    return (lm_v8)(__builtin_convertvector(h, lm_u32x8) << 16);
+}
+
+LM_INLINE lm_v8 lm_load8_i8(const int8_t *p)
+{
+    lm_i8x8 q;
+    memcpy(&q, p, sizeof q);
+    return __builtin_convertvector(q, lm_v8);
+}
+
+/* Sums the lanes in a fixed order, so results do not depend on the target. */
+LM_INLINE float lm_hsum8(lm_v8 v)
+{
+    return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+}
+
+LM_INLINE lm_v8 lm_splat8(float f)
+{
+    return (lm_v8){ f, f, f, f, f, f, f, f };
+}
+
+/* ---- weights: one element, and rows as f32 ---------------------------- */
+
+LM_INLINE float lm_weight_at(const void *w, lm_dtype dt, size_t i)
+{
+    switch (dt) {
+    case LM_F32: return ((const float *)w)[i];
+    case LM_BF16: return lm_bf16_to_f32(((const uint16_t *)w)[i]);
+    case LM_F16: return lm_f16_to_f32(((const uint16_t *)w)[i]);
+    case LM_Q8_0: {
+        const uint8_t *b = (const uint8_t *)w + (i / LM_Q8_BLOCK) * LM_Q8_BLOCK_BYTES;
+        uint16_t d;
+        memcpy(&d, b, 2);
+        return lm_f16_to_f32(d) * (float)(int8_t)b[2 + i % LM_Q8_BLOCK];
+    }
+    }
+    return 0.0f;
+}
+
+/* Row r of a [rows, K] weight, as f32. */
+LM_INLINE void lm_weight_row(float *out, const void *w, lm_dtype dt, size_t r, int K)
+{
+    for (int i = 0; i < K; i++)
+        out[i] = lm_weight_at(w, dt, r * (size_t)K + (size_t)i);
+}
+
+/* ---- row-wise ops -------------------------------------------------------- */
+
+/* y = x * rsqrt(mean(x^2) + eps) * w, in f32 as transformers' RMSNorm. */
+LM_INLINE void lm_rmsnorm_row(float *restrict y, const float *restrict x, const float *restrict w,
+                              int K, float eps)
+{
+    float ss = 0.0f;
+    int i = 0;
+    if (K >= 8) {
+        lm_v8 acc = lm_splat8(0.0f);
+        for (; i + 8 <= K; i += 8) {
+            lm_v8 v = lm_load8(x + i);
+            acc += v * v;
+        }
+        ss = lm_hsum8(acc);
+    }
+    for (; i < K; i++)
+        ss += x[i] * x[i];
+    float r = 1.0f / sqrtf(ss / (float)K + eps);
+    for (i = 0; i < K; i++)
+        y[i] = w[i] * (x[i] * r);
+}
+
+LM_INLINE float lm_silu(float x)
+{
+    return x / (1.0f + expf(-x));
+}
+
+/* ---- matrix products -------------------------------------------------------
+ * The core computes a tile of 4 tokens x 4 weight rows: y[t][r] = x_t . W_r.
+ * Partial tiles repeat their last token or row, so the inner loop never
+ * branches; the repeats are computed and dropped. */
+
+#define LM_TILE 4
+
+LM_INLINE lm_v8 lm_wload8(const void *w, lm_dtype dt, size_t off)
+{
+    if (dt == LM_BF16)
+        return lm_load8_bf16((const uint16_t *)w + off);
+    if (dt == LM_F16) {
+        const uint16_t *h = (const uint16_t *)w + off;
+        lm_v8 v;
+        for (int i = 0; i < 8; i++)
+            v[i] = lm_f16_to_f32(h[i]);
+        return v;
+    }
+    return lm_load8((const float *)w + off);
+}
+
+LM_INLINE void lm_tile_dot(float out[LM_TILE][LM_TILE], const float *const xt[LM_TILE],
+                           const void *w, lm_dtype dt, const size_t wr[LM_TILE], int K)
+{
+    if (dt == LM_Q8_0) {
+        /* Per 32-wide block: integer-valued products summed in f32, then
+         * scaled once by the block's d. */
+        float acc[LM_TILE][LM_TILE] = { { 0 } };
+        const int nb = K / LM_Q8_BLOCK;
+        for (int b = 0; b < nb; b++) {
+            float d[LM_TILE];
+            const int8_t *q[LM_TILE];
+            for (int r = 0; r < LM_TILE; r++) {
+                const uint8_t *blk = (const uint8_t *)w + (wr[r] / LM_Q8_BLOCK + (size_t)b) * LM_Q8_BLOCK_BYTES;
+                uint16_t dh;
+                memcpy(&dh, blk, 2);
+                d[r] = lm_f16_to_f32(dh);
+                q[r] = (const int8_t *)(blk + 2);
+            }
+            for (int t = 0; t < LM_TILE; t++) {
+                const float *xb = xt[t] + b * LM_Q8_BLOCK;
+                lm_v8 x0 = lm_load8(xb), x1 = lm_load8(xb + 8), x2 = lm_load8(xb + 16), x3 = lm_load8(xb + 24);
+                for (int r = 0; r < LM_TILE; r++) {
+                    lm_v8 s = x0 * lm_load8_i8(q[r]) + x1 * lm_load8_i8(q[r] + 8) +
+                              x2 * lm_load8_i8(q[r] + 16) + x3 * lm_load8_i8(q[r] + 24);
+                    acc[t][r] += d[r] * lm_hsum8(s);
+                }
+            }
+        }
+        for (int t = 0; t < LM_TILE; t++)
+            for (int r = 0; r < LM_TILE; r++)
+                out[t][r] = acc[t][r];
+        return;
+    }
+    lm_v8 acc[LM_TILE][LM_TILE];
+    for (int t = 0; t < LM_TILE; t++)
+        for (int r = 0; r < LM_TILE; r++)
+            acc[t][r] = lm_splat8(0.0f);
+    int i = 0;
+    for (; i + 8 <= K; i += 8) {
+        lm_v8 wv[LM_TILE];
+        for (int r = 0; r < LM_TILE; r++)
+            wv[r] = lm_wload8(w, dt, wr[r] + (size_t)i);
+        for (int t = 0; t < LM_TILE; t++) {
+            lm_v8 xv = lm_load8(xt[t] + i);
+            for (int r = 0; r < LM_TILE; r++)
+                acc[t][r] += xv * wv[r];
+        }
+    }
+    for (int t = 0; t < LM_TILE; t++)
+        for (int r = 0; r < LM_TILE; r++) {
+            float s = lm_hsum8(acc[t][r]);
+            for (int j = i; j < K; j++)
+                s += xt[t][j] * lm_weight_at(w, dt, wr[r] + (size_t)j);
+            out[t][r] = s;
+        }
+}
+
+/* Up to this many weights share one input in a fused linear (q, k, v). */
+#define LM_MAX_PARTS 4
+
+typedef struct lm_linear_args {
+    const float *x;                    /* [n, K] input, before any norm */
+    const float *norm_w;               /* [K]: RMSNorm the input first, or NULL */
+    const void *w[LM_MAX_PARTS];       /* [out_p, K] in the compiled dtype */
+    const float *bias[LM_MAX_PARTS];   /* [out_p] or NULL */
+    float *y[LM_MAX_PARTS];            /* [n, out_p]; swiglu: y[0] only */
+    const float *residual;             /* [n, out_0] added to y[0], or NULL */
+    float *scratch;                    /* per-thread scratch base */
+    size_t scratch_stride;             /* floats per thread */
+    int n;
+} lm_linear_args;
+
+typedef enum lm_linear_mode {
+    LM_LINEAR_PLAIN,   /* y_p = x W_p^T + b_p for each part */
+    LM_LINEAR_SWIGLU,  /* y = silu(x W_0^T) * (x W_1^T) */
+} lm_linear_mode;
+
+/* One thread's share of a fused linear. The parts' output rows are laid end
+ * to end and cut into equal runs of whole tiles, one per thread, so each
+ * thread streams a disjoint slice of the weights exactly once per call. */
+LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, int K, float eps,
+                              int nparts, const int *outs, lm_dtype dt, lm_linear_mode mode)
+{
+    const int n = a->n;
+    const float *x = a->x;
+    if (a->norm_w) {
+        float *xn = a->scratch + (size_t)tid * a->scratch_stride;
+        for (int t = 0; t < n; t++)
+            lm_rmsnorm_row(xn + (size_t)t * K, a->x + (size_t)t * K, a->norm_w, K, eps);
+        x = xn;
+    }
+    const int swiglu = mode == LM_LINEAR_SWIGLU;
+    int total = 0;
+    for (int p = 0; p < (swiglu ? 1 : nparts); p++)
+        total += (outs[p] + LM_TILE - 1) / LM_TILE;
+    int tb, te;
+    lm_split(total, tid, nthreads, &tb, &te);
+
+    int tile0 = 0;
+    for (int p = 0; p < (swiglu ? 1 : nparts); p++) {
+        const int out = outs[p];
+        const int ptiles = (out + LM_TILE - 1) / LM_TILE;
+        int b = tb > tile0 ? tb - tile0 : 0;
+        int e = te - tile0 < ptiles ? te - tile0 : ptiles;
+        tile0 += ptiles;
+        for (int rt = b; rt < e; rt++) {
+            const int r0 = rt * LM_TILE;
+            const int nr = out - r0 < LM_TILE ? out - r0 : LM_TILE;
+            size_t wr[LM_TILE];
+            for (int r = 0; r < LM_TILE; r++)
+                wr[r] = (size_t)(r0 + (r < nr ? r : nr - 1)) * (size_t)K;
+            for (int t0 = 0; t0 < n; t0 += LM_TILE) {
+                const int nt = n - t0 < LM_TILE ? n - t0 : LM_TILE;
+                const float *xt[LM_TILE];
+                for (int t = 0; t < LM_TILE; t++)
+                    xt[t] = x + (size_t)(t0 + (t < nt ? t : nt - 1)) * K;
+                float acc[LM_TILE][LM_TILE];
+                lm_tile_dot(acc, xt, a->w[p], dt, wr, K);
+                if (swiglu) {
+                    float up[LM_TILE][LM_TILE];
+                    lm_tile_dot(up, xt, a->w[1], dt, wr, K);
+                    for (int t = 0; t < nt; t++)
+                        for (int r = 0; r < nr; r++)
+                            a->y[0][(size_t)(t0 + t) * out + r0 + r] = lm_silu(acc[t][r]) * up[t][r];
+                    continue;
+                }
+                for (int t = 0; t < nt; t++) {
+                    float *yrow = a->y[p] + (size_t)(t0 + t) * out + r0;
+                    for (int r = 0; r < nr; r++) {
+                        float v = acc[t][r];
+                        if (a->bias[p])
+                            v += a->bias[p][r0 + r];
+                        if (a->residual)
+                            v += a->residual[(size_t)(t0 + t) * out + r0 + r];
+                        yrow[r] = v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ---- embedding ------------------------------------------------------------ */
+
+typedef struct lm_embed_args {
+    const int32_t *tokens;
+    const void *table;   /* [vocab, dim] */
+    float *y;            /* [n, dim] */
+    int n;
+} lm_embed_args;
+
+LM_INLINE void lm_embed_task(const lm_embed_args *a, int tid, int nthreads, int dim, lm_dtype dt)
+{
+    int b, e;
+    lm_split(a->n, tid, nthreads, &b, &e);
+    for (int t = b; t < e; t++)
+        lm_weight_row(a->y + (size_t)t * dim, a->table, dt, (size_t)a->tokens[t], dim);
+}
+
+/* ---- elementwise ops (used when fusion leaves them standalone) ------------ */
+
+typedef struct lm_rows_args {
+    const float *a, *b, *w;
+    float *y;
+    int n;
+} lm_rows_args;
+
+LM_INLINE void lm_rmsnorm_task(const lm_rows_args *a, int tid, int nthreads, int K, float eps)
+{
+    int b, e;
+    lm_split(a->n, tid, nthreads, &b, &e);
+    for (int t = b; t < e; t++)
+        lm_rmsnorm_row(a->y + (size_t)t * K, a->a + (size_t)t * K, a->w, K, eps);
+}
+
+LM_INLINE void lm_add_task(const lm_rows_args *a, int tid, int nthreads, int K)
+{
+    int b, e;
+    lm_split(a->n, tid, nthreads, &b, &e);
+    for (size_t i = (size_t)b * K; i < (size_t)e * K; i++)
+        a->y[i] = a->a[i] + a->b[i];
+}
+
+LM_INLINE void lm_swiglu_task(const lm_rows_args *a, int tid, int nthreads, int K)
+{
+    int b, e;
+    lm_split(a->n, tid, nthreads, &b, &e);
+    for (size_t i = (size_t)b * K; i < (size_t)e * K; i++)
+        a->y[i] = lm_silu(a->a[i]) * a->b[i];
+}
+
+/* ---- attention -----------------------------------------------------------
+ * The KV cache of one layer is [kv_heads][context][head_dim] for keys, then
+ * the same for values, so one head's history is contiguous. Keys are stored
+ * after their per-head norm and RoPE. */
+
+typedef struct lm_attn_args {
+    const float *q, *k, *v;     /* [n, heads*D], [n, kv_heads*D], [n, kv_heads*D] */
+    const float *q_norm;        /* [D] or NULL */
+    const float *k_norm;        /* [D] or NULL */
+    float *cache;               /* this layer's K then V cache */
+    float *out;                 /* [n, heads*D] */
+    float *scratch;
+    size_t scratch_stride;
+    int n, pos;
+} lm_attn_args;
+
+/* inv_freq_i = 1 / base^(2i/rot), rounded through f32 at each step as
+ * transformers computes it. */
+LM_INLINE float lm_rope_inv_freq(int i, int rot, float base)
+{
+    float e = (float)(2 * i) / (float)rot;
+    return 1.0f / powf(base, e);
+}
+
+/* Rotate-half RoPE of one head in place: pairs (i, i + rot/2). */
+LM_INLINE void lm_rope_head(float *x, int D, int rot, int pos, float base)
+{
+    const int half = rot / 2;
+    for (int i = 0; i < half; i++) {
+        float ang = (float)pos * lm_rope_inv_freq(i, rot, base);
+        float c = cosf(ang), s = sinf(ang);
+        float x1 = x[i], x2 = x[i + half];
+        x[i] = x1 * c - x2 * s;
+        x[i + half] = x2 * c + x1 * s;
+    }
+    (void)D;
+}
+
+/* Phase 1: norm + RoPE of the new keys, and both into the cache. */
+LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, int KVH, int D,
+                                  int CTX, float eps, float base, int rope)
+{
+    float *kc = a->cache, *vc = a->cache + (size_t)KVH * CTX * D;
+    for (int item = tid; item < a->n * KVH; item += nthreads) {
+        int t = item / KVH, h = item % KVH, p = a->pos + t;
+        float *kd = kc + ((size_t)h * CTX + p) * D;
+        const float *ks = a->k + (size_t)t * KVH * D + (size_t)h * D;
+        if (a->k_norm)
+            lm_rmsnorm_row(kd, ks, a->k_norm, D, eps);
+        else
+            memcpy(kd, ks, sizeof(float) * D);
+        if (rope)
+            lm_rope_head(kd, D, D, p, base);
+        memcpy(vc + ((size_t)h * CTX + p) * D, a->v + (size_t)t * KVH * D + (size_t)h * D,
+               sizeof(float) * D);
+    }
+}
+
+/* Phase 2: each (token, head) attends to every cached position up to its
+ * own, with an online softmax: one pass over keys and values, rescaling the
+ * running sum whenever a new maximum appears. */
+LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, int H, int KVH,
+                                  int D, int CTX, float eps, float base, int rope, float scale)
+{
+    const float *kc = a->cache, *vc = a->cache + (size_t)KVH * CTX * D;
+    float *q = a->scratch + (size_t)tid * a->scratch_stride;
+    float *acc = q + D;
+    const int group = H / KVH;
+    /* Interleaved items balance the causal triangle across threads. */
+    for (int item = tid; item < a->n * H; item += nthreads) {
+        int t = item / H, h = item % H, p = a->pos + t, kvh = h / group;
+        const float *qs = a->q + (size_t)t * H * D + (size_t)h * D;
+        if (a->q_norm)
+            lm_rmsnorm_row(q, qs, a->q_norm, D, eps);
+        else
+            memcpy(q, qs, sizeof(float) * D);
+        if (rope)
+            lm_rope_head(q, D, D, p, base);
+        for (int i = 0; i < D; i++)
+            acc[i] = 0.0f;
+        float m = -INFINITY, l = 0.0f;
+        const float *kh = kc + (size_t)kvh * CTX * D, *vh = vc + (size_t)kvh * CTX * D;
+        for (int j = 0; j <= p; j++) {
+            const float *kj = kh + (size_t)j * D;
+            float s = 0.0f;
+            int i = 0;
+            if (D >= 8) {
+                lm_v8 sv = lm_splat8(0.0f);
+                for (; i + 8 <= D; i += 8)
+                    sv += lm_load8(q + i) * lm_load8(kj + i);
+                s = lm_hsum8(sv);
+            }
+            for (; i < D; i++)
+                s += q[i] * kj[i];
+            s *= scale;
+            if (s > m) {
+                float c = expf(m - s);
+                l *= c;
+                for (i = 0; i < D; i++)
+                    acc[i] *= c;
+                m = s;
+            }
+            float e = expf(s - m);
+            l += e;
+            const float *vj = vh + (size_t)j * D;
+            for (i = 0; i < D; i++)
+                acc[i] += e * vj[i];
+        }
+        float *o = a->out + (size_t)t * H * D + (size_t)h * D;
+        for (int i = 0; i < D; i++)
+            o[i] = acc[i] / l;
+    }
+}
+
+#endif

@@ -1,0 +1,99 @@
+/* The contract between a generated model and the runtime.
+ *
+ * lmcc emits one C file per model that fills an lm_model_desc with constants
+ * (dimensions, the weight table, the config.json fields to check, the arena
+ * and KV-cache sizes) and a forward function. The runtime does everything that
+ * does not depend on the model's shapes: mapping the checkpoint, binding
+ * weights, the thread pool, the CLI driver. */
+#ifndef LMRT_MODEL_H
+#define LMRT_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum lm_dtype {
+    LM_F32 = 0,
+    LM_BF16 = 1,
+    LM_F16 = 2,
+    LM_Q8_0 = 3, /* blocks of 32 int8 with one f16 scale, as GGUF Q8_0 */
+} lm_dtype;
+
+/* Q8_0 slot data for a [rows, cols] weight (cols % 32 == 0): rows * cols / 32
+ * blocks in row-major order, each 34 bytes: the f16 scale d (little endian),
+ * then 32 int8 q; the weight is d * q. Quantizing: d = max|x| / 127 over the
+ * block, q = round-half-away(x / d) (q = 0 when d == 0). */
+#define LM_Q8_BLOCK 32
+#define LM_Q8_BLOCK_BYTES 34
+
+#define LM_MAX_DIMS 4
+
+/* How a slot's data is derived from its checkpoint tensor. A plain slot binds
+ * the whole tensor. A row slice binds rows [row_begin, row_begin + shape[0])
+ * of a source tensor with src_rows rows: this is how a fused weight such as
+ * Qwen1's c_attn is split into q, k and v, as the architecture script says. */
+typedef struct lm_weight_desc {
+    const char *hf_name;        /* tensor name in the checkpoint */
+    lm_dtype dtype;             /* dtype the compiled code reads */
+    int ndim;
+    int64_t shape[LM_MAX_DIMS]; /* shape of the slot */
+    int64_t src_rows;           /* rows of the source tensor; == shape[0] for a plain slot */
+    int64_t row_begin;          /* first source row bound to this slot */
+} lm_weight_desc;
+
+typedef enum lm_config_kind { LM_CFG_INT, LM_CFG_FLOAT, LM_CFG_BOOL } lm_config_kind;
+
+/* One field of config.json that must equal the compiled constant. A field
+ * absent from config.json is accepted when has_default says the Hugging Face
+ * class would fill in the same value. */
+typedef struct lm_config_check {
+    const char *json_key;
+    lm_config_kind kind;
+    double value;
+    int has_default;
+} lm_config_check;
+
+struct lm_ctx;
+
+/* Called after each materialised op of a forward when --dump is on:
+ * rows x cols float32 values named like "model.layers.0.self_attn.q_proj". */
+typedef void (*lm_dump_fn)(void *user, const char *name, const float *data, int rows, int cols);
+
+/* Runtime state handed to the generated forward. */
+typedef struct lm_ctx {
+    const void *const *w;   /* bound weight pointers, indexed by slot */
+    float *arena;           /* activations: desc->arena_floats floats */
+    float *scratch;         /* per-thread scratch: threads * desc->scratch_floats */
+    float *kv;              /* KV cache: desc->kv_floats floats, lazily backed */
+    struct lm_pool *pool;
+    int threads;
+    lm_dump_fn dump;        /* NULL unless dumping */
+    void *dump_user;
+} lm_ctx;
+
+typedef struct lm_model_desc {
+    const char *name;          /* e.g. "qwen3-0.6b" */
+    const char *arch;          /* e.g. "qwen3" */
+    const char *lmcc_version;
+    const char *config_path;   /* the YAML it was compiled from, for messages */
+    const char *dtype_name;    /* compiled weight dtype, e.g. "bf16" */
+    int vocab_size;
+    int context;               /* KV-cache length in tokens */
+    int batch;                 /* most tokens one forward call takes */
+    int hidden;                /* width of the residual stream */
+    int n_weights;
+    const lm_weight_desc *weights;
+    int n_config_checks;
+    const lm_config_check *config_checks;
+    size_t arena_floats;
+    size_t scratch_floats;     /* per thread */
+    size_t kv_floats;
+    int64_t params_per_token;  /* multiply-adds per token in linears (for benchmarks) */
+    int64_t weight_bytes_per_token;
+    /* Run tokens[0..n) at positions pos..pos+n-1 (1 <= n <= batch,
+     * pos + n <= context), extending the KV cache. Writes logits of every
+     * position to logits[n][vocab] when all_logits, else of the last only. */
+    void (*forward)(const lm_ctx *ctx, const int32_t *tokens, int n, int pos, float *logits,
+                    int all_logits);
+} lm_model_desc;
+
+#endif

@@ -1,0 +1,284 @@
+/* A loaded model: checkpoint, bound weights, buffers, KV cache, threads. */
+#include "session.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bind.h"
+#include "checkpoint.h"
+#include "pool.h"
+
+#define BUFFER_ALIGN 64
+
+struct lm_session {
+    const lm_model_desc *d;
+    lm_checkpoint *ck;
+    lm_weights weights;
+    float *arena;
+    float *scratch;
+    float *kv;          /* anonymous mapping of kv_bytes, or NULL */
+    size_t kv_bytes;
+    float *last_logits; /* [vocab] */
+    int logits_valid;
+    lm_pool *pool;
+    lm_ctx ctx;
+    int pos;
+    double load_s;
+    double forward_s;
+    int64_t forward_tokens;
+};
+
+double lm_now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* CPUs this process may run on (taskset, cgroup cpusets), not the machine's. */
+static int usable_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0)
+            return n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+/* 64-byte aligned, zeroed floats; never NULL for count 0 so the forward can
+ * always take the address. */
+static float *alloc_floats(size_t count, const char *what, lm_err *e)
+{
+    if (count > SIZE_MAX / sizeof(float) - BUFFER_ALIGN) {
+        lm_fail(e, "session: %s of %zu floats does not fit in memory", what, count);
+        return NULL;
+    }
+    size_t bytes = (count * sizeof(float) + BUFFER_ALIGN - 1) / BUFFER_ALIGN * BUFFER_ALIGN;
+    if (bytes == 0)
+        bytes = BUFFER_ALIGN;
+    void *p = NULL;
+    if (posix_memalign(&p, BUFFER_ALIGN, bytes) != 0) {
+        lm_fail(e, "session: cannot allocate the %s (%zu bytes); free memory or use a smaller --batch",
+                what, bytes);
+        return NULL;
+    }
+    memset(p, 0, bytes);
+    return p;
+}
+
+/* Reserves the KV cache as address space only: pages cost memory when a
+ * position is first written, so a long --ctx costs nothing until used. */
+static int map_kv_cache(lm_session *s, lm_err *e)
+{
+    size_t floats = s->d->kv_floats;
+    if (floats == 0)
+        return 0;
+    if (floats > SIZE_MAX / sizeof(float))
+        return lm_fail(e, "session: KV cache of %zu floats does not fit in the address space; "
+                          "rebuild with a smaller --ctx", floats);
+    s->kv_bytes = floats * sizeof(float);
+    void *p = mmap(NULL, s->kv_bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        s->kv_bytes = 0;
+        return lm_fail(e, "session: cannot reserve %zu bytes for the KV cache: %s; "
+                          "rebuild with a smaller --ctx", floats * sizeof(float), strerror(errno));
+    }
+#ifdef MADV_HUGEPAGE
+    madvise(p, s->kv_bytes, MADV_HUGEPAGE); /* fewer TLB misses; advisory only */
+#endif
+    s->kv = p;
+    return 0;
+}
+
+lm_session *lm_session_open(const lm_model_desc *d, const char *checkpoint_dir, int threads,
+                            lm_err *e)
+{
+    double start = lm_now_seconds();
+    if (!d || !d->forward || d->vocab_size <= 0 || d->batch <= 0 || d->context <= 0) {
+        lm_fail(e, "session: invalid model description; rebuild the model with lmcc");
+        return NULL;
+    }
+    if (!checkpoint_dir) {
+        lm_fail(e, "session: no checkpoint directory given; pass -m DIR");
+        return NULL;
+    }
+    if (threads <= 0)
+        threads = usable_cpus();
+
+    lm_session *s = calloc(1, sizeof *s);
+    if (!s) {
+        lm_fail(e, "session: out of memory");
+        return NULL;
+    }
+    s->d = d;
+
+    if (lm_check_hf_config(d, checkpoint_dir, e) != 0)
+        goto fail;
+    s->ck = lm_checkpoint_open(checkpoint_dir, e);
+    if (!s->ck)
+        goto fail;
+    if (lm_bind_weights(d, s->ck, &s->weights, e) != 0)
+        goto fail;
+    if ((size_t)threads > SIZE_MAX / sizeof(float) / (d->scratch_floats ? d->scratch_floats : 1)) {
+        lm_fail(e, "session: scratch for %d threads does not fit in memory; use fewer -t threads",
+                threads);
+        goto fail;
+    }
+    if (!(s->arena = alloc_floats(d->arena_floats, "activation arena", e)) ||
+        !(s->scratch = alloc_floats((size_t)threads * d->scratch_floats, "thread scratch", e)) ||
+        !(s->last_logits = alloc_floats((size_t)d->vocab_size, "logits", e)))
+        goto fail;
+    if (map_kv_cache(s, e) != 0)
+        goto fail;
+    s->pool = lm_pool_create(threads);
+    if (!s->pool) {
+        lm_fail(e, "session: cannot start %d threads; use fewer -t threads", threads);
+        goto fail;
+    }
+
+    s->ctx.w = (const void *const *)s->weights.ptr;
+    s->ctx.arena = s->arena;
+    s->ctx.scratch = s->scratch;
+    s->ctx.kv = s->kv;
+    s->ctx.pool = s->pool;
+    s->ctx.threads = threads;
+    s->load_s = lm_now_seconds() - start;
+    return s;
+
+fail:
+    lm_session_close(s);
+    return NULL;
+}
+
+void lm_session_close(lm_session *s)
+{
+    if (!s)
+        return;
+    lm_pool_destroy(s->pool);
+    if (s->kv)
+        munmap(s->kv, s->kv_bytes);
+    free(s->last_logits);
+    free(s->scratch);
+    free(s->arena);
+    /* The binder may have left a partial result on failure; freeing an
+     * all-zero lm_weights is a no-op. */
+    lm_weights_free(&s->weights);
+    lm_checkpoint_close(s->ck);
+    free(s);
+}
+
+int lm_check_tokens(const lm_model_desc *d, const int32_t *tokens, int n, int pos, lm_err *e)
+{
+    if (n < 0)
+        return lm_fail(e, "prompt: negative token count %d", n);
+    if (n > 0 && !tokens)
+        return lm_fail(e, "prompt: no tokens given");
+    for (int i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= d->vocab_size)
+            return lm_fail(e, "prompt: token id %ld at index %d is outside the vocabulary [0, %d); "
+                              "use ids from this model's tokenizer",
+                           (long)tokens[i], i, d->vocab_size);
+    }
+    if ((int64_t)pos + n > d->context) {
+        if (pos == 0)
+            return lm_fail(e, "prompt: %d tokens exceed the model's context of %d tokens; "
+                              "shorten the input or build the model with a larger --ctx",
+                           n, d->context);
+        return lm_fail(e, "prompt: %d more tokens after %d already in the cache exceed the model's "
+                          "context of %d tokens; shorten the input or build the model with a "
+                          "larger --ctx",
+                       n, pos, d->context);
+    }
+    return 0;
+}
+
+int lm_session_feed(lm_session *s, const int32_t *tokens, int n, float *all_logits, lm_err *e)
+{
+    const lm_model_desc *d = s->d;
+    if (lm_check_tokens(d, tokens, n, s->pos, e) != 0)
+        return -1;
+    size_t vocab = (size_t)d->vocab_size;
+    for (int done = 0; done < n;) {
+        int chunk = n - done < d->batch ? n - done : d->batch;
+        double t0 = lm_now_seconds();
+        if (all_logits) {
+            float *rows = all_logits + (size_t)done * vocab;
+            d->forward(&s->ctx, tokens + done, chunk, s->pos, rows, 1);
+            if (done + chunk == n)
+                memcpy(s->last_logits, rows + (size_t)(chunk - 1) * vocab, vocab * sizeof(float));
+        } else {
+            /* Only the last chunk's logits are kept; the forward writes the
+             * last position's row to logits[0..vocab). */
+            d->forward(&s->ctx, tokens + done, chunk, s->pos, s->last_logits, 0);
+        }
+        s->forward_s += lm_now_seconds() - t0;
+        s->forward_tokens += chunk;
+        s->ctx.dump = NULL; /* a dump covers one forward call */
+        s->ctx.dump_user = NULL;
+        s->pos += chunk;
+        done += chunk;
+    }
+    if (n > 0)
+        s->logits_valid = 1;
+    return 0;
+}
+
+const float *lm_session_logits(const lm_session *s)
+{
+    return s->logits_valid ? s->last_logits : NULL;
+}
+
+int lm_session_position(const lm_session *s)
+{
+    return s->pos;
+}
+
+void lm_session_rewind(lm_session *s, int pos)
+{
+    if (pos < 0)
+        pos = 0;
+    if (pos >= s->pos)
+        return;
+    s->pos = pos;
+    s->logits_valid = 0; /* they belong to a position no longer in the cache */
+}
+
+void lm_session_set_dump(lm_session *s, lm_dump_fn fn, void *user)
+{
+    s->ctx.dump = fn;
+    s->ctx.dump_user = fn ? user : NULL;
+}
+
+const lm_model_desc *lm_session_model(const lm_session *s)
+{
+    return s->d;
+}
+
+int lm_session_threads(const lm_session *s)
+{
+    return s->ctx.threads;
+}
+
+double lm_session_load_seconds(const lm_session *s)
+{
+    return s->load_s;
+}
+
+double lm_session_forward_seconds(const lm_session *s)
+{
+    return s->forward_s;
+}
+
+int64_t lm_session_forward_tokens(const lm_session *s)
+{
+    return s->forward_tokens;
+}

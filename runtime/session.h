@@ -1,0 +1,71 @@
+/* A loaded model ready to run: the embedding API.
+ *
+ *   lm_err err;
+ *   lm_session *s = lm_session_open(&model, "Qwen3-0.6B/", 0, &err);
+ *   if (!s) { lm_print_error("myprog", &err); return 1; }
+ *   int32_t prompt[] = {9707, 11, 1879};
+ *   if (lm_session_feed(s, prompt, 3, NULL, &err) != 0) ...
+ *   const float *logits = lm_session_logits(s);   // [vocab], last position
+ *   ...
+ *   lm_session_close(s);
+ *
+ * A session holds the mapped checkpoint, the bound weights, the activation
+ * arena, the KV cache and the thread pool. It is not thread-safe: one thread
+ * drives it (the pool parallelises each forward internally). */
+#ifndef LMRT_SESSION_H
+#define LMRT_SESSION_H
+
+#include <stdint.h>
+
+#include "error.h"
+#include "model.h"
+
+typedef struct lm_session lm_session;
+
+/* Checks DIR/config.json against the compiled constants, maps the
+ * checkpoint, binds the weights and allocates the arena, per-thread scratch
+ * and KV cache. threads <= 0 uses every CPU this process may run on. */
+lm_session *lm_session_open(const lm_model_desc *d, const char *checkpoint_dir, int threads,
+                            lm_err *e);
+void lm_session_close(lm_session *s);
+
+/* Checks that tokens[0..n) are ids of the vocabulary and fit in the context
+ * after pos tokens; what lm_session_feed checks before running anything. */
+int lm_check_tokens(const lm_model_desc *d, const int32_t *tokens, int n, int pos, lm_err *e);
+
+/* Runs n tokens at the current position (in forward calls of at most
+ * d->batch tokens) and advances the position by n. When all_logits is not
+ * NULL it receives [n][vocab] logits, one row per token. Nothing runs when
+ * the tokens fail lm_check_tokens. */
+int lm_session_feed(lm_session *s, const int32_t *tokens, int n, float *all_logits, lm_err *e);
+
+/* Logits [vocab] of the last position fed, or NULL before the first feed and
+ * after a rewind that dropped that position. Valid until the next feed. */
+const float *lm_session_logits(const lm_session *s);
+
+/* Tokens in the KV cache: the position the next fed token gets. */
+int lm_session_position(const lm_session *s);
+
+/* Truncates the KV cache to its first pos tokens (0 <= pos <= position;
+ * values outside are clamped), e.g. to reuse a prompt prefix shared with
+ * the previous turn. The cache is causal, so the dropped entries are simply
+ * overwritten by the next feed. */
+void lm_session_rewind(lm_session *s, int pos);
+
+/* Calls fn for every named intermediate tensor of the NEXT forward call only
+ * (feeding more than d->batch tokens makes several calls). */
+void lm_session_set_dump(lm_session *s, lm_dump_fn fn, void *user);
+
+const lm_model_desc *lm_session_model(const lm_session *s);
+int lm_session_threads(const lm_session *s);
+
+/* Seconds lm_session_open took (config check, mapping, binding, allocation). */
+double lm_session_load_seconds(const lm_session *s);
+/* Total seconds spent in forward calls and the tokens they ran, since open. */
+double lm_session_forward_seconds(const lm_session *s);
+int64_t lm_session_forward_tokens(const lm_session *s);
+
+/* Monotonic wall-clock seconds, for timing around the session. */
+double lm_now_seconds(void);
+
+#endif

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Writes generated/<model>/ for every shipped config, or with --check
+# regenerates them into a temporary directory and fails on any difference.
+# Run from the source root so the config paths in the headers stay relative.
+set -euo pipefail
+lmcc=${LMCC:-build/lmcc}
+check=0
+[ "${1:-}" = "--check" ] && check=1
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+status=0
+for cfg in configs/qwen3/*.yaml configs/qwen1/*.yaml; do
+  [ -f "$cfg" ] || continue
+  name=$(basename "$cfg" .yaml)
+  if [ $check -eq 1 ]; then
+    "$lmcc" build "$cfg" --emit-only -o "$tmp/$name" 2>/dev/null
+    if ! diff -ru "generated/$name" "$tmp/$name"; then
+      echo "generated/$name differs from what lmcc emits now; run scripts/regen-generated.sh and commit" >&2
+      status=1
+    fi
+  else
+    rm -rf "generated/$name"
+    "$lmcc" build "$cfg" --emit-only -o "generated/$name"
+  fi
+done
+exit $status

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages lmcc needs to build, test and benchmark.
+# Idempotent: packages already present are not reinstalled, and apt is only
+# touched when something is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config clang
+  libyaml-dev liblua5.4-dev libjansson-dev libcmocka-dev
+  libpcre2-dev libutf8proc-dev libcurl4-openssl-dev
+  python3 python3-numpy python3-torch python3-jinja2
+  ca-certificates
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+# Node.js may come from elsewhere (nodesource bundles npm and conflicts with
+# Debian's npm package), so ask for the commands, not the packages.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Bad input, end to end: every case must fail with exactly one line on
+stderr of the form '<prog>: error: ...', a non-zero exit (not a signal, so
+no crash) and no half-written output.
+
+Config cases run `lmcc build --emit-only`; checkpoint cases build the tiny
+Qwen3 once, make a good checkpoint with `lmcc synth`, then break a copy of it
+in one way each (the safetensors files are rewritten here, by hand)."""
+
+import argparse
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TINY = os.path.join(ROOT, "configs", "test", "qwen3-tiny.yaml")
+
+failures = []
+
+
+def check_error(name, proc, prog, expect, outdir=None):
+    """proc failed cleanly with one error line containing every expect."""
+    err = proc.stderr.decode("utf-8", "replace")
+    lines = [l for l in err.splitlines() if l.strip()]
+    problems = []
+    if proc.returncode <= 0:
+        problems.append(f"exit status {proc.returncode} (want > 0; negative means a signal)")
+    if len(lines) != 1:
+        problems.append(f"{len(lines)} stderr lines (want 1)")
+    if not lines or not lines[-1].startswith(f"{prog}: error: "):
+        problems.append(f"stderr does not start with '{prog}: error: '")
+    for e in expect:
+        if e not in err:
+            problems.append(f"message lacks {e!r}")
+    if outdir and os.path.exists(outdir) and os.listdir(outdir):
+        problems.append(f"left files in {outdir}: {os.listdir(outdir)}")
+    if problems:
+        failures.append(name)
+        print(f"FAIL {name}: {'; '.join(problems)}\n  stderr: {err.strip()}")
+    else:
+        print(f"ok   {name}: {lines[0]}")
+
+
+def run(cmd):
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+
+
+# ---- configs -------------------------------------------------------------
+
+def config_cases(lmcc, work):
+    base = open(TINY).read()
+
+    def case(name, text, expect):
+        path = os.path.join(work, name + ".yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        out = os.path.join(work, "out-" + name)
+        check_error("config." + name, run([lmcc, "build", path, "--emit-only", "-o", out]),
+                    "lmcc", expect, out)
+
+    case("yaml_syntax", base + "extra: [1, 2\n", ["YAML", "yaml_syntax.yaml:"])
+    case("missing_key", base.replace("hidden_dim: 128\n", ""), ["missing key 'hidden_dim'"])
+    case("wrong_type", base.replace("num_heads: 4", 'num_heads: "four"'),
+         ["wrong_type.yaml:6:", "num_heads", "expected int"])
+    case("wrong_type_bool", base.replace("qk_norm: true", "qk_norm: 3"), ["qk_norm", "expected bool"])
+    case("unknown_arch", base.replace("arch: qwen3", "arch: llama9"), ["unknown arch 'llama9'", "qwen3"])
+    case("unknown_key", base + "rope_scaling_typo: 2\n", ["unknown key 'rope_scaling_typo'"])
+    case("inconsistent_heads", base.replace("num_heads: 4", "num_heads: 6").replace("num_kv_heads: 2", "num_kv_heads: 4"),
+         ["num_kv_heads", "multiple"])
+    case("negative_dim", base.replace("hidden_dim: 128", "hidden_dim: -5"), ["hidden_dim", "positive"])
+    case("bad_dtype", base.replace("dtype: float32", "dtype: int4"), ["dtype", "int4"])
+    case("not_a_mapping", "- just\n- a list\n", ["mapping"])
+    check_error("config.missing_file", run([lmcc, "build", os.path.join(work, "nope.yaml"), "--emit-only",
+                                            "-o", os.path.join(work, "out-nofile")]), "lmcc", ["nope.yaml"])
+
+
+# ---- checkpoints ---------------------------------------------------------
+
+DTYPE_SIZE = {"F32": 4, "BF16": 2, "F16": 2, "I32": 4, "I64": 8}
+
+
+def read_st(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    header.pop("__metadata__", None)
+    body = data[8 + n:]
+    tensors = {}
+    for name, info in header.items():
+        b, e = info["data_offsets"]
+        tensors[name] = (info["dtype"], info["shape"], body[b:e])
+    return tensors
+
+
+def write_st(path, tensors, header_patch=None, raw_header=None):
+    header, body = {}, b""
+    for name in sorted(tensors):
+        dtype, shape, blob = tensors[name]
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(body), len(body) + len(blob)]}
+        body += blob
+    if header_patch:
+        header_patch(header)
+    text = raw_header if raw_header is not None else json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + body)
+
+
+def checkpoint_cases(lmcc, work):
+    good = os.path.join(work, "good")
+    bindir = os.path.join(work, "bin")
+    for cmd in ([lmcc, "synth", TINY, "-o", good, "--seed", "7", "--dtype", "f32"],
+                [lmcc, "build", TINY, "-o", bindir]):
+        p = run(cmd)
+        if p.returncode != 0:
+            print(p.stderr.decode())
+            sys.exit(f"setup failed: {' '.join(cmd)}")
+    exe = os.path.join(bindir, "qwen3-tiny")
+    prog = "qwen3-tiny"
+    st = "model.safetensors"
+
+    def variant(name, mutate):
+        d = os.path.join(work, name)
+        shutil.rmtree(d, ignore_errors=True)
+        shutil.copytree(good, d)
+        mutate(d)
+        return d
+
+    def run_exe(d, tokens="1,2,3", extra=()):
+        return run([exe, "-m", d, "--tokens", tokens, "-n", "2", *extra])
+
+    def rewrite(fn):
+        def m(d):
+            t = read_st(os.path.join(d, st))
+            fn(t)
+            write_st(os.path.join(d, st), t)
+        return m
+
+    # The good checkpoint works.
+    p = run_exe(good)
+    if p.returncode != 0:
+        failures.append("good")
+        print("FAIL good checkpoint: " + p.stderr.decode())
+
+    d = variant("missing_tensor", rewrite(lambda t: t.pop("model.norm.weight")))
+    check_error("ckpt.missing_tensor", run_exe(d), prog, ["missing tensor 'model.norm.weight'"])
+
+    def add_extra(t):
+        t["model.extra.weight"] = ("F32", [4], struct.pack("<4f", 1, 2, 3, 4))
+    d = variant("unexpected_tensor", rewrite(add_extra))
+    check_error("ckpt.unexpected_tensor", run_exe(d), prog, ["unexpected tensor 'model.extra.weight'"])
+
+    def wrong_shape(t):
+        t["model.norm.weight"] = ("F32", [32], struct.pack("<32f", *([1.0] * 32)))
+    d = variant("wrong_shape", rewrite(wrong_shape))
+    check_error("ckpt.wrong_shape", run_exe(d), prog, ["model.norm.weight", "[32]", "[64]"])
+
+    def wrong_dtype(t):
+        t["model.norm.weight"] = ("I32", [64], struct.pack("<64i", *([1] * 64)))
+    d = variant("wrong_dtype", rewrite(wrong_dtype))
+    check_error("ckpt.wrong_dtype", run_exe(d), prog, ["model.norm.weight", "I32"])
+
+    def several(t):
+        t.pop("model.norm.weight")
+        t["model.extra.weight"] = ("F32", [4], struct.pack("<4f", 1, 2, 3, 4))
+        t["model.layers.0.input_layernorm.weight"] = ("F32", [3], struct.pack("<3f", 1, 2, 3))
+    d = variant("all_problems", rewrite(several))
+    check_error("ckpt.all_problems_at_once", run_exe(d), prog,
+                ["model.norm.weight", "model.extra.weight", "model.layers.0.input_layernorm.weight"])
+
+    def truncate(d):
+        path = os.path.join(d, st)
+        size = os.path.getsize(path)
+        with open(path, "r+b") as f:
+            f.truncate(size // 2)
+    d = variant("truncated", truncate)
+    check_error("ckpt.truncated", run_exe(d), prog, [st])
+
+    def tiny_file(d):
+        with open(os.path.join(d, st), "wb") as f:
+            f.write(b"\x01\x02\x03")
+    d = variant("truncated_header", tiny_file)
+    check_error("ckpt.shorter_than_header_length", run_exe(d), prog, [st])
+
+    def huge_header(d):
+        path = os.path.join(d, st)
+        with open(path, "r+b") as f:
+            f.write(struct.pack("<Q", 1 << 40))
+    d = variant("huge_header", huge_header)
+    check_error("ckpt.header_longer_than_file", run_exe(d), prog, [st, "header"])
+
+    def past_end(d):
+        t = read_st(os.path.join(d, st))
+        def patch(h):
+            h["model.norm.weight"]["data_offsets"][1] += 1 << 20
+        write_st(os.path.join(d, st), t, header_patch=patch)
+    d = variant("past_end", past_end)
+    check_error("ckpt.offsets_past_end", run_exe(d), prog, ["model.norm.weight"])
+
+    def overlap(d):
+        t = read_st(os.path.join(d, st))
+        def patch(h):
+            # Point the k_norm at the q_norm's bytes (same size): overlap.
+            h["model.layers.0.self_attn.k_norm.weight"]["data_offsets"] = \
+                list(h["model.layers.0.self_attn.q_norm.weight"]["data_offsets"])
+        write_st(os.path.join(d, st), t, header_patch=patch)
+    d = variant("overlap", overlap)
+    check_error("ckpt.overlapping_offsets", run_exe(d), prog, ["overlap"])
+
+    d = variant("bad_json", lambda d: write_st(os.path.join(d, st), {}, raw_header=b"{not json"))
+    check_error("ckpt.header_not_json", run_exe(d), prog, [st])
+
+    def config_mismatch(d):
+        path = os.path.join(d, "config.json")
+        cfg = json.load(open(path))
+        cfg["num_attention_heads"] = 8
+        cfg["rope_theta"] = 10000.0
+        json.dump(cfg, open(path, "w"))
+    d = variant("config_mismatch", config_mismatch)
+    check_error("ckpt.config_json_disagrees", run_exe(d), prog, ["num_attention_heads", "rope_theta"])
+
+    check_error("run.token_out_of_range", run_exe(good, tokens="1,2,512"), prog, ["512"])
+    check_error("run.token_not_a_number", run_exe(good, tokens="1,x,3"), prog, ["x"])
+    long_prompt = ",".join(str(i % 500) for i in range(300))
+    check_error("run.more_tokens_than_context", run_exe(good, tokens=long_prompt), prog, ["256"])
+    check_error("run.missing_checkpoint", run_exe(os.path.join(work, "nothing-here")), prog, ["nothing-here"])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lmcc", required=True)
+    ap.add_argument("--work", required=True)
+    a = ap.parse_args()
+    shutil.rmtree(a.work, ignore_errors=True)
+    os.makedirs(a.work)
+    config_cases(a.lmcc, a.work)
+    checkpoint_cases(a.lmcc, a.work)
+    if failures:
+        print(f"{len(failures)} bad-input case(s) failed: {', '.join(failures)}")
+        return 1
+    print("all bad-input cases fail cleanly")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

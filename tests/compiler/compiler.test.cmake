@@ -1,0 +1,17 @@
+# generated/ must be exactly what lmcc emits for the shipped configs.
+add_test(NAME compiler.generated_up_to_date
+  COMMAND ${CMAKE_COMMAND} -E env LMCC=$<TARGET_FILE:lmcc>
+          bash ${CMAKE_SOURCE_DIR}/scripts/regen-generated.sh --check
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+
+# Emitting twice gives byte-identical files.
+add_test(NAME compiler.deterministic
+  COMMAND bash ${CMAKE_SOURCE_DIR}/tests/compiler/deterministic.sh $<TARGET_FILE:lmcc> ${CMAKE_BINARY_DIR}/determinism
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+
+# Bad configs and checkpoints: one clear error line, non-zero exit, no crash.
+add_test(NAME bad_input
+  COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/bad/bad_input.py
+          --lmcc $<TARGET_FILE:lmcc> --work ${CMAKE_BINARY_DIR}/bad_input
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(bad_input PROPERTIES TIMEOUT 300)

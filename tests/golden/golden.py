@@ -1,0 +1,195 @@
+#!/usr/bin/python3
+"""Golden-output test: an lmcc-compiled model against the PyTorch reference.
+
+  golden.py --lmcc LMCC --config CONFIG.yaml --work DIR --seed S --dtype f32|bf16
+            [--shards K] --tol TOL [--prompt-len 24] [--gen 32]
+
+1. lmcc synth CONFIG -o DIR/ckpt --seed S --dtype D [--shards K]
+2. lmcc build CONFIG -o DIR/bin            -> DIR/bin/<config name>
+3. a deterministic pseudo-random prompt of --prompt-len ids
+4. the compiled model and tests/reference/qwen3_ref.py each give the logits
+   of every prompt position and --gen greedy ids
+5. pass when max |logit difference| <= TOL and the greedy ids are identical.
+Exit status 0 on pass, 1 on failure.
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REFERENCE = os.path.join(HERE, "..", "reference", "qwen3_ref.py")
+STEP_TIMEOUT_S = 240
+
+
+class GoldenFailure(Exception):
+    pass
+
+
+def run(cmd, what):
+    """Runs cmd; returns stdout, or raises with its stderr on any failure."""
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=STEP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise GoldenFailure(f"{what}: timed out after {STEP_TIMEOUT_S} s: {' '.join(cmd)}")
+    except OSError as exc:
+        raise GoldenFailure(f"{what}: cannot run {cmd[0]}: {exc}")
+    if p.returncode != 0:
+        raise GoldenFailure(f"{what}: exit status {p.returncode}: {' '.join(cmd)}\n"
+                            f"--- stderr ---\n{p.stderr.rstrip()}\n--- stdout ---\n{p.stdout.rstrip()}")
+    return p.stdout
+
+
+def parse_ids(stdout, who):
+    """The one line of comma-separated ids a generator prints."""
+    lines = stdout.splitlines()
+    if len(lines) != 1:
+        raise GoldenFailure(f"{who}: expected exactly one line of ids on stdout, got {len(lines)}:\n{stdout}")
+    try:
+        return [int(t) for t in lines[0].split(",") if t.strip() != ""]
+    except ValueError:
+        raise GoldenFailure(f"{who}: stdout is not comma-separated ids: {lines[0]!r}")
+
+
+def load_logits(path, who, n_tokens, vocab):
+    try:
+        a = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise GoldenFailure(f"{who}: cannot read logits {path}: {exc}")
+    if a.dtype != np.float32:
+        raise GoldenFailure(f"{who}: logits {path} are {a.dtype}, expected float32")
+    if a.shape != (n_tokens, vocab):
+        raise GoldenFailure(f"{who}: logits {path} have shape {a.shape}, expected {(n_tokens, vocab)}")
+    if not np.isfinite(a).all():
+        pos, idx = np.argwhere(~np.isfinite(a))[0]
+        raise GoldenFailure(f"{who}: logits are not finite, first at position {pos} vocab {idx}: {a[pos, idx]}")
+    return a
+
+
+def eos_ids(config):
+    eos = config.get("eos_token_id")
+    if eos is None:
+        return set()
+    return set(eos) if isinstance(eos, list) else {eos}
+
+
+def compare_greedy(got, want, eos, ref_logits_fn):
+    """Returns (matched, message). The compiled model may stop early on an
+    end-of-sequence id; then the reference must have produced the same ids
+    up to and including it."""
+    n = len(got)
+    if got == want:
+        return True, f"greedy {len(want)}/{len(want)} match"
+    if 0 < n < len(want) and got[-1] in eos and got == want[:n]:
+        return True, f"greedy {n}/{n} match (stopped at end-of-sequence id {got[-1]})"
+    first = next((i for i in range(min(n, len(want))) if got[i] != want[i]), min(n, len(want)))
+    msg = (f"greedy ids differ at index {first}\n  lmcc:      {got}\n  reference: {want}")
+    margin = ref_logits_fn(first)
+    if margin is not None:
+        msg += f"\n  reference top-2 logit margin at that step: {margin:.3g}"
+    return False, msg
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="lmcc golden-output test against the PyTorch reference")
+    ap.add_argument("--lmcc", required=True)
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--dtype", choices=["f32", "bf16"], required=True)
+    ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument("--tol", type=float, required=True)
+    ap.add_argument("--prompt-len", type=int, default=24)
+    ap.add_argument("--gen", type=int, default=32)
+    args = ap.parse_args(argv)
+
+    name = os.path.basename(args.config)
+    if name.endswith(".yaml"):
+        name = name[:-5]
+    label = f"golden {name} {args.dtype}" + (f" {args.shards} shards" if args.shards > 1 else "")
+    try:
+        summary = golden(args, name)
+    except GoldenFailure as exc:
+        print(f"{label}: FAIL: {exc}")
+        return 1
+    print(f"{label}: {summary}")
+    return 0
+
+
+def golden(args, name):
+    work = os.path.abspath(args.work)
+    ckpt, bindir = os.path.join(work, "ckpt"), os.path.join(work, "bin")
+    # Start clean so nothing from an earlier run can pass for this one.
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+
+    synth = [args.lmcc, "synth", args.config, "-o", ckpt, "--seed", str(args.seed), "--dtype", args.dtype]
+    if args.shards > 1:
+        synth += ["--shards", str(args.shards)]
+    run(synth, "lmcc synth")
+    run([args.lmcc, "build", args.config, "-o", bindir], "lmcc build")
+    exe = os.path.join(bindir, name)
+    if not os.access(exe, os.X_OK):
+        found = sorted(os.listdir(bindir)) if os.path.isdir(bindir) else []
+        raise GoldenFailure(f"lmcc build did not produce the executable {exe} (found: {found})")
+
+    try:
+        with open(os.path.join(ckpt, "config.json")) as f:
+            config = json.load(f)
+        vocab = int(config["vocab_size"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise GoldenFailure(f"cannot read vocab_size from {ckpt}/config.json: {exc}")
+
+    # The prompt depends only on the seed, so a failure reproduces exactly.
+    rng = random.Random(1_000_003 * args.seed + 17)
+    prompt = [rng.randrange(vocab) for _ in range(args.prompt_len)]
+    ids = ",".join(str(t) for t in prompt)
+
+    lmcc_logits_path = os.path.join(work, "lmcc_logits.npy")
+    ref_logits_path = os.path.join(work, "ref_logits.npy")
+    run([exe, "-m", ckpt, "--tokens", ids, "--logits", lmcc_logits_path, "-n", "0"], "model --logits")
+    got_ids = parse_ids(run([exe, "-m", ckpt, "--tokens", ids, "-n", str(args.gen), "--temperature", "0"],
+                            "model -n"), "model")
+    ref_out = run([sys.executable, REFERENCE, ckpt, "--tokens", ids, "--logits", ref_logits_path,
+                   "-n", str(args.gen)], "reference")
+    want_ids = parse_ids(ref_out, "reference")
+
+    got = load_logits(lmcc_logits_path, "model", len(prompt), vocab)
+    want = load_logits(ref_logits_path, "reference", len(prompt), vocab)
+    diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+    pos, idx = np.unravel_index(int(np.argmax(diff)), diff.shape)
+    err = float(diff[pos, idx])
+    logits_ok = err <= args.tol
+
+    def ref_margin(step):
+        # Near-ties make greedy fragile: report how close the reference's
+        # top two were where the sequences part.
+        seq = prompt + want_ids[:step]
+        tmp = os.path.join(work, "ref_step_logits.npy")
+        try:
+            run([sys.executable, REFERENCE, ckpt, "--tokens", ",".join(map(str, seq)), "--logits", tmp],
+                "reference margin")
+            last = np.sort(np.load(tmp)[-1])
+            return float(last[-1] - last[-2])
+        except (GoldenFailure, OSError, ValueError):
+            return None
+
+    gen_ok, gen_msg = compare_greedy(got_ids, want_ids, eos_ids(config), ref_margin)
+    summary = (f"max_abs_err={err:.2g} (tol {args.tol:.0e}) at position {pos} vocab {idx}"
+               f"{'' if logits_ok else ' EXCEEDS TOLERANCE'}, {gen_msg}")
+    if not logits_ok:
+        summary += f"\n  worst logit: lmcc {got[pos, idx]!r}, reference {want[pos, idx]!r}"
+    if not (logits_ok and gen_ok):
+        raise GoldenFailure(summary)
+    return summary
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,731 @@
+/* The session and the CLI driver, run against a toy model.
+ *
+ * The toy model has no weights, a 23-token vocabulary, batch 4 and context
+ * 16. Its forward stores each token in the KV cache and makes the logits of
+ * position p depend on every token up to p (read back from the cache), so a
+ * wrong position, a lost chunk or a bad rewind changes the logits. It runs
+ * on the thread pool and records every call, so chunking can be checked. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cli.h"
+#include "npy.h"
+#include "pool.h"
+#include "session.h"
+
+#define VOCAB 23
+#define BATCH 4
+#define CTX 16
+#define SCRATCH 8
+
+/* ---- the toy model ---------------------------------------------------- */
+
+typedef struct forward_call {
+    int n, pos, all_logits;
+} forward_call;
+
+static forward_call calls[64];
+static int n_calls;
+static int contract_violations;
+
+/* The logits row of position p, given the tokens at positions 0..p. The
+ * target id gets a clearly largest value so greedy decoding picks it. */
+static int toy_target(const int32_t *history, int p)
+{
+    int64_t sum = 0;
+    for (int j = 0; j <= p; j++)
+        sum += (int64_t)history[j] * (j + 1);
+    return (int)((sum + 5 * p) % VOCAB);
+}
+
+static float toy_logit(int target, int p, int v)
+{
+    return v == target ? 50.0f + (float)p : (float)((v * 7 + p) % VOCAB) * 0.1f;
+}
+
+typedef struct logits_job {
+    const lm_ctx *ctx;
+    int pos;       /* position of row 0 */
+    int rows;
+    int first_row; /* position offset of the first row written */
+    float *out;
+} logits_job;
+
+static void fill_logits(void *arg, int tid, int nthreads)
+{
+    logits_job *job = arg;
+    /* Touch this thread's scratch slice: ASan flags a short allocation. */
+    float *scratch = job->ctx->scratch + (size_t)tid * SCRATCH;
+    scratch[0] = (float)tid;
+    scratch[SCRATCH - 1] = (float)nthreads;
+    int begin, end;
+    lm_split(VOCAB, tid, nthreads, &begin, &end);
+    for (int r = 0; r < job->rows; r++) {
+        int p = job->pos + job->first_row + r;
+        int32_t history[CTX];
+        for (int j = 0; j <= p; j++)
+            history[j] = (int32_t)job->ctx->kv[j];
+        int target = toy_target(history, p);
+        for (int v = begin; v < end; v++)
+            job->out[(size_t)r * VOCAB + v] = toy_logit(target, p, v);
+    }
+}
+
+static void toy_forward(const lm_ctx *ctx, const int32_t *tokens, int n, int pos, float *logits,
+                        int all_logits)
+{
+    if (n < 1 || n > BATCH || pos < 0 || pos + n > CTX)
+        contract_violations++;
+    if (n_calls < 64)
+        calls[n_calls] = (forward_call){n, pos, all_logits};
+    n_calls++;
+    for (int i = 0; i < n; i++) {
+        ctx->arena[i] = (float)tokens[i];
+        ctx->kv[pos + i] = (float)tokens[i];
+    }
+    if (ctx->dump) {
+        ctx->dump(ctx->dump_user, "toy.tokens", ctx->arena, n, 1);
+        float pairs[BATCH * 2];
+        for (int i = 0; i < n; i++) {
+            pairs[2 * i] = (float)(pos + i);
+            pairs[2 * i + 1] = (float)tokens[i];
+        }
+        ctx->dump(ctx->dump_user, "toy.layer/0", pairs, n, 2);
+    }
+    logits_job job = {ctx, pos, all_logits ? n : 1, all_logits ? 0 : n - 1, logits};
+    lm_pool_run(ctx->pool, fill_logits, &job);
+}
+
+static const lm_config_check toy_checks[] = {
+    {"vocab_size", LM_CFG_INT, VOCAB, 0},
+};
+
+static const lm_model_desc toy_model = {
+    .name = "toy-model",
+    .arch = "toy",
+    .lmcc_version = "test",
+    .config_path = "tests/unit/test_session.c",
+    .dtype_name = "f32",
+    .vocab_size = VOCAB,
+    .context = CTX,
+    .batch = BATCH,
+    .hidden = 1,
+    .n_weights = 0,
+    .weights = NULL,
+    .n_config_checks = 1,
+    .config_checks = toy_checks,
+    .arena_floats = BATCH,
+    .scratch_floats = SCRATCH,
+    .kv_floats = CTX,
+    .params_per_token = 1000,
+    .weight_bytes_per_token = 4000,
+    .forward = toy_forward,
+};
+
+/* Expected [n][VOCAB] logits of feeding tokens after the history prefix. */
+static void expected_logits(const int32_t *all_tokens, int first, int n, float *out)
+{
+    for (int r = 0; r < n; r++) {
+        int p = first + r;
+        int target = toy_target(all_tokens, p);
+        for (int v = 0; v < VOCAB; v++)
+            out[(size_t)r * VOCAB + v] = toy_logit(target, p, v);
+    }
+}
+
+/* ---- a checkpoint directory with no tensors --------------------------- */
+
+static char ckpt[64];
+
+static void write_file(const char *dir, const char *name, const void *data, size_t size)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, size, f), size);
+    fclose(f);
+}
+
+static void remove_tree(const char *path)
+{
+    DIR *dp = opendir(path);
+    if (!dp) {
+        unlink(path);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(dp))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        char child[512];
+        snprintf(child, sizeof child, "%s/%s", path, de->d_name);
+        remove_tree(child);
+    }
+    closedir(dp);
+    rmdir(path);
+}
+
+static int make_checkpoint(void **state)
+{
+    (void)state;
+    snprintf(ckpt, sizeof ckpt, "/tmp/lmcc_test_session_XXXXXX");
+    if (!mkdtemp(ckpt))
+        return -1;
+    const char *config = "{\"vocab_size\": 23, \"model_type\": \"toy\"}\n";
+    write_file(ckpt, "config.json", config, strlen(config));
+    /* safetensors: u64 header length 8, then the header "{}" padded. */
+    const unsigned char st[16] = {8, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', ' ', ' ', ' ', ' ', ' '};
+    write_file(ckpt, "model.safetensors", st, sizeof st);
+    return 0;
+}
+
+static int remove_checkpoint(void **state)
+{
+    (void)state;
+    remove_tree(ckpt);
+    return 0;
+}
+
+static lm_session *open_toy(int threads)
+{
+    lm_err e = {{0}};
+    lm_session *s = lm_session_open(&toy_model, ckpt, threads, &e);
+    if (!s)
+        print_message("open failed: %s\n", e.msg);
+    assert_non_null(s);
+    n_calls = 0;
+    contract_violations = 0;
+    return s;
+}
+
+/* ---- session tests ---------------------------------------------------- */
+
+static void test_feed_chunks_and_collects_logits(void **state)
+{
+    (void)state;
+    lm_session *s = open_toy(3);
+    assert_int_equal(lm_session_threads(s), 3);
+    assert_null(lm_session_logits(s));
+    int32_t tokens[10] = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3};
+    float got[10 * VOCAB], want[10 * VOCAB];
+    lm_err e = {{0}};
+    assert_int_equal(lm_session_feed(s, tokens, 10, got, &e), 0);
+
+    assert_int_equal(n_calls, 3);
+    assert_int_equal(contract_violations, 0);
+    const forward_call expect[3] = {{4, 0, 1}, {4, 4, 1}, {2, 8, 1}};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(calls[i].n, expect[i].n);
+        assert_int_equal(calls[i].pos, expect[i].pos);
+        assert_int_equal(calls[i].all_logits, 1);
+    }
+    expected_logits(tokens, 0, 10, want);
+    assert_memory_equal(got, want, sizeof want);
+    assert_non_null(lm_session_logits(s));
+    assert_memory_equal(lm_session_logits(s), want + 9 * VOCAB, VOCAB * sizeof(float));
+    assert_int_equal(lm_session_position(s), 10);
+    assert_int_equal(lm_session_forward_tokens(s), 10);
+    assert_true(lm_session_load_seconds(s) >= 0);
+    lm_session_close(s);
+}
+
+static void test_feed_without_all_logits_keeps_last(void **state)
+{
+    (void)state;
+    lm_session *s = open_toy(2);
+    int32_t tokens[7] = {22, 0, 7, 7, 11, 13, 1};
+    lm_err e = {{0}};
+    /* In two feeds: the second continues at position 5. */
+    assert_int_equal(lm_session_feed(s, tokens, 5, NULL, &e), 0);
+    assert_int_equal(lm_session_feed(s, tokens + 5, 2, NULL, &e), 0);
+    assert_int_equal(n_calls, 3);
+    assert_int_equal(calls[0].n, 4);
+    assert_int_equal(calls[1].n, 1);
+    assert_int_equal(calls[1].pos, 4);
+    assert_int_equal(calls[2].n, 2);
+    assert_int_equal(calls[2].pos, 5);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(calls[i].all_logits, 0);
+    float want[7 * VOCAB];
+    expected_logits(tokens, 0, 7, want);
+    assert_memory_equal(lm_session_logits(s), want + 6 * VOCAB, VOCAB * sizeof(float));
+    /* Feeding nothing changes nothing. */
+    assert_int_equal(lm_session_feed(s, tokens, 0, NULL, &e), 0);
+    assert_int_equal(lm_session_position(s), 7);
+    assert_int_equal(n_calls, 3);
+    lm_session_close(s);
+}
+
+static void test_bad_ids_and_overflow_run_nothing(void **state)
+{
+    (void)state;
+    lm_session *s = open_toy(1);
+    lm_err e = {{0}};
+    int32_t bad[4] = {1, 2, VOCAB, 3};
+    assert_int_equal(lm_session_feed(s, bad, 4, NULL, &e), -1);
+    assert_non_null(strstr(e.msg, "token id 23 at index 2"));
+    assert_non_null(strstr(e.msg, "[0, 23)"));
+    bad[2] = -5;
+    assert_int_equal(lm_session_feed(s, bad, 4, NULL, &e), -1);
+    assert_non_null(strstr(e.msg, "token id -5 at index 2"));
+    assert_int_equal(n_calls, 0);
+    assert_int_equal(lm_session_position(s), 0);
+
+    int32_t many[CTX + 1] = {0};
+    assert_int_equal(lm_session_feed(s, many, CTX + 1, NULL, &e), -1);
+    assert_non_null(strstr(e.msg, "17 tokens"));
+    assert_non_null(strstr(e.msg, "16 tokens"));
+    assert_non_null(strstr(e.msg, "--ctx"));
+    assert_int_equal(lm_session_feed(s, many, 10, NULL, &e), 0);
+    assert_int_equal(lm_session_feed(s, many, 7, NULL, &e), -1);
+    assert_non_null(strstr(e.msg, "7 more tokens after 10"));
+    assert_int_equal(lm_session_position(s), 10);
+    assert_int_equal(lm_session_feed(s, many, 6, NULL, &e), 0); /* exactly full */
+    assert_int_equal(lm_session_position(s), CTX);
+    assert_int_equal(contract_violations, 0);
+    lm_session_close(s);
+}
+
+static void test_rewind_reuses_prefix(void **state)
+{
+    (void)state;
+    lm_session *s = open_toy(2);
+    lm_err e = {{0}};
+    int32_t first[6] = {5, 6, 7, 8, 9, 10};
+    int32_t second[6] = {5, 6, 7, 20, 21, 22};
+    assert_int_equal(lm_session_feed(s, first, 6, NULL, &e), 0);
+    lm_session_rewind(s, 9); /* beyond the position: no change */
+    assert_int_equal(lm_session_position(s), 6);
+    assert_non_null(lm_session_logits(s));
+    lm_session_rewind(s, 3);
+    assert_int_equal(lm_session_position(s), 3);
+    assert_null(lm_session_logits(s));
+    n_calls = 0;
+    float got[3 * VOCAB], want[6 * VOCAB];
+    assert_int_equal(lm_session_feed(s, second + 3, 3, got, &e), 0);
+    assert_int_equal(calls[0].pos, 3);
+    expected_logits(second, 0, 6, want);
+    assert_memory_equal(got, want + 3 * VOCAB, sizeof got);
+    lm_session_rewind(s, -4);
+    assert_int_equal(lm_session_position(s), 0);
+    lm_session_close(s);
+}
+
+typedef struct dump_log {
+    int count;
+    char names[8][32];
+    int rows[8];
+} dump_log;
+
+static void record_dump(void *user, const char *name, const float *data, int rows, int cols)
+{
+    (void)data;
+    (void)cols;
+    dump_log *log = user;
+    if (log->count < 8) {
+        snprintf(log->names[log->count], sizeof log->names[0], "%s", name);
+        log->rows[log->count] = rows;
+    }
+    log->count++;
+}
+
+static void test_dump_covers_one_forward_call(void **state)
+{
+    (void)state;
+    lm_session *s = open_toy(1);
+    lm_err e = {{0}};
+    dump_log log = {0};
+    lm_session_set_dump(s, record_dump, &log);
+    int32_t tokens[6] = {1, 2, 3, 4, 5, 6};
+    assert_int_equal(lm_session_feed(s, tokens, 6, NULL, &e), 0);
+    assert_int_equal(n_calls, 2);
+    assert_int_equal(log.count, 2);
+    assert_string_equal(log.names[0], "toy.tokens");
+    assert_string_equal(log.names[1], "toy.layer/0");
+    assert_int_equal(log.rows[0], 4);
+    assert_int_equal(lm_session_feed(s, tokens, 1, NULL, &e), 0);
+    assert_int_equal(log.count, 2);
+    lm_session_close(s);
+}
+
+static void test_open_errors(void **state)
+{
+    (void)state;
+    lm_err e = {{0}};
+    assert_null(lm_session_open(&toy_model, "/nonexistent/lmcc/ckpt", 1, &e));
+    assert_non_null(strstr(e.msg, "config.json"));
+
+    lm_config_check wrong = {"vocab_size", LM_CFG_INT, 24, 0};
+    lm_model_desc other = toy_model;
+    other.config_checks = &wrong;
+    assert_null(lm_session_open(&other, ckpt, 1, &e));
+    assert_non_null(strstr(e.msg, "vocab_size"));
+
+    /* Default threads: every usable CPU, at least one. */
+    lm_session *s = lm_session_open(&toy_model, ckpt, 0, &e);
+    assert_non_null(s);
+    assert_true(lm_session_threads(s) >= 1);
+    lm_session_close(s);
+}
+
+/* ---- CLI helpers ------------------------------------------------------ */
+
+static void test_parse_token_list(void **state)
+{
+    (void)state;
+    lm_err e = {{0}};
+    int n;
+    int32_t *ids = lm_parse_token_list("0,17,2147483647", &n, &e);
+    assert_non_null(ids);
+    assert_int_equal(n, 3);
+    assert_int_equal(ids[0], 0);
+    assert_int_equal(ids[1], 17);
+    assert_int_equal(ids[2], 2147483647);
+    free(ids);
+
+    const struct {
+        const char *text, *needle;
+    } bad[] = {
+        {"", "empty"},          {"1,,2", "item 2 ''"},     {"1,2,", "item 3 ''"},
+        {"-1", "item 1 '-1'"},  {"+1", "item 1 '+1'"},     {" 1", "item 1 ' 1'"},
+        {"1,x7", "item 2 'x7'"}, {"2147483648", "item 1"}, {"3,4a", "item 2 '4a'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_null(lm_parse_token_list(bad[i].text, &n, &e));
+        if (!strstr(e.msg, bad[i].needle))
+            fail_msg("'%s': message '%s' lacks '%s'", bad[i].text, e.msg, bad[i].needle);
+    }
+}
+
+static void test_argmax(void **state)
+{
+    (void)state;
+    float x[5] = {1, 3, 3, -2, 0};
+    assert_int_equal(lm_argmax(x, 5), 1); /* lowest id wins ties */
+    float y[3] = {__builtin_nanf(""), -5, -1};
+    assert_int_equal(lm_argmax(y, 3), 2);
+}
+
+/* ---- lm_main in-process ----------------------------------------------- */
+
+typedef struct cli_result {
+    int status;
+    char out[4096];
+    char err[4096];
+} cli_result;
+
+static void slurp(int fd, char *buf, size_t size)
+{
+    lseek(fd, 0, SEEK_SET);
+    ssize_t n = read(fd, buf, size - 1);
+    buf[n > 0 ? n : 0] = '\0';
+}
+
+/* Runs lm_main with stdout and stderr captured. args ends with NULL. */
+static void run_cli(cli_result *r, const char *arg0, ...)
+{
+    char *argv[32];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, arg0);
+    for (const char *a = arg0; a && argc < 31; a = va_arg(ap, const char *))
+        argv[argc++] = strdup(a);
+    va_end(ap);
+    argv[argc] = NULL;
+
+    char out_path[] = "/tmp/lmcc_cli_out_XXXXXX", err_path[] = "/tmp/lmcc_cli_err_XXXXXX";
+    int out_fd = mkstemp(out_path), err_fd = mkstemp(err_path);
+    assert_true(out_fd >= 0 && err_fd >= 0);
+    unlink(out_path);
+    unlink(err_path);
+    fflush(stdout);
+    fflush(stderr);
+    int saved_out = dup(1), saved_err = dup(2);
+    dup2(out_fd, 1);
+    dup2(err_fd, 2);
+    n_calls = 0;
+    r->status = lm_main(&toy_model, argc, argv);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(saved_out, 1);
+    dup2(saved_err, 2);
+    close(saved_out);
+    close(saved_err);
+    slurp(out_fd, r->out, sizeof r->out);
+    slurp(err_fd, r->err, sizeof r->err);
+    close(out_fd);
+    close(err_fd);
+    for (int i = 0; i < argc; i++)
+        free(argv[i]);
+}
+
+static void expect_status(const cli_result *r, int status)
+{
+    if (r->status != status)
+        fail_msg("exit %d, expected %d; stdout '%s' stderr '%s'", r->status, status, r->out, r->err);
+}
+
+static void test_cli_greedy_generation(void **state)
+{
+    (void)state;
+    cli_result r;
+    run_cli(&r, "/some/dir/toy-model", "-m", ckpt, "--tokens", "1,2,3", "-n", "5", "-t", "2", NULL);
+    expect_status(&r, 0);
+    int32_t history[8] = {1, 2, 3};
+    char want[128] = "";
+    for (int i = 0; i < 5; i++) {
+        history[3 + i] = toy_target(history, 2 + i);
+        snprintf(want + strlen(want), sizeof want - strlen(want), i ? ",%d" : "%d", history[3 + i]);
+    }
+    strcat(want, "\n");
+    assert_string_equal(r.out, want);
+    /* One prefill call, then one per generated id except the last. */
+    assert_int_equal(n_calls, 1 + 4);
+
+    /* Default: 16 new ids when --logits is not given, fewer when the
+     * context (16) ends first. */
+    run_cli(&r, "toy", "--model", ckpt, "--tokens=7", NULL);
+    expect_status(&r, 0);
+    int commas = 0;
+    for (const char *p = r.out; *p; p++)
+        commas += *p == ',';
+    assert_int_equal(commas, 14);
+    run_cli(&r, "toy", "--model", ckpt, "--tokens=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16", NULL);
+    expect_status(&r, 0);
+    assert_string_equal(r.out, "\n");
+
+    run_cli(&r, "toy", "-m", ckpt, "--tokens", "4", "-n", "0", NULL);
+    expect_status(&r, 0);
+    assert_string_equal(r.out, "\n");
+}
+
+static void test_cli_logits_and_dump(void **state)
+{
+    (void)state;
+    char logits_path[128], dump_dir[128], path[256];
+    snprintf(logits_path, sizeof logits_path, "%s/out.npy", ckpt);
+    snprintf(dump_dir, sizeof dump_dir, "%s/dump/nested", ckpt);
+    cli_result r;
+    run_cli(&r, "toy", "-m", ckpt, "--tokens", "9,8,7,6,5,4", "--logits", logits_path, "--dump",
+            dump_dir, NULL);
+    expect_status(&r, 0);
+    assert_string_equal(r.out, "\n"); /* -n defaults to 0 with --logits */
+
+    int rows, cols;
+    lm_err e = {{0}};
+    float *logits = lm_npy_read_f32(logits_path, &rows, &cols, &e);
+    assert_non_null(logits);
+    assert_int_equal(rows, 6);
+    assert_int_equal(cols, VOCAB);
+    int32_t tokens[6] = {9, 8, 7, 6, 5, 4};
+    float want[6 * VOCAB];
+    expected_logits(tokens, 0, 6, want);
+    assert_memory_equal(logits, want, sizeof want);
+    free(logits);
+
+    /* The first forward call only: 4 of the 6 tokens. */
+    snprintf(path, sizeof path, "%s/toy.tokens.npy", dump_dir);
+    float *dumped = lm_npy_read_f32(path, &rows, &cols, &e);
+    assert_non_null(dumped);
+    assert_int_equal(rows, 4);
+    assert_int_equal(cols, 1);
+    for (int i = 0; i < 4; i++)
+        assert_true(dumped[i] == (float)tokens[i]);
+    free(dumped);
+    snprintf(path, sizeof path, "%s/toy.layer_0.npy", dump_dir);
+    dumped = lm_npy_read_f32(path, &rows, &cols, &e);
+    assert_non_null(dumped);
+    assert_int_equal(cols, 2);
+    free(dumped);
+
+    /* --logits together with generation. */
+    run_cli(&r, "toy", "-m", ckpt, "--tokens", "1", "--logits", logits_path, "-n", "2", NULL);
+    expect_status(&r, 0);
+    int32_t h[3] = {1};
+    h[1] = toy_target(h, 0);
+    h[2] = toy_target(h, 1);
+    char line[64];
+    snprintf(line, sizeof line, "%d,%d\n", h[1], h[2]);
+    assert_string_equal(r.out, line);
+}
+
+static void test_cli_usage_errors(void **state)
+{
+    (void)state;
+    cli_result r;
+    run_cli(&r, "./bin/toy", "-m", ckpt, "--tokens", "1", "--chat", NULL);
+    expect_status(&r, 2);
+    assert_non_null(strstr(r.err, "toy: error: unknown or malformed option '--chat'"));
+    assert_non_null(strstr(r.err, "--help"));
+    assert_string_equal(r.out, "");
+
+    run_cli(&r, "toy", "-m", ckpt, "--tokens", "1", "-p", "hello", NULL);
+    expect_status(&r, 2);
+    assert_non_null(strstr(r.err, "'-p'"));
+
+    run_cli(&r, "toy", "--tokens", "1", NULL);
+    expect_status(&r, 2);
+    assert_non_null(strstr(r.err, "-m"));
+
+    run_cli(&r, "toy", "-m", ckpt, NULL);
+    expect_status(&r, 2);
+    assert_non_null(strstr(r.err, "no prompt"));
+
+    run_cli(&r, "toy", "-m", ckpt, "--tokens", "1,x,3", NULL);
+    expect_status(&r, 2);
+    assert_non_null(strstr(r.err, "item 2 'x'"));
+
+    run_cli(&r, "toy", "-m", ckpt, "--tokens", "1", "-n", "-3", NULL);
+    expect_status(&r, 2);
+    run_cli(&r, "toy", "-m", ckpt, "--tokens", "1", "-t", "0", NULL);
+    expect_status(&r, 2);
+    run_cli(&r, "toy", "-m", ckpt, "--tokens", "1", "extra", NULL);
+    expect_status(&r, 2);
+    assert_non_null(strstr(r.err, "'extra'"));
+    run_cli(&r, "toy", "-m", ckpt, "--tokens", NULL);
+    expect_status(&r, 2);
+    assert_non_null(strstr(r.err, "'--tokens' needs a value"));
+    run_cli(&r, "toy", "-m", ckpt, "--tokens", "1", "--bandwidth-gbs", "fast", NULL);
+    expect_status(&r, 2);
+    assert_int_equal(n_calls, 0);
+}
+
+static void test_cli_runtime_errors(void **state)
+{
+    (void)state;
+    cli_result r;
+    run_cli(&r, "toy", "-m", ckpt, "--tokens", "1,99", NULL);
+    expect_status(&r, 1);
+    assert_non_null(strstr(r.err, "toy: error: prompt: token id 99 at index 1"));
+
+    /* 10 prompt tokens + 7 new > 16: refused before anything runs. */
+    run_cli(&r, "toy", "-m", ckpt, "--tokens", "1,2,3,4,5,6,7,8,9,10", "-n", "7", NULL);
+    expect_status(&r, 1);
+    assert_non_null(strstr(r.err, "context of 16"));
+    assert_int_equal(n_calls, 0);
+    run_cli(&r, "toy", "-m", ckpt, "--tokens", "1,2,3,4,5,6,7,8,9,10", "-n", "6", NULL);
+    expect_status(&r, 0);
+
+    run_cli(&r, "toy", "-m", "/nonexistent/lmcc", "--tokens", "1", NULL);
+    expect_status(&r, 1);
+    assert_non_null(strstr(r.err, "config.json"));
+    /* One line per failure. */
+    int lines = 0;
+    for (const char *p = r.err; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, 1);
+}
+
+static void test_cli_help_and_version(void **state)
+{
+    (void)state;
+    cli_result r;
+    run_cli(&r, "toy", "--help", NULL);
+    expect_status(&r, 0);
+    const char *options[] = {"--model", "--tokens", "--max-tokens", "--logits", "--dump",
+                             "--threads", "--bench", "--bandwidth-gbs", "--fma-gflops",
+                             "--stats", "--help", "--version"};
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+        if (!strstr(r.out, options[i]))
+            fail_msg("--help does not list %s", options[i]);
+    run_cli(&r, "toy", "--version", NULL);
+    expect_status(&r, 0);
+    assert_non_null(strstr(r.out, "toy-model"));
+}
+
+static void test_cli_bench_json(void **state)
+{
+    (void)state;
+    cli_result r;
+    run_cli(&r, "toy", "-m", ckpt, "--tokens", "1,2,3,4,5", "-n", "4", "--bench", NULL);
+    expect_status(&r, 0);
+    json_error_t jerr;
+    json_t *j = json_loads(r.out, 0, &jerr);
+    if (!j)
+        fail_msg("bench output is not JSON: '%s'", r.out);
+    assert_int_equal(strchr(r.out, '\n') - r.out, (long)strlen(r.out) - 1); /* one line */
+    assert_string_equal(json_string_value(json_object_get(j, "model")), "toy-model");
+    assert_string_equal(json_string_value(json_object_get(j, "dtype")), "f32");
+    assert_int_equal(json_integer_value(json_object_get(j, "weight_bytes_per_token")), 4000);
+    assert_int_equal(json_integer_value(json_object_get(j, "prefill_tokens")), 5);
+    assert_int_equal(json_integer_value(json_object_get(j, "decode_tokens")), 3);
+    assert_true(json_is_null(json_object_get(j, "prefill_fraction")));
+    assert_true(json_is_null(json_object_get(j, "decode_fraction")));
+    const char *numbers[] = {"prefill_tps", "decode_tps", "ttft_s", "load_s", "peak_rss_bytes"};
+    for (size_t i = 0; i < 5; i++)
+        assert_true(json_is_number(json_object_get(j, numbers[i])));
+    assert_true(json_integer_value(json_object_get(j, "peak_rss_bytes")) > 0);
+    assert_int_equal(json_object_size(j), 12);
+    json_decref(j);
+    /* The ids went to stderr, so stdout stays one JSON object. */
+    assert_non_null(strchr(r.err, ','));
+
+    run_cli(&r, "toy", "-m", ckpt, "--tokens", "1,2", "-n", "3", "--bench", "--bandwidth-gbs", "2",
+            "--fma-gflops", "0.5", NULL);
+    expect_status(&r, 0);
+    j = json_loads(r.out, 0, &jerr);
+    assert_non_null(j);
+    double decode_tps = json_number_value(json_object_get(j, "decode_tps"));
+    double prefill_tps = json_number_value(json_object_get(j, "prefill_tps"));
+    double df = json_number_value(json_object_get(j, "decode_fraction"));
+    double pf = json_number_value(json_object_get(j, "prefill_fraction"));
+    assert_true(json_is_real(json_object_get(j, "decode_fraction")));
+    assert_true(json_is_real(json_object_get(j, "prefill_fraction")));
+    assert_true(fabs(df - decode_tps * 4000 / 2e9) <= 1e-6 * df);
+    assert_true(fabs(pf - prefill_tps * 2 * 1000 / 0.5e9) <= 1e-6 * pf);
+    json_decref(j);
+}
+
+static void test_cli_stats(void **state)
+{
+    (void)state;
+    cli_result r;
+    run_cli(&r, "toy", "-m", ckpt, "--tokens", "3,1,4", "-n", "2", "--stats", NULL);
+    expect_status(&r, 0);
+    int32_t h[3] = {3, 1, 4};
+    int top = toy_target(h, 2);
+    char want[64];
+    snprintf(want, sizeof want, "top-5: %d (52)", top);
+    if (!strstr(r.err, want))
+        fail_msg("stats lack '%s': %s", want, r.err);
+    assert_non_null(strstr(r.err, "load:"));
+    assert_non_null(strstr(r.err, "prefill: 3 tokens"));
+    assert_non_null(strstr(r.err, "decode: 1 tokens"));
+    assert_non_null(strstr(r.err, "max 52"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_feed_chunks_and_collects_logits),
+        cmocka_unit_test(test_feed_without_all_logits_keeps_last),
+        cmocka_unit_test(test_bad_ids_and_overflow_run_nothing),
+        cmocka_unit_test(test_rewind_reuses_prefix),
+        cmocka_unit_test(test_dump_covers_one_forward_call),
+        cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_parse_token_list),
+        cmocka_unit_test(test_argmax),
+        cmocka_unit_test(test_cli_greedy_generation),
+        cmocka_unit_test(test_cli_logits_and_dump),
+        cmocka_unit_test(test_cli_usage_errors),
+        cmocka_unit_test(test_cli_runtime_errors),
+        cmocka_unit_test(test_cli_help_and_version),
+        cmocka_unit_test(test_cli_bench_json),
+        cmocka_unit_test(test_cli_stats),
+    };
+    return cmocka_run_group_tests(tests, make_checkpoint, remove_checkpoint);
+}
