@@ -338,6 +338,7 @@ LM_INLINE void lm_swiglu_task(const lm_rows_args *a, int tid, int nthreads, int 
 
 typedef struct lm_attn_args {
     const float *q, *k, *v;     /* [n, heads*D], [n, kv_heads*D], [n, kv_heads*D] */
+    float rope_base;            /* this call's RoPE base (dynamic NTK may raise it) */
     const float *q_norm;        /* [D] or NULL */
     const float *k_norm;        /* [D] or NULL */
     float *cache;               /* this layer's K then V cache */
@@ -355,8 +356,9 @@ LM_INLINE float lm_rope_inv_freq(int i, int rot, float base)
     return 1.0f / powf(base, e);
 }
 
-/* Rotate-half RoPE of one head in place: pairs (i, i + rot/2). */
-LM_INLINE void lm_rope_head(float *x, int D, int rot, int pos, float base)
+/* Rotate-half RoPE of the first rot dims of one head, in place: pairs
+ * (i, i + rot/2); dims past rot pass through (Qwen1's rotary_pct). */
+LM_INLINE void lm_rope_head(float *x, int rot, int pos, float base)
 {
     const int half = rot / 2;
     for (int i = 0; i < half; i++) {
@@ -366,12 +368,35 @@ LM_INLINE void lm_rope_head(float *x, int D, int rot, int pos, float base)
         x[i] = x1 * c - x2 * s;
         x[i + half] = x2 * c + x1 * s;
     }
-    (void)D;
+}
+
+/* Qwen1's dynamic NTK: when a sequence starts with more than seq_length
+ * tokens, the rotary base grows to base * alpha^(rot / (rot - 2)) with
+ * alpha = 2^ceil(log2(len / seq_length) + 1) - 1, computed in double as
+ * Qwen's Python does (math.log(x, 2) is log(x) / log(2)). */
+LM_INLINE float lm_ntk_base(double base, int rot, int seq_tokens, int seq_length)
+{
+    if (seq_tokens <= 0)
+        return (float)base;
+    double context = log((double)seq_tokens / (double)seq_length) / log(2.0) + 1.0;
+    double alpha = pow(2.0, ceil(context)) - 1.0;
+    if (alpha < 1.0)
+        alpha = 1.0;
+    return (float)(base * pow(alpha, (double)rot / (double)(rot - 2)));
+}
+
+/* Qwen1's logn attention: a query at position p is scaled by
+ * log(p + 1) / log(seq_length) once p + 1 > seq_length. */
+LM_INLINE float lm_logn_scale(int pos, int seq_length)
+{
+    if (seq_length <= 0 || pos + 1 <= seq_length)
+        return 1.0f;
+    return (float)(log((double)(pos + 1)) / log((double)seq_length));
 }
 
 /* Phase 1: norm + RoPE of the new keys, and both into the cache. */
 LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, int KVH, int D,
-                                  int CTX, float eps, float base, int rope)
+                                  int CTX, float eps, int rot)
 {
     float *kc = a->cache, *vc = a->cache + (size_t)KVH * CTX * D;
     for (int item = tid; item < a->n * KVH; item += nthreads) {
@@ -382,8 +407,8 @@ LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, 
             lm_rmsnorm_row(kd, ks, a->k_norm, D, eps);
         else
             memcpy(kd, ks, sizeof(float) * D);
-        if (rope)
-            lm_rope_head(kd, D, D, p, base);
+        if (rot)
+            lm_rope_head(kd, rot, p, a->rope_base);
         memcpy(vc + ((size_t)h * CTX + p) * D, a->v + (size_t)t * KVH * D + (size_t)h * D,
                sizeof(float) * D);
     }
@@ -393,7 +418,7 @@ LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, 
  * own, with an online softmax: one pass over keys and values, rescaling the
  * running sum whenever a new maximum appears. */
 LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, int H, int KVH,
-                                  int D, int CTX, float eps, float base, int rope, float scale)
+                                  int D, int CTX, float eps, int rot, float scale, int logn_seq)
 {
     const float *kc = a->cache, *vc = a->cache + (size_t)KVH * CTX * D;
     float *q = a->scratch + (size_t)tid * a->scratch_stride;
@@ -407,8 +432,13 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
             lm_rmsnorm_row(q, qs, a->q_norm, D, eps);
         else
             memcpy(q, qs, sizeof(float) * D);
-        if (rope)
-            lm_rope_head(q, D, D, p, base);
+        if (rot)
+            lm_rope_head(q, rot, p, a->rope_base);
+        if (logn_seq) {
+            float ln = lm_logn_scale(p, logn_seq);
+            for (int i = 0; i < D; i++)
+                q[i] *= ln;
+        }
         for (int i = 0; i < D; i++)
             acc[i] = 0.0f;
         float m = -INFINITY, l = 0.0f;

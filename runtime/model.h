@@ -68,6 +68,8 @@ typedef struct lm_ctx {
     int threads;
     lm_dump_fn dump;        /* NULL unless dumping */
     void *dump_user;
+    int seq_tokens;         /* tokens the current sequence started with (its
+                               first feed); Qwen1's dynamic NTK depends on it */
 } lm_ctx;
 
 typedef struct lm_model_desc {

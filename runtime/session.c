@@ -207,6 +207,10 @@ int lm_session_feed(lm_session *s, const int32_t *tokens, int n, float *all_logi
     if (lm_check_tokens(d, tokens, n, s->pos, e) != 0)
         return -1;
     size_t vocab = (size_t)d->vocab_size;
+    /* A sequence's first feed fixes what position-dependent schemes such
+     * as Qwen1's dynamic NTK see as its length, across all its chunks. */
+    if (s->pos == 0)
+        s->ctx.seq_tokens = n;
     for (int done = 0; done < n;) {
         int chunk = n - done < d->batch ? n - done : d->batch;
         double t0 = lm_now_seconds();

@@ -42,6 +42,9 @@ M.cfloat = cfloat
 -- The shortest decimal that reads back as the same double; as_float keeps
 -- a decimal point so that C reads it as a floating constant.
 function M.shortest(x, as_float)
+  if x == math.floor(x) and math.abs(x) < 1e15 then
+    return ("%.1f"):format(x)
+  end
   local s
   for digits = 1, 17 do
     s = ("%." .. digits .. "g"):format(x)
@@ -199,14 +202,23 @@ function M.run(g, opts)
       end
     elseif op.kind == "attention" then
       local H, KVH, D = op.heads, op.kv_heads, op.head_dim
-      local rope = op.rope and 1 or 0
+      local rot = op.rope and op.rope.rot or 0
       local base = op.rope and op.rope.base or 0.0
+      local doc = {}
+      if op.q_norm then doc[#doc + 1] = "per-head rmsnorm of q and k" end
+      if op.rope then
+        doc[#doc + 1] = ("RoPE base %s over %d dims%s"):format(M.shortest(base, false), rot,
+          op.rope.ntk and (", dynamic NTK past %d tokens"):format(op.rope.ntk) or "")
+      end
+      if op.logn then doc[#doc + 1] = ("logn query scaling past %d"):format(op.logn) end
+      doc[#doc + 1] = "causal, online softmax"
       local name = instance(("attention_%d_%d_%d"):format(H, KVH, D), T["attention.c.in"], {
         HEADS = H, KV_HEADS = KVH, HEAD_DIM = D, CTX = ctx, EPS = cfloat(op.eps),
-        BASE = cfloat(base), ROPE = rope, SCALE = cfloat(op.scale),
-        DOC = ("%s%s, causal, online softmax"):format(op.q_norm and "per-head rmsnorm of q and k, " or "",
-          op.rope and ("RoPE base %s"):format(M.shortest(base, false)) or "no RoPE"),
+        ROT = rot, SCALE = cfloat(op.scale), LOGN = op.logn or 0, DOC = table.concat(doc, ", "),
       })
+      local base_expr = op.rope and op.rope.ntk
+        and ("lm_ntk_base(%s, %d, c->seq_tokens, %d)"):format(M.shortest(base, true), rot, op.rope.ntk)
+        or cfloat(base)
       scratch = math.max(scratch, 2 * D)
       local layer_floats = 2 * KVH * ctx * D
       line(("    /* %s: layer %d, [n, %d] */"):format(op.name, op.layer, op.outs[1].cols))
@@ -215,6 +227,7 @@ function M.run(g, opts)
       line(("            .q_norm = %s, .k_norm = %s,"):format(op.q_norm and W(op.q_norm) or "NULL",
         op.k_norm and W(op.k_norm) or "NULL"))
       line(("            .cache = c->kv + (size_t)%d * %d, .out = %s,"):format(op.layer, layer_floats, A(op.outs[1])))
+      line(("            .rope_base = %s,"):format(base_expr))
       line("            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };")
       line(("        lm_pool_run(c->pool, %s_store, &a);"):format(name))
       line(("        lm_pool_run(c->pool, %s_query, &a);"):format(name))

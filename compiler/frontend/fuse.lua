@@ -88,7 +88,8 @@ function M.run(g)
         CompileError.raise(("%s: attention %s: q and k must get the same norm and rope"):format(
           g.script, op.out.name))
       end
-      if qi.rope and (qi.rope.base ~= ki.rope.base or qi.rope.head_dim ~= op.attrs.head_dim) then
+      if qi.rope and (qi.rope.base ~= ki.rope.base or qi.rope.head_dim ~= op.attrs.head_dim
+          or qi.rope.rot ~= ki.rope.rot or qi.rope.ntk ~= ki.rope.ntk) then
         CompileError.raise(("%s: attention %s: q and k rope settings differ"):format(g.script, op.out.name))
       end
       local a = op.attrs

@@ -170,15 +170,21 @@ function Graph:linear(x, name, out_features, opts)
 end
 
 -- Rotary position embedding on each head_dim-wide slice, rotate-half
--- pairing (i, i + rot_dim/2), inv_freq = 1 / base^(2i/rot_dim).
+-- pairing (i, i + rot/2), inv_freq = 1 / base^(2i/rot). opts.rot_dim rotates
+-- only the first rot_dim dims of each head (default all); opts.ntk =
+-- seq_length turns on Qwen1's dynamic NTK scaling of the base.
 function Graph:rope(x, head_dim, base, opts)
   check_tensor(self, "rope", x, "input")
+  opts = opts or {}
   if x.cols % head_dim ~= 0 then
     fail(self, "rope", ("input width %d is not a multiple of head_dim %d"):format(x.cols, head_dim))
   end
-  if head_dim % 2 ~= 0 then fail(self, "rope", "head_dim must be even") end
-  return self:op("rope", { x }, x.cols, { head_dim = head_dim, base = base + 0.0,
-    ntk = opts and opts.ntk }, (x.name or "x") .. ".rope")
+  local rot = opts.rot_dim or head_dim
+  if rot % 2 ~= 0 or rot < 2 or rot > head_dim then
+    fail(self, "rope", ("rotary dims must be even and in [2, head_dim], got %s"):format(tostring(rot)))
+  end
+  return self:op("rope", { x }, x.cols, { head_dim = head_dim, base = base + 0.0, rot = rot,
+    ntk = opts.ntk }, (x.name or "x") .. ".rope")
 end
 
 -- Causal grouped-query attention over this layer's KV cache: k and v of
@@ -205,6 +211,7 @@ function Graph:attention(q, k, v, p, name)
   self.n_attention = layer + 1
   return self:op("attention", { q, k, v }, q.cols, {
     heads = p.heads, kv_heads = p.kv_heads, head_dim = p.head_dim, layer = layer,
+    -- logn = seq_length scales queries past it by log(pos + 1) / log(seq_length).
     scale = p.scale or 1.0 / math.sqrt(p.head_dim), logn = p.logn,
   }, name or ("attention.%d"):format(layer))
 end

@@ -12,7 +12,7 @@
  *   num_kv_heads: 8
  *   num_layers: 28
  *   qk_norm: true
- *   rope_base: 1e+06
+ *   rope_base: 1000000.0
  *   tie_embeddings: true
  *   vocab_size: 151936
  */
@@ -355,7 +355,7 @@ static const lm_config_check config_checks[] = {
     { "head_dim", LM_CFG_INT, 128, 0 },
     { "num_hidden_layers", LM_CFG_INT, 28, 0 },
     { "intermediate_size", LM_CFG_INT, 3072, 0 },
-    { "rope_theta", LM_CFG_FLOAT, 1e+06, 0 },
+    { "rope_theta", LM_CFG_FLOAT, 1000000.0, 0 },
     { "rms_norm_eps", LM_CFG_FLOAT, 1e-06, 0 },
     { "tie_word_embeddings", LM_CFG_BOOL, 1, 0 },
 };
@@ -375,16 +375,16 @@ static void linear_1024_2048_1024_1024_bf16_norm(void *arg, int tid, int nthread
 }
 
 /* Attention, 16 query heads over 8 KV heads of 128, cache of 40960:
- * per-head rmsnorm of q and k, RoPE base 1e+06, causal, online softmax */
+ * per-head rmsnorm of q and k, RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_16_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 1e+06f, 1);
+    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128);
 }
 
 static void attention_16_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 16, 8, 128, 40960, 1e-06f, 1e+06f,
-                       1, 0.08838834764831843f);
+    lm_attn_query_task(arg, tid, nthreads, 16, 8, 128, 40960, 1e-06f, 128,
+                       0.08838834764831843f, 0);
 }
 
 /* x[n, 2048] -> [n, 1024], bf16 weights */
@@ -443,6 +443,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[5], .k_norm = W[6],
             .cache = c->kv + (size_t)0 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -491,6 +492,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[16], .k_norm = W[17],
             .cache = c->kv + (size_t)1 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -539,6 +541,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[27], .k_norm = W[28],
             .cache = c->kv + (size_t)2 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -587,6 +590,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[38], .k_norm = W[39],
             .cache = c->kv + (size_t)3 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -635,6 +639,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[49], .k_norm = W[50],
             .cache = c->kv + (size_t)4 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -683,6 +688,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[60], .k_norm = W[61],
             .cache = c->kv + (size_t)5 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -731,6 +737,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[71], .k_norm = W[72],
             .cache = c->kv + (size_t)6 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -779,6 +786,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[82], .k_norm = W[83],
             .cache = c->kv + (size_t)7 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -827,6 +835,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[93], .k_norm = W[94],
             .cache = c->kv + (size_t)8 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -875,6 +884,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[104], .k_norm = W[105],
             .cache = c->kv + (size_t)9 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -923,6 +933,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[115], .k_norm = W[116],
             .cache = c->kv + (size_t)10 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -971,6 +982,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[126], .k_norm = W[127],
             .cache = c->kv + (size_t)11 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -1019,6 +1031,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[137], .k_norm = W[138],
             .cache = c->kv + (size_t)12 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -1067,6 +1080,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[148], .k_norm = W[149],
             .cache = c->kv + (size_t)13 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -1115,6 +1129,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[159], .k_norm = W[160],
             .cache = c->kv + (size_t)14 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -1163,6 +1178,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[170], .k_norm = W[171],
             .cache = c->kv + (size_t)15 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -1211,6 +1227,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[181], .k_norm = W[182],
             .cache = c->kv + (size_t)16 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -1259,6 +1276,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[192], .k_norm = W[193],
             .cache = c->kv + (size_t)17 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -1307,6 +1325,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[203], .k_norm = W[204],
             .cache = c->kv + (size_t)18 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -1355,6 +1374,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[214], .k_norm = W[215],
             .cache = c->kv + (size_t)19 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -1403,6 +1423,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[225], .k_norm = W[226],
             .cache = c->kv + (size_t)20 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -1451,6 +1472,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[236], .k_norm = W[237],
             .cache = c->kv + (size_t)21 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -1499,6 +1521,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[247], .k_norm = W[248],
             .cache = c->kv + (size_t)22 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -1547,6 +1570,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[258], .k_norm = W[259],
             .cache = c->kv + (size_t)23 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -1595,6 +1619,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[269], .k_norm = W[270],
             .cache = c->kv + (size_t)24 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -1643,6 +1668,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[280], .k_norm = W[281],
             .cache = c->kv + (size_t)25 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -1691,6 +1717,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[291], .k_norm = W[292],
             .cache = c->kv + (size_t)26 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
@@ -1739,6 +1766,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[302], .k_norm = W[303],
             .cache = c->kv + (size_t)27 * 83886080, .out = A + 524288,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);

@@ -12,7 +12,7 @@
  *   num_kv_heads: 8
  *   num_layers: 40
  *   qk_norm: true
- *   rope_base: 1e+06
+ *   rope_base: 1000000.0
  *   tie_embeddings: false
  *   vocab_size: 151936
  */
@@ -488,7 +488,7 @@ static const lm_config_check config_checks[] = {
     { "head_dim", LM_CFG_INT, 128, 0 },
     { "num_hidden_layers", LM_CFG_INT, 40, 0 },
     { "intermediate_size", LM_CFG_INT, 17408, 0 },
-    { "rope_theta", LM_CFG_FLOAT, 1e+06, 0 },
+    { "rope_theta", LM_CFG_FLOAT, 1000000.0, 0 },
     { "rms_norm_eps", LM_CFG_FLOAT, 1e-06, 0 },
     { "tie_word_embeddings", LM_CFG_BOOL, 0, 0 },
 };
@@ -508,16 +508,16 @@ static void linear_5120_5120_1024_1024_bf16_norm(void *arg, int tid, int nthread
 }
 
 /* Attention, 40 query heads over 8 KV heads of 128, cache of 40960:
- * per-head rmsnorm of q and k, RoPE base 1e+06, causal, online softmax */
+ * per-head rmsnorm of q and k, RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_40_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 1e+06f, 1);
+    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128);
 }
 
 static void attention_40_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 40, 8, 128, 40960, 1e-06f, 1e+06f,
-                       1, 0.08838834764831843f);
+    lm_attn_query_task(arg, tid, nthreads, 40, 8, 128, 40960, 1e-06f, 128,
+                       0.08838834764831843f, 0);
 }
 
 /* x[n, 5120] -> [n, 5120], bf16 weights */
@@ -576,6 +576,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 1310720, .k = A + 3932160, .v = A + 4194304,
             .q_norm = W[5], .k_norm = W[6],
             .cache = c->kv + (size_t)0 * 83886080, .out = A + 2621440,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -624,6 +625,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[16], .k_norm = W[17],
             .cache = c->kv + (size_t)1 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -672,6 +674,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[27], .k_norm = W[28],
             .cache = c->kv + (size_t)2 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -720,6 +723,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[38], .k_norm = W[39],
             .cache = c->kv + (size_t)3 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -768,6 +772,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[49], .k_norm = W[50],
             .cache = c->kv + (size_t)4 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -816,6 +821,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[60], .k_norm = W[61],
             .cache = c->kv + (size_t)5 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -864,6 +870,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[71], .k_norm = W[72],
             .cache = c->kv + (size_t)6 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -912,6 +919,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[82], .k_norm = W[83],
             .cache = c->kv + (size_t)7 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -960,6 +968,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[93], .k_norm = W[94],
             .cache = c->kv + (size_t)8 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -1008,6 +1017,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[104], .k_norm = W[105],
             .cache = c->kv + (size_t)9 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -1056,6 +1066,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[115], .k_norm = W[116],
             .cache = c->kv + (size_t)10 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -1104,6 +1115,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[126], .k_norm = W[127],
             .cache = c->kv + (size_t)11 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -1152,6 +1164,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[137], .k_norm = W[138],
             .cache = c->kv + (size_t)12 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -1200,6 +1213,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[148], .k_norm = W[149],
             .cache = c->kv + (size_t)13 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -1248,6 +1262,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[159], .k_norm = W[160],
             .cache = c->kv + (size_t)14 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -1296,6 +1311,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[170], .k_norm = W[171],
             .cache = c->kv + (size_t)15 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -1344,6 +1360,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[181], .k_norm = W[182],
             .cache = c->kv + (size_t)16 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -1392,6 +1409,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[192], .k_norm = W[193],
             .cache = c->kv + (size_t)17 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -1440,6 +1458,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[203], .k_norm = W[204],
             .cache = c->kv + (size_t)18 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -1488,6 +1507,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[214], .k_norm = W[215],
             .cache = c->kv + (size_t)19 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -1536,6 +1556,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[225], .k_norm = W[226],
             .cache = c->kv + (size_t)20 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -1584,6 +1605,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[236], .k_norm = W[237],
             .cache = c->kv + (size_t)21 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -1632,6 +1654,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[247], .k_norm = W[248],
             .cache = c->kv + (size_t)22 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -1680,6 +1703,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[258], .k_norm = W[259],
             .cache = c->kv + (size_t)23 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -1728,6 +1752,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[269], .k_norm = W[270],
             .cache = c->kv + (size_t)24 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -1776,6 +1801,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[280], .k_norm = W[281],
             .cache = c->kv + (size_t)25 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -1824,6 +1850,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[291], .k_norm = W[292],
             .cache = c->kv + (size_t)26 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -1872,6 +1899,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[302], .k_norm = W[303],
             .cache = c->kv + (size_t)27 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -1920,6 +1948,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[313], .k_norm = W[314],
             .cache = c->kv + (size_t)28 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -1968,6 +1997,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[324], .k_norm = W[325],
             .cache = c->kv + (size_t)29 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -2016,6 +2046,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[335], .k_norm = W[336],
             .cache = c->kv + (size_t)30 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -2064,6 +2095,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[346], .k_norm = W[347],
             .cache = c->kv + (size_t)31 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -2112,6 +2144,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[357], .k_norm = W[358],
             .cache = c->kv + (size_t)32 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -2160,6 +2193,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[368], .k_norm = W[369],
             .cache = c->kv + (size_t)33 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -2208,6 +2242,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[379], .k_norm = W[380],
             .cache = c->kv + (size_t)34 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -2256,6 +2291,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[390], .k_norm = W[391],
             .cache = c->kv + (size_t)35 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -2304,6 +2340,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[401], .k_norm = W[402],
             .cache = c->kv + (size_t)36 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -2352,6 +2389,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[412], .k_norm = W[413],
             .cache = c->kv + (size_t)37 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -2400,6 +2438,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[423], .k_norm = W[424],
             .cache = c->kv + (size_t)38 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
@@ -2448,6 +2487,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[434], .k_norm = W[435],
             .cache = c->kv + (size_t)39 * 83886080, .out = A + 1310720,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);

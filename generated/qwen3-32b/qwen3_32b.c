@@ -12,7 +12,7 @@
  *   num_kv_heads: 8
  *   num_layers: 64
  *   qk_norm: true
- *   rope_base: 1e+06
+ *   rope_base: 1000000.0
  *   tie_embeddings: false
  *   vocab_size: 151936
  */
@@ -752,7 +752,7 @@ static const lm_config_check config_checks[] = {
     { "head_dim", LM_CFG_INT, 128, 0 },
     { "num_hidden_layers", LM_CFG_INT, 64, 0 },
     { "intermediate_size", LM_CFG_INT, 25600, 0 },
-    { "rope_theta", LM_CFG_FLOAT, 1e+06, 0 },
+    { "rope_theta", LM_CFG_FLOAT, 1000000.0, 0 },
     { "rms_norm_eps", LM_CFG_FLOAT, 1e-06, 0 },
     { "tie_word_embeddings", LM_CFG_BOOL, 0, 0 },
 };
@@ -772,16 +772,16 @@ static void linear_5120_8192_1024_1024_bf16_norm(void *arg, int tid, int nthread
 }
 
 /* Attention, 64 query heads over 8 KV heads of 128, cache of 40960:
- * per-head rmsnorm of q and k, RoPE base 1e+06, causal, online softmax */
+ * per-head rmsnorm of q and k, RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_64_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 1e+06f, 1);
+    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128);
 }
 
 static void attention_64_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 64, 8, 128, 40960, 1e-06f, 1e+06f,
-                       1, 0.08838834764831843f);
+    lm_attn_query_task(arg, tid, nthreads, 64, 8, 128, 40960, 1e-06f, 128,
+                       0.08838834764831843f, 0);
 }
 
 /* x[n, 8192] -> [n, 5120], bf16 weights */
@@ -840,6 +840,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 5505024, .v = A + 5767168,
             .q_norm = W[5], .k_norm = W[6],
             .cache = c->kv + (size_t)0 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -888,6 +889,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[16], .k_norm = W[17],
             .cache = c->kv + (size_t)1 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -936,6 +938,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[27], .k_norm = W[28],
             .cache = c->kv + (size_t)2 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -984,6 +987,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[38], .k_norm = W[39],
             .cache = c->kv + (size_t)3 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -1032,6 +1036,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[49], .k_norm = W[50],
             .cache = c->kv + (size_t)4 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -1080,6 +1085,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[60], .k_norm = W[61],
             .cache = c->kv + (size_t)5 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -1128,6 +1134,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[71], .k_norm = W[72],
             .cache = c->kv + (size_t)6 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -1176,6 +1183,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[82], .k_norm = W[83],
             .cache = c->kv + (size_t)7 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -1224,6 +1232,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[93], .k_norm = W[94],
             .cache = c->kv + (size_t)8 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -1272,6 +1281,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[104], .k_norm = W[105],
             .cache = c->kv + (size_t)9 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -1320,6 +1330,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[115], .k_norm = W[116],
             .cache = c->kv + (size_t)10 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -1368,6 +1379,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[126], .k_norm = W[127],
             .cache = c->kv + (size_t)11 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -1416,6 +1428,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[137], .k_norm = W[138],
             .cache = c->kv + (size_t)12 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -1464,6 +1477,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[148], .k_norm = W[149],
             .cache = c->kv + (size_t)13 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -1512,6 +1526,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[159], .k_norm = W[160],
             .cache = c->kv + (size_t)14 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -1560,6 +1575,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[170], .k_norm = W[171],
             .cache = c->kv + (size_t)15 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -1608,6 +1624,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[181], .k_norm = W[182],
             .cache = c->kv + (size_t)16 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -1656,6 +1673,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[192], .k_norm = W[193],
             .cache = c->kv + (size_t)17 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -1704,6 +1722,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[203], .k_norm = W[204],
             .cache = c->kv + (size_t)18 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -1752,6 +1771,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[214], .k_norm = W[215],
             .cache = c->kv + (size_t)19 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -1800,6 +1820,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[225], .k_norm = W[226],
             .cache = c->kv + (size_t)20 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -1848,6 +1869,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[236], .k_norm = W[237],
             .cache = c->kv + (size_t)21 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -1896,6 +1918,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[247], .k_norm = W[248],
             .cache = c->kv + (size_t)22 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -1944,6 +1967,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[258], .k_norm = W[259],
             .cache = c->kv + (size_t)23 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -1992,6 +2016,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[269], .k_norm = W[270],
             .cache = c->kv + (size_t)24 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -2040,6 +2065,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[280], .k_norm = W[281],
             .cache = c->kv + (size_t)25 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -2088,6 +2114,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[291], .k_norm = W[292],
             .cache = c->kv + (size_t)26 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -2136,6 +2163,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[302], .k_norm = W[303],
             .cache = c->kv + (size_t)27 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -2184,6 +2212,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[313], .k_norm = W[314],
             .cache = c->kv + (size_t)28 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -2232,6 +2261,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[324], .k_norm = W[325],
             .cache = c->kv + (size_t)29 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -2280,6 +2310,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[335], .k_norm = W[336],
             .cache = c->kv + (size_t)30 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -2328,6 +2359,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[346], .k_norm = W[347],
             .cache = c->kv + (size_t)31 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -2376,6 +2408,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[357], .k_norm = W[358],
             .cache = c->kv + (size_t)32 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -2424,6 +2457,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[368], .k_norm = W[369],
             .cache = c->kv + (size_t)33 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -2472,6 +2506,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[379], .k_norm = W[380],
             .cache = c->kv + (size_t)34 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -2520,6 +2555,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[390], .k_norm = W[391],
             .cache = c->kv + (size_t)35 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -2568,6 +2604,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[401], .k_norm = W[402],
             .cache = c->kv + (size_t)36 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -2616,6 +2653,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[412], .k_norm = W[413],
             .cache = c->kv + (size_t)37 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -2664,6 +2702,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[423], .k_norm = W[424],
             .cache = c->kv + (size_t)38 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -2712,6 +2751,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[434], .k_norm = W[435],
             .cache = c->kv + (size_t)39 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -2760,6 +2800,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[445], .k_norm = W[446],
             .cache = c->kv + (size_t)40 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -2808,6 +2849,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[456], .k_norm = W[457],
             .cache = c->kv + (size_t)41 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -2856,6 +2898,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[467], .k_norm = W[468],
             .cache = c->kv + (size_t)42 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -2904,6 +2947,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[478], .k_norm = W[479],
             .cache = c->kv + (size_t)43 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -2952,6 +2996,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[489], .k_norm = W[490],
             .cache = c->kv + (size_t)44 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -3000,6 +3045,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[500], .k_norm = W[501],
             .cache = c->kv + (size_t)45 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -3048,6 +3094,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[511], .k_norm = W[512],
             .cache = c->kv + (size_t)46 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -3096,6 +3143,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[522], .k_norm = W[523],
             .cache = c->kv + (size_t)47 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -3144,6 +3192,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[533], .k_norm = W[534],
             .cache = c->kv + (size_t)48 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -3192,6 +3241,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[544], .k_norm = W[545],
             .cache = c->kv + (size_t)49 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -3240,6 +3290,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[555], .k_norm = W[556],
             .cache = c->kv + (size_t)50 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -3288,6 +3339,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[566], .k_norm = W[567],
             .cache = c->kv + (size_t)51 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -3336,6 +3388,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[577], .k_norm = W[578],
             .cache = c->kv + (size_t)52 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -3384,6 +3437,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[588], .k_norm = W[589],
             .cache = c->kv + (size_t)53 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -3432,6 +3486,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[599], .k_norm = W[600],
             .cache = c->kv + (size_t)54 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -3480,6 +3535,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[610], .k_norm = W[611],
             .cache = c->kv + (size_t)55 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -3528,6 +3584,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[621], .k_norm = W[622],
             .cache = c->kv + (size_t)56 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -3576,6 +3633,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[632], .k_norm = W[633],
             .cache = c->kv + (size_t)57 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -3624,6 +3682,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[643], .k_norm = W[644],
             .cache = c->kv + (size_t)58 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -3672,6 +3731,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[654], .k_norm = W[655],
             .cache = c->kv + (size_t)59 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -3720,6 +3780,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[665], .k_norm = W[666],
             .cache = c->kv + (size_t)60 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -3768,6 +3829,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[676], .k_norm = W[677],
             .cache = c->kv + (size_t)61 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -3816,6 +3878,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[687], .k_norm = W[688],
             .cache = c->kv + (size_t)62 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
@@ -3864,6 +3927,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[698], .k_norm = W[699],
             .cache = c->kv + (size_t)63 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);

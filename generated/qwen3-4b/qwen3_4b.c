@@ -12,7 +12,7 @@
  *   num_kv_heads: 8
  *   num_layers: 36
  *   qk_norm: true
- *   rope_base: 1e+06
+ *   rope_base: 1000000.0
  *   tie_embeddings: true
  *   vocab_size: 151936
  */
@@ -443,7 +443,7 @@ static const lm_config_check config_checks[] = {
     { "head_dim", LM_CFG_INT, 128, 0 },
     { "num_hidden_layers", LM_CFG_INT, 36, 0 },
     { "intermediate_size", LM_CFG_INT, 9728, 0 },
-    { "rope_theta", LM_CFG_FLOAT, 1e+06, 0 },
+    { "rope_theta", LM_CFG_FLOAT, 1000000.0, 0 },
     { "rms_norm_eps", LM_CFG_FLOAT, 1e-06, 0 },
     { "tie_word_embeddings", LM_CFG_BOOL, 1, 0 },
 };
@@ -463,16 +463,16 @@ static void linear_2560_4096_1024_1024_bf16_norm(void *arg, int tid, int nthread
 }
 
 /* Attention, 32 query heads over 8 KV heads of 128, cache of 40960:
- * per-head rmsnorm of q and k, RoPE base 1e+06, causal, online softmax */
+ * per-head rmsnorm of q and k, RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_32_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 1e+06f, 1);
+    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128);
 }
 
 static void attention_32_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 32, 8, 128, 40960, 1e-06f, 1e+06f,
-                       1, 0.08838834764831843f);
+    lm_attn_query_task(arg, tid, nthreads, 32, 8, 128, 40960, 1e-06f, 128,
+                       0.08838834764831843f, 0);
 }
 
 /* x[n, 4096] -> [n, 2560], bf16 weights */
@@ -531,6 +531,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2752512, .v = A + 3014656,
             .q_norm = W[5], .k_norm = W[6],
             .cache = c->kv + (size_t)0 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -579,6 +580,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[16], .k_norm = W[17],
             .cache = c->kv + (size_t)1 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -627,6 +629,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[27], .k_norm = W[28],
             .cache = c->kv + (size_t)2 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -675,6 +678,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[38], .k_norm = W[39],
             .cache = c->kv + (size_t)3 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -723,6 +727,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[49], .k_norm = W[50],
             .cache = c->kv + (size_t)4 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -771,6 +776,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[60], .k_norm = W[61],
             .cache = c->kv + (size_t)5 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -819,6 +825,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[71], .k_norm = W[72],
             .cache = c->kv + (size_t)6 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -867,6 +874,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[82], .k_norm = W[83],
             .cache = c->kv + (size_t)7 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -915,6 +923,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[93], .k_norm = W[94],
             .cache = c->kv + (size_t)8 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -963,6 +972,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[104], .k_norm = W[105],
             .cache = c->kv + (size_t)9 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1011,6 +1021,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[115], .k_norm = W[116],
             .cache = c->kv + (size_t)10 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1059,6 +1070,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[126], .k_norm = W[127],
             .cache = c->kv + (size_t)11 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1107,6 +1119,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[137], .k_norm = W[138],
             .cache = c->kv + (size_t)12 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1155,6 +1168,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[148], .k_norm = W[149],
             .cache = c->kv + (size_t)13 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1203,6 +1217,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[159], .k_norm = W[160],
             .cache = c->kv + (size_t)14 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1251,6 +1266,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[170], .k_norm = W[171],
             .cache = c->kv + (size_t)15 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1299,6 +1315,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[181], .k_norm = W[182],
             .cache = c->kv + (size_t)16 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1347,6 +1364,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[192], .k_norm = W[193],
             .cache = c->kv + (size_t)17 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1395,6 +1413,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[203], .k_norm = W[204],
             .cache = c->kv + (size_t)18 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1443,6 +1462,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[214], .k_norm = W[215],
             .cache = c->kv + (size_t)19 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1491,6 +1511,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[225], .k_norm = W[226],
             .cache = c->kv + (size_t)20 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1539,6 +1560,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[236], .k_norm = W[237],
             .cache = c->kv + (size_t)21 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1587,6 +1609,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[247], .k_norm = W[248],
             .cache = c->kv + (size_t)22 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1635,6 +1658,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[258], .k_norm = W[259],
             .cache = c->kv + (size_t)23 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1683,6 +1707,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[269], .k_norm = W[270],
             .cache = c->kv + (size_t)24 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1731,6 +1756,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[280], .k_norm = W[281],
             .cache = c->kv + (size_t)25 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1779,6 +1805,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[291], .k_norm = W[292],
             .cache = c->kv + (size_t)26 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1827,6 +1854,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[302], .k_norm = W[303],
             .cache = c->kv + (size_t)27 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1875,6 +1903,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[313], .k_norm = W[314],
             .cache = c->kv + (size_t)28 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1923,6 +1952,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[324], .k_norm = W[325],
             .cache = c->kv + (size_t)29 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1971,6 +2001,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[335], .k_norm = W[336],
             .cache = c->kv + (size_t)30 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -2019,6 +2050,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[346], .k_norm = W[347],
             .cache = c->kv + (size_t)31 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -2067,6 +2099,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[357], .k_norm = W[358],
             .cache = c->kv + (size_t)32 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -2115,6 +2148,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[368], .k_norm = W[369],
             .cache = c->kv + (size_t)33 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -2163,6 +2197,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[379], .k_norm = W[380],
             .cache = c->kv + (size_t)34 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -2211,6 +2246,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[390], .k_norm = W[391],
             .cache = c->kv + (size_t)35 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);

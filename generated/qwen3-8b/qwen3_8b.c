@@ -12,7 +12,7 @@
  *   num_kv_heads: 8
  *   num_layers: 36
  *   qk_norm: true
- *   rope_base: 1e+06
+ *   rope_base: 1000000.0
  *   tie_embeddings: false
  *   vocab_size: 151936
  */
@@ -444,7 +444,7 @@ static const lm_config_check config_checks[] = {
     { "head_dim", LM_CFG_INT, 128, 0 },
     { "num_hidden_layers", LM_CFG_INT, 36, 0 },
     { "intermediate_size", LM_CFG_INT, 12288, 0 },
-    { "rope_theta", LM_CFG_FLOAT, 1e+06, 0 },
+    { "rope_theta", LM_CFG_FLOAT, 1000000.0, 0 },
     { "rms_norm_eps", LM_CFG_FLOAT, 1e-06, 0 },
     { "tie_word_embeddings", LM_CFG_BOOL, 0, 0 },
 };
@@ -464,16 +464,16 @@ static void linear_4096_4096_1024_1024_bf16_norm(void *arg, int tid, int nthread
 }
 
 /* Attention, 32 query heads over 8 KV heads of 128, cache of 40960:
- * per-head rmsnorm of q and k, RoPE base 1e+06, causal, online softmax */
+ * per-head rmsnorm of q and k, RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_32_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 1e+06f, 1);
+    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128);
 }
 
 static void attention_32_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 32, 8, 128, 40960, 1e-06f, 1e+06f,
-                       1, 0.08838834764831843f);
+    lm_attn_query_task(arg, tid, nthreads, 32, 8, 128, 40960, 1e-06f, 128,
+                       0.08838834764831843f, 0);
 }
 
 /* x[n, 4096] -> [n, 4096], bf16 weights */
@@ -532,6 +532,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 1048576, .k = A + 3145728, .v = A + 3407872,
             .q_norm = W[5], .k_norm = W[6],
             .cache = c->kv + (size_t)0 * 83886080, .out = A + 2097152,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -580,6 +581,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[16], .k_norm = W[17],
             .cache = c->kv + (size_t)1 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -628,6 +630,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[27], .k_norm = W[28],
             .cache = c->kv + (size_t)2 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -676,6 +679,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[38], .k_norm = W[39],
             .cache = c->kv + (size_t)3 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -724,6 +728,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[49], .k_norm = W[50],
             .cache = c->kv + (size_t)4 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -772,6 +777,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[60], .k_norm = W[61],
             .cache = c->kv + (size_t)5 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -820,6 +826,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[71], .k_norm = W[72],
             .cache = c->kv + (size_t)6 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -868,6 +875,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[82], .k_norm = W[83],
             .cache = c->kv + (size_t)7 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -916,6 +924,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[93], .k_norm = W[94],
             .cache = c->kv + (size_t)8 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -964,6 +973,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[104], .k_norm = W[105],
             .cache = c->kv + (size_t)9 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1012,6 +1022,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[115], .k_norm = W[116],
             .cache = c->kv + (size_t)10 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1060,6 +1071,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[126], .k_norm = W[127],
             .cache = c->kv + (size_t)11 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1108,6 +1120,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[137], .k_norm = W[138],
             .cache = c->kv + (size_t)12 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1156,6 +1169,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[148], .k_norm = W[149],
             .cache = c->kv + (size_t)13 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1204,6 +1218,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[159], .k_norm = W[160],
             .cache = c->kv + (size_t)14 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1252,6 +1267,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[170], .k_norm = W[171],
             .cache = c->kv + (size_t)15 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1300,6 +1316,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[181], .k_norm = W[182],
             .cache = c->kv + (size_t)16 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1348,6 +1365,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[192], .k_norm = W[193],
             .cache = c->kv + (size_t)17 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1396,6 +1414,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[203], .k_norm = W[204],
             .cache = c->kv + (size_t)18 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1444,6 +1463,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[214], .k_norm = W[215],
             .cache = c->kv + (size_t)19 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1492,6 +1512,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[225], .k_norm = W[226],
             .cache = c->kv + (size_t)20 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1540,6 +1561,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[236], .k_norm = W[237],
             .cache = c->kv + (size_t)21 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1588,6 +1610,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[247], .k_norm = W[248],
             .cache = c->kv + (size_t)22 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1636,6 +1659,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[258], .k_norm = W[259],
             .cache = c->kv + (size_t)23 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1684,6 +1708,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[269], .k_norm = W[270],
             .cache = c->kv + (size_t)24 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1732,6 +1757,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[280], .k_norm = W[281],
             .cache = c->kv + (size_t)25 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1780,6 +1806,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[291], .k_norm = W[292],
             .cache = c->kv + (size_t)26 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1828,6 +1855,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[302], .k_norm = W[303],
             .cache = c->kv + (size_t)27 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1876,6 +1904,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[313], .k_norm = W[314],
             .cache = c->kv + (size_t)28 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1924,6 +1953,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[324], .k_norm = W[325],
             .cache = c->kv + (size_t)29 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -1972,6 +2002,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[335], .k_norm = W[336],
             .cache = c->kv + (size_t)30 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -2020,6 +2051,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[346], .k_norm = W[347],
             .cache = c->kv + (size_t)31 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -2068,6 +2100,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[357], .k_norm = W[358],
             .cache = c->kv + (size_t)32 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -2116,6 +2149,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[368], .k_norm = W[369],
             .cache = c->kv + (size_t)33 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -2164,6 +2198,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[379], .k_norm = W[380],
             .cache = c->kv + (size_t)34 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
@@ -2212,6 +2247,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[390], .k_norm = W[391],
             .cache = c->kv + (size_t)35 * 83886080, .out = A + 1048576,
+            .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
