@@ -61,13 +61,13 @@ static synth_init init_kind(const char *s)
 }
 
 /* The spread of each kind: matrices keep activations near unit scale;
- * embeddings are small enough that a tied head does not just predict the
- * input token again (so greedy runs exercise every layer); norms vary
- * around one so a norm weight that is ignored shows in the logits. */
+ * embeddings are small (Hugging Face's initializer_range, 0.02) so a tied
+ * head does not just predict the input token again and greedy runs exercise
+ * every layer; norms vary around one so an ignored norm weight shows. */
 static double init_scale(synth_init k)
 {
     switch (k) {
-    case SYNTH_EMBEDDING: return 0.25;
+    case SYNTH_EMBEDDING: return 0.02;
     case SYNTH_NORM: return 0.2;
     case SYNTH_BIAS: return 0.2;
     default: return 1.0;

@@ -6,6 +6,7 @@
 
 int cmd_build(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 
 /* Prints "lmcc: error: ..." and returns 1. */
 int report_error(const lm_err *e);

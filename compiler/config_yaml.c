@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,8 +92,10 @@ static int fail_syntax(reader *r)
         return fail_at(r, mark_of_offset(r, p->problem_offset),
                        "YAML syntax error: %s%s; save the file as UTF-8 text", problem, value);
     }
-    return fail_at(r, p->problem_mark, "YAML syntax error: %s%s%s; fix the YAML", problem,
-                   p->context ? " " : "", p->context ? p->context : "");
+    if (p->context)
+        return fail_at(r, p->problem_mark, "YAML syntax error: %s %s (from line %zu); fix the YAML",
+                       problem, p->context, p->context_mark.line + 1);
+    return fail_at(r, p->problem_mark, "YAML syntax error: %s; fix the YAML", problem);
 }
 
 /* The key path on the stack at index, for messages; "" for the root. */
@@ -405,9 +408,9 @@ static int parse_mapping(reader *r, int path_index, int depth)
             return fail_at(r, key_mark, "aliases (*%s) are not supported; write the value out",
                            (const char *)r->event.data.alias.anchor);
         if (r->event.type != YAML_SCALAR_EVENT)
-            return fail_at(r, key_mark, "%s%skeys must be strings, found %s; use a plain key",
-                           path_index ? "under key '" : "", path_index ? "': " : "",
-                           event_kind(r->event.type));
+            return fail_at(r, key_mark, "%s%s%skeys must be strings, found %s; use a plain key",
+                           path_index ? "under key '" : "", path_at(L, path_index),
+                           path_index ? "': " : "", event_kind(r->event.type));
         const char *tag = (const char *)r->event.data.scalar.tag;
         if (tag && !(tag[0] == '!' && tag[1] == '\0') && !tag_is(tag, "str"))
             return fail_at(r, key_mark, "key '%s': unsupported tag '%s' on a key; keys are strings, "
@@ -452,9 +455,7 @@ static int parse_sequence(reader *r, int path_index, int depth)
             return -1;
         if (r->event.type == YAML_SEQUENCE_END_EVENT)
             break;
-        lua_pushinteger(L, n);
-        lua_pushstring(L, lua_tostring(L, -1)); /* the item's number as a path part */
-        lua_remove(L, -2);
+        lua_pushfstring(L, "%I", (LUAI_UACINT)n); /* the item's number as a path part */
         int item = lua_gettop(L);
         push_child_path(L, path_index, item);
         if (parse_node(r, lua_gettop(L), depth + 1))
@@ -471,7 +472,7 @@ static int parse_node(reader *r, int path_index, int depth)
     lua_State *L = r->L;
     yaml_mark_t at = r->event.start_mark;
     if (!lua_checkstack(L, SLOTS_PER_LEVEL))
-        return fail_at(r, at, "nesting too deep for the Lua stack; flatten the config");
+        return fail_at(r, at, "out of memory growing the Lua stack; free some memory");
     switch (r->event.type) {
     case YAML_SCALAR_EVENT:
         record_mark(L, path_index, at);
@@ -494,6 +495,33 @@ static int parse_node(reader *r, int path_index, int depth)
 
 /* ---- document ----------------------------------------------------------- */
 
+/* Reads STREAM_START .. STREAM_END and pushes the config table. */
+static int read_document(reader *r)
+{
+    if (next_event(r) || next_event(r)) /* STREAM_START, then DOCUMENT_START or the end */
+        return -1;
+    if (r->event.type == YAML_STREAM_END_EVENT)
+        return fail_at(r, r->event.start_mark, "empty config; write one 'key: value' per line");
+    if (next_event(r)) /* the root node */
+        return -1;
+    if (r->event.type != YAML_MAPPING_START_EVENT) {
+        int empty = r->event.type == YAML_SCALAR_EVENT && r->event.data.scalar.length == 0 &&
+                    r->event.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+        return fail_at(r, r->event.start_mark,
+                       "the top level must be a mapping of config keys, found %s; write "
+                       "'key: value' lines",
+                       empty ? "an empty document" : event_kind(r->event.type));
+    }
+    if (parse_node(r, 0, 1))
+        return -1;
+    if (next_event(r) || next_event(r)) /* DOCUMENT_END, then the end */
+        return -1;
+    if (r->event.type != YAML_STREAM_END_EVENT)
+        return fail_at(r, r->event.start_mark,
+                       "a second YAML document; a config is one document, remove the '---'");
+    return 0;
+}
+
 /* Protected: [reader] -> [config marks], or nothing with r->failed set. */
 static int build_config(lua_State *L)
 {
@@ -502,34 +530,10 @@ static int build_config(lua_State *L)
     lua_newtable(L); /* marks, at MARKS_INDEX */
     config_push_null(L); /* create the sentinel now, under protection */
     lua_pop(L, 1);
-
-    if (next_event(r)) /* STREAM_START */
+    if (read_document(r)) {
+        r->failed = 1;
         return 0;
-    if (next_event(r))
-        return 0;
-    if (r->event.type == YAML_STREAM_END_EVENT)
-        return fail_at(r, r->event.start_mark, "empty config; write one 'key: value' per line"), 0;
-    if (next_event(r)) /* the root node, after DOCUMENT_START */
-        return 0;
-    if (r->event.type != YAML_MAPPING_START_EVENT) {
-        int empty = r->event.type == YAML_SCALAR_EVENT && r->event.data.scalar.length == 0 &&
-                    r->event.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-        return fail_at(r, r->event.start_mark,
-                       "the top level must be a mapping of config keys, found %s; write 'key: value' "
-                       "lines",
-                       empty ? "an empty document" : event_kind(r->event.type)),
-               0;
     }
-    if (parse_node(r, 0, 1))
-        return 0;
-    if (next_event(r)) /* DOCUMENT_END */
-        return 0;
-    if (next_event(r))
-        return 0;
-    if (r->event.type != YAML_STREAM_END_EVENT)
-        return fail_at(r, r->event.start_mark,
-                       "a second YAML document; a config is one document, remove the '---'"),
-               0;
     lua_insert(L, MARKS_INDEX); /* config before marks */
     return 2;
 }
@@ -539,7 +543,7 @@ int config_load_yaml_string(lua_State *L, const char *text, size_t len, const ch
 {
     int base = lua_gettop(L);
     if (!lua_checkstack(L, 8))
-        return lm_fail(e, "%s: Lua stack exhausted; this is a bug in lmcc", name);
+        return lm_fail(e, "%s: cannot grow the Lua stack (out of memory?); free some memory", name);
     reader *r = calloc(1, sizeof *r);
     if (!r)
         return lm_fail(e, "%s: out of memory; free some memory", name);
@@ -559,8 +563,10 @@ int config_load_yaml_string(lua_State *L, const char *text, size_t len, const ch
     int status = lua_pcall(L, 1, LUA_MULTRET, 0);
     int rc = 0;
     if (status != LUA_OK) {
-        rc = lm_fail(e, "%s: %s while reading the config; free some memory", name,
-                     status == LUA_ERRMEM ? "out of memory" : lua_tostring(L, -1));
+        if (status == LUA_ERRMEM)
+            rc = lm_fail(e, "%s: out of memory while reading the config; free some memory", name);
+        else
+            rc = lm_fail(e, "%s: %s; this is a bug in lmcc", name, lua_tostring(L, -1));
         lua_settop(L, base);
     } else if (r->failed || lua_gettop(L) != base + 2) {
         rc = r->failed ? -1 : lm_fail(e, "%s: config reader lost its result; this is a bug in lmcc", name);

@@ -7,6 +7,8 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include <jansson.h>
+
 #include "config_yaml.h"
 
 const char *lmcc_home(void)
@@ -92,30 +94,56 @@ void frontend_close(frontend *f)
     f->L = NULL;
 }
 
-int frontend_call(frontend *f, const char *fn, const char *config_path, const frontend_opts *o,
-                  lm_err *e)
+/* JSON value -> Lua value (objects -> tables, arrays -> 1-based arrays,
+ * null -> nil), for config.json. */
+static void push_json(lua_State *L, json_t *v, int depth)
+{
+    luaL_checkstack(L, 4, "config.json nests too deeply");
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        lua_newtable(L);
+        const char *k;
+        json_t *item;
+        json_object_foreach(v, k, item) {
+            if (json_is_null(item) || depth > 32)
+                continue;
+            push_json(L, item, depth + 1);
+            lua_setfield(L, -2, k);
+        }
+        break;
+    }
+    case JSON_ARRAY: {
+        lua_newtable(L);
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item) {
+            if (depth > 32)
+                break;
+            push_json(L, item, depth + 1);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        break;
+    }
+    case JSON_STRING: lua_pushlstring(L, json_string_value(v), json_string_length(v)); break;
+    case JSON_INTEGER: lua_pushinteger(L, (lua_Integer)json_integer_value(v)); break;
+    case JSON_REAL: lua_pushnumber(L, json_real_value(v)); break;
+    case JSON_TRUE: lua_pushboolean(L, 1); break;
+    case JSON_FALSE: lua_pushboolean(L, 0); break;
+    default: lua_pushnil(L); break;
+    }
+}
+
+/* Pushes the opts table every driver entry point takes. */
+static void push_opts(frontend *f, const char *input_path, const frontend_opts *o)
 {
     lua_State *L = f->L;
-    int base = lua_gettop(L);
-    lua_pushcfunction(L, on_error);
-    lua_getglobal(L, "require");
-    lua_pushstring(L, "driver");
-    if (lua_pcall(L, 1, 1, base + 1) != LUA_OK) {
-        lm_fail(e, "%s", lua_tostring(L, -1));
-        lua_settop(L, base);
-        return -1;
-    }
-    lua_getfield(L, -1, fn);
-    lua_remove(L, -2);
-    if (config_load_yaml(L, config_path, e) != 0) {
-        lua_settop(L, base);
-        return -1;
-    }
     lua_newtable(L);
-    lua_pushstring(L, config_path);
+    lua_pushstring(L, input_path);
     lua_setfield(L, -2, "config_path");
-    lua_pushstring(L, o->name);
-    lua_setfield(L, -2, "name");
+    if (o->name) {
+        lua_pushstring(L, o->name);
+        lua_setfield(L, -2, "name");
+    }
     if (o->dtype) {
         lua_pushstring(L, o->dtype);
         lua_setfield(L, -2, "dtype");
@@ -138,11 +166,72 @@ int frontend_call(frontend *f, const char *fn, const char *config_path, const fr
     lua_setfield(L, -2, "templates");
     lua_pushstring(L, LMCC_VERSION);
     lua_setfield(L, -2, "version");
-    if (lua_pcall(L, 3, 1, base + 1) != LUA_OK) {
+}
+
+/* Pushes the message handler and driver.<fn>; returns the handler's index. */
+static int push_driver_fn(frontend *f, const char *fn, lm_err *e)
+{
+    lua_State *L = f->L;
+    int base = lua_gettop(L);
+    lua_pushcfunction(L, on_error);
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "driver");
+    if (lua_pcall(L, 1, 1, base + 1) != LUA_OK) {
         lm_fail(e, "%s", lua_tostring(L, -1));
         lua_settop(L, base);
         return -1;
     }
-    lua_remove(L, base + 1); /* the message handler */
+    lua_getfield(L, -1, fn);
+    lua_remove(L, -2);
+    return base + 1;
+}
+
+/* Calls the function under its arguments; leaves only the result. */
+static int finish_call(frontend *f, int handler, int nargs, lm_err *e)
+{
+    lua_State *L = f->L;
+    if (lua_pcall(L, nargs, 1, handler) != LUA_OK) {
+        lm_fail(e, "%s", lua_tostring(L, -1));
+        lua_settop(L, handler - 1);
+        return -1;
+    }
+    lua_remove(L, handler);
     return 0;
+}
+
+int frontend_call(frontend *f, const char *fn, const char *config_path, const frontend_opts *o,
+                  lm_err *e)
+{
+    int h = push_driver_fn(f, fn, e);
+    if (h < 0)
+        return -1;
+    if (config_load_yaml(f->L, config_path, e) != 0) {
+        lua_settop(f->L, h - 1);
+        return -1;
+    }
+    push_opts(f, config_path, o);
+    return finish_call(f, h, 3, e);
+}
+
+int frontend_call_json(frontend *f, const char *fn, const char *json_path, const frontend_opts *o,
+                       lm_err *e)
+{
+    json_error_t je;
+    json_t *root = json_load_file(json_path, JSON_DECODE_ANY, &je);
+    if (!root)
+        return lm_fail(e, "%s:%d:%d: %s; pass a Hugging Face config.json", json_path, je.line,
+                       je.column, je.text);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return lm_fail(e, "%s: expected a JSON object; pass a Hugging Face config.json", json_path);
+    }
+    int h = push_driver_fn(f, fn, e);
+    if (h < 0) {
+        json_decref(root);
+        return -1;
+    }
+    push_json(f->L, root, 0);
+    json_decref(root);
+    push_opts(f, json_path, o);
+    return finish_call(f, h, 2, e);
 }

@@ -32,4 +32,8 @@ void frontend_close(frontend *f);
 int frontend_call(frontend *f, const char *fn, const char *config_path, const frontend_opts *o,
                   lm_err *e);
 
+/* Reads a JSON file (config.json) and calls driver.<fn>(table, opts). */
+int frontend_call_json(frontend *f, const char *fn, const char *json_path, const frontend_opts *o,
+                       lm_err *e);
+
 #endif

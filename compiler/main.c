@@ -10,6 +10,7 @@ static const char USAGE[] =
     "commands:\n"
     "  build CONFIG.yaml   compile a model config into an executable and a library\n"
     "  synth CONFIG.yaml   write a random checkpoint in Hugging Face layout\n"
+    "  import config.json  write a config YAML from a Hugging Face config.json\n"
     "  help                this text\n"
     "  version             print the lmcc version\n"
     "\n"
@@ -42,6 +43,8 @@ int main(int argc, char **argv)
         return cmd_build(argc - 1, argv + 1);
     if (strcmp(cmd, "synth") == 0)
         return cmd_synth(argc - 1, argv + 1);
+    if (strcmp(cmd, "import") == 0)
+        return cmd_import(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         fputs(USAGE, stdout);
         return 0;

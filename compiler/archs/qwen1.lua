@@ -43,6 +43,28 @@ return arch "qwen1" {
     require(c.epsilon > 0, "epsilon", "epsilon must be positive")
   end,
 
+  -- lmcc import: our config from a Hugging Face config.json, in file order.
+  hf_model_type = "qwen",
+  import = function(hf)
+    local heads = hf.num_attention_heads
+    return {
+      { "vocab_size", hf.vocab_size },
+      { "context_length", hf.max_position_embeddings },
+      { "seq_length", hf.seq_length },
+      { "embedding_dim", hf.hidden_size },
+      { "num_heads", heads },
+      { "head_dim", hf.kv_channels or (hf.hidden_size and heads and hf.hidden_size // heads) },
+      { "num_layers", hf.num_hidden_layers },
+      { "hidden_dim", hf.intermediate_size },
+      { "rope_base", hf.rotary_emb_base or 10000.0 },
+      { "rotary_pct", hf.rotary_pct or 1.0 },
+      { "epsilon", hf.layer_norm_epsilon or 1.0e-6 },
+      { "use_logn_attn", hf.use_logn_attn ~= false },
+      { "use_dynamic_ntk", hf.use_dynamic_ntk ~= false },
+      { "tie_embeddings", hf.tie_word_embeddings or false },
+    }
+  end,
+
   hf_config = function(c)
     return {
       model_type = "qwen",

@@ -34,6 +34,26 @@ return arch "qwen3" {
     require(c.rope_base > 0, "rope_base", "rope_base must be positive")
   end,
 
+  -- lmcc import: our config from a Hugging Face config.json, in file order.
+  hf_model_type = "qwen3",
+  import = function(hf)
+    local heads = hf.num_attention_heads
+    return {
+      { "vocab_size", hf.vocab_size },
+      { "context_length", hf.max_position_embeddings },
+      { "embedding_dim", hf.hidden_size },
+      { "num_heads", heads },
+      { "num_kv_heads", hf.num_key_value_heads or heads },
+      { "head_dim", hf.head_dim or (hf.hidden_size and heads and hf.hidden_size // heads) },
+      { "num_layers", hf.num_hidden_layers },
+      { "hidden_dim", hf.intermediate_size },
+      { "qk_norm", true },
+      { "rope_base", hf.rope_theta or 10000.0 },
+      { "epsilon", hf.rms_norm_eps or 1.0e-6 },
+      { "tie_embeddings", hf.tie_word_embeddings or false },
+    }
+  end,
+
   -- config.json as Hugging Face writes it; `compare` fields are checked
   -- against a checkpoint's config.json at load time.
   hf_config = function(c)

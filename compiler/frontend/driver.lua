@@ -110,4 +110,55 @@ function M.checkpoint_spec(cfg, marks, opts)
   return { tensors = tensors, config = fields }
 end
 
+-- YAML scalars as our configs write them: 1000000.0, 1.0e-6, true.
+local function yaml_value(v)
+  if type(v) == "boolean" then return tostring(v) end
+  if math.type(v) == "integer" then return ("%d"):format(v) end
+  if type(v) == "number" then
+    if v == math.floor(v) and math.abs(v) < 1e15 then return ("%.1f"):format(v) end
+    local s = require("emit").shortest(v, false)
+    local mant, exp = s:match("^([^e]+)e([-+]%d+)$")
+    if mant then
+      if not mant:find("%.") then mant = mant .. ".0" end
+      return ("%se%d"):format(mant, tonumber(exp))
+    end
+    return s
+  end
+  return tostring(v)
+end
+
+-- lmcc import: hf is config.json as a Lua table. Returns the YAML text.
+function M.import_config(hf, opts)
+  local src = { path = opts.config_path }
+  local mt = hf.model_type
+  local supported = {}
+  for _, name in ipairs(opts.archs) do
+    local def = load_arch(name, src, opts)
+    if def.hf_model_type then
+      supported[#supported + 1] = ("%s (arch %s)"):format(def.hf_model_type, name)
+      if def.hf_model_type == mt then
+        local fields = def.import(hf)
+        local torch_dtype = hf.torch_dtype or hf.dtype or "bfloat16"
+        local cfg, lines = { arch = name }, { "arch: " .. name }
+        for _, f in ipairs(fields) do
+          local p = def.params[f[1]]
+          if p and (p.type or p) == arch.float and math.type(f[2]) == "integer" then f[2] = f[2] + 0.0 end
+          if f[2] == nil then
+            CompileError.file(src, ("missing field for '%s'; config.json lacks what it is read from"):format(f[1]))
+          end
+          cfg[f[1]] = f[2]
+          lines[#lines + 1] = ("%s: %s"):format(f[1], yaml_value(f[2]))
+        end
+        cfg.dtype = torch_dtype
+        lines[#lines + 1] = "dtype: " .. torch_dtype
+        -- The result must be a config lmcc accepts.
+        arch.check_config(def, cfg, src)
+        return table.concat(lines, "\n") .. "\n"
+      end
+    end
+  end
+  CompileError.file(src, ("unsupported model_type '%s'; supported: %s"):format(tostring(mt),
+    table.concat(supported, ", ")))
+end
+
 return M

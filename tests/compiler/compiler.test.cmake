@@ -15,3 +15,8 @@ add_test(NAME bad_input
           --lmcc $<TARGET_FILE:lmcc> --work ${CMAKE_BINARY_DIR}/bad_input
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(bad_input PROPERTIES TIMEOUT 300)
+
+# lmcc import reproduces every shipped config from its config.json.
+add_test(NAME compiler.import_roundtrip
+  COMMAND bash ${CMAKE_SOURCE_DIR}/tests/compiler/import_roundtrip.sh $<TARGET_FILE:lmcc>
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
