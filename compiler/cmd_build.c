@@ -12,12 +12,15 @@
 
 #include "commands.h"
 #include "frontend.h"
+#include "registry.h"
 #include "fsutil.h"
 #include "subprocess.h"
 
 static const char BUILD_USAGE[] =
     "usage: lmcc build CONFIG.yaml [options]\n"
+    "       lmcc build MODEL --size S [options]     (a model type of the registry: lmcc list)\n"
     "Compiles a model config to specialized C and builds its executable and library.\n"
+    "  -s, --size S      model size, with MODEL (e.g. 0.6B)\n"
     "  -o, --out DIR     output directory (default build/models/<model>)\n"
     "      --dtype D     weight dtype: float32, bfloat16, float16 or q8_0 (default: the config's)\n"
     "      --ctx N       KV-cache length in tokens (default: the config's context_length)\n"
@@ -155,16 +158,18 @@ int cmd_build(int argc, char **argv)
         { "ctx", required_argument, 0, 'c' },    { "batch", required_argument, 0, 'b' },
         { "emit-only", no_argument, 0, 'e' },    { "name", required_argument, 0, 'N' },
         { "verbose", no_argument, 0, 'v' },      { "help", no_argument, 0, 'h' },
+        { "size", required_argument, 0, 's' },
         { 0, 0, 0, 0 },
     };
-    const char *out = NULL, *name = NULL;
+    const char *out = NULL, *name = NULL, *size = NULL;
     frontend_opts fo = { 0 };
     int emit_only = 0, verbose = 0;
     lm_err e;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "o:vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:s:vh", longopts, NULL)) != -1) {
         switch (c) {
+        case 's': size = optarg; break;
         case 'o': out = optarg; break;
         case 'd': fo.dtype = optarg; break;
         case 'c':
@@ -183,8 +188,26 @@ int cmd_build(int argc, char **argv)
         }
     }
     if (optind != argc - 1)
-        return usage_error("build", "expected one CONFIG.yaml", BUILD_USAGE);
+        return usage_error("build", "expected one CONFIG.yaml or MODEL", BUILD_USAGE);
     const char *config = argv[optind];
+
+    /* A name that is not a YAML file is a model type of the registry. */
+    registry_entry entry;
+    size_t alen = strlen(config);
+    int is_yaml = alen > 5 && (strcmp(config + alen - 5, ".yaml") == 0 || strcmp(config + alen - 4, ".yml") == 0);
+    if (!is_yaml && !fs_exists(config)) {
+        if (!size) {
+            registry_entry probe;
+            if (registry_resolve(config, "", NULL, &probe, &e) != 0 && !strstr(e.msg, "size"))
+                return report_error(&e);
+            return usage_error("build", "--size is required with a model type (see lmcc list)", BUILD_USAGE);
+        }
+        if (registry_resolve(config, size, NULL, &entry, &e) != 0)
+            return report_error(&e);
+        config = entry.config_path;
+    } else if (size) {
+        return usage_error("build", "--size goes with a model type, not a config file", BUILD_USAGE);
+    }
 
     char model[256];
     if (name)

@@ -103,7 +103,8 @@ int cmd_list(int argc, char **argv)
                 }
                 row *rw = &rows[n_rows++];
                 char repo[512];
-                if (registry_substitute(var->repo, m->sizes[s], 0, repo, sizeof repo, &e) != 0)
+                const char *repo_size = registry_repo_size(m, m->sizes[s]);
+                if (registry_substitute(var->repo, repo_size, 0, repo, sizeof repo, &e) != 0)
                     goto done;
                 snprintf(rw->col[COL_MODEL], sizeof rw->col[0], "%s", m->name);
                 snprintf(rw->col[COL_SIZE], sizeof rw->col[0], "%s", m->sizes[s]);
@@ -132,8 +133,8 @@ int cmd_list(int argc, char **argv)
         print_row(cells, width);
     }
     if (missing_configs)
-        printf("\n%d config file%s missing from %s; lmcc build needs them\n", missing_configs,
-               missing_configs == 1 ? " is" : "s are", r.path);
+        printf("\n%d config file%s named in %s %s missing; lmcc build needs them\n", missing_configs,
+               missing_configs == 1 ? "" : "s", r.path, missing_configs == 1 ? "is" : "are");
     rc = 0;
 done:
     if (rc != 0)

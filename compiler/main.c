@@ -8,13 +8,27 @@ static const char USAGE[] =
     "usage: lmcc <command> [options]\n"
     "\n"
     "commands:\n"
-    "  build CONFIG.yaml   compile a model config into an executable and a library\n"
-    "  synth CONFIG.yaml   write a random checkpoint in Hugging Face layout\n"
-    "  import config.json  write a config YAML from a Hugging Face config.json\n"
-    "  help                this text\n"
-    "  version             print the lmcc version\n"
+    "  build CONFIG.yaml | MODEL --size S   compile a model into an executable and a library\n"
+    "  synth CONFIG.yaml -o DIR             write a random checkpoint in Hugging Face layout\n"
+    "  import config.json                   write a config YAML from a Hugging Face config.json\n"
+    "  inspect DIR [--config C]             list a checkpoint's tensors; check them against a config\n"
+    "  list                                 model types, sizes, variants and repositories\n"
+    "  tokenize PATH TEXT | -f FILE         print the token ids of a text\n"
+    "  detokenize PATH 1,2,3                print the text of token ids\n"
+    "  help                                 this text\n"
+    "  version                              print the lmcc version\n"
     "\n"
     "Run 'lmcc <command> --help' for a command's options.\n";
+
+/* Subcommands by name. */
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} COMMANDS[] = {
+    { "build", cmd_build },       { "synth", cmd_synth },       { "import", cmd_import },
+    { "inspect", cmd_inspect },   { "list", cmd_list },         { "tokenize", cmd_tokenize },
+    { "detokenize", cmd_detokenize },
+};
 
 int report_error(const lm_err *e)
 {
@@ -39,12 +53,9 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "build") == 0)
-        return cmd_build(argc - 1, argv + 1);
-    if (strcmp(cmd, "synth") == 0)
-        return cmd_synth(argc - 1, argv + 1);
-    if (strcmp(cmd, "import") == 0)
-        return cmd_import(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        if (strcmp(cmd, COMMANDS[i].name) == 0)
+            return COMMANDS[i].run(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         fputs(USAGE, stdout);
         return 0;

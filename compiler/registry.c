@@ -290,9 +290,49 @@ static int load_variant(loader *ld, int idx, const char *prefix, registry_varian
     return rc;
 }
 
+/* Optional repo_size: {listed size: spelling in repository names}, for hubs
+ * that spell a size differently from its config file (Qwen-1_8B). */
+static int load_repo_sizes(loader *ld, int idx, const char *prefix, registry_model *m)
+{
+    lua_State *L = ld->L;
+    char key[512];
+    snprintf(key, sizeof key, "%srepo_size", prefix);
+    m->repo_sizes = calloc((size_t)m->n_sizes, sizeof *m->repo_sizes);
+    if (!m->repo_sizes)
+        return lm_fail(ld->e, "%s: out of memory", ld->path);
+    lua_getfield(L, idx, "repo_size");
+    int rc = 0;
+    if (lua_isnil(L, -1))
+        goto done;
+    if (!is_mapping(L, -1)) {
+        rc = fail_key(ld, key, "expected a mapping from sizes to their spelling in repository names, found %s",
+                      describe(L, -1));
+        goto done;
+    }
+    lua_pushnil(L);
+    while (rc == 0 && lua_next(L, -2)) {
+        const char *size = lua_tostring(L, -2);
+        char skey[600];
+        snprintf(skey, sizeof skey, "%s.%s", key, size);
+        int i = 0;
+        while (i < m->n_sizes && strcasecmp(m->sizes[i], size) != 0)
+            i++;
+        if (i == m->n_sizes)
+            rc = fail_key(ld, skey, "'%s' is not one of the sizes", size);
+        else
+            rc = dup_string(ld, -1, skey, MAX_SIZE, &m->repo_sizes[i]);
+        lua_pop(L, 1);
+    }
+    if (rc != 0)
+        lua_pop(L, 1); /* the key lua_next left */
+done:
+    lua_pop(L, 1);
+    return rc;
+}
+
 static int load_model(loader *ld, int idx, const char *prefix, registry_model *m)
 {
-    static const char *const allowed[] = { "arch", "config", "sizes", "variants", NULL };
+    static const char *const allowed[] = { "arch", "config", "sizes", "repo_size", "variants", NULL };
     lua_State *L = ld->L;
     if (check_keys(ld, idx, prefix, allowed) || field_string(ld, idx, prefix, "arch", MAX_MODEL, &m->arch) ||
         field_string(ld, idx, prefix, "config", 1024, &m->config) ||
@@ -305,6 +345,8 @@ static int load_model(loader *ld, int idx, const char *prefix, registry_model *m
                 snprintf(key, sizeof key, "%ssizes.%d", prefix, i + 1);
                 return fail_key(ld, key, "size '%s' is listed twice", m->sizes[i]);
             }
+    if (load_repo_sizes(ld, idx, prefix, m) != 0)
+        return -1;
 
     char key[512];
     snprintf(key, sizeof key, "%svariants", prefix);
@@ -460,6 +502,7 @@ void registry_free(registry *r)
         free(m->name);
         free(m->arch);
         free(m->config);
+        free_strings(m->repo_sizes, m->repo_sizes ? m->n_sizes : 0);
         free_strings(m->sizes, m->n_sizes);
     }
     free(r->models);
@@ -489,6 +532,14 @@ const char *registry_find_size(const registry_model *m, const char *size)
         if (strcasecmp(m->sizes[i], size) == 0)
             return m->sizes[i];
     return NULL;
+}
+
+const char *registry_repo_size(const registry_model *m, const char *size)
+{
+    for (int i = 0; m->repo_sizes && i < m->n_sizes; i++)
+        if (strcasecmp(m->sizes[i], size) == 0 && m->repo_sizes[i])
+            return m->repo_sizes[i];
+    return size;
 }
 
 int registry_substitute(const char *pattern, const char *size, int lower, char *buf, size_t cap, lm_err *e)
@@ -570,7 +621,7 @@ int registry_lookup(const registry *r, const char *model, const char *size, cons
     }
     out->has_variant = 1;
     snprintf(out->variant, sizeof out->variant, "%s", v->name);
-    if (registry_substitute(v->repo, listed, 0, out->repo, sizeof out->repo, e) != 0)
+    if (registry_substitute(v->repo, registry_repo_size(m, listed), 0, out->repo, sizeof out->repo, e) != 0)
         return -1;
     for (int i = 0; i < v->n_eos && i < REGISTRY_MAX_EOS; i++)
         snprintf(out->eos[i], sizeof out->eos[i], "%s", v->eos[i]);

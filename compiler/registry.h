@@ -29,6 +29,8 @@ typedef struct registry_model {
     char *arch;              /* architecture script: compiler/archs/<arch>.lua */
     char *config;            /* config path pattern, {size} lower-cased, relative to lmcc_home() */
     char **sizes;            /* as listed: "0.6B" */
+    char **repo_sizes;       /* per size: its spelling in repository names (repo_size:
+                                1.8B: 1_8B gives Qwen/Qwen-1_8B), else the size itself */
     int n_sizes;
     registry_variant *variants;
     int n_variants;
@@ -68,6 +70,9 @@ const registry_model *registry_find_model(const registry *r, const char *name);
 const registry_variant *registry_find_variant(const registry_model *m, const char *name);
 /* The size as listed, or NULL. */
 const char *registry_find_size(const registry_model *m, const char *size);
+
+/* How size (as listed) is spelled in the model's repository names. */
+const char *registry_repo_size(const registry_model *m, const char *size);
 
 /* pattern with every {size} replaced by size (lower-cased when lower). */
 int registry_substitute(const char *pattern, const char *size, int lower, char *buf, size_t cap,

@@ -120,9 +120,10 @@ LM_INLINE float lm_silu(float x)
 }
 
 /* ---- matrix products -------------------------------------------------------
- * The core computes a tile of 4 tokens x 4 weight rows: y[t][r] = x_t . W_r.
- * Partial tiles repeat their last token or row, so the inner loop never
- * branches; the repeats are computed and dropped. */
+ * The core computes a tile of up to 4 tokens x 4 weight rows:
+ * y[t][r] = x_t . W_r. A partial tile of rows repeats its last row, so the
+ * inner loop never branches (the repeats are computed and dropped); the
+ * token count is dispatched to a specialized copy instead. */
 
 #define LM_TILE 4
 
@@ -141,7 +142,7 @@ LM_INLINE lm_v8 lm_wload8(const void *w, lm_dtype dt, size_t off)
 }
 
 LM_INLINE void lm_tile_dot(float out[LM_TILE][LM_TILE], const float *const xt[LM_TILE],
-                           const void *w, lm_dtype dt, const size_t wr[LM_TILE], int K)
+                           const void *w, lm_dtype dt, const size_t wr[LM_TILE], int K, int T)
 {
     if (dt == LM_Q8_0) {
         /* Per 32-wide block: integer-valued products summed in f32, then
@@ -158,7 +159,7 @@ LM_INLINE void lm_tile_dot(float out[LM_TILE][LM_TILE], const float *const xt[LM
                 d[r] = lm_f16_to_f32(dh);
                 q[r] = (const int8_t *)(blk + 2);
             }
-            for (int t = 0; t < LM_TILE; t++) {
+            for (int t = 0; t < T; t++) {
                 const float *xb = xt[t] + b * LM_Q8_BLOCK;
                 lm_v8 x0 = lm_load8(xb), x1 = lm_load8(xb + 8), x2 = lm_load8(xb + 16), x3 = lm_load8(xb + 24);
                 for (int r = 0; r < LM_TILE; r++) {
@@ -168,13 +169,13 @@ LM_INLINE void lm_tile_dot(float out[LM_TILE][LM_TILE], const float *const xt[LM
                 }
             }
         }
-        for (int t = 0; t < LM_TILE; t++)
+        for (int t = 0; t < T; t++)
             for (int r = 0; r < LM_TILE; r++)
                 out[t][r] = acc[t][r];
         return;
     }
     lm_v8 acc[LM_TILE][LM_TILE];
-    for (int t = 0; t < LM_TILE; t++)
+    for (int t = 0; t < T; t++)
         for (int r = 0; r < LM_TILE; r++)
             acc[t][r] = lm_splat8(0.0f);
     int i = 0;
@@ -182,19 +183,32 @@ LM_INLINE void lm_tile_dot(float out[LM_TILE][LM_TILE], const float *const xt[LM
         lm_v8 wv[LM_TILE];
         for (int r = 0; r < LM_TILE; r++)
             wv[r] = lm_wload8(w, dt, wr[r] + (size_t)i);
-        for (int t = 0; t < LM_TILE; t++) {
+        for (int t = 0; t < T; t++) {
             lm_v8 xv = lm_load8(xt[t] + i);
             for (int r = 0; r < LM_TILE; r++)
                 acc[t][r] += xv * wv[r];
         }
     }
-    for (int t = 0; t < LM_TILE; t++)
+    for (int t = 0; t < T; t++)
         for (int r = 0; r < LM_TILE; r++) {
             float s = lm_hsum8(acc[t][r]);
             for (int j = i; j < K; j++)
                 s += xt[t][j] * lm_weight_at(w, dt, wr[r] + (size_t)j);
             out[t][r] = s;
         }
+}
+
+/* Dispatches on the tile's token count so each case is specialized: a
+ * decode step (one token) does no redundant work. */
+LM_INLINE void lm_tile_dot_n(float out[LM_TILE][LM_TILE], const float *const xt[LM_TILE],
+                             const void *w, lm_dtype dt, const size_t wr[LM_TILE], int K, int nt)
+{
+    switch (nt) {
+    case 1: lm_tile_dot(out, xt, w, dt, wr, K, 1); break;
+    case 2: lm_tile_dot(out, xt, w, dt, wr, K, 2); break;
+    case 3: lm_tile_dot(out, xt, w, dt, wr, K, 3); break;
+    default: lm_tile_dot(out, xt, w, dt, wr, K, LM_TILE); break;
+    }
 }
 
 /* Up to this many weights share one input in a fused linear (q, k, v). */
@@ -257,10 +271,10 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
                 for (int t = 0; t < LM_TILE; t++)
                     xt[t] = x + (size_t)(t0 + (t < nt ? t : nt - 1)) * K;
                 float acc[LM_TILE][LM_TILE];
-                lm_tile_dot(acc, xt, a->w[p], dt, wr, K);
+                lm_tile_dot_n(acc, xt, a->w[p], dt, wr, K, nt);
                 if (swiglu) {
                     float up[LM_TILE][LM_TILE];
-                    lm_tile_dot(up, xt, a->w[1], dt, wr, K);
+                    lm_tile_dot_n(up, xt, a->w[1], dt, wr, K, nt);
                     for (int t = 0; t < nt; t++)
                         for (int r = 0; r < nr; r++)
                             a->y[0][(size_t)(t0 + t) * out + r0 + r] = lm_silu(acc[t][r]) * up[t][r];

@@ -3,11 +3,13 @@
 
   golden.py --lmcc LMCC --config CONFIG.yaml --work DIR --seed S --dtype f32|bf16
             [--shards K] --tol TOL [--prompt-len 24] [--gen 32]
+            [--reference tests/reference/qwen3_ref.py]
 
 1. lmcc synth CONFIG -o DIR/ckpt --seed S --dtype D [--shards K]
 2. lmcc build CONFIG -o DIR/bin            -> DIR/bin/<config name>
 3. a deterministic pseudo-random prompt of --prompt-len ids
-4. the compiled model and tests/reference/qwen3_ref.py each give the logits
+4. the compiled model and the reference (--reference, default
+   tests/reference/qwen3_ref.py) each give the logits
    of every prompt position and --gen greedy ids
 5. pass when max |logit difference| <= TOL and the greedy ids are identical.
 Exit status 0 on pass, 1 on failure.
@@ -24,7 +26,7 @@ import sys
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REFERENCE = os.path.join(HERE, "..", "reference", "qwen3_ref.py")
+DEFAULT_REFERENCE = os.path.join(HERE, "..", "reference", "qwen3_ref.py")
 STEP_TIMEOUT_S = 240
 
 
@@ -108,6 +110,8 @@ def main(argv=None):
     ap.add_argument("--tol", type=float, required=True)
     ap.add_argument("--prompt-len", type=int, default=24)
     ap.add_argument("--gen", type=int, default=32)
+    ap.add_argument("--reference", default=DEFAULT_REFERENCE,
+                    help="PyTorch reference script with qwen3_ref.py's command line")
     args = ap.parse_args(argv)
 
     name = os.path.basename(args.config)
@@ -155,9 +159,13 @@ def golden(args, name):
     lmcc_logits_path = os.path.join(work, "lmcc_logits.npy")
     ref_logits_path = os.path.join(work, "ref_logits.npy")
     run([exe, "-m", ckpt, "--tokens", ids, "--logits", lmcc_logits_path, "-n", "0"], "model --logits")
-    got_ids = parse_ids(run([exe, "-m", ckpt, "--tokens", ids, "-n", str(args.gen), "--temperature", "0"],
-                            "model -n"), "model")
-    ref_out = run([sys.executable, REFERENCE, ckpt, "--tokens", ids, "--logits", ref_logits_path,
+    # Greedy decoding: ask for it explicitly once the executable has sampling
+    # options, since a sampling default would make the ids random.
+    greedy = ["--temperature", "0"] if "--temperature" in run([exe, "--help"], "model --help") else []
+    got_ids = parse_ids(run([exe, "-m", ckpt, "--tokens", ids, "-n", str(args.gen)] + greedy, "model -n"),
+                        "model")
+    reference = os.path.abspath(args.reference)
+    ref_out = run([sys.executable, reference, ckpt, "--tokens", ids, "--logits", ref_logits_path,
                    "-n", str(args.gen)], "reference")
     want_ids = parse_ids(ref_out, "reference")
 
@@ -174,7 +182,7 @@ def golden(args, name):
         seq = prompt + want_ids[:step]
         tmp = os.path.join(work, "ref_step_logits.npy")
         try:
-            run([sys.executable, REFERENCE, ckpt, "--tokens", ",".join(map(str, seq)), "--logits", tmp],
+            run([sys.executable, reference, ckpt, "--tokens", ",".join(map(str, seq)), "--logits", tmp],
                 "reference margin")
             last = np.sort(np.load(tmp)[-1])
             return float(last[-1] - last[-2])

