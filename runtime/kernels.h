@@ -231,65 +231,198 @@ typedef enum lm_linear_mode {
     LM_LINEAR_SWIGLU,  /* y = silu(x W_0^T) * (x W_1^T) */
 } lm_linear_mode;
 
+/* ---- prefill: packed matrix-matrix ----------------------------------------
+ * With several tokens, each block of 32 weight rows is converted once to
+ * f32 and packed k-major (wp[k][32]) in the thread's scratch, then every
+ * tile of up to 6 tokens runs an outer-product micro-kernel over it: per k,
+ * two 16-wide weight vectors times six broadcast inputs, 12 FMAs into 12
+ * accumulators that stay in registers. Each weight is read from memory once
+ * per call however many tokens there are. */
+
+typedef float lm_v16 __attribute__((vector_size(64)));
+
+#define LM_GEMM_ROWS 32
+#define LM_GEMM_TOKENS 6
+/* Fewer tokens than this take the dot-product path, which streams weights
+ * without packing (decode). */
+#define LM_GEMM_MIN_TOKENS 4
+
+LM_INLINE lm_v16 lm_load16(const float *p)
+{
+    lm_v16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+LM_INLINE void lm_store16(float *p, lm_v16 v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+/* Rows [r0, r0 + nr) of w ([*, K], dtype dt) as f32 into wp[K][32]; rows
+ * past nr are zero. */
+LM_INLINE void lm_pack_rows(float *restrict wp, const void *w, lm_dtype dt, int r0, int nr, int K)
+{
+    float row[64];
+    for (int r = 0; r < LM_GEMM_ROWS; r++) {
+        if (r >= nr) {
+            for (int k = 0; k < K; k++)
+                wp[(size_t)k * LM_GEMM_ROWS + r] = 0.0f;
+            continue;
+        }
+        const size_t base = (size_t)(r0 + r) * (size_t)K;
+        for (int k0 = 0; k0 < K; k0 += 64) {
+            int kn = K - k0 < 64 ? K - k0 : 64;
+            if (dt == LM_BF16) {
+                const uint16_t *src = (const uint16_t *)w + base + k0;
+                for (int k = 0; k < kn; k++)
+                    row[k] = lm_bf16_to_f32(src[k]);
+            } else if (dt == LM_F32) {
+                memcpy(row, (const float *)w + base + k0, sizeof(float) * (size_t)kn);
+            } else {
+                for (int k = 0; k < kn; k++)
+                    row[k] = lm_weight_at(w, dt, base + (size_t)(k0 + k));
+            }
+            for (int k = 0; k < kn; k++)
+                wp[(size_t)(k0 + k) * LM_GEMM_ROWS + r] = row[k];
+        }
+    }
+}
+
+/* out[t][0..32) = x_t . (packed rows), for T <= 6 tokens. */
+LM_INLINE void lm_gemm_tile(float out[LM_GEMM_TOKENS][LM_GEMM_ROWS], const float *const xt[LM_GEMM_TOKENS],
+                            const float *restrict wp, int K, int T)
+{
+    lm_v16 a0[LM_GEMM_TOKENS], a1[LM_GEMM_TOKENS];
+    for (int t = 0; t < T; t++) {
+        a0[t] = (lm_v16){ 0 };
+        a1[t] = (lm_v16){ 0 };
+    }
+    for (int k = 0; k < K; k++) {
+        lm_v16 w0 = lm_load16(wp + (size_t)k * LM_GEMM_ROWS);
+        lm_v16 w1 = lm_load16(wp + (size_t)k * LM_GEMM_ROWS + 16);
+        for (int t = 0; t < T; t++) {
+            float xv = xt[t][k];
+            a0[t] += xv * w0;
+            a1[t] += xv * w1;
+        }
+    }
+    for (int t = 0; t < T; t++) {
+        lm_store16(out[t], a0[t]);
+        lm_store16(out[t] + 16, a1[t]);
+    }
+}
+
+LM_INLINE void lm_gemm_tile_n(float out[LM_GEMM_TOKENS][LM_GEMM_ROWS], const float *const xt[LM_GEMM_TOKENS],
+                              const float *restrict wp, int K, int nt)
+{
+    switch (nt) {
+    case 1: lm_gemm_tile(out, xt, wp, K, 1); break;
+    case 2: lm_gemm_tile(out, xt, wp, K, 2); break;
+    case 3: lm_gemm_tile(out, xt, wp, K, 3); break;
+    case 4: lm_gemm_tile(out, xt, wp, K, 4); break;
+    case 5: lm_gemm_tile(out, xt, wp, K, 5); break;
+    default: lm_gemm_tile(out, xt, wp, K, LM_GEMM_TOKENS); break;
+    }
+}
+
+/* Writes y[t0 + t][r0 + r] for a finished tile: bias, residual, or silu(gate) * up. */
+LM_INLINE void lm_linear_store(const lm_linear_args *a, int p, int out, int t0, int nt, int r0, int nr,
+                               const float *acc, const float *up, int ld)
+{
+    for (int t = 0; t < nt; t++) {
+        float *yrow = a->y[p] + (size_t)(t0 + t) * out + r0;
+        const float *ar = acc + (size_t)t * ld;
+        if (up) {
+            const float *ur = up + (size_t)t * ld;
+            for (int r = 0; r < nr; r++)
+                yrow[r] = lm_silu(ar[r]) * ur[r];
+            continue;
+        }
+        const float *res = a->residual ? a->residual + (size_t)(t0 + t) * out + r0 : NULL;
+        const float *bias = a->bias[p] ? a->bias[p] + r0 : NULL;
+        for (int r = 0; r < nr; r++) {
+            float v = ar[r];
+            if (bias)
+                v += bias[r];
+            if (res)
+                v += res[r];
+            yrow[r] = v;
+        }
+    }
+}
+
 /* One thread's share of a fused linear. The parts' output rows are laid end
- * to end and cut into equal runs of whole tiles, one per thread, so each
- * thread streams a disjoint slice of the weights exactly once per call. */
+ * to end and cut into equal runs of 32-row blocks, one run per thread, so
+ * each thread reads a disjoint slice of the weights exactly once per call.
+ * Per-thread scratch: the normalized input (n x K, with a norm prologue),
+ * then packed weights (32 x K, twice for swiglu). */
 LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, int K, float eps,
                               int nparts, const int *outs, lm_dtype dt, lm_linear_mode mode)
 {
     const int n = a->n;
     const float *x = a->x;
+    float *scratch = a->scratch + (size_t)tid * a->scratch_stride;
     if (a->norm_w) {
-        float *xn = a->scratch + (size_t)tid * a->scratch_stride;
         for (int t = 0; t < n; t++)
-            lm_rmsnorm_row(xn + (size_t)t * K, a->x + (size_t)t * K, a->norm_w, K, eps);
-        x = xn;
+            lm_rmsnorm_row(scratch + (size_t)t * K, a->x + (size_t)t * K, a->norm_w, K, eps);
+        x = scratch;
+        scratch += (size_t)n * K;
     }
     const int swiglu = mode == LM_LINEAR_SWIGLU;
+    const int gemm = n >= LM_GEMM_MIN_TOKENS;
+    const int nouts = swiglu ? 1 : nparts;
     int total = 0;
-    for (int p = 0; p < (swiglu ? 1 : nparts); p++)
-        total += (outs[p] + LM_TILE - 1) / LM_TILE;
-    int tb, te;
-    lm_split(total, tid, nthreads, &tb, &te);
+    for (int p = 0; p < nouts; p++)
+        total += (outs[p] + LM_GEMM_ROWS - 1) / LM_GEMM_ROWS;
+    int bb, be;
+    lm_split(total, tid, nthreads, &bb, &be);
 
-    int tile0 = 0;
-    for (int p = 0; p < (swiglu ? 1 : nparts); p++) {
+    int block0 = 0;
+    for (int p = 0; p < nouts; p++) {
         const int out = outs[p];
-        const int ptiles = (out + LM_TILE - 1) / LM_TILE;
-        int b = tb > tile0 ? tb - tile0 : 0;
-        int e = te - tile0 < ptiles ? te - tile0 : ptiles;
-        tile0 += ptiles;
-        for (int rt = b; rt < e; rt++) {
-            const int r0 = rt * LM_TILE;
-            const int nr = out - r0 < LM_TILE ? out - r0 : LM_TILE;
-            size_t wr[LM_TILE];
-            for (int r = 0; r < LM_TILE; r++)
-                wr[r] = (size_t)(r0 + (r < nr ? r : nr - 1)) * (size_t)K;
-            for (int t0 = 0; t0 < n; t0 += LM_TILE) {
-                const int nt = n - t0 < LM_TILE ? n - t0 : LM_TILE;
-                const float *xt[LM_TILE];
-                for (int t = 0; t < LM_TILE; t++)
-                    xt[t] = x + (size_t)(t0 + (t < nt ? t : nt - 1)) * K;
-                float acc[LM_TILE][LM_TILE];
-                lm_tile_dot_n(acc, xt, a->w[p], dt, wr, K, nt);
-                if (swiglu) {
-                    float up[LM_TILE][LM_TILE];
-                    lm_tile_dot_n(up, xt, a->w[1], dt, wr, K, nt);
-                    for (int t = 0; t < nt; t++)
-                        for (int r = 0; r < nr; r++)
-                            a->y[0][(size_t)(t0 + t) * out + r0 + r] = lm_silu(acc[t][r]) * up[t][r];
-                    continue;
+        const int pblocks = (out + LM_GEMM_ROWS - 1) / LM_GEMM_ROWS;
+        int b = bb > block0 ? bb - block0 : 0;
+        int e = be - block0 < pblocks ? be - block0 : pblocks;
+        block0 += pblocks;
+        for (int blk = b; blk < e; blk++) {
+            const int r0 = blk * LM_GEMM_ROWS;
+            const int nr = out - r0 < LM_GEMM_ROWS ? out - r0 : LM_GEMM_ROWS;
+            if (gemm) {
+                float *wp = scratch, *wu = scratch + (size_t)K * LM_GEMM_ROWS;
+                lm_pack_rows(wp, a->w[p], dt, r0, nr, K);
+                if (swiglu)
+                    lm_pack_rows(wu, a->w[1], dt, r0, nr, K);
+                for (int t0 = 0; t0 < n; t0 += LM_GEMM_TOKENS) {
+                    const int nt = n - t0 < LM_GEMM_TOKENS ? n - t0 : LM_GEMM_TOKENS;
+                    const float *xt[LM_GEMM_TOKENS];
+                    for (int t = 0; t < LM_GEMM_TOKENS; t++)
+                        xt[t] = x + (size_t)(t0 + (t < nt ? t : nt - 1)) * K;
+                    float acc[LM_GEMM_TOKENS][LM_GEMM_ROWS], up[LM_GEMM_TOKENS][LM_GEMM_ROWS];
+                    lm_gemm_tile_n(acc, xt, wp, K, nt);
+                    if (swiglu)
+                        lm_gemm_tile_n(up, xt, wu, K, nt);
+                    lm_linear_store(a, p, out, t0, nt, r0, nr, &acc[0][0], swiglu ? &up[0][0] : NULL,
+                                    LM_GEMM_ROWS);
                 }
-                for (int t = 0; t < nt; t++) {
-                    float *yrow = a->y[p] + (size_t)(t0 + t) * out + r0;
-                    for (int r = 0; r < nr; r++) {
-                        float v = acc[t][r];
-                        if (a->bias[p])
-                            v += a->bias[p][r0 + r];
-                        if (a->residual)
-                            v += a->residual[(size_t)(t0 + t) * out + r0 + r];
-                        yrow[r] = v;
-                    }
+                continue;
+            }
+            for (int q0 = r0; q0 < r0 + nr; q0 += LM_TILE) {
+                const int qn = r0 + nr - q0 < LM_TILE ? r0 + nr - q0 : LM_TILE;
+                size_t wr[LM_TILE];
+                for (int r = 0; r < LM_TILE; r++)
+                    wr[r] = (size_t)(q0 + (r < qn ? r : qn - 1)) * (size_t)K;
+                for (int t0 = 0; t0 < n; t0 += LM_TILE) {
+                    const int nt = n - t0 < LM_TILE ? n - t0 : LM_TILE;
+                    const float *xt[LM_TILE];
+                    for (int t = 0; t < LM_TILE; t++)
+                        xt[t] = x + (size_t)(t0 + (t < nt ? t : nt - 1)) * K;
+                    float acc[LM_TILE][LM_TILE], up[LM_TILE][LM_TILE];
+                    lm_tile_dot_n(acc, xt, a->w[p], dt, wr, K, nt);
+                    if (swiglu)
+                        lm_tile_dot_n(up, xt, a->w[1], dt, wr, K, nt);
+                    lm_linear_store(a, p, out, t0, nt, q0, qn, &acc[0][0], swiglu ? &up[0][0] : NULL,
+                                    LM_TILE);
                 }
             }
         }
@@ -346,9 +479,11 @@ LM_INLINE void lm_swiglu_task(const lm_rows_args *a, int tid, int nthreads, int 
 }
 
 /* ---- attention -----------------------------------------------------------
- * The KV cache of one layer is [kv_heads][context][head_dim] for keys, then
- * the same for values, so one head's history is contiguous. Keys are stored
- * after their per-head norm and RoPE. */
+ * The KV cache of one layer is [context][kv_heads][head_dim] for keys, then
+ * the same for values. Position-major, so the memory a sequence touches
+ * grows with its length only: the cache is reserved address space and a
+ * short prompt costs a few pages per layer, not one page per head. Keys are
+ * stored after their per-head norm and RoPE. */
 
 typedef struct lm_attn_args {
     const float *q, *k, *v;     /* [n, heads*D], [n, kv_heads*D], [n, kv_heads*D] */
@@ -415,7 +550,7 @@ LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, 
     float *kc = a->cache, *vc = a->cache + (size_t)KVH * CTX * D;
     for (int item = tid; item < a->n * KVH; item += nthreads) {
         int t = item / KVH, h = item % KVH, p = a->pos + t;
-        float *kd = kc + ((size_t)h * CTX + p) * D;
+        float *kd = kc + ((size_t)p * KVH + h) * D;
         const float *ks = a->k + (size_t)t * KVH * D + (size_t)h * D;
         if (a->k_norm)
             lm_rmsnorm_row(kd, ks, a->k_norm, D, eps);
@@ -423,7 +558,7 @@ LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, 
             memcpy(kd, ks, sizeof(float) * D);
         if (rot)
             lm_rope_head(kd, rot, p, a->rope_base);
-        memcpy(vc + ((size_t)h * CTX + p) * D, a->v + (size_t)t * KVH * D + (size_t)h * D,
+        memcpy(vc + ((size_t)p * KVH + h) * D, a->v + (size_t)t * KVH * D + (size_t)h * D,
                sizeof(float) * D);
     }
 }
@@ -456,9 +591,10 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
         for (int i = 0; i < D; i++)
             acc[i] = 0.0f;
         float m = -INFINITY, l = 0.0f;
-        const float *kh = kc + (size_t)kvh * CTX * D, *vh = vc + (size_t)kvh * CTX * D;
+        const float *kh = kc + (size_t)kvh * D, *vh = vc + (size_t)kvh * D;
+        const size_t stride = (size_t)KVH * D;
         for (int j = 0; j <= p; j++) {
-            const float *kj = kh + (size_t)j * D;
+            const float *kj = kh + (size_t)j * stride;
             float s = 0.0f;
             int i = 0;
             if (D >= 8) {
@@ -479,7 +615,7 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
             }
             float e = expf(s - m);
             l += e;
-            const float *vj = vh + (size_t)j * D;
+            const float *vj = vh + (size_t)j * stride;
             for (i = 0; i < D; i++)
                 acc[i] += e * vj[i];
         }

@@ -177,7 +177,9 @@ function M.run(g, opts)
         OUTS_DOC = table.concat(outs_doc, " "),
         MODE_DOC = op.act == "swiglu" and ", silu(gate) * up" or "",
       })
-      if op.norm then scratch = math.max(scratch, batch * K) end
+      -- Per-thread scratch: the normalized input, then 32 packed weight
+      -- rows (two blocks for swiglu); see lm_linear_task.
+      scratch = math.max(scratch, (op.norm and batch * K or 0) + (op.act == "swiglu" and 2 or 1) * 32 * K)
       local fields = {}
       if op.logits then
         fields[#fields + 1] = (".x = all_logits ? %s : %s + (size_t)(n - 1) * %d"):format(A(op.x), A(op.x), K)

@@ -30,7 +30,7 @@
 #define BATCH 256 /* most tokens per forward call */
 #define HIDDEN 2048
 #define ARENA_FLOATS ((size_t)2981888) /* 11.4 MiB */
-#define SCRATCH_FLOATS ((size_t)524288) /* per thread */
+#define SCRATCH_FLOATS ((size_t)655360) /* per thread */
 #define KV_FLOATS ((size_t)805306368) /* 3072.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */

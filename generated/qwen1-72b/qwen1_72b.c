@@ -30,7 +30,7 @@
 #define BATCH 256 /* most tokens per forward call */
 #define HIDDEN 8192
 #define ARENA_FLOATS ((size_t)12582912) /* 48.0 MiB */
-#define SCRATCH_FLOATS ((size_t)2097152) /* per thread */
+#define SCRATCH_FLOATS ((size_t)2621440) /* per thread */
 #define KV_FLOATS ((size_t)42949672960) /* 163840.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */

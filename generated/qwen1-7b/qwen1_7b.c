@@ -30,7 +30,7 @@
 #define BATCH 256 /* most tokens per forward call */
 #define HIDDEN 4096
 #define ARENA_FLOATS ((size_t)5963776) /* 22.8 MiB */
-#define SCRATCH_FLOATS ((size_t)1048576) /* per thread */
+#define SCRATCH_FLOATS ((size_t)1310720) /* per thread */
 #define KV_FLOATS ((size_t)8589934592) /* 32768.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */

@@ -28,7 +28,7 @@
 #define BATCH 256 /* most tokens per forward call */
 #define HIDDEN 1024
 #define ARENA_FLOATS ((size_t)1835008) /* 7.0 MiB */
-#define SCRATCH_FLOATS ((size_t)262144) /* per thread */
+#define SCRATCH_FLOATS ((size_t)327680) /* per thread */
 #define KV_FLOATS ((size_t)2348810240) /* 8960.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */

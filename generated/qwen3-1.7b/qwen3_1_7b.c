@@ -28,7 +28,7 @@
 #define BATCH 256 /* most tokens per forward call */
 #define HIDDEN 2048
 #define ARENA_FLOATS ((size_t)2621440) /* 10.0 MiB */
-#define SCRATCH_FLOATS ((size_t)524288) /* per thread */
+#define SCRATCH_FLOATS ((size_t)655360) /* per thread */
 #define KV_FLOATS ((size_t)2348810240) /* 8960.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */

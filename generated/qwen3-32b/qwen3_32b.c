@@ -28,7 +28,7 @@
 #define BATCH 256 /* most tokens per forward call */
 #define HIDDEN 5120
 #define ARENA_FLOATS ((size_t)9175040) /* 35.0 MiB */
-#define SCRATCH_FLOATS ((size_t)1310720) /* per thread */
+#define SCRATCH_FLOATS ((size_t)1638400) /* per thread */
 #define KV_FLOATS ((size_t)5368709120) /* 20480.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */

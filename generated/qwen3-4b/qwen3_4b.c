@@ -28,7 +28,7 @@
 #define BATCH 256 /* most tokens per forward call */
 #define HIDDEN 2560
 #define ARENA_FLOATS ((size_t)4063232) /* 15.5 MiB */
-#define SCRATCH_FLOATS ((size_t)655360) /* per thread */
+#define SCRATCH_FLOATS ((size_t)819200) /* per thread */
 #define KV_FLOATS ((size_t)3019898880) /* 11520.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */

@@ -424,7 +424,7 @@ static void test_argmax(void **state)
 
 typedef struct cli_result {
     int status;
-    char out[4096];
+    char out[16384];
     char err[4096];
 } cli_result;
 
@@ -567,11 +567,36 @@ static void test_cli_usage_errors(void **state)
 {
     (void)state;
     cli_result r;
-    run_cli(&r, "./bin/toy", "-m", ckpt, "--tokens", "1", "--chat", NULL);
+    run_cli(&r, "./bin/toy", "-m", ckpt, "--tokens", "1", "--bogus", NULL);
     expect_status(&r, 2);
-    assert_non_null(strstr(r.err, "toy: error: unknown or malformed option '--chat'"));
+    assert_non_null(strstr(r.err, "toy: error: unknown or malformed option '--bogus'"));
     assert_non_null(strstr(r.err, "--help"));
     assert_string_equal(r.out, "");
+
+    /* Modes that do not combine. */
+    run_cli(&r, "./bin/toy", "-m", ckpt, "--tokens", "1", "--chat", NULL);
+    expect_status(&r, 2);
+    assert_non_null(strstr(r.err, "toy: error: '--chat' takes text, not '--tokens'"));
+    run_cli(&r, "toy", "-m", ckpt, "--chat", "--interactive", NULL);
+    expect_status(&r, 2);
+    run_cli(&r, "toy", "-m", ckpt, "--chat", "--logits", "x.npy", NULL);
+    expect_status(&r, 2);
+    assert_non_null(strstr(r.err, "'--logits' does not work with '--chat'"));
+    run_cli(&r, "toy", "-m", ckpt, "-p", "x", "--system", "s", NULL);
+    expect_status(&r, 2);
+    assert_non_null(strstr(r.err, "'--system' only applies to --chat"));
+    run_cli(&r, "toy", "-m", ckpt, "-p", "x", "-f", "y", NULL);
+    expect_status(&r, 2);
+    run_cli(&r, "toy", "-m", ckpt, "--tokens", "1", "--temperature", "-1", NULL);
+    expect_status(&r, 2);
+    assert_non_null(strstr(r.err, "--temperature"));
+    run_cli(&r, "toy", "-m", ckpt, "--tokens", "1", "--top-p", "1.5", NULL);
+    expect_status(&r, 2);
+    run_cli(&r, "toy", "-m", ckpt, "--tokens", "1", "--num-return-sequences", "0", NULL);
+    expect_status(&r, 2);
+    run_cli(&r, "toy", "-m", ckpt, "--tokens", "1", "--seed", "-5", NULL);
+    expect_status(&r, 2);
+    assert_int_equal(n_calls, 0);
 
     run_cli(&r, "toy", "-m", ckpt, "--tokens", "1", "-p", "hello", NULL);
     expect_status(&r, 2);
