@@ -198,17 +198,15 @@ LM_INLINE void lm_tile_dot(float out[LM_TILE][LM_TILE], const float *const xt[LM
         }
 }
 
-/* Dispatches on the tile's token count so each case is specialized: a
- * decode step (one token) does no redundant work. */
+/* One token (decode) gets its own specialized copy, so it does no
+ * redundant work; partial tiles of 2 or 3 tokens repeat their last token. */
 LM_INLINE void lm_tile_dot_n(float out[LM_TILE][LM_TILE], const float *const xt[LM_TILE],
                              const void *w, lm_dtype dt, const size_t wr[LM_TILE], int K, int nt)
 {
-    switch (nt) {
-    case 1: lm_tile_dot(out, xt, w, dt, wr, K, 1); break;
-    case 2: lm_tile_dot(out, xt, w, dt, wr, K, 2); break;
-    case 3: lm_tile_dot(out, xt, w, dt, wr, K, 3); break;
-    default: lm_tile_dot(out, xt, w, dt, wr, K, LM_TILE); break;
-    }
+    if (nt == 1)
+        lm_tile_dot(out, xt, w, dt, wr, K, 1);
+    else
+        lm_tile_dot(out, xt, w, dt, wr, K, LM_TILE);
 }
 
 /* Up to this many weights share one input in a fused linear (q, k, v). */
@@ -313,19 +311,6 @@ LM_INLINE void lm_gemm_tile(float out[LM_GEMM_TOKENS][LM_GEMM_ROWS], const float
     }
 }
 
-LM_INLINE void lm_gemm_tile_n(float out[LM_GEMM_TOKENS][LM_GEMM_ROWS], const float *const xt[LM_GEMM_TOKENS],
-                              const float *restrict wp, int K, int nt)
-{
-    switch (nt) {
-    case 1: lm_gemm_tile(out, xt, wp, K, 1); break;
-    case 2: lm_gemm_tile(out, xt, wp, K, 2); break;
-    case 3: lm_gemm_tile(out, xt, wp, K, 3); break;
-    case 4: lm_gemm_tile(out, xt, wp, K, 4); break;
-    case 5: lm_gemm_tile(out, xt, wp, K, 5); break;
-    default: lm_gemm_tile(out, xt, wp, K, LM_GEMM_TOKENS); break;
-    }
-}
-
 /* Writes y[t0 + t][r0 + r] for a finished tile: bias, residual, or silu(gate) * up. */
 LM_INLINE void lm_linear_store(const lm_linear_args *a, int p, int out, int t0, int nt, int r0, int nr,
                                const float *acc, const float *up, int ld)
@@ -399,9 +384,11 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
                     for (int t = 0; t < LM_GEMM_TOKENS; t++)
                         xt[t] = x + (size_t)(t0 + (t < nt ? t : nt - 1)) * K;
                     float acc[LM_GEMM_TOKENS][LM_GEMM_ROWS], up[LM_GEMM_TOKENS][LM_GEMM_ROWS];
-                    lm_gemm_tile_n(acc, xt, wp, K, nt);
+                    /* A partial tile repeats its last token: one specialized
+                     * micro-kernel, and compile time stays small. */
+                    lm_gemm_tile(acc, xt, wp, K, LM_GEMM_TOKENS);
                     if (swiglu)
-                        lm_gemm_tile_n(up, xt, wu, K, nt);
+                        lm_gemm_tile(up, xt, wu, K, LM_GEMM_TOKENS);
                     lm_linear_store(a, p, out, t0, nt, r0, nr, &acc[0][0], swiglu ? &up[0][0] : NULL,
                                     LM_GEMM_ROWS);
                 }
