@@ -1111,7 +1111,7 @@ static char *read_line(char **buf, size_t *cap)
  * go on, 0 to stop cleanly, -1 on error. */
 static int check_turn_fits(text_run *tr, const lm_ids *ids, int turn, lm_err *e)
 {
-    if ((int)ids->n <= tr->d->context && ids->n <= INT32_MAX)
+    if (ids->n <= (size_t)tr->d->context)
         return 1;
     if (turn == 0)
         return lm_fail(e, "prompt: %zu tokens exceed the model's context of %d tokens; shorten "
