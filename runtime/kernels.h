@@ -179,8 +179,15 @@ LM_INLINE void lm_tile_dot(float out[LM_TILE][LM_TILE], const float *const xt[LM
         for (int r = 0; r < LM_TILE; r++)
             acc[t][r] = lm_splat8(0.0f);
     int i = 0;
+    /* Decode streams each weight once and is bound by memory latency as
+     * much as bandwidth: fetch two tiles ahead (measured on Qwen3-0.6B
+     * bf16, one thread: 4 -> 8 tokens/s). */
+    const size_t esize = dt == LM_F32 ? 4 : 2;
     for (; i + 8 <= K; i += 8) {
         lm_v8 wv[LM_TILE];
+        if (T == 1 && dt != LM_Q8_0 && (i & 31) == 0)
+            for (int r = 0; r < LM_TILE; r++)
+                __builtin_prefetch((const char *)w + (wr[r] + (size_t)2 * LM_TILE * K + (size_t)i) * esize);
         for (int r = 0; r < LM_TILE; r++)
             wv[r] = lm_wload8(w, dt, wr[r] + (size_t)i);
         for (int t = 0; t < T; t++) {
