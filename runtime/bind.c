@@ -163,12 +163,17 @@ static void quantize_q8_0(unsigned char *dst, const float *x, size_t n)
         float d = amax / 127.0f;
         uint16_t dh = lm_f32_to_f16(d);
         memcpy(dst, &dh, 2); /* little endian on every target we build for */
+        /* x / d, not x * (1 / d): the contract in model.h, bit for bit. Round
+         * half away from zero written out (as roundf) so the loop vectorizes. */
+        float inv = d != 0.0f ? d : 1.0f;
+        int8_t q[LM_Q8_BLOCK];
         for (int i = 0; i < LM_Q8_BLOCK; i++) {
-            /* x / d, not x * (1 / d): the contract in model.h, bit for bit. */
-            float q = d != 0.0f ? roundf(x[i] / d) : 0.0f; /* half away from zero */
-            q = fminf(127.0f, fmaxf(-127.0f, q));
-            dst[2 + i] = (unsigned char)(int8_t)q;
+            float v = d != 0.0f ? x[i] / inv : 0.0f;
+            float t = truncf(v);
+            t += fabsf(v - t) >= 0.5f ? copysignf(1.0f, v) : 0.0f;
+            q[i] = (int8_t)fminf(127.0f, fmaxf(-127.0f, t));
         }
+        memcpy(dst + 2, q, LM_Q8_BLOCK);
     }
 }
 
@@ -231,6 +236,16 @@ static int shared_conversion(const lm_model_desc *d, const lm_weights *out, int 
     return -1;
 }
 
+/* Whether another slot reads the same checkpoint tensor (tied weights, row
+ * slices of one fused tensor): then its pages may still be needed. */
+static int source_shared(const lm_model_desc *d, int i)
+{
+    for (int j = 0; j < d->n_weights; j++)
+        if (j != i && strcmp(d->weights[j].hf_name, d->weights[i].hf_name) == 0)
+            return 1;
+    return 0;
+}
+
 static int bind_slot(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights *out, int i,
                      lm_err *e)
 {
@@ -276,6 +291,19 @@ static int bind_slot(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights
     convert(mem, w->dtype, src, t->dtype, n);
     out->owned[i] = mem;
     out->ptr[i] = mem;
+#ifdef MADV_DONTNEED
+    {
+        /* The source is not read again: drop its pages from this process
+         * (they stay in the page cache), so peak RSS counts the converted
+         * weights once, not twice. Only whole pages inside the tensor, so a
+         * neighbour bound in place keeps its pages. */
+        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        uintptr_t lo = ((uintptr_t)src + page - 1) & ~(page - 1);
+        uintptr_t hi = ((uintptr_t)src + n * esz) & ~(page - 1);
+        if (hi > lo && !source_shared(d, i))
+            (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
+#endif
     return 0;
 }
 

@@ -17,6 +17,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
 #include "dtype.h"
 #include "model.h"
 #include "pool.h"
@@ -68,6 +72,18 @@ LM_INLINE lm_v8 lm_splat8(float f)
 
 /* ---- weights: one element, and rows as f32 ---------------------------- */
 
+/* The f16 scale d of a Q8_0 block; one instruction where the CPU has F16C. */
+LM_INLINE float lm_q8_scale(const uint8_t *blk)
+{
+    uint16_t h;
+    memcpy(&h, blk, 2);
+#if defined(__F16C__)
+    return _cvtsh_ss(h);
+#else
+    return lm_f16_to_f32(h);
+#endif
+}
+
 LM_INLINE float lm_weight_at(const void *w, lm_dtype dt, size_t i)
 {
     switch (dt) {
@@ -76,9 +92,7 @@ LM_INLINE float lm_weight_at(const void *w, lm_dtype dt, size_t i)
     case LM_F16: return lm_f16_to_f32(((const uint16_t *)w)[i]);
     case LM_Q8_0: {
         const uint8_t *b = (const uint8_t *)w + (i / LM_Q8_BLOCK) * LM_Q8_BLOCK_BYTES;
-        uint16_t d;
-        memcpy(&d, b, 2);
-        return lm_f16_to_f32(d) * (float)(int8_t)b[2 + i % LM_Q8_BLOCK];
+        return lm_q8_scale(b) * (float)(int8_t)b[2 + i % LM_Q8_BLOCK];
     }
     }
     return 0.0f;
@@ -145,33 +159,42 @@ LM_INLINE void lm_tile_dot(float out[LM_TILE][LM_TILE], const float *const xt[LM
                            const void *w, lm_dtype dt, const size_t wr[LM_TILE], int K, int T)
 {
     if (dt == LM_Q8_0) {
-        /* Per 32-wide block: integer-valued products summed in f32, then
-         * scaled once by the block's d. */
-        float acc[LM_TILE][LM_TILE] = { { 0 } };
+        /* Per 32-wide block: products summed in a vector, then scaled by the
+         * block's d into a vector accumulator; one horizontal sum per row
+         * at the end. The next blocks are prefetched: decode is latency
+         * bound like the bf16 path. */
+        lm_v8 acc[LM_TILE][LM_TILE];
+        for (int t = 0; t < T; t++)
+            for (int r = 0; r < LM_TILE; r++)
+                acc[t][r] = lm_splat8(0.0f);
         const int nb = K / LM_Q8_BLOCK;
+        const uint8_t *row[LM_TILE];
+        for (int r = 0; r < LM_TILE; r++)
+            row[r] = (const uint8_t *)w + wr[r] / LM_Q8_BLOCK * LM_Q8_BLOCK_BYTES;
         for (int b = 0; b < nb; b++) {
-            float d[LM_TILE];
-            const int8_t *q[LM_TILE];
+            if (T == 1 && (b & 1) == 0)
+                for (int r = 0; r < LM_TILE; r++)
+                    __builtin_prefetch(row[r] + ((size_t)2 * LM_TILE * nb + (size_t)b) * LM_Q8_BLOCK_BYTES);
+            lm_v8 d[LM_TILE], q0[LM_TILE], q1[LM_TILE], q2[LM_TILE], q3[LM_TILE];
             for (int r = 0; r < LM_TILE; r++) {
-                const uint8_t *blk = (const uint8_t *)w + (wr[r] / LM_Q8_BLOCK + (size_t)b) * LM_Q8_BLOCK_BYTES;
-                uint16_t dh;
-                memcpy(&dh, blk, 2);
-                d[r] = lm_f16_to_f32(dh);
-                q[r] = (const int8_t *)(blk + 2);
+                const uint8_t *blk = row[r] + (size_t)b * LM_Q8_BLOCK_BYTES;
+                d[r] = lm_splat8(lm_q8_scale(blk));
+                const int8_t *q = (const int8_t *)(blk + 2);
+                q0[r] = lm_load8_i8(q);
+                q1[r] = lm_load8_i8(q + 8);
+                q2[r] = lm_load8_i8(q + 16);
+                q3[r] = lm_load8_i8(q + 24);
             }
             for (int t = 0; t < T; t++) {
                 const float *xb = xt[t] + b * LM_Q8_BLOCK;
                 lm_v8 x0 = lm_load8(xb), x1 = lm_load8(xb + 8), x2 = lm_load8(xb + 16), x3 = lm_load8(xb + 24);
-                for (int r = 0; r < LM_TILE; r++) {
-                    lm_v8 s = x0 * lm_load8_i8(q[r]) + x1 * lm_load8_i8(q[r] + 8) +
-                              x2 * lm_load8_i8(q[r] + 16) + x3 * lm_load8_i8(q[r] + 24);
-                    acc[t][r] += d[r] * lm_hsum8(s);
-                }
+                for (int r = 0; r < LM_TILE; r++)
+                    acc[t][r] += d[r] * (x0 * q0[r] + x1 * q1[r] + x2 * q2[r] + x3 * q3[r]);
             }
         }
         for (int t = 0; t < T; t++)
             for (int r = 0; r < LM_TILE; r++)
-                out[t][r] = acc[t][r];
+                out[t][r] = lm_hsum8(acc[t][r]);
         return;
     }
     lm_v8 acc[LM_TILE][LM_TILE];
@@ -284,6 +307,14 @@ LM_INLINE void lm_pack_rows(float *restrict wp, const void *w, lm_dtype dt, int 
                     row[k] = lm_bf16_to_f32(src[k]);
             } else if (dt == LM_F32) {
                 memcpy(row, (const float *)w + base + k0, sizeof(float) * (size_t)kn);
+            } else if (dt == LM_Q8_0) {
+                /* k0 and kn are whole blocks: K % 32 == 0 for q8_0. */
+                const uint8_t *blk = (const uint8_t *)w + (base + (size_t)k0) / LM_Q8_BLOCK * LM_Q8_BLOCK_BYTES;
+                for (int k = 0; k < kn; k += LM_Q8_BLOCK, blk += LM_Q8_BLOCK_BYTES) {
+                    float dq = lm_q8_scale(blk);
+                    for (int j = 0; j < LM_Q8_BLOCK; j++)
+                        row[k + j] = dq * (float)(int8_t)blk[2 + j];
+                }
             } else {
                 for (int k = 0; k < kn; k++)
                     row[k] = lm_weight_at(w, dt, base + (size_t)(k0 + k));
