@@ -4,6 +4,7 @@
 #   make bench  measure speed against this machine's limits (JSON)
 
 JOBS ?= $(shell nproc)
+MAKEFLAGS += --no-print-directory
 
 .PHONY: demo test bench setup build clean
 

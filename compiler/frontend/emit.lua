@@ -76,8 +76,8 @@ function M.run(g, opts)
   local dtype = cfg.dtype
   local tdir = opts.templates
   local T = {}
-  for _, name in ipairs({ "model.c.in", "model.h.in", "main.c.in", "linear.c.in", "attention.c.in",
-                          "embedding.c.in", "rowwise.c.in" }) do
+  for _, name in ipairs({ "model.c.in", "model.h.in", "main.c.in", "model.mk.in", "model.cmake.in",
+                          "linear.c.in", "attention.c.in", "embedding.c.in", "rowwise.c.in" }) do
     T[name] = read_template(tdir, name)
   end
 
@@ -282,7 +282,7 @@ function M.run(g, opts)
     N_CHECKS = #checks, CONFIG_CHECKS = table.concat(checks, "\n"),
     KERNELS = table.concat(kernel_list), FORWARD = table.concat(body, "\n"),
     PARAMS_PER_TOKEN = params, WEIGHT_BYTES_PER_TOKEN = wbytes,
-    VOCAB = cfg.vocab_size, GUARD = C:upper() .. "_H",
+    VOCAB = cfg.vocab_size, GUARD = C:upper() .. "_H", VAR = C:upper(),
   }
   if #checks == 0 then vars.CONFIG_CHECKS = "    { 0 }" end
   return {
@@ -291,6 +291,9 @@ function M.run(g, opts)
       { C .. ".c", fill(T["model.c.in"], vars, "model.c.in") },
       { C .. ".h", fill(T["model.h.in"], vars, "model.h.in") },
       { C .. "_main.c", fill(T["main.c.in"], vars, "main.c.in") },
+      -- Build fragments for other build systems (lmcc build --emit-only).
+      { C .. ".mk", fill(T["model.mk.in"], vars, "model.mk.in") },
+      { C .. ".cmake", fill(T["model.cmake.in"], vars, "model.cmake.in") },
     },
   }
 end

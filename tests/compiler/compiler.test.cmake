@@ -20,3 +20,11 @@ set_tests_properties(bad_input PROPERTIES TIMEOUT 300)
 add_test(NAME compiler.import_roundtrip
   COMMAND bash ${CMAKE_SOURCE_DIR}/tests/compiler/import_roundtrip.sh $<TARGET_FILE:lmcc>
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+
+# The Make and CMake fragments of --emit-only build a working model.
+string(REPLACE ";" " " LMCC_FRAGMENT_EXTRA "${LMCC_SAN_FLAGS}")
+add_test(NAME compiler.build_fragments
+  COMMAND bash ${CMAKE_SOURCE_DIR}/tests/compiler/fragments.sh $<TARGET_FILE:lmcc>
+          ${CMAKE_BINARY_DIR}/fragments $<TARGET_FILE:lmrt> "${LMCC_FRAGMENT_EXTRA}"
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(compiler.build_fragments PROPERTIES TIMEOUT 300)
