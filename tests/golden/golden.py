@@ -112,12 +112,21 @@ def main(argv=None):
     ap.add_argument("--gen", type=int, default=32)
     ap.add_argument("--reference", default=DEFAULT_REFERENCE,
                     help="PyTorch reference script with qwen3_ref.py's command line")
+    ap.add_argument("--build-dtype", choices=["q8_0"],
+                    help="compile the weights to this dtype (quantized at load) while the reference "
+                         "uses the checkpoint's; then greedy ids may differ, and the test checks "
+                         "--tol and --min-top1 instead")
+    ap.add_argument("--min-top1", type=float, default=1.0,
+                    help="with --build-dtype: least fraction of prompt positions whose argmax "
+                         "matches the reference's")
     args = ap.parse_args(argv)
 
     name = os.path.basename(args.config)
     if name.endswith(".yaml"):
         name = name[:-5]
     label = f"golden {name} {args.dtype}" + (f" {args.shards} shards" if args.shards > 1 else "")
+    if args.build_dtype:
+        label += f" built as {args.build_dtype}"
     try:
         summary = golden(args, name)
     except GoldenFailure as exc:
@@ -138,7 +147,10 @@ def golden(args, name):
     if args.shards > 1:
         synth += ["--shards", str(args.shards)]
     run(synth, "lmcc synth")
-    run([args.lmcc, "build", args.config, "-o", bindir], "lmcc build")
+    build = [args.lmcc, "build", args.config, "-o", bindir]
+    if args.build_dtype:
+        build += ["--dtype", args.build_dtype]
+    run(build, "lmcc build")
     exe = os.path.join(bindir, name)
     if not os.access(exe, os.X_OK):
         found = sorted(os.listdir(bindir)) if os.path.isdir(bindir) else []
@@ -189,6 +201,17 @@ def golden(args, name):
         except (GoldenFailure, OSError, ValueError):
             return None
 
+    if args.build_dtype:
+        # Quantized weights: the logits differ by design, so measure how much.
+        top1 = float(np.mean(np.argmax(got, axis=1) == np.argmax(want, axis=1)))
+        same = sum(1 for a, b in zip(got_ids, want_ids) if a == b)
+        scale = float(np.max(np.abs(want)))
+        summary = (f"max_abs_err={err:.3g} (tol {args.tol:.0e}; largest reference logit {scale:.3g}), "
+                   f"top-1 agreement {top1:.3f} (min {args.min_top1}), greedy ids equal at "
+                   f"{same}/{len(want_ids)} steps")
+        if not (logits_ok and top1 >= args.min_top1):
+            raise GoldenFailure(summary)
+        return summary
     gen_ok, gen_msg = compare_greedy(got_ids, want_ids, eos_ids(config), ref_margin)
     summary = (f"max_abs_err={err:.2g} (tol {args.tol:.0e}) at position {pos} vocab {idx}"
                f"{'' if logits_ok else ' EXCEEDS TOLERANCE'}, {gen_msg}")

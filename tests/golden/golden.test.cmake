@@ -37,3 +37,24 @@ if(LMCC_PYTHON3)
 else()
   message(WARNING "python3 not found: the golden tests are not registered; install python3-torch")
 endif()
+
+# q8_0: weights quantized at load, compared with the reference on the f32
+# checkpoint. Greedy ids may part at near-ties, so the test bounds the logit
+# error and the top-1 agreement over 64 prompt positions instead (measured:
+# qwen3-tiny 0.031 of a largest logit 0.80, top-1 0.89; qwen1-tiny 0.155 of
+# 4.3, top-1 0.94).
+if(LMCC_PYTHON3)
+  foreach(case "qwen3-tiny|qwen3_ref.py|0.05" "qwen1-tiny|qwen1_ref.py|0.25")
+    string(REPLACE "|" ";" fields "${case}")
+    list(GET fields 0 name)
+    list(GET fields 1 ref)
+    list(GET fields 2 tol)
+    add_test(NAME golden.${name}-q8_0
+      COMMAND ${LMCC_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/golden/golden.py
+        --lmcc $<TARGET_FILE:lmcc> --config ${CMAKE_SOURCE_DIR}/configs/test/${name}.yaml
+        --work ${CMAKE_BINARY_DIR}/golden/${name}-q8_0 --seed 1234 --dtype f32 --tol ${tol}
+        --build-dtype q8_0 --min-top1 0.85 --prompt-len 64 --gen 32
+        --reference ${CMAKE_SOURCE_DIR}/tests/reference/${ref})
+    set_tests_properties(golden.${name}-q8_0 PROPERTIES TIMEOUT 300 LABELS golden)
+  endforeach()
+endif()
