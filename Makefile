@@ -13,7 +13,7 @@ setup:
 
 build: setup
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-	@cmake --build build -j $(JOBS)
+	@cmake --build build -j $(JOBS) >&2
 
 demo: build
 	@bash scripts/demo.sh build

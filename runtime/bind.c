@@ -236,16 +236,6 @@ static int shared_conversion(const lm_model_desc *d, const lm_weights *out, int 
     return -1;
 }
 
-/* Whether another slot reads the same checkpoint tensor (tied weights, row
- * slices of one fused tensor): then its pages may still be needed. */
-static int source_shared(const lm_model_desc *d, int i)
-{
-    for (int j = 0; j < d->n_weights; j++)
-        if (j != i && strcmp(d->weights[j].hf_name, d->weights[i].hf_name) == 0)
-            return 1;
-    return 0;
-}
-
 static int bind_slot(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights *out, int i,
                      lm_err *e)
 {
@@ -291,20 +281,40 @@ static int bind_slot(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights
     convert(mem, w->dtype, src, t->dtype, n);
     out->owned[i] = mem;
     out->ptr[i] = mem;
-#ifdef MADV_DONTNEED
-    {
-        /* The source is not read again: drop its pages from this process
-         * (they stay in the page cache), so peak RSS counts the converted
-         * weights once, not twice. Only whole pages inside the tensor, so a
-         * neighbour bound in place keeps its pages. */
-        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-        uintptr_t lo = ((uintptr_t)src + page - 1) & ~(page - 1);
-        uintptr_t hi = ((uintptr_t)src + n * esz) & ~(page - 1);
-        if (hi > lo && !source_shared(d, i))
-            (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
-    }
-#endif
     return 0;
+}
+
+/* Once the last slot naming a tensor is bound, a tensor that no slot uses
+ * in place is not read again: drop its pages from this process (they stay
+ * in the page cache) so peak RSS counts converted weights once, not twice.
+ * Only whole pages inside the tensor, so a neighbour bound in place keeps
+ * its pages. */
+static void drop_if_converted(const lm_model_desc *d, const lm_checkpoint *ck,
+                              const lm_weights *out, int i)
+{
+#ifdef MADV_DONTNEED
+    const char *name = d->weights[i].hf_name;
+    for (int j = i + 1; j < d->n_weights; j++)
+        if (strcmp(d->weights[j].hf_name, name) == 0)
+            return; /* a later slot still reads it */
+    const lm_tensor *t = lm_checkpoint_find(ck, name);
+    const char *lo_b = t->data, *hi_b = (const char *)t->data + t->nbytes;
+    for (int j = 0; j <= i; j++) {
+        const char *p = out->ptr[j];
+        if (strcmp(d->weights[j].hf_name, name) == 0 && p >= lo_b && p < hi_b)
+            return; /* bound in place */
+    }
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)lo_b + page - 1) & ~(page - 1);
+    uintptr_t hi = (uintptr_t)hi_b & ~(page - 1);
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+#else
+    (void)d;
+    (void)ck;
+    (void)out;
+    (void)i;
+#endif
 }
 
 void lm_weights_free(lm_weights *w)
@@ -360,10 +370,12 @@ int lm_bind_weights(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights 
         lm_weights_free(out);
         return lm_fail(e, "%s: out of memory binding weights", lm_checkpoint_dir(ck));
     }
-    for (int i = 0; i < d->n_weights; i++)
+    for (int i = 0; i < d->n_weights; i++) {
         if (bind_slot(d, ck, out, i, e) != 0) {
             lm_weights_free(out);
             return -1;
         }
+        drop_if_converted(d, ck, out, i);
+    }
     return 0;
 }
