@@ -180,8 +180,8 @@ function Graph:rope(x, head_dim, base, opts)
     fail(self, "rope", ("input width %d is not a multiple of head_dim %d"):format(x.cols, head_dim))
   end
   local rot = opts.rot_dim or head_dim
-  if rot % 2 ~= 0 or rot < 2 or rot > head_dim then
-    fail(self, "rope", ("rotary dims must be even and in [2, head_dim], got %s"):format(tostring(rot)))
+  if rot % 2 ~= 0 or rot < 2 or rot > head_dim or rot > 512 then
+    fail(self, "rope", ("rotary dims must be even, in [2, head_dim] and at most 512, got %s"):format(tostring(rot)))
   end
   return self:op("rope", { x }, x.cols, { head_dim = head_dim, base = base + 0.0, rot = rot,
     ntk = opts.ntk }, (x.name or "x") .. ".rope")
