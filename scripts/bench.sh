@@ -1,63 +1,118 @@
 #!/usr/bin/env bash
 # make bench: speed of generated models against this machine's limits.
 #
-# Measures the memory read bandwidth and f32 FMA peak (build/lmcc-limits),
-# makes (once, cached) random checkpoints with the exact shapes of
-# Qwen3-0.6B and Qwen-1.8B, builds each at bf16 and q8_0, and runs each
-# executable's --bench: prefill of a 512-token prompt, decode of 128 tokens.
-# The bandwidth is measured again right before each run, because it moves
-# with the host's load. Prints one JSON document on stdout; progress on stderr.
+#   bash scripts/bench.sh [BUILD_DIR]      (default build; `make bench` builds it first)
+#
+# 1. Measures the memory read bandwidth and f32 FMA peak (BUILD_DIR/lmcc-limits).
+# 2. Makes (once, cached in BUILD_DIR/bench/ckpt-<model>) random bf16
+#    checkpoints with the exact shapes of Qwen3-0.6B and Qwen-1.8B.
+# 3. Builds each at bf16 and q8_0 and runs the executable's --bench: prefill
+#    of a 512-token prompt, then 128 decode steps (-n 129: the first new
+#    token comes from the prefill, each later one from one decode step).
+#    The bandwidth moves with the host's load, so it is measured again right
+#    before each run and that run's decode_fraction uses the fresh figure.
+# 4. Prints one JSON document on stdout:
+#      {"machine": {"cpu", "threads", "read_bandwidth_gbs", "fma_gflops"},
+#       "runs": [<each executable's --bench object>]}
+#    Progress goes to stderr; BUILD_DIR/bench/details.json adds what the
+#    document's fixed shape leaves out (the bandwidth and load average at
+#    each run, one thread's and 4 KiB pages' figures).
 set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
 lmcc=$build/lmcc
 limits=$build/lmcc-limits
 work=$build/bench
-mkdir -p "$work"
 PY=/usr/bin/python3
+PROMPT_TOKENS=512
+DECODE_STEPS=128
 
 say() { echo "bench: $*" >&2; }
+die() { echo "bench: error: $*" >&2; exit 1; }
 
-models=("qwen3-0.6b:configs/qwen3/qwen3-0.6b.yaml" "qwen1-1.8b:configs/qwen1/qwen1-1.8b.yaml")
-need_gb=12
+for tool in "$lmcc" "$limits"; do
+  [ -x "$tool" ] || die "$tool: not built; run \`make bench\` (or cmake --build $build)"
+done
+[ -x "$PY" ] || die "$PY: not found; it assembles the JSON (apt-get install python3)"
+mkdir -p "$work"
+
+# name : config : GB of disk its bf16 checkpoint takes, with room to spare
+models=("qwen3-0.6b:configs/qwen3/qwen3-0.6b.yaml:2"
+        "qwen1-1.8b:configs/qwen1/qwen1-1.8b.yaml:5")
+
+# Disk first, so a short disk fails now and not minutes into a synth.
+need_gb=0
+for entry in "${models[@]}"; do
+  IFS=: read -r name config gb <<< "$entry"
+  [ -f "$work/ckpt-$name/.complete" ] || need_gb=$((need_gb + gb))
+done
 free_gb=$(df -Pk "$work" | awk 'NR==2 {print int($4 / 1048576)}')
+if [ "$need_gb" -gt 0 ] && [ "$free_gb" -lt "$need_gb" ]; then
+  die "$work: ${free_gb} GB free, the checkpoints need about ${need_gb} GB; free some disk or pass another build directory"
+fi
 
-say "measuring this machine's limits"
-"$limits" > "$work/machine.json"
+say "measuring this machine's limits (about a minute)"
+"$limits" > "$work/machine.json" || die "$limits failed"
 say "$(cat "$work/machine.json")"
 
-prompt=$($PY -c "print(','.join(str((i * 7919 + 13) % 150000) for i in range(512)))")
+# Token ids below both models' vocabularies (151936), spread over the table.
+prompt=$($PY -c "print(','.join(str((i * 7919 + 13) % 150000) for i in range($PROMPT_TOKENS)))")
+fma=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['fma_gflops'])" "$work/machine.json")
+
 runs=()
 for entry in "${models[@]}"; do
-  name=${entry%%:*} config=${entry#*:}
+  IFS=: read -r name config gb <<< "$entry"
   ckpt=$work/ckpt-$name
   if [ ! -f "$ckpt/.complete" ]; then
-    if [ "$free_gb" -lt "$need_gb" ]; then
-      echo "bench: error: $work: ${free_gb} GB free, need about ${need_gb} GB for the checkpoints" >&2
-      exit 1
-    fi
     say "making a random $name checkpoint (once; cached in $ckpt)"
     rm -rf "$ckpt"
-    "$lmcc" synth "$config" -o "$ckpt" --seed 1 --dtype bf16 >&2
+    "$lmcc" synth "$config" -o "$ckpt" --seed 1 --dtype bf16 >&2 || die "lmcc synth $config failed"
     touch "$ckpt/.complete"
   fi
   for dtype in bf16 q8_0; do
     out=$work/bin-$name-$dtype
+    log=$work/run-$name-$dtype.log
     say "building $name at $dtype"
-    "$lmcc" build "$config" --dtype "$dtype" -o "$out" >&2
-    bw=$("$limits" --bandwidth-only | $PY -c "import json,sys; print(json.load(sys.stdin)['read_bandwidth_gbs'])")
-    fma=$($PY -c "import json; print(json.load(open('$work/machine.json'))['fma_gflops'])")
-    say "running $name $dtype (bandwidth now $bw GB/s)"
-    "$out/$name" -m "$ckpt" --tokens "$prompt" -n 128 --bench \
-      --bandwidth-gbs "$bw" --fma-gflops "$fma" > "$work/run-$name-$dtype.json" 2>/dev/null
-    runs+=("$work/run-$name-$dtype.json")
+    start=$(date +%s.%N)
+    "$lmcc" build "$config" --dtype "$dtype" -o "$out" >&2 || die "lmcc build $config --dtype $dtype failed"
+    build_s=$($PY -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 2))" "$start" "$(date +%s.%N)")
+    "$limits" --bandwidth-only > "$work/bandwidth-$name-$dtype.json" || die "$limits --bandwidth-only failed"
+    bw=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['read_bandwidth_gbs'])" \
+         "$work/bandwidth-$name-$dtype.json")
+    say "running $name $dtype (built in ${build_s} s; bandwidth now $bw GB/s; load $(cut -d' ' -f1-3 /proc/loadavg))"
+    if ! "$out/$name" -m "$ckpt" --tokens "$prompt" -n $((DECODE_STEPS + 1)) --bench \
+        --bandwidth-gbs "$bw" --fma-gflops "$fma" > "$work/run-$name-$dtype.json" 2> "$log"; then
+      tail -n 20 "$log" >&2
+      die "$out/$name --bench failed (log: $log)"
+    fi
+    echo "$build_s" > "$work/build-s-$name-$dtype"
+    say "$(cat "$work/run-$name-$dtype.json")"
+    runs+=("$name-$dtype")
   done
 done
 
-$PY - "$work/machine.json" "${runs[@]}" <<'PYEOF'
-import json, sys
-machine = json.load(open(sys.argv[1]))
+say "measuring the bandwidth once more, for the record"
+"$limits" --bandwidth-only > "$work/bandwidth-end.json" || die "$limits --bandwidth-only failed"
+say "$(cat "$work/bandwidth-end.json")"
+
+$PY - "$work" "${runs[@]}" <<'PYEOF'
+import json, os, sys
+work, names = sys.argv[1], sys.argv[2:]
+def load(name):
+    with open(os.path.join(work, name)) as f:
+        return json.load(f)
+machine = load("machine.json")
+runs = [load(f"run-{n}.json") for n in names]
 doc = {"machine": {k: machine[k] for k in ("cpu", "threads", "read_bandwidth_gbs", "fma_gflops")},
-       "runs": [json.load(open(p)) for p in sys.argv[2:]]}
+       "runs": runs}
+details = {"machine": machine,
+           "bandwidth_at_end": load("bandwidth-end.json"),
+           "runs": [dict(run, bandwidth_before=load(f"bandwidth-{n}.json"),
+                         lmcc_build_s=float(open(os.path.join(work, f"build-s-{n}")).read()))
+                    for n, run in zip(names, runs)]}
+tmp = os.path.join(work, "details.json.tmp")
+with open(tmp, "w") as f:
+    json.dump(details, f, indent=2)
+os.replace(tmp, os.path.join(work, "details.json"))
 print(json.dumps(doc, indent=2))
 PYEOF

@@ -12,6 +12,14 @@
    tests/reference/qwen3_ref.py) each give the logits
    of every prompt position and --gen greedy ids
 5. pass when max |logit difference| <= TOL and the greedy ids are identical.
+
+With --build-dtype q8_0 the model is built with weights quantized at load
+while the reference runs on the checkpoint's own weights: the logits differ
+by design and greedy ids part at near-ties, so step 5 becomes: report the
+max |logit difference| (against the reference logits' scale), the top-1
+agreement (fraction of prompt positions whose argmax matches) and how many
+greedy steps agree before the first difference; pass when the error is
+<= TOL and the top-1 agreement >= --min-top1.
 Exit status 0 on pass, 1 on failure.
 """
 
@@ -204,11 +212,14 @@ def golden(args, name):
     if args.build_dtype:
         # Quantized weights: the logits differ by design, so measure how much.
         top1 = float(np.mean(np.argmax(got, axis=1) == np.argmax(want, axis=1)))
-        same = sum(1 for a, b in zip(got_ids, want_ids) if a == b)
+        prefix = next((i for i, (a, b) in enumerate(zip(got_ids, want_ids)) if a != b),
+                      min(len(got_ids), len(want_ids)))
         scale = float(np.max(np.abs(want)))
-        summary = (f"max_abs_err={err:.3g} (tol {args.tol:.0e}; largest reference logit {scale:.3g}), "
-                   f"top-1 agreement {top1:.3f} (min {args.min_top1}), greedy ids equal at "
-                   f"{same}/{len(want_ids)} steps")
+        rms = float(np.sqrt(np.mean(want.astype(np.float64) ** 2)))
+        summary = (f"max_abs_err={err:.3g} (tol {args.tol:.0e}; reference logits: largest {scale:.3g}, "
+                   f"rms {rms:.3g}), mean_abs_err={float(np.mean(diff)):.3g}, "
+                   f"top-1 agreement {top1:.3f} over {len(prompt)} positions (min {args.min_top1}), "
+                   f"greedy ids agree for the first {prefix} of {len(want_ids)} steps")
         if not (logits_ok and top1 >= args.min_top1):
             raise GoldenFailure(summary)
         return summary

@@ -19,35 +19,25 @@ base * alpha^(d/(d-2)), and reuses that alpha for every generated token
 (_ntk_alpha_cached_list). This reference recomputes the whole sequence each
 step, so it fixes alpha once from the prompt length and keeps it.
 
-Usage:
-  qwen1_ref.py CKPT --tokens 1,2,3 [--logits OUT.npy] [-n N]
-
---logits writes float32 [n_tokens, vocab] logits of every input position.
--n N prints the N greedily generated ids, comma-separated, on one line.
+Usage (common.main): qwen1_ref.py CKPT --tokens 1,2,3 [--logits OUT.npy] [-n N]
 """
 
-import argparse
-import json
 import math
 import os
 import sys
 
-import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from safetensors_np import CheckpointError, read_checkpoint  # noqa: E402
+from common import (BaseConfig, causal_attend, check_shapes, load_checkpoint, main,  # noqa: E402
+                    rms_norm, rotate_half)
 
 
-class Config:
+class Config(BaseConfig):
     """The config.json fields QWenLMHeadModel uses, with QWenConfig's defaults."""
 
     def __init__(self, d):
-        self.vocab_size = int(d["vocab_size"])
-        self.hidden_size = int(d["hidden_size"])
-        self.intermediate_size = int(d["intermediate_size"])
-        self.num_layers = int(d["num_hidden_layers"])
-        self.num_heads = int(d["num_attention_heads"])
+        super().__init__(d)
         self.head_dim = int(d.get("kv_channels") or self.hidden_size // self.num_heads)
         self.seq_length = int(d.get("seq_length", 2048))
         self.max_pos = int(d.get("max_position_embeddings", 8192))
@@ -69,13 +59,10 @@ class Config:
 
 class Qwen1:
     def __init__(self, ckpt_dir):
-        with open(os.path.join(ckpt_dir, "config.json")) as f:
-            self.cfg = Config(json.load(f))
-        arrays = read_checkpoint(ckpt_dir)
-        self.w = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
-        self._check_shapes()
+        self.cfg, self.w = load_checkpoint(ckpt_dir, Config)
+        check_shapes(self.w, self._expected_shapes())
 
-    def _check_shapes(self):
+    def _expected_shapes(self):
         c = self.cfg
         E, V, P, F2 = c.hidden_size, c.vocab_size, c.num_heads * c.head_dim, c.intermediate_size // 2
         want = {"transformer.wte.weight": (V, E), "transformer.ln_f.weight": (E,)}
@@ -93,17 +80,13 @@ class Qwen1:
                 p + "mlp.w2.weight": (F2, E),
                 p + "mlp.c_proj.weight": (E, F2),
             })
-        for name, shape in want.items():
-            if name not in self.w:
-                raise CheckpointError(f"missing tensor {name}")
-            if tuple(self.w[name].shape) != shape:
-                raise CheckpointError(f"tensor {name} has shape {tuple(self.w[name].shape)}, expected {shape}")
+        return want
 
     # --- building blocks, each as modeling_qwen.py computes it ----------------
 
     def rmsnorm(self, x, name):
         # Qwen's RMSNorm: x * rsqrt(mean(x^2) + eps) in f32, then * weight.
-        return self.w[name] * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.cfg.eps))
+        return rms_norm(x, self.w[name], self.cfg.eps)
 
     def linear(self, x, name, bias=None):
         return torch.nn.functional.linear(x, self.w[name], None if bias is None else self.w[bias])
@@ -124,16 +107,11 @@ class Qwen1:
         emb = torch.cat((freqs, freqs), dim=-1)           # [n, d]
         return emb.cos(), emb.sin()
 
-    @staticmethod
-    def rotate_half(x):
-        half = x.shape[-1] // 2
-        return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-
     def apply_rotary(self, t, cos, sin):
         # t: [n, H, hd]; only the first rot_dim dims of each head rotate.
         d = self.cfg.rot_dim
         rot, keep = t[..., :d], t[..., d:]
-        rot = rot * cos[:, None, :] + self.rotate_half(rot) * sin[:, None, :]
+        rot = rot * cos[:, None, :] + rotate_half(rot) * sin[:, None, :]
         return torch.cat((rot, keep), dim=-1)
 
     def logn_scale(self, n):
@@ -156,10 +134,7 @@ class Qwen1:
             q = q * logn[:, None, None]
         q, k, v = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)   # [H, n, hd]
         scores = torch.matmul(q, k.transpose(1, 2)) / math.sqrt(hd)         # [H, n, n]
-        causal = torch.ones(n, n, dtype=torch.bool).triu(1)
-        scores = scores.masked_fill(causal, float("-inf"))
-        probs = torch.softmax(scores, dim=-1, dtype=torch.float32)
-        out = torch.matmul(probs, v).transpose(0, 1).reshape(n, P)
+        out = causal_attend(scores, v).transpose(0, 1).reshape(n, P)
         return self.linear(out, p + "c_proj.weight")
 
     def mlp(self, x, l):
@@ -191,59 +166,12 @@ class Qwen1:
     def prompt_alpha(self, prompt_len):
         return self.ntk_alpha(prompt_len) if self.cfg.use_dynamic_ntk else 1.0
 
-    def generate(self, tokens, n):
-        """n greedy ids (first maximum wins ties), recomputing the whole
-        sequence each step with the prompt's NTK alpha."""
-        alpha = self.prompt_alpha(len(tokens))
-        seq = list(tokens)
-        out = []
-        for _ in range(n):
-            nxt = int(torch.argmax(self.forward(seq, alpha)[-1]).item())
-            out.append(nxt)
-            seq.append(nxt)
-        return out
-
-
-def parse_tokens(text, vocab):
-    try:
-        ids = [int(t) for t in text.split(",") if t.strip() != ""]
-    except ValueError:
-        raise ValueError(f"--tokens {text!r}: expected comma-separated integers")
-    if not ids:
-        raise ValueError("--tokens: at least one id is needed")
-    bad = [i for i in ids if not 0 <= i < vocab]
-    if bad:
-        raise ValueError(f"--tokens: id {bad[0]} is outside the vocabulary [0, {vocab})")
-    return ids
-
-
-def main(argv=None):
-    ap = argparse.ArgumentParser(description="f32 PyTorch reference for Qwen (QWenLMHeadModel)")
-    ap.add_argument("ckpt", help="checkpoint directory (config.json + safetensors)")
-    ap.add_argument("--tokens", required=True, help="comma-separated input ids")
-    ap.add_argument("--logits", help="write float32 [n_tokens, vocab] logits here (.npy)")
-    ap.add_argument("-n", type=int, default=0, help="greedily generate N ids and print them")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    args = ap.parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    try:
-        model = Qwen1(args.ckpt)
-        tokens = parse_tokens(args.tokens, model.cfg.vocab_size)
-        if args.n < 0:
-            raise ValueError("-n must be >= 0")
-        if args.logits:
-            logits = model.forward(tokens, model.prompt_alpha(len(tokens))).numpy().astype(np.float32)
-            tmp = args.logits + ".tmp.npy"
-            np.save(tmp, logits)
-            os.replace(tmp, args.logits)
-        if args.n > 0:
-            print(",".join(str(i) for i in model.generate(tokens, args.n)))
-    except (OSError, ValueError, KeyError, CheckpointError) as exc:
-        print(f"qwen1_ref: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    def logits_for(self, prompt):
+        """The logits function for prompt and its generation: the forward
+        with the prompt's NTK alpha, kept for every generated id."""
+        alpha = self.prompt_alpha(len(prompt))
+        return lambda tokens: self.forward(tokens, alpha)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(Qwen1, "qwen1_ref", "f32 PyTorch reference for Qwen (QWenLMHeadModel)"))

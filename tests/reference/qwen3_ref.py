@@ -9,34 +9,24 @@ not from lmcc's C code, so the golden tests compare two implementations:
       x = h + down(silu(gate(n)) * up(n)),  n = post_attention_layernorm(h)
   -> model.norm -> lm_head (or embed_tokens when tie_word_embeddings)
 
-Usage:
-  qwen3_ref.py CKPT --tokens 1,2,3 [--logits OUT.npy] [-n N]
-
---logits writes float32 [n_tokens, vocab] logits of every input position.
--n N prints the N greedily generated ids, comma-separated, on one line.
+Usage (common.main): qwen3_ref.py CKPT --tokens 1,2,3 [--logits OUT.npy] [-n N]
 """
 
-import argparse
-import json
 import os
 import sys
 
-import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from safetensors_np import CheckpointError, read_checkpoint  # noqa: E402
+from common import (BaseConfig, causal_attend, check_shapes, load_checkpoint, main,  # noqa: E402
+                    rms_norm, rotate_half)
 
 
-class Config:
+class Config(BaseConfig):
     """The config.json fields Qwen3 uses, with transformers' defaults."""
 
     def __init__(self, d):
-        self.vocab_size = int(d["vocab_size"])
-        self.hidden_size = int(d["hidden_size"])
-        self.intermediate_size = int(d["intermediate_size"])
-        self.num_layers = int(d["num_hidden_layers"])
-        self.num_heads = int(d["num_attention_heads"])
+        super().__init__(d)
         self.num_kv_heads = int(d.get("num_key_value_heads") or self.num_heads)
         self.head_dim = int(d.get("head_dim") or self.hidden_size // self.num_heads)
         self.eps = float(d.get("rms_norm_eps", 1e-6))
@@ -55,13 +45,10 @@ class Config:
 
 class Qwen3:
     def __init__(self, ckpt_dir):
-        with open(os.path.join(ckpt_dir, "config.json")) as f:
-            self.cfg = Config(json.load(f))
-        arrays = read_checkpoint(ckpt_dir)
-        self.w = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
-        self._check_shapes()
+        self.cfg, self.w = load_checkpoint(ckpt_dir, Config)
+        check_shapes(self.w, self._expected_shapes())
 
-    def _check_shapes(self):
+    def _expected_shapes(self):
         c = self.cfg
         D, F, V, hd = c.hidden_size, c.intermediate_size, c.vocab_size, c.head_dim
         want = {"model.embed_tokens.weight": (V, D), "model.norm.weight": (D,)}
@@ -82,18 +69,13 @@ class Qwen3:
                 p + "mlp.up_proj.weight": (F, D),
                 p + "mlp.down_proj.weight": (D, F),
             })
-        for name, shape in want.items():
-            if name not in self.w:
-                raise CheckpointError(f"missing tensor {name}")
-            if tuple(self.w[name].shape) != shape:
-                raise CheckpointError(f"tensor {name} has shape {tuple(self.w[name].shape)}, expected {shape}")
+        return want
 
     # --- building blocks, each as transformers computes it --------------------
 
     def rmsnorm(self, x, name):
         # Qwen3RMSNorm: variance in f32, x * rsqrt(var + eps), then * weight.
-        var = x.pow(2).mean(-1, keepdim=True)
-        return self.w[name] * (x * torch.rsqrt(var + self.cfg.eps))
+        return rms_norm(x, self.w[name], self.cfg.eps)
 
     def linear(self, x, name):
         return torch.nn.functional.linear(x, self.w[name])
@@ -108,11 +90,6 @@ class Qwen3:
         emb = torch.cat((freqs, freqs), dim=-1)          # [n, d]
         return emb.cos(), emb.sin()
 
-    @staticmethod
-    def rotate_half(x):
-        half = x.shape[-1] // 2
-        return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-
     def attention(self, x, l, cos, sin):
         c = self.cfg
         n, hd = x.shape[0], c.head_dim
@@ -123,16 +100,13 @@ class Qwen3:
         q = self.rmsnorm(q, p + "q_norm.weight").transpose(0, 1)   # [H, n, hd]
         k = self.rmsnorm(k, p + "k_norm.weight").transpose(0, 1)   # [KV, n, hd]
         v = v.transpose(0, 1)
-        q = q * cos + self.rotate_half(q) * sin
-        k = k * cos + self.rotate_half(k) * sin
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
         groups = c.num_heads // c.num_kv_heads
         k = k.repeat_interleave(groups, dim=0)                     # head h uses kv head h // groups
         v = v.repeat_interleave(groups, dim=0)
         scores = torch.matmul(q, k.transpose(1, 2)) * (hd ** -0.5)  # [H, n, n]
-        causal = torch.ones(n, n, dtype=torch.bool).triu(1)
-        scores = scores.masked_fill(causal, float("-inf"))
-        probs = torch.softmax(scores, dim=-1, dtype=torch.float32)
-        out = torch.matmul(probs, v)                               # [H, n, hd]
+        out = causal_attend(scores, v)                             # [H, n, hd]
         out = out.transpose(0, 1).reshape(n, c.num_heads * hd)
         return self.linear(out, p + "o_proj.weight")
 
@@ -156,58 +130,10 @@ class Qwen3:
         head = "model.embed_tokens.weight" if c.tie else "lm_head.weight"
         return self.linear(x, head)
 
-    def generate(self, tokens, n):
-        """n greedy ids (first maximum wins ties), recomputing the whole
-        sequence each step: slow but with no cache to get wrong."""
-        seq = list(tokens)
-        out = []
-        for _ in range(n):
-            nxt = int(torch.argmax(self.forward(seq)[-1]).item())
-            out.append(nxt)
-            seq.append(nxt)
-        return out
-
-
-def parse_tokens(text, vocab):
-    try:
-        ids = [int(t) for t in text.split(",") if t.strip() != ""]
-    except ValueError:
-        raise ValueError(f"--tokens {text!r}: expected comma-separated integers")
-    if not ids:
-        raise ValueError("--tokens: at least one id is needed")
-    bad = [i for i in ids if not 0 <= i < vocab]
-    if bad:
-        raise ValueError(f"--tokens: id {bad[0]} is outside the vocabulary [0, {vocab})")
-    return ids
-
-
-def main(argv=None):
-    ap = argparse.ArgumentParser(description="f32 PyTorch reference for Qwen3ForCausalLM")
-    ap.add_argument("ckpt", help="checkpoint directory (config.json + safetensors)")
-    ap.add_argument("--tokens", required=True, help="comma-separated input ids")
-    ap.add_argument("--logits", help="write float32 [n_tokens, vocab] logits here (.npy)")
-    ap.add_argument("-n", type=int, default=0, help="greedily generate N ids and print them")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    args = ap.parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    try:
-        model = Qwen3(args.ckpt)
-        tokens = parse_tokens(args.tokens, model.cfg.vocab_size)
-        if args.n < 0:
-            raise ValueError("-n must be >= 0")
-        if args.logits:
-            logits = model.forward(tokens).numpy().astype(np.float32)
-            tmp = args.logits + ".tmp.npy"
-            np.save(tmp, logits)
-            os.replace(tmp, args.logits)
-        if args.n > 0:
-            print(",".join(str(i) for i in model.generate(tokens, args.n)))
-    except (OSError, ValueError, KeyError, CheckpointError) as exc:
-        print(f"qwen3_ref: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    def logits_for(self, prompt):
+        """The logits function for prompt and its generation: the forward."""
+        return self.forward
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(Qwen3, "qwen3_ref", "f32 PyTorch reference for Qwen3ForCausalLM"))

@@ -1,14 +1,8 @@
 /* Binding checkpoint tensors to weight slots and checking config.json:
  * in-place binding, dtype conversion, Q8_0 quantization, row slices, tied
  * slots, and one message that lists every problem. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "testutil.h"
 
-#include <cmocka.h>
-
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,37 +14,9 @@
 
 /* ---- fixtures ---------------------------------------------------------- */
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static int setup_dir(void **state)
 {
-    char *dir = strdup("/tmp/lmcc-bind-XXXXXX");
-    if (!dir || !mkdtemp(dir))
-        return -1;
-    *state = dir;
-    return 0;
-}
-
-static int teardown_dir(void **state)
-{
-    nftw(*state, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-    free(*state);
-    return 0;
-}
-
-static void write_file(const char *dir, const char *name, const void *bytes, size_t len)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (len)
-        assert_int_equal(fwrite(bytes, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
+    return setup_temp_dir(state, "/tmp/lmcc-bind-XXXXXX");
 }
 
 /* One tensor for write_model: name, dtype string, shape, raw bytes. */
@@ -545,7 +511,7 @@ static void test_config_unreadable(void **state)
     assert_non_null(strstr(e.msg, "not a JSON object"));
 }
 
-#define DIR_TEST(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
+#define DIR_TEST(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_temp_dir)
 
 int main(void)
 {

@@ -9,24 +9,14 @@
  * They favour one lowercase letter (a hash of the history), give the other
  * letters small values, and everything else -1e4, so generated text is
  * letters. After g_stop_after letters in a row the favoured id is g_stop_id. */
-#include <dirent.h>
+#include "testutil.h"
+
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
-
-#include <cmocka.h>
 
 #include "chat_template.h"
-#include "cli.h"
 #include "generate.h"
 #include "npy.h"
 #include "sampler.h"
@@ -98,25 +88,10 @@ static const lm_config_check toy_checks[] = {
     {"vocab_size", LM_CFG_INT, VOCAB, 0},
 };
 
-static const lm_model_desc toy_model = {
-    .name = "toy-gen",
-    .arch = "toy",
-    .lmcc_version = "test",
-    .config_path = "tests/unit/test_generate.c",
-    .dtype_name = "f32",
-    .vocab_size = VOCAB,
-    .context = CTX,
-    .batch = BATCH,
-    .hidden = 1,
-    .n_config_checks = 1,
-    .config_checks = toy_checks,
-    .arena_floats = 1,
-    .scratch_floats = 1,
-    .kv_floats = CTX,
-    .params_per_token = 1000,
-    .weight_bytes_per_token = 4000,
-    .forward = toy_forward,
-};
+static const lm_model_desc toy_model = TOY_MODEL_DESC(
+    .name = "toy-gen", .config_path = "tests/unit/test_generate.c", .vocab_size = VOCAB,
+    .context = CTX, .batch = BATCH, .n_config_checks = 1, .config_checks = toy_checks,
+    .arena_floats = 1, .scratch_floats = 1, .kv_floats = CTX, .forward = toy_forward);
 
 /* What the generator should produce from prompt: greedy when smp is NULL.
  * Stops as lm_gen_run does. Returns the number of ids written to out. */
@@ -160,16 +135,6 @@ static void ids_to_text(const int32_t *ids, int n, char *text)
 static char ckpt[64];
 static char tok_path[128];
 
-static void write_file(const char *dir, const char *name, const void *data, size_t size)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, size, f), size);
-    fclose(f);
-}
-
 static void write_text(const char *name, const char *text)
 {
     write_file(ckpt, name, text, strlen(text));
@@ -180,46 +145,6 @@ static void remove_in_ckpt(const char *name)
     char path[256];
     snprintf(path, sizeof path, "%s/%s", ckpt, name);
     unlink(path);
-}
-
-static void remove_tree(const char *path)
-{
-    DIR *dp = opendir(path);
-    if (!dp) {
-        unlink(path);
-        return;
-    }
-    struct dirent *de;
-    while ((de = readdir(dp))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        char child[512];
-        snprintf(child, sizeof child, "%s/%s", path, de->d_name);
-        remove_tree(child);
-    }
-    closedir(dp);
-    rmdir(path);
-}
-
-/* GPT-2's byte -> printable character, as UTF-8 into out. */
-static void byte_char(int b, char *out)
-{
-    int printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
-    int cp = b;
-    if (!printable) {
-        cp = 256;
-        for (int k = 0; k < b; k++)
-            if (!((k >= 33 && k <= 126) || (k >= 161 && k <= 172) || k >= 174))
-                cp++;
-    }
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        out[1] = 0;
-    } else {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        out[2] = 0;
-    }
 }
 
 /* Byte tokens 0..255 (no merges) and Qwen's added tokens at 256..260. */
@@ -259,10 +184,8 @@ static int make_checkpoint(void **state)
     snprintf(ckpt, sizeof ckpt, "/tmp/lmcc_test_generate_XXXXXX");
     if (!mkdtemp(ckpt))
         return -1;
-    const char *config = "{\"vocab_size\": 300, \"model_type\": \"toy\", \"eos_token_id\": 256}\n";
-    write_file(ckpt, "config.json", config, strlen(config));
-    const unsigned char st[16] = {8, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', ' ', ' ', ' ', ' ', ' '};
-    write_file(ckpt, "model.safetensors", st, sizeof st);
+    write_empty_checkpoint(ckpt,
+                           "{\"vocab_size\": 300, \"model_type\": \"toy\", \"eos_token_id\": 256}\n");
     write_tokenizer();
     return 0;
 }
@@ -308,80 +231,21 @@ static int encode(const char *text, size_t len, int32_t *out)
 
 /* ---- lm_main in-process ----------------------------------------------- */
 
-typedef struct cli_result {
-    int status;
-    char out[16384];
-    char err[8192];
-} cli_result;
-
-static void slurp(int fd, char *buf, size_t size)
-{
-    lseek(fd, 0, SEEK_SET);
-    ssize_t n = read(fd, buf, size - 1);
-    buf[n > 0 ? n : 0] = '\0';
-}
-
 /* Runs lm_main with stdin from `input` and stdout, stderr captured. */
 static void run_cli_in(cli_result *r, const char *input, const char *arg0, ...)
 {
-    char *argv[40];
-    int argc = 0;
-    va_list ap;
-    va_start(ap, arg0);
-    for (const char *a = arg0; a && argc < 39; a = va_arg(ap, const char *))
-        argv[argc++] = strdup(a);
-    va_end(ap);
-    argv[argc] = NULL;
-
-    char in_path[] = "/tmp/lmcc_gen_in_XXXXXX", out_path[] = "/tmp/lmcc_gen_out_XXXXXX",
-         err_path[] = "/tmp/lmcc_gen_err_XXXXXX";
-    int in_fd = mkstemp(in_path), out_fd = mkstemp(out_path), err_fd = mkstemp(err_path);
-    assert_true(in_fd >= 0 && out_fd >= 0 && err_fd >= 0);
-    unlink(in_path);
-    unlink(out_path);
-    unlink(err_path);
-    if (input)
-        assert_int_equal(write(in_fd, input, strlen(input)), (ssize_t)strlen(input));
-    lseek(in_fd, 0, SEEK_SET);
-    fflush(stdout);
-    fflush(stderr);
-    int saved_in = dup(0), saved_out = dup(1), saved_err = dup(2);
-    dup2(in_fd, 0);
-    dup2(out_fd, 1);
-    dup2(err_fd, 2);
-    clearerr(stdin);
     g_forward_tokens = 0;
     g_calls_at_zero = 0;
     g_n_fed = 0;
     g_violations = 0;
-    r->status = lm_main(&toy_model, argc, argv);
-    fflush(stdout);
-    fflush(stderr);
-    fflush(stdin); /* drops what the run left unread, while fd 0 is still ours */
-    dup2(saved_in, 0);
-    dup2(saved_out, 1);
-    dup2(saved_err, 2);
-    clearerr(stdin);
-    close(saved_in);
-    close(saved_out);
-    close(saved_err);
-    slurp(out_fd, r->out, sizeof r->out);
-    slurp(err_fd, r->err, sizeof r->err);
-    close(in_fd);
-    close(out_fd);
-    close(err_fd);
-    for (int i = 0; i < argc; i++)
-        free(argv[i]);
+    va_list ap;
+    va_start(ap, arg0);
+    run_main_captured(r, &toy_model, input, arg0, ap);
+    va_end(ap);
     assert_int_equal(g_violations, 0);
 }
 
 #define run_cli(r, ...) run_cli_in(r, NULL, __VA_ARGS__)
-
-static void expect_status(const cli_result *r, int status)
-{
-    if (r->status != status)
-        fail_msg("exit %d, expected %d; stdout '%s' stderr '%s'", r->status, status, r->out, r->err);
-}
 
 static int count_lines(const char *s)
 {
@@ -866,10 +730,7 @@ static void text_bench_and_stats(void **state)
     cli_result r;
     run_cli(&r, "toy", "-m", ckpt, "-p", "abcde", "-n", "4", "--bench", NULL);
     expect_status(&r, 0);
-    json_error_t jerr;
-    json_t *j = json_loads(r.out, 0, &jerr);
-    if (!j)
-        fail_msg("bench output is not JSON: '%s'", r.out);
+    json_t *j = bench_json(&r);
     assert_int_equal(json_integer_value(json_object_get(j, "prefill_tokens")), 5);
     assert_int_equal(json_integer_value(json_object_get(j, "decode_tokens")), 3);
     json_decref(j);

@@ -1,16 +1,8 @@
 /* .npy writer: the exact header numpy expects, 64-byte aligned data, the
  * float bytes unchanged, and no half-written files on failure. */
-#include <dirent.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
+#include "testutil.h"
 
-#include <cmocka.h>
+#include <dirent.h>
 
 #include "npy.h"
 
@@ -26,18 +18,7 @@ static int make_dir(void **state)
 static int remove_dir(void **state)
 {
     (void)state;
-    DIR *dp = opendir(dir);
-    if (dp) {
-        struct dirent *de;
-        char path[512];
-        while ((de = readdir(dp)))
-            if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-                snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-                unlink(path);
-            }
-        closedir(dp);
-    }
-    rmdir(dir);
+    remove_tree(dir);
     return 0;
 }
 

@@ -2,15 +2,9 @@
  * sharded directories, and every malformed input the parser must reject
  * with a message instead of crashing. Files are written into a fresh
  * mkdtemp directory per test. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
+#include "testutil.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,37 +14,9 @@
 
 /* ---- fixtures ---------------------------------------------------------- */
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static int setup_dir(void **state)
 {
-    char *dir = strdup("/tmp/lmcc-st-XXXXXX");
-    if (!dir || !mkdtemp(dir))
-        return -1;
-    *state = dir;
-    return 0;
-}
-
-static int teardown_dir(void **state)
-{
-    nftw(*state, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-    free(*state);
-    return 0;
-}
-
-static void write_file(const char *dir, const char *name, const void *bytes, size_t len)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (len)
-        assert_int_equal(fwrite(bytes, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
+    return setup_temp_dir(state, "/tmp/lmcc-st-XXXXXX");
 }
 
 /* Writes a safetensors file: length prefix, header (padded with spaces to
@@ -455,7 +421,7 @@ static void test_bad_shard_contents(void **state)
     expect_open_error(dir, "model-00002-of-00002.safetensors: tensor 'z': data ends at byte 12");
 }
 
-#define DIR_TEST(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
+#define DIR_TEST(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_temp_dir)
 
 int main(void)
 {

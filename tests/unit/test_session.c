@@ -5,23 +5,13 @@
  * position p depend on every token up to p (read back from the cache), so a
  * wrong position, a lost chunk or a bad rewind changes the logits. It runs
  * on the thread pool and records every call, so chunking can be checked. */
-#include <dirent.h>
+#include "testutil.h"
+
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <cmocka.h>
-
-#include "cli.h"
 #include "npy.h"
 #include "pool.h"
 #include "session.h"
@@ -113,27 +103,10 @@ static const lm_config_check toy_checks[] = {
     {"vocab_size", LM_CFG_INT, VOCAB, 0},
 };
 
-static const lm_model_desc toy_model = {
-    .name = "toy-model",
-    .arch = "toy",
-    .lmcc_version = "test",
-    .config_path = "tests/unit/test_session.c",
-    .dtype_name = "f32",
-    .vocab_size = VOCAB,
-    .context = CTX,
-    .batch = BATCH,
-    .hidden = 1,
-    .n_weights = 0,
-    .weights = NULL,
-    .n_config_checks = 1,
-    .config_checks = toy_checks,
-    .arena_floats = BATCH,
-    .scratch_floats = SCRATCH,
-    .kv_floats = CTX,
-    .params_per_token = 1000,
-    .weight_bytes_per_token = 4000,
-    .forward = toy_forward,
-};
+static const lm_model_desc toy_model = TOY_MODEL_DESC(
+    .name = "toy-model", .config_path = "tests/unit/test_session.c", .vocab_size = VOCAB,
+    .context = CTX, .batch = BATCH, .n_config_checks = 1, .config_checks = toy_checks,
+    .arena_floats = BATCH, .scratch_floats = SCRATCH, .kv_floats = CTX, .forward = toy_forward);
 
 /* Expected [n][VOCAB] logits of feeding tokens after the history prefix. */
 static void expected_logits(const int32_t *all_tokens, int first, int n, float *out)
@@ -150,46 +123,13 @@ static void expected_logits(const int32_t *all_tokens, int first, int n, float *
 
 static char ckpt[64];
 
-static void write_file(const char *dir, const char *name, const void *data, size_t size)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, size, f), size);
-    fclose(f);
-}
-
-static void remove_tree(const char *path)
-{
-    DIR *dp = opendir(path);
-    if (!dp) {
-        unlink(path);
-        return;
-    }
-    struct dirent *de;
-    while ((de = readdir(dp))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        char child[512];
-        snprintf(child, sizeof child, "%s/%s", path, de->d_name);
-        remove_tree(child);
-    }
-    closedir(dp);
-    rmdir(path);
-}
-
 static int make_checkpoint(void **state)
 {
     (void)state;
     snprintf(ckpt, sizeof ckpt, "/tmp/lmcc_test_session_XXXXXX");
     if (!mkdtemp(ckpt))
         return -1;
-    const char *config = "{\"vocab_size\": 23, \"model_type\": \"toy\"}\n";
-    write_file(ckpt, "config.json", config, strlen(config));
-    /* safetensors: u64 header length 8, then the header "{}" padded. */
-    const unsigned char st[16] = {8, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', ' ', ' ', ' ', ' ', ' '};
-    write_file(ckpt, "model.safetensors", st, sizeof st);
+    write_empty_checkpoint(ckpt, "{\"vocab_size\": 23, \"model_type\": \"toy\"}\n");
     return 0;
 }
 
@@ -422,61 +362,14 @@ static void test_argmax(void **state)
 
 /* ---- lm_main in-process ----------------------------------------------- */
 
-typedef struct cli_result {
-    int status;
-    char out[16384];
-    char err[4096];
-} cli_result;
-
-static void slurp(int fd, char *buf, size_t size)
-{
-    lseek(fd, 0, SEEK_SET);
-    ssize_t n = read(fd, buf, size - 1);
-    buf[n > 0 ? n : 0] = '\0';
-}
-
 /* Runs lm_main with stdout and stderr captured. args ends with NULL. */
 static void run_cli(cli_result *r, const char *arg0, ...)
 {
-    char *argv[32];
-    int argc = 0;
     va_list ap;
     va_start(ap, arg0);
-    for (const char *a = arg0; a && argc < 31; a = va_arg(ap, const char *))
-        argv[argc++] = strdup(a);
-    va_end(ap);
-    argv[argc] = NULL;
-
-    char out_path[] = "/tmp/lmcc_cli_out_XXXXXX", err_path[] = "/tmp/lmcc_cli_err_XXXXXX";
-    int out_fd = mkstemp(out_path), err_fd = mkstemp(err_path);
-    assert_true(out_fd >= 0 && err_fd >= 0);
-    unlink(out_path);
-    unlink(err_path);
-    fflush(stdout);
-    fflush(stderr);
-    int saved_out = dup(1), saved_err = dup(2);
-    dup2(out_fd, 1);
-    dup2(err_fd, 2);
     n_calls = 0;
-    r->status = lm_main(&toy_model, argc, argv);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(saved_out, 1);
-    dup2(saved_err, 2);
-    close(saved_out);
-    close(saved_err);
-    slurp(out_fd, r->out, sizeof r->out);
-    slurp(err_fd, r->err, sizeof r->err);
-    close(out_fd);
-    close(err_fd);
-    for (int i = 0; i < argc; i++)
-        free(argv[i]);
-}
-
-static void expect_status(const cli_result *r, int status)
-{
-    if (r->status != status)
-        fail_msg("exit %d, expected %d; stdout '%s' stderr '%s'", r->status, status, r->out, r->err);
+    run_main_captured(r, &toy_model, NULL, arg0, ap);
+    va_end(ap);
 }
 
 static void test_cli_greedy_generation(void **state)
@@ -678,10 +571,7 @@ static void test_cli_bench_json(void **state)
     cli_result r;
     run_cli(&r, "toy", "-m", ckpt, "--tokens", "1,2,3,4,5", "-n", "4", "--bench", NULL);
     expect_status(&r, 0);
-    json_error_t jerr;
-    json_t *j = json_loads(r.out, 0, &jerr);
-    if (!j)
-        fail_msg("bench output is not JSON: '%s'", r.out);
+    json_t *j = bench_json(&r);
     assert_int_equal(strchr(r.out, '\n') - r.out, (long)strlen(r.out) - 1); /* one line */
     assert_string_equal(json_string_value(json_object_get(j, "model")), "toy-model");
     assert_string_equal(json_string_value(json_object_get(j, "dtype")), "f32");
@@ -702,7 +592,7 @@ static void test_cli_bench_json(void **state)
     run_cli(&r, "toy", "-m", ckpt, "--tokens", "1,2", "-n", "3", "--bench", "--bandwidth-gbs", "2",
             "--fma-gflops", "0.5", NULL);
     expect_status(&r, 0);
-    j = json_loads(r.out, 0, &jerr);
+    j = bench_json(&r);
     assert_non_null(j);
     double decode_tps = json_number_value(json_object_get(j, "decode_tps"));
     double prefill_tps = json_number_value(json_object_get(j, "prefill_tps"));

@@ -1,19 +1,11 @@
 /* synth_checkpoint: deterministic bytes, a valid safetensors layout, shards
  * with an index, non-trivial norm weights, bf16 = rounded f32. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testutil.h"
 
 #include <dirent.h>
 #include <jansson.h>
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "dtype.h"
 #include "synth.h"
@@ -63,27 +55,6 @@ static void make_tmpdir(char *out, size_t n)
 {
     snprintf(out, n, "/tmp/test_synth.XXXXXX");
     assert_non_null(mkdtemp(out));
-}
-
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    char path[4096];
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        struct stat st;
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            remove_tree(path);
-        else
-            unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
 }
 
 static void synth_ok(const char *dir, uint64_t seed, int bf16, int shards)

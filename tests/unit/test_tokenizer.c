@@ -1,16 +1,8 @@
 /* The tokenizer core on tiny hand-made vocabularies: merge order by rank,
  * the byte-level mapping of bytes no merge covers, added tokens, streaming
  * decode of split characters, tiktoken's rule, and load errors. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
+#include "testutil.h"
 
-#include <cmocka.h>
 #include <jansson.h>
 
 #include "chat_template.h"
@@ -21,27 +13,6 @@ static const char QWEN_SPLIT[] =
     "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 static char g_dir[256];
-
-/* GPT-2's byte -> printable character, as UTF-8 into out (<= 2 bytes + NUL). */
-static void byte_char(int b, char *out)
-{
-    int printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
-    int cp = b;
-    if (!printable) {
-        cp = 256;
-        for (int k = 0; k < b; k++)
-            if (!((k >= 33 && k <= 126) || (k >= 161 && k <= 172) || k >= 174))
-                cp++;
-    }
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        out[1] = 0;
-    } else {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        out[2] = 0;
-    }
-}
 
 /* Token id b for each byte b; then ab=256, bc=257, abc=258; merges ranked
  * (b,c) < (a,b) < (a,bc): "abc" reaches abc only when (b,c) goes first. Added: <|end|>=300 special,

@@ -1,0 +1,122 @@
+/* What the files of the executable's driver share (not installed, not part
+ * of the C API; cli.h is):
+ *   cli.c         options, their validation, the sampler they ask for,
+ *                 dispatch to a mode (lm_main)
+ *   cli_help.c    --help and --version text
+ *   cli_tokens.c  --tokens: ids in, ids out
+ *   cli_text.c    -p/-f completion, --chat and --interactive REPLs
+ *   cli_report.c  one prompt's diagnostics: --logits, --dump, timing, the
+ *                 --bench JSON object, --stats lines */
+#ifndef LMRT_CLI_INTERNAL_H
+#define LMRT_CLI_INTERNAL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "error.h"
+#include "generate.h"
+#include "model.h"
+#include "sampler.h"
+#include "session.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+#define DEFAULT_MAX_TOKENS 16
+#define DEFAULT_INTERACTIVE_TOKENS 128
+
+typedef enum cli_mode { MODE_NONE, MODE_TOKENS, MODE_TEXT, MODE_CHAT, MODE_INTERACTIVE } cli_mode;
+
+typedef struct cli_options {
+    const char *model_dir;
+    const char *tokens_text;
+    const char *prompt_text;  /* -p */
+    const char *prompt_file;  /* -f */
+    const char *tokenizer_path;
+    const char *system_text;
+    int chat, interactive;
+    int think;                /* -1: not given (on) */
+    int stream;               /* -1: not given (on when stdout is a terminal) */
+    int max_tokens;           /* -1: not given */
+    int num_sequences;
+    const char *logits_path;
+    const char *dump_dir;
+    int threads;              /* 0: every usable CPU */
+    int bench;
+    int stats;
+    double bandwidth_gbs;     /* 0: not given */
+    double fma_gflops;
+    /* Sampling flags; has_* says which were given. */
+    int has_temperature, has_top_k, has_top_p, has_min_p, has_penalty, has_seed;
+    double temperature, top_p, min_p, penalty;
+    int top_k;
+    uint64_t seed;
+    cli_mode mode;
+} cli_options;
+
+/* ---- cli_help.c ---------------------------------------------------------- */
+
+void cli_print_usage(FILE *out, const char *prog, const lm_model_desc *d);
+void cli_print_version(const char *prog, const lm_model_desc *d);
+
+/* ---- cli.c --------------------------------------------------------------- */
+
+/* The sampler for *p (the mode's defaults) with the sampling flags applied
+ * over it, or NULL with *e untouched when plain argmax decides (greedy and
+ * no repetition penalty); *failed tells the two NULLs apart. */
+lm_sampler *cli_sampler_from_flags(const cli_options *o, lm_sampler_params *p, int vocab,
+                                   int *failed, lm_err *e);
+
+/* ---- the modes: each returns the exit status, the message in e ------------ */
+
+int cli_run_tokens(const lm_model_desc *d, const cli_options *o, const int32_t *prompt,
+                   int n_prompt, lm_err *e);
+int cli_run_text(const lm_model_desc *d, const cli_options *o, const char *prog, lm_err *e);
+
+/* ---- cli_report.c: one prompt's diagnostics (--tokens, -p, -f) ---------- */
+
+typedef struct run_timing {
+    double load_s;
+    int prefill_tokens;
+    double prefill_s;
+    double ttft_s;
+    int decode_tokens;
+    double decode_s;
+} run_timing;
+
+typedef struct logits_summary {
+    int position;
+    float min, max;
+    double mean;
+    int top_ids[5];
+    float top_values[5];
+    int top_n;
+} logits_summary;
+
+/* What one prompt's run measures: timing for --bench and --stats, and the
+ * logits of its last position for --stats. */
+typedef struct prompt_run {
+    run_timing t;
+    double start; /* lm_now_seconds() when the prefill began */
+    logits_summary summary;
+} prompt_run;
+
+/* mkdir -p, for --dump before the checkpoint is opened. */
+int cli_make_dirs(const char *dir, lm_err *e);
+
+/* Prefills ids[0..n) with what the diagnostics ask for: every position's
+ * logits written to --logits, the first forward's tensors to --dump, the
+ * prefill timed. Returns 0 or -1 with e set. */
+int cli_prompt_prefill(const lm_model_desc *d, const cli_options *o, lm_session *s, lm_gen *g,
+                       const int32_t *ids, int n, prompt_run *pr, lm_err *e);
+
+/* The stderr line before the 2nd and later of n samples. */
+void cli_sequence_separator(int seq, int n);
+
+/* Records the decode timing of sample seq (the first one counts). */
+void cli_prompt_sampled(prompt_run *pr, int seq, const lm_gen_result *r);
+
+/* After the samples: --bench's JSON on stdout, then --stats on stderr. */
+int cli_prompt_report(const lm_model_desc *d, const cli_options *o, const lm_session *s,
+                      const prompt_run *pr, lm_err *e);
+
+#endif

@@ -1,0 +1,133 @@
+"""What the PyTorch references (qwen3_ref.py, qwen1_ref.py) share: reading a
+checkpoint and checking its tensor shapes, the building blocks both
+architectures compute the same way, greedy generation and the command line.
+
+Like the references themselves, nothing here comes from lmcc's C code.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_np import CheckpointError, read_checkpoint  # noqa: E402
+
+
+class BaseConfig:
+    """The config.json fields every architecture here names the same way."""
+
+    def __init__(self, d):
+        self.vocab_size = int(d["vocab_size"])
+        self.hidden_size = int(d["hidden_size"])
+        self.intermediate_size = int(d["intermediate_size"])
+        self.num_layers = int(d["num_hidden_layers"])
+        self.num_heads = int(d["num_attention_heads"])
+
+
+def load_checkpoint(ckpt_dir, config_class):
+    """(config, {name: torch tensor}) of a Hugging Face checkpoint directory."""
+    with open(os.path.join(ckpt_dir, "config.json")) as f:
+        cfg = config_class(json.load(f))
+    arrays = read_checkpoint(ckpt_dir)
+    return cfg, {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+
+
+def check_shapes(weights, want):
+    """Raises CheckpointError for the first tensor of want (name -> shape)
+    that is missing or has another shape."""
+    for name, shape in want.items():
+        if name not in weights:
+            raise CheckpointError(f"missing tensor {name}")
+        if tuple(weights[name].shape) != shape:
+            raise CheckpointError(f"tensor {name} has shape {tuple(weights[name].shape)}, expected {shape}")
+
+
+def rms_norm(x, weight, eps):
+    # Qwen3RMSNorm and Qwen's RMSNorm alike: variance in f32,
+    # x * rsqrt(var + eps), then * weight.
+    var = x.pow(2).mean(-1, keepdim=True)
+    return weight * (x * torch.rsqrt(var + eps))
+
+
+def rotate_half(x):
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def causal_attend(scores, v):
+    """softmax(scores) v under a causal mask: scores [H, n, n] (already
+    scaled as the architecture scales them), v [H, n, hd] -> [H, n, hd]."""
+    n = scores.shape[-1]
+    causal = torch.ones(n, n, dtype=torch.bool).triu(1)
+    scores = scores.masked_fill(causal, float("-inf"))
+    probs = torch.softmax(scores, dim=-1, dtype=torch.float32)
+    return torch.matmul(probs, v)
+
+
+def greedy(logits_of, tokens, n):
+    """n greedy ids (first maximum wins ties), recomputing the whole sequence
+    each step with logits_of(ids) -> [len(ids), vocab]: slow but with no
+    cache to get wrong."""
+    seq = list(tokens)
+    out = []
+    for _ in range(n):
+        nxt = int(torch.argmax(logits_of(seq)[-1]).item())
+        out.append(nxt)
+        seq.append(nxt)
+    return out
+
+
+def parse_tokens(text, vocab):
+    try:
+        ids = [int(t) for t in text.split(",") if t.strip() != ""]
+    except ValueError:
+        raise ValueError(f"--tokens {text!r}: expected comma-separated integers")
+    if not ids:
+        raise ValueError("--tokens: at least one id is needed")
+    bad = [i for i in ids if not 0 <= i < vocab]
+    if bad:
+        raise ValueError(f"--tokens: id {bad[0]} is outside the vocabulary [0, {vocab})")
+    return ids
+
+
+def main(model_class, prog, description, argv=None):
+    """The references' command line:
+
+      PROG CKPT --tokens 1,2,3 [--logits OUT.npy] [-n N] [--threads T]
+
+    --logits writes float32 [n_tokens, vocab] logits of every input position.
+    -n N prints the N greedily generated ids, comma-separated, on one line.
+
+    model_class(ckpt) has .cfg.vocab_size and .logits_for(prompt), which
+    returns the function ids -> logits to use for that prompt's logits and
+    generation."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("ckpt", help="checkpoint directory (config.json + safetensors)")
+    ap.add_argument("--tokens", required=True, help="comma-separated input ids")
+    ap.add_argument("--logits", help="write float32 [n_tokens, vocab] logits here (.npy)")
+    ap.add_argument("-n", type=int, default=0, help="greedily generate N ids and print them")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = ap.parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    try:
+        model = model_class(args.ckpt)
+        tokens = parse_tokens(args.tokens, model.cfg.vocab_size)
+        if args.n < 0:
+            raise ValueError("-n must be >= 0")
+        logits_of = model.logits_for(tokens)
+        if args.logits:
+            logits = logits_of(tokens).numpy().astype(np.float32)
+            tmp = args.logits + ".tmp.npy"
+            np.save(tmp, logits)
+            os.replace(tmp, args.logits)
+        if args.n > 0:
+            print(",".join(str(i) for i in greedy(logits_of, tokens, args.n)))
+    except (OSError, ValueError, KeyError, CheckpointError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
