@@ -370,6 +370,20 @@ int lm_bind_weights(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights 
         lm_weights_free(out);
         return lm_fail(e, "%s: out of memory binding weights", lm_checkpoint_dir(ck));
     }
+    /* Files read in place every token go on huge pages first; a file only
+     * converted from is read once, and its pages are dropped after. */
+    for (int i = 0; i < d->n_weights; i++) {
+        const lm_tensor *t = lm_checkpoint_find(ck, d->weights[i].hf_name);
+        if (!same_storage(d->weights[i].dtype, t->dtype))
+            continue;
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++) {
+            const lm_tensor *u = lm_checkpoint_find(ck, d->weights[j].hf_name);
+            seen = same_storage(d->weights[j].dtype, u->dtype) && strcmp(u->file, t->file) == 0;
+        }
+        if (!seen)
+            lm_checkpoint_prefer_huge(ck, t->file);
+    }
     for (int i = 0; i < d->n_weights; i++) {
         if (bind_slot(d, ck, out, i, e) != 0) {
             lm_weights_free(out);

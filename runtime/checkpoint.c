@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "hugemap.h"
 #include "safetensors.h"
 
 struct lm_checkpoint {
@@ -274,4 +275,27 @@ const lm_tensor *lm_checkpoint_find(const lm_checkpoint *ck, const char *name)
 const char *lm_checkpoint_dir(const lm_checkpoint *ck)
 {
     return ck->dir;
+}
+
+void lm_checkpoint_prefer_huge(const lm_checkpoint *ck, const char *file)
+{
+    for (size_t i = 0; i < ck->n_files; i++)
+        if (strcmp(ck->files[i].name, file) == 0)
+            (void)lm_map_prefer_huge(ck->files[i].map, ck->files[i].map_size, ck->files[i].path);
+}
+
+size_t lm_checkpoint_huge_bytes(const lm_checkpoint *ck)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ck->n_files; i++)
+        n += lm_map_huge_bytes(ck->files[i].map);
+    return n;
+}
+
+size_t lm_checkpoint_bytes(const lm_checkpoint *ck)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ck->n_files; i++)
+        n += ck->files[i].map_size;
+    return n;
 }

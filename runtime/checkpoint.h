@@ -42,6 +42,14 @@ const lm_tensor *lm_checkpoint_tensor(const lm_checkpoint *ck, size_t i);
 const lm_tensor *lm_checkpoint_find(const lm_checkpoint *ck, const char *name);
 const char *lm_checkpoint_dir(const lm_checkpoint *ck);
 
+/* Puts the shard file named file (lm_tensor.file) on 2 MiB pages where the
+ * kernel can (hugemap.h); for the files whose tensors are used in place. */
+void lm_checkpoint_prefer_huge(const lm_checkpoint *ck, const char *file);
+/* Bytes of all shards' mappings that are on 2 MiB pages now. */
+size_t lm_checkpoint_huge_bytes(const lm_checkpoint *ck);
+/* Bytes of all shard files. */
+size_t lm_checkpoint_bytes(const lm_checkpoint *ck);
+
 const char *lm_st_dtype_name(lm_st_dtype t);  /* "BF16", as in the header */
 size_t lm_st_dtype_size(lm_st_dtype t);
 

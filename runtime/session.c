@@ -287,3 +287,13 @@ int64_t lm_session_forward_tokens(const lm_session *s)
 {
     return s->forward_tokens;
 }
+
+size_t lm_session_checkpoint_bytes(const lm_session *s)
+{
+    return lm_checkpoint_bytes(s->ck);
+}
+
+size_t lm_session_checkpoint_huge_bytes(const lm_session *s)
+{
+    return lm_checkpoint_huge_bytes(s->ck);
+}

@@ -58,6 +58,10 @@ void lm_session_set_dump(lm_session *s, lm_dump_fn fn, void *user);
 
 const lm_model_desc *lm_session_model(const lm_session *s);
 int lm_session_threads(const lm_session *s);
+/* Bytes of the checkpoint's files, and how many of them are mapped on
+ * 2 MiB pages now (see hugemap.h); for --stats. */
+size_t lm_session_checkpoint_bytes(const lm_session *s);
+size_t lm_session_checkpoint_huge_bytes(const lm_session *s);
 
 /* Seconds lm_session_open took (config check, mapping, binding, allocation). */
 double lm_session_load_seconds(const lm_session *s);

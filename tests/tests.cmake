@@ -9,6 +9,10 @@ if(CMOCKA_FOUND)
     target_compile_definitions(${name} PRIVATE TEST_DATA_DIR="${CMAKE_SOURCE_DIR}/tests/data")
     add_test(NAME unit.${name} COMMAND ${name})
   endforeach()
+  # The kernels test compiles the kernels as models do: for this CPU.
+  if(TARGET test_kernels)
+    target_compile_options(test_kernels PRIVATE ${LMCC_OPT_FLAGS})
+  endif()
 endif()
 
 # Each tests/**/*.test.cmake adds its own end-to-end tests.

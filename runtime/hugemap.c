@@ -1,0 +1,109 @@
+/* Weight files on 2 MiB pages; see hugemap.h for why. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "hugemap.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define HUGE_BYTES ((size_t)2 << 20)
+
+static int thp_enabled(void)
+{
+    const char *env = getenv("LMCC_HUGE_PAGES");
+    if (env && strcmp(env, "0") == 0)
+        return 0;
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (!f)
+        return 0;
+    char line[128] = "";
+    int ok = fgets(line, sizeof line, f) != NULL && strstr(line, "[never]") == NULL;
+    fclose(f);
+    return ok;
+}
+
+size_t lm_map_huge_bytes(const void *map)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        return 0;
+    char line[512];
+    int in_map = 0;
+    unsigned long long kib = 0;
+    while (fgets(line, sizeof line, f)) {
+        uintptr_t lo, hi;
+        /* A mapping's header line: "lo-hi perms offset dev inode path". */
+        if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " ", &lo, &hi) == 2 && strchr(line, ' ')) {
+            if (in_map)
+                break;
+            in_map = lo == (uintptr_t)map;
+            continue;
+        }
+        if (in_map && sscanf(line, "FilePmdMapped: %llu kB", &kib) == 1)
+            break;
+    }
+    fclose(f);
+    return (size_t)kib * 1024;
+}
+
+/* Maps [p, p + n) now, through the fault path that picks the page size. */
+static void populate(char *p, size_t n)
+{
+#ifdef MADV_POPULATE_READ
+    if (madvise(p, n, MADV_POPULATE_READ) == 0)
+        return;
+#endif
+    volatile char sink = 0;
+    for (size_t i = 0; i < n; i += 4096)
+        sink ^= p[i];
+    (void)sink;
+}
+
+/* Drops [off, off + n) of the file from this mapping and from the page
+ * cache. Dirty pages cannot be dropped, so they are written first (a file
+ * that was just written); pages another process maps stay. */
+static void drop(int fd, char *map, size_t off, size_t n)
+{
+    (void)sync_file_range(fd, (off_t)off, (off_t)n,
+                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+    (void)madvise(map + off, n, MADV_DONTNEED);
+    (void)posix_fadvise(fd, (off_t)off, (off_t)n, POSIX_FADV_DONTNEED);
+}
+
+lm_huge_result lm_map_prefer_huge(void *map, size_t size, const char *path)
+{
+    if (!thp_enabled())
+        return LM_HUGE_OFF;
+    char *base = map;
+    /* Folios sit at file offsets that are multiples of 2 MiB, so the
+     * mapping must start on a 2 MiB boundary (Linux places large file
+     * mappings so); a small file is not worth a re-read. */
+    if (((uintptr_t)base & (HUGE_BYTES - 1)) != 0 || size < 3 * HUGE_BYTES)
+        return LM_HUGE_TOO_SMALL;
+    populate(base, HUGE_BYTES);
+    if (lm_map_huge_bytes(map) >= HUGE_BYTES)
+        return LM_HUGE_ALREADY;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return LM_HUGE_UNSUPPORTED;
+    drop(fd, base, 0, HUGE_BYTES);
+    populate(base, HUGE_BYTES);
+    if (lm_map_huge_bytes(map) < HUGE_BYTES) {
+        close(fd);
+        return LM_HUGE_UNSUPPORTED;
+    }
+    /* The probe worked: the rest of the file too, read back now so the
+     * first token does not pay for it. */
+    size_t whole = size / HUGE_BYTES * HUGE_BYTES;
+    drop(fd, base, HUGE_BYTES, whole - HUGE_BYTES);
+    close(fd);
+    populate(base + HUGE_BYTES, size - HUGE_BYTES);
+    return LM_HUGE_REREAD;
+}

@@ -1,0 +1,198 @@
+/* The linear kernels against a plain double-precision product: every path
+ * (decode gemv for bf16 and q8_0, the 4-row dot tiles for f32/f16 and 2-3
+ * tokens, the packed GEMM for 4+ tokens) with the norm prologue, bias,
+ * residual and SwiGLU epilogues, on shapes with partial row blocks and
+ * partial token tiles, split over several thread counts. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dtype.h"
+#include "kernels.h"
+
+/* Deterministic values in [-1, 1). */
+static float rnd(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((*s >> 40) & 0xffffff) / (float)(1 << 23) - 1.0f;
+}
+
+/* A [rows, K] weight in dtype dt with random values. */
+static void *make_weight(lm_dtype dt, int rows, int K, uint64_t *s)
+{
+    size_t n = (size_t)rows * (size_t)K;
+    if (dt == LM_Q8_0) {
+        uint8_t *w = malloc(n / LM_Q8_BLOCK * LM_Q8_BLOCK_BYTES);
+        for (size_t b = 0; b < n / LM_Q8_BLOCK; b++) {
+            uint8_t *blk = w + b * LM_Q8_BLOCK_BYTES;
+            uint16_t d = lm_f32_to_f16(0.001f + 0.01f * fabsf(rnd(s)));
+            memcpy(blk, &d, 2);
+            for (int i = 0; i < LM_Q8_BLOCK; i++)
+                blk[2 + i] = (uint8_t)(int8_t)lrintf(127.0f * rnd(s));
+        }
+        return w;
+    }
+    if (dt == LM_F32) {
+        float *w = malloc(n * sizeof *w);
+        for (size_t i = 0; i < n; i++)
+            w[i] = rnd(s);
+        return w;
+    }
+    uint16_t *w = malloc(n * sizeof *w);
+    for (size_t i = 0; i < n; i++)
+        w[i] = dt == LM_BF16 ? lm_f32_to_bf16(rnd(s)) : lm_f32_to_f16(rnd(s));
+    return w;
+}
+
+typedef struct linear_case {
+    lm_dtype dt;
+    int n, K, out0, out1;
+    int norm, bias, residual;
+    lm_linear_mode mode;
+} linear_case;
+
+static void run_case(const linear_case *c, int threads)
+{
+    uint64_t s = 42u + (uint64_t)c->n * 7u + (uint64_t)c->K;
+    const int K = c->K, n = c->n;
+    const int nparts = c->mode == LM_LINEAR_SWIGLU || c->out1 ? 2 : 1;
+    const int outs[2] = { c->out0, c->mode == LM_LINEAR_SWIGLU ? c->out0 : c->out1 };
+    float *x = malloc(sizeof(float) * (size_t)n * K);
+    for (int i = 0; i < n * K; i++)
+        x[i] = rnd(&s);
+    float *norm_w = malloc(sizeof(float) * (size_t)K);
+    for (int i = 0; i < K; i++)
+        norm_w[i] = 1.0f + 0.5f * rnd(&s);
+    void *w[2] = { make_weight(c->dt, outs[0], K, &s), make_weight(c->dt, outs[1], K, &s) };
+    float *bias[2] = { NULL, NULL }, *y[2] = { NULL, NULL };
+    for (int p = 0; p < nparts; p++) {
+        if (c->bias) {
+            bias[p] = malloc(sizeof(float) * (size_t)outs[p]);
+            for (int r = 0; r < outs[p]; r++)
+                bias[p][r] = rnd(&s);
+        }
+        y[p] = calloc((size_t)n * outs[p], sizeof(float));
+    }
+    float *res = NULL;
+    if (c->residual) {
+        res = malloc(sizeof(float) * (size_t)n * outs[0]);
+        for (int i = 0; i < n * outs[0]; i++)
+            res[i] = rnd(&s);
+    }
+    size_t stride = (size_t)n * K + 2 * 32 * (size_t)K;
+    float *scratch = malloc(sizeof(float) * stride * (size_t)threads);
+    lm_linear_args a = { .x = x, .norm_w = c->norm ? norm_w : NULL, .w = { w[0], w[1] },
+                         .bias = { bias[0], bias[1] }, .y = { y[0], y[1] }, .residual = res,
+                         .scratch = scratch, .scratch_stride = stride, .n = n };
+    for (int tid = 0; tid < threads; tid++)
+        lm_linear_task(&a, tid, threads, K, 1e-6f, nparts, outs, c->dt, c->mode);
+
+    /* The reference: double sums of the same f32 products. */
+    double *xn = malloc(sizeof(double) * (size_t)K);
+    for (int t = 0; t < n; t++) {
+        const float *xt = x + (size_t)t * K;
+        double ss = 0;
+        for (int i = 0; i < K; i++)
+            ss += (double)xt[i] * xt[i];
+        float r = 1.0f / sqrtf((float)(ss / K) + 1e-6f);
+        for (int i = 0; i < K; i++)
+            xn[i] = c->norm ? (double)(norm_w[i] * (xt[i] * r)) : (double)xt[i];
+        for (int p = 0; p < (c->mode == LM_LINEAR_SWIGLU ? 1 : nparts); p++)
+            for (int o = 0; o < outs[p]; o++) {
+                double d0 = 0, d1 = 0, mag = 0;
+                for (int i = 0; i < K; i++) {
+                    double w0 = lm_weight_at(w[p], c->dt, (size_t)o * K + i);
+                    d0 += w0 * xn[i];
+                    mag += fabs(w0 * xn[i]);
+                    if (c->mode == LM_LINEAR_SWIGLU)
+                        d1 += lm_weight_at(w[1], c->dt, (size_t)o * K + i) * xn[i];
+                }
+                double want = d0;
+                if (c->mode == LM_LINEAR_SWIGLU) {
+                    want = d0 / (1.0 + exp(-d0)) * d1;
+                } else {
+                    if (bias[p])
+                        want += bias[p][o];
+                    if (res)
+                        want += res[(size_t)t * outs[0] + o];
+                }
+                double got = y[p][(size_t)t * outs[p] + o];
+                /* f32 sums of K products: error grows with K and the terms' size. */
+                double tol = 1e-5 * (mag + 1.0) * (c->mode == LM_LINEAR_SWIGLU ? 4.0 + fabs(d1) : 1.0);
+                if (fabs(got - want) > tol)
+                    fail_msg("dtype %d n %d K %d part %d token %d row %d threads %d: got %.9g, want %.9g",
+                             (int)c->dt, n, K, p, t, o, threads, got, want);
+            }
+    }
+    free(xn);
+    free(scratch);
+    free(res);
+    for (int p = 0; p < 2; p++) {
+        free(w[p]);
+        free(bias[p]);
+        free(y[p]);
+    }
+    free(norm_w);
+    free(x);
+}
+
+static void run_all(lm_dtype dt)
+{
+    /* Token counts: decode (1), dot tiles (2, 3), GEMM with full and partial
+     * 6-token tiles (4, 6, 13). Widths: a partial 32-row block (72), rows
+     * not a multiple of the 8-row decode group (36), K with a 32-wide tail
+     * past the 64-wide decode step (96) and a plain 64 multiple (128). */
+    const int ns[] = { 1, 2, 3, 4, 6, 13 };
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+        for (int threads = 1; threads <= 3; threads++) {
+            const linear_case cases[] = {
+                { dt, ns[i], 96, 72, 0, 0, 0, 0, LM_LINEAR_PLAIN },
+                { dt, ns[i], 128, 36, 40, 1, 1, 0, LM_LINEAR_PLAIN },
+                { dt, ns[i], 128, 64, 0, 0, 0, 1, LM_LINEAR_PLAIN },
+                { dt, ns[i], 96, 72, 0, 1, 0, 0, LM_LINEAR_SWIGLU },
+            };
+            for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+                run_case(&cases[k], threads);
+        }
+}
+
+static void test_linear_f32(void **state)
+{
+    (void)state;
+    run_all(LM_F32);
+}
+
+static void test_linear_bf16(void **state)
+{
+    (void)state;
+    run_all(LM_BF16);
+}
+
+static void test_linear_f16(void **state)
+{
+    (void)state;
+    run_all(LM_F16);
+}
+
+static void test_linear_q8_0(void **state)
+{
+    (void)state;
+    run_all(LM_Q8_0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_linear_f32),
+        cmocka_unit_test(test_linear_bf16),
+        cmocka_unit_test(test_linear_f16),
+        cmocka_unit_test(test_linear_q8_0),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
