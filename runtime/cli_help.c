@@ -78,6 +78,10 @@ void cli_print_usage(FILE *out, const char *prog, const lm_model_desc *d)
             "  -h, --help               show this help and exit\n"
             "      --version            show the model and lmcc version and exit\n"
             "\n"
+            "Environment: LMCC_HUGE_PAGES=0 keeps the checkpoint's pages as the page cache has\n"
+            "them. By default a checkpoint cached in 4 KiB pages is read once more onto 2 MiB\n"
+            "pages, which decode reads faster (--stats shows how much is on them).\n"
+            "\n"
             "Exit status: 0 success, 1 runtime error, 2 usage error.\n",
             prog, d->name ? d->name : "this model", d->arch ? d->arch : "?",
             d->dtype_name ? d->dtype_name : "?", d->context, DEFAULT_MAX_TOKENS,

@@ -106,9 +106,14 @@ static int print_bench(const lm_model_desc *d, const cli_options *o, const run_t
     json_t *prefill_tps = json_rate(t->prefill_tokens, t->prefill_s);
     json_t *decode_tps = json_rate(t->decode_tokens, t->decode_s);
     json_t *prefill_fraction = json_null(), *decode_fraction = json_null();
-    if (o->fma_gflops > 0 && json_is_real(prefill_tps))
-        prefill_fraction = json_real(json_real_value(prefill_tps) * 2.0 *
-                                     (double)d->params_per_token / (o->fma_gflops * 1e9));
+    if (o->fma_gflops > 0 && json_is_real(prefill_tps)) {
+        /* The multiply-adds the prefill does: every linear for every token,
+         * the output head once per forward call of up to `batch` tokens. */
+        const int calls = (t->prefill_tokens + d->batch - 1) / d->batch;
+        const double flops = 2.0 * ((double)(d->params_per_token - d->head_params) * t->prefill_tokens +
+                                    (double)d->head_params * calls);
+        prefill_fraction = json_real(flops / t->prefill_s / (o->fma_gflops * 1e9));
+    }
     if (o->bandwidth_gbs > 0 && json_is_real(decode_tps))
         decode_fraction = json_real(json_real_value(decode_tps) *
                                     (double)d->weight_bytes_per_token / (o->bandwidth_gbs * 1e9));

@@ -90,6 +90,8 @@ typedef struct lm_model_desc {
     size_t scratch_floats;     /* per thread */
     size_t kv_floats;
     int64_t params_per_token;  /* multiply-adds per token in linears (for benchmarks) */
+    int64_t head_params;       /* of which the output head's: a forward call runs it for
+                                * its last position only, unless all logits are asked for */
     int64_t weight_bytes_per_token;
     /* Run tokens[0..n) at positions pos..pos+n-1 (1 <= n <= batch,
      * pos + n <= context), extending the KV cache. Writes logits of every

@@ -139,7 +139,7 @@ function M.run(g, opts)
 
   local body = {}
   local scratch = 0
-  local params, wbytes = 0, 0
+  local params, head_params, wbytes = 0, 0, 0
   local kv_floats = 0
   local function line(s) body[#body + 1] = s end
 
@@ -160,6 +160,7 @@ function M.run(g, opts)
         ws[i] = W(p.w)
         bs[i] = p.bias and W(p.bias) or "NULL"
         params = params + p.w.shape[1] * K
+        if op.logits then head_params = head_params + p.w.shape[1] * K end
         wbytes = wbytes + weight_bytes(p.w, dtype)
       end
       for i, t in ipairs(op.outs) do
@@ -221,7 +222,9 @@ function M.run(g, opts)
       local base_expr = op.rope and op.rope.ntk
         and ("lm_ntk_base(%s, %d, c->seq_tokens, %d)"):format(M.shortest(base, true), rot, op.rope.ntk)
         or cfloat(base)
-      scratch = math.max(scratch, 2 * D)
+      -- LM_ATTN_SCRATCH in runtime/kernels.h: per query head of the group,
+      -- the query, its accumulator and a block of 64 scores; checked there.
+      scratch = math.max(scratch, (H // KVH) * (2 * D + 64))
       local layer_floats = 2 * KVH * ctx * D
       line(("    /* %s: layer %d, [n, %d] */"):format(op.name, op.layer, op.outs[1].cols))
       line("    {")
@@ -281,7 +284,7 @@ function M.run(g, opts)
     DEFINES = table.concat(defines, "\n"), N_WEIGHTS = #g.weights, WEIGHT_TABLE = table.concat(rows, "\n"),
     N_CHECKS = #checks, CONFIG_CHECKS = table.concat(checks, "\n"),
     KERNELS = table.concat(kernel_list), FORWARD = table.concat(body, "\n"),
-    PARAMS_PER_TOKEN = params, WEIGHT_BYTES_PER_TOKEN = wbytes,
+    PARAMS_PER_TOKEN = params, HEAD_PARAMS = head_params, WEIGHT_BYTES_PER_TOKEN = wbytes,
     VOCAB = cfg.vocab_size, GUARD = C:upper() .. "_H", VAR = C:upper(),
   }
   if #checks == 0 then vars.CONFIG_CHECKS = "    { 0 }" end

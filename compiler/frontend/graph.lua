@@ -198,6 +198,12 @@ function Graph:attention(q, k, v, p, name)
   if p.heads % p.kv_heads ~= 0 then
     fail(self, "attention", ("heads %d is not a multiple of kv_heads %d"):format(p.heads, p.kv_heads))
   end
+  -- The runtime's attention keeps a group's queries side by side
+  -- (LM_ATTN_MAX_GROUP in runtime/kernels.h).
+  if p.heads // p.kv_heads > 16 then
+    fail(self, "attention", ("heads / kv_heads = %d query heads per kv head, more than the 16 the runtime supports")
+      :format(p.heads // p.kv_heads))
+  end
   if q.cols ~= p.heads * p.head_dim then
     fail(self, "attention", ("q has width %d, expected heads*head_dim = %d"):format(q.cols, p.heads * p.head_dim))
   end

@@ -367,6 +367,9 @@ static void attention_16_16_128_store(void *arg, int tid, int nthreads)
     lm_attn_store_task(arg, tid, nthreads, 16, 128, 8192, 0.0f, 128);
 }
 
+_Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(16 / 16, 128),
+               "the emitter sized the scratch for a different attention block");
+
 static void attention_16_16_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 16, 16, 128, 8192, 0.0f, 128,
@@ -1641,6 +1644,7 @@ const lm_model_desc qwen1_1_8b_model = {
     .scratch_floats = SCRATCH_FLOATS,
     .kv_floats = KV_FLOATS,
     .params_per_token = 1525415936,
+    .head_params = 311164928,
     .weight_bytes_per_token = 3050831872,
     .forward = forward,
 };

@@ -559,6 +559,9 @@ static void attention_40_40_128_store(void *arg, int tid, int nthreads)
     lm_attn_store_task(arg, tid, nthreads, 40, 128, 8192, 0.0f, 128);
 }
 
+_Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(40 / 40, 128),
+               "the emitter sized the scratch for a different attention block");
+
 static void attention_40_40_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 40, 40, 128, 8192, 0.0f, 128,
@@ -2633,6 +2636,7 @@ const lm_model_desc qwen1_14b_model = {
     .scratch_floats = SCRATCH_FLOATS,
     .kv_floats = KV_FLOATS,
     .params_per_token = 13387694080,
+    .head_params = 778567680,
     .weight_bytes_per_token = 26775388160,
     .forward = forward,
 };

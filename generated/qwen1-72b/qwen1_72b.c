@@ -1039,6 +1039,9 @@ static void attention_64_64_128_store(void *arg, int tid, int nthreads)
     lm_attn_store_task(arg, tid, nthreads, 64, 128, 32768, 0.0f, 128);
 }
 
+_Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(64 / 64, 128),
+               "the emitter sized the scratch for a different attention block");
+
 static void attention_64_64_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 64, 64, 128, 32768, 0.0f, 128,
@@ -5113,6 +5116,7 @@ const lm_model_desc qwen1_72b_model = {
     .scratch_floats = SCRATCH_FLOATS,
     .kv_floats = KV_FLOATS,
     .params_per_token = 71038926848,
+    .head_params = 1245708288,
     .weight_bytes_per_token = 142077853696,
     .forward = forward,
 };

@@ -463,6 +463,9 @@ static void attention_32_32_128_store(void *arg, int tid, int nthreads)
     lm_attn_store_task(arg, tid, nthreads, 32, 128, 32768, 0.0f, 128);
 }
 
+_Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(32 / 32, 128),
+               "the emitter sized the scratch for a different attention block");
+
 static void attention_32_32_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 32, 32, 128, 32768, 0.0f, 128,
@@ -2137,6 +2140,7 @@ const lm_model_desc qwen1_7b_model = {
     .scratch_floats = SCRATCH_FLOATS,
     .kv_floats = KV_FLOATS,
     .params_per_token = 7098335232,
+    .head_params = 622329856,
     .weight_bytes_per_token = 14196670464,
     .forward = forward,
 };

@@ -381,6 +381,9 @@ static void attention_16_8_128_store(void *arg, int tid, int nthreads)
     lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128);
 }
 
+_Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(16 / 8, 128),
+               "the emitter sized the scratch for a different attention block");
+
 static void attention_16_8_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 16, 8, 128, 40960, 1e-06f, 128,
@@ -1827,6 +1830,7 @@ const lm_model_desc qwen3_1_7b_model = {
     .scratch_floats = SCRATCH_FLOATS,
     .kv_floats = KV_FLOATS,
     .params_per_token = 1720451072,
+    .head_params = 311164928,
     .weight_bytes_per_token = 3440902144,
     .forward = forward,
 };

@@ -514,6 +514,9 @@ static void attention_40_8_128_store(void *arg, int tid, int nthreads)
     lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128);
 }
 
+_Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(40 / 8, 128),
+               "the emitter sized the scratch for a different attention block");
+
 static void attention_40_8_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 40, 8, 128, 40960, 1e-06f, 128,
@@ -2548,6 +2551,7 @@ const lm_model_desc qwen3_14b_model = {
     .scratch_floats = SCRATCH_FLOATS,
     .kv_floats = KV_FLOATS,
     .params_per_token = 13989969920,
+    .head_params = 777912320,
     .weight_bytes_per_token = 27979939840,
     .forward = forward,
 };

@@ -778,6 +778,9 @@ static void attention_64_8_128_store(void *arg, int tid, int nthreads)
     lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128);
 }
 
+_Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(64 / 8, 128),
+               "the emitter sized the scratch for a different attention block");
+
 static void attention_64_8_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 64, 8, 128, 40960, 1e-06f, 128,
@@ -3988,6 +3991,7 @@ const lm_model_desc qwen3_32b_model = {
     .scratch_floats = SCRATCH_FLOATS,
     .kv_floats = KV_FLOATS,
     .params_per_token = 31983534080,
+    .head_params = 777912320,
     .weight_bytes_per_token = 63967068160,
     .forward = forward,
 };

@@ -469,6 +469,9 @@ static void attention_32_8_128_store(void *arg, int tid, int nthreads)
     lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128);
 }
 
+_Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(32 / 8, 128),
+               "the emitter sized the scratch for a different attention block");
+
 static void attention_32_8_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 32, 8, 128, 40960, 1e-06f, 128,
@@ -2307,6 +2310,7 @@ const lm_model_desc qwen3_4b_model = {
     .scratch_floats = SCRATCH_FLOATS,
     .kv_floats = KV_FLOATS,
     .params_per_token = 4022272000,
+    .head_params = 388956160,
     .weight_bytes_per_token = 8044544000,
     .forward = forward,
 };
