@@ -286,6 +286,17 @@ LM_INLINE float lm_gemv_bf16_row(const uint16_t *restrict row, const float *rest
     const lm_u32x16 high = (lm_u32x16){ 0 } + 0xffff0000u;
     lm_v16 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
     int k = 0;
+    /* The 128-byte steps start in the first half of a 128-byte line pair:
+     * started in the second half (a tensor's offset in its file is only
+     * 8-byte aligned), one core read Qwen-1.8B's lm_head at 11 GB/s instead
+     * of 16. One 32-weight chunk first keeps xs's chunking. */
+    if ((uintptr_t)row & 64) {
+        lm_u32x16 p0;
+        memcpy(&p0, row, sizeof p0);
+        a0 += (lm_v16)(p0 << 16) * lm_load16(xs);
+        a1 += (lm_v16)(p0 & high) * lm_load16(xs + 16);
+        k = 32;
+    }
     for (; k + 64 <= K; k += 64) {
         __builtin_prefetch((const char *)(row + k) + LM_GEMV_AHEAD);
         lm_u32x16 p0, p1;
@@ -296,7 +307,7 @@ LM_INLINE float lm_gemv_bf16_row(const uint16_t *restrict row, const float *rest
         a2 += (lm_v16)(p1 << 16) * lm_load16(xs + k + 32);
         a3 += (lm_v16)(p1 & high) * lm_load16(xs + k + 48);
     }
-    if (k < K) {
+    if (k < K) { /* one 32-weight chunk left */
         lm_u32x16 p0;
         memcpy(&p0, row + k, sizeof p0);
         a0 += (lm_v16)(p0 << 16) * lm_load16(xs + k);
