@@ -236,16 +236,70 @@ static int shared_conversion(const lm_model_desc *d, const lm_weights *out, int 
     return -1;
 }
 
+/* Where slot i's data starts in the checkpoint's mapping. */
+static const unsigned char *slot_source(const lm_weight_desc *w, const lm_tensor *t)
+{
+    size_t per_row = (size_t)row_elems(w);
+    return (const unsigned char *)t->data + (size_t)w->row_begin * per_row * lm_st_dtype_size(t->dtype);
+}
+
+static int binds_in_place(const lm_weight_desc *w, const lm_tensor *t)
+{
+    return same_storage(w->dtype, t->dtype) && (uintptr_t)slot_source(w, t) % lm_st_dtype_size(t->dtype) == 0;
+}
+
+/* Converted slots start on 128-byte boundaries: the decode kernels stream
+ * rows in 128-byte steps (kernels.h). */
+#define SLOT_ALIGN ((size_t)128)
+
+static size_t round_up(size_t n, size_t a)
+{
+    return (n + a - 1) / a * a;
+}
+
+/* One anonymous mapping for every slot to be converted, on transparent
+ * huge pages: decode reads these weights every token, and on 4 KiB pages
+ * the TLB misses cost a quarter of the bandwidth (q8_0 slots allocated one
+ * by one left all but the largest on 4 KiB pages). Sized for every slot
+ * not bound in place; slots that share a conversion leave their share
+ * untouched, which costs address space only. */
+static int reserve_arena(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights *out, lm_err *e)
+{
+    size_t total = 0;
+    for (int i = 0; i < d->n_weights; i++) {
+        const lm_weight_desc *w = &d->weights[i];
+        const lm_tensor *t = lm_checkpoint_find(ck, w->hf_name);
+        if (!binds_in_place(w, t))
+            total += round_up(slot_bytes(w->dtype, (size_t)w->shape[0] * (size_t)row_elems(w)), SLOT_ALIGN);
+    }
+    if (total == 0)
+        return 0;
+    /* Over-allocated by a huge page so the arena can start on one. */
+    size_t len = total + HUGE_PAGE;
+    void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (map == MAP_FAILED)
+        return lm_fail(e, "%s: out of memory reserving %zu bytes for converted weights; use a "
+                          "checkpoint stored in the compiled dtype or free memory",
+                       lm_checkpoint_dir(ck), total);
+    out->arena = map;
+    out->arena_bytes = len;
+    uintptr_t start = round_up((uintptr_t)map, HUGE_PAGE);
+    out->arena_used = (size_t)(start - (uintptr_t)map);
+#ifdef MADV_HUGEPAGE
+    (void)madvise((void *)start, total, MADV_HUGEPAGE); /* a hint; fine if refused */
+#endif
+    return 0;
+}
+
 static int bind_slot(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights *out, int i,
                      lm_err *e)
 {
     const lm_weight_desc *w = &d->weights[i];
     const lm_tensor *t = lm_checkpoint_find(ck, w->hf_name);
     size_t esz = lm_st_dtype_size(t->dtype);
-    size_t per_row = (size_t)row_elems(w);
-    size_t n = (size_t)w->shape[0] * per_row;
-    const unsigned char *src = (const unsigned char *)t->data + (size_t)w->row_begin * per_row * esz;
-    if (same_storage(w->dtype, t->dtype) && (uintptr_t)src % esz == 0) {
+    size_t n = (size_t)w->shape[0] * (size_t)row_elems(w);
+    const unsigned char *src = slot_source(w, t);
+    if (binds_in_place(w, t)) {
         out->ptr[i] = src;
         return 0;
     }
@@ -255,19 +309,13 @@ static int bind_slot(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights
         return 0;
     }
     size_t bytes = slot_bytes(w->dtype, n);
-    /* Big buffers on 2 MiB boundaries as transparent huge pages: first-touch
-     * page faults, not the arithmetic, dominate converting a large tensor. */
-    size_t align = bytes >= HUGE_PAGE * 2 ? HUGE_PAGE : 64;
-    size_t alloc = (bytes + align - 1) / align * align;
-    void *mem = aligned_alloc(align, alloc ? alloc : align);
-#ifdef MADV_HUGEPAGE
-    if (mem && align == HUGE_PAGE)
-        (void)madvise(mem, alloc, MADV_HUGEPAGE); /* a hint; fine if refused */
-#endif
-    if (!mem)
-        return lm_fail(e, "%s: out of memory converting tensor '%s' to %s (%zu bytes); use a "
-                          "checkpoint stored in the compiled dtype or free memory",
-                       lm_checkpoint_dir(ck), w->hf_name, slot_dtype_name(w->dtype), bytes);
+    size_t need = round_up(bytes, SLOT_ALIGN);
+    if (!out->arena || out->arena_bytes - out->arena_used < need)
+        return lm_fail(e, "%s: converting tensor '%s' to %s: the weight arena is %zu bytes short "
+                          "(a runtime bug, please report)",
+                       lm_checkpoint_dir(ck), w->hf_name, slot_dtype_name(w->dtype), need);
+    void *mem = (char *)out->arena + out->arena_used;
+    out->arena_used += need;
 #ifdef MADV_POPULATE_READ
     {
         /* Map the source's pages in one call instead of one fault per page. */
@@ -321,8 +369,8 @@ void lm_weights_free(lm_weights *w)
 {
     if (!w)
         return;
-    for (int i = 0; w->owned && i < w->n; i++)
-        free(w->owned[i]);
+    if (w->arena)
+        munmap(w->arena, w->arena_bytes);
     free(w->owned);
     free((void *)w->ptr);
     memset(w, 0, sizeof *w);
@@ -370,16 +418,20 @@ int lm_bind_weights(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights 
         lm_weights_free(out);
         return lm_fail(e, "%s: out of memory binding weights", lm_checkpoint_dir(ck));
     }
+    if (reserve_arena(d, ck, out, e) != 0) {
+        lm_weights_free(out);
+        return -1;
+    }
     /* Files read in place every token go on huge pages first; a file only
      * converted from is read once, and its pages are dropped after. */
     for (int i = 0; i < d->n_weights; i++) {
         const lm_tensor *t = lm_checkpoint_find(ck, d->weights[i].hf_name);
-        if (!same_storage(d->weights[i].dtype, t->dtype))
+        if (!binds_in_place(&d->weights[i], t))
             continue;
         int seen = 0;
         for (int j = 0; j < i && !seen; j++) {
             const lm_tensor *u = lm_checkpoint_find(ck, d->weights[j].hf_name);
-            seen = same_storage(d->weights[j].dtype, u->dtype) && strcmp(u->file, t->file) == 0;
+            seen = binds_in_place(&d->weights[j], u) && strcmp(u->file, t->file) == 0;
         }
         if (!seen)
             lm_checkpoint_prefer_huge(ck, t->file);

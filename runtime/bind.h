@@ -14,7 +14,10 @@
 
 typedef struct lm_weights {
     const void **ptr;   /* [n_weights] data of each slot, as desc->weights[i].dtype */
-    void **owned;       /* [n_weights] memory this binding allocated, or NULL */
+    void **owned;       /* [n_weights] data this binding converted (in arena), or NULL */
+    void *arena;        /* one anonymous mapping holding every converted slot, or NULL */
+    size_t arena_bytes;
+    size_t arena_used;
     int n;
 } lm_weights;
 
