@@ -722,10 +722,14 @@ LM_INLINE void lm_swiglu_task(const lm_rows_args *a, int tid, int nthreads, int 
 }
 
 /* ---- attention -----------------------------------------------------------
- * The KV cache of one layer is [context][kv_heads][head_dim] for keys, then
- * the same for values. Position-major, so the memory a sequence touches
- * grows with its length only: the cache is reserved address space and a
- * short prompt costs a few pages per layer, not one page per head. Keys are
+ * The KV cache of one layer is [kv_heads][context][head_dim] for keys, then
+ * the same for values: each head's positions are contiguous, so attention
+ * streams them and crosses a 4 KiB page every 8 positions (head_dim 128).
+ * Position-major ([context][kv_heads][head_dim]) put each position of
+ * Qwen3-0.6B on a page of its own per head read, a TLB miss per position:
+ * decode after 512 positions lost a fifth of its speed. The cache is
+ * reserved address space, so a short prompt costs a page per head and
+ * layer, and memory grows with the positions in use. Keys are
  * stored after their per-head norm and RoPE. */
 
 typedef struct lm_attn_args {
@@ -805,7 +809,7 @@ LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, 
         lm_rope_table(inv, rot, a->rope_base);
     for (int item = tid; item < a->n * KVH; item += nthreads) {
         int t = item / KVH, h = item % KVH, p = a->pos + t;
-        float *kd = kc + ((size_t)p * KVH + h) * D;
+        float *kd = kc + ((size_t)h * CTX + p) * D;
         const float *ks = a->k + (size_t)t * KVH * D + (size_t)h * D;
         if (a->k_norm)
             lm_rmsnorm_row(kd, ks, a->k_norm, D, eps);
@@ -813,7 +817,7 @@ LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, 
             memcpy(kd, ks, sizeof(float) * D);
         if (rot)
             lm_rope_head(kd, rot, p, inv);
-        memcpy(vc + ((size_t)p * KVH + h) * D, a->v + (size_t)t * KVH * D + (size_t)h * D,
+        memcpy(vc + ((size_t)h * CTX + p) * D, a->v + (size_t)t * KVH * D + (size_t)h * D,
                sizeof(float) * D);
     }
 }
@@ -863,7 +867,7 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
     float inv[LM_MAX_ROT / 2];
     if (rot)
         lm_rope_table(inv, rot, a->rope_base);
-    const size_t stride = (size_t)KVH * D;
+    const size_t stride = (size_t)D;
     /* Interleaved items balance the causal triangle across threads. */
     for (int item = tid; item < a->n * KVH; item += nthreads) {
         const int t = item / KVH, kvh = item % KVH, p = a->pos + t;
@@ -885,7 +889,7 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
             m[g] = -INFINITY;
             l[g] = 0.0f;
         }
-        const float *kh = kc + (size_t)kvh * D, *vh = vc + (size_t)kvh * D;
+        const float *kh = kc + (size_t)kvh * CTX * D, *vh = vc + (size_t)kvh * CTX * D;
         for (int j0 = 0; j0 <= p; j0 += LM_ATTN_BLOCK) {
             const int nb = p + 1 - j0 < LM_ATTN_BLOCK ? p + 1 - j0 : LM_ATTN_BLOCK;
             for (int jj = 0; jj < nb; jj++) {

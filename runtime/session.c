@@ -92,8 +92,8 @@ static int map_kv_cache(lm_session *s, lm_err *e)
         return lm_fail(e, "session: cannot reserve %zu bytes for the KV cache: %s; "
                           "rebuild with a smaller --ctx", floats * sizeof(float), strerror(errno));
     }
-    /* No MADV_HUGEPAGE here: each layer's K and V regions would cost a
-     * zeroed 2 MiB page on first touch (112 MiB for Qwen3-0.6B) before a
+    /* No MADV_HUGEPAGE here: each head's K and V regions would cost a
+     * zeroed 2 MiB page on first touch (900 MiB for Qwen3-0.6B) before a
      * single position is used; 4 KiB pages keep the cache's memory
      * proportional to the positions in use. */
     s->kv = p;
