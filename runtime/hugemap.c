@@ -87,23 +87,32 @@ lm_huge_result lm_map_prefer_huge(void *map, size_t size, const char *path)
      * mappings so); a small file is not worth a re-read. */
     if (((uintptr_t)base & (HUGE_BYTES - 1)) != 0 || size < 3 * HUGE_BYTES)
         return LM_HUGE_TOO_SMALL;
-    populate(base, HUGE_BYTES);
-    if (lm_map_huge_bytes(map) >= HUGE_BYTES)
+    /* Every page is read each token anyway; mapped now, the whole file
+     * shows how much of it the page cache holds in 2 MiB folios. Parts of
+     * a file once on huge pages can fall back to small folios (reclaim
+     * under memory pressure, a reader without MADV_HUGEPAGE), so the
+     * whole file is checked, not a sample. */
+    const size_t whole = size / HUGE_BYTES * HUGE_BYTES;
+    populate(base, size);
+    size_t huge = lm_map_huge_bytes(map);
+    if (huge >= whole / 10 * 9)
         return LM_HUGE_ALREADY;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return LM_HUGE_UNSUPPORTED;
-    drop(fd, base, 0, HUGE_BYTES);
-    populate(base, HUGE_BYTES);
-    if (lm_map_huge_bytes(map) < HUGE_BYTES) {
-        close(fd);
-        return LM_HUGE_UNSUPPORTED;
+    if (huge == 0) {
+        /* Nothing on huge pages yet: try one extent before the file. */
+        drop(fd, base, 0, HUGE_BYTES);
+        populate(base, HUGE_BYTES);
+        if (lm_map_huge_bytes(map) < HUGE_BYTES) {
+            close(fd);
+            return LM_HUGE_UNSUPPORTED;
+        }
     }
-    /* The probe worked: the rest of the file too, read back now so the
-     * first token does not pay for it. */
-    size_t whole = size / HUGE_BYTES * HUGE_BYTES;
-    drop(fd, base, HUGE_BYTES, whole - HUGE_BYTES);
+    /* The kernel can: the whole file, read back now so the first token
+     * does not pay for it. */
+    drop(fd, base, 0, whole);
     close(fd);
-    populate(base + HUGE_BYTES, size - HUGE_BYTES);
+    populate(base, size);
     return LM_HUGE_REREAD;
 }

@@ -11,12 +11,14 @@
  * 2 MiB folios on kernels and file systems that support large folios
  * (ext4 from Linux 6.16, XFS earlier).
  *
- * So when a file bound in place is not on huge pages, its clean pages are
- * dropped from the page cache once and read again through the mapping;
- * every later load finds it on huge pages. A 2 MiB extent is tried first,
- * so where the kernel cannot do it the cost is one 2 MiB re-read, not the
- * whole file. Pointers into the mapping stay valid throughout. Set
- * LMCC_HUGE_PAGES=0 in the environment to leave the page cache alone. */
+ * So the file bound in place is mapped in full at load (decode reads all
+ * of it every token anyway), and when less than 90% of it lands on huge
+ * pages its clean pages are dropped from the page cache and read again
+ * through the mapping; later loads find it on huge pages. Where nothing is
+ * on huge pages yet, a 2 MiB extent is tried first, so where the kernel
+ * cannot do it the cost is one 2 MiB re-read, not the whole file. Pointers
+ * into the mapping stay valid throughout. Set LMCC_HUGE_PAGES=0 in the
+ * environment to leave the page cache alone. */
 #ifndef LMRT_HUGEMAP_H
 #define LMRT_HUGEMAP_H
 
@@ -26,7 +28,7 @@
 typedef enum lm_huge_result {
     LM_HUGE_OFF,        /* LMCC_HUGE_PAGES=0, or transparent huge pages disabled */
     LM_HUGE_TOO_SMALL,  /* under 3 huge pages, or the mapping is not 2 MiB aligned */
-    LM_HUGE_ALREADY,    /* the page cache already held it in 2 MiB folios */
+    LM_HUGE_ALREADY,    /* the page cache already held 90% of it in 2 MiB folios */
     LM_HUGE_REREAD,     /* dropped and read again onto 2 MiB pages */
     LM_HUGE_UNSUPPORTED,/* the kernel or file system keeps it in small folios */
 } lm_huge_result;
