@@ -87,21 +87,24 @@ lm_huge_result lm_map_prefer_huge(void *map, size_t size, const char *path)
      * mappings so); a small file is not worth a re-read. */
     if (((uintptr_t)base & (HUGE_BYTES - 1)) != 0 || size < 3 * HUGE_BYTES)
         return LM_HUGE_TOO_SMALL;
-    /* Every page is read each token anyway; mapped now, the whole file
-     * shows how much of it the page cache holds in 2 MiB folios. Parts of
-     * a file once on huge pages can fall back to small folios (reclaim
-     * under memory pressure, a reader without MADV_HUGEPAGE), so the
-     * whole file is checked, not a sample. */
+    /* The first extent tells whether the file was ever read onto huge
+     * pages. If it was, the whole file is mapped now (decode reads all of
+     * it every token anyway) to see how much still is: parts of a file
+     * fall back to small folios under reclaim, or when read by something
+     * without MADV_HUGEPAGE. If it was not, one extent is re-read first to
+     * learn whether this kernel and file system can do it at all. */
     const size_t whole = size / HUGE_BYTES * HUGE_BYTES;
-    populate(base, size);
-    size_t huge = lm_map_huge_bytes(map);
-    if (huge >= whole / 10 * 9)
-        return LM_HUGE_ALREADY;
+    populate(base, HUGE_BYTES);
+    int probed = lm_map_huge_bytes(map) >= HUGE_BYTES;
+    if (probed) {
+        populate(base, size);
+        if (lm_map_huge_bytes(map) >= whole / 10 * 9)
+            return LM_HUGE_ALREADY;
+    }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return LM_HUGE_UNSUPPORTED;
-    if (huge == 0) {
-        /* Nothing on huge pages yet: try one extent before the file. */
+    if (!probed) {
         drop(fd, base, 0, HUGE_BYTES);
         populate(base, HUGE_BYTES);
         if (lm_map_huge_bytes(map) < HUGE_BYTES) {
