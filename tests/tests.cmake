@@ -9,9 +9,20 @@ if(CMOCKA_FOUND)
     target_compile_definitions(${name} PRIVATE TEST_DATA_DIR="${CMAKE_SOURCE_DIR}/tests/data")
     add_test(NAME unit.${name} COMMAND ${name})
   endforeach()
-  # The kernels test compiles the kernels as models do: for this CPU.
+  # The kernels test compiles the kernels as models do: for this CPU. A
+  # second build of it targets the baseline of the architecture (x86-64:
+  # SSE2, no FMA, F16C or AVX-512), the portable path a model built with
+  # LMCC_NATIVE=OFF takes: the same vector code lowered to narrow vectors,
+  # q8_0 without the int16 path, f16 scales converted in C.
   if(TARGET test_kernels)
     target_compile_options(test_kernels PRIVATE ${LMCC_OPT_FLAGS})
+    add_executable(test_kernels_portable ${CMAKE_SOURCE_DIR}/tests/unit/test_kernels.c)
+    target_link_libraries(test_kernels_portable PRIVATE lmcc_core PkgConfig::CMOCKA)
+    target_compile_options(test_kernels_portable PRIVATE -O2 -Wno-psabi)
+    if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64)$")
+      target_compile_options(test_kernels_portable PRIVATE -march=x86-64)
+    endif()
+    add_test(NAME unit.test_kernels_portable COMMAND test_kernels_portable)
   endif()
 endif()
 
