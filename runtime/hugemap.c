@@ -87,6 +87,11 @@ lm_huge_result lm_map_prefer_huge(void *map, size_t size, const char *path)
      * mappings so); a small file is not worth a re-read. */
     if (((uintptr_t)base & (HUGE_BYTES - 1)) != 0 || size < 3 * HUGE_BYTES)
         return LM_HUGE_TOO_SMALL;
+    /* A file the page cache cannot hold is read from disk every token
+     * anyway; mapping or re-reading it all here would only add a pass. */
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0 && size / 3 > (size_t)pages / 4 * (size_t)page)
+        return LM_HUGE_TOO_LARGE;
     /* The first extent tells whether the file was ever read onto huge
      * pages. If it was, the whole file is mapped now (decode reads all of
      * it every token anyway) to see how much still is: parts of a file

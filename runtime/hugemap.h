@@ -28,6 +28,7 @@
 typedef enum lm_huge_result {
     LM_HUGE_OFF,        /* LMCC_HUGE_PAGES=0, or transparent huge pages disabled */
     LM_HUGE_TOO_SMALL,  /* under 3 huge pages, or the mapping is not 2 MiB aligned */
+    LM_HUGE_TOO_LARGE,  /* over 3/4 of the RAM: it cannot stay in the page cache */
     LM_HUGE_ALREADY,    /* the page cache already held 90% of it in 2 MiB folios */
     LM_HUGE_REREAD,     /* dropped and read again onto 2 MiB pages */
     LM_HUGE_UNSUPPORTED,/* the kernel or file system keeps it in small folios */
