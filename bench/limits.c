@@ -65,7 +65,7 @@ static size_t read_buffer_bytes(void)
 }
 #define READ_STEP (4 * VEC_BYTES)
 #define BANDWIDTH_REPS 8
-#define BANDWIDTH_MIN_S 1.0
+#define BANDWIDTH_MIN_S 0.6
 #define FMA_REPS 3
 #define FMA_ITERS 20000000L
 #define MAX_THREADS 256
@@ -90,26 +90,34 @@ static int fail(const char *where, const char *what)
  * vector accumulators, so the adds never wait on each other and the loop
  * is limited by the loads alone. A sum, not a copy: decode only reads
  * weights, and a copy's write-allocate traffic would blur the figure. */
-static float read_slice(const char *p, size_t n)
-{
-    vec a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
-    for (size_t i = 0; i + READ_STEP <= n; i += READ_STEP) {
-        vec x, y, z, w;
-        memcpy(&x, p + i, VEC_BYTES);
-        memcpy(&y, p + i + VEC_BYTES, VEC_BYTES);
-        memcpy(&z, p + i + 2 * VEC_BYTES, VEC_BYTES);
-        memcpy(&w, p + i + 3 * VEC_BYTES, VEC_BYTES);
-        a += x;
-        b += y;
-        c += z;
-        d += w;
+#define READ_SLICE(name, vtype, vbytes)                                          \
+    static float name(const char *p, size_t n)                                  \
+    {                                                                           \
+        vtype a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };                       \
+        for (size_t i = 0; i + 4 * (vbytes) <= n; i += 4 * (vbytes)) {          \
+            vtype x, y, z, w;                                                   \
+            memcpy(&x, p + i, (vbytes));                                        \
+            memcpy(&y, p + i + (vbytes), (vbytes));                             \
+            memcpy(&z, p + i + 2 * (vbytes), (vbytes));                         \
+            memcpy(&w, p + i + 3 * (vbytes), (vbytes));                         \
+            a += x;                                                             \
+            b += y;                                                             \
+            c += z;                                                             \
+            d += w;                                                             \
+        }                                                                       \
+        vtype s = a + b + c + d;                                                \
+        float r = 0;                                                            \
+        for (size_t i = 0; i < (vbytes) / 4; i++)                               \
+            r += s[i];                                                          \
+        return r;                                                               \
     }
-    vec s = a + b + c + d;
-    float r = 0;
-    for (int i = 0; i < LANES; i++)
-        r += s[i];
-    return r;
-}
+/* The read at the widest vectors, and at half of that: on Intel's AVX-512
+ * parts a core streamed memory 15% faster with 256-bit loads than with
+ * 512-bit ones (17.8 vs 15.5 GB/s), so the bandwidth is the better of the
+ * two, the most this machine's memory gives. */
+typedef float half_vec __attribute__((vector_size(VEC_BYTES / 2)));
+READ_SLICE(read_slice, vec, VEC_BYTES)
+READ_SLICE(read_slice_half, half_vec, VEC_BYTES / 2)
 
 /* A register-only FMA loop: FMA_CHAINS independent chains of acc = acc*m+k,
  * no loads or stores inside, so it runs at the FMA units' peak. `acc * m + k`
@@ -135,7 +143,7 @@ static float fma_loop(float seed)
     return r;
 }
 
-typedef enum { MEASURE_READ, MEASURE_FMA } measure_kind;
+typedef enum { MEASURE_READ, MEASURE_READ_HALF, MEASURE_FMA } measure_kind;
 
 typedef struct job {
     measure_kind kind;
@@ -150,7 +158,9 @@ static void *worker(void *arg)
 {
     job *j = arg;
     pthread_barrier_wait(j->start);
-    j->result = j->kind == MEASURE_READ ? read_slice(j->slice, j->slice_bytes) : fma_loop(j->seed);
+    j->result = j->kind == MEASURE_READ        ? read_slice(j->slice, j->slice_bytes)
+                : j->kind == MEASURE_READ_HALF ? read_slice_half(j->slice, j->slice_bytes)
+                                               : fma_loop(j->seed);
     return NULL;
 }
 
@@ -230,21 +240,26 @@ static int bandwidth(int threads, int huge, float *sink, double *sustained, doub
     if (huge_frac)
         *huge_frac = huge_fraction(buf_bytes);
     size_t slice = buf_bytes / (size_t)threads / READ_STEP * READ_STEP;
-    double best = 0, total_s = 0, total_bytes = 0;
-    for (int r = 0; r < BANDWIDTH_REPS || total_s < BANDWIDTH_MIN_S; r++) {
-        double t;
-        if (run_threads(threads, MEASURE_READ, buf, slice, sink, &t) != 0) {
-            munmap(buf, buf_bytes);
-            return -1;
+    double best = 0, best_sustained = 0;
+    for (int kind = MEASURE_READ; kind <= MEASURE_READ_HALF; kind++) {
+        double total_s = 0, total_bytes = 0;
+        for (int r = 0; r < BANDWIDTH_REPS || total_s < BANDWIDTH_MIN_S; r++) {
+            double t;
+            if (run_threads(threads, (measure_kind)kind, buf, slice, sink, &t) != 0) {
+                munmap(buf, buf_bytes);
+                return -1;
+            }
+            double bytes = (double)(slice * (size_t)threads);
+            total_s += t;
+            total_bytes += bytes;
+            if (bytes / t / 1e9 > best)
+                best = bytes / t / 1e9;
         }
-        double bytes = (double)(slice * (size_t)threads);
-        total_s += t;
-        total_bytes += bytes;
-        if (bytes / t / 1e9 > best)
-            best = bytes / t / 1e9;
+        if (total_bytes / total_s / 1e9 > best_sustained)
+            best_sustained = total_bytes / total_s / 1e9;
     }
     munmap(buf, buf_bytes);
-    *sustained = total_bytes / total_s / 1e9;
+    *sustained = best_sustained;
     if (best_pass)
         *best_pass = best;
     return 0;
