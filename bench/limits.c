@@ -13,7 +13,8 @@
  * peak, the fraction of the read buffer the kernel really put on huge pages,
  * and the 1-minute load average (the machines are shared; the bandwidth
  * moves with the host's load, which is why scripts/bench.sh measures it
- * again right before each decode it compares with: `--bandwidth-only`).
+ * again right before each run it compares with: `--quick`, which measures
+ * the FMA peak too, since a busy host holds that down as well).
  *
  * Output: one JSON object on stdout. A failure is one line on stderr and
  * exit status 1, never a zero that would make every fraction infinite. */
@@ -321,10 +322,12 @@ static double load_average(void)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: lmcc-limits [-t THREADS] [--bandwidth-only]\n"
+    fprintf(stderr, "usage: lmcc-limits [-t THREADS] [--bandwidth-only | --quick]\n"
                     "  prints this machine's memory read bandwidth and f32 FMA peak as JSON\n"
                     "  -t THREADS        threads to measure with (default: every online CPU)\n"
-                    "  --bandwidth-only  measure only the all-thread read bandwidth (a few seconds)\n");
+                    "  --bandwidth-only  measure only the all-thread read bandwidth (a few seconds)\n"
+                    "  --quick           the all-thread bandwidth and FMA peak only: the figures that\n"
+                    "                    move with the host's load, measured again before each run\n");
     return 2;
 }
 
@@ -332,10 +335,12 @@ int main(int argc, char **argv)
 {
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = online >= 1 && online <= MAX_THREADS ? (int)online : 1;
-    int only_bandwidth = 0;
+    int only_bandwidth = 0, quick = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--bandwidth-only") == 0) {
             only_bandwidth = 1;
+        } else if (strcmp(argv[i], "--quick") == 0) {
+            quick = 1;
         } else if (strcmp(argv[i], "-t") == 0 && i + 1 < argc) {
             char *end;
             long t = strtol(argv[++i], &end, 10);
@@ -357,6 +362,13 @@ int main(int argc, char **argv)
         printf("{\"read_bandwidth_gbs\": %.2f, \"read_bandwidth_best_pass_gbs\": %.2f, "
                "\"load_average_1min\": %.2f}\n",
                bw, bw_best, load_average());
+    } else if (quick) {
+        double fma;
+        if (fma_gflops(threads, &sink, &fma) != 0)
+            return 1;
+        printf("{\"read_bandwidth_gbs\": %.2f, \"read_bandwidth_best_pass_gbs\": %.2f, "
+               "\"fma_gflops\": %.1f, \"load_average_1min\": %.2f}\n",
+               bw, bw_best, fma, load_average());
     } else {
         char cpu[256];
         cpu_model(cpu, sizeof cpu);

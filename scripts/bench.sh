@@ -9,8 +9,9 @@
 # 3. Builds each at bf16 and q8_0 and runs the executable's --bench: prefill
 #    of a 512-token prompt, then 128 decode steps (-n 129: the first new
 #    token comes from the prefill, each later one from one decode step).
-#    The bandwidth moves with the host's load, so it is measured again right
-#    before each run and that run's decode_fraction uses the fresh figure.
+#    The bandwidth and the FMA peak move with the host's load, so both are
+#    measured again right before each run (lmcc-limits --quick) and that
+#    run's decode_fraction and prefill_fraction use the fresh figures.
 # 4. Prints one JSON document on stdout:
 #      {"machine": {"cpu", "threads", "read_bandwidth_gbs", "fma_gflops"},
 #       "runs": [<each executable's --bench object>]}
@@ -57,7 +58,6 @@ say "$(cat "$work/machine.json")"
 
 # Token ids below both models' vocabularies (151936), spread over the table.
 prompt=$($PY -c "print(','.join(str((i * 7919 + 13) % 150000) for i in range($PROMPT_TOKENS)))")
-fma=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['fma_gflops'])" "$work/machine.json")
 
 runs=()
 for entry in "${models[@]}"; do
@@ -77,15 +77,17 @@ for entry in "${models[@]}"; do
     start=$(date +%s.%N)
     "$lmcc" build "$config" --dtype "$dtype" -o "$out" >&2 || die "lmcc build $config --dtype $dtype failed"
     build_s=$($PY -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 2))" "$start" "$(date +%s.%N)")
-    "$limits" --bandwidth-only > "$work/bandwidth-$name-$dtype.json" || die "$limits --bandwidth-only failed"
+    "$limits" --quick > "$work/bandwidth-$name-$dtype.json" || die "$limits --quick failed"
     bw=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['read_bandwidth_gbs'])" \
+         "$work/bandwidth-$name-$dtype.json")
+    fma=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['fma_gflops'])" \
          "$work/bandwidth-$name-$dtype.json")
     if [ "$dtype" = bf16 ]; then
       # The load figure is for a warm page cache: one short run first, which
       # also puts a just-written checkpoint on 2 MiB pages (runtime/hugemap.h).
       "$out/$name" -m "$ckpt" --tokens 1 -n 1 > /dev/null 2>> "$log" || die "$out/$name warm-up failed (log: $log)"
     fi
-    say "running $name $dtype (built in ${build_s} s; bandwidth now $bw GB/s; load $(cut -d' ' -f1-3 /proc/loadavg))"
+    say "running $name $dtype (built in ${build_s} s; bandwidth now $bw GB/s, FMA peak $fma GFLOP/s; load $(cut -d' ' -f1-3 /proc/loadavg))"
     if ! "$out/$name" -m "$ckpt" --tokens "$prompt" -n $((DECODE_STEPS + 1)) --bench \
         --bandwidth-gbs "$bw" --fma-gflops "$fma" > "$work/run-$name-$dtype.json" 2>> "$log"; then
       tail -n 20 "$log" >&2
