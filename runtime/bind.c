@@ -304,6 +304,12 @@ static int shared_conversion(const lm_model_desc *d, const lm_weights *out, int 
     return -1;
 }
 
+/* Elements of slot w. */
+static size_t slot_elems(const lm_weight_desc *w)
+{
+    return (size_t)w->shape[0] * (size_t)row_elems(w);
+}
+
 /* Where slot i's data starts in the checkpoint's mapping. */
 static const unsigned char *slot_source(const lm_weight_desc *w, const lm_tensor *t)
 {
@@ -338,7 +344,7 @@ static int reserve_arena(const lm_model_desc *d, const lm_checkpoint *ck, lm_wei
         const lm_weight_desc *w = &d->weights[i];
         const lm_tensor *t = lm_checkpoint_find(ck, w->hf_name);
         if (!binds_in_place(w, t))
-            total += round_up(slot_bytes(w->dtype, (size_t)w->shape[0] * (size_t)row_elems(w)), SLOT_ALIGN);
+            total += round_up(slot_bytes(w->dtype, slot_elems(w)), SLOT_ALIGN);
     }
     if (total == 0)
         return 0;
@@ -364,7 +370,7 @@ static int bind_slot(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights
 {
     const lm_weight_desc *w = &d->weights[i];
     const lm_tensor *t = lm_checkpoint_find(ck, w->hf_name);
-    size_t n = (size_t)w->shape[0] * (size_t)row_elems(w);
+    size_t n = slot_elems(w);
     const unsigned char *src = slot_source(w, t);
     if (binds_in_place(w, t)) {
         out->ptr[i] = src;
@@ -420,6 +426,30 @@ static void drop_if_converted(const lm_model_desc *d, const lm_checkpoint *ck,
     (void)out;
     (void)i;
 #endif
+}
+
+/* Files read in place every token go on huge pages (hugemap.h), each once;
+ * a file only converted from is read once, and its pages are dropped
+ * after. An optimization only: without memory for the list, none. */
+static void prefer_huge_pages(const lm_model_desc *d, const lm_checkpoint *ck)
+{
+    const char **files = calloc(d->n_weights ? (size_t)d->n_weights : 1, sizeof *files);
+    if (!files)
+        return;
+    int n = 0;
+    for (int i = 0; i < d->n_weights; i++) {
+        const lm_tensor *t = lm_checkpoint_find(ck, d->weights[i].hf_name);
+        if (!binds_in_place(&d->weights[i], t))
+            continue;
+        int k = 0;
+        while (k < n && strcmp(files[k], t->file) != 0)
+            k++;
+        if (k == n) {
+            files[n++] = t->file;
+            lm_checkpoint_prefer_huge(ck, t->file);
+        }
+    }
+    free(files);
 }
 
 void lm_weights_free(lm_weights *w)
@@ -479,20 +509,7 @@ int lm_bind_weights(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights 
         lm_weights_free(out);
         return -1;
     }
-    /* Files read in place every token go on huge pages first; a file only
-     * converted from is read once, and its pages are dropped after. */
-    for (int i = 0; i < d->n_weights; i++) {
-        const lm_tensor *t = lm_checkpoint_find(ck, d->weights[i].hf_name);
-        if (!binds_in_place(&d->weights[i], t))
-            continue;
-        int seen = 0;
-        for (int j = 0; j < i && !seen; j++) {
-            const lm_tensor *u = lm_checkpoint_find(ck, d->weights[j].hf_name);
-            seen = binds_in_place(&d->weights[j], u) && strcmp(u->file, t->file) == 0;
-        }
-        if (!seen)
-            lm_checkpoint_prefer_huge(ck, t->file);
-    }
+    prefer_huge_pages(d, ck);
     for (int i = 0; i < d->n_weights; i++) {
         if (bind_slot(d, ck, out, i, e) != 0) {
             lm_weights_free(out);

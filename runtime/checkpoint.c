@@ -286,9 +286,14 @@ void lm_checkpoint_prefer_huge(const lm_checkpoint *ck, const char *file)
 
 size_t lm_checkpoint_huge_bytes(const lm_checkpoint *ck)
 {
-    size_t n = 0;
+    /* One pass over /proc/self/smaps for all the shards. */
+    const void **maps = malloc((ck->n_files ? ck->n_files : 1) * sizeof *maps);
+    if (!maps)
+        return 0;
     for (size_t i = 0; i < ck->n_files; i++)
-        n += lm_map_huge_bytes(ck->files[i].map);
+        maps[i] = ck->files[i].map;
+    size_t n = lm_map_huge_bytes(maps, ck->n_files);
+    free(maps);
     return n;
 }
 

@@ -29,28 +29,35 @@ static int thp_enabled(void)
     return ok;
 }
 
-size_t lm_map_huge_bytes(const void *map)
+size_t lm_map_huge_bytes(const void *const *maps, size_t n)
 {
     FILE *f = fopen("/proc/self/smaps", "r");
     if (!f)
         return 0;
     char line[512];
     int in_map = 0;
-    unsigned long long kib = 0;
+    size_t total = 0;
     while (fgets(line, sizeof line, f)) {
         uintptr_t lo, hi;
         /* A mapping's header line: "lo-hi perms offset dev inode path". */
-        if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " ", &lo, &hi) == 2 && strchr(line, ' ')) {
-            if (in_map)
-                break;
-            in_map = lo == (uintptr_t)map;
+        if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " ", &lo, &hi) == 2) {
+            in_map = 0;
+            for (size_t i = 0; i < n && !in_map; i++)
+                in_map = lo == (uintptr_t)maps[i];
             continue;
         }
+        unsigned long long kib;
         if (in_map && sscanf(line, "FilePmdMapped: %llu kB", &kib) == 1)
-            break;
+            total += (size_t)kib * 1024;
     }
     fclose(f);
-    return (size_t)kib * 1024;
+    return total;
+}
+
+/* One mapping's FilePmdMapped bytes. */
+static size_t huge_bytes(const void *map)
+{
+    return lm_map_huge_bytes(&map, 1);
 }
 
 /* Maps [p, p + n) now, through the fault path that picks the page size. */
@@ -100,10 +107,10 @@ lm_huge_result lm_map_prefer_huge(void *map, size_t size, const char *path)
      * learn whether this kernel and file system can do it at all. */
     const size_t whole = size / HUGE_BYTES * HUGE_BYTES;
     populate(base, HUGE_BYTES);
-    int probed = lm_map_huge_bytes(map) >= HUGE_BYTES;
+    int probed = huge_bytes(map) >= HUGE_BYTES;
     if (probed) {
         populate(base, size);
-        if (lm_map_huge_bytes(map) >= whole / 10 * 9)
+        if (huge_bytes(map) >= whole / 10 * 9)
             return LM_HUGE_ALREADY;
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -112,7 +119,7 @@ lm_huge_result lm_map_prefer_huge(void *map, size_t size, const char *path)
     if (!probed) {
         drop(fd, base, 0, HUGE_BYTES);
         populate(base, HUGE_BYTES);
-        if (lm_map_huge_bytes(map) < HUGE_BYTES) {
+        if (huge_bytes(map) < HUGE_BYTES) {
             close(fd);
             return LM_HUGE_UNSUPPORTED;
         }

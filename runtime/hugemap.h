@@ -38,8 +38,9 @@ typedef enum lm_huge_result {
  * offset 0. Best effort: never fails, never changes the mapped bytes. */
 lm_huge_result lm_map_prefer_huge(void *map, size_t size, const char *path);
 
-/* Bytes of the mapping at map that are mapped with 2 MiB pages
- * (FilePmdMapped in /proc/self/smaps); 0 when the kernel does not say. */
-size_t lm_map_huge_bytes(const void *map);
+/* Bytes of the n mappings starting at maps[i] that are mapped with 2 MiB
+ * pages (FilePmdMapped in /proc/self/smaps, read once); 0 when the kernel
+ * does not say. */
+size_t lm_map_huge_bytes(const void *const *maps, size_t n);
 
 #endif

@@ -72,7 +72,7 @@ static void test_bytes_kept_and_result_sticks(void **state)
     assert_true(r == LM_HUGE_OFF || r == LM_HUGE_ALREADY || r == LM_HUGE_REREAD || r == LM_HUGE_UNSUPPORTED);
     assert_true(checksum(m, size) == before);
     if (r == LM_HUGE_REREAD || r == LM_HUGE_ALREADY)
-        assert_true(lm_map_huge_bytes(m) >= 2 * MIB);
+        assert_true(lm_map_huge_bytes((const void *[]){ m }, 1) >= 2 * MIB);
     munmap(m, size);
 
     /* A file put on huge pages stays there for the next mapping. */
@@ -112,7 +112,7 @@ static void test_unmapped_address_has_no_huge_bytes(void **state)
 {
     (void)state;
     static char not_a_mapping_start[64];
-    assert_int_equal(lm_map_huge_bytes(not_a_mapping_start + 1), 0);
+    assert_int_equal(lm_map_huge_bytes((const void *[]){ not_a_mapping_start + 1 }, 1), 0);
 }
 
 int main(void)
