@@ -1,4 +1,4 @@
-/* lmcc build CONFIG.yaml [-o DIR] [--dtype D] [--ctx N] [--batch B] [--emit-only]
+/* lmcc build CONFIG.yaml [-o DIR] [--dtype D] [--matmul-input P] [--ctx N] [--batch B] [--emit-only]
  *
  * Runs the frontend, writes the generated sources, then compiles them with
  * clang into lib<model>.a and the <model> executable. */
@@ -23,6 +23,9 @@ static const char BUILD_USAGE[] =
     "  -s, --size S      model size, with MODEL (e.g. 0.6B)\n"
     "  -o, --out DIR     output directory (default build/models/<model>)\n"
     "      --dtype D     weight dtype: float32, bfloat16, float16 or q8_0 (default: the config's)\n"
+    "      --matmul-input P  precision of the activations fed to bf16 weights: f32 (default)\n"
+    "                    or bf16 (rounded, as transformers runs a bf16 model; uses AVX-512\n"
+    "                    BF16 dot products where the target has them); see docs/performance.md\n"
     "      --ctx N       KV-cache length in tokens (default: the config's context_length)\n"
     "      --batch B     most tokens per forward call, the prefill chunk (default 256)\n"
     "      --emit-only   write the C sources only; do not compile\n"
@@ -158,7 +161,7 @@ int cmd_build(int argc, char **argv)
         { "ctx", required_argument, 0, 'c' },    { "batch", required_argument, 0, 'b' },
         { "emit-only", no_argument, 0, 'e' },    { "name", required_argument, 0, 'N' },
         { "verbose", no_argument, 0, 'v' },      { "help", no_argument, 0, 'h' },
-        { "size", required_argument, 0, 's' },
+        { "size", required_argument, 0, 's' },   { "matmul-input", required_argument, 0, 'm' },
         { 0, 0, 0, 0 },
     };
     const char *out = NULL, *name = NULL, *size = NULL;
@@ -172,6 +175,7 @@ int cmd_build(int argc, char **argv)
         case 's': size = optarg; break;
         case 'o': out = optarg; break;
         case 'd': fo.dtype = optarg; break;
+        case 'm': fo.matmul_input = optarg; break;
         case 'c':
             if (parse_positive("--ctx", optarg, &fo.ctx, &e) != 0)
                 return usage_error("build", e.msg, BUILD_USAGE);

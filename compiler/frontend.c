@@ -148,6 +148,10 @@ static void push_opts(frontend *f, const char *input_path, const frontend_opts *
         lua_pushstring(L, o->dtype);
         lua_setfield(L, -2, "dtype");
     }
+    if (o->matmul_input) {
+        lua_pushstring(L, o->matmul_input);
+        lua_setfield(L, -2, "matmul_input");
+    }
     if (o->batch > 0) {
         lua_pushinteger(L, o->batch);
         lua_setfield(L, -2, "batch");

@@ -146,6 +146,70 @@ LM_INLINE float lm_silu(float x)
     return x / (1.0f + expf(-x));
 }
 
+typedef int32_t lm_i32x16 __attribute__((vector_size(64)));
+
+/* e^x for 16 lanes with x <= 0 (softmax weights after the maximum is
+ * subtracted): x = n ln2 + r with |r| <= ln2/2, e^r by its degree-6 Taylor
+ * polynomial (relative error under 2e-7 there, about 2 ulp), times 2^n
+ * built in the exponent field. Below -87 the result is 0 where expf would
+ * give a subnormal under 1.2e-38, nothing a softmax sum can see. Scalar
+ * expf per score was 3% of a 512-token prefill; this took prefill up 2.5%.
+ * The SwiGLU epilogue uses it too (lm_silu16). */
+LM_INLINE lm_v16 lm_exp16_nonpos(lm_v16 x)
+{
+    const lm_v16 lo = (lm_v16){ 0 } - 87.0f;
+    const lm_i32x16 under = x < lo; /* all ones where clamped */
+    lm_i32x16 xi, loi;
+    memcpy(&xi, &x, sizeof xi);
+    memcpy(&loi, &lo, sizeof loi);
+    xi = (xi & ~under) | (loi & under);
+    memcpy(&x, &xi, sizeof x);
+    /* Round to nearest by adding and subtracting 1.5 * 2^23. */
+    const lm_v16 magic = (lm_v16){ 0 } + 12582912.0f;
+    const lm_v16 n = (x * 1.44269504088896341f + magic) - magic;
+    /* ln 2 in two parts so n * ln2_hi is exact */
+    lm_v16 r = x - n * 0.693145751953125f;
+    r = r - n * 1.428606765330187045e-6f;
+    lm_v16 p = (lm_v16){ 0 } + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    const lm_i32x16 e = (__builtin_convertvector(n, lm_i32x16) + 127) << 23;
+    lm_v16 scale;
+    memcpy(&scale, &e, sizeof scale);
+    lm_v16 y = p * scale;
+    lm_i32x16 yi;
+    memcpy(&yi, &y, sizeof yi);
+    yi &= ~under;
+    memcpy(&y, &yi, sizeof y);
+    return y;
+}
+
+/* silu(g) * u for 16 lanes: with e = e^-|g|, silu(g) = g / (1 + e) for
+ * g >= 0 and g e / (1 + e) below. The scalar expf call was a fifth of an
+ * AMX SwiGLU linear. */
+LM_INLINE lm_v16 lm_silu16_mul(lm_v16 g, lm_v16 u)
+{
+    const lm_v16 one = (lm_v16){ 0 } + 1.0f;
+    const lm_i32x16 neg = g < 0.0f, sign = (lm_i32x16){ 0 } + INT32_MIN;
+    lm_i32x16 gi, oi;
+    memcpy(&gi, &g, sizeof gi);
+    memcpy(&oi, &one, sizeof oi);
+    const lm_i32x16 mi = gi | sign; /* -|g| */
+    lm_v16 m;
+    memcpy(&m, &mi, sizeof m);
+    const lm_v16 e = lm_exp16_nonpos(m);
+    lm_i32x16 ei;
+    memcpy(&ei, &e, sizeof ei);
+    const lm_i32x16 fi = (ei & neg) | (oi & ~neg); /* e where g < 0, else 1 */
+    lm_v16 f;
+    memcpy(&f, &fi, sizeof f);
+    return g * f / (one + e) * u;
+}
+
 /* ---- matrix products -------------------------------------------------------
  * The core computes a tile of up to 4 tokens x 4 weight rows:
  * y[t][r] = x_t . W_r. A partial tile of rows repeats its last row, so the
@@ -553,7 +617,10 @@ LM_INLINE void lm_linear_store(const lm_linear_args *a, int p, int out, int t0, 
         const float *ar = acc + (size_t)t * ld;
         if (up) {
             const float *ur = up + (size_t)t * ld;
-            for (int r = 0; r < nr; r++)
+            int r = 0;
+            for (; r + 16 <= nr; r += 16)
+                lm_store16(yrow + r, lm_silu16_mul(lm_load16(ar + r), lm_load16(ur + r)));
+            for (; r < nr; r++)
                 yrow[r] = lm_silu(ar[r]) * ur[r];
             continue;
         }
@@ -570,13 +637,15 @@ LM_INLINE void lm_linear_store(const lm_linear_args *a, int p, int out, int t0, 
     }
 }
 
+#include "kernels_bf16.h"
+
 /* One thread's share of a fused linear. The parts' output rows are laid end
  * to end and cut into equal runs of 32-row blocks, one run per thread, so
  * each thread reads a disjoint slice of the weights exactly once per call.
  * Per-thread scratch: the normalized input (n x K, with a norm prologue),
  * then packed weights (32 x K, twice for swiglu). */
 LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, int K, float eps,
-                              int nparts, const int *outs, lm_dtype dt, lm_linear_mode mode)
+                              int nparts, const int *outs, lm_dtype dt, lm_linear_mode mode, int xbf16)
 {
     const int n = a->n;
     const float *x = a->x;
@@ -587,12 +656,38 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
         x = scratch;
         scratch += (size_t)n * K;
     }
+    /* Inputs rounded to bf16 (kernels_bf16.h): packed for the tiles (AMX,
+     * a batch), as bf16 bits for the vdpbf16ps kernels, or as f32 for the
+     * f32 kernels below. Scratch holds (n + 32) x K floats more. */
+    const uint16_t *xh = NULL;
+    const uint32_t *xp = NULL;
+    if (xbf16) {
+        float *region = scratch;
+        scratch += (size_t)(n + 32) * K;
+#if LM_AMX
+        if (K % 32 == 0 && n >= LM_GEMM_MIN_TOKENS && lm_amx_ready()) {
+            lm_amx_pack_x((uint32_t *)region, x, n, K);
+            xp = (const uint32_t *)region;
+            lm_amx_begin();
+        }
+#endif
+#if LM_DPBF16
+        if (!xp && K % 32 == 0) {
+            lm_to_bf16((uint16_t *)region, x, (size_t)n * K);
+            xh = (const uint16_t *)region;
+        }
+#endif
+        if (!xp && !xh) {
+            lm_round_bf16(region, x, (size_t)n * K);
+            x = region;
+        }
+    }
     const int swiglu = mode == LM_LINEAR_SWIGLU;
     const int gemm = n >= LM_GEMM_MIN_TOKENS;
     /* One token of bf16 or q8_0 weights: the row-streaming gemv, with x
      * split once per call for bf16. */
     const float *xv = NULL;
-    if (n == 1 && K % 32 == 0 && dt == LM_BF16) {
+    if (!xh && n == 1 && K % 32 == 0 && dt == LM_BF16) {
         lm_split_even_odd(scratch, x, K);
         xv = scratch;
     } else if (n == 1 && K % 32 == 0 && dt == LM_Q8_0) {
@@ -620,6 +715,18 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
         for (int blk = b; blk < e; blk++) {
             const int r0 = blk * LM_GEMM_ROWS;
             const int nr = out - r0 < LM_GEMM_ROWS ? out - r0 : LM_GEMM_ROWS;
+#if LM_AMX
+            if (xp) {
+                lm_linear_block_amx(a, p, out, r0, nr, xp, K, swiglu, (uint16_t *)scratch);
+                continue;
+            }
+#endif
+#if LM_DPBF16
+            if (xh) {
+                lm_linear_block_dpbf16(a, p, out, r0, nr, xh, K, swiglu, scratch);
+                continue;
+            }
+#endif
             if (gemm) {
                 float *wp = scratch, *wu = scratch + (size_t)K * LM_GEMM_ROWS;
                 lm_pack_rows(wp, a->w[p], dt, r0, nr, K);
@@ -675,6 +782,10 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
             }
         }
     }
+#if LM_AMX
+    if (xp)
+        _tile_release();
+#endif
 }
 
 /* ---- embedding ------------------------------------------------------------ */
@@ -766,17 +877,36 @@ LM_INLINE void lm_rope_table(float *inv, int rot, float base)
         inv[i] = lm_rope_inv_freq(i, rot, base);
 }
 
+/* cos and sin of pos * inv_freq for one position, kept while a thread's
+ * items stay at that position: the heads of a position share them
+ * (cosf and sinf per head were 4.5% of an AMX prefill). */
+typedef struct lm_rope_cs {
+    int pos;
+    float c[LM_MAX_ROT / 2], s[LM_MAX_ROT / 2];
+} lm_rope_cs;
+
+LM_INLINE void lm_rope_at(lm_rope_cs *cs, int pos, int rot, const float *inv)
+{
+    if (cs->pos == pos)
+        return;
+    cs->pos = pos;
+    for (int i = 0; i < rot / 2; i++) {
+        const float ang = (float)pos * inv[i];
+        cs->c[i] = cosf(ang);
+        cs->s[i] = sinf(ang);
+    }
+}
+
 /* Rotate-half RoPE of the first rot dims of one head, in place: pairs
  * (i, i + rot/2); dims past rot pass through (Qwen1's rotary_pct). */
-LM_INLINE void lm_rope_head(float *x, int rot, int pos, const float *inv)
+LM_INLINE void lm_rope_head(float *x, int rot, const lm_rope_cs *cs)
 {
     const int half = rot / 2;
     for (int i = 0; i < half; i++) {
-        float ang = (float)pos * inv[i];
-        float c = cosf(ang), s = sinf(ang);
-        float x1 = x[i], x2 = x[i + half];
-        x[i] = x1 * c - x2 * s;
-        x[i + half] = x2 * c + x1 * s;
+        const float c = cs->c[i], sn = cs->s[i];
+        const float x1 = x[i], x2 = x[i + half];
+        x[i] = x1 * c - x2 * sn;
+        x[i + half] = x2 * c + x1 * sn;
     }
 }
 
@@ -810,6 +940,7 @@ LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, 
 {
     float *kc = a->cache, *vc = a->cache + (size_t)KVH * CTX * D;
     float inv[LM_MAX_ROT / 2];
+    lm_rope_cs cs = { .pos = -1 };
     if (rot)
         lm_rope_table(inv, rot, a->rope_base);
     for (int item = tid; item < a->n * KVH; item += nthreads) {
@@ -820,8 +951,10 @@ LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, 
             lm_rmsnorm_row(kd, ks, a->k_norm, D, eps);
         else
             memcpy(kd, ks, sizeof(float) * D);
-        if (rot)
-            lm_rope_head(kd, rot, p, inv);
+        if (rot) {
+            lm_rope_at(&cs, p, rot, inv);
+            lm_rope_head(kd, rot, &cs);
+        }
         memcpy(vc + ((size_t)h * CTX + p) * D, a->v + (size_t)t * KVH * D + (size_t)h * D,
                sizeof(float) * D);
     }
@@ -843,47 +976,6 @@ LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, 
 
 /* Scratch floats one thread needs for the query task. */
 #define LM_ATTN_SCRATCH(group, D) ((size_t)(group) * (2 * (size_t)(D) + LM_ATTN_BLOCK))
-
-typedef int32_t lm_i32x16 __attribute__((vector_size(64)));
-
-/* e^x for 16 lanes with x <= 0 (softmax weights after the maximum is
- * subtracted): x = n ln2 + r with |r| <= ln2/2, e^r by its degree-6 Taylor
- * polynomial (relative error under 2e-7 there, about 2 ulp), times 2^n
- * built in the exponent field. Below -87 the result is 0 where expf would
- * give a subnormal under 1.2e-38, nothing a softmax sum can see. Scalar
- * expf per score was 3% of a 512-token prefill; this took prefill up 2.5%. */
-LM_INLINE lm_v16 lm_exp16_nonpos(lm_v16 x)
-{
-    const lm_v16 lo = (lm_v16){ 0 } - 87.0f;
-    const lm_i32x16 under = x < lo; /* all ones where clamped */
-    lm_i32x16 xi, loi;
-    memcpy(&xi, &x, sizeof xi);
-    memcpy(&loi, &lo, sizeof loi);
-    xi = (xi & ~under) | (loi & under);
-    memcpy(&x, &xi, sizeof x);
-    /* Round to nearest by adding and subtracting 1.5 * 2^23. */
-    const lm_v16 magic = (lm_v16){ 0 } + 12582912.0f;
-    const lm_v16 n = (x * 1.44269504088896341f + magic) - magic;
-    /* ln 2 in two parts so n * ln2_hi is exact */
-    lm_v16 r = x - n * 0.693145751953125f;
-    r = r - n * 1.428606765330187045e-6f;
-    lm_v16 p = (lm_v16){ 0 } + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    const lm_i32x16 e = (__builtin_convertvector(n, lm_i32x16) + 127) << 23;
-    lm_v16 scale;
-    memcpy(&scale, &e, sizeof scale);
-    lm_v16 y = p * scale;
-    lm_i32x16 yi;
-    memcpy(&yi, &y, sizeof yi);
-    yi &= ~under;
-    memcpy(&y, &yi, sizeof y);
-    return y;
-}
 
 LM_INLINE float lm_dot(const float *restrict a, const float *restrict b, int D)
 {
@@ -913,6 +1005,7 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
     float *acc = q + (size_t)group * D;                      /* [group][D] */
     float *sc = acc + (size_t)group * D;                     /* [group][LM_ATTN_BLOCK] */
     float inv[LM_MAX_ROT / 2];
+    lm_rope_cs cs = { .pos = -1 };
     if (rot)
         lm_rope_table(inv, rot, a->rope_base);
     /* Interleaved items balance the causal triangle across threads. */
@@ -928,8 +1021,10 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
                 lm_rmsnorm_row(qg, qs, a->q_norm, D, eps);
             else
                 memcpy(qg, qs, sizeof(float) * D);
-            if (rot)
-                lm_rope_head(qg, rot, p, inv);
+            if (rot) {
+                lm_rope_at(&cs, p, rot, inv);
+                lm_rope_head(qg, rot, &cs);
+            }
             for (int i = 0; i < D; i++)
                 qg[i] *= qscale;
             memset(acc + (size_t)g * D, 0, sizeof(float) * D);

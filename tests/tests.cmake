@@ -23,6 +23,12 @@ if(CMOCKA_FOUND)
       target_compile_options(test_kernels_portable PRIVATE -march=x86-64)
     endif()
     add_test(NAME unit.test_kernels_portable COMMAND test_kernels_portable)
+    # A third build leaves AMX out, so that on a CPU with it the AVX-512
+    # BF16 batch kernel (what a CPU without AMX runs) is tested too.
+    add_executable(test_kernels_noamx ${CMAKE_SOURCE_DIR}/tests/unit/test_kernels.c)
+    target_link_libraries(test_kernels_noamx PRIVATE lmcc_core PkgConfig::CMOCKA)
+    target_compile_options(test_kernels_noamx PRIVATE ${LMCC_OPT_FLAGS} -DLM_NO_AMX)
+    add_test(NAME unit.test_kernels_noamx COMMAND test_kernels_noamx)
   endif()
 endif()
 

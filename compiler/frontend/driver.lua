@@ -57,6 +57,14 @@ local function prepare(cfg, marks, opts)
     end
     c.dtype = arch.DTYPES[opts.dtype]
   end
+  local mi = opts.matmul_input or "f32"
+  if mi ~= "f32" and mi ~= "bf16" then
+    CompileError.raise(("--matmul-input: expected f32 or bf16, found '%s'"):format(mi))
+  end
+  if mi == "bf16" and c.dtype ~= "bf16" then
+    CompileError.raise(("--matmul-input bf16: needs bf16 weights; this build's dtype is %s"):format(c.dtype))
+  end
+  c.matmul_input = mi
   return def, path, c
 end
 
@@ -86,6 +94,7 @@ function M.compile(cfg, marks, opts)
   local out = emit.run(g, {
     templates = opts.templates, name = opts.name, version = opts.version,
     config_path = opts.config_path, hf = def.hf_config(c), batch = batch, ctx = ctx,
+    matmul_input = c.matmul_input,
     config_keys = keys,
   })
   out.name = opts.name

@@ -74,6 +74,8 @@ end
 function M.run(g, opts)
   local cfg = g.cfg
   local dtype = cfg.dtype
+  -- lmcc build --matmul-input bf16: linears round their inputs to bf16.
+  local xbf16 = opts.matmul_input == "bf16"
   local tdir = opts.templates
   local T = {}
   for _, name in ipairs({ "model.c.in", "model.h.in", "main.c.in", "model.mk.in", "model.cmake.in",
@@ -168,19 +170,21 @@ function M.run(g, opts)
         outs_doc[i] = ("[n, %d]"):format(t.cols)
       end
       local mode = op.act == "swiglu" and "LM_LINEAR_SWIGLU" or "LM_LINEAR_PLAIN"
-      local base = ("linear_%d_%s_%s%s%s"):format(K, table.concat(outs, "_"), dtype,
-        op.norm and "_norm" or "", op.act == "swiglu" and "_swiglu" or "")
+      local base = ("linear_%d_%s_%s%s%s%s"):format(K, table.concat(outs, "_"), dtype,
+        op.norm and "_norm" or "", op.act == "swiglu" and "_swiglu" or "", xbf16 and "_xbf16" or "")
       local name = instance(base, T["linear.c.in"], {
         K = K, NPARTS = #op.parts, OUTS = table.concat(outs, ", "), DTYPE = dtype,
-        DTYPE_ENUM = DTYPE_ENUM[dtype], MODE = mode,
+        DTYPE_ENUM = DTYPE_ENUM[dtype], MODE = mode, XBF16 = xbf16 and 1 or 0,
+        XBF16_DOC = xbf16 and ", inputs rounded to bf16" or "",
         EPS = op.norm and cfloat(op.norm.eps) or "0.0f",
         NORM_DOC = op.norm and " rmsnorm" or "",
         OUTS_DOC = table.concat(outs_doc, " "),
         MODE_DOC = op.act == "swiglu" and ", silu(gate) * up" or "",
       })
-      -- Per-thread scratch: the normalized input, then 32 packed weight
-      -- rows (two blocks for swiglu); see lm_linear_task.
-      scratch = math.max(scratch, (op.norm and batch * K or 0) + (op.act == "swiglu" and 2 or 1) * 32 * K)
+      -- Per-thread scratch: the normalized or bf16-rounded input, then 32
+      -- packed weight rows (two blocks for swiglu); see lm_linear_task.
+      scratch = math.max(scratch, (op.norm and batch * K or 0) + (xbf16 and (batch + 32) * K or 0)
+        + (op.act == "swiglu" and 2 or 1) * 32 * K)
       local fields = {}
       if op.logits then
         fields[#fields + 1] = (".x = all_logits ? %s : %s + (size_t)(n - 1) * %d"):format(A(op.x), A(op.x), K)
@@ -280,7 +284,7 @@ function M.run(g, opts)
 
   local vars = {
     MODEL = opts.name, C_NAME = C, VERSION = opts.version, CONFIG = opts.config_path,
-    ARCH = cfg.arch, DTYPE = dtype, CONFIG_COMMENT = table.concat(comment, "\n"),
+    ARCH = cfg.arch, DTYPE = dtype, MATMUL_INPUT = opts.matmul_input or "f32", XBF16 = xbf16 and 1 or 0, CONFIG_COMMENT = table.concat(comment, "\n"),
     DEFINES = table.concat(defines, "\n"), N_WEIGHTS = #g.weights, WEIGHT_TABLE = table.concat(rows, "\n"),
     N_CHECKS = #checks, CONFIG_CHECKS = table.concat(checks, "\n"),
     KERNELS = table.concat(kernel_list), FORWARD = table.concat(body, "\n"),

@@ -357,7 +357,7 @@ static void embed_2048_bf16(void *arg, int tid, int nthreads)
 static void linear_2048_2048_2048_2048_bf16_norm(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 2048, 2048, 2048 };
-    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* Attention, 16 query heads over 16 KV heads of 128, cache of 8192:
@@ -380,28 +380,28 @@ static void attention_16_16_128_query(void *arg, int tid, int nthreads)
 static void linear_2048_2048_bf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 2048 };
-    lm_linear_task(arg, tid, nthreads, 2048, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 2048, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* x[n, 2048] rmsnorm -> [n, 5504], bf16 weights, silu(gate) * up */
 static void linear_2048_5504_5504_bf16_norm_swiglu(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 5504, 5504 };
-    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU);
+    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
 }
 
 /* x[n, 5504] -> [n, 2048], bf16 weights */
 static void linear_5504_2048_bf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 2048 };
-    lm_linear_task(arg, tid, nthreads, 5504, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 5504, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* x[n, 2048] rmsnorm -> [n, 151936], bf16 weights */
 static void linear_2048_151936_bf16_norm(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 151936 };
-    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 
@@ -1632,6 +1632,10 @@ const lm_model_desc qwen1_1_8b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen1/qwen1-1.8b.yaml",
     .dtype_name = "bf16",
+    .matmul_input = "f32",
+    /* Whether the linears multiply with AVX-512 BF16 dot products (each
+     * does twice an f32 FMA's work: benchmarks count against that peak). */
+    .bf16_dot = 0 && LM_DPBF16,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

@@ -549,7 +549,7 @@ static void embed_5120_bf16(void *arg, int tid, int nthreads)
 static void linear_5120_5120_5120_5120_bf16_norm(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 5120, 5120, 5120 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* Attention, 40 query heads over 40 KV heads of 128, cache of 8192:
@@ -572,28 +572,28 @@ static void attention_40_40_128_query(void *arg, int tid, int nthreads)
 static void linear_5120_5120_bf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 5120 };
-    lm_linear_task(arg, tid, nthreads, 5120, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 5120, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* x[n, 5120] rmsnorm -> [n, 13696], bf16 weights, silu(gate) * up */
 static void linear_5120_13696_13696_bf16_norm_swiglu(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 13696, 13696 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
 }
 
 /* x[n, 13696] -> [n, 5120], bf16 weights */
 static void linear_13696_5120_bf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 5120 };
-    lm_linear_task(arg, tid, nthreads, 13696, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 13696, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* x[n, 5120] rmsnorm -> [n, 152064], bf16 weights */
 static void linear_5120_152064_bf16_norm(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 152064 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 
@@ -2624,6 +2624,10 @@ const lm_model_desc qwen1_14b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen1/qwen1-14b.yaml",
     .dtype_name = "bf16",
+    .matmul_input = "f32",
+    /* Whether the linears multiply with AVX-512 BF16 dot products (each
+     * does twice an f32 FMA's work: benchmarks count against that peak). */
+    .bf16_dot = 0 && LM_DPBF16,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

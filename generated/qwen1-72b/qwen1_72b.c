@@ -1029,7 +1029,7 @@ static void embed_8192_bf16(void *arg, int tid, int nthreads)
 static void linear_8192_8192_8192_8192_bf16_norm(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 8192, 8192, 8192 };
-    lm_linear_task(arg, tid, nthreads, 8192, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 8192, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* Attention, 64 query heads over 64 KV heads of 128, cache of 32768:
@@ -1052,28 +1052,28 @@ static void attention_64_64_128_query(void *arg, int tid, int nthreads)
 static void linear_8192_8192_bf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 8192 };
-    lm_linear_task(arg, tid, nthreads, 8192, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 8192, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* x[n, 8192] rmsnorm -> [n, 24576], bf16 weights, silu(gate) * up */
 static void linear_8192_24576_24576_bf16_norm_swiglu(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 24576, 24576 };
-    lm_linear_task(arg, tid, nthreads, 8192, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU);
+    lm_linear_task(arg, tid, nthreads, 8192, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
 }
 
 /* x[n, 24576] -> [n, 8192], bf16 weights */
 static void linear_24576_8192_bf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 8192 };
-    lm_linear_task(arg, tid, nthreads, 24576, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 24576, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* x[n, 8192] rmsnorm -> [n, 152064], bf16 weights */
 static void linear_8192_152064_bf16_norm(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 152064 };
-    lm_linear_task(arg, tid, nthreads, 8192, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 8192, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 
@@ -5104,6 +5104,10 @@ const lm_model_desc qwen1_72b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen1/qwen1-72b.yaml",
     .dtype_name = "bf16",
+    .matmul_input = "f32",
+    /* Whether the linears multiply with AVX-512 BF16 dot products (each
+     * does twice an f32 FMA's work: benchmarks count against that peak). */
+    .bf16_dot = 0 && LM_DPBF16,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

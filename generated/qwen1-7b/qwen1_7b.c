@@ -453,7 +453,7 @@ static void embed_4096_bf16(void *arg, int tid, int nthreads)
 static void linear_4096_4096_4096_4096_bf16_norm(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 4096, 4096, 4096 };
-    lm_linear_task(arg, tid, nthreads, 4096, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 4096, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* Attention, 32 query heads over 32 KV heads of 128, cache of 32768:
@@ -476,28 +476,28 @@ static void attention_32_32_128_query(void *arg, int tid, int nthreads)
 static void linear_4096_4096_bf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 4096 };
-    lm_linear_task(arg, tid, nthreads, 4096, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 4096, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* x[n, 4096] rmsnorm -> [n, 11008], bf16 weights, silu(gate) * up */
 static void linear_4096_11008_11008_bf16_norm_swiglu(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 11008, 11008 };
-    lm_linear_task(arg, tid, nthreads, 4096, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU);
+    lm_linear_task(arg, tid, nthreads, 4096, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
 }
 
 /* x[n, 11008] -> [n, 4096], bf16 weights */
 static void linear_11008_4096_bf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 4096 };
-    lm_linear_task(arg, tid, nthreads, 11008, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 11008, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* x[n, 4096] rmsnorm -> [n, 151936], bf16 weights */
 static void linear_4096_151936_bf16_norm(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 151936 };
-    lm_linear_task(arg, tid, nthreads, 4096, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 4096, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 
@@ -2128,6 +2128,10 @@ const lm_model_desc qwen1_7b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen1/qwen1-7b.yaml",
     .dtype_name = "bf16",
+    .matmul_input = "f32",
+    /* Whether the linears multiply with AVX-512 BF16 dot products (each
+     * does twice an f32 FMA's work: benchmarks count against that peak). */
+    .bf16_dot = 0 && LM_DPBF16,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

@@ -371,7 +371,7 @@ static void embed_2048_bf16(void *arg, int tid, int nthreads)
 static void linear_2048_2048_1024_1024_bf16_norm(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 2048, 1024, 1024 };
-    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* Attention, 16 query heads over 8 KV heads of 128, cache of 40960:
@@ -394,28 +394,28 @@ static void attention_16_8_128_query(void *arg, int tid, int nthreads)
 static void linear_2048_2048_bf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 2048 };
-    lm_linear_task(arg, tid, nthreads, 2048, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 2048, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* x[n, 2048] rmsnorm -> [n, 6144], bf16 weights, silu(gate) * up */
 static void linear_2048_6144_6144_bf16_norm_swiglu(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 6144, 6144 };
-    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU);
+    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
 }
 
 /* x[n, 6144] -> [n, 2048], bf16 weights */
 static void linear_6144_2048_bf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 2048 };
-    lm_linear_task(arg, tid, nthreads, 6144, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 6144, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* x[n, 2048] rmsnorm -> [n, 151936], bf16 weights */
 static void linear_2048_151936_bf16_norm(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 151936 };
-    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 
@@ -1818,6 +1818,10 @@ const lm_model_desc qwen3_1_7b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen3/qwen3-1.7b.yaml",
     .dtype_name = "bf16",
+    .matmul_input = "f32",
+    /* Whether the linears multiply with AVX-512 BF16 dot products (each
+     * does twice an f32 FMA's work: benchmarks count against that peak). */
+    .bf16_dot = 0 && LM_DPBF16,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

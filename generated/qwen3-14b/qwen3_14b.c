@@ -504,7 +504,7 @@ static void embed_5120_bf16(void *arg, int tid, int nthreads)
 static void linear_5120_5120_1024_1024_bf16_norm(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 5120, 1024, 1024 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* Attention, 40 query heads over 8 KV heads of 128, cache of 40960:
@@ -527,28 +527,28 @@ static void attention_40_8_128_query(void *arg, int tid, int nthreads)
 static void linear_5120_5120_bf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 5120 };
-    lm_linear_task(arg, tid, nthreads, 5120, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 5120, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* x[n, 5120] rmsnorm -> [n, 17408], bf16 weights, silu(gate) * up */
 static void linear_5120_17408_17408_bf16_norm_swiglu(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 17408, 17408 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
 }
 
 /* x[n, 17408] -> [n, 5120], bf16 weights */
 static void linear_17408_5120_bf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 5120 };
-    lm_linear_task(arg, tid, nthreads, 17408, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 17408, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* x[n, 5120] rmsnorm -> [n, 151936], bf16 weights */
 static void linear_5120_151936_bf16_norm(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 151936 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 
@@ -2539,6 +2539,10 @@ const lm_model_desc qwen3_14b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen3/qwen3-14b.yaml",
     .dtype_name = "bf16",
+    .matmul_input = "f32",
+    /* Whether the linears multiply with AVX-512 BF16 dot products (each
+     * does twice an f32 FMA's work: benchmarks count against that peak). */
+    .bf16_dot = 0 && LM_DPBF16,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

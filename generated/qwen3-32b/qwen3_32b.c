@@ -768,7 +768,7 @@ static void embed_5120_bf16(void *arg, int tid, int nthreads)
 static void linear_5120_8192_1024_1024_bf16_norm(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 8192, 1024, 1024 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* Attention, 64 query heads over 8 KV heads of 128, cache of 40960:
@@ -791,28 +791,28 @@ static void attention_64_8_128_query(void *arg, int tid, int nthreads)
 static void linear_8192_5120_bf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 5120 };
-    lm_linear_task(arg, tid, nthreads, 8192, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 8192, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* x[n, 5120] rmsnorm -> [n, 25600], bf16 weights, silu(gate) * up */
 static void linear_5120_25600_25600_bf16_norm_swiglu(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 25600, 25600 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
 }
 
 /* x[n, 25600] -> [n, 5120], bf16 weights */
 static void linear_25600_5120_bf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 5120 };
-    lm_linear_task(arg, tid, nthreads, 25600, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 25600, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* x[n, 5120] rmsnorm -> [n, 151936], bf16 weights */
 static void linear_5120_151936_bf16_norm(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 151936 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 
@@ -3979,6 +3979,10 @@ const lm_model_desc qwen3_32b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen3/qwen3-32b.yaml",
     .dtype_name = "bf16",
+    .matmul_input = "f32",
+    /* Whether the linears multiply with AVX-512 BF16 dot products (each
+     * does twice an f32 FMA's work: benchmarks count against that peak). */
+    .bf16_dot = 0 && LM_DPBF16,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

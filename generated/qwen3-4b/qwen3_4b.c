@@ -459,7 +459,7 @@ static void embed_2560_bf16(void *arg, int tid, int nthreads)
 static void linear_2560_4096_1024_1024_bf16_norm(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 4096, 1024, 1024 };
-    lm_linear_task(arg, tid, nthreads, 2560, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 2560, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* Attention, 32 query heads over 8 KV heads of 128, cache of 40960:
@@ -482,28 +482,28 @@ static void attention_32_8_128_query(void *arg, int tid, int nthreads)
 static void linear_4096_2560_bf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 2560 };
-    lm_linear_task(arg, tid, nthreads, 4096, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 4096, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* x[n, 2560] rmsnorm -> [n, 9728], bf16 weights, silu(gate) * up */
 static void linear_2560_9728_9728_bf16_norm_swiglu(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 9728, 9728 };
-    lm_linear_task(arg, tid, nthreads, 2560, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU);
+    lm_linear_task(arg, tid, nthreads, 2560, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
 }
 
 /* x[n, 9728] -> [n, 2560], bf16 weights */
 static void linear_9728_2560_bf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 2560 };
-    lm_linear_task(arg, tid, nthreads, 9728, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 9728, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* x[n, 2560] rmsnorm -> [n, 151936], bf16 weights */
 static void linear_2560_151936_bf16_norm(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 151936 };
-    lm_linear_task(arg, tid, nthreads, 2560, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 2560, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 
@@ -2298,6 +2298,10 @@ const lm_model_desc qwen3_4b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen3/qwen3-4b.yaml",
     .dtype_name = "bf16",
+    .matmul_input = "f32",
+    /* Whether the linears multiply with AVX-512 BF16 dot products (each
+     * does twice an f32 FMA's work: benchmarks count against that peak). */
+    .bf16_dot = 0 && LM_DPBF16,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

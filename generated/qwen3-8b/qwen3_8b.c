@@ -460,7 +460,7 @@ static void embed_4096_bf16(void *arg, int tid, int nthreads)
 static void linear_4096_4096_1024_1024_bf16_norm(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 4096, 1024, 1024 };
-    lm_linear_task(arg, tid, nthreads, 4096, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 4096, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* Attention, 32 query heads over 8 KV heads of 128, cache of 40960:
@@ -483,28 +483,28 @@ static void attention_32_8_128_query(void *arg, int tid, int nthreads)
 static void linear_4096_4096_bf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 4096 };
-    lm_linear_task(arg, tid, nthreads, 4096, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 4096, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* x[n, 4096] rmsnorm -> [n, 12288], bf16 weights, silu(gate) * up */
 static void linear_4096_12288_12288_bf16_norm_swiglu(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 12288, 12288 };
-    lm_linear_task(arg, tid, nthreads, 4096, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU);
+    lm_linear_task(arg, tid, nthreads, 4096, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
 }
 
 /* x[n, 12288] -> [n, 4096], bf16 weights */
 static void linear_12288_4096_bf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 4096 };
-    lm_linear_task(arg, tid, nthreads, 12288, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 12288, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 /* x[n, 4096] rmsnorm -> [n, 151936], bf16 weights */
 static void linear_4096_151936_bf16_norm(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 151936 };
-    lm_linear_task(arg, tid, nthreads, 4096, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN);
+    lm_linear_task(arg, tid, nthreads, 4096, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
 }
 
 
@@ -2299,6 +2299,10 @@ const lm_model_desc qwen3_8b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen3/qwen3-8b.yaml",
     .dtype_name = "bf16",
+    .matmul_input = "f32",
+    /* Whether the linears multiply with AVX-512 BF16 dot products (each
+     * does twice an f32 FMA's work: benchmarks count against that peak). */
+    .bf16_dot = 0 && LM_DPBF16,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

@@ -73,6 +73,13 @@ def config_cases(lmcc, work):
     case("negative_dim", base.replace("hidden_dim: 128", "hidden_dim: -5"), ["hidden_dim", "positive"])
     case("bad_dtype", base.replace("dtype: float32", "dtype: int4"), ["dtype", "int4"])
     case("not_a_mapping", "- just\n- a list\n", ["mapping"])
+    out = os.path.join(work, "out-matmul-input")
+    check_error("option.matmul_input_f32_weights",
+                run([lmcc, "build", TINY, "--emit-only", "-o", out, "--matmul-input", "bf16"]),
+                "lmcc", ["--matmul-input bf16", "bf16 weights", "f32"], out)
+    check_error("option.matmul_input_unknown",
+                run([lmcc, "build", TINY, "--emit-only", "-o", out, "--matmul-input", "fp8"]),
+                "lmcc", ["--matmul-input", "fp8"], out)
     check_error("config.missing_file", run([lmcc, "build", os.path.join(work, "nope.yaml"), "--emit-only",
                                             "-o", os.path.join(work, "out-nofile")]), "lmcc", ["nope.yaml"])
 

@@ -46,6 +46,20 @@ def check_shapes(weights, want):
             raise CheckpointError(f"tensor {name} has shape {tuple(weights[name].shape)}, expected {shape}")
 
 
+# What the compiled model rounds a linear's input to: "f32" (not at all) or
+# "bf16" (lmcc build --matmul-input bf16; set by main's --matmul-input).
+MATMUL_INPUT = "f32"
+
+
+def linear(x, weight, bias=None):
+    """x W^T + b, with x first rounded to bf16 (nearest even) and back under
+    --matmul-input bf16, as transformers' bf16 tensors round it. The products
+    of bf16 values are exact in f32, so only that rounding differs."""
+    if MATMUL_INPUT == "bf16":
+        x = x.to(torch.bfloat16).to(torch.float32)
+    return torch.nn.functional.linear(x, weight, bias)
+
+
 def rms_norm(x, weight, eps):
     # Qwen3RMSNorm and Qwen's RMSNorm alike: variance in f32,
     # x * rsqrt(var + eps), then * weight.
@@ -98,6 +112,7 @@ def main(model_class, prog, description, argv=None):
     """The references' command line:
 
       PROG CKPT --tokens 1,2,3 [--logits OUT.npy] [-n N] [--threads T]
+           [--matmul-input f32|bf16]
 
     --logits writes float32 [n_tokens, vocab] logits of every input position.
     -n N prints the N greedily generated ids, comma-separated, on one line.
@@ -111,7 +126,11 @@ def main(model_class, prog, description, argv=None):
     ap.add_argument("--logits", help="write float32 [n_tokens, vocab] logits here (.npy)")
     ap.add_argument("-n", type=int, default=0, help="greedily generate N ids and print them")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--matmul-input", choices=["f32", "bf16"], default="f32",
+                    help="round each linear's input to bf16 first (lmcc build --matmul-input bf16)")
     args = ap.parse_args(argv)
+    global MATMUL_INPUT
+    MATMUL_INPUT = args.matmul_input
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     try:

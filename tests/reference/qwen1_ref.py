@@ -29,8 +29,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (BaseConfig, causal_attend, check_shapes, load_checkpoint, main,  # noqa: E402
-                    rms_norm, rotate_half)
+from common import (BaseConfig, causal_attend, check_shapes, linear, load_checkpoint,  # noqa: E402
+                    main, rms_norm, rotate_half)
 
 
 class Config(BaseConfig):
@@ -89,7 +89,7 @@ class Qwen1:
         return rms_norm(x, self.w[name], self.cfg.eps)
 
     def linear(self, x, name, bias=None):
-        return torch.nn.functional.linear(x, self.w[name], None if bias is None else self.w[bias])
+        return linear(x, self.w[name], None if bias is None else self.w[bias])
 
     def ntk_alpha(self, true_seq_len):
         # QWenModel.get_ntk_alpha: the next power of two of len/seq_length, minus one.

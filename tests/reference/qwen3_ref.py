@@ -18,8 +18,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (BaseConfig, causal_attend, check_shapes, load_checkpoint, main,  # noqa: E402
-                    rms_norm, rotate_half)
+from common import (BaseConfig, causal_attend, check_shapes, linear, load_checkpoint,  # noqa: E402
+                    main, rms_norm, rotate_half)
 
 
 class Config(BaseConfig):
@@ -78,7 +78,7 @@ class Qwen3:
         return rms_norm(x, self.w[name], self.cfg.eps)
 
     def linear(self, x, name):
-        return torch.nn.functional.linear(x, self.w[name])
+        return linear(x, self.w[name])
 
     def rope_cos_sin(self, n):
         # Qwen3RotaryEmbedding (default rope type): inv_freq in f32, angles as

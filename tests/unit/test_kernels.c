@@ -2,7 +2,10 @@
  * (decode gemv for bf16 and q8_0, the 4-row dot tiles for f32/f16 and 2-3
  * tokens, the packed GEMM for 4+ tokens) with the norm prologue, bias,
  * residual and SwiGLU epilogues, on shapes with partial row blocks and
- * partial token tiles, split over several thread counts. */
+ * partial token tiles, split over several thread counts; and bf16 weights
+ * with inputs rounded to bf16 (the AVX-512 BF16 kernels where this CPU has
+ * them, the f32 kernels on rounded inputs elsewhere) against the same
+ * double product of the rounded inputs. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -55,6 +58,7 @@ typedef struct linear_case {
     int n, K, out0, out1;
     int norm, bias, residual;
     lm_linear_mode mode;
+    int xbf16;
 } linear_case;
 
 static void run_case(const linear_case *c, int threads)
@@ -85,24 +89,32 @@ static void run_case(const linear_case *c, int threads)
         for (int i = 0; i < n * outs[0]; i++)
             res[i] = rnd(&s);
     }
-    size_t stride = (size_t)n * K + 2 * 32 * (size_t)K;
+    size_t stride = (2 * (size_t)n + 32) * K + 2 * 32 * (size_t)K;
     float *scratch = malloc(sizeof(float) * stride * (size_t)threads);
     lm_linear_args a = { .x = x, .norm_w = c->norm ? norm_w : NULL, .w = { w[0], w[1] },
                          .bias = { bias[0], bias[1] }, .y = { y[0], y[1] }, .residual = res,
                          .scratch = scratch, .scratch_stride = stride, .n = n };
     for (int tid = 0; tid < threads; tid++)
-        lm_linear_task(&a, tid, threads, K, 1e-6f, nparts, outs, c->dt, c->mode);
+        lm_linear_task(&a, tid, threads, K, 1e-6f, nparts, outs, c->dt, c->mode, c->xbf16);
 
     /* The reference: double sums of the same f32 products. */
     double *xn = malloc(sizeof(double) * (size_t)K);
+    float *xr = malloc(sizeof(float) * (size_t)K);
     for (int t = 0; t < n; t++) {
         const float *xt = x + (size_t)t * K;
         double ss = 0;
         for (int i = 0; i < K; i++)
             ss += (double)xt[i] * xt[i];
         float r = 1.0f / sqrtf((float)(ss / K) + 1e-6f);
-        for (int i = 0; i < K; i++)
-            xn[i] = c->norm ? (double)(norm_w[i] * (xt[i] * r)) : (double)xt[i];
+        /* Rounded to bf16, an input one f32 ulp off may round to the
+         * neighbouring bf16 value: those cases take the kernel's own norm,
+         * so that only the rounding and the product are under test. */
+        if (c->xbf16 && c->norm)
+            lm_rmsnorm_row(xr, xt, norm_w, K, 1e-6f);
+        for (int i = 0; i < K; i++) {
+            float v = c->norm ? norm_w[i] * (xt[i] * r) : xt[i];
+            xn[i] = c->xbf16 ? lm_bf16_to_f32(lm_f32_to_bf16(c->norm ? xr[i] : v)) : v;
+        }
         for (int p = 0; p < (c->mode == LM_LINEAR_SWIGLU ? 1 : nparts); p++)
             for (int o = 0; o < outs[p]; o++) {
                 double d0 = 0, d1 = 0, mag = 0;
@@ -131,6 +143,7 @@ static void run_case(const linear_case *c, int threads)
             }
     }
     free(xn);
+    free(xr);
     free(scratch);
     free(res);
     for (int p = 0; p < 2; p++) {
@@ -142,7 +155,7 @@ static void run_case(const linear_case *c, int threads)
     free(x);
 }
 
-static void run_all(lm_dtype dt)
+static void run_all_x(lm_dtype dt, int xbf16)
 {
     /* Token counts: decode (1), dot tiles (2, 3), GEMM with full and partial
      * 6-token tiles (4, 6, 13). Widths: a partial 32-row block (72), rows
@@ -152,14 +165,19 @@ static void run_all(lm_dtype dt)
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
         for (int threads = 1; threads <= 3; threads++) {
             const linear_case cases[] = {
-                { dt, ns[i], 96, 72, 0, 0, 0, 0, LM_LINEAR_PLAIN },
-                { dt, ns[i], 128, 36, 40, 1, 1, 0, LM_LINEAR_PLAIN },
-                { dt, ns[i], 128, 64, 0, 0, 0, 1, LM_LINEAR_PLAIN },
-                { dt, ns[i], 96, 72, 0, 1, 0, 0, LM_LINEAR_SWIGLU },
+                { dt, ns[i], 96, 72, 0, 0, 0, 0, LM_LINEAR_PLAIN, xbf16 },
+                { dt, ns[i], 128, 36, 40, 1, 1, 0, LM_LINEAR_PLAIN, xbf16 },
+                { dt, ns[i], 128, 64, 0, 0, 0, 1, LM_LINEAR_PLAIN, xbf16 },
+                { dt, ns[i], 96, 72, 0, 1, 0, 0, LM_LINEAR_SWIGLU, xbf16 },
             };
             for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
                 run_case(&cases[k], threads);
         }
+}
+
+static void run_all(lm_dtype dt)
+{
+    run_all_x(dt, 0);
 }
 
 static void test_linear_f32(void **state)
@@ -172,6 +190,12 @@ static void test_linear_bf16(void **state)
 {
     (void)state;
     run_all(LM_BF16);
+}
+
+static void test_linear_bf16_inputs(void **state)
+{
+    (void)state;
+    run_all_x(LM_BF16, 1);
 }
 
 static void test_linear_f16(void **state)
@@ -217,6 +241,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear_f32),
         cmocka_unit_test(test_linear_bf16),
+        cmocka_unit_test(test_linear_bf16_inputs),
         cmocka_unit_test(test_linear_f16),
         cmocka_unit_test(test_linear_q8_0),
         cmocka_unit_test(test_exp16_nonpos),

@@ -1,0 +1,366 @@
+/* Linears whose inputs are rounded to bf16 (lmcc build --matmul-input bf16).
+ *
+ * With bf16 weights a linear may round its input to bf16 too (round to
+ * nearest even), as transformers does when it runs a bf16 model. A product
+ * of two bf16 values is exact in f32 and the products are still summed in
+ * f32, so the one change from f32 inputs is the input's rounding (relative
+ * error at most 2^-9). What it buys: where the CPU has AVX-512 BF16, one
+ * vdpbf16ps multiplies 32 bf16 pairs and adds them into 16 f32 lanes, twice
+ * the work of an f32 FMA per instruction, and bf16 weights go in as they
+ * are stored, without widening. Elsewhere the inputs are rounded in f32 and
+ * go through the f32 kernels: the same numbers, without the speed.
+ *
+ * Included by kernels.h; uses its vector types and helpers. */
+#ifndef LMRT_KERNELS_BF16_H
+#define LMRT_KERNELS_BF16_H
+
+#if defined(__AVX512BF16__)
+#define LM_DPBF16 1
+#else
+#define LM_DPBF16 0
+#endif
+
+/* dst[i] = src[i] rounded to bf16 and back to f32, for the f32 kernels. */
+LM_INLINE void lm_round_bf16(float *dst, const float *src, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        dst[i] = lm_bf16_to_f32(lm_f32_to_bf16(src[i]));
+}
+
+#if LM_DPBF16
+
+/* dst[i] = src[i] as bf16 bits. dst may start where src does: each 32-value
+ * step reads its 128 bytes before it writes 64 at or below them. (The
+ * instruction treats f32 subnormals as zero; the scalar tail does not.
+ * Activations that small do not occur.) */
+LM_INLINE void lm_to_bf16(uint16_t *dst, const float *src, size_t count)
+{
+    size_t i = 0;
+    for (; i + 32 <= count; i += 32) {
+        const __m512 lo = _mm512_loadu_ps(src + i), hi = _mm512_loadu_ps(src + i + 16);
+        const __m512bh h = _mm512_cvtne2ps_pbh(hi, lo);
+        memcpy(dst + i, &h, sizeof h);
+    }
+    for (; i < count; i++)
+        dst[i] = lm_f32_to_bf16(src[i]);
+}
+
+LM_INLINE __m512bh lm_load_bh(const void *p)
+{
+    __m512bh v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+LM_INLINE float lm_hsum_m512(__m512 v)
+{
+    lm_v16 u;
+    memcpy(&u, &v, sizeof u);
+    return lm_hsum16(u);
+}
+
+/* x . row for one bf16 row of K (a multiple of 32) weights against the
+ * bf16 input xh: one vdpbf16ps per 64 bytes, two independent chains.
+ * Prefetch and the start in a line pair's first half as lm_gemv_bf16_row. */
+LM_INLINE float lm_gemv_dpbf16_row(const uint16_t *restrict row, const uint16_t *restrict xh, int K)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int k = 0;
+    if ((uintptr_t)row & 64) {
+        a0 = _mm512_dpbf16_ps(a0, lm_load_bh(row), lm_load_bh(xh));
+        k = 32;
+    }
+    for (; k + 64 <= K; k += 64) {
+        __builtin_prefetch((const char *)(row + k) + LM_GEMV_AHEAD);
+        __builtin_prefetch((const char *)(row + k) + LM_GEMV_AHEAD + 64);
+        a0 = _mm512_dpbf16_ps(a0, lm_load_bh(row + k), lm_load_bh(xh + k));
+        a1 = _mm512_dpbf16_ps(a1, lm_load_bh(row + k + 32), lm_load_bh(xh + k + 32));
+    }
+    if (k < K)
+        a0 = _mm512_dpbf16_ps(a0, lm_load_bh(row + k), lm_load_bh(xh + k));
+    return lm_hsum_m512(_mm512_add_ps(a0, a1));
+}
+
+/* Rows [r0, r0 + nr) of the bf16 matrix w ([*, K]) packed k-major in pairs
+ * for the tile kernel: wp[k / 2][32] holds (w[r][k], w[r][k + 1]) as one
+ * u32, low half first, as a row already stores them. Rows past nr are
+ * zero. Chunks of 64 pairs go through an L1 buffer so the stores to wp are
+ * sequential, as in lm_pack_rows. */
+LM_INLINE void lm_pack_pairs(uint32_t *restrict wp, const uint16_t *w, int r0, int nr, int K)
+{
+    enum { KC = 64 };
+    uint32_t buf[LM_GEMM_ROWS][KC];
+    const int K2 = K / 2;
+    for (int k0 = 0; k0 < K2; k0 += KC) {
+        const int kn = K2 - k0 < KC ? K2 - k0 : KC;
+        for (int r = 0; r < LM_GEMM_ROWS; r++) {
+            if (r < nr)
+                memcpy(buf[r], w + (size_t)(r0 + r) * (size_t)K + 2 * (size_t)k0, sizeof(uint32_t) * (size_t)kn);
+            else
+                memset(buf[r], 0, sizeof buf[r]);
+        }
+        for (int k = 0; k < kn; k++) {
+            uint32_t *dst = wp + (size_t)(k0 + k) * LM_GEMM_ROWS;
+            for (int r = 0; r < LM_GEMM_ROWS; r++)
+                dst[r] = buf[r][k];
+        }
+    }
+}
+
+/* out[t][0..32) = x_t . (packed rows) for LM_GEMM_TOKENS tokens of bf16
+ * input: per pair of k, two 16-row weight vectors times eight broadcast
+ * input pairs, 16 vdpbf16ps into 16 accumulators, as lm_gemm_tile. */
+LM_INLINE void lm_gemm_tile_dpbf16(float out[LM_GEMM_TOKENS][LM_GEMM_ROWS], const uint16_t *const xt[LM_GEMM_TOKENS],
+                                   const uint32_t *restrict wp, int K)
+{
+    __m512 a0[LM_GEMM_TOKENS], a1[LM_GEMM_TOKENS];
+    for (int t = 0; t < LM_GEMM_TOKENS; t++) {
+        a0[t] = _mm512_setzero_ps();
+        a1[t] = _mm512_setzero_ps();
+    }
+    for (int k2 = 0; k2 < K / 2; k2++) {
+        const __m512bh w0 = lm_load_bh(wp + (size_t)k2 * LM_GEMM_ROWS);
+        const __m512bh w1 = lm_load_bh(wp + (size_t)k2 * LM_GEMM_ROWS + 16);
+        for (int t = 0; t < LM_GEMM_TOKENS; t++) {
+            uint32_t pair;
+            memcpy(&pair, xt[t] + 2 * k2, sizeof pair);
+            const __m512bh xv = (__m512bh)_mm512_set1_epi32((int)pair);
+            a0[t] = _mm512_dpbf16_ps(a0[t], xv, w0);
+            a1[t] = _mm512_dpbf16_ps(a1[t], xv, w1);
+        }
+    }
+    for (int t = 0; t < LM_GEMM_TOKENS; t++) {
+        memcpy(out[t], &a0[t], sizeof a0[t]);
+        memcpy(out[t] + 16, &a1[t], sizeof a1[t]);
+    }
+}
+
+/* Output rows [r0, r0 + nr) of part p for all n tokens of the bf16 input
+ * xh ([n, K]): the packed tile kernel for a batch, the row-streaming gemv
+ * (token by token over rows still in cache) for fewer tokens. wp: scratch
+ * for packed rows (32 x K floats, twice for swiglu). */
+LM_INLINE void lm_linear_block_dpbf16(const lm_linear_args *a, int p, int out, int r0, int nr, const uint16_t *xh,
+                                      int K, int swiglu, float *wp)
+{
+    const int n = a->n;
+    if (n >= LM_GEMM_MIN_TOKENS) {
+        uint32_t *wg = (uint32_t *)wp, *wu = (uint32_t *)(wp + (size_t)K * LM_GEMM_ROWS);
+        lm_pack_pairs(wg, (const uint16_t *)a->w[p], r0, nr, K);
+        if (swiglu)
+            lm_pack_pairs(wu, (const uint16_t *)a->w[1], r0, nr, K);
+        for (int t0 = 0; t0 < n; t0 += LM_GEMM_TOKENS) {
+            const int nt = n - t0 < LM_GEMM_TOKENS ? n - t0 : LM_GEMM_TOKENS;
+            const uint16_t *xt[LM_GEMM_TOKENS];
+            for (int t = 0; t < LM_GEMM_TOKENS; t++)
+                xt[t] = xh + (size_t)(t0 + (t < nt ? t : nt - 1)) * K;
+            float acc[LM_GEMM_TOKENS][LM_GEMM_ROWS], up[LM_GEMM_TOKENS][LM_GEMM_ROWS];
+            lm_gemm_tile_dpbf16(acc, xt, wg, K);
+            if (swiglu)
+                lm_gemm_tile_dpbf16(up, xt, wu, K);
+            lm_linear_store(a, p, out, t0, nt, r0, nr, &acc[0][0], swiglu ? &up[0][0] : NULL, LM_GEMM_ROWS);
+        }
+        return;
+    }
+    const uint16_t *wg = (const uint16_t *)a->w[p], *wu = (const uint16_t *)a->w[1];
+    for (int q0 = r0; q0 < r0 + nr; q0 += LM_GEMV_ROWS) {
+        const int qn = r0 + nr - q0 < LM_GEMV_ROWS ? r0 + nr - q0 : LM_GEMV_ROWS;
+        for (int t = 0; t < n; t++) {
+            const uint16_t *xr = xh + (size_t)t * K;
+            float acc[LM_GEMV_ROWS], up[LM_GEMV_ROWS];
+            for (int r = 0; r < qn; r++) {
+                const size_t off = (size_t)(q0 + r) * (size_t)K;
+                acc[r] = lm_gemv_dpbf16_row(wg + off, xr, K);
+                if (swiglu)
+                    up[r] = lm_gemv_dpbf16_row(wu + off, xr, K);
+            }
+            lm_linear_store(a, p, out, t, 1, q0, qn, acc, swiglu ? up : NULL, LM_GEMV_ROWS);
+        }
+    }
+}
+
+/* ---- AMX: tile matrix multiply ---------------------------------------
+ * Where the CPU has AMX-BF16 (Intel Sapphire Rapids and later), a batch
+ * goes through the tile unit: one tdpbf16ps multiplies a 16 x 32 bf16 tile
+ * by a 32 x 16 one into 16 x 16 f32 sums, 8192 multiply-adds per
+ * instruction, about 15 times the f32 FMA rate of the same core (measured
+ * by lmcc-limits). The weights are the left operand, loaded as stored (16
+ * rows of 32 values, the row stride K), so they are not packed; the input
+ * is the right one, packed once per call in the pair layout the unit wants
+ * (xp[group of 16 tokens][K / 2][16 tokens], a u32 pair each). Each 32
+ * rows x 32 tokens block keeps four 16 x 16 sums in tiles 0-3, weights in
+ * 4-5, inputs in 6-7; the sums come out rows by tokens and are transposed
+ * for the epilogue. */
+#if (defined(__AMXBF16__) || defined(__AMX_BF16__)) && (defined(__AMXTILE__) || defined(__AMX_TILE__)) && \
+    defined(__linux__) && defined(__x86_64__) && !defined(LM_NO_AMX)
+#define LM_AMX 1
+
+/* Linux hands out the tile state on request only (arch_prctl
+ * ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, once per process; the raw
+ * system call, as strict C17 has no syscall()). A refusal (an older kernel)
+ * leaves the vdpbf16ps kernels in use. */
+LM_INLINE int lm_amx_ready(void)
+{
+    static int state; /* 0: not asked yet, 1: granted, -1: refused */
+    int s = __atomic_load_n(&state, __ATOMIC_RELAXED);
+    if (s == 0) {
+        long ret;
+        __asm__ volatile("syscall"
+                         : "=a"(ret)
+                         : "0"(158L /* SYS_arch_prctl */), "D"(0x1023L /* ARCH_REQ_XCOMP_PERM */),
+                           "S"(18L /* XFEATURE_XTILEDATA */)
+                         : "rcx", "r11", "memory");
+        s = ret == 0 ? 1 : -1;
+        __atomic_store_n(&state, s, __ATOMIC_RELAXED);
+    }
+    return s > 0;
+}
+
+/* Palette 1, all eight tiles 16 rows of 64 bytes. Per thread: each task
+ * that uses the tiles loads it and releases the tiles when done. */
+LM_INLINE void lm_amx_begin(void)
+{
+    struct {
+        uint8_t palette, start_row, reserved[14];
+        uint16_t colsb[16];
+        uint8_t rows[16];
+    } cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int i = 0; i < 8; i++) {
+        cfg.colsb[i] = 64;
+        cfg.rows[i] = 16;
+    }
+    _tile_loadconfig(&cfg);
+}
+
+/* r[j][i] = r[i][j] for a 16 x 16 matrix of 32-bit values held in 16
+ * registers: pairs of 32-bit values interleaved, then 64-bit ones, then
+ * 128-bit lanes gathered in two steps (column 4L + c ends up from lane L
+ * of the c-th register of each block of four). */
+LM_INLINE void lm_transpose16(__m512i r[16])
+{
+    __m512i a[16], b[16];
+    for (int i = 0; i < 16; i += 2) {
+        a[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        a[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        b[i] = _mm512_unpacklo_epi64(a[i], a[i + 2]);
+        b[i + 1] = _mm512_unpackhi_epi64(a[i], a[i + 2]);
+        b[i + 2] = _mm512_unpacklo_epi64(a[i + 1], a[i + 3]);
+        b[i + 3] = _mm512_unpackhi_epi64(a[i + 1], a[i + 3]);
+    }
+    for (int c = 0; c < 4; c++) {
+        const __m512i p = _mm512_shuffle_i32x4(b[c], b[4 + c], 0x88), q = _mm512_shuffle_i32x4(b[c], b[4 + c], 0xdd);
+        const __m512i p2 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0x88);
+        const __m512i q2 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0xdd);
+        r[c] = _mm512_shuffle_i32x4(p, p2, 0x88);
+        r[8 + c] = _mm512_shuffle_i32x4(p, p2, 0xdd);
+        r[4 + c] = _mm512_shuffle_i32x4(q, q2, 0x88);
+        r[12 + c] = _mm512_shuffle_i32x4(q, q2, 0xdd);
+    }
+}
+
+/* The input x ([n, K], K a multiple of 32) rounded to bf16 and packed for
+ * the tiles: groups of 16 tokens, a whole number of 32-token blocks, the
+ * tokens past n zero. Per 16 tokens x 32 values: convert each token's 32
+ * values to 16 pairs, transpose, store one 64-byte row per pair of k. */
+LM_INLINE void lm_amx_pack_x(uint32_t *restrict xp, const float *x, int n, int K)
+{
+    const int groups = (n + 31) / 32 * 2;
+    for (int g = 0; g < groups; g++) {
+        uint32_t *dst = xp + (size_t)g * (size_t)(K / 2) * 16;
+        for (int k = 0; k < K; k += 32) {
+            __m512i r[16];
+            for (int t = 0; t < 16; t++) {
+                const int tok = g * 16 + t;
+                if (tok >= n) {
+                    r[t] = _mm512_setzero_si512();
+                    continue;
+                }
+                const float *src = x + (size_t)tok * K + k;
+                const __m512bh h = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + 16), _mm512_loadu_ps(src));
+                memcpy(&r[t], &h, sizeof h);
+            }
+            lm_transpose16(r);
+            for (int j = 0; j < 16; j++)
+                memcpy(dst + (size_t)(k / 2 + j) * 16, &r[j], sizeof r[j]);
+        }
+    }
+}
+
+/* sums[r][t] for 32 weight rows (w, row stride K) by 32 packed tokens
+ * (xp0, xp1: two groups of 16). */
+LM_INLINE void lm_amx_32x32(float sums[32][32], const uint16_t *w, const uint32_t *xp0, const uint32_t *xp1, int K)
+{
+    const size_t ldw = (size_t)K * sizeof(uint16_t);
+    const uint16_t *w16 = w + (size_t)16 * K;
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int k = 0; k < K; k += 32) {
+        _tile_loadd(4, w + k, ldw);
+        _tile_loadd(5, w16 + k, ldw);
+        _tile_loadd(6, xp0 + (size_t)k * 8, 64);
+        _tile_loadd(7, xp1 + (size_t)k * 8, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, &sums[0][0], 128);
+    _tile_stored(1, &sums[0][16], 128);
+    _tile_stored(2, &sums[16][0], 128);
+    _tile_stored(3, &sums[16][16], 128);
+}
+
+/* acc[t][r] = sums[r][t]: four 16 x 16 transposes. */
+LM_INLINE void lm_amx_transpose(float acc[32][32], float sums[32][32])
+{
+    for (int bi = 0; bi < 2; bi++)
+        for (int bj = 0; bj < 2; bj++) {
+            __m512i r[16];
+            for (int i = 0; i < 16; i++)
+                memcpy(&r[i], &sums[bi * 16 + i][bj * 16], sizeof r[i]);
+            lm_transpose16(r);
+            for (int i = 0; i < 16; i++)
+                memcpy(&acc[bj * 16 + i][bi * 16], &r[i], sizeof r[i]);
+        }
+}
+
+/* Output rows [r0, r0 + nr) of part p for the n packed tokens xp. A block
+ * of fewer than 32 rows (a matrix's last) is copied, zero-padded, to wpad
+ * ([32, K] bf16) so the tiles never read past the weights. */
+LM_INLINE void lm_linear_block_amx(const lm_linear_args *a, int p, int out, int r0, int nr, const uint32_t *xp,
+                                   int K, int swiglu, uint16_t *wpad)
+{
+    const uint16_t *wg = (const uint16_t *)a->w[p] + (size_t)r0 * K;
+    const uint16_t *wu = swiglu ? (const uint16_t *)a->w[1] + (size_t)r0 * K : NULL;
+    if (nr < 32) {
+        uint16_t *pad_u = wpad + (size_t)32 * K;
+        memset(wpad, 0, sizeof(uint16_t) * 32 * (size_t)K * (swiglu ? 2 : 1));
+        memcpy(wpad, wg, sizeof(uint16_t) * (size_t)nr * K);
+        if (swiglu)
+            memcpy(pad_u, wu, sizeof(uint16_t) * (size_t)nr * K);
+        wg = wpad;
+        wu = swiglu ? pad_u : NULL;
+    }
+    const size_t group = (size_t)(K / 2) * 16;
+    for (int t0 = 0; t0 < a->n; t0 += 32) {
+        const int nt = a->n - t0 < 32 ? a->n - t0 : 32;
+        const uint32_t *x0 = xp + (size_t)(t0 / 16) * group, *x1 = x0 + group;
+        float sums[32][32], acc[32][32], up[32][32];
+        lm_amx_32x32(sums, wg, x0, x1, K);
+        lm_amx_transpose(acc, sums);
+        if (swiglu) {
+            lm_amx_32x32(sums, wu, x0, x1, K);
+            lm_amx_transpose(up, sums);
+        }
+        lm_linear_store(a, p, out, t0, nt, r0, nr, &acc[0][0], swiglu ? &up[0][0] : NULL, 32);
+    }
+}
+#endif /* AMX */
+
+#endif /* LM_DPBF16 */
+#endif
