@@ -7,6 +7,12 @@
  *   fma_gflops          peak f32 multiply-add throughput, all threads. Prefill
  *                       is compute bound, so
  *                       prefill tokens/s <= this / (2 x parameters per token).
+ *   bf16_dot_gflops     the same for AVX-512 BF16 dot products (vdpbf16ps, 64
+ *                       flops each), null where the CPU lacks them;
+ *   amx_bf16_gflops     and for AMX tiles (tdpbf16ps, 16384 flops each), null
+ *                       where the CPU or the kernel lacks them. A model built
+ *                       with --matmul-input bf16 multiplies with one of these
+ *                       and is measured against it.
  *
  * Extra keys say how much the way of measuring matters on this machine:
  * one thread's bandwidth, the bandwidth on 4 KiB pages, one thread's FMA
@@ -29,6 +35,17 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+
+#if defined(__AVX512BF16__) || defined(__AMXBF16__) || defined(__AMX_BF16__)
+#include <immintrin.h>
+#endif
+#if defined(__AVX512BF16__)
+#define HAVE_BF16_DOT 1
+#endif
+#if (defined(__AMXBF16__) || defined(__AMX_BF16__)) && defined(__x86_64__) && defined(__linux__)
+#include <sys/syscall.h>
+#define HAVE_AMX 1
+#endif
 
 /* The widest vectors -march=native gives, and as many FMA accumulators as
  * the register file holds next to the two operands: FMA latency (4-5
@@ -144,7 +161,77 @@ static float fma_loop(float seed)
     return r;
 }
 
-typedef enum { MEASURE_READ, MEASURE_READ_HALF, MEASURE_FMA } measure_kind;
+#ifdef HAVE_BF16_DOT
+/* The same for vdpbf16ps: each adds 32 products of bf16 pairs into 16 f32
+ * lanes. (On Intel Sapphire Rapids it runs at a quarter of the FMA's
+ * instruction rate, on AMD Zen 4 at the FMA's: the peak says which.) */
+static float bf16_dot_loop(float seed)
+{
+    __m512 acc[FMA_CHAINS];
+    const __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f7f3f7f), b = (__m512bh)_mm512_set1_epi32(0x3c003c00);
+    for (int j = 0; j < FMA_CHAINS; j++)
+        acc[j] = _mm512_set1_ps(seed * (float)(j + 1));
+    for (long it = 0; it < FMA_ITERS; it++)
+        for (int j = 0; j < FMA_CHAINS; j++)
+            acc[j] = _mm512_dpbf16_ps(acc[j], a, b);
+    float r = 0;
+    for (int j = 0; j < FMA_CHAINS; j++)
+        r += _mm512_reduce_add_ps(acc[j]);
+    return r;
+}
+#endif
+
+#ifdef HAVE_AMX
+#define AMX_ITERS 5000000L
+/* AMX: four independent 16 x 16 sums (tiles 0-3) from two 16 x 32 bf16
+ * tiles by two 32 x 16 ones, as the runtime's kernel blocks them. Linux
+ * grants the tile state on request (arch_prctl); amx_allowed asks once. */
+static int amx_allowed(void)
+{
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
+}
+
+static float amx_loop(float seed)
+{
+    struct {
+        unsigned char palette, start_row, reserved[14];
+        unsigned short colsb[16];
+        unsigned char rows[16];
+    } cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int i = 0; i < 8; i++) {
+        cfg.colsb[i] = 64;
+        cfg.rows[i] = 16;
+    }
+    _tile_loadconfig(&cfg);
+    static _Thread_local unsigned short src[16 * 32];
+    for (int i = 0; i < 16 * 32; i++)
+        src[i] = 0x3c00;
+    float out[16 * 16];
+    for (int i = 0; i < 16 * 16; i++)
+        out[i] = seed;
+    _tile_loadd(0, out, 64);
+    _tile_loadd(1, out, 64);
+    _tile_loadd(2, out, 64);
+    _tile_loadd(3, out, 64);
+    _tile_loadd(4, src, 64);
+    _tile_loadd(5, src, 64);
+    _tile_loadd(6, src, 64);
+    _tile_loadd(7, src, 64);
+    for (long it = 0; it < AMX_ITERS; it++) {
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(3, out, 64);
+    _tile_release();
+    return out[0];
+}
+#endif
+
+typedef enum { MEASURE_READ, MEASURE_READ_HALF, MEASURE_FMA, MEASURE_BF16_DOT, MEASURE_AMX } measure_kind;
 
 typedef struct job {
     measure_kind kind;
@@ -159,9 +246,18 @@ static void *worker(void *arg)
 {
     job *j = arg;
     pthread_barrier_wait(j->start);
-    j->result = j->kind == MEASURE_READ        ? read_slice(j->slice, j->slice_bytes)
-                : j->kind == MEASURE_READ_HALF ? read_slice_half(j->slice, j->slice_bytes)
-                                               : fma_loop(j->seed);
+    switch (j->kind) {
+    case MEASURE_READ: j->result = read_slice(j->slice, j->slice_bytes); break;
+    case MEASURE_READ_HALF: j->result = read_slice_half(j->slice, j->slice_bytes); break;
+    case MEASURE_FMA: j->result = fma_loop(j->seed); break;
+#ifdef HAVE_BF16_DOT
+    case MEASURE_BF16_DOT: j->result = bf16_dot_loop(j->seed); break;
+#endif
+#ifdef HAVE_AMX
+    case MEASURE_AMX: j->result = amx_loop(j->seed); break;
+#endif
+    default: break;
+    }
     return NULL;
 }
 
@@ -266,19 +362,49 @@ static int bandwidth(int threads, int huge, float *sink, double *sustained, doub
     return 0;
 }
 
-/* Best of several FMA runs, in GFLOP/s (an FMA counts as two flops). */
-static int fma_gflops(int threads, float *sink, double *gflops)
+/* Best of several runs of a compute loop, in GFLOP/s (a multiply-add
+ * counts as two flops); flops: per thread and run. */
+static int peak_gflops(int threads, measure_kind kind, double flops, float *sink, double *gflops)
 {
     double best = 0;
     for (int r = 0; r < FMA_REPS; r++) {
         double t;
-        if (run_threads(threads, MEASURE_FMA, NULL, 0, sink, &t) != 0)
+        if (run_threads(threads, kind, NULL, 0, sink, &t) != 0)
             return -1;
-        double g = (double)FMA_ITERS * FMA_CHAINS * LANES * 2 * threads / t / 1e9;
+        double g = flops * threads / t / 1e9;
         if (g > best)
             best = g;
     }
     *gflops = best;
+    return 0;
+}
+
+static int fma_gflops(int threads, float *sink, double *gflops)
+{
+    return peak_gflops(threads, MEASURE_FMA, (double)FMA_ITERS * FMA_CHAINS * LANES * 2, sink, gflops);
+}
+
+/* The bf16 peaks as JSON values: a number, or null where not available. */
+static int bf16_peaks(int threads, float *sink, char *dot, char *amx, size_t cap)
+{
+    snprintf(dot, cap, "null");
+    snprintf(amx, cap, "null");
+#ifdef HAVE_BF16_DOT
+    double g;
+    if (peak_gflops(threads, MEASURE_BF16_DOT, (double)FMA_ITERS * FMA_CHAINS * 64, sink, &g) != 0)
+        return -1;
+    snprintf(dot, cap, "%.1f", g);
+#endif
+#ifdef HAVE_AMX
+    if (amx_allowed()) {
+        double a;
+        if (peak_gflops(threads, MEASURE_AMX, (double)AMX_ITERS * 4 * 16 * 16 * 32 * 2, sink, &a) != 0)
+            return -1;
+        snprintf(amx, cap, "%.1f", a);
+    }
+#endif
+    (void)threads;
+    (void)sink;
     return 0;
 }
 
@@ -364,24 +490,29 @@ int main(int argc, char **argv)
                bw, bw_best, load_average());
     } else if (quick) {
         double fma;
-        if (fma_gflops(threads, &sink, &fma) != 0)
+        char dot[32], amx[32];
+        if (fma_gflops(threads, &sink, &fma) != 0 || bf16_peaks(threads, &sink, dot, amx, sizeof dot) != 0)
             return 1;
         printf("{\"read_bandwidth_gbs\": %.2f, \"read_bandwidth_best_pass_gbs\": %.2f, "
-               "\"fma_gflops\": %.1f, \"load_average_1min\": %.2f}\n",
-               bw, bw_best, fma, load_average());
+               "\"fma_gflops\": %.1f, \"bf16_dot_gflops\": %s, \"amx_bf16_gflops\": %s, "
+               "\"load_average_1min\": %.2f}\n",
+               bw, bw_best, fma, dot, amx, load_average());
     } else {
         char cpu[256];
         cpu_model(cpu, sizeof cpu);
         double bw1, bw4k, fma, fma1;
+        char dot[32], amx[32];
         if (bandwidth(1, 1, &sink, &bw1, NULL, NULL) != 0 || bandwidth(threads, 0, &sink, &bw4k, NULL, NULL) != 0 ||
-            fma_gflops(threads, &sink, &fma) != 0 || fma_gflops(1, &sink, &fma1) != 0)
+            fma_gflops(threads, &sink, &fma) != 0 || fma_gflops(1, &sink, &fma1) != 0 ||
+            bf16_peaks(threads, &sink, dot, amx, sizeof dot) != 0)
             return 1;
         printf("{\"cpu\": \"%s\", \"threads\": %d, \"read_bandwidth_gbs\": %.2f, \"fma_gflops\": %.1f, "
+               "\"bf16_dot_gflops\": %s, \"amx_bf16_gflops\": %s, "
                "\"read_bandwidth_best_pass_gbs\": %.2f, "
                "\"read_bandwidth_1thread_gbs\": %.2f, \"read_bandwidth_4k_pages_gbs\": %.2f, "
                "\"fma_gflops_1thread\": %.1f, \"vector_bits\": %d, \"read_buffer_huge_fraction\": %.2f, "
                "\"read_buffer_bytes\": %zu, \"load_average_1min\": %.2f}\n",
-               cpu, threads, bw, fma, bw_best, bw1, bw4k, fma1, VEC_BYTES * 8, huge_frac, read_buffer_bytes(),
+               cpu, threads, bw, fma, dot, amx, bw_best, bw1, bw4k, fma1, VEC_BYTES * 8, huge_frac, read_buffer_bytes(),
                load_average());
     }
     keep_result = sink;

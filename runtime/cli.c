@@ -33,6 +33,8 @@ enum {
     OPT_STATS,
     OPT_BANDWIDTH,
     OPT_FMA,
+    OPT_BF16_DOT,
+    OPT_AMX,
     OPT_VERSION,
     OPT_CHAT,
     OPT_INTERACTIVE,
@@ -78,6 +80,8 @@ static const struct option long_options[] = {
     {"bench", no_argument, NULL, OPT_BENCH},
     {"bandwidth-gbs", required_argument, NULL, OPT_BANDWIDTH},
     {"fma-gflops", required_argument, NULL, OPT_FMA},
+    {"bf16-dot-gflops", required_argument, NULL, OPT_BF16_DOT},
+    {"amx-gflops", required_argument, NULL, OPT_AMX},
     {"stats", no_argument, NULL, OPT_STATS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -393,6 +397,14 @@ static int parse_options(const lm_model_desc *d, const char *prog, int argc, cha
         case OPT_FMA:
             rc = double_option("--fma-gflops", optarg, 0, HUGE_VAL, 1,
                                "a positive number of GFLOP/s", &o->fma_gflops, NULL, e);
+            break;
+        case OPT_BF16_DOT:
+            rc = double_option("--bf16-dot-gflops", optarg, 0, HUGE_VAL, 1,
+                               "a positive number of GFLOP/s", &o->bf16_dot_gflops, NULL, e);
+            break;
+        case OPT_AMX:
+            rc = double_option("--amx-gflops", optarg, 0, HUGE_VAL, 1,
+                               "a positive number of GFLOP/s", &o->amx_gflops, NULL, e);
             break;
         case 'h':
             cli_print_usage(stdout, prog, d);

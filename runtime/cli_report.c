@@ -106,13 +106,18 @@ static int print_bench(const lm_model_desc *d, const cli_options *o, const run_t
     json_t *prefill_tps = json_rate(t->prefill_tokens, t->prefill_s);
     json_t *decode_tps = json_rate(t->decode_tokens, t->decode_s);
     json_t *prefill_fraction = json_null(), *decode_fraction = json_null();
-    if (o->fma_gflops > 0 && json_is_real(prefill_tps)) {
+    /* Against the peak of the instructions the linears use. */
+    const char *kernel = d->matmul_kernel ? d->matmul_kernel : "f32-fma";
+    const double peak = strcmp(kernel, "amx-bf16") == 0      ? o->amx_gflops
+                        : strcmp(kernel, "avx512-bf16") == 0 ? o->bf16_dot_gflops
+                                                             : o->fma_gflops;
+    if (peak > 0 && json_is_real(prefill_tps)) {
         /* The multiply-adds the prefill does: every linear for every token,
          * the output head once per forward call of up to `batch` tokens. */
         const int calls = (t->prefill_tokens + d->batch - 1) / d->batch;
         const double flops = 2.0 * ((double)(d->params_per_token - d->head_params) * t->prefill_tokens +
                                     (double)d->head_params * calls);
-        prefill_fraction = json_real(flops / t->prefill_s / (o->fma_gflops * 1e9));
+        prefill_fraction = json_real(flops / t->prefill_s / (peak * 1e9));
     }
     if (o->bandwidth_gbs > 0 && json_is_real(decode_tps))
         decode_fraction = json_real(json_real_value(decode_tps) *
@@ -121,6 +126,8 @@ static int print_bench(const lm_model_desc *d, const cli_options *o, const run_t
     json_t *obj = json_object();
     json_object_set_new(obj, "model", json_string(d->name ? d->name : ""));
     json_object_set_new(obj, "dtype", json_string(d->dtype_name ? d->dtype_name : ""));
+    json_object_set_new(obj, "matmul_input", json_string(d->matmul_input ? d->matmul_input : "f32"));
+    json_object_set_new(obj, "matmul_kernel", json_string(kernel));
     json_object_set_new(obj, "weight_bytes_per_token", json_integer(d->weight_bytes_per_token));
     json_object_set_new(obj, "prefill_tokens", json_integer(t->prefill_tokens));
     json_object_set_new(obj, "prefill_tps", prefill_tps);

@@ -20,6 +20,18 @@
 #define LM_DPBF16 0
 #endif
 
+/* What a batch of bf16 inputs multiplies with (--bench's matmul_kernel);
+ * the AMX kernel falls back to the vdpbf16ps one if Linux refuses the
+ * tile state, which lmcc-limits then reports as missing too. */
+#if (defined(__AMXBF16__) || defined(__AMX_BF16__)) && (defined(__AMXTILE__) || defined(__AMX_TILE__)) && \
+    defined(__linux__) && defined(__x86_64__) && !defined(LM_NO_AMX)
+#define LM_BF16_KERNEL "amx-bf16"
+#elif LM_DPBF16
+#define LM_BF16_KERNEL "avx512-bf16"
+#else
+#define LM_BF16_KERNEL "f32-fma"
+#endif
+
 /* dst[i] = src[i] rounded to bf16 and back to f32, for the f32 kernels. */
 LM_INLINE void lm_round_bf16(float *dst, const float *src, size_t count)
 {

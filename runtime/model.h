@@ -79,7 +79,8 @@ typedef struct lm_model_desc {
     const char *config_path;   /* the YAML it was compiled from, for messages */
     const char *dtype_name;    /* compiled weight dtype, e.g. "bf16" */
     const char *matmul_input;  /* "f32", or "bf16": linears round their inputs to bf16 */
-    int bf16_dot;              /* linears use AVX-512 BF16 dot products */
+    const char *matmul_kernel; /* what the linears multiply with: "f32-fma", "avx512-bf16"
+                                * or "amx-bf16" (a batch; decode uses the dot products) */
     int vocab_size;
     int context;               /* KV-cache length in tokens */
     int batch;                 /* most tokens one forward call takes */

@@ -3,17 +3,23 @@
 #
 #   bash scripts/bench.sh [BUILD_DIR]      (default build; `make bench` builds it first)
 #
-# 1. Measures the memory read bandwidth and f32 FMA peak (BUILD_DIR/lmcc-limits).
+# 1. Measures the memory read bandwidth, the f32 FMA peak and, where the CPU
+#    has them, the AVX-512 BF16 and AMX peaks (BUILD_DIR/lmcc-limits).
 # 2. Makes (once, cached in BUILD_DIR/bench/ckpt-<model>) random bf16
 #    checkpoints with the exact shapes of Qwen3-0.6B and Qwen-1.8B.
-# 3. Builds each at bf16 and q8_0 and runs the executable's --bench: prefill
+# 3. Builds each at bf16, at bf16 with --matmul-input bf16 (the linears'
+#    inputs rounded to bf16, multiplied on AMX or with AVX-512 BF16 dot
+#    products where the CPU has them) and at q8_0, and runs the
+#    executable's --bench: prefill
 #    of a 512-token prompt, then 128 decode steps (-n 129: the first new
 #    token comes from the prefill, each later one from one decode step).
 #    The bandwidth and the FMA peak move with the host's load, so both are
 #    measured again right before each run (lmcc-limits --quick) and that
-#    run's decode_fraction and prefill_fraction use the fresh figures.
+#    run's decode_fraction and prefill_fraction use the fresh figures; the
+#    prefill is measured against the peak of the kernel it uses.
 # 4. Prints one JSON document on stdout:
-#      {"machine": {"cpu", "threads", "read_bandwidth_gbs", "fma_gflops"},
+#      {"machine": {"cpu", "threads", "read_bandwidth_gbs", "fma_gflops",
+#                   "bf16_dot_gflops", "amx_bf16_gflops"},
 #       "runs": [<each executable's --bench object>]}
 #    Progress goes to stderr; BUILD_DIR/bench/details.json adds what the
 #    document's fixed shape leaves out (the bandwidth and load average at
@@ -69,33 +75,40 @@ for entry in "${models[@]}"; do
     "$lmcc" synth "$config" -o "$ckpt" --seed 1 --dtype bf16 >&2 || die "lmcc synth $config failed"
     touch "$ckpt/.complete"
   fi
-  for dtype in bf16 q8_0; do
-    out=$work/bin-$name-$dtype
-    log=$work/run-$name-$dtype.log
+  for variant in bf16 bf16-matmul-bf16 q8_0; do
+    dtype=${variant%%-*}
+    opts=(--dtype "$dtype")
+    [ "$variant" = "$dtype" ] || opts+=(--matmul-input bf16)
+    out=$work/bin-$name-$variant
+    log=$work/run-$name-$variant.log
     : > "$log"
-    say "building $name at $dtype"
+    say "building $name: ${opts[*]}"
     start=$(date +%s.%N)
-    "$lmcc" build "$config" --dtype "$dtype" -o "$out" >&2 || die "lmcc build $config --dtype $dtype failed"
+    "$lmcc" build "$config" "${opts[@]}" -o "$out" >&2 || die "lmcc build $config ${opts[*]} failed"
     build_s=$($PY -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 2))" "$start" "$(date +%s.%N)")
-    "$limits" --quick > "$work/bandwidth-$name-$dtype.json" || die "$limits --quick failed"
-    bw=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['read_bandwidth_gbs'])" \
-         "$work/bandwidth-$name-$dtype.json")
-    fma=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['fma_gflops'])" \
-         "$work/bandwidth-$name-$dtype.json")
+    "$limits" --quick > "$work/bandwidth-$name-$variant.json" || die "$limits --quick failed"
+    # The figures as --bench options (a peak the CPU lacks is null: left out).
+    read -r bw fma peaks <<< "$($PY -c "
+import json, sys
+m = json.load(open(sys.argv[1]))
+flags = [f'--{k} {m[j]}' for k, j in (('bf16-dot-gflops', 'bf16_dot_gflops'), ('amx-gflops', 'amx_bf16_gflops'))
+         if m.get(j) is not None]
+print(m['read_bandwidth_gbs'], m['fma_gflops'], ' '.join(flags))" "$work/bandwidth-$name-$variant.json")"
     if [ "$dtype" = bf16 ]; then
       # The load figure is for a warm page cache: one short run first, which
       # also puts a just-written checkpoint on 2 MiB pages (runtime/hugemap.h).
       "$out/$name" -m "$ckpt" --tokens 1 -n 1 > /dev/null 2>> "$log" || die "$out/$name warm-up failed (log: $log)"
     fi
-    say "running $name $dtype (built in ${build_s} s; bandwidth now $bw GB/s, FMA peak $fma GFLOP/s; load $(cut -d' ' -f1-3 /proc/loadavg))"
+    say "running $name $variant (built in ${build_s} s; bandwidth now $bw GB/s, FMA peak $fma GFLOP/s $peaks; load $(cut -d' ' -f1-3 /proc/loadavg))"
+    # shellcheck disable=SC2086 # $peaks is a list of flags
     if ! "$out/$name" -m "$ckpt" --tokens "$prompt" -n $((DECODE_STEPS + 1)) --bench \
-        --bandwidth-gbs "$bw" --fma-gflops "$fma" > "$work/run-$name-$dtype.json" 2>> "$log"; then
+        --bandwidth-gbs "$bw" --fma-gflops "$fma" $peaks > "$work/run-$name-$variant.json" 2>> "$log"; then
       tail -n 20 "$log" >&2
       die "$out/$name --bench failed (log: $log)"
     fi
-    echo "$build_s" > "$work/build-s-$name-$dtype"
-    say "$(cat "$work/run-$name-$dtype.json")"
-    runs+=("$name-$dtype")
+    echo "$build_s" > "$work/build-s-$name-$variant"
+    say "$(cat "$work/run-$name-$variant.json")"
+    runs+=("$name-$variant")
   done
 done
 
@@ -111,7 +124,8 @@ def load(name):
         return json.load(f)
 machine = load("machine.json")
 runs = [load(f"run-{n}.json") for n in names]
-doc = {"machine": {k: machine[k] for k in ("cpu", "threads", "read_bandwidth_gbs", "fma_gflops")},
+doc = {"machine": {k: machine[k] for k in ("cpu", "threads", "read_bandwidth_gbs", "fma_gflops",
+                                           "bf16_dot_gflops", "amx_bf16_gflops")},
        "runs": runs}
 details = {"machine": machine,
            "bandwidth_at_end": load("bandwidth-end.json"),

@@ -3980,9 +3980,8 @@ const lm_model_desc qwen3_32b_model = {
     .config_path = "configs/qwen3/qwen3-32b.yaml",
     .dtype_name = "bf16",
     .matmul_input = "f32",
-    /* Whether the linears multiply with AVX-512 BF16 dot products (each
-     * does twice an f32 FMA's work: benchmarks count against that peak). */
-    .bf16_dot = 0 && LM_DPBF16,
+    /* Benchmarks count the prefill against this kernel's peak. */
+    .matmul_kernel = 0 ? LM_BF16_KERNEL : "f32-fma",
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

@@ -584,10 +584,20 @@ static void test_cli_bench_json(void **state)
     for (size_t i = 0; i < 5; i++)
         assert_true(json_is_number(json_object_get(j, numbers[i])));
     assert_true(json_integer_value(json_object_get(j, "peak_rss_bytes")) > 0);
-    assert_int_equal(json_object_size(j), 12);
+    assert_string_equal(json_string_value(json_object_get(j, "matmul_input")), "f32");
+    assert_string_equal(json_string_value(json_object_get(j, "matmul_kernel")), "f32-fma");
+    assert_int_equal(json_object_size(j), 14);
     json_decref(j);
     /* The ids went to stderr, so stdout stays one JSON object. */
     assert_non_null(strchr(r.err, ','));
+
+    /* An f32-FMA model is measured against the FMA peak only. */
+    run_cli(&r, "toy", "-m", ckpt, "--tokens", "1,2,3,4,5", "-n", "1", "--bench", "--amx-gflops", "100",
+            "--bf16-dot-gflops", "50", NULL);
+    expect_status(&r, 0);
+    j = bench_json(&r);
+    assert_true(json_is_null(json_object_get(j, "prefill_fraction")));
+    json_decref(j);
 
     run_cli(&r, "toy", "-m", ckpt, "--tokens", "1,2", "-n", "3", "--bench", "--bandwidth-gbs", "2",
             "--fma-gflops", "0.5", NULL);
