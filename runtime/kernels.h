@@ -974,8 +974,14 @@ LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, 
 /* Query heads per kv head the scratch is sized for (Qwen3-32B: 8). */
 #define LM_ATTN_MAX_GROUP 16
 
-/* Scratch floats one thread needs for the query task. */
-#define LM_ATTN_SCRATCH(group, D) ((size_t)(group) * (2 * (size_t)(D) + LM_ATTN_BLOCK))
+/* Scratch floats one thread needs for the query task: the decode path's
+ * or a batch tile's (kernels_attn_tile.h), whichever is more. */
+#define LM_ATTN_DECODE_SCRATCH(group, D) ((size_t)(group) * (2 * (size_t)(D) + LM_ATTN_BLOCK))
+#define LM_ATTN_SCRATCH(group, D)                                                          \
+    (LM_ATTN_DECODE_SCRATCH(group, D) > LM_ATTN_TILE_SCRATCH(D) ? LM_ATTN_DECODE_SCRATCH(group, D) \
+                                                                 : LM_ATTN_TILE_SCRATCH(D))
+/* Calls of at least this many tokens take the lane-wise batch path. */
+#define LM_ATTN_TILE_MIN 4
 
 LM_INLINE float lm_dot(const float *restrict a, const float *restrict b, int D)
 {
@@ -996,6 +1002,8 @@ LM_INLINE float lm_dot(const float *restrict a, const float *restrict b, int D)
     return s;
 }
 
+#include "kernels_attn_tile.h"
+
 LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, int H, int KVH,
                                   int D, int CTX, float eps, int rot, float scale, int logn_seq)
 {
@@ -1008,6 +1016,17 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
     lm_rope_cs cs = { .pos = -1 };
     if (rot)
         lm_rope_table(inv, rot, a->rope_base);
+    if (a->n >= LM_ATTN_TILE_MIN && D % 16 == 0 && D <= 16 * (LM_ATTN_BLOCK + LM_ATTN_KEYS)) {
+        /* A batch: tiles of 16 / group tokens, interleaved over the
+         * threads as below. */
+        const int T = LM_ATTN_LANES / group, tiles = (a->n + T - 1) / T;
+        for (int item = tid; item < tiles * KVH; item += nthreads) {
+            const int t0 = item / KVH * T, kvh = item % KVH;
+            lm_attn_query_tile(a, q, t0, a->n - t0 < T ? a->n - t0 : T, kvh, H, KVH, D, CTX, eps, rot, scale,
+                               logn_seq, &cs, inv);
+        }
+        return;
+    }
     /* Interleaved items balance the causal triangle across threads. */
     for (int item = tid; item < a->n * KVH; item += nthreads) {
         const int t = item / KVH, kvh = item % KVH, p = a->pos + t;

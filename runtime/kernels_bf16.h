@@ -302,8 +302,10 @@ LM_INLINE void lm_amx_pack_x(uint32_t *restrict xp, const float *x, int n, int K
 }
 
 /* sums[r][t] for 32 weight rows (w, row stride K) by 32 packed tokens
- * (xp0, xp1: two groups of 16). */
-LM_INLINE void lm_amx_32x32(float sums[32][32], const uint16_t *w, const uint32_t *xp0, const uint32_t *xp1, int K)
+ * (xp0, xp1: two groups of 16). Meanwhile pf_rows rows from pf (stride K)
+ * are fetched into the cache, a share of the next block's weights. */
+LM_INLINE void lm_amx_32x32(float sums[32][32], const uint16_t *w, const uint32_t *xp0, const uint32_t *xp1, int K,
+                            const uint16_t *pf, int pf_rows)
 {
     const size_t ldw = (size_t)K * sizeof(uint16_t);
     const uint16_t *w16 = w + (size_t)16 * K;
@@ -312,6 +314,8 @@ LM_INLINE void lm_amx_32x32(float sums[32][32], const uint16_t *w, const uint32_
     _tile_zero(2);
     _tile_zero(3);
     for (int k = 0; k < K; k += 32) {
+        for (int i = 0; i < pf_rows; i++)
+            __builtin_prefetch(pf + (size_t)i * K + k);
         _tile_loadd(4, w + k, ldw);
         _tile_loadd(5, w16 + k, ldw);
         _tile_loadd(6, xp0 + (size_t)k * 8, 64);
@@ -359,14 +363,24 @@ LM_INLINE void lm_linear_block_amx(const lm_linear_args *a, int p, int out, int 
         wu = swiglu ? pad_u : NULL;
     }
     const size_t group = (size_t)(K / 2) * 16;
+    /* The first token tile reads the block from memory, the others from
+     * L2: each tile prefetches a share of the next block's rows, so the
+     * hardware is not left to find 32 streams at 2K-byte strides. */
+    const int tiles = (a->n + 31) / 32;
+    const int next = out - (r0 + 32) < 32 ? (out - (r0 + 32) > 0 ? out - (r0 + 32) : 0) : 32;
+    const int share = (next + tiles - 1) / tiles;
     for (int t0 = 0; t0 < a->n; t0 += 32) {
         const int nt = a->n - t0 < 32 ? a->n - t0 : 32;
         const uint32_t *x0 = xp + (size_t)(t0 / 16) * group, *x1 = x0 + group;
+        const int pr0 = t0 / 32 * share, prn = next - pr0 < share ? (next - pr0 > 0 ? next - pr0 : 0) : share;
+        const size_t pf_off = (size_t)(r0 + 32 + pr0) * K;
+        const uint16_t *pg = prn ? (const uint16_t *)a->w[p] + pf_off : NULL;
+        const uint16_t *pu = prn && swiglu ? (const uint16_t *)a->w[1] + pf_off : NULL;
         float sums[32][32], acc[32][32], up[32][32];
-        lm_amx_32x32(sums, wg, x0, x1, K);
+        lm_amx_32x32(sums, wg, x0, x1, K, pg, prn);
         lm_amx_transpose(acc, sums);
         if (swiglu) {
-            lm_amx_32x32(sums, wu, x0, x1, K);
+            lm_amx_32x32(sums, wu, x0, x1, K, pu, prn);
             lm_amx_transpose(up, sums);
         }
         lm_linear_store(a, p, out, t0, nt, r0, nr, &acc[0][0], swiglu ? &up[0][0] : NULL, 32);

@@ -226,9 +226,10 @@ function M.run(g, opts)
       local base_expr = op.rope and op.rope.ntk
         and ("lm_ntk_base(%s, %d, c->seq_tokens, %d)"):format(M.shortest(base, true), rot, op.rope.ntk)
         or cfloat(base)
-      -- LM_ATTN_SCRATCH in runtime/kernels.h: per query head of the group,
-      -- the query, its accumulator and a block of 64 scores; checked there.
-      scratch = math.max(scratch, (H // KVH) * (2 * D + 64))
+      -- LM_ATTN_SCRATCH in runtime/kernels.h, checked there: per query
+      -- head of the group, the query, its accumulator and a block of 64
+      -- scores; or a batch tile: queries and outputs [D][16], 72 x 16 scores.
+      scratch = math.max(scratch, (H // KVH) * (2 * D + 64), 32 * D + 16 * 72)
       local layer_floats = 2 * KVH * ctx * D
       line(("    /* %s: layer %d, [n, %d] */"):format(op.name, op.layer, op.outs[1].cols))
       line("    {")

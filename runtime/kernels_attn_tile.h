@@ -1,0 +1,160 @@
+/* Attention for a batch (prefill): query rows in vector lanes.
+ *
+ * Decode's attention (lm_attn_query_task) takes one token's query heads of
+ * a KV group and computes each score as a dot product along the head
+ * dimension, which ends in a horizontal sum per score: most of its time in
+ * a prefill. With a batch there are more query rows than that, so here a
+ * tile of rows (token, query head of the group) fills the 16 lanes of a
+ * vector and everything runs lane-wise:
+ *   - scores: per head dimension d, the tile's queries at d (one vector,
+ *     packed once per tile as qt[d][lane]) times key j's value at d
+ *     (broadcast) into one accumulator per key, eight keys at a time;
+ *   - the online softmax: running maximum, sum and rescale are per lane,
+ *     the causal mask a per-lane position compare;
+ *   - values: out[d][lane] += p[j][lane] x v[j][d] (broadcast), sixteen
+ *     head dimensions in registers at a time.
+ * No horizontal sums at all; each key and value row loaded serves every
+ * row of the tile. The same f32 products and online softmax as the decode
+ * path, summed in another order.
+ *
+ * Included by kernels.h; uses its vector types and helpers. */
+#ifndef LMRT_KERNELS_ATTN_TILE_H
+#define LMRT_KERNELS_ATTN_TILE_H
+
+#define LM_ATTN_LANES 16
+/* Keys per score step: one accumulator each, next to the query vector. */
+#define LM_ATTN_KEYS 8
+/* Scratch floats of one tile: queries and outputs [D][16], then a block of
+ * scores [LM_ATTN_BLOCK + LM_ATTN_KEYS][16] (also the row buffer while the
+ * queries are packed, so D <= 16 x that). */
+#define LM_ATTN_TILE_SCRATCH(D) \
+    ((size_t)2 * LM_ATTN_LANES * (size_t)(D) + (size_t)LM_ATTN_LANES * (LM_ATTN_BLOCK + LM_ATTN_KEYS))
+
+LM_INLINE lm_v16 lm_max16(lm_v16 a, lm_v16 b)
+{
+    const lm_i32x16 gt = a > b;
+    lm_i32x16 ai, bi;
+    memcpy(&ai, &a, sizeof ai);
+    memcpy(&bi, &b, sizeof bi);
+    const lm_i32x16 r = (ai & gt) | (bi & ~gt);
+    lm_v16 v;
+    memcpy(&v, &r, sizeof v);
+    return v;
+}
+
+/* s where the lane's mask is 0, -inf where it is all ones. */
+LM_INLINE lm_v16 lm_mask_ninf16(lm_v16 s, lm_i32x16 masked)
+{
+    const lm_v16 ninf = (lm_v16){ 0 } - INFINITY;
+    lm_i32x16 si, ni;
+    memcpy(&si, &s, sizeof si);
+    memcpy(&ni, &ninf, sizeof ni);
+    const lm_i32x16 r = (si & ~masked) | (ni & masked);
+    lm_v16 v;
+    memcpy(&v, &r, sizeof v);
+    return v;
+}
+
+/* Tokens [t0, t0 + T) of the call, query heads of KV head kvh: T x group
+ * <= 16 lanes, lane = token x group + head. D a multiple of 16, at most
+ * 16 x (LM_ATTN_BLOCK + LM_ATTN_KEYS). */
+LM_INLINE void lm_attn_query_tile(const lm_attn_args *a, float *scratch, int t0, int T, int kvh, int H, int KVH,
+                                  int D, int CTX, float eps, int rot, float scale, int logn_seq, lm_rope_cs *cs,
+                                  const float *inv)
+{
+    enum { L = LM_ATTN_LANES };
+    const int group = H / KVH, R = T * group;
+    float *qt = scratch;               /* [D][L] */
+    float *ot = qt + (size_t)D * L;    /* [D][L] */
+    float *pt = ot + (size_t)D * L;    /* [LM_ATTN_BLOCK + LM_ATTN_KEYS][L]; first the row buffer */
+    const int pmax = a->pos + t0 + T - 1;
+    lm_i32x16 plane;
+    memset(qt, 0, sizeof(float) * (size_t)D * L);
+    memset(ot, 0, sizeof(float) * (size_t)D * L);
+    for (int r = 0; r < L; r++) {
+        /* Lanes past the tile's rows compute on a zero query, masked as
+         * its last row is, and are never written out. */
+        const int tt = r < R ? r / group : T - 1, p = a->pos + t0 + tt;
+        plane[r] = p;
+        if (r >= R)
+            continue;
+        const int g = r % group;
+        float *row = pt;
+        const float *qs = a->q + (size_t)(t0 + tt) * H * D + (size_t)(kvh * group + g) * D;
+        if (a->q_norm)
+            lm_rmsnorm_row(row, qs, a->q_norm, D, eps);
+        else
+            memcpy(row, qs, sizeof(float) * D);
+        if (rot) {
+            lm_rope_at(cs, p, rot, inv);
+            lm_rope_head(row, rot, cs);
+        }
+        /* The score scale (and logn) folded into the queries once. */
+        const float qscale = scale * (logn_seq ? lm_logn_scale(p, logn_seq) : 1.0f);
+        for (int d = 0; d < D; d++)
+            qt[(size_t)d * L + r] = row[d] * qscale;
+    }
+    const float *kh = a->cache + (size_t)kvh * CTX * D;
+    const float *vh = a->cache + (size_t)KVH * CTX * D + (size_t)kvh * CTX * D;
+    lm_v16 m = (lm_v16){ 0 } - INFINITY, l = { 0 };
+    for (int j0 = 0; j0 <= pmax; j0 += LM_ATTN_BLOCK) {
+        const int nb = pmax + 1 - j0 < LM_ATTN_BLOCK ? pmax + 1 - j0 : LM_ATTN_BLOCK;
+        lm_v16 mb = (lm_v16){ 0 } - INFINITY;
+        for (int jk = 0; jk < nb; jk += LM_ATTN_KEYS) {
+            /* Keys past pmax (a partial step) repeat the last one; the
+             * causal mask drops them. */
+            const float *kr[LM_ATTN_KEYS];
+            for (int k = 0; k < LM_ATTN_KEYS; k++) {
+                const int j = j0 + jk + k;
+                kr[k] = kh + (size_t)(j <= pmax ? j : pmax) * D;
+            }
+            lm_v16 s[LM_ATTN_KEYS];
+            for (int k = 0; k < LM_ATTN_KEYS; k++)
+                s[k] = (lm_v16){ 0 };
+            for (int d = 0; d < D; d++) {
+                const lm_v16 qv = lm_load16(qt + (size_t)d * L);
+                for (int k = 0; k < LM_ATTN_KEYS; k++)
+                    s[k] += qv * kr[k][d];
+            }
+            for (int k = 0; k < LM_ATTN_KEYS; k++) {
+                const lm_i32x16 late = (lm_i32x16){ 0 } + (j0 + jk + k) > plane;
+                s[k] = lm_mask_ninf16(s[k], late);
+                lm_store16(pt + (size_t)(jk + k) * L, s[k]);
+                mb = lm_max16(mb, s[k]);
+            }
+        }
+        /* Every lane has key 0, so the maximum is finite from the first
+         * block on; exp(-inf) of the first rescale is 0. */
+        const lm_v16 mn = lm_max16(m, mb);
+        const lm_v16 c = lm_exp16_nonpos(m - mn);
+        m = mn;
+        l *= c;
+        for (int d = 0; d < D; d++)
+            lm_store16(ot + (size_t)d * L, lm_load16(ot + (size_t)d * L) * c);
+        for (int jj = 0; jj < nb; jj++) {
+            const lm_v16 e = lm_exp16_nonpos(lm_load16(pt + (size_t)jj * L) - m);
+            lm_store16(pt + (size_t)jj * L, e);
+            l += e;
+        }
+        for (int d0 = 0; d0 < D; d0 += 16) {
+            lm_v16 acc[16];
+            for (int i = 0; i < 16; i++)
+                acc[i] = lm_load16(ot + (size_t)(d0 + i) * L);
+            for (int jj = 0; jj < nb; jj++) {
+                const lm_v16 e = lm_load16(pt + (size_t)jj * L);
+                const float *vr = vh + (size_t)(j0 + jj) * D + d0;
+                for (int i = 0; i < 16; i++)
+                    acc[i] += e * vr[i];
+            }
+            for (int i = 0; i < 16; i++)
+                lm_store16(ot + (size_t)(d0 + i) * L, acc[i]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        float *o = a->out + (size_t)(t0 + r / group) * H * D + (size_t)(kvh * group + r % group) * D;
+        for (int d = 0; d < D; d++)
+            o[d] = ot[(size_t)d * L + r] / l[r];
+    }
+}
+
+#endif
