@@ -660,13 +660,14 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
      * a batch), as bf16 bits for the vdpbf16ps kernels, or as f32 for the
      * f32 kernels below. Scratch holds (n + 32) x K floats more. */
     const uint16_t *xh = NULL;
-    const uint32_t *xp = NULL;
+    const uint32_t *xp = NULL, *xl = NULL;
+    (void)xl; /* used with AMX only */
     if (xbf16) {
         float *region = scratch;
         scratch += (size_t)(n + 32) * K;
 #if LM_AMX
         if (K % 32 == 0 && n >= LM_GEMM_MIN_TOKENS && lm_amx_ready()) {
-            lm_amx_pack_x((uint32_t *)region, x, n, K);
+            lm_amx_pack_x((uint32_t *)region, NULL, x, n, K);
             xp = (const uint32_t *)region;
             lm_amx_begin();
         }
@@ -682,6 +683,19 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
             x = region;
         }
     }
+#if LM_AMX
+    else if (dt == LM_BF16 && K % 32 == 0 && n >= LM_GEMM_MIN_TOKENS && lm_amx_ready()) {
+        /* f32 inputs on the tiles too, as two bf16 parts: x = hi + lo
+         * within 2^-17 relative, products exact, sums in f32; two tile
+         * products per weight tile instead of one (kernels_bf16.h). */
+        const size_t half = (size_t)((n + 31) / 32 * 32) * (size_t)K / 2;
+        lm_amx_pack_x((uint32_t *)scratch, (uint32_t *)scratch + half, x, n, K);
+        xp = (const uint32_t *)scratch;
+        xl = xp + half;
+        scratch += (size_t)(n + 32) * K;
+        lm_amx_begin();
+    }
+#endif
     const int swiglu = mode == LM_LINEAR_SWIGLU;
     const int gemm = n >= LM_GEMM_MIN_TOKENS;
     /* One token of bf16 or q8_0 weights: the row-streaming gemv, with x
@@ -717,7 +731,7 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
             const int nr = out - r0 < LM_GEMM_ROWS ? out - r0 : LM_GEMM_ROWS;
 #if LM_AMX
             if (xp) {
-                lm_linear_block_amx(a, p, out, r0, nr, xp, K, swiglu, (uint16_t *)scratch);
+                lm_linear_block_amx(a, p, out, r0, nr, xp, xl, K, swiglu, (uint16_t *)scratch);
                 continue;
             }
 #endif

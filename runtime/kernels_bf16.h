@@ -26,10 +26,15 @@
 #if (defined(__AMXBF16__) || defined(__AMX_BF16__)) && (defined(__AMXTILE__) || defined(__AMX_TILE__)) && \
     defined(__linux__) && defined(__x86_64__) && !defined(LM_NO_AMX)
 #define LM_BF16_KERNEL "amx-bf16"
+/* f32 inputs to bf16 weights: two tile products per weight tile. */
+#define LM_F32_BF16W_KERNEL "amx-bf16x2"
 #elif LM_DPBF16
 #define LM_BF16_KERNEL "avx512-bf16"
 #else
 #define LM_BF16_KERNEL "f32-fma"
+#endif
+#ifndef LM_F32_BF16W_KERNEL
+#define LM_F32_BF16W_KERNEL "f32-fma"
 #endif
 
 /* dst[i] = src[i] rounded to bf16 and back to f32, for the f32 kernels. */
@@ -273,39 +278,62 @@ LM_INLINE void lm_transpose16(__m512i r[16])
     }
 }
 
+/* 32 values as bf16 (nearest even), in order; with lo, also what that
+ * rounding left, as bf16: hi + lo is the value within 2^-17 relative. */
+LM_INLINE __m512i lm_amx_round32(const float *src, __m512i *lo)
+{
+    const __m512 a = _mm512_loadu_ps(src), b = _mm512_loadu_ps(src + 16);
+    const __m512bh h = _mm512_cvtne2ps_pbh(b, a);
+    __m512i hi;
+    memcpy(&hi, &h, sizeof hi);
+    if (lo) {
+        const __m512 ah = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(hi)), 16));
+        const __m512 bh =
+            _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(hi, 1)), 16));
+        const __m512bh l = _mm512_cvtne2ps_pbh(_mm512_sub_ps(b, bh), _mm512_sub_ps(a, ah));
+        memcpy(lo, &l, sizeof l);
+    }
+    return hi;
+}
+
 /* The input x ([n, K], K a multiple of 32) rounded to bf16 and packed for
  * the tiles: groups of 16 tokens, a whole number of 32-token blocks, the
  * tokens past n zero. Per 16 tokens x 32 values: convert each token's 32
- * values to 16 pairs, transpose, store one 64-byte row per pair of k. */
-LM_INLINE void lm_amx_pack_x(uint32_t *restrict xp, const float *x, int n, int K)
+ * values to 16 pairs, transpose, store one 64-byte row per pair of k.
+ * With xl, what the rounding left is packed there the same way. */
+LM_INLINE void lm_amx_pack_x(uint32_t *restrict xp, uint32_t *restrict xl, const float *x, int n, int K)
 {
     const int groups = (n + 31) / 32 * 2;
     for (int g = 0; g < groups; g++) {
-        uint32_t *dst = xp + (size_t)g * (size_t)(K / 2) * 16;
+        const size_t base = (size_t)g * (size_t)(K / 2) * 16;
         for (int k = 0; k < K; k += 32) {
-            __m512i r[16];
+            __m512i r[16], rl[16];
             for (int t = 0; t < 16; t++) {
                 const int tok = g * 16 + t;
                 if (tok >= n) {
-                    r[t] = _mm512_setzero_si512();
+                    r[t] = rl[t] = _mm512_setzero_si512();
                     continue;
                 }
-                const float *src = x + (size_t)tok * K + k;
-                const __m512bh h = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + 16), _mm512_loadu_ps(src));
-                memcpy(&r[t], &h, sizeof h);
+                r[t] = lm_amx_round32(x + (size_t)tok * K + k, xl ? &rl[t] : NULL);
             }
             lm_transpose16(r);
             for (int j = 0; j < 16; j++)
-                memcpy(dst + (size_t)(k / 2 + j) * 16, &r[j], sizeof r[j]);
+                memcpy(xp + base + (size_t)(k / 2 + j) * 16, &r[j], sizeof r[j]);
+            if (xl) {
+                lm_transpose16(rl);
+                for (int j = 0; j < 16; j++)
+                    memcpy(xl + base + (size_t)(k / 2 + j) * 16, &rl[j], sizeof rl[j]);
+            }
         }
     }
 }
 
 /* sums[r][t] for 32 weight rows (w, row stride K) by 32 packed tokens
- * (xp0, xp1: two groups of 16). Meanwhile pf_rows rows from pf (stride K)
- * are fetched into the cache, a share of the next block's weights. */
-LM_INLINE void lm_amx_32x32(float sums[32][32], const uint16_t *w, const uint32_t *xp0, const uint32_t *xp1, int K,
-                            const uint16_t *pf, int pf_rows)
+ * (xp0, xp1: two groups of 16), plus the low parts xl0, xl1 when given.
+ * Meanwhile pf_rows rows from pf (stride K) are fetched into the cache, a
+ * share of the next block's weights. */
+LM_INLINE void lm_amx_32x32(float sums[32][32], const uint16_t *w, const uint32_t *xp0, const uint32_t *xp1,
+                            const uint32_t *xl0, const uint32_t *xl1, int K, const uint16_t *pf, int pf_rows)
 {
     const size_t ldw = (size_t)K * sizeof(uint16_t);
     const uint16_t *w16 = w + (size_t)16 * K;
@@ -324,6 +352,14 @@ LM_INLINE void lm_amx_32x32(float sums[32][32], const uint16_t *w, const uint32_
         _tile_dpbf16ps(1, 4, 7);
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
+        if (xl0) {
+            _tile_loadd(6, xl0 + (size_t)k * 8, 64);
+            _tile_loadd(7, xl1 + (size_t)k * 8, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+        }
     }
     _tile_stored(0, &sums[0][0], 128);
     _tile_stored(1, &sums[0][16], 128);
@@ -345,11 +381,12 @@ LM_INLINE void lm_amx_transpose(float acc[32][32], float sums[32][32])
         }
 }
 
-/* Output rows [r0, r0 + nr) of part p for the n packed tokens xp. A block
- * of fewer than 32 rows (a matrix's last) is copied, zero-padded, to wpad
- * ([32, K] bf16) so the tiles never read past the weights. */
+/* Output rows [r0, r0 + nr) of part p for the n packed tokens xp (and
+ * their low parts xl, or NULL). A block of fewer than 32 rows (a matrix's
+ * last) is copied, zero-padded, to wpad ([32, K] bf16) so the tiles never
+ * read past the weights. */
 LM_INLINE void lm_linear_block_amx(const lm_linear_args *a, int p, int out, int r0, int nr, const uint32_t *xp,
-                                   int K, int swiglu, uint16_t *wpad)
+                                   const uint32_t *xl, int K, int swiglu, uint16_t *wpad)
 {
     const uint16_t *wg = (const uint16_t *)a->w[p] + (size_t)r0 * K;
     const uint16_t *wu = swiglu ? (const uint16_t *)a->w[1] + (size_t)r0 * K : NULL;
@@ -372,15 +409,16 @@ LM_INLINE void lm_linear_block_amx(const lm_linear_args *a, int p, int out, int 
     for (int t0 = 0; t0 < a->n; t0 += 32) {
         const int nt = a->n - t0 < 32 ? a->n - t0 : 32;
         const uint32_t *x0 = xp + (size_t)(t0 / 16) * group, *x1 = x0 + group;
+        const uint32_t *l0 = xl ? xl + (size_t)(t0 / 16) * group : NULL, *l1 = xl ? l0 + group : NULL;
         const int pr0 = t0 / 32 * share, prn = next - pr0 < share ? (next - pr0 > 0 ? next - pr0 : 0) : share;
         const size_t pf_off = (size_t)(r0 + 32 + pr0) * K;
         const uint16_t *pg = prn ? (const uint16_t *)a->w[p] + pf_off : NULL;
         const uint16_t *pu = prn && swiglu ? (const uint16_t *)a->w[1] + pf_off : NULL;
         float sums[32][32], acc[32][32], up[32][32];
-        lm_amx_32x32(sums, wg, x0, x1, K, pg, prn);
+        lm_amx_32x32(sums, wg, x0, x1, l0, l1, K, pg, prn);
         lm_amx_transpose(acc, sums);
         if (swiglu) {
-            lm_amx_32x32(sums, wu, x0, x1, K, pu, prn);
+            lm_amx_32x32(sums, wu, x0, x1, l0, l1, K, pu, prn);
             lm_amx_transpose(up, sums);
         }
         lm_linear_store(a, p, out, t0, nt, r0, nr, &acc[0][0], swiglu ? &up[0][0] : NULL, 32);

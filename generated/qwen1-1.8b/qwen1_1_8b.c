@@ -30,7 +30,7 @@
 #define BATCH 256 /* most tokens per forward call */
 #define HIDDEN 2048
 #define ARENA_FLOATS ((size_t)2981888) /* 11.4 MiB */
-#define SCRATCH_FLOATS ((size_t)655360) /* per thread */
+#define SCRATCH_FLOATS ((size_t)1761280) /* per thread */
 #define KV_FLOATS ((size_t)805306368) /* 3072.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
@@ -1634,7 +1634,7 @@ const lm_model_desc qwen1_1_8b_model = {
     .dtype_name = "bf16",
     .matmul_input = "f32",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = 0 ? LM_BF16_KERNEL : "f32-fma",
+    .matmul_kernel = 0 ? LM_BF16_KERNEL : 1 ? LM_F32_BF16W_KERNEL : "f32-fma",
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

@@ -30,7 +30,7 @@
 #define BATCH 256 /* most tokens per forward call */
 #define HIDDEN 8192
 #define ARENA_FLOATS ((size_t)12582912) /* 48.0 MiB */
-#define SCRATCH_FLOATS ((size_t)2621440) /* per thread */
+#define SCRATCH_FLOATS ((size_t)7864320) /* per thread */
 #define KV_FLOATS ((size_t)42949672960) /* 163840.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
@@ -5106,7 +5106,7 @@ const lm_model_desc qwen1_72b_model = {
     .dtype_name = "bf16",
     .matmul_input = "f32",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = 0 ? LM_BF16_KERNEL : "f32-fma",
+    .matmul_kernel = 0 ? LM_BF16_KERNEL : 1 ? LM_F32_BF16W_KERNEL : "f32-fma",
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

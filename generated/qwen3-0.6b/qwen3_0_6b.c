@@ -28,7 +28,7 @@
 #define BATCH 256 /* most tokens per forward call */
 #define HIDDEN 1024
 #define ARENA_FLOATS ((size_t)1835008) /* 7.0 MiB */
-#define SCRATCH_FLOATS ((size_t)327680) /* per thread */
+#define SCRATCH_FLOATS ((size_t)983040) /* per thread */
 #define KV_FLOATS ((size_t)2348810240) /* 8960.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
@@ -1820,7 +1820,7 @@ const lm_model_desc qwen3_0_6b_model = {
     .dtype_name = "bf16",
     .matmul_input = "f32",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = 0 ? LM_BF16_KERNEL : "f32-fma",
+    .matmul_kernel = 0 ? LM_BF16_KERNEL : 1 ? LM_F32_BF16W_KERNEL : "f32-fma",
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

@@ -28,7 +28,7 @@
 #define BATCH 256 /* most tokens per forward call */
 #define HIDDEN 2048
 #define ARENA_FLOATS ((size_t)2621440) /* 10.0 MiB */
-#define SCRATCH_FLOATS ((size_t)655360) /* per thread */
+#define SCRATCH_FLOATS ((size_t)1966080) /* per thread */
 #define KV_FLOATS ((size_t)2348810240) /* 8960.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
@@ -1820,7 +1820,7 @@ const lm_model_desc qwen3_1_7b_model = {
     .dtype_name = "bf16",
     .matmul_input = "f32",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = 0 ? LM_BF16_KERNEL : "f32-fma",
+    .matmul_kernel = 0 ? LM_BF16_KERNEL : 1 ? LM_F32_BF16W_KERNEL : "f32-fma",
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

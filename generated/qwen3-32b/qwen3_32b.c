@@ -28,7 +28,7 @@
 #define BATCH 256 /* most tokens per forward call */
 #define HIDDEN 5120
 #define ARENA_FLOATS ((size_t)9175040) /* 35.0 MiB */
-#define SCRATCH_FLOATS ((size_t)1638400) /* per thread */
+#define SCRATCH_FLOATS ((size_t)8192000) /* per thread */
 #define KV_FLOATS ((size_t)5368709120) /* 20480.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
@@ -3981,7 +3981,7 @@ const lm_model_desc qwen3_32b_model = {
     .dtype_name = "bf16",
     .matmul_input = "f32",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = 0 ? LM_BF16_KERNEL : "f32-fma",
+    .matmul_kernel = 0 ? LM_BF16_KERNEL : 1 ? LM_F32_BF16W_KERNEL : "f32-fma",
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

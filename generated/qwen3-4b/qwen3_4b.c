@@ -28,7 +28,7 @@
 #define BATCH 256 /* most tokens per forward call */
 #define HIDDEN 2560
 #define ARENA_FLOATS ((size_t)4063232) /* 15.5 MiB */
-#define SCRATCH_FLOATS ((size_t)819200) /* per thread */
+#define SCRATCH_FLOATS ((size_t)3112960) /* per thread */
 #define KV_FLOATS ((size_t)3019898880) /* 11520.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
@@ -2300,7 +2300,7 @@ const lm_model_desc qwen3_4b_model = {
     .dtype_name = "bf16",
     .matmul_input = "f32",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = 0 ? LM_BF16_KERNEL : "f32-fma",
+    .matmul_kernel = 0 ? LM_BF16_KERNEL : 1 ? LM_F32_BF16W_KERNEL : "f32-fma",
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

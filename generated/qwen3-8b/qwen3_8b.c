@@ -28,7 +28,7 @@
 #define BATCH 256 /* most tokens per forward call */
 #define HIDDEN 4096
 #define ARENA_FLOATS ((size_t)5242880) /* 20.0 MiB */
-#define SCRATCH_FLOATS ((size_t)1310720) /* per thread */
+#define SCRATCH_FLOATS ((size_t)3932160) /* per thread */
 #define KV_FLOATS ((size_t)3019898880) /* 11520.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
@@ -2301,7 +2301,7 @@ const lm_model_desc qwen3_8b_model = {
     .dtype_name = "bf16",
     .matmul_input = "f32",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = 0 ? LM_BF16_KERNEL : "f32-fma",
+    .matmul_kernel = 0 ? LM_BF16_KERNEL : 1 ? LM_F32_BF16W_KERNEL : "f32-fma",
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,
