@@ -328,6 +328,18 @@ LM_INLINE void lm_amx_pack_x(uint32_t *restrict xp, uint32_t *restrict xl, const
     }
 }
 
+/* Tiles 6-7 <- two groups of 16 packed tokens at column k; the sums in
+ * tiles 0-3 += the weight tiles 4-5 times them. */
+LM_INLINE void lm_amx_step(const uint32_t *x0, const uint32_t *x1, int k)
+{
+    _tile_loadd(6, x0 + (size_t)k * 8, 64);
+    _tile_loadd(7, x1 + (size_t)k * 8, 64);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+}
+
 /* sums[r][t] for 32 weight rows (w, row stride K) by 32 packed tokens
  * (xp0, xp1: two groups of 16), plus the low parts xl0, xl1 when given.
  * Meanwhile pf_rows rows from pf (stride K) are fetched into the cache, a
@@ -346,20 +358,9 @@ LM_INLINE void lm_amx_32x32(float sums[32][32], const uint16_t *w, const uint32_
             __builtin_prefetch(pf + (size_t)i * K + k);
         _tile_loadd(4, w + k, ldw);
         _tile_loadd(5, w16 + k, ldw);
-        _tile_loadd(6, xp0 + (size_t)k * 8, 64);
-        _tile_loadd(7, xp1 + (size_t)k * 8, 64);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
-        if (xl0) {
-            _tile_loadd(6, xl0 + (size_t)k * 8, 64);
-            _tile_loadd(7, xl1 + (size_t)k * 8, 64);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
-            _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
-        }
+        lm_amx_step(xp0, xp1, k);
+        if (xl0)
+            lm_amx_step(xl0, xl1, k);
     }
     _tile_stored(0, &sums[0][0], 128);
     _tile_stored(1, &sums[0][16], 128);
