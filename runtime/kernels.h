@@ -1043,10 +1043,13 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
         /* A batch: tiles of 16 / group tokens, interleaved over the
          * threads as below. */
         const int T = LM_ATTN_LANES / group, tiles = (a->n + T - 1) / T;
+        lm_rope_cs tcs[LM_ATTN_LANES];
+        for (int i = 0; i < LM_ATTN_LANES; i++)
+            tcs[i].pos = -1;
         for (int item = tid; item < tiles * KVH; item += nthreads) {
             const int t0 = item / KVH * T, kvh = item % KVH;
             lm_attn_query_tile(a, q, t0, a->n - t0 < T ? a->n - t0 : T, kvh, H, KVH, D, CTX, eps, rot, scale,
-                               logn_seq, &cs, inv);
+                               logn_seq, tcs, inv);
         }
         return;
     }
