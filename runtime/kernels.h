@@ -719,79 +719,90 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
     int bb, be;
     lm_split(total, tid, nthreads, &bb, &be);
 
-    int block0 = 0;
-    for (int p = 0; p < nouts; p++) {
-        const int out = outs[p];
-        const int pblocks = (out + LM_GEMM_ROWS - 1) / LM_GEMM_ROWS;
-        int b = bb > block0 ? bb - block0 : 0;
-        int e = be - block0 < pblocks ? be - block0 : pblocks;
-        block0 += pblocks;
-        for (int blk = b; blk < e; blk++) {
-            const int r0 = blk * LM_GEMM_ROWS;
-            const int nr = out - r0 < LM_GEMM_ROWS ? out - r0 : LM_GEMM_ROWS;
+    /* AMX goes over the blocks in passes of tokens whose packed inputs
+     * stay in L2 (lm_amx_pass_tokens); every other path in one pass. */
+    int pass = n;
 #if LM_AMX
-            if (xp) {
-                lm_linear_block_amx(a, p, out, r0, nr, xp, xl, K, swiglu, (uint16_t *)scratch);
-                continue;
-            }
+    if (xp)
+        pass = lm_amx_pass_tokens(n, (size_t)K * sizeof(uint16_t) * (xl ? 2 : 1));
 #endif
-#if LM_DPBF16
-            if (xh) {
-                lm_linear_block_dpbf16(a, p, out, r0, nr, xh, K, swiglu, scratch);
-                continue;
-            }
-#endif
-            if (gemm) {
-                float *wp = scratch, *wu = scratch + (size_t)K * LM_GEMM_ROWS;
-                lm_pack_rows(wp, a->w[p], dt, r0, nr, K);
-                if (swiglu)
-                    lm_pack_rows(wu, a->w[1], dt, r0, nr, K);
-                for (int t0 = 0; t0 < n; t0 += LM_GEMM_TOKENS) {
-                    const int nt = n - t0 < LM_GEMM_TOKENS ? n - t0 : LM_GEMM_TOKENS;
-                    const float *xt[LM_GEMM_TOKENS];
-                    for (int t = 0; t < LM_GEMM_TOKENS; t++)
-                        xt[t] = x + (size_t)(t0 + (t < nt ? t : nt - 1)) * K;
-                    float acc[LM_GEMM_TOKENS][LM_GEMM_ROWS], up[LM_GEMM_TOKENS][LM_GEMM_ROWS];
-                    /* A partial tile repeats its last token: one specialized
-                     * micro-kernel, and compile time stays small. */
-                    lm_gemm_tile(acc, xt, wp, K, LM_GEMM_TOKENS);
-                    if (swiglu)
-                        lm_gemm_tile(up, xt, wu, K, LM_GEMM_TOKENS);
-                    lm_linear_store(a, p, out, t0, nt, r0, nr, &acc[0][0], swiglu ? &up[0][0] : NULL,
-                                    LM_GEMM_ROWS);
+    for (int t_begin = 0; t_begin < n; t_begin += pass) {
+        const int t_end = n - t_begin < pass ? n : t_begin + pass;
+        (void)t_end; /* AMX only */
+        int block0 = 0;
+        for (int p = 0; p < nouts; p++) {
+            const int out = outs[p];
+            const int pblocks = (out + LM_GEMM_ROWS - 1) / LM_GEMM_ROWS;
+            int b = bb > block0 ? bb - block0 : 0;
+            int e = be - block0 < pblocks ? be - block0 : pblocks;
+            block0 += pblocks;
+            for (int blk = b; blk < e; blk++) {
+                const int r0 = blk * LM_GEMM_ROWS;
+                const int nr = out - r0 < LM_GEMM_ROWS ? out - r0 : LM_GEMM_ROWS;
+    #if LM_AMX
+                if (xp) {
+                    lm_linear_block_amx(a, p, out, r0, nr, xp, xl, K, swiglu, (uint16_t *)scratch, t_begin, t_end);
+                    continue;
                 }
-                continue;
-            }
-            if (xv) {
-                for (int q0 = r0; q0 < r0 + nr; q0 += LM_GEMV_ROWS) {
-                    const int qn = r0 + nr - q0 < LM_GEMV_ROWS ? r0 + nr - q0 : LM_GEMV_ROWS;
-                    size_t wr[LM_GEMV_ROWS];
-                    for (int r = 0; r < LM_GEMV_ROWS; r++)
+    #endif
+    #if LM_DPBF16
+                if (xh) {
+                    lm_linear_block_dpbf16(a, p, out, r0, nr, xh, K, swiglu, scratch);
+                    continue;
+                }
+    #endif
+                if (gemm) {
+                    float *wp = scratch, *wu = scratch + (size_t)K * LM_GEMM_ROWS;
+                    lm_pack_rows(wp, a->w[p], dt, r0, nr, K);
+                    if (swiglu)
+                        lm_pack_rows(wu, a->w[1], dt, r0, nr, K);
+                    for (int t0 = 0; t0 < n; t0 += LM_GEMM_TOKENS) {
+                        const int nt = n - t0 < LM_GEMM_TOKENS ? n - t0 : LM_GEMM_TOKENS;
+                        const float *xt[LM_GEMM_TOKENS];
+                        for (int t = 0; t < LM_GEMM_TOKENS; t++)
+                            xt[t] = x + (size_t)(t0 + (t < nt ? t : nt - 1)) * K;
+                        float acc[LM_GEMM_TOKENS][LM_GEMM_ROWS], up[LM_GEMM_TOKENS][LM_GEMM_ROWS];
+                        /* A partial tile repeats its last token: one specialized
+                         * micro-kernel, and compile time stays small. */
+                        lm_gemm_tile(acc, xt, wp, K, LM_GEMM_TOKENS);
+                        if (swiglu)
+                            lm_gemm_tile(up, xt, wu, K, LM_GEMM_TOKENS);
+                        lm_linear_store(a, p, out, t0, nt, r0, nr, &acc[0][0], swiglu ? &up[0][0] : NULL,
+                                        LM_GEMM_ROWS);
+                    }
+                    continue;
+                }
+                if (xv) {
+                    for (int q0 = r0; q0 < r0 + nr; q0 += LM_GEMV_ROWS) {
+                        const int qn = r0 + nr - q0 < LM_GEMV_ROWS ? r0 + nr - q0 : LM_GEMV_ROWS;
+                        size_t wr[LM_GEMV_ROWS];
+                        for (int r = 0; r < LM_GEMV_ROWS; r++)
+                            wr[r] = (size_t)(q0 + (r < qn ? r : qn - 1)) * (size_t)K;
+                        float acc[LM_GEMV_ROWS], up[LM_GEMV_ROWS];
+                        lm_gemv_rows(acc, xv, a->w[p], dt, wr, K);
+                        if (swiglu)
+                            lm_gemv_rows(up, xv, a->w[1], dt, wr, K);
+                        lm_linear_store(a, p, out, 0, 1, q0, qn, acc, swiglu ? up : NULL, LM_GEMV_ROWS);
+                    }
+                    continue;
+                }
+                for (int q0 = r0; q0 < r0 + nr; q0 += LM_TILE) {
+                    const int qn = r0 + nr - q0 < LM_TILE ? r0 + nr - q0 : LM_TILE;
+                    size_t wr[LM_TILE];
+                    for (int r = 0; r < LM_TILE; r++)
                         wr[r] = (size_t)(q0 + (r < qn ? r : qn - 1)) * (size_t)K;
-                    float acc[LM_GEMV_ROWS], up[LM_GEMV_ROWS];
-                    lm_gemv_rows(acc, xv, a->w[p], dt, wr, K);
-                    if (swiglu)
-                        lm_gemv_rows(up, xv, a->w[1], dt, wr, K);
-                    lm_linear_store(a, p, out, 0, 1, q0, qn, acc, swiglu ? up : NULL, LM_GEMV_ROWS);
-                }
-                continue;
-            }
-            for (int q0 = r0; q0 < r0 + nr; q0 += LM_TILE) {
-                const int qn = r0 + nr - q0 < LM_TILE ? r0 + nr - q0 : LM_TILE;
-                size_t wr[LM_TILE];
-                for (int r = 0; r < LM_TILE; r++)
-                    wr[r] = (size_t)(q0 + (r < qn ? r : qn - 1)) * (size_t)K;
-                for (int t0 = 0; t0 < n; t0 += LM_TILE) {
-                    const int nt = n - t0 < LM_TILE ? n - t0 : LM_TILE;
-                    const float *xt[LM_TILE];
-                    for (int t = 0; t < LM_TILE; t++)
-                        xt[t] = x + (size_t)(t0 + (t < nt ? t : nt - 1)) * K;
-                    float acc[LM_TILE][LM_TILE], up[LM_TILE][LM_TILE];
-                    lm_tile_dot_n(acc, xt, a->w[p], dt, wr, K, nt);
-                    if (swiglu)
-                        lm_tile_dot_n(up, xt, a->w[1], dt, wr, K, nt);
-                    lm_linear_store(a, p, out, t0, nt, q0, qn, &acc[0][0], swiglu ? &up[0][0] : NULL,
-                                    LM_TILE);
+                    for (int t0 = 0; t0 < n; t0 += LM_TILE) {
+                        const int nt = n - t0 < LM_TILE ? n - t0 : LM_TILE;
+                        const float *xt[LM_TILE];
+                        for (int t = 0; t < LM_TILE; t++)
+                            xt[t] = x + (size_t)(t0 + (t < nt ? t : nt - 1)) * K;
+                        float acc[LM_TILE][LM_TILE], up[LM_TILE][LM_TILE];
+                        lm_tile_dot_n(acc, xt, a->w[p], dt, wr, K, nt);
+                        if (swiglu)
+                            lm_tile_dot_n(up, xt, a->w[1], dt, wr, K, nt);
+                        lm_linear_store(a, p, out, t0, nt, q0, qn, &acc[0][0], swiglu ? &up[0][0] : NULL,
+                                        LM_TILE);
+                    }
                 }
             }
         }
