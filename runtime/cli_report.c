@@ -110,6 +110,7 @@ static int print_bench(const lm_model_desc *d, const cli_options *o, const run_t
     const char *kernel = d->matmul_kernel ? d->matmul_kernel : "f32-fma";
     const double peak = strcmp(kernel, "amx-bf16") == 0      ? o->amx_gflops
                         : strcmp(kernel, "amx-bf16x2") == 0  ? o->amx_gflops / 2
+                        : strcmp(kernel, "amx-bf16x3") == 0  ? o->amx_gflops / 3
                         : strcmp(kernel, "avx512-bf16") == 0 ? o->bf16_dot_gflops
                                                              : o->fma_gflops;
     if (peak > 0 && json_is_real(prefill_tps)) {

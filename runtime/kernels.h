@@ -684,10 +684,12 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
         }
     }
 #if LM_AMX
-    else if (dt == LM_BF16 && K % 32 == 0 && n >= LM_GEMM_MIN_TOKENS && lm_amx_ready()) {
+    else if ((dt == LM_BF16 || dt == LM_Q8_0 || dt == LM_F16) && K % 32 == 0 && n >= LM_GEMM_MIN_TOKENS &&
+             lm_amx_ready()) {
         /* f32 inputs on the tiles too, as two bf16 parts: x = hi + lo
          * within 2^-17 relative, products exact, sums in f32; two tile
-         * products per weight tile instead of one (kernels_bf16.h). */
+         * products per weight tile instead of one, three for q8_0 and f16
+         * weights, split the same way (kernels_bf16.h). */
         const size_t half = (size_t)((n + 31) / 32 * 32) * (size_t)K / 2;
         lm_amx_pack_x((uint32_t *)scratch, (uint32_t *)scratch + half, x, n, K);
         xp = (const uint32_t *)scratch;
@@ -741,7 +743,7 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
                 const int nr = out - r0 < LM_GEMM_ROWS ? out - r0 : LM_GEMM_ROWS;
     #if LM_AMX
                 if (xp) {
-                    lm_linear_block_amx(a, p, out, r0, nr, xp, xl, K, swiglu, (uint16_t *)scratch, t_begin, t_end);
+                    lm_linear_block_amx(a, p, out, r0, nr, xp, xl, K, dt, swiglu, (uint16_t *)scratch, t_begin, t_end);
                     continue;
                 }
     #endif

@@ -26,8 +26,10 @@
 #if (defined(__AMXBF16__) || defined(__AMX_BF16__)) && (defined(__AMXTILE__) || defined(__AMX_TILE__)) && \
     defined(__linux__) && defined(__x86_64__) && !defined(LM_NO_AMX)
 #define LM_BF16_KERNEL "amx-bf16"
-/* f32 inputs to bf16 weights: two tile products per weight tile. */
+/* f32 inputs to bf16 weights: two tile products per weight tile; to q8_0
+ * and f16 weights, split in two bf16 parts too, three. */
 #define LM_F32_BF16W_KERNEL "amx-bf16x2"
+#define LM_F32_SPLITW_KERNEL "amx-bf16x3"
 #elif LM_DPBF16
 #define LM_BF16_KERNEL "avx512-bf16"
 #else
@@ -35,6 +37,7 @@
 #endif
 #ifndef LM_F32_BF16W_KERNEL
 #define LM_F32_BF16W_KERNEL "f32-fma"
+#define LM_F32_SPLITW_KERNEL "f32-fma"
 #endif
 
 /* dst[i] = src[i] rounded to bf16 and back to f32, for the f32 kernels. */
@@ -341,11 +344,13 @@ LM_INLINE void lm_amx_step(const uint32_t *x0, const uint32_t *x1, int k)
 }
 
 /* sums[r][t] for 32 weight rows (w, row stride K) by 32 packed tokens
- * (xp0, xp1: two groups of 16), plus the low parts xl0, xl1 when given.
- * Meanwhile pf_rows rows from pf (stride K) are fetched into the cache, a
- * share of the next block's weights. */
-LM_INLINE void lm_amx_32x32(float sums[32][32], const uint16_t *w, const uint32_t *xp0, const uint32_t *xp1,
-                            const uint32_t *xl0, const uint32_t *xl1, int K, const uint16_t *pf, int pf_rows)
+ * (xp0, xp1: two groups of 16), plus the low parts xl0, xl1 when given,
+ * plus the weights' low parts wl (same layout as w) times the inputs'
+ * high parts when given. Meanwhile pf_rows rows from pf (stride K) are
+ * fetched into the cache, a share of the next block's weights. */
+LM_INLINE void lm_amx_32x32(float sums[32][32], const uint16_t *w, const uint16_t *wl, const uint32_t *xp0,
+                            const uint32_t *xp1, const uint32_t *xl0, const uint32_t *xl1, int K, const uint16_t *pf,
+                            int pf_rows)
 {
     const size_t ldw = (size_t)K * sizeof(uint16_t);
     const uint16_t *w16 = w + (size_t)16 * K;
@@ -361,6 +366,11 @@ LM_INLINE void lm_amx_32x32(float sums[32][32], const uint16_t *w, const uint32_
         lm_amx_step(xp0, xp1, k);
         if (xl0)
             lm_amx_step(xl0, xl1, k);
+        if (wl) {
+            _tile_loadd(4, wl + k, ldw);
+            _tile_loadd(5, wl + (size_t)16 * K + k, ldw);
+            lm_amx_step(xp0, xp1, k);
+        }
     }
     _tile_stored(0, &sums[0][0], 128);
     _tile_stored(1, &sums[0][16], 128);
@@ -400,17 +410,66 @@ LM_INLINE int lm_amx_pass_tokens(int n, size_t bytes_per_token)
     return t >= (size_t)n ? n : (int)t;
 }
 
+/* Rows [r0, r0 + nr) of the q8_0 or f16 matrix w ([*, K]) as two bf16
+ * parts, hi ([32, K]) and lo (the same, after it), zero past nr: a q8_0
+ * weight d x q has at most 19 significant bits and an f16 one 11, so
+ * hi + lo holds it within 2^-17 (f16: exactly). */
+LM_INLINE void lm_amx_split_rows(uint16_t *restrict hi, const void *w, lm_dtype dt, int r0, int nr, int K)
+{
+    uint16_t *lo = hi + (size_t)32 * K;
+    for (int r = 0; r < 32; r++) {
+        uint16_t *h = hi + (size_t)r * K, *l = lo + (size_t)r * K;
+        if (r >= nr) {
+            memset(h, 0, sizeof(uint16_t) * (size_t)K);
+            memset(l, 0, sizeof(uint16_t) * (size_t)K);
+            continue;
+        }
+        const size_t row = (size_t)(r0 + r) * (size_t)K;
+        for (int k = 0; k < K; k += 32) {
+            float v[32];
+            if (dt == LM_Q8_0) {
+                const uint8_t *blk = (const uint8_t *)w + (row + (size_t)k) / LM_Q8_BLOCK * LM_Q8_BLOCK_BYTES;
+                const float d = lm_q8_scale(blk);
+                for (int i = 0; i < 32; i++)
+                    v[i] = d * (float)(int8_t)blk[2 + i];
+            } else {
+                for (int i = 0; i < 32; i++)
+                    v[i] = lm_weight_at(w, dt, row + (size_t)k + (size_t)i);
+            }
+            __m512i lv;
+            const __m512i hv = lm_amx_round32(v, &lv);
+            memcpy(h + k, &hv, sizeof hv);
+            memcpy(l + k, &lv, sizeof lv);
+        }
+    }
+}
+
 /* Output rows [r0, r0 + nr) of part p for tokens [t_begin, t_end) (t_begin
  * a multiple of 32) of the packed inputs xp (and their low parts xl, or
- * NULL). A block of fewer than 32 rows (a matrix's last) is copied,
+ * NULL). A bf16 block of fewer than 32 rows (a matrix's last) is copied,
  * zero-padded, to wpad ([32, K] bf16) so the tiles never read past the
- * weights. */
+ * weights; q8_0 and f16 blocks are split there into two bf16 parts
+ * (lm_amx_split_rows; [32, K] x 2, twice for swiglu). */
 LM_INLINE void lm_linear_block_amx(const lm_linear_args *a, int p, int out, int r0, int nr, const uint32_t *xp,
-                                   const uint32_t *xl, int K, int swiglu, uint16_t *wpad, int t_begin, int t_end)
+                                   const uint32_t *xl, int K, lm_dtype dt, int swiglu, uint16_t *wpad, int t_begin,
+                                   int t_end)
 {
-    const uint16_t *wg = (const uint16_t *)a->w[p] + (size_t)r0 * K;
-    const uint16_t *wu = swiglu ? (const uint16_t *)a->w[1] + (size_t)r0 * K : NULL;
-    if (nr < 32) {
+    const uint16_t *wg, *wu = NULL, *wgl = NULL, *wul = NULL;
+    if (dt != LM_BF16) {
+        uint16_t *up_parts = wpad + (size_t)64 * K;
+        lm_amx_split_rows(wpad, a->w[p], dt, r0, nr, K);
+        wg = wpad;
+        wgl = wpad + (size_t)32 * K;
+        if (swiglu) {
+            lm_amx_split_rows(up_parts, a->w[1], dt, r0, nr, K);
+            wu = up_parts;
+            wul = up_parts + (size_t)32 * K;
+        }
+    } else {
+        wg = (const uint16_t *)a->w[p] + (size_t)r0 * K;
+        wu = swiglu ? (const uint16_t *)a->w[1] + (size_t)r0 * K : NULL;
+    }
+    if (dt == LM_BF16 && nr < 32) {
         uint16_t *pad_u = wpad + (size_t)32 * K;
         memset(wpad, 0, sizeof(uint16_t) * 32 * (size_t)K * (swiglu ? 2 : 1));
         memcpy(wpad, wg, sizeof(uint16_t) * (size_t)nr * K);
@@ -433,13 +492,14 @@ LM_INLINE void lm_linear_block_amx(const lm_linear_args *a, int p, int out, int 
         const int pr0 = (t0 - t_begin) / 32 * share;
         const int prn = next - pr0 < share ? (next - pr0 > 0 ? next - pr0 : 0) : share;
         const size_t pf_off = (size_t)(r0 + 32 + pr0) * K;
-        const uint16_t *pg = prn ? (const uint16_t *)a->w[p] + pf_off : NULL;
-        const uint16_t *pu = prn && swiglu ? (const uint16_t *)a->w[1] + pf_off : NULL;
+        /* (Converted weights are in wpad already: nothing to fetch.) */
+        const uint16_t *pg = prn && dt == LM_BF16 ? (const uint16_t *)a->w[p] + pf_off : NULL;
+        const uint16_t *pu = prn && dt == LM_BF16 && swiglu ? (const uint16_t *)a->w[1] + pf_off : NULL;
         float sums[32][32], acc[32][32], up[32][32];
-        lm_amx_32x32(sums, wg, x0, x1, l0, l1, K, pg, prn);
+        lm_amx_32x32(sums, wg, wgl, x0, x1, l0, l1, K, pg, pg ? prn : 0);
         lm_amx_transpose(acc, sums);
         if (swiglu) {
-            lm_amx_32x32(sums, wu, x0, x1, l0, l1, K, pu, prn);
+            lm_amx_32x32(sums, wu, wul, x0, x1, l0, l1, K, pu, pu ? prn : 0);
             lm_amx_transpose(up, sums);
         }
         lm_linear_store(a, p, out, t0, nt, r0, nr, &acc[0][0], swiglu ? &up[0][0] : NULL, 32);

@@ -80,8 +80,9 @@ typedef struct lm_model_desc {
     const char *dtype_name;    /* compiled weight dtype, e.g. "bf16" */
     const char *matmul_input;  /* "f32", or "bf16": linears round their inputs to bf16 */
     const char *matmul_kernel; /* what a batch's linears multiply with: "f32-fma",
-                                * "avx512-bf16", "amx-bf16", or "amx-bf16x2" (f32 inputs
-                                * as two bf16 parts, two tile products each) */
+                                * "avx512-bf16", "amx-bf16", "amx-bf16x2" (f32 inputs as
+                                * two bf16 parts, two tile products each) or "amx-bf16x3"
+                                * (q8_0 and f16 weights split in two parts too: three) */
     int vocab_size;
     int context;               /* KV-cache length in tokens */
     int batch;                 /* most tokens one forward call takes */

@@ -183,8 +183,10 @@ function M.run(g, opts)
       })
       -- Per-thread scratch: the normalized or bf16-rounded input, then 32
       -- packed weight rows (two blocks for swiglu); see lm_linear_task.
-      -- bf16 weights also take f32 inputs to AMX tiles, in two bf16 parts.
-      scratch = math.max(scratch, (op.norm and batch * K or 0) + ((xbf16 or dtype == "bf16") and (batch + 32) * K or 0)
+      -- bf16, q8_0 and f16 weights also take f32 inputs to AMX tiles, in
+      -- two bf16 parts.
+      local split = xbf16 or dtype == "bf16" or dtype == "q8_0" or dtype == "f16"
+      scratch = math.max(scratch, (op.norm and batch * K or 0) + (split and (batch + 32) * K or 0)
         + (op.act == "swiglu" and 2 or 1) * 32 * K)
       local fields = {}
       if op.logits then
@@ -287,7 +289,7 @@ function M.run(g, opts)
   local vars = {
     MODEL = opts.name, C_NAME = C, VERSION = opts.version, CONFIG = opts.config_path,
     ARCH = cfg.arch, DTYPE = dtype, MATMUL_INPUT = opts.matmul_input or "f32", XBF16 = xbf16 and 1 or 0,
-    BF16_WEIGHTS = dtype == "bf16" and 1 or 0, CONFIG_COMMENT = table.concat(comment, "\n"),
+    BF16_WEIGHTS = dtype == "bf16" and 1 or 0, SPLIT_WEIGHTS = (dtype == "q8_0" or dtype == "f16") and 1 or 0, CONFIG_COMMENT = table.concat(comment, "\n"),
     DEFINES = table.concat(defines, "\n"), N_WEIGHTS = #g.weights, WEIGHT_TABLE = table.concat(rows, "\n"),
     N_CHECKS = #checks, CONFIG_CHECKS = table.concat(checks, "\n"),
     KERNELS = table.concat(kernel_list), FORWARD = table.concat(body, "\n"),
