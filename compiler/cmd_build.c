@@ -1,4 +1,4 @@
-/* lmcc build CONFIG.yaml [-o DIR] [--dtype D] [--matmul-input P] [--ctx N] [--batch B] [--emit-only]
+/* lmcc build CONFIG.yaml [-o DIR] [--dtype D] [--matmul-input P] [--kv-dtype T] [--ctx N] [--batch B] [--emit-only]
  *
  * Runs the frontend, writes the generated sources, then compiles them with
  * clang into lib<model>.a and the <model> executable. */
@@ -27,6 +27,8 @@ static const char BUILD_USAGE[] =
     "                    on AMX as two bf16 parts, within 2^-17 relative)\n"
     "                    or bf16 (rounded, as transformers runs a bf16 model; multiplies on\n"
     "                    AMX or with AVX-512 BF16 where the target has them); docs/performance.md\n"
+    "      --kv-dtype T  what the KV cache stores keys and values as: f32 (default) or bf16\n"
+    "                    (rounded: half the memory and half the bytes a decode step reads)\n"
     "      --ctx N       KV-cache length in tokens (default: the config's context_length)\n"
     "      --batch B     most tokens per forward call, the prefill chunk (default 256)\n"
     "      --emit-only   write the C sources only; do not compile\n"
@@ -163,6 +165,7 @@ int cmd_build(int argc, char **argv)
         { "emit-only", no_argument, 0, 'e' },    { "name", required_argument, 0, 'N' },
         { "verbose", no_argument, 0, 'v' },      { "help", no_argument, 0, 'h' },
         { "size", required_argument, 0, 's' },   { "matmul-input", required_argument, 0, 'm' },
+        { "kv-dtype", required_argument, 0, 'k' },
         { 0, 0, 0, 0 },
     };
     const char *out = NULL, *name = NULL, *size = NULL;
@@ -177,6 +180,7 @@ int cmd_build(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'd': fo.dtype = optarg; break;
         case 'm': fo.matmul_input = optarg; break;
+        case 'k': fo.kv_dtype = optarg; break;
         case 'c':
             if (parse_positive("--ctx", optarg, &fo.ctx, &e) != 0)
                 return usage_error("build", e.msg, BUILD_USAGE);

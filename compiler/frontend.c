@@ -152,6 +152,10 @@ static void push_opts(frontend *f, const char *input_path, const frontend_opts *
         lua_pushstring(L, o->matmul_input);
         lua_setfield(L, -2, "matmul_input");
     }
+    if (o->kv_dtype) {
+        lua_pushstring(L, o->kv_dtype);
+        lua_setfield(L, -2, "kv_dtype");
+    }
     if (o->batch > 0) {
         lua_pushinteger(L, o->batch);
         lua_setfield(L, -2, "batch");

@@ -17,6 +17,7 @@ typedef struct frontend_opts {
     const char *name;   /* model name, e.g. "qwen3-0.6b" */
     const char *dtype;  /* --dtype override, or NULL */
     const char *matmul_input; /* --matmul-input: "f32", "bf16", or NULL (f32) */
+    const char *kv_dtype;     /* --kv-dtype: "f32", "bf16", or NULL (f32) */
     int batch;          /* 0: default */
     int ctx;            /* 0: the model's context_length */
 } frontend_opts;

@@ -961,19 +961,73 @@ LM_INLINE float lm_logn_scale(int pos, int seq_length)
     return (float)(log((double)(pos + 1)) / log((double)seq_length));
 }
 
+/* ---- the KV cache: f32, or bf16 (lmcc build --kv-dtype bf16) -------------
+ * A bf16 cache holds each key (after its norm and RoPE) and value rounded
+ * to bf16: half the bytes a decode step reads per cached position, half
+ * the memory per position. kv16 is a constant of each generated call. */
+
+typedef uint16_t lm_u16x16 __attribute__((vector_size(32)));
+
+/* Largest head dimension of a bf16 cache (a key is built in f32 first). */
+#define LM_KV16_MAX_D 512
+
+/* Row `row` ([D] values) of the cache region base. */
+LM_INLINE const void *lm_kv_row(const float *base, size_t row, int D, int kv16)
+{
+    return kv16 ? (const void *)((const uint16_t *)base + row * (size_t)D) : (const void *)(base + row * (size_t)D);
+}
+
+LM_INLINE lm_v16 lm_kv_load16(const void *row, int i, int kv16)
+{
+    if (!kv16)
+        return lm_load16((const float *)row + i);
+    lm_u16x16 h;
+    memcpy(&h, (const uint16_t *)row + i, sizeof h);
+    const lm_u32x16 w = __builtin_convertvector(h, lm_u32x16) << 16;
+    lm_v16 v;
+    memcpy(&v, &w, sizeof v);
+    return v;
+}
+
+LM_INLINE float lm_kv_at(const void *row, int i, int kv16)
+{
+    return kv16 ? lm_bf16_to_f32(((const uint16_t *)row)[i]) : ((const float *)row)[i];
+}
+
+/* dst[0..D) = the row as f32 (a bf16 row converted, an f32 one copied). */
+LM_INLINE void lm_kv_to_f32(float *restrict dst, const void *row, int D, int kv16)
+{
+    if (!kv16) {
+        memcpy(dst, row, sizeof(float) * (size_t)D);
+        return;
+    }
+    for (int i = 0; i < D; i++)
+        dst[i] = lm_bf16_to_f32(((const uint16_t *)row)[i]);
+}
+
+LM_INLINE void lm_kv_prefetch_row(const void *row, int D, int kv16)
+{
+    const int bytes = D * (kv16 ? 2 : 4);
+    for (int i = 0; i < bytes; i += 64)
+        __builtin_prefetch((const char *)row + i);
+}
+
 /* Phase 1: norm + RoPE of the new keys, and both into the cache. */
 LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, int KVH, int D,
-                                  int CTX, float eps, int rot)
+                                  int CTX, float eps, int rot, int kv16)
 {
-    float *kc = a->cache, *vc = a->cache + (size_t)KVH * CTX * D;
+    float *kc = a->cache, *vc = a->cache + (size_t)KVH * CTX * D / (kv16 ? 2 : 1);
     float inv[LM_MAX_ROT / 2];
     lm_rope_cs cs = { .pos = -1 };
     if (rot)
         lm_rope_table(inv, rot, a->rope_base);
     for (int item = tid; item < a->n * KVH; item += nthreads) {
         int t = item / KVH, h = item % KVH, p = a->pos + t;
-        float *kd = kc + ((size_t)h * CTX + p) * D;
+        const size_t slot = (size_t)h * CTX + (size_t)p;
+        float krow[LM_KV16_MAX_D];
+        float *kd = kv16 ? krow : kc + slot * D;
         const float *ks = a->k + (size_t)t * KVH * D + (size_t)h * D;
+        const float *vs = a->v + (size_t)t * KVH * D + (size_t)h * D;
         if (a->k_norm)
             lm_rmsnorm_row(kd, ks, a->k_norm, D, eps);
         else
@@ -982,8 +1036,15 @@ LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, 
             lm_rope_at(&cs, p, rot, inv);
             lm_rope_head(kd, rot, &cs);
         }
-        memcpy(vc + ((size_t)h * CTX + p) * D, a->v + (size_t)t * KVH * D + (size_t)h * D,
-               sizeof(float) * D);
+        if (kv16) {
+            uint16_t *k16 = (uint16_t *)kc + slot * D, *v16 = (uint16_t *)vc + slot * D;
+            for (int i = 0; i < D; i++) {
+                k16[i] = lm_f32_to_bf16(kd[i]);
+                v16[i] = lm_f32_to_bf16(vs[i]);
+            }
+        } else {
+            memcpy(vc + slot * D, vs, sizeof(float) * D);
+        }
     }
 }
 
@@ -1029,21 +1090,37 @@ LM_INLINE float lm_dot(const float *restrict a, const float *restrict b, int D)
     return s;
 }
 
+/* q . row of the cache, f32 or bf16. */
+LM_INLINE float lm_kv_dot(const float *restrict q, const void *row, int D, int kv16)
+{
+    if (!kv16)
+        return lm_dot(q, (const float *)row, D);
+    int i = 0;
+    float s = 0.0f;
+    if (D >= 16) {
+        lm_v16 s0 = { 0 }, s1 = { 0 };
+        for (; i + 32 <= D; i += 32) {
+            s0 += lm_load16(q + i) * lm_kv_load16(row, i, 1);
+            s1 += lm_load16(q + i + 16) * lm_kv_load16(row, i + 16, 1);
+        }
+        for (; i + 16 <= D; i += 16)
+            s0 += lm_load16(q + i) * lm_kv_load16(row, i, 1);
+        s = lm_hsum16(s0 + s1);
+    }
+    for (; i < D; i++)
+        s += q[i] * lm_kv_at(row, i, 1);
+    return s;
+}
+
 #include "kernels_attn_tile.h"
 
 /* Rows ahead that decode attention fetches its keys. */
 #define LM_ATTN_AHEAD 4
 
-LM_INLINE void lm_prefetch_row(const float *row, int D)
-{
-    for (int i = 0; i < D; i += 16)
-        __builtin_prefetch(row + i);
-}
-
 LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, int H, int KVH,
-                                  int D, int CTX, float eps, int rot, float scale, int logn_seq)
+                                  int D, int CTX, float eps, int rot, float scale, int logn_seq, int kv16)
 {
-    const float *kc = a->cache, *vc = a->cache + (size_t)KVH * CTX * D;
+    const float *kc = a->cache, *vc = a->cache + (size_t)KVH * CTX * D / (kv16 ? 2 : 1);
     const int group = H / KVH;
     float *q = a->scratch + (size_t)tid * a->scratch_stride; /* [group][D] */
     float *acc = q + (size_t)group * D;                      /* [group][D] */
@@ -1062,7 +1139,7 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
         for (int item = tid; item < tiles * KVH; item += nthreads) {
             const int t0 = item / KVH * T, kvh = item % KVH;
             lm_attn_query_tile(a, q, t0, a->n - t0 < T ? a->n - t0 : T, kvh, H, KVH, D, CTX, eps, rot, scale,
-                               logn_seq, tcs, inv);
+                               logn_seq, tcs, inv, kv16);
         }
         return;
     }
@@ -1089,19 +1166,20 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
             m[g] = -INFINITY;
             l[g] = 0.0f;
         }
-        const float *kh = kc + (size_t)kvh * CTX * D, *vh = vc + (size_t)kvh * CTX * D;
+        const size_t head = (size_t)kvh * CTX;
         for (int j0 = 0; j0 <= p; j0 += LM_ATTN_BLOCK) {
             const int nb = p + 1 - j0 < LM_ATTN_BLOCK ? p + 1 - j0 : LM_ATTN_BLOCK;
             for (int jj = 0; jj < nb; jj++) {
-                const float *kj = kh + (size_t)(j0 + jj) * D;
+                const size_t j = head + (size_t)(j0 + jj);
+                const void *kj = lm_kv_row(kc, j, D, kv16);
                 /* The first line of each row waited on memory (two fifths
                  * of decode attention): fetch keys LM_ATTN_AHEAD rows
                  * ahead, and this row's values for the weighted sum. */
                 if (j0 + jj + LM_ATTN_AHEAD <= p)
-                    lm_prefetch_row(kj + (size_t)LM_ATTN_AHEAD * D, D);
-                lm_prefetch_row(vh + (size_t)(j0 + jj) * D, D);
+                    lm_kv_prefetch_row(lm_kv_row(kc, j + LM_ATTN_AHEAD, D, kv16), D, kv16);
+                lm_kv_prefetch_row(lm_kv_row(vc, j, D, kv16), D, kv16);
                 for (int g = 0; g < group; g++)
-                    sc[g * LM_ATTN_BLOCK + jj] = lm_dot(q + (size_t)g * D, kj, D);
+                    sc[g * LM_ATTN_BLOCK + jj] = lm_kv_dot(q + (size_t)g * D, kj, D, kv16);
             }
             for (int g = 0; g < group; g++) {
                 float *sg = sc + g * LM_ATTN_BLOCK;
@@ -1139,22 +1217,22 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
                     for (int i = 0; i < D / 16; i++)
                         av[i] = lm_load16(ag + 16 * i);
                     for (int jj = 0; jj < nb; jj++) {
-                        const float *restrict vj = vh + (size_t)(j0 + jj) * D;
+                        const void *vj = lm_kv_row(vc, head + (size_t)(j0 + jj), D, kv16);
                         const float e = sc[g * LM_ATTN_BLOCK + jj];
                         for (int i = 0; i < D / 16; i++)
-                            av[i] += e * lm_load16(vj + 16 * i);
+                            av[i] += e * lm_kv_load16(vj, 16 * i, kv16);
                     }
                     for (int i = 0; i < D / 16; i++)
                         lm_store16(ag + 16 * i, av[i]);
                 }
             } else {
                 for (int jj = 0; jj < nb; jj++) {
-                    const float *restrict vj = vh + (size_t)(j0 + jj) * D;
+                    const void *vj = lm_kv_row(vc, head + (size_t)(j0 + jj), D, kv16);
                     for (int g = 0; g < group; g++) {
                         float *restrict ag = acc + (size_t)g * D;
                         const float e = sc[g * LM_ATTN_BLOCK + jj];
                         for (int i = 0; i < D; i++)
-                            ag[i] += e * vj[i];
+                            ag[i] += e * lm_kv_at(vj, i, kv16);
                     }
                 }
             }

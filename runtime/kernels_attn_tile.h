@@ -26,9 +26,11 @@
 #define LM_ATTN_KEYS 8
 /* Scratch floats of one tile: queries and outputs [D][16], then a block of
  * scores [LM_ATTN_BLOCK + LM_ATTN_KEYS][16] (also the row buffer while the
- * queries are packed, so D <= 16 x that). */
-#define LM_ATTN_TILE_SCRATCH(D) \
-    ((size_t)2 * LM_ATTN_LANES * (size_t)(D) + (size_t)LM_ATTN_LANES * (LM_ATTN_BLOCK + LM_ATTN_KEYS))
+ * queries are packed, so D <= 16 x that), then, for a bf16 cache, a step's
+ * keys [LM_ATTN_KEYS][D] and a block's values [LM_ATTN_BLOCK][D] in f32. */
+#define LM_ATTN_TILE_SCRATCH(D)                                                                       \
+    ((size_t)2 * LM_ATTN_LANES * (size_t)(D) + (size_t)LM_ATTN_LANES * (LM_ATTN_BLOCK + LM_ATTN_KEYS) + \
+     (size_t)(LM_ATTN_KEYS + LM_ATTN_BLOCK) * (size_t)(D))
 
 LM_INLINE lm_v16 lm_max16(lm_v16 a, lm_v16 b)
 {
@@ -62,13 +64,15 @@ LM_INLINE lm_v16 lm_mask_ninf16(lm_v16 s, lm_i32x16 masked)
  * (computed per tile and head they were 3% of a prefill). */
 LM_INLINE void lm_attn_query_tile(const lm_attn_args *a, float *scratch, int t0, int T, int kvh, int H, int KVH,
                                   int D, int CTX, float eps, int rot, float scale, int logn_seq,
-                                  lm_rope_cs cs[LM_ATTN_LANES], const float *inv)
+                                  lm_rope_cs cs[LM_ATTN_LANES], const float *inv, int kv16)
 {
     enum { L = LM_ATTN_LANES };
     const int group = H / KVH, R = T * group;
     float *qt = scratch;               /* [D][L] */
     float *ot = qt + (size_t)D * L;    /* [D][L] */
     float *pt = ot + (size_t)D * L;    /* [LM_ATTN_BLOCK + LM_ATTN_KEYS][L]; first the row buffer */
+    float *kt = pt + (size_t)(LM_ATTN_BLOCK + LM_ATTN_KEYS) * L; /* bf16 cache: [LM_ATTN_KEYS][D] */
+    float *vt = kt + (size_t)LM_ATTN_KEYS * D;                   /* bf16 cache: [LM_ATTN_BLOCK][D] */
     const int pmax = a->pos + t0 + T - 1;
     lm_i32x16 plane;
     memset(qt, 0, sizeof(float) * (size_t)D * L);
@@ -96,8 +100,8 @@ LM_INLINE void lm_attn_query_tile(const lm_attn_args *a, float *scratch, int t0,
         for (int d = 0; d < D; d++)
             qt[(size_t)d * L + r] = row[d] * qscale;
     }
-    const float *kh = a->cache + (size_t)kvh * CTX * D;
-    const float *vh = a->cache + (size_t)KVH * CTX * D + (size_t)kvh * CTX * D;
+    const float *kc = a->cache, *vc = a->cache + (size_t)KVH * CTX * D / (kv16 ? 2 : 1);
+    const size_t head = (size_t)kvh * CTX;
     lm_v16 m = (lm_v16){ 0 } - INFINITY, l = { 0 };
     for (int j0 = 0; j0 <= pmax; j0 += LM_ATTN_BLOCK) {
         const int nb = pmax + 1 - j0 < LM_ATTN_BLOCK ? pmax + 1 - j0 : LM_ATTN_BLOCK;
@@ -108,7 +112,13 @@ LM_INLINE void lm_attn_query_tile(const lm_attn_args *a, float *scratch, int t0,
             const float *kr[LM_ATTN_KEYS];
             for (int k = 0; k < LM_ATTN_KEYS; k++) {
                 const int j = j0 + jk + k;
-                kr[k] = kh + (size_t)(j <= pmax ? j : pmax) * D;
+                const void *row = lm_kv_row(kc, head + (size_t)(j <= pmax ? j : pmax), D, kv16);
+                if (kv16) {
+                    lm_kv_to_f32(kt + (size_t)k * D, row, D, 1);
+                    kr[k] = kt + (size_t)k * D;
+                } else {
+                    kr[k] = row;
+                }
             }
             lm_v16 s[LM_ATTN_KEYS];
             for (int k = 0; k < LM_ATTN_KEYS; k++)
@@ -138,13 +148,18 @@ LM_INLINE void lm_attn_query_tile(const lm_attn_args *a, float *scratch, int t0,
             lm_store16(pt + (size_t)jj * L, e);
             l += e;
         }
+        /* A bf16 cache's values for the block, in f32 once. */
+        if (kv16)
+            for (int jj = 0; jj < nb; jj++)
+                lm_kv_to_f32(vt + (size_t)jj * D, lm_kv_row(vc, head + (size_t)(j0 + jj), D, 1), D, 1);
+        const float *vb = kv16 ? vt : vc + (head + (size_t)j0) * D;
         for (int d0 = 0; d0 < D; d0 += 16) {
             lm_v16 acc[16];
             for (int i = 0; i < 16; i++)
                 acc[i] = lm_load16(ot + (size_t)(d0 + i) * L);
             for (int jj = 0; jj < nb; jj++) {
                 const lm_v16 e = lm_load16(pt + (size_t)jj * L);
-                const float *vr = vh + (size_t)(j0 + jj) * D + d0;
+                const float *vr = vb + (size_t)jj * D + d0;
                 for (int i = 0; i < 16; i++)
                     acc[i] += e * vr[i];
             }

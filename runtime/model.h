@@ -79,6 +79,7 @@ typedef struct lm_model_desc {
     const char *config_path;   /* the YAML it was compiled from, for messages */
     const char *dtype_name;    /* compiled weight dtype, e.g. "bf16" */
     const char *matmul_input;  /* "f32", or "bf16": linears round their inputs to bf16 */
+    const char *kv_dtype;      /* "f32", or "bf16": the KV cache holds bf16 keys and values */
     const char *matmul_kernel; /* what a batch's linears multiply with: "f32-fma",
                                 * "avx512-bf16", "amx-bf16", "amx-bf16x2" (f32 inputs as
                                 * two bf16 parts, two tile products each) or "amx-bf16x3"

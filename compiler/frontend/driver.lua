@@ -65,6 +65,11 @@ local function prepare(cfg, marks, opts)
     CompileError.raise(("--matmul-input bf16: needs bf16 weights; this build's dtype is %s"):format(c.dtype))
   end
   c.matmul_input = mi
+  local kv = opts.kv_dtype or "f32"
+  if kv ~= "f32" and kv ~= "bf16" then
+    CompileError.raise(("--kv-dtype: expected f32 or bf16, found '%s'"):format(kv))
+  end
+  c.kv_dtype = kv
   return def, path, c
 end
 
@@ -94,7 +99,7 @@ function M.compile(cfg, marks, opts)
   local out = emit.run(g, {
     templates = opts.templates, name = opts.name, version = opts.version,
     config_path = opts.config_path, hf = def.hf_config(c), batch = batch, ctx = ctx,
-    matmul_input = c.matmul_input,
+    matmul_input = c.matmul_input, kv_dtype = c.kv_dtype,
     config_keys = keys,
   })
   out.name = opts.name

@@ -76,6 +76,8 @@ function M.run(g, opts)
   local dtype = cfg.dtype
   -- lmcc build --matmul-input bf16: linears round their inputs to bf16.
   local xbf16 = opts.matmul_input == "bf16"
+  -- lmcc build --kv-dtype bf16: the KV cache holds bf16 keys and values.
+  local kv16 = opts.kv_dtype == "bf16"
   local tdir = opts.templates
   local T = {}
   for _, name in ipairs({ "model.c.in", "model.h.in", "main.c.in", "model.mk.in", "model.cmake.in",
@@ -225,6 +227,7 @@ function M.run(g, opts)
       local name = instance(("attention_%d_%d_%d"):format(H, KVH, D), T["attention.c.in"], {
         HEADS = H, KV_HEADS = KVH, HEAD_DIM = D, CTX = ctx, EPS = cfloat(op.eps),
         ROT = rot, SCALE = cfloat(op.scale), LOGN = op.logn or 0, DOC = table.concat(doc, ", "),
+        KV16 = kv16 and 1 or 0,
       })
       local base_expr = op.rope and op.rope.ntk
         and ("lm_ntk_base(%s, %d, c->seq_tokens, %d)"):format(M.shortest(base, true), rot, op.rope.ntk)
@@ -232,8 +235,9 @@ function M.run(g, opts)
       -- LM_ATTN_SCRATCH in runtime/kernels.h, checked there: per query
       -- head of the group, the query, its accumulator and a block of 64
       -- scores; or a batch tile: queries and outputs [D][16], 72 x 16 scores.
-      scratch = math.max(scratch, (H // KVH) * (2 * D + 64), 32 * D + 16 * 72)
-      local layer_floats = 2 * KVH * ctx * D
+      scratch = math.max(scratch, (H // KVH) * (2 * D + 64), 32 * D + 16 * 72 + 72 * D)
+      -- A bf16 cache (--kv-dtype bf16) packs two values per float of it.
+      local layer_floats = 2 * KVH * ctx * D // (kv16 and 2 or 1)
       line(("    /* %s: layer %d, [n, %d] */"):format(op.name, op.layer, op.outs[1].cols))
       line("    {")
       line(("        lm_attn_args a = { .q = %s, .k = %s, .v = %s,"):format(A(op.q), A(op.k), A(op.v)))
@@ -289,6 +293,7 @@ function M.run(g, opts)
   local vars = {
     MODEL = opts.name, C_NAME = C, VERSION = opts.version, CONFIG = opts.config_path,
     ARCH = cfg.arch, DTYPE = dtype, MATMUL_INPUT = opts.matmul_input or "f32", XBF16 = xbf16 and 1 or 0,
+    KV_DTYPE = opts.kv_dtype or "f32",
     BF16_WEIGHTS = dtype == "bf16" and 1 or 0, SPLIT_WEIGHTS = (dtype == "q8_0" or dtype == "f16") and 1 or 0, CONFIG_COMMENT = table.concat(comment, "\n"),
     DEFINES = table.concat(defines, "\n"), N_WEIGHTS = #g.weights, WEIGHT_TABLE = table.concat(rows, "\n"),
     N_CHECKS = #checks, CONFIG_CHECKS = table.concat(checks, "\n"),

@@ -556,16 +556,17 @@ static void linear_5120_5120_5120_5120_bf16_norm(void *arg, int tid, int nthread
  * RoPE base 10000.0 over 128 dims, dynamic NTK past 2048 tokens, logn query scaling past 2048, causal, online softmax */
 static void attention_40_40_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 40, 128, 8192, 0.0f, 128);
+    lm_attn_store_task(arg, tid, nthreads, 40, 128, 8192, 0.0f, 128, 0);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(40 / 40, 128),
                "the emitter sized the scratch for a different attention block");
+_Static_assert(!0 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_40_40_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 40, 40, 128, 8192, 0.0f, 128,
-                       0.08838834764831843f, 2048);
+                       0.08838834764831843f, 2048, 0);
 }
 
 /* x[n, 5120] -> [n, 5120], bf16 weights */
@@ -2625,6 +2626,7 @@ const lm_model_desc qwen1_14b_model = {
     .config_path = "configs/qwen1/qwen1-14b.yaml",
     .dtype_name = "bf16",
     .matmul_input = "f32",
+    .kv_dtype = "f32",
     /* Benchmarks count the prefill against this kernel's peak. */
     .matmul_kernel = 0 ? LM_BF16_KERNEL : 1 ? LM_F32_BF16W_KERNEL
                    : 0 ? LM_F32_SPLITW_KERNEL : "f32-fma",

@@ -378,16 +378,17 @@ static void linear_1024_2048_1024_1024_bf16_norm(void *arg, int tid, int nthread
  * per-head rmsnorm of q and k, RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_16_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128);
+    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128, 0);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(16 / 8, 128),
                "the emitter sized the scratch for a different attention block");
+_Static_assert(!0 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_16_8_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 16, 8, 128, 40960, 1e-06f, 128,
-                       0.08838834764831843f, 0);
+                       0.08838834764831843f, 0, 0);
 }
 
 /* x[n, 2048] -> [n, 1024], bf16 weights */
@@ -1819,6 +1820,7 @@ const lm_model_desc qwen3_0_6b_model = {
     .config_path = "configs/qwen3/qwen3-0.6b.yaml",
     .dtype_name = "bf16",
     .matmul_input = "f32",
+    .kv_dtype = "f32",
     /* Benchmarks count the prefill against this kernel's peak. */
     .matmul_kernel = 0 ? LM_BF16_KERNEL : 1 ? LM_F32_BF16W_KERNEL
                    : 0 ? LM_F32_SPLITW_KERNEL : "f32-fma",

@@ -466,16 +466,17 @@ static void linear_2560_4096_1024_1024_bf16_norm(void *arg, int tid, int nthread
  * per-head rmsnorm of q and k, RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_32_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128);
+    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128, 0);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(32 / 8, 128),
                "the emitter sized the scratch for a different attention block");
+_Static_assert(!0 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_32_8_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 32, 8, 128, 40960, 1e-06f, 128,
-                       0.08838834764831843f, 0);
+                       0.08838834764831843f, 0, 0);
 }
 
 /* x[n, 4096] -> [n, 2560], bf16 weights */
@@ -2299,6 +2300,7 @@ const lm_model_desc qwen3_4b_model = {
     .config_path = "configs/qwen3/qwen3-4b.yaml",
     .dtype_name = "bf16",
     .matmul_input = "f32",
+    .kv_dtype = "f32",
     /* Benchmarks count the prefill against this kernel's peak. */
     .matmul_kernel = 0 ? LM_BF16_KERNEL : 1 ? LM_F32_BF16W_KERNEL
                    : 0 ? LM_F32_SPLITW_KERNEL : "f32-fma",

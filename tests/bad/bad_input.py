@@ -80,6 +80,9 @@ def config_cases(lmcc, work):
     check_error("option.matmul_input_unknown",
                 run([lmcc, "build", TINY, "--emit-only", "-o", out, "--matmul-input", "fp8"]),
                 "lmcc", ["--matmul-input", "fp8"], out)
+    check_error("option.kv_dtype_unknown",
+                run([lmcc, "build", TINY, "--emit-only", "-o", out, "--kv-dtype", "int4"]),
+                "lmcc", ["--kv-dtype", "int4"], out)
     check_error("config.missing_file", run([lmcc, "build", os.path.join(work, "nope.yaml"), "--emit-only",
                                             "-o", os.path.join(work, "out-nofile")]), "lmcc", ["nope.yaml"])
 

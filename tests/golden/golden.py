@@ -21,7 +21,8 @@ agreement (fraction of prompt positions whose argmax matches) and how many
 greedy steps agree before the first difference; pass when the error is
 <= TOL and the top-1 agreement >= --min-top1.
 With --matmul-input bf16 the model is built so and the reference rounds
-each linear's input to bf16 the same way. An input that lmcc and PyTorch
+each linear's input to bf16 the same way; with --kv-dtype bf16, likewise
+keys and values as the KV cache keeps them. An input that lmcc and PyTorch
 compute an f32 ulp apart can round to neighbouring bf16 values, so a few
 logits part by more than in f32; --mean-tol then bounds the mean error too.
 Exit status 0 on pass, 1 on failure.
@@ -133,6 +134,8 @@ def main(argv=None):
                          "matches the reference's")
     ap.add_argument("--matmul-input", choices=["f32", "bf16"], default="f32",
                     help="lmcc build --matmul-input, mirrored by the reference")
+    ap.add_argument("--kv-dtype", choices=["f32", "bf16"], default="f32",
+                    help="lmcc build --kv-dtype, mirrored by the reference")
     ap.add_argument("--mean-tol", type=float,
                     help="also require the mean |logit difference| to be at most this")
     args = ap.parse_args(argv)
@@ -145,6 +148,8 @@ def main(argv=None):
         label += f" built as {args.build_dtype}"
     if args.matmul_input != "f32":
         label += f" with {args.matmul_input} matmul inputs"
+    if args.kv_dtype != "f32":
+        label += f" with a {args.kv_dtype} KV cache"
     try:
         summary = golden(args, name)
     except GoldenFailure as exc:
@@ -170,6 +175,8 @@ def golden(args, name):
         build += ["--dtype", args.build_dtype]
     if args.matmul_input != "f32":
         build += ["--matmul-input", args.matmul_input]
+    if args.kv_dtype != "f32":
+        build += ["--kv-dtype", args.kv_dtype]
     run(build, "lmcc build")
     exe = os.path.join(bindir, name)
     if not os.access(exe, os.X_OK):
@@ -197,7 +204,7 @@ def golden(args, name):
     got_ids = parse_ids(run([exe, "-m", ckpt, "--tokens", ids, "-n", str(args.gen)] + greedy, "model -n"),
                         "model")
     reference = os.path.abspath(args.reference)
-    ref_opts = ["--matmul-input", args.matmul_input]
+    ref_opts = ["--matmul-input", args.matmul_input, "--kv-dtype", args.kv_dtype]
     ref_out = run([sys.executable, reference, ckpt, "--tokens", ids, "--logits", ref_logits_path,
                    "-n", str(args.gen)] + ref_opts, "reference")
     want_ids = parse_ids(ref_out, "reference")

@@ -6,13 +6,16 @@ find_program(LMCC_PYTHON3 NAMES python3 HINTS /usr/bin)
 
 # name | config | dtype | shards | tolerance (DESIGN.md: f32 1e-4, bf16 1e-3) | reference
 #   | matmul inputs (lmcc build --matmul-input; the reference rounds the same way)
-#   | mean tolerance
+#   | mean tolerance | KV-cache dtype (lmcc build --kv-dtype; mirrored likewise)
 # With bf16 matmul inputs an input that lmcc and PyTorch compute one f32 ulp
 # apart may round to neighbouring bf16 values (about one in 4000 inputs), so
 # the largest error grows: measured 0.010 (qwen3) and 0.0045 (qwen1) against
 # the rounding reference, where the reference without rounding is 0.039 and
 # 0.026 away. The mean error tells the two apart best: 4.6e-4 and 4.8e-5
 # against the rounding reference, 6.4e-3 and 4.3e-3 without rounding.
+# A bf16 KV cache rounds far fewer values: measured on qwen3-tiny-gqa4 over
+# 40 positions, 1.6e-5 largest and 2.4e-7 mean against the rounding
+# reference, 4.1e-3 and 5.9e-4 against the f32 one.
 # The longctx case runs a 24-token prompt + 32 generated ids on seq_length 16,
 # so Qwen1's dynamic NTK and logn attention both act.
 set(LMCC_GOLDEN_CASES
@@ -23,7 +26,9 @@ set(LMCC_GOLDEN_CASES
   "qwen1-tiny-bf16|configs/test/qwen1-tiny-bf16.yaml|bf16|1|1e-3|qwen1_ref.py"
   "qwen1-longctx-logn-ntk-f32|configs/test/qwen1-tiny-longctx.yaml|f32|1|1e-4|qwen1_ref.py"
   "qwen3-untied-bf16-matmul-bf16|configs/test/qwen3-tiny-untied-bf16.yaml|bf16|2|2e-2|qwen3_ref.py|bf16|1e-3"
-  "qwen1-tiny-bf16-matmul-bf16|configs/test/qwen1-tiny-bf16.yaml|bf16|1|2e-2|qwen1_ref.py|bf16|1e-3")
+  "qwen1-tiny-bf16-matmul-bf16|configs/test/qwen1-tiny-bf16.yaml|bf16|1|2e-2|qwen1_ref.py|bf16|1e-3"
+  "qwen3-gqa4-kv-bf16|configs/test/qwen3-tiny-gqa4.yaml|f32|1|1e-3|qwen3_ref.py|f32|1e-5|bf16"
+  "qwen1-longctx-kv-bf16|configs/test/qwen1-tiny-longctx.yaml|f32|1|1e-3|qwen1_ref.py|f32|1e-5|bf16")
 
 if(LMCC_PYTHON3)
   foreach(case ${LMCC_GOLDEN_CASES})
@@ -36,11 +41,15 @@ if(LMCC_PYTHON3)
     list(GET fields 5 reference)
     set(matmul_input f32)
     set(mean_tol "")
+    set(kv_dtype f32)
     list(LENGTH fields nfields)
     if(nfields GREATER 7)
       list(GET fields 6 matmul_input)
       list(GET fields 7 mean_tol_value)
       set(mean_tol --mean-tol ${mean_tol_value})
+    endif()
+    if(nfields GREATER 8)
+      list(GET fields 8 kv_dtype)
     endif()
     add_test(NAME golden.${name}
       COMMAND ${LMCC_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/golden/golden.py
@@ -50,7 +59,7 @@ if(LMCC_PYTHON3)
         --seed 1234 --dtype ${dtype} --shards ${shards} --tol ${tol}
         --prompt-len 24 --gen 32
         --reference ${CMAKE_SOURCE_DIR}/tests/reference/${reference}
-        --matmul-input ${matmul_input} ${mean_tol})
+        --matmul-input ${matmul_input} ${mean_tol} --kv-dtype ${kv_dtype})
     set_tests_properties(golden.${name} PROPERTIES TIMEOUT 300 LABELS golden)
   endforeach()
 else()

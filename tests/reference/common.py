@@ -51,6 +51,17 @@ def check_shapes(weights, want):
 MATMUL_INPUT = "f32"
 
 
+# What the compiled model's KV cache stores: "f32", or "bf16" (lmcc build
+# --kv-dtype bf16; set by main's --kv-dtype).
+KV_DTYPE = "f32"
+
+
+def kv_round(t):
+    """A key (after its norm and RoPE) or value as the KV cache keeps it:
+    rounded to bf16 (nearest even) and back under --kv-dtype bf16."""
+    return t.to(torch.bfloat16).to(torch.float32) if KV_DTYPE == "bf16" else t
+
+
 def linear(x, weight, bias=None):
     """x W^T + b, with x first rounded to bf16 (nearest even) and back under
     --matmul-input bf16, as transformers' bf16 tensors round it. The products
@@ -112,7 +123,7 @@ def main(model_class, prog, description, argv=None):
     """The references' command line:
 
       PROG CKPT --tokens 1,2,3 [--logits OUT.npy] [-n N] [--threads T]
-           [--matmul-input f32|bf16]
+           [--matmul-input f32|bf16] [--kv-dtype f32|bf16]
 
     --logits writes float32 [n_tokens, vocab] logits of every input position.
     -n N prints the N greedily generated ids, comma-separated, on one line.
@@ -128,9 +139,12 @@ def main(model_class, prog, description, argv=None):
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--matmul-input", choices=["f32", "bf16"], default="f32",
                     help="round each linear's input to bf16 first (lmcc build --matmul-input bf16)")
+    ap.add_argument("--kv-dtype", choices=["f32", "bf16"], default="f32",
+                    help="round keys and values to bf16 as the KV cache keeps them (lmcc build --kv-dtype bf16)")
     args = ap.parse_args(argv)
-    global MATMUL_INPUT
+    global MATMUL_INPUT, KV_DTYPE
     MATMUL_INPUT = args.matmul_input
+    KV_DTYPE = args.kv_dtype
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     try:

@@ -29,8 +29,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (BaseConfig, causal_attend, check_shapes, linear, load_checkpoint,  # noqa: E402
-                    main, rms_norm, rotate_half)
+from common import (BaseConfig, causal_attend, check_shapes, kv_round, linear,  # noqa: E402
+                    load_checkpoint, main, rms_norm, rotate_half)
 
 
 class Config(BaseConfig):
@@ -130,6 +130,7 @@ class Qwen1:
         q, k, v = q.reshape(n, H, hd), k.reshape(n, H, hd), v.reshape(n, H, hd)
         q = self.apply_rotary(q, cos, sin)
         k = self.apply_rotary(k, cos, sin)
+        k, v = kv_round(k), kv_round(v)   # as the KV cache keeps them
         if logn is not None:
             q = q * logn[:, None, None]
         q, k, v = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)   # [H, n, hd]

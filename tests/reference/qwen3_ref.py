@@ -18,8 +18,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (BaseConfig, causal_attend, check_shapes, linear, load_checkpoint,  # noqa: E402
-                    main, rms_norm, rotate_half)
+from common import (BaseConfig, causal_attend, check_shapes, kv_round, linear,  # noqa: E402
+                    load_checkpoint, main, rms_norm, rotate_half)
 
 
 class Config(BaseConfig):
@@ -102,6 +102,7 @@ class Qwen3:
         v = v.transpose(0, 1)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
+        k, v = kv_round(k), kv_round(v)                            # as the KV cache keeps them
         groups = c.num_heads // c.num_kv_heads
         k = k.repeat_interleave(groups, dim=0)                     # head h uses kv head h // groups
         v = v.repeat_interleave(groups, dim=0)
