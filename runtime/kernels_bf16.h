@@ -1,14 +1,16 @@
-/* Linears whose inputs are rounded to bf16 (lmcc build --matmul-input bf16).
- *
- * With bf16 weights a linear may round its input to bf16 too (round to
- * nearest even), as transformers does when it runs a bf16 model. A product
- * of two bf16 values is exact in f32 and the products are still summed in
- * f32, so the one change from f32 inputs is the input's rounding (relative
- * error at most 2^-9). What it buys: where the CPU has AVX-512 BF16, one
- * vdpbf16ps multiplies 32 bf16 pairs and adds them into 16 f32 lanes, twice
- * the work of an f32 FMA per instruction, and bf16 weights go in as they
- * are stored, without widening. Elsewhere the inputs are rounded in f32 and
- * go through the f32 kernels: the same numbers, without the speed.
+/* Linears on the bf16 instructions: AVX-512 BF16 dot products and AMX
+ * tiles. Both multiply bf16 by bf16 into f32 sums, and a product of two
+ * bf16 values is exact in f32, so what matters is how the operands become
+ * bf16:
+ *   - lmcc build --matmul-input bf16: a linear rounds its input to bf16
+ *     (nearest even), as transformers does when it runs a bf16 model; the
+ *     one change from f32 inputs (relative error at most 2^-9). Batches on
+ *     AMX, else on vdpbf16ps (32 bf16 pairs into 16 f32 lanes per
+ *     instruction, bf16 weights as stored); decode on vdpbf16ps; elsewhere
+ *     the inputs are rounded in f32 for the f32 kernels: the same numbers.
+ *   - f32 inputs (the default) on AMX: each input as two bf16 parts,
+ *     hi + lo within 2^-17, both multiplied into the same sums; q8_0 and
+ *     f16 weights split into two parts the same way (see the AMX section).
  *
  * Included by kernels.h; uses its vector types and helpers. */
 #ifndef LMRT_KERNELS_BF16_H
@@ -209,7 +211,12 @@ LM_INLINE void lm_linear_block_dpbf16(const lm_linear_args *a, int p, int out, i
  * (xp[group of 16 tokens][K / 2][16 tokens], a u32 pair each). Each 32
  * rows x 32 tokens block keeps four 16 x 16 sums in tiles 0-3, weights in
  * 4-5, inputs in 6-7; the sums come out rows by tokens and are transposed
- * for the epilogue. */
+ * for the epilogue. f32 inputs come as two packed parts (high, low) and
+ * both multiply each weight tile; q8_0 and f16 weights are converted per
+ * block into two bf16 parts, the low part multiplying the high inputs.
+ * perf: the tile loads (from L2) take most of the time, not the products:
+ * tiles are not renamed, so a load waits for the product reading its
+ * register. */
 #if (defined(__AMXBF16__) || defined(__AMX_BF16__)) && (defined(__AMXTILE__) || defined(__AMX_TILE__)) && \
     defined(__linux__) && defined(__x86_64__) && !defined(LM_NO_AMX)
 #define LM_AMX 1
