@@ -214,9 +214,7 @@ LM_INLINE void lm_linear_block_dpbf16(const lm_linear_args *a, int p, int out, i
  * for the epilogue. f32 inputs come as two packed parts (high, low) and
  * both multiply each weight tile; q8_0 and f16 weights are converted per
  * block into two bf16 parts, the low part multiplying the high inputs.
- * perf: the tile loads (from L2) take most of the time, not the products:
- * tiles are not renamed, so a load waits for the product reading its
- * register. */
+ * perf: most samples fall on the tile loads, not on the products. */
 #if (defined(__AMXBF16__) || defined(__AMX_BF16__)) && (defined(__AMXTILE__) || defined(__AMX_TILE__)) && \
     defined(__linux__) && defined(__x86_64__) && !defined(LM_NO_AMX)
 #define LM_AMX 1
