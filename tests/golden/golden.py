@@ -20,6 +20,8 @@ max |logit difference| (against the reference logits' scale), the top-1
 agreement (fraction of prompt positions whose argmax matches) and how many
 greedy steps agree before the first difference; pass when the error is
 <= TOL and the top-1 agreement >= --min-top1.
+With --cross-aarch64 QEMU the model is built for AArch64 (NEON kernels)
+and run under that user-mode emulator; the comparison is the same.
 With --matmul-input bf16 the model is built so and the reference rounds
 each linear's input to bf16 the same way; with --kv-dtype bf16, likewise
 keys and values as the KV cache keeps them. An input that lmcc and PyTorch
@@ -29,9 +31,11 @@ Exit status 0 on pass, 1 on failure.
 """
 
 import argparse
+import glob
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -136,6 +140,10 @@ def main(argv=None):
                     help="lmcc build --matmul-input, mirrored by the reference")
     ap.add_argument("--kv-dtype", choices=["f32", "bf16"], default="f32",
                     help="lmcc build --kv-dtype, mirrored by the reference")
+    ap.add_argument("--cross-aarch64", metavar="QEMU",
+                    help="build the model for AArch64 (generated C and runtime cross-compiled with "
+                         "--cross-cc) and run it under this user-mode emulator")
+    ap.add_argument("--cross-cc", default="clang", help="the C compiler for --cross-aarch64")
     ap.add_argument("--mean-tol", type=float,
                     help="also require the mean |logit difference| to be at most this")
     args = ap.parse_args(argv)
@@ -150,6 +158,8 @@ def main(argv=None):
         label += f" with {args.matmul_input} matmul inputs"
     if args.kv_dtype != "f32":
         label += f" with a {args.kv_dtype} KV cache"
+    if args.cross_aarch64:
+        label += " on AArch64 (emulated)"
     try:
         summary = golden(args, name)
     except GoldenFailure as exc:
@@ -157,6 +167,25 @@ def main(argv=None):
         return 1
     print(f"{label}: {summary}")
     return 0
+
+
+def cross_build_aarch64(args, build, bindir, name):
+    """lmcc build --emit-only, then the generated C and the runtime compiled
+    for AArch64 (clang --target, Debian's arm64 cross libc and :arm64
+    libraries, linked statically); returns the executable's path."""
+    run(build + ["--emit-only"], "lmcc build --emit-only")
+    root = os.path.abspath(os.path.join(HERE, "..", ".."))
+    cname = re.sub(r"[^0-9A-Za-z]", "_", name).lower()  # as emit.lua's c_name
+    if cname[0].isdigit():
+        cname = "m_" + cname
+    runtime = sorted(glob.glob(os.path.join(root, "runtime", "*.c")))
+    exe = os.path.join(bindir, name)
+    run([args.cross_cc, "--target=aarch64-linux-gnu", "-O2", "-std=c17", "-D_GNU_SOURCE", "-march=armv8.2-a",
+         "-w", "-I" + os.path.join(root, "runtime"), "-I" + bindir,
+         os.path.join(bindir, cname + ".c"), os.path.join(bindir, cname + "_main.c")] + runtime +
+        ["-L/usr/lib/aarch64-linux-gnu", "-static", "-ljansson", "-lpcre2-8", "-lutf8proc", "-lpthread", "-lm",
+         "-o", exe], "cross compile for AArch64")
+    return exe
 
 
 def golden(args, name):
@@ -177,11 +206,22 @@ def golden(args, name):
         build += ["--matmul-input", args.matmul_input]
     if args.kv_dtype != "f32":
         build += ["--kv-dtype", args.kv_dtype]
-    run(build, "lmcc build")
-    exe = os.path.join(bindir, name)
+    if args.cross_aarch64:
+        exe = cross_build_aarch64(args, build, bindir, name)
+    else:
+        run(build, "lmcc build")
+        exe = os.path.join(bindir, name)
     if not os.access(exe, os.X_OK):
         found = sorted(os.listdir(bindir)) if os.path.isdir(bindir) else []
         raise GoldenFailure(f"lmcc build did not produce the executable {exe} (found: {found})")
+    if args.cross_aarch64:
+        # The AArch64 executable runs under user-mode emulation.
+        real_exe = exe
+
+        def run_model(cmd, what):
+            return run([args.cross_aarch64, real_exe] + cmd[1:], what)
+    else:
+        run_model = run
 
     try:
         with open(os.path.join(ckpt, "config.json")) as f:
@@ -197,11 +237,11 @@ def golden(args, name):
 
     lmcc_logits_path = os.path.join(work, "lmcc_logits.npy")
     ref_logits_path = os.path.join(work, "ref_logits.npy")
-    run([exe, "-m", ckpt, "--tokens", ids, "--logits", lmcc_logits_path, "-n", "0"], "model --logits")
+    run_model([exe, "-m", ckpt, "--tokens", ids, "--logits", lmcc_logits_path, "-n", "0"], "model --logits")
     # Greedy decoding: ask for it explicitly once the executable has sampling
     # options, since a sampling default would make the ids random.
-    greedy = ["--temperature", "0"] if "--temperature" in run([exe, "--help"], "model --help") else []
-    got_ids = parse_ids(run([exe, "-m", ckpt, "--tokens", ids, "-n", str(args.gen)] + greedy, "model -n"),
+    greedy = ["--temperature", "0"] if "--temperature" in run_model([exe, "--help"], "model --help") else []
+    got_ids = parse_ids(run_model([exe, "-m", ckpt, "--tokens", ids, "-n", str(args.gen)] + greedy, "model -n"),
                         "model")
     reference = os.path.abspath(args.reference)
     ref_opts = ["--matmul-input", args.matmul_input, "--kv-dtype", args.kv_dtype]
