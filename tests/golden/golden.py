@@ -21,7 +21,9 @@ agreement (fraction of prompt positions whose argmax matches) and how many
 greedy steps agree before the first difference; pass when the error is
 <= TOL and the top-1 agreement >= --min-top1.
 With --cross-aarch64 QEMU the model is built for AArch64 (NEON kernels)
-and run under that user-mode emulator; the comparison is the same.
+and run under that user-mode emulator; with --cflags, compiled with those
+extra flags (say -march=haswell, for the AVX2 kernels); the comparison is
+the same.
 With --matmul-input bf16 the model is built so and the reference rounds
 each linear's input to bf16 the same way; with --kv-dtype bf16, likewise
 keys and values as the KV cache keeps them. An input that lmcc and PyTorch
@@ -51,11 +53,11 @@ class GoldenFailure(Exception):
     pass
 
 
-def run(cmd, what):
+def run(cmd, what, env=None):
     """Runs cmd; returns stdout, or raises with its stderr on any failure."""
     try:
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           timeout=STEP_TIMEOUT_S)
+                           timeout=STEP_TIMEOUT_S, env=env)
     except subprocess.TimeoutExpired:
         raise GoldenFailure(f"{what}: timed out after {STEP_TIMEOUT_S} s: {' '.join(cmd)}")
     except OSError as exc:
@@ -144,6 +146,8 @@ def main(argv=None):
                     help="build the model for AArch64 (generated C and runtime cross-compiled with "
                          "--cross-cc) and run it under this user-mode emulator")
     ap.add_argument("--cross-cc", default="clang", help="the C compiler for --cross-aarch64")
+    ap.add_argument("--cflags", default="",
+                    help="extra flags for compiling the model (LMCC_CFLAGS), e.g. -march=haswell")
     ap.add_argument("--mean-tol", type=float,
                     help="also require the mean |logit difference| to be at most this")
     args = ap.parse_args(argv)
@@ -160,6 +164,8 @@ def main(argv=None):
         label += f" with a {args.kv_dtype} KV cache"
     if args.cross_aarch64:
         label += " on AArch64 (emulated)"
+    if args.cflags:
+        label += f" built with {args.cflags}"
     try:
         summary = golden(args, name)
     except GoldenFailure as exc:
@@ -209,7 +215,8 @@ def golden(args, name):
     if args.cross_aarch64:
         exe = cross_build_aarch64(args, build, bindir, name)
     else:
-        run(build, "lmcc build")
+        env = dict(os.environ, LMCC_CFLAGS=args.cflags) if args.cflags else None
+        run(build, "lmcc build", env)
         exe = os.path.join(bindir, name)
     if not os.access(exe, os.X_OK):
         found = sorted(os.listdir(bindir)) if os.path.isdir(bindir) else []

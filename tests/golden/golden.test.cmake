@@ -30,37 +30,43 @@ set(LMCC_GOLDEN_CASES
   "qwen3-gqa4-kv-bf16|configs/test/qwen3-tiny-gqa4.yaml|f32|1|1e-3|qwen3_ref.py|f32|1e-5|bf16"
   "qwen1-longctx-kv-bf16|configs/test/qwen1-tiny-longctx.yaml|f32|1|1e-3|qwen1_ref.py|f32|1e-5|bf16")
 
+# Registers golden.<prefix><name> for one case of the table's shape; ARGN
+# goes to golden.py as it is.
+function(lmcc_golden_case prefix case)
+  string(REPLACE "|" ";" fields "${case}")
+  list(GET fields 0 name)
+  list(GET fields 1 config)
+  list(GET fields 2 dtype)
+  list(GET fields 3 shards)
+  list(GET fields 4 tol)
+  list(GET fields 5 reference)
+  set(matmul_input f32)
+  set(mean_tol "")
+  set(kv_dtype f32)
+  list(LENGTH fields nfields)
+  if(nfields GREATER 7)
+    list(GET fields 6 matmul_input)
+    list(GET fields 7 mean_tol_value)
+    set(mean_tol --mean-tol ${mean_tol_value})
+  endif()
+  if(nfields GREATER 8)
+    list(GET fields 8 kv_dtype)
+  endif()
+  add_test(NAME golden.${prefix}${name}
+    COMMAND ${LMCC_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/golden/golden.py
+      --lmcc $<TARGET_FILE:lmcc>
+      --config ${CMAKE_SOURCE_DIR}/${config}
+      --work ${CMAKE_BINARY_DIR}/golden/${prefix}${name}
+      --seed 1234 --dtype ${dtype} --shards ${shards} --tol ${tol}
+      --prompt-len 24 --gen 32
+      --reference ${CMAKE_SOURCE_DIR}/tests/reference/${reference}
+      --matmul-input ${matmul_input} ${mean_tol} --kv-dtype ${kv_dtype} ${ARGN})
+  set_tests_properties(golden.${prefix}${name} PROPERTIES TIMEOUT 300 LABELS golden)
+endfunction()
+
 if(LMCC_PYTHON3)
   foreach(case ${LMCC_GOLDEN_CASES})
-    string(REPLACE "|" ";" fields "${case}")
-    list(GET fields 0 name)
-    list(GET fields 1 config)
-    list(GET fields 2 dtype)
-    list(GET fields 3 shards)
-    list(GET fields 4 tol)
-    list(GET fields 5 reference)
-    set(matmul_input f32)
-    set(mean_tol "")
-    set(kv_dtype f32)
-    list(LENGTH fields nfields)
-    if(nfields GREATER 7)
-      list(GET fields 6 matmul_input)
-      list(GET fields 7 mean_tol_value)
-      set(mean_tol --mean-tol ${mean_tol_value})
-    endif()
-    if(nfields GREATER 8)
-      list(GET fields 8 kv_dtype)
-    endif()
-    add_test(NAME golden.${name}
-      COMMAND ${LMCC_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/golden/golden.py
-        --lmcc $<TARGET_FILE:lmcc>
-        --config ${CMAKE_SOURCE_DIR}/${config}
-        --work ${CMAKE_BINARY_DIR}/golden/${name}
-        --seed 1234 --dtype ${dtype} --shards ${shards} --tol ${tol}
-        --prompt-len 24 --gen 32
-        --reference ${CMAKE_SOURCE_DIR}/tests/reference/${reference}
-        --matmul-input ${matmul_input} ${mean_tol} --kv-dtype ${kv_dtype})
-    set_tests_properties(golden.${name} PROPERTIES TIMEOUT 300 LABELS golden)
+    lmcc_golden_case("" "${case}")
   endforeach()
 else()
   message(WARNING "python3 not found: the golden tests are not registered; install python3-torch")
@@ -84,5 +90,15 @@ if(LMCC_PYTHON3)
         --build-dtype q8_0 --min-top1 0.85 --prompt-len 64 --gen 32
         --reference ${CMAKE_SOURCE_DIR}/tests/reference/${ref})
     set_tests_properties(golden.${name}-q8_0 PROPERTIES TIMEOUT 300 LABELS golden)
+  endforeach()
+endif()
+
+# The AVX2 + FMA lowering end to end (no AVX-512, no AMX), where this CPU
+# runs it (LMCC_CPU_AVX2, tests/tests.cmake): models built with
+# -march=haswell after the native flags.
+if(LMCC_PYTHON3 AND LMCC_CPU_AVX2)
+  foreach(case "qwen3-gqa4-f32|configs/test/qwen3-tiny-gqa4.yaml|f32|1|1e-4|qwen3_ref.py"
+               "qwen3-untied-bf16-2shards|configs/test/qwen3-tiny-untied-bf16.yaml|bf16|2|1e-3|qwen3_ref.py")
+    lmcc_golden_case("avx2." "${case}" --cflags=-march=haswell)
   endforeach()
 endif()
