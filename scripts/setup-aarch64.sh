@@ -20,10 +20,20 @@ for p in "${packages[@]}"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
+added=0
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
   echo "setup-aarch64: adding arm64 as a dpkg architecture" >&2
   $sudo dpkg --add-architecture arm64
+  added=1
 fi
 echo "setup-aarch64: installing ${missing[*]}" >&2
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+if ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2; }; then
+  # Leave apt as it was: an arm64 architecture the mirror cannot serve
+  # would make every later apt-get update fail.
+  if [ "$added" -eq 1 ]; then
+    $sudo dpkg --remove-architecture arm64 || true
+    $sudo apt-get update -qq || true
+  fi
+  echo "setup-aarch64: error: could not install the arm64 packages" >&2
+  exit 1
+fi
