@@ -133,6 +133,15 @@ static void push_json(lua_State *L, json_t *v, int depth)
     }
 }
 
+/* t[key] = value for the table on top of the stack; nothing for NULL. */
+static void set_string_field(lua_State *L, const char *key, const char *value)
+{
+    if (!value)
+        return;
+    lua_pushstring(L, value);
+    lua_setfield(L, -2, key);
+}
+
 /* Pushes the opts table every driver entry point takes. */
 static void push_opts(frontend *f, const char *input_path, const frontend_opts *o)
 {
@@ -140,22 +149,10 @@ static void push_opts(frontend *f, const char *input_path, const frontend_opts *
     lua_newtable(L);
     lua_pushstring(L, input_path);
     lua_setfield(L, -2, "config_path");
-    if (o->name) {
-        lua_pushstring(L, o->name);
-        lua_setfield(L, -2, "name");
-    }
-    if (o->dtype) {
-        lua_pushstring(L, o->dtype);
-        lua_setfield(L, -2, "dtype");
-    }
-    if (o->matmul_input) {
-        lua_pushstring(L, o->matmul_input);
-        lua_setfield(L, -2, "matmul_input");
-    }
-    if (o->kv_dtype) {
-        lua_pushstring(L, o->kv_dtype);
-        lua_setfield(L, -2, "kv_dtype");
-    }
+    set_string_field(L, "name", o->name);
+    set_string_field(L, "dtype", o->dtype);
+    set_string_field(L, "matmul_input", o->matmul_input);
+    set_string_field(L, "kv_dtype", o->kv_dtype);
     if (o->batch > 0) {
         lua_pushinteger(L, o->batch);
         lua_setfield(L, -2, "batch");

@@ -656,48 +656,39 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
         x = scratch;
         scratch += (size_t)n * K;
     }
-    /* Inputs rounded to bf16 (kernels_bf16.h): packed for the tiles (AMX,
-     * a batch), as bf16 bits for the vdpbf16ps kernels, or as f32 for the
-     * f32 kernels below. Scratch holds (n + 32) x K floats more. */
+    /* The bf16 kernels (kernels_bf16.h) take the input from a region of
+     * scratch ((n + 32) x K floats more): for AMX (a batch), packed in the
+     * tiles' layout, rounded to bf16 with --matmul-input bf16, else as two
+     * bf16 parts (x = hi + lo within 2^-17; products exact, sums in f32;
+     * two tile products per weight tile, three for q8_0 and f16 weights,
+     * split the same way); without AMX, bf16 inputs are bf16 bits for the
+     * vdpbf16ps kernels, or rounded f32 values for the f32 kernels below. */
     const uint16_t *xh = NULL;
-    const uint32_t *xp = NULL, *xl = NULL;
-    (void)xl; /* used with AMX only */
-    if (xbf16) {
-        float *region = scratch;
-        scratch += (size_t)(n + 32) * K;
+    const uint32_t *xp = NULL;
+    float *region = scratch;
 #if LM_AMX
-        if (K % 32 == 0 && n >= LM_GEMM_MIN_TOKENS && lm_amx_ready()) {
-            lm_amx_pack_x((uint32_t *)region, NULL, x, n, K);
-            xp = (const uint32_t *)region;
-            lm_amx_begin();
-        }
-#endif
-#if LM_DPBF16
-        if (!xp && K % 32 == 0) {
-            lm_to_bf16((uint16_t *)region, x, (size_t)n * K);
-            xh = (const uint16_t *)region;
-        }
-#endif
-        if (!xp && !xh) {
-            lm_round_bf16(region, x, (size_t)n * K);
-            x = region;
-        }
-    }
-#if LM_AMX
-    else if ((dt == LM_BF16 || dt == LM_Q8_0 || dt == LM_F16) && K % 32 == 0 && n >= LM_GEMM_MIN_TOKENS &&
-             lm_amx_ready()) {
-        /* f32 inputs on the tiles too, as two bf16 parts: x = hi + lo
-         * within 2^-17 relative, products exact, sums in f32; two tile
-         * products per weight tile instead of one, three for q8_0 and f16
-         * weights, split the same way (kernels_bf16.h). */
+    const uint32_t *xl = NULL;
+    if ((xbf16 || dt == LM_BF16 || dt == LM_Q8_0 || dt == LM_F16) && K % 32 == 0 && n >= LM_GEMM_MIN_TOKENS &&
+        lm_amx_ready()) {
         const size_t half = (size_t)((n + 31) / 32 * 32) * (size_t)K / 2;
-        lm_amx_pack_x((uint32_t *)scratch, (uint32_t *)scratch + half, x, n, K);
-        xp = (const uint32_t *)scratch;
-        xl = xp + half;
-        scratch += (size_t)(n + 32) * K;
+        xp = (const uint32_t *)region;
+        xl = xbf16 ? NULL : xp + half;
+        lm_amx_pack_x((uint32_t *)region, (uint32_t *)xl, x, n, K);
         lm_amx_begin();
     }
 #endif
+#if LM_DPBF16
+    if (xbf16 && !xp && K % 32 == 0) {
+        lm_to_bf16((uint16_t *)region, x, (size_t)n * K);
+        xh = (const uint16_t *)region;
+    }
+#endif
+    if (xbf16 && !xp && !xh) {
+        lm_round_bf16(region, x, (size_t)n * K);
+        x = region;
+    }
+    if (xbf16 || xp)
+        scratch += (size_t)(n + 32) * K;
     const int swiglu = mode == LM_LINEAR_SWIGLU;
     const int gemm = n >= LM_GEMM_MIN_TOKENS;
     /* One token of bf16 or q8_0 weights: the row-streaming gemv, with x
@@ -721,11 +712,13 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
     int bb, be;
     lm_split(total, tid, nthreads, &bb, &be);
 
-    /* AMX goes over the blocks in passes of tokens whose packed inputs
-     * stay in L2 (lm_amx_pass_tokens); every other path in one pass. */
+    /* AMX reads bf16 weights in place, in passes of tokens whose packed
+     * inputs stay in L2 (lm_amx_pass_tokens); every other path goes in one
+     * pass. (q8_0 and f16 blocks are converted for the tiles, and a pass
+     * each would convert them again: one pass measured 7% faster.) */
     int pass = n;
 #if LM_AMX
-    if (xp)
+    if (xp && dt == LM_BF16)
         pass = lm_amx_pass_tokens(n, (size_t)K * sizeof(uint16_t) * (xl ? 2 : 1));
 #endif
     for (int t_begin = 0; t_begin < n; t_begin += pass) {
@@ -741,18 +734,18 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
             for (int blk = b; blk < e; blk++) {
                 const int r0 = blk * LM_GEMM_ROWS;
                 const int nr = out - r0 < LM_GEMM_ROWS ? out - r0 : LM_GEMM_ROWS;
-    #if LM_AMX
+#if LM_AMX
                 if (xp) {
                     lm_linear_block_amx(a, p, out, r0, nr, xp, xl, K, dt, swiglu, (uint16_t *)scratch, t_begin, t_end);
                     continue;
                 }
-    #endif
-    #if LM_DPBF16
+#endif
+#if LM_DPBF16
                 if (xh) {
                     lm_linear_block_dpbf16(a, p, out, r0, nr, xh, K, swiglu, scratch);
                     continue;
                 }
-    #endif
+#endif
                 if (gemm) {
                     float *wp = scratch, *wu = scratch + (size_t)K * LM_GEMM_ROWS;
                     lm_pack_rows(wp, a->w[p], dt, r0, nr, K);
@@ -1012,11 +1005,32 @@ LM_INLINE void lm_kv_prefetch_row(const void *row, int D, int kv16)
         __builtin_prefetch((const char *)row + i);
 }
 
+/* Where the values start in a layer's cache: after the keys. */
+LM_INLINE float *lm_kv_values(const lm_attn_args *a, int KVH, int CTX, int D, int kv16)
+{
+    return a->cache + (size_t)KVH * CTX * D / (kv16 ? 2 : 1);
+}
+
+/* One head's key or query as attention uses it: normalized (or copied)
+ * into dst, then rotated for position p. */
+LM_INLINE void lm_attn_head_row(float *restrict dst, const float *restrict src, const float *norm_w, int D,
+                                float eps, int rot, int p, lm_rope_cs *cs, const float *inv)
+{
+    if (norm_w)
+        lm_rmsnorm_row(dst, src, norm_w, D, eps);
+    else
+        memcpy(dst, src, sizeof(float) * D);
+    if (rot) {
+        lm_rope_at(cs, p, rot, inv);
+        lm_rope_head(dst, rot, cs);
+    }
+}
+
 /* Phase 1: norm + RoPE of the new keys, and both into the cache. */
 LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, int KVH, int D,
                                   int CTX, float eps, int rot, int kv16)
 {
-    float *kc = a->cache, *vc = a->cache + (size_t)KVH * CTX * D / (kv16 ? 2 : 1);
+    float *kc = a->cache, *vc = lm_kv_values(a, KVH, CTX, D, kv16);
     float inv[LM_MAX_ROT / 2];
     lm_rope_cs cs = { .pos = -1 };
     if (rot)
@@ -1028,14 +1042,7 @@ LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, 
         float *kd = kv16 ? krow : kc + slot * D;
         const float *ks = a->k + (size_t)t * KVH * D + (size_t)h * D;
         const float *vs = a->v + (size_t)t * KVH * D + (size_t)h * D;
-        if (a->k_norm)
-            lm_rmsnorm_row(kd, ks, a->k_norm, D, eps);
-        else
-            memcpy(kd, ks, sizeof(float) * D);
-        if (rot) {
-            lm_rope_at(&cs, p, rot, inv);
-            lm_rope_head(kd, rot, &cs);
-        }
+        lm_attn_head_row(kd, ks, a->k_norm, D, eps, rot, p, &cs, inv);
         if (kv16) {
             uint16_t *k16 = (uint16_t *)kc + slot * D, *v16 = (uint16_t *)vc + slot * D;
             for (int i = 0; i < D; i++) {
@@ -1071,44 +1078,23 @@ LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, 
 /* Calls of at least this many tokens take the lane-wise batch path. */
 #define LM_ATTN_TILE_MIN 4
 
-LM_INLINE float lm_dot(const float *restrict a, const float *restrict b, int D)
-{
-    int i = 0;
-    float s = 0.0f;
-    if (D >= 16) {
-        lm_v16 s0 = { 0 }, s1 = { 0 };
-        for (; i + 32 <= D; i += 32) {
-            s0 += lm_load16(a + i) * lm_load16(b + i);
-            s1 += lm_load16(a + i + 16) * lm_load16(b + i + 16);
-        }
-        for (; i + 16 <= D; i += 16)
-            s0 += lm_load16(a + i) * lm_load16(b + i);
-        s = lm_hsum16(s0 + s1);
-    }
-    for (; i < D; i++)
-        s += a[i] * b[i];
-    return s;
-}
-
-/* q . row of the cache, f32 or bf16. */
+/* q . row of the cache, f32 or bf16: two 16-lane chains, then the tail. */
 LM_INLINE float lm_kv_dot(const float *restrict q, const void *row, int D, int kv16)
 {
-    if (!kv16)
-        return lm_dot(q, (const float *)row, D);
     int i = 0;
     float s = 0.0f;
     if (D >= 16) {
         lm_v16 s0 = { 0 }, s1 = { 0 };
         for (; i + 32 <= D; i += 32) {
-            s0 += lm_load16(q + i) * lm_kv_load16(row, i, 1);
-            s1 += lm_load16(q + i + 16) * lm_kv_load16(row, i + 16, 1);
+            s0 += lm_load16(q + i) * lm_kv_load16(row, i, kv16);
+            s1 += lm_load16(q + i + 16) * lm_kv_load16(row, i + 16, kv16);
         }
         for (; i + 16 <= D; i += 16)
-            s0 += lm_load16(q + i) * lm_kv_load16(row, i, 1);
+            s0 += lm_load16(q + i) * lm_kv_load16(row, i, kv16);
         s = lm_hsum16(s0 + s1);
     }
     for (; i < D; i++)
-        s += q[i] * lm_kv_at(row, i, 1);
+        s += q[i] * lm_kv_at(row, i, kv16);
     return s;
 }
 
@@ -1120,7 +1106,7 @@ LM_INLINE float lm_kv_dot(const float *restrict q, const void *row, int D, int k
 LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, int H, int KVH,
                                   int D, int CTX, float eps, int rot, float scale, int logn_seq, int kv16)
 {
-    const float *kc = a->cache, *vc = a->cache + (size_t)KVH * CTX * D / (kv16 ? 2 : 1);
+    const float *kc = a->cache, *vc = lm_kv_values(a, KVH, CTX, D, kv16);
     const int group = H / KVH;
     float *q = a->scratch + (size_t)tid * a->scratch_stride; /* [group][D] */
     float *acc = q + (size_t)group * D;                      /* [group][D] */
@@ -1152,14 +1138,7 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
         for (int g = 0; g < group; g++) {
             float *qg = q + (size_t)g * D;
             const float *qs = a->q + (size_t)t * H * D + (size_t)(kvh * group + g) * D;
-            if (a->q_norm)
-                lm_rmsnorm_row(qg, qs, a->q_norm, D, eps);
-            else
-                memcpy(qg, qs, sizeof(float) * D);
-            if (rot) {
-                lm_rope_at(&cs, p, rot, inv);
-                lm_rope_head(qg, rot, &cs);
-            }
+            lm_attn_head_row(qg, qs, a->q_norm, D, eps, rot, p, &cs, inv);
             for (int i = 0; i < D; i++)
                 qg[i] *= qscale;
             memset(acc + (size_t)g * D, 0, sizeof(float) * D);

@@ -87,20 +87,13 @@ LM_INLINE void lm_attn_query_tile(const lm_attn_args *a, float *scratch, int t0,
         const int g = r % group;
         float *row = pt;
         const float *qs = a->q + (size_t)(t0 + tt) * H * D + (size_t)(kvh * group + g) * D;
-        if (a->q_norm)
-            lm_rmsnorm_row(row, qs, a->q_norm, D, eps);
-        else
-            memcpy(row, qs, sizeof(float) * D);
-        if (rot) {
-            lm_rope_at(&cs[tt], p, rot, inv);
-            lm_rope_head(row, rot, &cs[tt]);
-        }
+        lm_attn_head_row(row, qs, a->q_norm, D, eps, rot, p, &cs[tt], inv);
         /* The score scale (and logn) folded into the queries once. */
         const float qscale = scale * (logn_seq ? lm_logn_scale(p, logn_seq) : 1.0f);
         for (int d = 0; d < D; d++)
             qt[(size_t)d * L + r] = row[d] * qscale;
     }
-    const float *kc = a->cache, *vc = a->cache + (size_t)KVH * CTX * D / (kv16 ? 2 : 1);
+    const float *kc = a->cache, *vc = lm_kv_values(a, KVH, CTX, D, kv16);
     const size_t head = (size_t)kvh * CTX;
     lm_v16 m = (lm_v16){ 0 } - INFINITY, l = { 0 };
     for (int j0 = 0; j0 <= pmax; j0 += LM_ATTN_BLOCK) {

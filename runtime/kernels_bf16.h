@@ -22,22 +22,31 @@
 #define LM_DPBF16 0
 #endif
 
-/* What a batch of bf16 inputs multiplies with (--bench's matmul_kernel);
- * the AMX kernel falls back to the vdpbf16ps one if Linux refuses the
- * tile state, which lmcc-limits then reports as missing too. */
-#if (defined(__AMXBF16__) || defined(__AMX_BF16__)) && (defined(__AMXTILE__) || defined(__AMX_TILE__)) && \
-    defined(__linux__) && defined(__x86_64__) && !defined(LM_NO_AMX)
+/* AMX (the kernels below need AVX-512 BF16 as well, which every AMX CPU
+ * has); -DLM_NO_AMX leaves it out. */
+#if LM_DPBF16 && (defined(__AMXBF16__) || defined(__AMX_BF16__)) && \
+    (defined(__AMXTILE__) || defined(__AMX_TILE__)) && defined(__linux__) && defined(__x86_64__) && \
+    !defined(LM_NO_AMX)
+#define LM_AMX 1
+#else
+#define LM_AMX 0
+#endif
+
+/* What a batch multiplies with (--bench's matmul_kernel): bf16 inputs;
+ * f32 inputs to bf16 weights (two tile products per weight tile); f32
+ * inputs to q8_0 and f16 weights split in two bf16 parts too (three). The
+ * AMX kernels fall back if Linux refuses the tile state, which
+ * lmcc-limits then reports as missing too. */
+#if LM_AMX
 #define LM_BF16_KERNEL "amx-bf16"
-/* f32 inputs to bf16 weights: two tile products per weight tile; to q8_0
- * and f16 weights, split in two bf16 parts too, three. */
 #define LM_F32_BF16W_KERNEL "amx-bf16x2"
 #define LM_F32_SPLITW_KERNEL "amx-bf16x3"
-#elif LM_DPBF16
+#else
+#if LM_DPBF16
 #define LM_BF16_KERNEL "avx512-bf16"
 #else
 #define LM_BF16_KERNEL "f32-fma"
 #endif
-#ifndef LM_F32_BF16W_KERNEL
 #define LM_F32_BF16W_KERNEL "f32-fma"
 #define LM_F32_SPLITW_KERNEL "f32-fma"
 #endif
@@ -51,11 +60,9 @@ LM_INLINE void lm_round_bf16(float *dst, const float *src, size_t count)
 
 #if LM_DPBF16
 
-/* dst[i] = src[i] as bf16 bits. dst may start where src does: each 32-value
- * step reads its 128 bytes before it writes 64 at or below them. (The
- * instruction treats f32 subnormals as zero; the scalar tail does not.
- * Activations that small do not occur.) */
-LM_INLINE void lm_to_bf16(uint16_t *dst, const float *src, size_t count)
+/* dst[i] = src[i] as bf16 bits. (The instruction treats f32 subnormals as
+ * zero; the scalar tail does not. Activations that small do not occur.) */
+LM_INLINE void lm_to_bf16(uint16_t *restrict dst, const float *restrict src, size_t count)
 {
     size_t i = 0;
     for (; i + 32 <= count; i += 32) {
@@ -215,14 +222,13 @@ LM_INLINE void lm_linear_block_dpbf16(const lm_linear_args *a, int p, int out, i
  * both multiply each weight tile; q8_0 and f16 weights are converted per
  * block into two bf16 parts, the low part multiplying the high inputs.
  * perf: most samples fall on the tile loads, not on the products. */
-#if (defined(__AMXBF16__) || defined(__AMX_BF16__)) && (defined(__AMXTILE__) || defined(__AMX_TILE__)) && \
-    defined(__linux__) && defined(__x86_64__) && !defined(LM_NO_AMX)
-#define LM_AMX 1
+#if LM_AMX
 
 /* Linux hands out the tile state on request only (arch_prctl
  * ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, once per process; the raw
  * system call, as strict C17 has no syscall()). A refusal (an older kernel)
- * leaves the vdpbf16ps kernels in use. */
+ * leaves the other kernels in use: vdpbf16ps for bf16 inputs, f32 FMA for
+ * f32 ones. */
 LM_INLINE int lm_amx_ready(void)
 {
     static int state; /* 0: not asked yet, 1: granted, -1: refused */

@@ -78,6 +78,13 @@ function M.run(g, opts)
   local xbf16 = opts.matmul_input == "bf16"
   -- lmcc build --kv-dtype bf16: the KV cache holds bf16 keys and values.
   local kv16 = opts.kv_dtype == "bf16"
+  -- What a batch's linears multiply with, as the kernels name it
+  -- (runtime/kernels_bf16.h), and whether they need the input region.
+  local matmul_kernel = xbf16 and "LM_BF16_KERNEL"
+    or dtype == "bf16" and "LM_F32_BF16W_KERNEL"
+    or (dtype == "q8_0" or dtype == "f16") and "LM_F32_SPLITW_KERNEL"
+    or '"f32-fma"'
+  local bf16_input_region = matmul_kernel ~= '"f32-fma"'
   local tdir = opts.templates
   local T = {}
   for _, name in ipairs({ "model.c.in", "model.h.in", "main.c.in", "model.mk.in", "model.cmake.in",
@@ -187,8 +194,7 @@ function M.run(g, opts)
       -- packed weight rows (two blocks for swiglu); see lm_linear_task.
       -- bf16, q8_0 and f16 weights also take f32 inputs to AMX tiles, in
       -- two bf16 parts.
-      local split = xbf16 or dtype == "bf16" or dtype == "q8_0" or dtype == "f16"
-      scratch = math.max(scratch, (op.norm and batch * K or 0) + (split and (batch + 32) * K or 0)
+      scratch = math.max(scratch, (op.norm and batch * K or 0) + (bf16_input_region and (batch + 32) * K or 0)
         + (op.act == "swiglu" and 2 or 1) * 32 * K)
       local fields = {}
       if op.logits then
@@ -292,9 +298,8 @@ function M.run(g, opts)
 
   local vars = {
     MODEL = opts.name, C_NAME = C, VERSION = opts.version, CONFIG = opts.config_path,
-    ARCH = cfg.arch, DTYPE = dtype, MATMUL_INPUT = opts.matmul_input or "f32", XBF16 = xbf16 and 1 or 0,
-    KV_DTYPE = opts.kv_dtype or "f32",
-    BF16_WEIGHTS = dtype == "bf16" and 1 or 0, SPLIT_WEIGHTS = (dtype == "q8_0" or dtype == "f16") and 1 or 0, CONFIG_COMMENT = table.concat(comment, "\n"),
+    ARCH = cfg.arch, DTYPE = dtype, MATMUL_INPUT = opts.matmul_input or "f32",
+    KV_DTYPE = opts.kv_dtype or "f32", MATMUL_KERNEL = matmul_kernel, CONFIG_COMMENT = table.concat(comment, "\n"),
     DEFINES = table.concat(defines, "\n"), N_WEIGHTS = #g.weights, WEIGHT_TABLE = table.concat(rows, "\n"),
     N_CHECKS = #checks, CONFIG_CHECKS = table.concat(checks, "\n"),
     KERNELS = table.concat(kernel_list), FORWARD = table.concat(body, "\n"),

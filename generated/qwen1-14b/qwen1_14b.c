@@ -2628,8 +2628,7 @@ const lm_model_desc qwen1_14b_model = {
     .matmul_input = "f32",
     .kv_dtype = "f32",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = 0 ? LM_BF16_KERNEL : 1 ? LM_F32_BF16W_KERNEL
-                   : 0 ? LM_F32_SPLITW_KERNEL : "f32-fma",
+    .matmul_kernel = LM_F32_BF16W_KERNEL,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

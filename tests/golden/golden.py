@@ -223,10 +223,8 @@ def golden(args, name):
         raise GoldenFailure(f"lmcc build did not produce the executable {exe} (found: {found})")
     if args.cross_aarch64:
         # The AArch64 executable runs under user-mode emulation.
-        real_exe = exe
-
         def run_model(cmd, what):
-            return run([args.cross_aarch64, real_exe] + cmd[1:], what)
+            return run([args.cross_aarch64] + cmd, what)
     else:
         run_model = run
 
