@@ -130,7 +130,7 @@ local function yaml_value(v)
   if math.type(v) == "integer" then return ("%d"):format(v) end
   if type(v) == "number" then
     if v == math.floor(v) and math.abs(v) < 1e15 then return ("%.1f"):format(v) end
-    local s = require("emit").shortest(v, false)
+    local s = require("clit").shortest(v, false)
     local mant, exp = s:match("^([^e]+)e([-+]%d+)$")
     if mant then
       if not mant:find("%.") then mant = mant .. ".0" end

@@ -4,11 +4,24 @@
 -- one forward call, is the only dimension not fixed at compile time (1 for
 -- decode up to the compiled batch for prefill). Ops are kept in the order
 -- the script creates them, which is a valid execution order.
+--
+-- This file is the core every op builds on: tensors, weight slots and the
+-- checks builders share. The ops themselves (g:linear, g:attention, ...)
+-- are files in ops/, found by name when a script calls them.
 
 local CompileError = require("errors")
+local ops = require("ops")
 
 local Graph = {}
-Graph.__index = Graph
+
+-- g.<kind> is a Graph method if there is one, else the builder of
+-- ops/<kind>.lua; anything else reads as nil, as a plain table would.
+local function lookup(_, key)
+  local method = Graph[key]
+  if method ~= nil then return method end
+  local op = ops.find(key)
+  return op and op.build
+end
 
 local M = {}
 
@@ -21,14 +34,27 @@ function M.new(cfg, script)
     weights = {},       -- in first-use order
     weight_by_key = {},
     n_attention = 0,    -- KV-cache layers handed out so far
-    result = nil,
-  }, Graph)
+    result = false,     -- the logits tensor, once g:logits has marked it
+  }, { __index = lookup })
   g.tokens = g:tensor(1, "tokens", "i32")
   return g
 end
 
-local function fail(g, op, msg)
-  CompileError.raise(("%s: %s: %s; fix the architecture script or the config"):format(g.script, op, msg))
+-- One error line naming the script, the op and what is wrong.
+function Graph:fail(op, msg)
+  CompileError.raise(("%s: %s: %s; fix the architecture script or the config"):format(self.script, op, msg))
+end
+
+function Graph:check_tensor(op, t, what)
+  if type(t) ~= "table" or t.cols == nil then
+    self:fail(op, ("%s is not a tensor"):format(what))
+  end
+end
+
+function Graph:check_int(op, v, what)
+  if math.type(v) ~= "integer" or v <= 0 then
+    self:fail(op, ("%s must be a positive integer, got %s"):format(what, tostring(v)))
+  end
 end
 
 function Graph:tensor(cols, name, dtype)
@@ -37,25 +63,13 @@ function Graph:tensor(cols, name, dtype)
   return t
 end
 
-local function check_tensor(g, op, t, what)
-  if type(t) ~= "table" or t.cols == nil then
-    fail(g, op, ("%s is not a tensor"):format(what))
-  end
-end
-
-local function check_int(g, op, v, what)
-  if math.type(v) ~= "integer" or v <= 0 then
-    fail(g, op, ("%s must be a positive integer, got %s"):format(what, tostring(v)))
-  end
-end
-
 -- A weight slot. kind "matrix" takes the model's weight dtype; "vector"
 -- (norm scales, biases) is always f32. init tells `lmcc synth` how to fill it.
 -- A slot may bind only rows [row_begin, row_begin + shape[1]) of a larger
 -- checkpoint tensor (see Graph:rows).
 function Graph:weight(name, shape, kind, init, rows_of)
   if type(name) ~= "string" then
-    fail(self, "weight", "weight name must be a string, got " .. type(name))
+    self:fail("weight", "weight name must be a string, got " .. type(name))
   end
   local src_rows = rows_of and rows_of.src_rows or shape[1]
   local row_begin = rows_of and rows_of.row_begin or 0
@@ -63,11 +77,11 @@ function Graph:weight(name, shape, kind, init, rows_of)
   local w = self.weight_by_key[key]
   if w then
     if #w.shape ~= #shape or w.src_rows ~= src_rows then
-      fail(self, "weight", ("'%s' used with two shapes"):format(name))
+      self:fail("weight", ("'%s' used with two shapes"):format(name))
     end
     for i = 1, #shape do
       if w.shape[i] ~= shape[i] then
-        fail(self, "weight", ("'%s' used as [%s] and as [%s]"):format(name,
+        self:fail("weight", ("'%s' used as [%s] and as [%s]"):format(name,
           table.concat(w.shape, ", "), table.concat(shape, ", ")))
       end
     end
@@ -93,6 +107,39 @@ function Graph:rows(name, src_shape)
   end
 end
 
+-- A weight matrix [rows, cols] for op: a plain name, or a row range from
+-- Graph:rows whose shape must match.
+function Graph:matrix(op, ref, rows, cols, init)
+  if type(ref) == "table" then
+    if ref.shape[1] ~= rows or ref.shape[2] ~= cols then
+      self:fail(op, ("'%s' rows %d+%d: expected [%d, %d], the slice is [%d, %d]"):format(
+        ref.name, ref.row_begin, ref.shape[1], rows, cols, ref.shape[1], ref.shape[2]))
+    end
+    return self:weight(ref.name, ref.shape, "matrix", init, ref)
+  end
+  return self:weight(ref, { rows, cols }, "matrix", init)
+end
+
+-- A weight vector of len values (norm scale, bias), named or a row range.
+function Graph:vector(op, ref, len, init)
+  if type(ref) == "table" then
+    if ref.shape[1] ~= len then
+      self:fail(op, ("'%s': expected %d values, the slice has %d"):format(ref.name, len, ref.shape[1]))
+    end
+    return self:weight(ref.name, ref.shape, "vector", init, ref)
+  end
+  return self:weight(ref, { len }, "vector", init)
+end
+
+-- The activation name an op's output takes from its weight:
+-- "model.norm.weight" -> "model.norm", a row range -> "<tensor>.rows<first>".
+function Graph:weight_tensor_name(ref)
+  local name = type(ref) == "table" and ("%s.rows%d"):format(ref.name, ref.row_begin) or ref
+  return (name:gsub("%.weight$", ""))
+end
+
+-- Appends an op of the given kind: its inputs, its output [n, out_cols]
+-- and the attributes its fusion and emission read.
 function Graph:op(kind, inputs, out_cols, attrs, name)
   local out = self:tensor(out_cols, name)
   local op = { kind = kind, inputs = inputs, out = out, attrs = attrs or {}, index = #self.ops + 1 }
@@ -100,157 +147,6 @@ function Graph:op(kind, inputs, out_cols, attrs, name)
   for _, t in ipairs(inputs) do t.users[#t.users + 1] = op end
   self.ops[#self.ops + 1] = op
   return out
-end
-
-local function strip_weight(name)
-  return (name:gsub("%.weight$", ""))
-end
-
--- Resolves a weight argument: a plain name, or a row range from Graph:rows.
-local function matrix(g, op, ref, rows, cols, init)
-  if type(ref) == "table" then
-    if ref.shape[1] ~= rows or ref.shape[2] ~= cols then
-      fail(g, op, ("'%s' rows %d+%d: expected [%d, %d], the slice is [%d, %d]"):format(
-        ref.name, ref.row_begin, ref.shape[1], rows, cols, ref.shape[1], ref.shape[2]))
-    end
-    return g:weight(ref.name, ref.shape, "matrix", init, ref)
-  end
-  return g:weight(ref, { rows, cols }, "matrix", init)
-end
-
-local function vector(g, op, ref, len, init)
-  if type(ref) == "table" then
-    if ref.shape[1] ~= len then
-      fail(g, op, ("'%s': expected %d values, the slice has %d"):format(ref.name, len, ref.shape[1]))
-    end
-    return g:weight(ref.name, ref.shape, "vector", init, ref)
-  end
-  return g:weight(ref, { len }, "vector", init)
-end
-
-local function ref_name(ref)
-  return type(ref) == "table" and ("%s.rows%d"):format(ref.name, ref.row_begin) or ref
-end
-
--- x[n, dim] = table[tokens]
-function Graph:embedding(name, vocab, dim)
-  check_int(self, "embedding", vocab, "vocab")
-  check_int(self, "embedding", dim, "dim")
-  local w = self:weight(name, { vocab, dim }, "matrix", "embedding")
-  return self:op("embedding", { self.tokens }, dim, { w = w }, strip_weight(name))
-end
-
--- RMSNorm over each row, in f32: x * rsqrt(mean(x^2) + eps) * w
-function Graph:rmsnorm(x, name, eps)
-  check_tensor(self, "rmsnorm", x, "input")
-  local w = vector(self, "rmsnorm", name, x.cols, "norm")
-  return self:op("rmsnorm", { x }, x.cols, { w = w, eps = eps }, strip_weight(ref_name(name)))
-end
-
--- RMSNorm over each head_dim-wide slice of a row (Qwen3's q_norm / k_norm).
-function Graph:head_rmsnorm(x, name, head_dim, eps)
-  check_tensor(self, "head_rmsnorm", x, "input")
-  check_int(self, "head_rmsnorm", head_dim, "head_dim")
-  if x.cols % head_dim ~= 0 then
-    fail(self, "head_rmsnorm", ("input width %d is not a multiple of head_dim %d"):format(x.cols, head_dim))
-  end
-  local w = vector(self, "head_rmsnorm", name, head_dim, "norm")
-  return self:op("head_rmsnorm", { x }, x.cols, { w = w, eps = eps, head_dim = head_dim },
-    strip_weight(ref_name(name)))
-end
-
--- y[n, out] = x[n, in] @ W[out, in]^T (+ bias[out])
-function Graph:linear(x, name, out_features, opts)
-  check_tensor(self, "linear", x, "input")
-  check_int(self, "linear", out_features, "out_features")
-  opts = opts or {}
-  local w = matrix(self, "linear", name, out_features, x.cols, "matrix")
-  local b = opts.bias and vector(self, "linear", opts.bias, out_features, "bias") or nil
-  return self:op("linear", { x }, out_features, { w = w, bias = b }, strip_weight(ref_name(name)))
-end
-
--- Rotary position embedding on each head_dim-wide slice, rotate-half
--- pairing (i, i + rot/2), inv_freq = 1 / base^(2i/rot). opts.rot_dim rotates
--- only the first rot_dim dims of each head (default all); opts.ntk =
--- seq_length turns on Qwen1's dynamic NTK scaling of the base.
-function Graph:rope(x, head_dim, base, opts)
-  check_tensor(self, "rope", x, "input")
-  opts = opts or {}
-  if x.cols % head_dim ~= 0 then
-    fail(self, "rope", ("input width %d is not a multiple of head_dim %d"):format(x.cols, head_dim))
-  end
-  local rot = opts.rot_dim or head_dim
-  if rot % 2 ~= 0 or rot < 2 or rot > head_dim or rot > 512 then
-    fail(self, "rope", ("rotary dims must be even, in [2, head_dim] and at most 512, got %s"):format(tostring(rot)))
-  end
-  return self:op("rope", { x }, x.cols, { head_dim = head_dim, base = base + 0.0, rot = rot,
-    ntk = opts.ntk }, (x.name or "x") .. ".rope")
-end
-
--- Causal grouped-query attention over this layer's KV cache: k and v of
--- the n new tokens are appended, then each query attends to every cached
--- position up to its own.
-function Graph:attention(q, k, v, p, name)
-  for _, t in ipairs({ { q, "q" }, { k, "k" }, { v, "v" } }) do check_tensor(self, "attention", t[1], t[2]) end
-  check_int(self, "attention", p.heads, "heads")
-  check_int(self, "attention", p.kv_heads, "kv_heads")
-  check_int(self, "attention", p.head_dim, "head_dim")
-  if p.heads % p.kv_heads ~= 0 then
-    fail(self, "attention", ("heads %d is not a multiple of kv_heads %d"):format(p.heads, p.kv_heads))
-  end
-  -- The runtime's attention keeps a group's queries side by side
-  -- (LM_ATTN_MAX_GROUP in runtime/kernels.h).
-  if p.heads // p.kv_heads > 16 then
-    fail(self, "attention", ("heads / kv_heads = %d query heads per kv head, more than the 16 the runtime supports")
-      :format(p.heads // p.kv_heads))
-  end
-  if q.cols ~= p.heads * p.head_dim then
-    fail(self, "attention", ("q has width %d, expected heads*head_dim = %d"):format(q.cols, p.heads * p.head_dim))
-  end
-  for _, t in ipairs({ { k, "k" }, { v, "v" } }) do
-    if t[1].cols ~= p.kv_heads * p.head_dim then
-      fail(self, "attention", ("%s has width %d, expected kv_heads*head_dim = %d"):format(
-        t[2], t[1].cols, p.kv_heads * p.head_dim))
-    end
-  end
-  local layer = self.n_attention
-  self.n_attention = layer + 1
-  return self:op("attention", { q, k, v }, q.cols, {
-    heads = p.heads, kv_heads = p.kv_heads, head_dim = p.head_dim, layer = layer,
-    -- logn = seq_length scales queries past it by log(pos + 1) / log(seq_length).
-    scale = p.scale or 1.0 / math.sqrt(p.head_dim), logn = p.logn,
-  }, name or ("attention.%d"):format(layer))
-end
-
--- silu(gate) * up
-function Graph:swiglu(gate, up, name)
-  check_tensor(self, "swiglu", gate, "gate")
-  check_tensor(self, "swiglu", up, "up")
-  if gate.cols ~= up.cols then
-    fail(self, "swiglu", ("gate width %d != up width %d"):format(gate.cols, up.cols))
-  end
-  return self:op("swiglu", { gate, up }, gate.cols, {}, name or ((gate.name or "x") .. ".swiglu"))
-end
-
--- a + b (the residual stream)
-function Graph:add(a, b, name)
-  check_tensor(self, "add", a, "a")
-  check_tensor(self, "add", b, "b")
-  if a.cols ~= b.cols then
-    fail(self, "add", ("widths differ: %d and %d"):format(a.cols, b.cols))
-  end
-  return self:op("add", { a, b }, a.cols, {}, name or ((b.name or "x") .. ".residual"))
-end
-
--- Marks the model's output: logits [n, vocab].
-function Graph:logits(x)
-  check_tensor(self, "logits", x, "logits")
-  if x.cols ~= self.cfg.vocab_size then
-    fail(self, "logits", ("width %d != vocab_size %d"):format(x.cols, self.cfg.vocab_size))
-  end
-  self.result = x
-  x.name = "logits"
-  return x
 end
 
 M.Graph = Graph

@@ -9,35 +9,23 @@ local M = {}
 
 local ALIGN = 16 -- floats: 64 bytes, a cache line
 
-local function reads(op)
-  if op.kind == "matmul" then return { op.x, op.residual } end
-  if op.kind == "attention" then return { op.q, op.k, op.v } end
-  if op.kind == "embedding" then return {} end
-  return op.inputs
-end
-M.reads = reads
-
-local function writes(op)
-  return op.outs or { op.out }
-end
-M.writes = writes
-
 local function round_up(v, a)
   return (v + a - 1) // a * a
 end
 
 -- Returns the arena size in floats; sets t.offset on every planned tensor.
-function M.run(ops, batch, result)
+-- Every node lists the tensors it reads and writes (see fuse.lua).
+function M.run(nodes, batch, result)
   local live = {}   -- tensor -> { first, last }
   local order = {}
-  for i, op in ipairs(ops) do
-    for _, t in ipairs(writes(op)) do
+  for i, node in ipairs(nodes) do
+    for _, t in ipairs(node.outs) do
       if t ~= result and not live[t] then
         live[t] = { first = i, last = i }
         order[#order + 1] = t
       end
     end
-    for _, t in pairs(reads(op)) do
+    for _, t in pairs(node.reads) do
       if live[t] then live[t].last = math.max(live[t].last, i) end
     end
   end

@@ -1,0 +1,71 @@
+-- add: a + b, the residual stream.
+--
+-- This file is the template for an op; copy it to add one. An op is one
+-- file, ops/<kind>.lua, returning a table with its kind and these hooks
+-- (every hook but build is optional):
+--
+--   build(g, ...)        g:<kind>(...) in an architecture script. Checks its
+--                        arguments and shapes with g:check_tensor,
+--                        g:check_int and g:fail (one error line naming the
+--                        script and the op), declares weights with
+--                        g:matrix / g:vector, and returns
+--                        g:op(kind, inputs, out_cols, attrs, name).
+--   absorb(op, f)        fusion, step 1, in script order: may take in the
+--                        ops that produce its inputs (f:producer,
+--                        f:only_user, f:kill) and return the node that runs
+--                        instead of op; nil leaves op as it is.
+--   lower(op, f)         step 2, for ops step 1 neither replaced nor killed:
+--                        returns the node to run, or nil when op joined a
+--                        node already placed. Without it the op runs alone
+--                        (f:alone(op)); an op that can only run fused raises
+--                        here.
+--   fold(node, f)        step 3: may hand node's work to the nodes that read
+--                        its output (f:readers) and return true to drop it.
+--   emit(node, e)        writes the node's kernel instance
+--                        (e:instance(base, template, vars)) and its call in
+--                        the forward pass (e:line, e:A, e:W, e:dump), and
+--                        counts its scratch and weight bytes (e:scratch).
+--
+-- A node is what the kernels run: { kind, reads = { tensors }, outs =
+-- { tensors }, name, index, ... } plus what its emitter needs; an op that
+-- runs alone is its own node. Kernels are C in runtime/kernels/, reached
+-- through a template in templates/ that the emitter fills.
+
+local linear = require("ops.linear")
+local rowwise = require("rowwise")
+
+local M = { kind = "add" }
+
+function M.build(g, a, b, name)
+  g:check_tensor("add", a, "a")
+  g:check_tensor("add", b, "b")
+  if a.cols ~= b.cols then
+    g:fail("add", ("widths differ: %d and %d"):format(a.cols, b.cols))
+  end
+  return g:op("add", { a, b }, a.cols, {}, name or ((b.name or "x") .. ".residual"))
+end
+
+-- add(r, linear(x)) is one linear whose epilogue adds r: the sum is
+-- written once instead of the product being written and read back.
+function M.absorb(op, f)
+  for side = 2, 1, -1 do
+    local lin = f:producer(op.inputs[side], "linear")
+    if lin and f:only_user(lin.out, op) and op.inputs[1] ~= op.inputs[2] then
+      f:kill(lin)
+      return linear.node({
+        x = lin.inputs[1], residual = op.inputs[3 - side],
+        parts = { { w = lin.attrs.w, bias = lin.attrs.bias } },
+        outs = { op.out }, name = op.out.name, index = op.index,
+      })
+    end
+  end
+  return nil
+end
+
+function M.emit(node, e)
+  local K = node.out.cols
+  rowwise.emit(node, e, ("lm_add_task(arg, tid, nthreads, %d)"):format(K), ("add of two [n, %d]"):format(K),
+    rowwise.two_inputs(node, e))
+end
+
+return M

@@ -1,0 +1,137 @@
+-- linear: y[n, out] = x[n, in] @ W[out, in]^T (+ bias[out]).
+--
+-- After fusion a linear node is one matrix product over up to four weights
+-- that read the same input (q, k and v; gate and up), with optional work on
+-- either side of it, all done while the input rows or output tiles are in
+-- registers or cache:
+--   norm       an rmsnorm of x, the prologue (ops/rmsnorm.lua folds it in)
+--   act        "swiglu": the output is silu(part 1) * part 2 (ops/swiglu.lua)
+--   residual   a tensor added to the output (ops/add.lua)
+--   result     the model's logits: written to the caller's buffer, for
+--              every position or only the last
+-- Its kernel is lm_linear_task in runtime/kernels/linear.h.
+
+local clit = require("clit")
+
+local M = { kind = "linear" }
+
+-- The most weights one node multiplies with (LM_MAX_PARTS in the kernels).
+local MAX_PARTS = 4
+
+function M.build(g, x, name, out_features, opts)
+  g:check_tensor("linear", x, "input")
+  g:check_int("linear", out_features, "out_features")
+  opts = opts or {}
+  local w = g:matrix("linear", name, out_features, x.cols, "matrix")
+  local b = opts.bias and g:vector("linear", opts.bias, out_features, "bias") or nil
+  return g:op("linear", { x }, out_features, { w = w, bias = b }, g:weight_tensor_name(name))
+end
+
+-- A linear node: spec holds x, parts ({ w, bias } each), outs, name, index
+-- and optionally act and residual.
+function M.node(spec)
+  spec.kind = "linear"
+  spec.reads = { spec.x, spec.residual }
+  return spec
+end
+
+-- Linears that read one input join the first one's node, which runs where
+-- that first linear stood: all of them read nothing that is not ready there.
+-- The logits stay alone, since they write the caller's buffer.
+function M.lower(op, f)
+  local x = op.inputs[1]
+  local by_input = f:state("linear")
+  local mm = by_input[x]
+  if mm and #mm.parts < MAX_PARTS and op.out ~= f.g.result then
+    mm.parts[#mm.parts + 1] = { w = op.attrs.w, bias = op.attrs.bias }
+    mm.outs[#mm.outs + 1] = op.out
+    mm.name = mm.name .. "+" .. op.out.name:match("[^.]*$")
+    return nil
+  end
+  mm = M.node({ x = x, parts = { { w = op.attrs.w, bias = op.attrs.bias } }, outs = { op.out },
+                name = op.out.name, index = op.index })
+  if op.out ~= f.g.result then by_input[x] = mm end
+  return mm
+end
+
+-- ops/rmsnorm.lua: may this node normalize t, its input, itself?
+function M.accepts_norm(node, t)
+  return node.x == t and node.residual ~= t and not node.norm
+end
+
+function M.take_norm(node, norm, src)
+  node.norm = norm
+  node.x = src
+  node.reads[1] = src
+end
+
+-- What a batch's linears multiply with, as the kernels name it
+-- (runtime/kernels/linear_amx.h), for the whole model: the benchmarks count
+-- the prefill against that kernel's peak.
+function M.matmul_kernel(e)
+  return e.xbf16 and "LM_BF16_KERNEL"
+    or e.dtype == "bf16" and "LM_F32_BF16W_KERNEL"
+    or (e.dtype == "q8_0" or e.dtype == "f16") and "LM_F32_SPLITW_KERNEL"
+    or '"f32-fma"'
+end
+
+function M.emit(node, e)
+  local dtype, xbf16 = e.dtype, e.xbf16
+  local K = node.x.cols
+  local outs, outs_doc, ws, bs, ys = {}, {}, {}, {}, {}
+  for i, p in ipairs(node.parts) do
+    outs[i] = tostring(p.w.shape[1])
+    ws[i] = e:W(p.w)
+    bs[i] = p.bias and e:W(p.bias) or "NULL"
+    e.params = e.params + p.w.shape[1] * K
+    if node.result then e.head_params = e.head_params + p.w.shape[1] * K end
+    e.weight_bytes = e.weight_bytes + e:bytes_of(p.w)
+  end
+  for i, t in ipairs(node.outs) do
+    ys[i] = node.result and "logits" or e:A(t)
+    outs_doc[i] = ("[n, %d]"):format(t.cols)
+  end
+  local mode = node.act == "swiglu" and "LM_LINEAR_SWIGLU" or "LM_LINEAR_PLAIN"
+  local base = ("linear_%d_%s_%s%s%s%s"):format(K, table.concat(outs, "_"), dtype,
+    node.norm and "_norm" or "", node.act == "swiglu" and "_swiglu" or "", xbf16 and "_xbf16" or "")
+  local name = e:instance(base, "linear.c.in", {
+    K = K, NPARTS = #node.parts, OUTS = table.concat(outs, ", "), DTYPE = dtype,
+    DTYPE_ENUM = e.dtype_enum[dtype], MODE = mode, XBF16 = xbf16 and 1 or 0,
+    XBF16_DOC = xbf16 and ", inputs rounded to bf16" or "",
+    EPS = node.norm and clit.float(node.norm.eps) or "0.0f",
+    NORM_DOC = node.norm and " rmsnorm" or "",
+    OUTS_DOC = table.concat(outs_doc, " "),
+    MODE_DOC = node.act == "swiglu" and ", silu(gate) * up" or "",
+  })
+  -- Per-thread scratch: the normalized or bf16-rounded input, then 32
+  -- packed weight rows (two blocks for swiglu); see lm_linear_task.
+  -- bf16, q8_0 and f16 weights also take f32 inputs to AMX tiles, in
+  -- two bf16 parts.
+  local bf16_input_region = M.matmul_kernel(e) ~= '"f32-fma"'
+  e:scratch((node.norm and e.batch * K or 0) + (bf16_input_region and (e.batch + 32) * K or 0)
+    + (node.act == "swiglu" and 2 or 1) * 32 * K)
+  local fields = {}
+  if node.result then
+    fields[#fields + 1] = (".x = all_logits ? %s : %s + (size_t)(n - 1) * %d"):format(e:A(node.x), e:A(node.x), K)
+  else
+    fields[#fields + 1] = ".x = " .. e:A(node.x)
+  end
+  if node.norm then fields[#fields + 1] = ".norm_w = " .. e:W(node.norm.w) end
+  fields[#fields + 1] = ".w = { " .. table.concat(ws, ", ") .. " }"
+  local any_bias = false
+  for _, b in ipairs(bs) do if b ~= "NULL" then any_bias = true end end
+  if any_bias then fields[#fields + 1] = ".bias = { " .. table.concat(bs, ", ") .. " }" end
+  fields[#fields + 1] = ".y = { " .. table.concat(ys, ", ") .. " }"
+  if node.residual then fields[#fields + 1] = ".residual = " .. e:A(node.residual) end
+  fields[#fields + 1] = ".scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS"
+  fields[#fields + 1] = node.result and ".n = all_logits ? n : 1" or ".n = n"
+  e:line(("    /* %s: %s%s -> %s */"):format(node.name, node.norm and "rmsnorm " or "",
+    ("[n, %d]"):format(K), table.concat(outs_doc, " ")))
+  e:line(("    lm_pool_run(c->pool, %s, &(lm_linear_args){\n        %s });"):format(
+    name, table.concat(fields, ",\n        ")))
+  if not node.result then
+    for _, t in ipairs(node.outs) do e:dump(t) end
+  end
+end
+
+return M
