@@ -16,15 +16,21 @@
 --                        instead of op; nil leaves op as it is.
 --   lower(op, f)         step 2, for ops step 1 neither replaced nor killed:
 --                        returns the node to run, or nil when op joined a
---                        node already placed. Without it the op runs alone
---                        (f:alone(op)); an op that can only run fused raises
---                        here.
+--                        node already placed (f:state keeps what ops of one
+--                        kind share). Without it the op runs alone
+--                        (f:alone(op)); an op with no kernel of its own
+--                        calls f:only_fused(op, into).
 --   fold(node, f)        step 3: may hand node's work to the nodes that read
---                        its output (f:readers) and return true to drop it.
+--                        its output (f:readers, f:module) and return true to
+--                        drop it.
 --   emit(node, e)        writes the node's kernel instance
 --                        (e:instance(base, template, vars)) and its call in
 --                        the forward pass (e:line, e:A, e:W, e:dump), and
---                        counts its scratch and weight bytes (e:scratch).
+--                        counts its scratch (e:scratch) and, for weights it
+--                        reads per token, e.params and e.weight_bytes.
+--
+-- Any other field is the op's own (ops/linear.lua exports node() for the
+-- ops that fuse into a linear). fuse.lua and emit.lua define f and e.
 --
 -- A node is what the kernels run: { kind, reads = { tensors }, outs =
 -- { tensors }, name, index, ... } plus what its emitter needs; an op that

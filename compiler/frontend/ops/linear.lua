@@ -66,7 +66,7 @@ function M.take_norm(node, norm, src)
 end
 
 -- What a batch's linears multiply with, as the kernels name it
--- (runtime/kernels/linear_amx.h), for the whole model: the benchmarks count
+-- (runtime/kernels/linear_bf16.h), for the whole model: the benchmarks count
 -- the prefill against that kernel's peak.
 function M.matmul_kernel(e)
   return e.xbf16 and "LM_BF16_KERNEL"
