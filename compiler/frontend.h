@@ -6,7 +6,7 @@
 
 #include <lua.h>
 
-#include "../runtime/error.h"
+#include "core/error.h"
 
 typedef struct frontend {
     lua_State *L;

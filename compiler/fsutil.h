@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "../runtime/error.h"
+#include "core/error.h"
 
 /* mkdir -p */
 int fs_mkdirs(const char *path, lm_err *e);

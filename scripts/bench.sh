@@ -96,7 +96,7 @@ flags = [f'--{k} {m[j]}' for k, j in (('bf16-dot-gflops', 'bf16_dot_gflops'), ('
 print(m['read_bandwidth_gbs'], m['fma_gflops'], ' '.join(flags))" "$work/bandwidth-$name-$variant.json")"
     if [ "$dtype" = bf16 ]; then
       # The load figure is for a warm page cache: one short run first, which
-      # also puts a just-written checkpoint on 2 MiB pages (runtime/hugemap.h).
+      # also puts a just-written checkpoint on 2 MiB pages (runtime/weights/hugemap.h).
       "$out/$name" -m "$ckpt" --tokens 1 -n 1 > /dev/null 2>> "$log" || die "$out/$name warm-up failed (log: $log)"
     fi
     say "running $name $variant (built in ${build_s} s; bandwidth now $bw GB/s, FMA peak $fma GFLOP/s $peaks; load $(cut -d' ' -f1-3 /proc/loadavg))"

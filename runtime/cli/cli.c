@@ -1,12 +1,12 @@
 /* The generated executable's driver: options, their validation, then one
  * of the modes
  *   --tokens      ids in, ids out (greedy by default), with --logits, --dump,
- *                 --bench and --stats (cli_tokens.c);
- *   -p / -f       text completion (cli_text.c);
- *   --chat        multi-turn chat REPL in the model's chat format (cli_text.c);
- *   --interactive completion REPL (cli_text.c);
- * (see cli.h, cli_internal.h, generate.h and DESIGN.md). */
-#include "cli.h"
+ *                 --bench and --stats (tokens.c);
+ *   -p / -f       text completion (text.c);
+ *   --chat        multi-turn chat REPL in the model's chat format (text.c);
+ *   --interactive completion REPL (text.c);
+ * (see cli.h, internal.h, generate/generate.h and DESIGN.md). */
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli_internal.h"
+#include "cli/internal.h"
 
 #define MAX_THREADS 4096
 #define MAX_SEQUENCES 100000

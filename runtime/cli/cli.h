@@ -5,13 +5,13 @@
  * Exit status: 0 on success, 1 for runtime errors (bad checkpoint, token id
  * outside the vocabulary, prompt longer than the context), 2 for usage errors
  * (unknown option, malformed value, missing -m or prompt). */
-#ifndef LMRT_CLI_H
-#define LMRT_CLI_H
+#ifndef LMRT_CLI_CLI_H
+#define LMRT_CLI_CLI_H
 
 #include <stdint.h>
 
-#include "error.h"
-#include "model.h"
+#include "core/error.h"
+#include "core/model.h"
 
 int lm_main(const lm_model_desc *d, int argc, char **argv);
 

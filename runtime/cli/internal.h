@@ -1,23 +1,23 @@
 /* What the files of the executable's driver share (not installed, not part
  * of the C API; cli.h is):
- *   cli.c         options, their validation, the sampler they ask for,
- *                 dispatch to a mode (lm_main)
- *   cli_help.c    --help and --version text
- *   cli_tokens.c  --tokens: ids in, ids out
- *   cli_text.c    -p/-f completion, --chat and --interactive REPLs
- *   cli_report.c  one prompt's diagnostics: --logits, --dump, timing, the
- *                 --bench JSON object, --stats lines */
+ *   cli.c     options, their validation, the sampler they ask for,
+ *             dispatch to a mode (lm_main)
+ *   help.c    --help and --version text
+ *   tokens.c  --tokens: ids in, ids out
+ *   text.c    -p/-f completion, --chat and --interactive REPLs
+ *   report.c  one prompt's diagnostics: --logits, --dump, timing, the
+ *             --bench JSON object, --stats lines */
 #ifndef LMRT_CLI_INTERNAL_H
 #define LMRT_CLI_INTERNAL_H
 
 #include <stdint.h>
 #include <stdio.h>
 
-#include "error.h"
-#include "generate.h"
-#include "model.h"
-#include "sampler.h"
-#include "session.h"
+#include "core/error.h"
+#include "core/model.h"
+#include "generate/generate.h"
+#include "generate/sampler.h"
+#include "generate/session.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -55,7 +55,7 @@ typedef struct cli_options {
     cli_mode mode;
 } cli_options;
 
-/* ---- cli_help.c ---------------------------------------------------------- */
+/* ---- help.c -------------------------------------------------------------- */
 
 void cli_print_usage(FILE *out, const char *prog, const lm_model_desc *d);
 void cli_print_version(const char *prog, const lm_model_desc *d);
@@ -74,7 +74,7 @@ int cli_run_tokens(const lm_model_desc *d, const cli_options *o, const int32_t *
                    int n_prompt, lm_err *e);
 int cli_run_text(const lm_model_desc *d, const cli_options *o, const char *prog, lm_err *e);
 
-/* ---- cli_report.c: one prompt's diagnostics (--tokens, -p, -f) ---------- */
+/* ---- report.c: one prompt's diagnostics (--tokens, -p, -f) -------------- */
 
 typedef struct run_timing {
     double load_s;

@@ -1,6 +1,6 @@
 /* Scalar conversions between the weight dtypes and f32. */
-#ifndef LMRT_DTYPE_H
-#define LMRT_DTYPE_H
+#ifndef LMRT_CORE_DTYPE_H
+#define LMRT_CORE_DTYPE_H
 
 #include <stdint.h>
 #include <string.h>

@@ -4,8 +4,8 @@
  * writing "<where>: <what>; <what to do>" into it. The program adds its own
  * name and "error:" when it prints, so messages read
  *   lmcc: error: model.safetensors: header length 9999999 exceeds file size 12; re-download the file */
-#ifndef LMRT_ERROR_H
-#define LMRT_ERROR_H
+#ifndef LMRT_CORE_ERROR_H
+#define LMRT_CORE_ERROR_H
 
 #include <stddef.h>
 

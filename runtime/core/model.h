@@ -5,8 +5,8 @@
  * and KV-cache sizes) and a forward function. The runtime does everything that
  * does not depend on the model's shapes: mapping the checkpoint, binding
  * weights, the thread pool, the CLI driver. */
-#ifndef LMRT_MODEL_H
-#define LMRT_MODEL_H
+#ifndef LMRT_CORE_MODEL_H
+#define LMRT_CORE_MODEL_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* A persistent thread pool: threads are started once at load and woken for
  * each parallel op, so no op pays for a thread spawn. */
-#ifndef LMRT_POOL_H
-#define LMRT_POOL_H
+#ifndef LMRT_CORE_POOL_H
+#define LMRT_CORE_POOL_H
 
 typedef struct lm_pool lm_pool;
 

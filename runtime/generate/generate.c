@@ -1,6 +1,6 @@
 /* The generation loop with KV-cache prefix reuse, the checkpoint's
  * generation defaults, and generated ids -> text (see generate.h). */
-#include "generate.h"
+#include "generate/generate.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 /* ---- checkpoint defaults ---------------------------------------------- */
 

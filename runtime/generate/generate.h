@@ -16,16 +16,16 @@
  * Also here: the checkpoint's generation defaults (generation_config.json)
  * and stop ids, and lm_text_out, which turns generated ids into text for a
  * FILE, streamed piece by piece or written at the end. */
-#ifndef LMRT_GENERATE_H
-#define LMRT_GENERATE_H
+#ifndef LMRT_GENERATE_GENERATE_H
+#define LMRT_GENERATE_GENERATE_H
 
 #include <stdint.h>
 #include <stdio.h>
 
-#include "error.h"
-#include "sampler.h"
-#include "session.h"
-#include "tokenizer.h"
+#include "core/error.h"
+#include "generate/sampler.h"
+#include "generate/session.h"
+#include "text/tokenizer.h"
 
 /* ---- checkpoint defaults ---------------------------------------------- */
 

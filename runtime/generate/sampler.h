@@ -28,12 +28,12 @@
  * fraction of the total. Only integer and IEEE double arithmetic in a fixed
  * order is involved, so one seed gives one sequence on every machine (given
  * the same logits). Greedy decoding draws no number. */
-#ifndef LMRT_SAMPLER_H
-#define LMRT_SAMPLER_H
+#ifndef LMRT_GENERATE_SAMPLER_H
+#define LMRT_GENERATE_SAMPLER_H
 
 #include <stdint.h>
 
-#include "error.h"
+#include "core/error.h"
 
 typedef struct lm_sampler_params {
     float temperature;        /* 0: greedy; otherwise > 0 */

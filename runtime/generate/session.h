@@ -12,13 +12,13 @@
  * A session holds the mapped checkpoint, the bound weights, the activation
  * arena, the KV cache and the thread pool. It is not thread-safe: one thread
  * drives it (the pool parallelises each forward internally). */
-#ifndef LMRT_SESSION_H
-#define LMRT_SESSION_H
+#ifndef LMRT_GENERATE_SESSION_H
+#define LMRT_GENERATE_SESSION_H
 
 #include <stdint.h>
 
-#include "error.h"
-#include "model.h"
+#include "core/error.h"
+#include "core/model.h"
 
 typedef struct lm_session lm_session;
 
@@ -59,7 +59,7 @@ void lm_session_set_dump(lm_session *s, lm_dump_fn fn, void *user);
 const lm_model_desc *lm_session_model(const lm_session *s);
 int lm_session_threads(const lm_session *s);
 /* Bytes of the checkpoint's files, and how many of them are mapped on
- * 2 MiB pages now (see hugemap.h); for --stats. */
+ * 2 MiB pages now (see weights/hugemap.h); for --stats. */
 size_t lm_session_checkpoint_bytes(const lm_session *s);
 size_t lm_session_checkpoint_huge_bytes(const lm_session *s);
 

@@ -18,8 +18,8 @@
  * path, summed in another order.
  *
  * Included by kernels.h; uses its vector types and helpers. */
-#ifndef LMRT_KERNELS_ATTN_TILE_H
-#define LMRT_KERNELS_ATTN_TILE_H
+#ifndef LMRT_KERNELS_ATTENTION_TILE_H
+#define LMRT_KERNELS_ATTENTION_TILE_H
 
 #define LM_ATTN_LANES 16
 /* Keys per score step: one accumulator each, next to the query vector. */

@@ -9,8 +9,8 @@
  *
  * Vectors use the GCC/clang vector extension so the same code compiles to
  * AVX-512, AVX2 or NEON for whatever -march the model is built for. */
-#ifndef LMRT_KERNELS_H
-#define LMRT_KERNELS_H
+#ifndef LMRT_KERNELS_LINEAR_H
+#define LMRT_KERNELS_LINEAR_H
 
 #include <math.h>
 #include <stddef.h>
@@ -21,9 +21,9 @@
 #include <immintrin.h>
 #endif
 
-#include "dtype.h"
-#include "model.h"
-#include "pool.h"
+#include "core/dtype.h"
+#include "core/model.h"
+#include "core/pool.h"
 
 #define LM_INLINE static inline __attribute__((always_inline))
 
@@ -637,7 +637,7 @@ LM_INLINE void lm_linear_store(const lm_linear_args *a, int p, int out, int t0, 
     }
 }
 
-#include "kernels_bf16.h"
+#include "kernels/linear_bf16.h"
 
 /* One thread's share of a fused linear. The parts' output rows are laid end
  * to end and cut into equal runs of 32-row blocks, one run per thread, so
@@ -1098,7 +1098,7 @@ LM_INLINE float lm_kv_dot(const float *restrict q, const void *row, int D, int k
     return s;
 }
 
-#include "kernels_attn_tile.h"
+#include "kernels/attention_tile.h"
 
 /* Rows ahead that decode attention fetches its keys. */
 #define LM_ATTN_AHEAD 4

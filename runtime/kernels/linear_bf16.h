@@ -13,8 +13,8 @@
  *     f16 weights split into two parts the same way (see the AMX section).
  *
  * Included by kernels.h; uses its vector types and helpers. */
-#ifndef LMRT_KERNELS_BF16_H
-#define LMRT_KERNELS_BF16_H
+#ifndef LMRT_KERNELS_LINEAR_BF16_H
+#define LMRT_KERNELS_LINEAR_BF16_H
 
 #if defined(__AVX512BF16__)
 #define LM_DPBF16 1

@@ -10,11 +10,11 @@
  *   block (default "You are a helpful assistant."), then one
  *   "<|im_start|>role\ncontent<|im_end|>" block per message, joined by "\n".
  *   No thinking. */
-#ifndef LMRT_CHAT_TEMPLATE_H
-#define LMRT_CHAT_TEMPLATE_H
+#ifndef LMRT_TEXT_CHAT_TEMPLATE_H
+#define LMRT_TEXT_CHAT_TEMPLATE_H
 
-#include "error.h"
-#include "tokenizer.h"
+#include "core/error.h"
+#include "text/tokenizer.h"
 
 typedef enum lm_chat_format {
     LM_CHAT_QWEN3,

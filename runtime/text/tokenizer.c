@@ -7,7 +7,7 @@
 
 #include <utf8proc.h>
 
-#include "tokenizer_internal.h"
+#include "text/tokenizer_internal.h"
 
 /* ---- growable arrays ---- */
 

@@ -31,13 +31,13 @@
  * A tokenizer is read-only after load except for encode's piece cache and
  * scratch buffers: one thread at a time may encode with one tokenizer;
  * decoding and lookups are safe from any thread. */
-#ifndef LMRT_TOKENIZER_H
-#define LMRT_TOKENIZER_H
+#ifndef LMRT_TEXT_TOKENIZER_H
+#define LMRT_TEXT_TOKENIZER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "core/error.h"
 
 typedef struct lm_tokenizer lm_tokenizer;
 

@@ -1,11 +1,11 @@
 /* What the tokenizer files share; not part of the public API. */
-#ifndef LMRT_TOKENIZER_INTERNAL_H
-#define LMRT_TOKENIZER_INTERNAL_H
+#ifndef LMRT_TEXT_TOKENIZER_INTERNAL_H
+#define LMRT_TEXT_TOKENIZER_INTERNAL_H
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 /* Byte strings -> id, open addressing over ids; keys live in the token table. */
 typedef struct tok_bytes_map {

@@ -4,7 +4,7 @@
  * problems into one message (a user fixing a checkpoint wants the whole
  * list, not one error per run); only when nothing is wrong does the second
  * pass bind data, in place when the dtype matches, converted otherwise. */
-#include "bind.h"
+#include "weights/bind.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -16,7 +16,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "dtype.h"
+#include "core/dtype.h"
 
 #define HUGE_PAGE ((size_t)2 << 20)
 
@@ -154,7 +154,7 @@ static void load_f32(float *dst, const unsigned char *src, lm_st_dtype t, size_t
     }
 }
 
-/* Quantizes n floats (n % 32 == 0) into Q8_0 blocks as model.h lays them out. */
+/* Quantizes n floats (n % 32 == 0) into Q8_0 blocks as core/model.h lays them out. */
 static void quantize_q8_0(unsigned char *dst, const float *x, size_t n)
 {
     for (size_t b = 0; b < n / LM_Q8_BLOCK; b++, x += LM_Q8_BLOCK, dst += LM_Q8_BLOCK_BYTES) {
@@ -164,7 +164,7 @@ static void quantize_q8_0(unsigned char *dst, const float *x, size_t n)
         float d = amax / 127.0f;
         uint16_t dh = lm_f32_to_f16(d);
         memcpy(dst, &dh, 2); /* little endian on every target we build for */
-        /* x / d, not x * (1 / d): the contract in model.h, bit for bit. Round
+        /* x / d, not x * (1 / d): the contract in core/model.h, bit for bit. Round
          * half away from zero written out (as roundf) so the loop vectorizes. */
         float inv = d != 0.0f ? d : 1.0f;
         int8_t q[LM_Q8_BLOCK];

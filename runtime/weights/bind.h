@@ -5,12 +5,12 @@
  * and converts (or quantizes) into owned memory otherwise. Every tensor of
  * the checkpoint must be used by some slot and every slot must find its
  * tensor: all problems are reported in one message, not just the first. */
-#ifndef LMRT_BIND_H
-#define LMRT_BIND_H
+#ifndef LMRT_WEIGHTS_BIND_H
+#define LMRT_WEIGHTS_BIND_H
 
-#include "checkpoint.h"
-#include "error.h"
-#include "model.h"
+#include "core/error.h"
+#include "core/model.h"
+#include "weights/checkpoint.h"
 
 typedef struct lm_weights {
     const void **ptr;   /* [n_weights] data of each slot, as desc->weights[i].dtype */

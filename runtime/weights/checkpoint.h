@@ -4,13 +4,13 @@
  * model.safetensors, or model-0000N-of-0000M.safetensors shards listed by
  * model.safetensors.index.json. Every header is validated before any tensor
  * is used (offsets inside the file, no overlaps, byte size == dtype x shape). */
-#ifndef LMRT_CHECKPOINT_H
-#define LMRT_CHECKPOINT_H
+#ifndef LMRT_WEIGHTS_CHECKPOINT_H
+#define LMRT_WEIGHTS_CHECKPOINT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "core/error.h"
 
 /* Element types a safetensors file may declare. */
 typedef enum lm_st_dtype {

@@ -19,8 +19,8 @@
  * cannot do it the cost is one 2 MiB re-read, not the whole file. Pointers
  * into the mapping stay valid throughout. Set LMCC_HUGE_PAGES=0 in the
  * environment to leave the page cache alone. */
-#ifndef LMRT_HUGEMAP_H
-#define LMRT_HUGEMAP_H
+#ifndef LMRT_WEIGHTS_HUGEMAP_H
+#define LMRT_WEIGHTS_HUGEMAP_H
 
 #include <stddef.h>
 

@@ -3,10 +3,10 @@
  * Files are format v1.0, dtype '<f4', C order, shape (rows, cols), with the
  * header padded so the data starts at a multiple of 64 bytes (numpy.load
  * and np.memmap read them directly). */
-#ifndef LMRT_NPY_H
-#define LMRT_NPY_H
+#ifndef LMRT_WEIGHTS_NPY_H
+#define LMRT_WEIGHTS_NPY_H
 
-#include "error.h"
+#include "core/error.h"
 
 /* Writes rows x cols floats (row-major) to path, through a temporary file
  * renamed into place, so a failure never leaves a half-written path. */

@@ -5,13 +5,13 @@
  * offsets relative to the data region that follows, and an optional
  * "__metadata__" object. lm_st_file_open checks every field before any tensor
  * is exposed, so later code may trust data/nbytes. */
-#ifndef LMRT_SAFETENSORS_H
-#define LMRT_SAFETENSORS_H
+#ifndef LMRT_WEIGHTS_SAFETENSORS_H
+#define LMRT_WEIGHTS_SAFETENSORS_H
 
 #include <stddef.h>
 
-#include "checkpoint.h"
-#include "error.h"
+#include "core/error.h"
+#include "weights/checkpoint.h"
 
 /* Headers above this are treated as hostile rather than parsed. */
 #define LM_ST_MAX_HEADER ((size_t)100 << 20)

@@ -184,7 +184,7 @@ def cross_build_aarch64(args, build, bindir, name):
     cname = re.sub(r"[^0-9A-Za-z]", "_", name).lower()  # as emit.lua's c_name
     if cname[0].isdigit():
         cname = "m_" + cname
-    runtime = sorted(glob.glob(os.path.join(root, "runtime", "*.c")))
+    runtime = sorted(glob.glob(os.path.join(root, "runtime", "**", "*.c"), recursive=True))
     exe = os.path.join(bindir, name)
     run([args.cross_cc, "--target=aarch64-linux-gnu", "-O2", "-std=c17", "-D_GNU_SOURCE", "-march=armv8.2-a",
          "-w", "-I" + os.path.join(root, "runtime"), "-I" + bindir,

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bind.h"
-#include "checkpoint.h"
-#include "dtype.h"
+#include "core/dtype.h"
+#include "weights/bind.h"
+#include "weights/checkpoint.h"
 
 /* ---- fixtures ---------------------------------------------------------- */
 
@@ -258,7 +258,7 @@ static void test_tied_slots(void **state)
     lm_checkpoint_close(ck);
 }
 
-/* Checks Q8_0 data for x[rows * cols] against model.h's layout. */
+/* Checks Q8_0 data for x[rows * cols] against core/model.h's layout. */
 static void check_q8(const unsigned char *q8, const float *x, size_t n)
 {
     for (size_t b = 0; b < n / 32; b++) {

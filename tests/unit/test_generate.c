@@ -16,12 +16,12 @@
 #include <math.h>
 #include <sys/stat.h>
 
-#include "chat_template.h"
-#include "generate.h"
-#include "npy.h"
-#include "sampler.h"
-#include "session.h"
-#include "tokenizer.h"
+#include "generate/generate.h"
+#include "generate/sampler.h"
+#include "generate/session.h"
+#include "text/chat_template.h"
+#include "text/tokenizer.h"
+#include "weights/npy.h"
 
 #define VOCAB 300
 #define BATCH 8

@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "hugemap.h"
+#include "weights/hugemap.h"
 
 #define MIB ((size_t)1 << 20)
 

@@ -16,11 +16,11 @@
 
 #include <cmocka.h>
 
-#include "dtype.h"
+#include "core/dtype.h"
 /* Passes of 32 tokens over the weights on AMX, so that the cases of 40 and
  * 70 tokens take several (models use 1 MiB of inputs per pass). */
 #define LM_AMX_PASS_BYTES 4096
-#include "kernels.h"
+#include "kernels/kernels.h"
 
 /* Deterministic values in [-1, 1). */
 static float rnd(uint64_t *s)

@@ -4,7 +4,7 @@
 
 #include <dirent.h>
 
-#include "npy.h"
+#include "weights/npy.h"
 
 static char dir[64];
 

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "pool.h"
+#include "core/pool.h"
 
 #define MAX_THREADS 8
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
+#include "weights/checkpoint.h"
 
 /* ---- fixtures ---------------------------------------------------------- */
 

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "sampler.h"
+#include "generate/sampler.h"
 
 #define MAXV 4096
 

@@ -12,9 +12,9 @@
 #include <math.h>
 #include <sys/stat.h>
 
-#include "npy.h"
-#include "pool.h"
-#include "session.h"
+#include "core/pool.h"
+#include "generate/session.h"
+#include "weights/npy.h"
 
 #define VOCAB 23
 #define BATCH 4

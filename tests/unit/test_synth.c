@@ -7,7 +7,7 @@
 #include <math.h>
 #include <sys/stat.h>
 
-#include "dtype.h"
+#include "core/dtype.h"
 #include "synth.h"
 
 static const synth_tensor TENSORS[] = {

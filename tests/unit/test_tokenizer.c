@@ -5,8 +5,8 @@
 
 #include <jansson.h>
 
-#include "chat_template.h"
-#include "tokenizer.h"
+#include "text/chat_template.h"
+#include "text/tokenizer.h"
 
 static const char QWEN_SPLIT[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"

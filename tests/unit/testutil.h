@@ -22,8 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "model.h"
+#include "cli/cli.h"
+#include "core/model.h"
 
 /* ---- files and directories ------------------------------------------- */
 
