@@ -11,7 +11,7 @@
 #ifndef QWEN1_72B_H
 #define QWEN1_72B_H
 
-#include "model.h"
+#include "core/model.h"
 
 extern const lm_model_desc qwen1_72b_model;
 

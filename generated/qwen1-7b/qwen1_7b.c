@@ -20,7 +20,7 @@
  */
 #include <stdint.h>
 
-#include "kernels.h"
+#include "kernels/kernels.h"
 #include "qwen1_7b.h"
 
 /* Every dimension is a constant; only n, the tokens in one forward call

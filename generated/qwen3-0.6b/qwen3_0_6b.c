@@ -18,7 +18,7 @@
  */
 #include <stdint.h>
 
-#include "kernels.h"
+#include "kernels/kernels.h"
 #include "qwen3_0_6b.h"
 
 /* Every dimension is a constant; only n, the tokens in one forward call

@@ -11,7 +11,7 @@
 #ifndef QWEN3_0_6B_H
 #define QWEN3_0_6B_H
 
-#include "model.h"
+#include "core/model.h"
 
 extern const lm_model_desc qwen3_0_6b_model;
 

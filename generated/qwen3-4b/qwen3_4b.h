@@ -11,7 +11,7 @@
 #ifndef QWEN3_4B_H
 #define QWEN3_4B_H
 
-#include "model.h"
+#include "core/model.h"
 
 extern const lm_model_desc qwen3_4b_model;
 
