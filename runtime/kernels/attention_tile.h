@@ -15,11 +15,18 @@
  *     head dimensions in registers at a time.
  * No horizontal sums at all; each key and value row loaded serves every
  * row of the tile. The same f32 products and online softmax as the decode
- * path, summed in another order.
- *
- * Included by kernels.h; uses its vector types and helpers. */
+ * path, summed in another order. */
 #ifndef LMRT_KERNELS_ATTENTION_TILE_H
 #define LMRT_KERNELS_ATTENTION_TILE_H
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "kernels/base.h"
+#include "kernels/exp.h"
+#include "kernels/kv_cache.h"
+#include "kernels/rope.h"
 
 #define LM_ATTN_LANES 16
 /* Keys per score step: one accumulator each, next to the query vector. */

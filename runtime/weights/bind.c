@@ -323,7 +323,7 @@ static int binds_in_place(const lm_weight_desc *w, const lm_tensor *t)
 }
 
 /* Converted slots start on 128-byte boundaries: the decode kernels stream
- * rows in 128-byte steps (kernels.h). */
+ * rows in 128-byte steps (kernels/linear_gemv.h). */
 #define SLOT_ALIGN ((size_t)128)
 
 static size_t round_up(size_t n, size_t a)

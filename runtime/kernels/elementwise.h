@@ -1,0 +1,28 @@
+/* The elementwise ops fusion can leave standalone: the residual add and
+ * SwiGLU, row by row. */
+#ifndef LMRT_KERNELS_ELEMENTWISE_H
+#define LMRT_KERNELS_ELEMENTWISE_H
+
+#include <stddef.h>
+
+#include "core/pool.h"
+#include "kernels/exp.h"
+#include "kernels/rowwise.h"
+
+LM_INLINE void lm_add_task(const lm_rows_args *a, int tid, int nthreads, int K)
+{
+    int b, e;
+    lm_split(a->n, tid, nthreads, &b, &e);
+    for (size_t i = (size_t)b * K; i < (size_t)e * K; i++)
+        a->y[i] = a->a[i] + a->b[i];
+}
+
+LM_INLINE void lm_swiglu_task(const lm_rows_args *a, int tid, int nthreads, int K)
+{
+    int b, e;
+    lm_split(a->n, tid, nthreads, &b, &e);
+    for (size_t i = (size_t)b * K; i < (size_t)e * K; i++)
+        a->y[i] = lm_silu(a->a[i]) * a->b[i];
+}
+
+#endif

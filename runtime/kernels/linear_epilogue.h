@@ -1,0 +1,61 @@
+/* What every linear path shares: the arguments of a fused linear and the
+ * store of a finished tile (bias, residual, or silu(gate) * up). Below
+ * the multiply paths (f32 FMA, vdpbf16ps, AMX) so each writes through it. */
+#ifndef LMRT_KERNELS_LINEAR_EPILOGUE_H
+#define LMRT_KERNELS_LINEAR_EPILOGUE_H
+
+#include <stddef.h>
+
+#include "kernels/base.h"
+#include "kernels/exp.h"
+
+/* Up to this many weights share one input in a fused linear (q, k, v). */
+#define LM_MAX_PARTS 4
+
+typedef struct lm_linear_args {
+    const float *x;                    /* [n, K] input, before any norm */
+    const float *norm_w;               /* [K]: RMSNorm the input first, or NULL */
+    const void *w[LM_MAX_PARTS];       /* [out_p, K] in the compiled dtype */
+    const float *bias[LM_MAX_PARTS];   /* [out_p] or NULL */
+    float *y[LM_MAX_PARTS];            /* [n, out_p]; swiglu: y[0] only */
+    const float *residual;             /* [n, out_0] added to y[0], or NULL */
+    float *scratch;                    /* per-thread scratch base */
+    size_t scratch_stride;             /* floats per thread */
+    int n;
+} lm_linear_args;
+
+typedef enum lm_linear_mode {
+    LM_LINEAR_PLAIN,   /* y_p = x W_p^T + b_p for each part */
+    LM_LINEAR_SWIGLU,  /* y = silu(x W_0^T) * (x W_1^T) */
+} lm_linear_mode;
+
+/* Writes y[t0 + t][r0 + r] for a finished tile: bias, residual, or silu(gate) * up. */
+LM_INLINE void lm_linear_store(const lm_linear_args *a, int p, int out, int t0, int nt, int r0, int nr,
+                               const float *acc, const float *up, int ld)
+{
+    for (int t = 0; t < nt; t++) {
+        float *yrow = a->y[p] + (size_t)(t0 + t) * out + r0;
+        const float *ar = acc + (size_t)t * ld;
+        if (up) {
+            const float *ur = up + (size_t)t * ld;
+            int r = 0;
+            for (; r + 16 <= nr; r += 16)
+                lm_store16(yrow + r, lm_silu16_mul(lm_load16(ar + r), lm_load16(ur + r)));
+            for (; r < nr; r++)
+                yrow[r] = lm_silu(ar[r]) * ur[r];
+            continue;
+        }
+        const float *res = a->residual ? a->residual + (size_t)(t0 + t) * out + r0 : NULL;
+        const float *bias = a->bias[p] ? a->bias[p] + r0 : NULL;
+        for (int r = 0; r < nr; r++) {
+            float v = ar[r];
+            if (bias)
+                v += bias[r];
+            if (res)
+                v += res[r];
+            yrow[r] = v;
+        }
+    }
+}
+
+#endif

@@ -1,0 +1,85 @@
+/* Positions: rotary embedding (RoPE) and Qwen1's long-context rules
+ * (dynamic NTK base, logn query scale). Below the KV cache, whose keys are
+ * stored rotated, and both query paths, which rotate the same way. */
+#ifndef LMRT_KERNELS_ROPE_H
+#define LMRT_KERNELS_ROPE_H
+
+#include <math.h>
+
+#include "kernels/base.h"
+
+/* inv_freq_i = 1 / base^(2i/rot), rounded through f32 at each step as
+ * transformers computes it. */
+LM_INLINE float lm_rope_inv_freq(int i, int rot, float base)
+{
+    float e = (float)(2 * i) / (float)rot;
+    return 1.0f / powf(base, e);
+}
+
+/* The inverse frequencies of one call, computed once instead of per head
+ * and position (powf per element cost more than the rotation itself). */
+#define LM_MAX_ROT 512
+LM_INLINE void lm_rope_table(float *inv, int rot, float base)
+{
+    for (int i = 0; i < rot / 2; i++)
+        inv[i] = lm_rope_inv_freq(i, rot, base);
+}
+
+/* cos and sin of pos * inv_freq for one position, kept while a thread's
+ * items stay at that position: the heads of a position share them
+ * (cosf and sinf per head were 4.5% of an AMX prefill). */
+typedef struct lm_rope_cs {
+    int pos;
+    float c[LM_MAX_ROT / 2], s[LM_MAX_ROT / 2];
+} lm_rope_cs;
+
+LM_INLINE void lm_rope_at(lm_rope_cs *cs, int pos, int rot, const float *inv)
+{
+    if (cs->pos == pos)
+        return;
+    cs->pos = pos;
+    for (int i = 0; i < rot / 2; i++) {
+        const float ang = (float)pos * inv[i];
+        cs->c[i] = cosf(ang);
+        cs->s[i] = sinf(ang);
+    }
+}
+
+/* Rotate-half RoPE of the first rot dims of one head, in place: pairs
+ * (i, i + rot/2); dims past rot pass through (Qwen1's rotary_pct). */
+LM_INLINE void lm_rope_head(float *x, int rot, const lm_rope_cs *cs)
+{
+    const int half = rot / 2;
+    for (int i = 0; i < half; i++) {
+        const float c = cs->c[i], sn = cs->s[i];
+        const float x1 = x[i], x2 = x[i + half];
+        x[i] = x1 * c - x2 * sn;
+        x[i + half] = x2 * c + x1 * sn;
+    }
+}
+
+/* Qwen1's dynamic NTK: when a sequence starts with more than seq_length
+ * tokens, the rotary base grows to base * alpha^(rot / (rot - 2)) with
+ * alpha = 2^ceil(log2(len / seq_length) + 1) - 1, computed in double as
+ * Qwen's Python does (math.log(x, 2) is log(x) / log(2)). */
+LM_INLINE float lm_ntk_base(double base, int rot, int seq_tokens, int seq_length)
+{
+    if (seq_tokens <= 0)
+        return (float)base;
+    double context = log((double)seq_tokens / (double)seq_length) / log(2.0) + 1.0;
+    double alpha = pow(2.0, ceil(context)) - 1.0;
+    if (alpha < 1.0)
+        alpha = 1.0;
+    return (float)(base * pow(alpha, (double)rot / (double)(rot - 2)));
+}
+
+/* Qwen1's logn attention: a query at position p is scaled by
+ * log(p + 1) / log(seq_length) once p + 1 > seq_length. */
+LM_INLINE float lm_logn_scale(int pos, int seq_length)
+{
+    if (seq_length <= 0 || pos + 1 <= seq_length)
+        return 1.0f;
+    return (float)(log((double)(pos + 1)) / log((double)seq_length));
+}
+
+#endif
