@@ -198,23 +198,6 @@ int32_t *lm_parse_token_list(const char *text, int *n, lm_err *e)
     return ids;
 }
 
-int lm_argmax(const float *logits, int n)
-{
-    int best = 0;
-    float best_value = -INFINITY;
-    int found = 0;
-    for (int i = 0; i < n; i++) {
-        if (isnan(logits[i]))
-            continue;
-        if (!found || logits[i] > best_value) {
-            best = i;
-            best_value = logits[i];
-            found = 1;
-        }
-    }
-    return best;
-}
-
 /* The offending option as the user typed it, for messages. */
 static const char *option_text(int argc, char **argv, int index, int short_opt, char *buf,
                                size_t size)

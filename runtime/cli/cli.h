@@ -20,8 +20,4 @@ int lm_main(const lm_model_desc *d, int argc, char **argv);
  * array and its length in *n, or NULL with the bad item named in e. */
 int32_t *lm_parse_token_list(const char *text, int *n, lm_err *e);
 
-/* Index of the largest logit; the lowest index wins ties, NaNs are skipped,
- * as torch.argmax for finite values. */
-int lm_argmax(const float *logits, int n);
-
 #endif

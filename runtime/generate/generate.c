@@ -9,8 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli/cli.h"
-
 /* ---- checkpoint defaults ---------------------------------------------- */
 
 /* Loads DIR/NAME; *root NULL (and 0 returned) when the file does not exist. */

@@ -395,3 +395,22 @@ int lm_sampler_distribution(lm_sampler *s, const float *logits, const int32_t *c
     }
     return n;
 }
+
+/* ---- greedy without a sampler ---- */
+
+int lm_argmax(const float *logits, int n)
+{
+    int best = 0;
+    float best_value = -INFINITY;
+    int found = 0;
+    for (int i = 0; i < n; i++) {
+        if (isnan(logits[i]))
+            continue;
+        if (!found || logits[i] > best_value) {
+            best = i;
+            best_value = logits[i];
+            found = 1;
+        }
+    }
+    return best;
+}

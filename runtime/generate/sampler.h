@@ -72,4 +72,9 @@ int lm_sampler_distribution(lm_sampler *s, const float *logits, const int32_t *c
 /* Restarts the random sequence as if the sampler had just been made with seed. */
 void lm_sampler_reseed(lm_sampler *s, uint64_t seed);
 
+/* Greedy decoding without a sampler: the index of the largest logit; the
+ * lowest index wins ties, NaNs are skipped, as torch.argmax for finite
+ * values. */
+int lm_argmax(const float *logits, int n);
+
 #endif

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "core/pool.h"
+#include "generate/sampler.h"
 #include "generate/session.h"
 #include "weights/npy.h"
 
