@@ -1,0 +1,28 @@
+/* Growable arrays of ids and bytes. Below the tokenizer, so that its BPE
+ * merge (tokenizer_merge.c) and its encode pipeline (tokenizer.c) both
+ * append ids without needing each other. */
+#ifndef LMRT_TEXT_ARRAYS_H
+#define LMRT_TEXT_ARRAYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+/* Growable arrays the API appends to; start from {0}, free with *_free. */
+typedef struct lm_ids {
+    int32_t *v;
+    size_t n, cap;
+} lm_ids;
+
+typedef struct lm_bytes {
+    char *v;
+    size_t n, cap;
+} lm_bytes;
+
+void lm_ids_free(lm_ids *a);
+void lm_bytes_free(lm_bytes *b);
+int lm_ids_push(lm_ids *a, int32_t id, lm_err *e);
+int lm_bytes_append(lm_bytes *b, const void *data, size_t n, lm_err *e);
+
+#endif
