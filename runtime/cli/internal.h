@@ -1,12 +1,12 @@
 /* What the files of the executable's driver share (not installed, not part
  * of the C API; cli.h is):
- *   cli.c     options, their validation, the sampler they ask for,
- *             dispatch to a mode (lm_main)
- *   help.c    --help and --version text
- *   tokens.c  --tokens: ids in, ids out
- *   text.c    -p/-f completion, --chat and --interactive REPLs
- *   report.c  one prompt's diagnostics: --logits, --dump, timing, the
- *             --bench JSON object, --stats lines */
+ *   cli.c       options, their validation, dispatch to a mode (lm_main)
+ *   sampling.c  the sampler the flags ask for
+ *   help.c      --help and --version text
+ *   tokens.c    --tokens: ids in, ids out
+ *   text.c      -p/-f completion, --chat and --interactive REPLs
+ *   report.c    one prompt's diagnostics: --logits, --dump, timing, the
+ *               --bench JSON object, --stats lines */
 #ifndef LMRT_CLI_INTERNAL_H
 #define LMRT_CLI_INTERNAL_H
 
@@ -60,7 +60,7 @@ typedef struct cli_options {
 void cli_print_usage(FILE *out, const char *prog, const lm_model_desc *d);
 void cli_print_version(const char *prog, const lm_model_desc *d);
 
-/* ---- cli.c --------------------------------------------------------------- */
+/* ---- sampling.c ---------------------------------------------------------- */
 
 /* The sampler for *p (the mode's defaults) with the sampling flags applied
  * over it, or NULL with *e untouched when plain argmax decides (greedy and
