@@ -16,11 +16,11 @@
 #include <jansson.h>
 #include <lua.h>
 
+#include "../runtime/weights/checkpoint.h"
 #include "commands.h"
 #include "frontend.h"
 #include "fsutil.h"
 #include "registry.h"
-#include "weights/checkpoint.h"
 
 static const char INSPECT_USAGE[] =
     "usage: lmcc inspect DIR [--config C]\n"

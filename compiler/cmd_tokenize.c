@@ -9,10 +9,10 @@
 
 #include <jansson.h>
 
-#include "cli/cli.h"
+#include "../runtime/cli/cli.h"
+#include "../runtime/text/chat_template.h"
+#include "../runtime/text/tokenizer.h"
 #include "commands.h"
-#include "text/chat_template.h"
-#include "text/tokenizer.h"
 
 static const char TOKENIZE_USAGE[] =
     "usage: lmcc tokenize PATH (TEXT | -f FILE | --chat CONV.json) [options]\n"

@@ -2,7 +2,7 @@
 #ifndef LMCC_COMMANDS_H
 #define LMCC_COMMANDS_H
 
-#include "core/error.h"
+#include "../runtime/core/error.h"
 
 int cmd_build(int argc, char **argv);
 int cmd_synth(int argc, char **argv);

@@ -13,7 +13,7 @@
 
 #include <lua.h>
 
-#include "core/error.h"
+#include "../runtime/core/error.h"
 
 /* Deepest nesting of mappings and sequences a config may use. */
 #define CONFIG_YAML_MAX_DEPTH 64

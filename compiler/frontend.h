@@ -6,7 +6,7 @@
 
 #include <lua.h>
 
-#include "core/error.h"
+#include "../runtime/core/error.h"
 
 typedef struct frontend {
     lua_State *L;

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "core/error.h"
+#include "../runtime/core/error.h"
 
 /* mkdir -p */
 int fs_mkdirs(const char *path, lm_err *e);

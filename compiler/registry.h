@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "core/error.h"
+#include "../runtime/core/error.h"
 
 #define REGISTRY_MAX_EOS 8
 

@@ -2,7 +2,7 @@
 #ifndef LMCC_SUBPROCESS_H
 #define LMCC_SUBPROCESS_H
 
-#include "core/error.h"
+#include "../runtime/core/error.h"
 
 /* Runs argv (searched in PATH) and waits; non-zero exit is an error that
  * names the program. With verbose, echoes the command line to stderr. */

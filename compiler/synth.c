@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/dtype.h"
+#include "../runtime/core/dtype.h"
 
 #define SYNTH_MAX_PATH 4096
 #define SHARD_PATTERN "model-*-of-*.safetensors"

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/error.h"
+#include "../runtime/core/error.h"
 
 typedef enum synth_init {
     SYNTH_MATRIX,   /* normal(0, std) with std = scale / sqrt(fan_in = last dim) */

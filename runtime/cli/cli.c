@@ -6,7 +6,7 @@
  *   --chat        multi-turn chat REPL in the model's chat format (text.c);
  *   --interactive completion REPL (text.c);
  * (see cli.h, internal.h, generate/generate.h and DESIGN.md). */
-#include "cli/cli.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/internal.h"
+#include "internal.h"
 
 #define MAX_THREADS 4096
 #define MAX_SEQUENCES 100000

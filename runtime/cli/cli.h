@@ -10,8 +10,8 @@
 
 #include <stdint.h>
 
-#include "core/error.h"
-#include "core/model.h"
+#include "../core/error.h"
+#include "../core/model.h"
 
 int lm_main(const lm_model_desc *d, int argc, char **argv);
 

@@ -1,7 +1,7 @@
 /* The executable's --help and --version text. */
 #include <stdio.h>
 
-#include "cli/internal.h"
+#include "internal.h"
 
 void cli_print_usage(FILE *out, const char *prog, const lm_model_desc *d)
 {

@@ -13,11 +13,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "core/error.h"
-#include "core/model.h"
-#include "generate/generate.h"
-#include "generate/sampler.h"
-#include "generate/session.h"
+#include "../core/error.h"
+#include "../core/model.h"
+#include "../generate/generate.h"
+#include "../generate/sampler.h"
+#include "../generate/session.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2

@@ -10,8 +10,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
-#include "cli/internal.h"
-#include "weights/npy.h"
+#include "../weights/npy.h"
+#include "internal.h"
 
 /* mkdir -p: creates dir and its missing parents. */
 int cli_make_dirs(const char *dir, lm_err *e)

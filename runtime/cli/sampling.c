@@ -4,7 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/internal.h"
+#include "internal.h"
 
 /* Explicit flags over the defaults in *p; a seed from the clock when none
  * is given, so unseeded samples differ between runs as in Hugging Face. */

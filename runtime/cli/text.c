@@ -7,9 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/internal.h"
-#include "text/chat_template.h"
-#include "text/tokenizer.h"
+#include "../text/chat_template.h"
+#include "../text/tokenizer.h"
+#include "internal.h"
 
 typedef struct text_run {
     const lm_model_desc *d;

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cli/internal.h"
+#include "internal.h"
 
 static int collect_id(void *user, int32_t id, lm_err *e)
 {

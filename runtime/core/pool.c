@@ -20,7 +20,7 @@
  * caller bumps `generation` and then reads `sleepers` (both seq_cst). By the
  * total order of seq_cst operations, either the worker sees the new
  * generation, or the caller sees the sleeper and broadcasts under the mutex. */
-#include "core/pool.h"
+#include "pool.h"
 
 #include <pthread.h>
 #include <sched.h>

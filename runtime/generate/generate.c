@@ -1,6 +1,6 @@
 /* The generation loop with KV-cache prefix reuse, the checkpoint's
  * generation defaults, and generated ids -> text (see generate.h). */
-#include "generate/generate.h"
+#include "generate.h"
 
 #include <errno.h>
 #include <jansson.h>

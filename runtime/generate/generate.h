@@ -22,10 +22,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "core/error.h"
-#include "generate/sampler.h"
-#include "generate/session.h"
-#include "text/tokenizer.h"
+#include "../core/error.h"
+#include "../text/tokenizer.h"
+#include "sampler.h"
+#include "session.h"
 
 /* ---- checkpoint defaults ---------------------------------------------- */
 

@@ -8,7 +8,7 @@
  * Measured at V = 151936 with normal(0, 3) logits (-O2, one core): greedy
  * 0.13 ms, temperature only 1.0 ms, top-k 20 + top-p 0.95 0.27 ms, top-p 0.9
  * alone 1.6 ms per token. */
-#include "generate/sampler.h"
+#include "sampler.h"
 
 #include <math.h>
 #include <stdlib.h>

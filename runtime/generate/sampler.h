@@ -33,7 +33,7 @@
 
 #include <stdint.h>
 
-#include "core/error.h"
+#include "../core/error.h"
 
 typedef struct lm_sampler_params {
     float temperature;        /* 0: greedy; otherwise > 0 */

@@ -1,5 +1,5 @@
 /* A loaded model: checkpoint, bound weights, buffers, KV cache, threads. */
-#include "generate/session.h"
+#include "session.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -9,9 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/pool.h"
-#include "weights/bind.h"
-#include "weights/checkpoint.h"
+#include "../core/pool.h"
+#include "../weights/bind.h"
+#include "../weights/checkpoint.h"
 
 #define BUFFER_ALIGN 64
 

@@ -17,8 +17,8 @@
 
 #include <stdint.h>
 
-#include "core/error.h"
-#include "core/model.h"
+#include "../core/error.h"
+#include "../core/model.h"
 
 typedef struct lm_session lm_session;
 

@@ -9,12 +9,12 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "core/dtype.h"
-#include "kernels/attention_tile.h"
-#include "kernels/base.h"
-#include "kernels/exp.h"
-#include "kernels/kv_cache.h"
-#include "kernels/rope.h"
+#include "../core/dtype.h"
+#include "attention_tile.h"
+#include "base.h"
+#include "exp.h"
+#include "kv_cache.h"
+#include "rope.h"
 
 /* Phase 1: norm + RoPE of the new keys, and both into the cache. */
 LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, int KVH, int D,

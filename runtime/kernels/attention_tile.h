@@ -23,10 +23,10 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "kernels/base.h"
-#include "kernels/exp.h"
-#include "kernels/kv_cache.h"
-#include "kernels/rope.h"
+#include "base.h"
+#include "exp.h"
+#include "kv_cache.h"
+#include "rope.h"
 
 #define LM_ATTN_LANES 16
 /* Keys per score step: one accumulator each, next to the query vector. */

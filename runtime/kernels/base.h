@@ -15,8 +15,8 @@
 #include <immintrin.h>
 #endif
 
-#include "core/dtype.h"
-#include "core/model.h"
+#include "../core/dtype.h"
+#include "../core/model.h"
 
 #define LM_INLINE static inline __attribute__((always_inline))
 

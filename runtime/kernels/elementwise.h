@@ -5,9 +5,9 @@
 
 #include <stddef.h>
 
-#include "core/pool.h"
-#include "kernels/exp.h"
-#include "kernels/rowwise.h"
+#include "../core/pool.h"
+#include "exp.h"
+#include "rowwise.h"
 
 LM_INLINE void lm_add_task(const lm_rows_args *a, int tid, int nthreads, int K)
 {

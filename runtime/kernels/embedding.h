@@ -5,9 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/model.h"
-#include "core/pool.h"
-#include "kernels/base.h"
+#include "../core/model.h"
+#include "../core/pool.h"
+#include "base.h"
 
 typedef struct lm_embed_args {
     const int32_t *tokens;

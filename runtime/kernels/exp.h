@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "kernels/base.h"
+#include "base.h"
 
 LM_INLINE float lm_silu(float x)
 {

@@ -10,13 +10,13 @@
 #define LMRT_KERNELS_KERNELS_H
 
 /* The forward pass runs each kernel through lm_pool_run. */
-#include "core/pool.h"
+#include "../core/pool.h"
 
-#include "kernels/attention.h"
-#include "kernels/elementwise.h"
-#include "kernels/embedding.h"
-#include "kernels/linear.h"
-#include "kernels/norm.h"
-#include "kernels/rope.h"
+#include "attention.h"
+#include "elementwise.h"
+#include "embedding.h"
+#include "linear.h"
+#include "norm.h"
+#include "rope.h"
 
 #endif

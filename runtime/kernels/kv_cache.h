@@ -9,10 +9,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "core/dtype.h"
-#include "kernels/base.h"
-#include "kernels/norm.h"
-#include "kernels/rope.h"
+#include "../core/dtype.h"
+#include "base.h"
+#include "norm.h"
+#include "rope.h"
 
 /* ---- layout ----------------------------------------------------------------
  * The KV cache of one layer is [kv_heads][context][head_dim] for keys, then

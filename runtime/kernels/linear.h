@@ -7,14 +7,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/model.h"
-#include "core/pool.h"
-#include "kernels/linear_amx.h"
-#include "kernels/linear_bf16.h"
-#include "kernels/linear_epilogue.h"
-#include "kernels/linear_gemm.h"
-#include "kernels/linear_gemv.h"
-#include "kernels/norm.h"
+#include "../core/model.h"
+#include "../core/pool.h"
+#include "linear_amx.h"
+#include "linear_bf16.h"
+#include "linear_epilogue.h"
+#include "linear_gemm.h"
+#include "linear_gemv.h"
+#include "norm.h"
 
 /* One thread's share of a fused linear. The parts' output rows are laid end
  * to end and cut into equal runs of 32-row blocks, one run per thread, so

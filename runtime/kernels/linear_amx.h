@@ -9,11 +9,11 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "core/dtype.h"
-#include "core/model.h"
-#include "kernels/base.h"
-#include "kernels/linear_bf16.h"
-#include "kernels/linear_epilogue.h"
+#include "../core/dtype.h"
+#include "../core/model.h"
+#include "base.h"
+#include "linear_bf16.h"
+#include "linear_epilogue.h"
 
 /* ---- AMX: tile matrix multiply ---------------------------------------
  * Where the CPU has AMX-BF16 (Intel Sapphire Rapids and later), a batch

@@ -21,11 +21,11 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "core/dtype.h"
-#include "kernels/base.h"
-#include "kernels/linear_epilogue.h"
-#include "kernels/linear_gemm.h"
-#include "kernels/linear_gemv.h"
+#include "../core/dtype.h"
+#include "base.h"
+#include "linear_epilogue.h"
+#include "linear_gemm.h"
+#include "linear_gemv.h"
 
 #if defined(__AVX512BF16__)
 #define LM_DPBF16 1

@@ -6,8 +6,8 @@
 
 #include <stddef.h>
 
-#include "kernels/base.h"
-#include "kernels/exp.h"
+#include "base.h"
+#include "exp.h"
 
 /* Up to this many weights share one input in a fused linear (q, k, v). */
 #define LM_MAX_PARTS 4

@@ -7,9 +7,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "core/dtype.h"
-#include "core/model.h"
-#include "kernels/base.h"
+#include "../core/dtype.h"
+#include "../core/model.h"
+#include "base.h"
 
 /* ---- prefill: packed matrix-matrix ----------------------------------------
  * With several tokens, each block of 32 weight rows is converted once to

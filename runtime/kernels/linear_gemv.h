@@ -9,9 +9,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "core/dtype.h"
-#include "core/model.h"
-#include "kernels/base.h"
+#include "../core/dtype.h"
+#include "../core/model.h"
+#include "base.h"
 
 /* ---- dot-product tiles: up to 4 tokens, any dtype ---------------------------
  * The core computes a tile of up to 4 tokens x 4 weight rows:

@@ -6,9 +6,9 @@
 #include <math.h>
 #include <stddef.h>
 
-#include "core/pool.h"
-#include "kernels/base.h"
-#include "kernels/rowwise.h"
+#include "../core/pool.h"
+#include "base.h"
+#include "rowwise.h"
 
 /* y = x * rsqrt(mean(x^2) + eps) * w, in f32 as transformers' RMSNorm. */
 LM_INLINE void lm_rmsnorm_row(float *restrict y, const float *restrict x, const float *restrict w,

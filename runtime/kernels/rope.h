@@ -6,7 +6,7 @@
 
 #include <math.h>
 
-#include "kernels/base.h"
+#include "base.h"
 
 /* inv_freq_i = 1 / base^(2i/rot), rounded through f32 at each step as
  * transformers computes it. */

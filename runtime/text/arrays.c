@@ -1,5 +1,5 @@
 /* Growable arrays of ids and bytes (see arrays.h). */
-#include "text/arrays.h"
+#include "arrays.h"
 
 #include <stdlib.h>
 #include <string.h>

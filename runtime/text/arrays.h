@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/error.h"
+#include "../core/error.h"
 
 /* Growable arrays the API appends to; start from {0}, free with *_free. */
 typedef struct lm_ids {

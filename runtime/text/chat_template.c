@@ -5,7 +5,7 @@
  * (pointer, length) views. */
 #include <string.h>
 
-#include "text/chat_template.h"
+#include "chat_template.h"
 
 typedef struct view {
     const char *p;

@@ -13,8 +13,8 @@
 #ifndef LMRT_TEXT_CHAT_TEMPLATE_H
 #define LMRT_TEXT_CHAT_TEMPLATE_H
 
-#include "core/error.h"
-#include "text/tokenizer.h"
+#include "../core/error.h"
+#include "tokenizer.h"
 
 typedef enum lm_chat_format {
     LM_CHAT_QWEN3,

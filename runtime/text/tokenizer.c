@@ -7,7 +7,7 @@
 
 #include <utf8proc.h>
 
-#include "text/tokenizer_internal.h"
+#include "tokenizer_internal.h"
 
 /* ---- UTF-8 ---- */
 

@@ -37,8 +37,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/error.h"
-#include "text/arrays.h"
+#include "../core/error.h"
+#include "arrays.h"
 
 typedef struct lm_tokenizer lm_tokenizer;
 

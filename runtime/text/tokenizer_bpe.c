@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "text/tokenizer_internal.h"
+#include "tokenizer_internal.h"
 
 /* GPT-2's pre-split, for a ByteLevel pre-tokenizer with use_regex true. */
 static const char GPT2_SPLIT[] =

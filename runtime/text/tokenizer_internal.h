@@ -5,7 +5,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "text/tokenizer.h"
+#include "tokenizer.h"
 
 /* Byte strings -> id, open addressing over ids; keys live in the token table. */
 typedef struct tok_bytes_map {

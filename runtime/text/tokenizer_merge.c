@@ -10,7 +10,7 @@
  * lengths and are dropped when popped if either changed. */
 #include <stdlib.h>
 
-#include "text/tokenizer_internal.h"
+#include "tokenizer_internal.h"
 
 static int candidate_before(const tok_candidate *a, const tok_candidate *b)
 {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "text/tokenizer_internal.h"
+#include "tokenizer_internal.h"
 
 /* A fast non-cryptographic hash (multiply-xorshift over 8-byte words);
  * the keys are token strings we load ourselves, not attacker-chosen. */

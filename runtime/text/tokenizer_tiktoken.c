@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "text/tokenizer_internal.h"
+#include "tokenizer_internal.h"
 
 /* PAT_STR of Qwen1's tokenization_qwen.py. */
 static const char QWEN1_SPLIT[] =

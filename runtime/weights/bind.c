@@ -4,7 +4,7 @@
  * problems into one message (a user fixing a checkpoint wants the whole
  * list, not one error per run); only when nothing is wrong does the second
  * pass bind data, in place when the dtype matches, converted otherwise. */
-#include "weights/bind.h"
+#include "bind.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -16,7 +16,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "core/dtype.h"
+#include "../core/dtype.h"
 
 #define HUGE_PAGE ((size_t)2 << 20)
 

@@ -8,9 +8,9 @@
 #ifndef LMRT_WEIGHTS_BIND_H
 #define LMRT_WEIGHTS_BIND_H
 
-#include "core/error.h"
-#include "core/model.h"
-#include "weights/checkpoint.h"
+#include "../core/error.h"
+#include "../core/model.h"
+#include "checkpoint.h"
 
 typedef struct lm_weights {
     const void **ptr;   /* [n_weights] data of each slot, as desc->weights[i].dtype */

@@ -3,7 +3,7 @@
  *
  * The index is cross-checked against the shards both ways, so a stale or
  * hand-edited index cannot silently drop or double-bind a tensor. */
-#include "weights/checkpoint.h"
+#include "checkpoint.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -11,8 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "weights/hugemap.h"
-#include "weights/safetensors.h"
+#include "hugemap.h"
+#include "safetensors.h"
 
 struct lm_checkpoint {
     char *dir;

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/error.h"
+#include "../core/error.h"
 
 /* Element types a safetensors file may declare. */
 typedef enum lm_st_dtype {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "weights/bind.h"
+#include "bind.h"
 
 /* Shortest %g form that reads back as the same double: 1e+06, not 1000000.000000. */
 static void format_number(char *buf, size_t size, double v)

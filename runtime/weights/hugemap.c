@@ -2,7 +2,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "weights/hugemap.h"
+#include "hugemap.h"
 
 #include <fcntl.h>
 #include <inttypes.h>

@@ -1,5 +1,5 @@
 /* .npy v1.0 writer and a reader for the same subset (see npy.h). */
-#include "weights/npy.h"
+#include "npy.h"
 
 #include <errno.h>
 #include <stdint.h>

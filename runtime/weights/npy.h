@@ -6,7 +6,7 @@
 #ifndef LMRT_WEIGHTS_NPY_H
 #define LMRT_WEIGHTS_NPY_H
 
-#include "core/error.h"
+#include "../core/error.h"
 
 /* Writes rows x cols floats (row-major) to path, through a temporary file
  * renamed into place, so a failure never leaves a half-written path. */

@@ -2,7 +2,7 @@
  *
  * The header is untrusted input: every length, offset and shape is checked
  * (with overflow-safe arithmetic) before a tensor's data pointer is formed. */
-#include "weights/safetensors.h"
+#include "safetensors.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -10,8 +10,8 @@
 
 #include <stddef.h>
 
-#include "core/error.h"
-#include "weights/checkpoint.h"
+#include "../core/error.h"
+#include "checkpoint.h"
 
 /* Headers above this are treated as hostile rather than parsed. */
 #define LM_ST_MAX_HEADER ((size_t)100 << 20)
