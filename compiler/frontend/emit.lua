@@ -149,6 +149,8 @@ function M.run(g, opts)
     m.emit(node, e)
   end
   local scratch, kv_floats = e.scratch_floats, e.kv_floats
+  -- The kernel a batch's linears run on, named by the linear op.
+  local matmul_kernel = ops.get("linear").matmul_kernel(e)
 
   local C = clit.identifier(opts.name)
   local defines = {
@@ -171,7 +173,7 @@ function M.run(g, opts)
   local vars = {
     MODEL = opts.name, C_NAME = C, VERSION = opts.version, CONFIG = opts.config_path,
     ARCH = cfg.arch, DTYPE = dtype, MATMUL_INPUT = opts.matmul_input or "f32",
-    KV_DTYPE = opts.kv_dtype or "f32", MATMUL_KERNEL = require("ops.linear").matmul_kernel(e), CONFIG_COMMENT = table.concat(comment, "\n"),
+    KV_DTYPE = opts.kv_dtype or "f32", MATMUL_KERNEL = matmul_kernel, CONFIG_COMMENT = table.concat(comment, "\n"),
     DEFINES = table.concat(defines, "\n"), N_WEIGHTS = #g.weights, WEIGHT_TABLE = table.concat(rows, "\n"),
     N_CHECKS = #checks, CONFIG_CHECKS = table.concat(checks, "\n"),
     KERNELS = table.concat(e.kernel_list), FORWARD = table.concat(e.body, "\n"),
