@@ -17,6 +17,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = os.path.join(ROOT, "configs", "test", "qwen3-tiny.yaml")
+QWEN2_TINY = os.path.join(ROOT, "configs", "test", "qwen2-tiny.yaml")
 
 failures = []
 
@@ -240,6 +241,68 @@ def checkpoint_cases(lmcc, work):
     check_error("run.missing_checkpoint", run_exe(os.path.join(work, "nothing-here")), prog, ["nothing-here"])
 
 
+# ---- Qwen2: sliding windows refused, biases as the architecture says ------
+
+def qwen2_cases(lmcc, work):
+    base = open(QWEN2_TINY).read()
+    path = os.path.join(work, "qwen2_sliding.yaml")
+    with open(path, "w") as f:
+        f.write(base + "use_sliding_window: true\n")
+    out = os.path.join(work, "out-qwen2-sliding")
+    check_error("config.qwen2_use_sliding_window", run([lmcc, "build", path, "--emit-only", "-o", out]),
+                "lmcc", ["qwen2_sliding.yaml:14:", "use_sliding_window", "not supported"], out)
+
+    good = os.path.join(work, "qwen2-good")
+    bindir = os.path.join(work, "qwen2-bin")
+    for cmd in ([lmcc, "synth", QWEN2_TINY, "-o", good, "--seed", "7", "--dtype", "f32"],
+                [lmcc, "build", QWEN2_TINY, "-o", bindir]):
+        p = run(cmd)
+        if p.returncode != 0:
+            print(p.stderr.decode())
+            sys.exit(f"setup failed: {' '.join(cmd)}")
+    exe = os.path.join(bindir, "qwen2-tiny")
+
+    # lmcc import of a config.json that turns sliding windows on.
+    cfg = json.load(open(os.path.join(good, "config.json")))
+    cfg["use_sliding_window"] = True
+    hf = os.path.join(work, "qwen2-sliding-config.json")
+    json.dump(cfg, open(hf, "w"))
+    check_error("import.qwen2_use_sliding_window", run([lmcc, "import", hf]), "lmcc",
+                ["use_sliding_window", "not supported"])
+
+    def variant(name, mutate):
+        d = os.path.join(work, name)
+        shutil.rmtree(d, ignore_errors=True)
+        shutil.copytree(good, d)
+        mutate(d)
+        return d
+
+    def run_exe(d):
+        return run([exe, "-m", d, "--tokens", "1,2,3", "-n", "2"])
+
+    def rewrite(fn):
+        def m(d):
+            path = os.path.join(d, "model.safetensors")
+            t = read_st(path)
+            fn(t)
+            write_st(path, t)
+        return m
+
+    def sliding_on(d):
+        json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
+    check_error("ckpt.qwen2_use_sliding_window", run_exe(variant("qwen2-sliding", sliding_on)), "qwen2-tiny",
+                ["use_sliding_window", "true"])
+    d = variant("qwen2-no-k-bias", rewrite(lambda t: t.pop("model.layers.1.self_attn.k_proj.bias")))
+    check_error("ckpt.qwen2_missing_bias", run_exe(d), "qwen2-tiny",
+                ["missing tensor 'model.layers.1.self_attn.k_proj.bias'"])
+
+    def o_proj_bias(t):
+        t["model.layers.0.self_attn.o_proj.bias"] = ("F32", [64], struct.pack("<64f", *([0.5] * 64)))
+    d = variant("qwen2-o-bias", rewrite(o_proj_bias))
+    check_error("ckpt.qwen2_unexpected_bias", run_exe(d), "qwen2-tiny",
+                ["unexpected tensor 'model.layers.0.self_attn.o_proj.bias'"])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lmcc", required=True)
@@ -249,6 +312,7 @@ def main():
     os.makedirs(a.work)
     config_cases(a.lmcc, a.work)
     checkpoint_cases(a.lmcc, a.work)
+    qwen2_cases(a.lmcc, a.work)
     if failures:
         print(f"{len(failures)} bad-input case(s) failed: {', '.join(failures)}")
         return 1

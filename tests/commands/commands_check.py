@@ -263,7 +263,7 @@ def check_registry_errors(args):
     # lmcc inspect --config MODEL:SIZE goes through the registry.
     ckpt = synth(args, "configs/test/qwen3-tiny.yaml", "registry-errors")
     _, err = run([args.lmcc, "inspect", ckpt, "--config", "qwen9:7B"], expect_rc=1, what="inspect --config qwen9:7B")
-    one_error_line(err, ["unknown model type 'qwen9'", "qwen1, qwen3"], "inspect --config qwen9:7B")
+    one_error_line(err, ["unknown model type 'qwen9'", "qwen1, qwen2, qwen3"], "inspect --config qwen9:7B")
     _, err = run([args.lmcc, "inspect", ckpt, "--config", "qwen3:7B"], expect_rc=1, what="inspect --config qwen3:7B")
     one_error_line(err, ["unknown size '7B'", "0.6B, 1.7B, 4B, 8B, 14B, 32B"], "inspect --config qwen3:7B")
     checked.append("inspect --config")
@@ -273,7 +273,7 @@ def check_registry_errors(args):
     if "--size" in help_text:
         _, err = run([args.lmcc, "build", "qwen9", "--size", "7B", "--emit-only", "-o", os.path.join(args.work, "x")],
                      expect_rc=1, what="build qwen9")
-        one_error_line(err, ["qwen9", "qwen1, qwen3"], "build qwen9 --size 7B")
+        one_error_line(err, ["qwen9", "qwen1, qwen2, qwen3"], "build qwen9 --size 7B")
         _, err = run([args.lmcc, "build", "qwen3", "--size", "7B", "--emit-only", "-o", os.path.join(args.work, "x")],
                      expect_rc=1, what="build qwen3 --size 7B")
         one_error_line(err, ["7B", "0.6B, 1.7B, 4B, 8B, 14B, 32B"], "build qwen3 --size 7B")

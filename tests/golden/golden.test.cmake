@@ -1,6 +1,6 @@
 # Golden-output tests: lmcc synth a checkpoint, lmcc build the model, and
 # compare its logits and greedy ids with the PyTorch reference
-# (tests/reference/qwen3_ref.py, qwen1_ref.py). Debian's python3-torch lives under
+# (tests/reference/qwen3_ref.py, qwen1_ref.py, qwen2_ref.py). Debian's python3-torch lives under
 # /usr/bin/python3, so look there before PATH (a venv python lacks torch).
 find_program(LMCC_PYTHON3 NAMES python3 HINTS /usr/bin)
 
@@ -28,7 +28,9 @@ set(LMCC_GOLDEN_CASES
   "qwen3-untied-bf16-matmul-bf16|configs/test/qwen3-tiny-untied-bf16.yaml|bf16|2|2e-2|qwen3_ref.py|bf16|1e-3"
   "qwen1-tiny-bf16-matmul-bf16|configs/test/qwen1-tiny-bf16.yaml|bf16|1|2e-2|qwen1_ref.py|bf16|1e-3"
   "qwen3-gqa4-kv-bf16|configs/test/qwen3-tiny-gqa4.yaml|f32|1|1e-3|qwen3_ref.py|f32|1e-5|bf16"
-  "qwen1-longctx-kv-bf16|configs/test/qwen1-tiny-longctx.yaml|f32|1|1e-3|qwen1_ref.py|f32|1e-5|bf16")
+  "qwen1-longctx-kv-bf16|configs/test/qwen1-tiny-longctx.yaml|f32|1|1e-3|qwen1_ref.py|f32|1e-5|bf16"
+  "qwen2-tiny-bias-f32|configs/test/qwen2-tiny.yaml|f32|1|1e-4|qwen2_ref.py"
+  "qwen2-untied-gqa4-bf16-2shards|configs/test/qwen2-tiny-untied-bf16.yaml|bf16|2|1e-3|qwen2_ref.py")
 
 # Registers golden.<prefix><name> for one case of the table's shape; ARGN
 # goes to golden.py as it is.

@@ -95,7 +95,7 @@ static void test_unknown_names_list_what_exists(void **state)
     registry_entry ent;
     assert_int_equal(registry_resolve("qwen9", "7B", NULL, &ent, &err), -1);
     assert_contains(err.msg, "unknown model type 'qwen9'");
-    assert_contains(err.msg, "qwen1, qwen3");
+    assert_contains(err.msg, "qwen1, qwen2, qwen3");
     assert_null(strchr(err.msg, '\n'));
 
     assert_int_equal(registry_resolve("qwen3", "7B", NULL, &ent, &err), -1);

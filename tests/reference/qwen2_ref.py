@@ -1,0 +1,140 @@
+#!/usr/bin/python3
+"""Independent f32 reference for Hugging Face transformers' Qwen2ForCausalLM
+(Qwen2 and Qwen2.5).
+
+Written from the transformers semantics (modeling_qwen2.py, eager attention),
+not from lmcc's C code, so the golden tests compare two implementations:
+
+  embed -> per layer:
+      h = x + o_proj(attn(rope(q_proj(n) + bq), rope(k_proj(n) + bk), v_proj(n) + bv)),
+          n = input_layernorm(x)
+      x = h + down(silu(gate(m)) * up(m)),  m = post_attention_layernorm(h)
+  -> model.norm -> lm_head (or embed_tokens when tie_word_embeddings)
+
+q, k and v carry biases; o_proj and the MLP do not. There is no QK-norm, and
+head_dim is hidden_size // num_attention_heads.
+
+Usage (common.main): qwen2_ref.py CKPT --tokens 1,2,3 [--logits OUT.npy] [-n N]
+"""
+
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (BaseConfig, causal_attend, check_shapes, kv_round, linear,  # noqa: E402
+                    load_checkpoint, main, rms_norm, rotate_half)
+
+
+class Config(BaseConfig):
+    """The config.json fields Qwen2 uses, with transformers' defaults."""
+
+    def __init__(self, d):
+        super().__init__(d)
+        self.num_kv_heads = int(d.get("num_key_value_heads") or self.num_heads)
+        self.head_dim = self.hidden_size // self.num_heads
+        self.eps = float(d.get("rms_norm_eps", 1e-6))
+        self.rope_theta = float(d.get("rope_theta", 10000.0))
+        self.tie = bool(d.get("tie_word_embeddings", False))
+        if d.get("rope_scaling"):
+            raise ValueError("rope_scaling is not supported by this reference")
+        if d.get("use_sliding_window", False):
+            raise ValueError("use_sliding_window is not supported by this reference")
+        if d.get("hidden_act", "silu") != "silu":
+            raise ValueError(f"hidden_act {d['hidden_act']} is not supported by this reference")
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError("num_attention_heads must be a multiple of num_key_value_heads")
+
+
+class Qwen2:
+    def __init__(self, ckpt_dir):
+        self.cfg, self.w = load_checkpoint(ckpt_dir, Config)
+        check_shapes(self.w, self._expected_shapes())
+
+    def _expected_shapes(self):
+        c = self.cfg
+        D, F, V, hd = c.hidden_size, c.intermediate_size, c.vocab_size, c.head_dim
+        want = {"model.embed_tokens.weight": (V, D), "model.norm.weight": (D,)}
+        if not c.tie:
+            want["lm_head.weight"] = (V, D)
+        for l in range(c.num_layers):
+            p = f"model.layers.{l}."
+            want.update({
+                p + "input_layernorm.weight": (D,),
+                p + "post_attention_layernorm.weight": (D,),
+                p + "self_attn.q_proj.weight": (c.num_heads * hd, D),
+                p + "self_attn.q_proj.bias": (c.num_heads * hd,),
+                p + "self_attn.k_proj.weight": (c.num_kv_heads * hd, D),
+                p + "self_attn.k_proj.bias": (c.num_kv_heads * hd,),
+                p + "self_attn.v_proj.weight": (c.num_kv_heads * hd, D),
+                p + "self_attn.v_proj.bias": (c.num_kv_heads * hd,),
+                p + "self_attn.o_proj.weight": (D, c.num_heads * hd),
+                p + "mlp.gate_proj.weight": (F, D),
+                p + "mlp.up_proj.weight": (F, D),
+                p + "mlp.down_proj.weight": (D, F),
+            })
+        return want
+
+    def rmsnorm(self, x, name):
+        # Qwen2RMSNorm: variance in f32, x * rsqrt(var + eps), then * weight.
+        return rms_norm(x, self.w[name], self.cfg.eps)
+
+    def linear(self, x, name, bias=None):
+        return linear(x, self.w[name], self.w[bias] if bias else None)
+
+    def rope_cos_sin(self, n):
+        # Qwen2RotaryEmbedding (default rope type): inv_freq in f32, angles as
+        # inv_freq x position, duplicated for the two halves.
+        d = self.cfg.head_dim
+        inv_freq = 1.0 / (self.cfg.rope_theta ** (torch.arange(0, d, 2, dtype=torch.int64).float() / d))
+        pos = torch.arange(n, dtype=torch.float32)
+        freqs = pos[:, None] * inv_freq[None, :]
+        emb = torch.cat((freqs, freqs), dim=-1)
+        return emb.cos(), emb.sin()
+
+    def attention(self, x, l, cos, sin):
+        c = self.cfg
+        n, hd = x.shape[0], c.head_dim
+        p = f"model.layers.{l}.self_attn."
+        q = self.linear(x, p + "q_proj.weight", p + "q_proj.bias").view(n, c.num_heads, hd).transpose(0, 1)
+        k = self.linear(x, p + "k_proj.weight", p + "k_proj.bias").view(n, c.num_kv_heads, hd).transpose(0, 1)
+        v = self.linear(x, p + "v_proj.weight", p + "v_proj.bias").view(n, c.num_kv_heads, hd).transpose(0, 1)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        k, v = kv_round(k), kv_round(v)
+        groups = c.num_heads // c.num_kv_heads
+        k = k.repeat_interleave(groups, dim=0)
+        v = v.repeat_interleave(groups, dim=0)
+        scores = torch.matmul(q, k.transpose(1, 2)) * (hd ** -0.5)
+        out = causal_attend(scores, v)
+        out = out.transpose(0, 1).reshape(n, c.num_heads * hd)
+        return self.linear(out, p + "o_proj.weight")
+
+    def mlp(self, x, l):
+        p = f"model.layers.{l}.mlp."
+        gate = torch.nn.functional.silu(self.linear(x, p + "gate_proj.weight"))
+        return self.linear(gate * self.linear(x, p + "up_proj.weight"), p + "down_proj.weight")
+
+    @torch.no_grad()
+    def forward(self, tokens):
+        """Logits [len(tokens), vocab] for every position, causal."""
+        c = self.cfg
+        ids = torch.tensor(tokens, dtype=torch.int64)
+        x = self.w["model.embed_tokens.weight"][ids]
+        cos, sin = self.rope_cos_sin(len(tokens))
+        for l in range(c.num_layers):
+            p = f"model.layers.{l}."
+            x = x + self.attention(self.rmsnorm(x, p + "input_layernorm.weight"), l, cos, sin)
+            x = x + self.mlp(self.rmsnorm(x, p + "post_attention_layernorm.weight"), l)
+        x = self.rmsnorm(x, "model.norm.weight")
+        head = "model.embed_tokens.weight" if c.tie else "lm_head.weight"
+        return self.linear(x, head)
+
+    def logits_for(self, prompt):
+        """The logits function for prompt and its generation: the forward."""
+        return self.forward
+
+
+if __name__ == "__main__":
+    sys.exit(main(Qwen2, "qwen2_ref", "f32 PyTorch reference for Qwen2ForCausalLM"))
