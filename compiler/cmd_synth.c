@@ -25,7 +25,37 @@ static const char SYNTH_USAGE[] =
     "      --shards K    split into K safetensors shards with an index (default 1)\n"
     "  -h, --help        this text\n";
 
-/* Lua value at the top of the stack -> JSON (config.json field values). */
+static json_t *lua_to_json(lua_State *L, int idx);
+
+static int compare_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A Lua table with string keys -> a JSON object, keys in sorted order so
+ * the file does not depend on Lua's hash order (rope_scaling). */
+static json_t *lua_to_json_object(lua_State *L, int idx)
+{
+    const char *keys[64];
+    size_t n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        if (lua_type(L, -2) == LUA_TSTRING && n < sizeof keys / sizeof keys[0])
+            keys[n++] = lua_tostring(L, -2); /* the key stays referenced by the table */
+        lua_pop(L, 1);
+    }
+    qsort(keys, n, sizeof keys[0], compare_keys);
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < n; i++) {
+        lua_getfield(L, idx, keys[i]);
+        json_object_set_new(o, keys[i], lua_to_json(L, lua_gettop(L)));
+        lua_pop(L, 1);
+    }
+    return o;
+}
+
+/* Lua value at the top of the stack -> JSON (config.json field values): a
+ * sequence is an array, a table with string keys an object. */
 static json_t *lua_to_json(lua_State *L, int idx)
 {
     switch (lua_type(L, idx)) {
@@ -36,8 +66,10 @@ static json_t *lua_to_json(lua_State *L, int idx)
             return json_integer((json_int_t)lua_tointeger(L, idx));
         return json_real(lua_tonumber(L, idx));
     case LUA_TTABLE: {
-        json_t *a = json_array();
         int n = (int)lua_rawlen(L, idx);
+        if (n == 0)
+            return lua_to_json_object(L, idx);
+        json_t *a = json_array();
         for (int i = 1; i <= n; i++) {
             lua_rawgeti(L, idx, i);
             json_array_append_new(a, lua_to_json(L, lua_gettop(L)));

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 status=0
-for cfg in configs/qwen3/*.yaml configs/qwen2/*.yaml configs/qwen1/*.yaml; do
+for cfg in configs/qwen3/*.yaml configs/qwen2/*.yaml configs/qwen1/*.yaml configs/llama/*.yaml; do
   [ -f "$cfg" ] || continue
   name=$(basename "$cfg" .yaml)
   if [ $check -eq 1 ]; then

@@ -120,7 +120,10 @@ function M.checkpoint_spec(cfg, marks, opts)
   end
   local hf = def.hf_config(c)
   local fields = { { "architectures", hf.architectures }, { "model_type", hf.model_type } }
-  for _, f in ipairs(hf.fields) do fields[#fields + 1] = { f[1], f[2] } end
+  for _, f in ipairs(hf.fields) do
+    -- A nested field ("rope_scaling.factor") is only checked; its object is written whole.
+    if not f.nested then fields[#fields + 1] = { f[1], f[2] } end
+  end
   return { tensors = tensors, config = fields }
 end
 

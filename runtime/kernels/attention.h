@@ -24,7 +24,7 @@ LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, 
     float inv[LM_MAX_ROT / 2];
     lm_rope_cs cs = { .pos = -1 };
     if (rot)
-        lm_rope_table(inv, rot, a->rope_base);
+        lm_rope_table(inv, rot, a->rope_base, &a->rope_scaling);
     for (int item = tid; item < a->n * KVH; item += nthreads) {
         int t = item / KVH, h = item % KVH, p = a->pos + t;
         const size_t slot = (size_t)h * CTX + (size_t)p;
@@ -101,7 +101,7 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
     float inv[LM_MAX_ROT / 2];
     lm_rope_cs cs = { .pos = -1 };
     if (rot)
-        lm_rope_table(inv, rot, a->rope_base);
+        lm_rope_table(inv, rot, a->rope_base, &a->rope_scaling);
     if (a->n >= LM_ATTN_TILE_MIN && D % 16 == 0 && D <= 16 * (LM_ATTN_BLOCK + LM_ATTN_KEYS)) {
         /* A batch: tiles of 16 / group tokens, interleaved over the
          * threads as below. */

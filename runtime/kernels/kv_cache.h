@@ -28,6 +28,7 @@
 typedef struct lm_attn_args {
     const float *q, *k, *v;     /* [n, heads*D], [n, kv_heads*D], [n, kv_heads*D] */
     float rope_base;            /* this call's RoPE base (dynamic NTK may raise it) */
+    lm_rope_scaling rope_scaling; /* config.json's rope_scaling; zero: none */
     const float *q_norm;        /* [D] or NULL */
     const float *k_norm;        /* [D] or NULL */
     float *cache;               /* this layer's K then V cache */

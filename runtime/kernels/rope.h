@@ -16,13 +16,55 @@ LM_INLINE float lm_rope_inv_freq(int i, int rot, float base)
     return 1.0f / powf(base, e);
 }
 
+/* How a model rescales RoPE's frequencies: config.json's rope_scaling, as
+ * transformers' rope initialisers compute it. A zero-initialised value is
+ * plain RoPE, so a model without scaling never names it. */
+typedef enum lm_rope_kind {
+    LM_ROPE_DEFAULT = 0,
+    LM_ROPE_LINEAR, /* inv_freq / factor */
+    LM_ROPE_LLAMA3, /* Llama 3.1's piecewise rescaling by wavelength */
+} lm_rope_kind;
+
+typedef struct lm_rope_scaling {
+    lm_rope_kind kind;
+    float factor;
+    float low_freq_factor, high_freq_factor; /* llama3 */
+    float original_context;                  /* llama3: original_max_position_embeddings */
+} lm_rope_scaling;
+
+/* Llama 3's rule (transformers' _compute_llama3_parameters), in f32 as its
+ * tensors are: frequencies whose wavelength 2 pi / f is longer than
+ * original_context / low_freq_factor are divided by factor, those shorter
+ * than original_context / high_freq_factor are kept, and the band between
+ * blends the two by how many wavelengths fit the original context. The
+ * thresholds are Python floats (double) compared as f32; scalar / tensor
+ * is the tensor's reciprocal times the scalar, as torch computes it. */
+LM_INLINE float lm_rope_llama3(float f, const lm_rope_scaling *s)
+{
+    const float low_wavelen = (float)((double)s->original_context / (double)s->low_freq_factor);
+    const float high_wavelen = (float)((double)s->original_context / (double)s->high_freq_factor);
+    const float wavelen = (1.0f / f) * (float)(2.0 * 3.14159265358979323846);
+    const float scaled = wavelen > low_wavelen ? f / s->factor : f;
+    if (wavelen < high_wavelen || wavelen > low_wavelen)
+        return scaled;
+    const float smooth = ((1.0f / wavelen) * s->original_context - s->low_freq_factor)
+                         / (float)((double)s->high_freq_factor - (double)s->low_freq_factor);
+    return (1.0f - smooth) * scaled / s->factor + smooth * scaled;
+}
+
 /* The inverse frequencies of one call, computed once instead of per head
  * and position (powf per element cost more than the rotation itself). */
 #define LM_MAX_ROT 512
-LM_INLINE void lm_rope_table(float *inv, int rot, float base)
+LM_INLINE void lm_rope_table(float *inv, int rot, float base, const lm_rope_scaling *s)
 {
-    for (int i = 0; i < rot / 2; i++)
-        inv[i] = lm_rope_inv_freq(i, rot, base);
+    for (int i = 0; i < rot / 2; i++) {
+        float f = lm_rope_inv_freq(i, rot, base);
+        if (s->kind == LM_ROPE_LINEAR)
+            f = f / s->factor;
+        else if (s->kind == LM_ROPE_LLAMA3)
+            f = lm_rope_llama3(f, s);
+        inv[i] = f;
+    }
 }
 
 /* cos and sin of pos * inv_freq for one position, kept while a thread's

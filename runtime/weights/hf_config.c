@@ -70,6 +70,26 @@ static int matches(const lm_config_check *c, const json_t *v)
     return 0;
 }
 
+/* The value at a key of config.json; "rope_scaling.factor" descends into
+ * nested objects, for settings config.json groups. NULL when absent. */
+static const json_t *config_value(const json_t *root, const char *key)
+{
+    const char *dot;
+    while ((dot = strchr(key, '.')) != NULL) {
+        char part[128];
+        size_t n = (size_t)(dot - key);
+        if (n >= sizeof part)
+            return NULL;
+        memcpy(part, key, n);
+        part[n] = '\0';
+        root = json_object_get(root, part);
+        if (!json_is_object(root))
+            return NULL;
+        key = dot + 1;
+    }
+    return json_object_get(root, key);
+}
+
 int lm_check_hf_config(const lm_model_desc *d, const char *dir, lm_err *e)
 {
     char path[4096];
@@ -94,7 +114,7 @@ int lm_check_hf_config(const lm_model_desc *d, const char *dir, lm_err *e)
     int n_diff = 0, omitted = 0;
     for (int i = 0; i < d->n_config_checks; i++) {
         const lm_config_check *c = &d->config_checks[i];
-        const json_t *v = json_object_get(root, c->json_key);
+        const json_t *v = config_value(root, c->json_key);
         if (!v && c->has_default)
             continue;
         if (v && matches(c, v))

@@ -18,6 +18,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = os.path.join(ROOT, "configs", "test", "qwen3-tiny.yaml")
 QWEN2_TINY = os.path.join(ROOT, "configs", "test", "qwen2-tiny.yaml")
+LLAMA_TINY = os.path.join(ROOT, "configs", "test", "llama-tiny-rope-llama3.yaml")
 
 failures = []
 
@@ -303,6 +304,42 @@ def qwen2_cases(lmcc, work):
                 ["unexpected tensor 'model.layers.0.self_attn.o_proj.bias'"])
 
 
+# ---- Llama: rope_scaling types lmcc does not have -------------------------
+
+def llama_cases(lmcc, work):
+    base = open(LLAMA_TINY).read()
+    path = os.path.join(work, "llama_yarn.yaml")
+    with open(path, "w") as f:
+        f.write(base.replace("rope_scaling_type: llama3", "rope_scaling_type: yarn"))
+    out = os.path.join(work, "out-llama-yarn")
+    check_error("config.llama_unknown_rope_scaling", run([lmcc, "build", path, "--emit-only", "-o", out]),
+                "lmcc", ["llama_yarn.yaml:15:", "rope_scaling type 'yarn'", "linear, llama3"], out)
+    ck = os.path.join(work, "llama-ck")
+    p = run([lmcc, "synth", LLAMA_TINY, "-o", ck, "--seed", "3"])
+    if p.returncode != 0:
+        print(p.stderr.decode())
+        sys.exit("setup failed: lmcc synth " + LLAMA_TINY)
+    cfg = json.load(open(os.path.join(ck, "config.json")))
+    cfg["rope_scaling"] = {"rope_type": "dynamic", "factor": 2.0}
+    hf = os.path.join(work, "llama-dynamic-config.json")
+    json.dump(cfg, open(hf, "w"))
+    check_error("import.llama_dynamic_rope_scaling", run([lmcc, "import", hf]), "lmcc",
+                ["rope_scaling type 'dynamic'", "not supported"])
+
+    # A checkpoint whose rope_scaling factor differs from the compiled one.
+    bindir = os.path.join(work, "llama-bin")
+    p = run([lmcc, "build", LLAMA_TINY, "-o", bindir])
+    if p.returncode != 0:
+        print(p.stderr.decode())
+        sys.exit("setup failed: lmcc build " + LLAMA_TINY)
+    cfg = json.load(open(os.path.join(ck, "config.json")))
+    cfg["rope_scaling"]["factor"] = 16.0
+    json.dump(cfg, open(os.path.join(ck, "config.json"), "w"))
+    exe = os.path.join(bindir, "llama-tiny-rope-llama3")
+    check_error("ckpt.llama_rope_scaling_disagrees", run([exe, "-m", ck, "--tokens", "1,2,3", "-n", "2"]),
+                "llama-tiny-rope-llama3", ["rope_scaling.factor is 16", "compiled 8"])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lmcc", required=True)
@@ -313,6 +350,7 @@ def main():
     config_cases(a.lmcc, a.work)
     checkpoint_cases(a.lmcc, a.work)
     qwen2_cases(a.lmcc, a.work)
+    llama_cases(a.lmcc, a.work)
     if failures:
         print(f"{len(failures)} bad-input case(s) failed: {', '.join(failures)}")
         return 1

@@ -9,6 +9,7 @@
 
 local CompileError = require("errors")
 local clit = require("clit")
+local rope = require("ops.rope")
 
 local M = { kind = "attention" }
 
@@ -74,7 +75,8 @@ function M.absorb(op, f)
       f.g.script, op.out.name))
   end
   if qi.rope and (qi.rope.base ~= ki.rope.base or qi.rope.head_dim ~= op.attrs.head_dim
-      or qi.rope.rot ~= ki.rope.rot or qi.rope.ntk ~= ki.rope.ntk) then
+      or qi.rope.rot ~= ki.rope.rot or qi.rope.ntk ~= ki.rope.ntk
+      or not rope.same_scaling(qi.rope.scaling, ki.rope.scaling)) then
     CompileError.raise(("%s: attention %s: q and k rope settings differ"):format(f.g.script, op.out.name))
   end
   local a = op.attrs
@@ -95,8 +97,12 @@ function M.emit(node, e)
   local doc = {}
   if node.q_norm then doc[#doc + 1] = "per-head rmsnorm of q and k" end
   if node.rope then
-    doc[#doc + 1] = ("RoPE base %s over %d dims%s"):format(clit.shortest(base, false), rot,
-      node.rope.ntk and (", dynamic NTK past %d tokens"):format(node.rope.ntk) or "")
+    local sc = node.rope.scaling
+    doc[#doc + 1] = ("RoPE base %s over %d dims%s%s"):format(clit.shortest(base, false), rot,
+      node.rope.ntk and (", dynamic NTK past %d tokens"):format(node.rope.ntk) or "",
+      sc and (", %s scaling x%s%s"):format(sc.type, clit.shortest(sc.factor, false),
+        sc.type == "llama3" and (" from %s"):format(clit.shortest(sc.original_max_position_embeddings, false)) or "")
+      or "")
   end
   if node.logn then doc[#doc + 1] = ("logn query scaling past %d"):format(node.logn) end
   doc[#doc + 1] = "causal, online softmax"
@@ -122,6 +128,13 @@ function M.emit(node, e)
   e:line(("            .cache = c->kv + (size_t)%d * %d, .out = %s,"):format(node.layer, layer_floats,
     e:A(node.outs[1])))
   e:line(("            .rope_base = %s,"):format(base_expr))
+  local sc = node.rope and node.rope.scaling
+  if sc then
+    e:line(("            .rope_scaling = { %s, %s, %s, %s, %s },"):format(
+      sc.type == "llama3" and "LM_ROPE_LLAMA3" or "LM_ROPE_LINEAR", clit.float(sc.factor),
+      clit.float(sc.low_freq_factor or 0.0), clit.float(sc.high_freq_factor or 0.0),
+      clit.float(sc.original_max_position_embeddings or 0.0)))
+  end
   e:line("            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };")
   e:line(("        lm_pool_run(c->pool, %s_store, &a);"):format(name))
   e:line(("        lm_pool_run(c->pool, %s_query, &a);"):format(name))
