@@ -36,21 +36,33 @@ static int compare_keys(const void *a, const void *b)
  * the file does not depend on Lua's hash order (rope_scaling). */
 static json_t *lua_to_json_object(lua_State *L, int idx)
 {
-    const char *keys[64];
     size_t n = 0;
     lua_pushnil(L);
     while (lua_next(L, idx) != 0) {
-        if (lua_type(L, -2) == LUA_TSTRING && n < sizeof keys / sizeof keys[0])
-            keys[n++] = lua_tostring(L, -2); /* the key stays referenced by the table */
+        n += lua_type(L, -2) == LUA_TSTRING;
         lua_pop(L, 1);
     }
-    qsort(keys, n, sizeof keys[0], compare_keys);
     json_t *o = json_object();
-    for (size_t i = 0; o && i < n; i++) {
+    const char **keys = malloc((n ? n : 1) * sizeof *keys);
+    if (!o || !keys) {
+        free(keys);
+        json_decref(o);
+        return NULL;
+    }
+    size_t k = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        if (lua_type(L, -2) == LUA_TSTRING)
+            keys[k++] = lua_tostring(L, -2); /* the key stays referenced by the table */
+        lua_pop(L, 1);
+    }
+    qsort(keys, n, sizeof *keys, compare_keys);
+    for (size_t i = 0; i < n; i++) {
         lua_getfield(L, idx, keys[i]);
         json_object_set_new(o, keys[i], lua_to_json(L, lua_gettop(L)));
         lua_pop(L, 1);
     }
+    free(keys);
     return o;
 }
 

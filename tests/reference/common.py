@@ -1,6 +1,8 @@
-"""What the PyTorch references (qwen3_ref.py, qwen1_ref.py) share: reading a
-checkpoint and checking its tensor shapes, the building blocks both
-architectures compute the same way, greedy generation and the command line.
+"""What the PyTorch references (qwen3_ref.py, qwen2_ref.py, llama_ref.py,
+qwen1_ref.py) share: reading a checkpoint and checking its tensor shapes,
+the building blocks the architectures compute the same way (RMSNorm,
+rotate-half RoPE, grouped-query causal attention), greedy generation and
+the command line.
 
 Like the references themselves, nothing here comes from lmcc's C code.
 """
@@ -81,6 +83,31 @@ def rms_norm(x, weight, eps):
 def rotate_half(x):
     half = x.shape[-1] // 2
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def rope_cos_sin(inv_freq, n):
+    """cos and sin of position x inv_freq for positions 0..n-1, duplicated for
+    the two halves (rotate-half RoPE), as transformers' rotary embeddings
+    build them: [n, 2 * len(inv_freq)] each."""
+    pos = torch.arange(n, dtype=torch.float32)
+    freqs = pos[:, None] * inv_freq[None, :]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos(), emb.sin()
+
+
+def gqa_attention(q, k, v, scale):
+    """Causal grouped-query attention: q [H, n, hd], k and v [KV, n, hd] (k
+    already rotated) -> [n, H * hd]. Query head h reads KV head h // (H / KV)
+    (repeat_kv); keys and values are first rounded as the KV cache keeps
+    them."""
+    heads, n, hd = q.shape
+    k, v = kv_round(k), kv_round(v)
+    groups = heads // k.shape[0]
+    k = k.repeat_interleave(groups, dim=0)
+    v = v.repeat_interleave(groups, dim=0)
+    scores = torch.matmul(q, k.transpose(1, 2)) * scale
+    out = causal_attend(scores, v)
+    return out.transpose(0, 1).reshape(n, heads * hd)
 
 
 def causal_attend(scores, v):

@@ -25,8 +25,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (BaseConfig, causal_attend, check_shapes, kv_round, linear,  # noqa: E402
-                    load_checkpoint, main, rms_norm, rotate_half)
+from common import (BaseConfig, check_shapes, gqa_attention, linear, load_checkpoint,  # noqa: E402
+                    main, rms_norm, rope_cos_sin, rotate_half)
 
 
 class Config(BaseConfig):
@@ -116,10 +116,7 @@ class Llama:
         return torch.where(is_medium, smoothed, inv_freq_llama)
 
     def rope_cos_sin(self, n):
-        pos = torch.arange(n, dtype=torch.float32)
-        freqs = pos[:, None] * self.inv_freq()[None, :]
-        emb = torch.cat((freqs, freqs), dim=-1)
-        return emb.cos(), emb.sin()
+        return rope_cos_sin(self.inv_freq(), n)
 
     def attention(self, x, l, cos, sin):
         c = self.cfg
@@ -130,13 +127,7 @@ class Llama:
         v = self.linear(x, p + "v_proj", ab).view(n, c.num_kv_heads, hd).transpose(0, 1)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
-        k, v = kv_round(k), kv_round(v)
-        groups = c.num_heads // c.num_kv_heads
-        k = k.repeat_interleave(groups, dim=0)
-        v = v.repeat_interleave(groups, dim=0)
-        scores = torch.matmul(q, k.transpose(1, 2)) * (hd ** -0.5)
-        out = causal_attend(scores, v)
-        out = out.transpose(0, 1).reshape(n, c.num_heads * hd)
+        out = gqa_attention(q, k, v, hd ** -0.5)
         return self.linear(out, p + "o_proj", ab)
 
     def mlp(self, x, l):

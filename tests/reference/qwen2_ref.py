@@ -23,8 +23,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (BaseConfig, causal_attend, check_shapes, kv_round, linear,  # noqa: E402
-                    load_checkpoint, main, rms_norm, rotate_half)
+from common import (BaseConfig, check_shapes, gqa_attention, linear, load_checkpoint,  # noqa: E402
+                    main, rms_norm, rope_cos_sin, rotate_half)
 
 
 class Config(BaseConfig):
@@ -88,10 +88,7 @@ class Qwen2:
         # inv_freq x position, duplicated for the two halves.
         d = self.cfg.head_dim
         inv_freq = 1.0 / (self.cfg.rope_theta ** (torch.arange(0, d, 2, dtype=torch.int64).float() / d))
-        pos = torch.arange(n, dtype=torch.float32)
-        freqs = pos[:, None] * inv_freq[None, :]
-        emb = torch.cat((freqs, freqs), dim=-1)
-        return emb.cos(), emb.sin()
+        return rope_cos_sin(inv_freq, n)
 
     def attention(self, x, l, cos, sin):
         c = self.cfg
@@ -102,13 +99,7 @@ class Qwen2:
         v = self.linear(x, p + "v_proj.weight", p + "v_proj.bias").view(n, c.num_kv_heads, hd).transpose(0, 1)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
-        k, v = kv_round(k), kv_round(v)
-        groups = c.num_heads // c.num_kv_heads
-        k = k.repeat_interleave(groups, dim=0)
-        v = v.repeat_interleave(groups, dim=0)
-        scores = torch.matmul(q, k.transpose(1, 2)) * (hd ** -0.5)
-        out = causal_attend(scores, v)
-        out = out.transpose(0, 1).reshape(n, c.num_heads * hd)
+        out = gqa_attention(q, k, v, hd ** -0.5)
         return self.linear(out, p + "o_proj.weight")
 
     def mlp(self, x, l):

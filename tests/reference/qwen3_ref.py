@@ -18,8 +18,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (BaseConfig, causal_attend, check_shapes, kv_round, linear,  # noqa: E402
-                    load_checkpoint, main, rms_norm, rotate_half)
+from common import (BaseConfig, check_shapes, gqa_attention, linear, load_checkpoint,  # noqa: E402
+                    main, rms_norm, rope_cos_sin, rotate_half)
 
 
 class Config(BaseConfig):
@@ -85,10 +85,7 @@ class Qwen3:
         # inv_freq x position, duplicated for the two halves.
         d = self.cfg.head_dim
         inv_freq = 1.0 / (self.cfg.rope_theta ** (torch.arange(0, d, 2, dtype=torch.int64).float() / d))
-        pos = torch.arange(n, dtype=torch.float32)
-        freqs = pos[:, None] * inv_freq[None, :]         # [n, d/2]
-        emb = torch.cat((freqs, freqs), dim=-1)          # [n, d]
-        return emb.cos(), emb.sin()
+        return rope_cos_sin(inv_freq, n)
 
     def attention(self, x, l, cos, sin):
         c = self.cfg
@@ -102,13 +99,7 @@ class Qwen3:
         v = v.transpose(0, 1)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
-        k, v = kv_round(k), kv_round(v)                            # as the KV cache keeps them
-        groups = c.num_heads // c.num_kv_heads
-        k = k.repeat_interleave(groups, dim=0)                     # head h uses kv head h // groups
-        v = v.repeat_interleave(groups, dim=0)
-        scores = torch.matmul(q, k.transpose(1, 2)) * (hd ** -0.5)  # [H, n, n]
-        out = causal_attend(scores, v)                             # [H, n, hd]
-        out = out.transpose(0, 1).reshape(n, c.num_heads * hd)
+        out = gqa_attention(q, k, v, hd ** -0.5)
         return self.linear(out, p + "o_proj.weight")
 
     def mlp(self, x, l):
