@@ -113,16 +113,16 @@ return arch "llama" {
     -- rope_scaling is one object in config.json; its numbers are checked
     -- one by one ("rope_scaling.factor").
     if c.rope_scaling_type ~= "none" then
-      local rs = { rope_type = c.rope_scaling_type, factor = c.rope_scaling_factor }
-      fields[#fields + 1] = { "rope_scaling.factor", c.rope_scaling_factor, compare = true, nested = true }
+      local numbers = { { "factor", c.rope_scaling_factor } }
       if c.rope_scaling_type == "llama3" then
-        rs.low_freq_factor = c.rope_low_freq_factor
-        rs.high_freq_factor = c.rope_high_freq_factor
-        rs.original_max_position_embeddings = c.rope_original_context
-        fields[#fields + 1] = { "rope_scaling.low_freq_factor", c.rope_low_freq_factor, compare = true, nested = true }
-        fields[#fields + 1] = { "rope_scaling.high_freq_factor", c.rope_high_freq_factor, compare = true, nested = true }
-        fields[#fields + 1] = { "rope_scaling.original_max_position_embeddings", c.rope_original_context,
-                                compare = true, nested = true }
+        numbers[2] = { "low_freq_factor", c.rope_low_freq_factor }
+        numbers[3] = { "high_freq_factor", c.rope_high_freq_factor }
+        numbers[4] = { "original_max_position_embeddings", c.rope_original_context }
+      end
+      local rs = { rope_type = c.rope_scaling_type }
+      for _, n in ipairs(numbers) do
+        rs[n[1]] = n[2]
+        fields[#fields + 1] = { "rope_scaling." .. n[1], n[2], compare = true, nested = true }
       end
       fields[#fields + 1] = { "rope_scaling", rs }
     end

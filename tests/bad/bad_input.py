@@ -122,6 +122,24 @@ def write_st(path, tensors, header_patch=None, raw_header=None):
         f.write(struct.pack("<Q", len(text)) + text + body)
 
 
+def copy_variant(good, work, name, mutate):
+    """A copy of the good checkpoint, broken by mutate(dir)."""
+    d = os.path.join(work, name)
+    shutil.rmtree(d, ignore_errors=True)
+    shutil.copytree(good, d)
+    mutate(d)
+    return d
+
+
+def rewrite_st(fn, st="model.safetensors"):
+    """A mutation that edits the tensors of st with fn(tensors) and writes it back."""
+    def m(d):
+        t = read_st(os.path.join(d, st))
+        fn(t)
+        write_st(os.path.join(d, st), t)
+    return m
+
+
 def checkpoint_cases(lmcc, work):
     good = os.path.join(work, "good")
     bindir = os.path.join(work, "bin")
@@ -136,21 +154,12 @@ def checkpoint_cases(lmcc, work):
     st = "model.safetensors"
 
     def variant(name, mutate):
-        d = os.path.join(work, name)
-        shutil.rmtree(d, ignore_errors=True)
-        shutil.copytree(good, d)
-        mutate(d)
-        return d
+        return copy_variant(good, work, name, mutate)
 
     def run_exe(d, tokens="1,2,3", extra=()):
         return run([exe, "-m", d, "--tokens", tokens, "-n", "2", *extra])
 
-    def rewrite(fn):
-        def m(d):
-            t = read_st(os.path.join(d, st))
-            fn(t)
-            write_st(os.path.join(d, st), t)
-        return m
+    rewrite = rewrite_st
 
     # The good checkpoint works.
     p = run_exe(good)
@@ -272,22 +281,12 @@ def qwen2_cases(lmcc, work):
                 ["use_sliding_window", "not supported"])
 
     def variant(name, mutate):
-        d = os.path.join(work, name)
-        shutil.rmtree(d, ignore_errors=True)
-        shutil.copytree(good, d)
-        mutate(d)
-        return d
+        return copy_variant(good, work, name, mutate)
 
     def run_exe(d):
         return run([exe, "-m", d, "--tokens", "1,2,3", "-n", "2"])
 
-    def rewrite(fn):
-        def m(d):
-            path = os.path.join(d, "model.safetensors")
-            t = read_st(path)
-            fn(t)
-            write_st(path, t)
-        return m
+    rewrite = rewrite_st
 
     def sliding_on(d):
         json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
