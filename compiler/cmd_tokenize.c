@@ -25,6 +25,10 @@ static const char TOKENIZE_USAGE[] =
     "      --no-think     chat: disable thinking (Qwen3 appends an empty think block)\n"
     "      --render       chat: print the rendered text instead of ids\n"
     "      --no-special   treat special tokens in the text (<|im_start|>...) as plain text\n"
+    "      --no-add-special-tokens\n"
+    "                     leave out what the tokenizer.json's post-processor adds around a\n"
+    "                     text (Llama 3.1/3.2: <|begin_of_text|> first; Qwen: nothing), as\n"
+    "                     Hugging Face's add_special_tokens=False\n"
     "      --bench        print load time and encode speed as one JSON object instead\n"
     "  -h, --help         this text\n";
 
@@ -126,10 +130,11 @@ int cmd_tokenize(int argc, char **argv)
         {"think", no_argument, NULL, 'T'},      {"no-think", no_argument, NULL, 'N'},
         {"render", no_argument, NULL, 'r'},     {"no-special", no_argument, NULL, 's'},
         {"bench", no_argument, NULL, 'b'},      {"help", no_argument, NULL, 'h'},
+        {"no-add-special-tokens", no_argument, NULL, 'A'},
         {NULL, 0, NULL, 0},
     };
     const char *file = NULL, *chat = NULL;
-    int think = 1, render = 0, allow_special = 1, bench = 0, c;
+    int think = 1, render = 0, allow_special = 1, add_special = 1, bench = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
         switch (c) {
@@ -139,6 +144,7 @@ int cmd_tokenize(int argc, char **argv)
         case 'N': think = 0; break;
         case 'r': render = 1; break;
         case 's': allow_special = 0; break;
+        case 'A': add_special = 0; break;
         case 'b': bench = 1; break;
         case 'h': fputs(TOKENIZE_USAGE, stdout); return 0;
         default: return usage_error("tokenize", NULL, TOKENIZE_USAGE);
@@ -195,7 +201,8 @@ int cmd_tokenize(int argc, char **argv)
         memcpy(text, argv[optind + 1], len + 1);
     }
     t0 = now_seconds();
-    if (lm_tokenizer_encode(tok, text, len, allow_special, &ids, &err) != 0)
+    if ((add_special ? lm_tokenizer_encode_prompt(tok, text, len, allow_special, &ids, &err)
+                     : lm_tokenizer_encode(tok, text, len, allow_special, &ids, &err)) != 0)
         goto done;
     double encode_s = now_seconds() - t0;
     if (bench)

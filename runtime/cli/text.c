@@ -147,7 +147,7 @@ static int run_completion(text_run *tr, lm_err *e)
     const lm_model_desc *d = tr->d;
     lm_ids ids = {0};
     int status = EXIT_RUNTIME;
-    if (lm_tokenizer_encode(tr->tok, tr->first.v, tr->first.n, 1, &ids, e) != 0)
+    if (lm_tokenizer_encode_prompt(tr->tok, tr->first.v, tr->first.n, 1, &ids, e) != 0)
         goto done;
     int n = (int)ids.n;
     if (n == 0) {
@@ -364,7 +364,7 @@ static int interactive_add_input(void *state, text_run *tr, const char *input, s
     lm_bytes *text = state;
     if (lm_bytes_append(text, input, len, e) != 0)
         return -1;
-    return lm_tokenizer_encode(tr->tok, text->v ? text->v : "", text->n, 1, ids, e);
+    return lm_tokenizer_encode_prompt(tr->tok, text->v ? text->v : "", text->n, 1, ids, e);
 }
 
 static int interactive_add_answer(void *state, text_run *tr, lm_err *e)

@@ -169,6 +169,8 @@ void lm_tokenizer_free(lm_tokenizer *t)
     free(t->vocab.slot);
     tok_pair_map_free(&t->merges);
     free(t->added);
+    lm_ids_free(&t->template_before);
+    lm_ids_free(&t->template_after);
     pcre2_match_data_free(t->match);
     pcre2_match_context_free(t->match_ctx);
     pcre2_jit_stack_free(t->jit_stack);
@@ -358,6 +360,20 @@ int lm_tokenizer_encode(lm_tokenizer *t, const char *text, size_t len, int allow
     }
     free(fixed);
     return rc;
+}
+
+int lm_tokenizer_encode_prompt(lm_tokenizer *t, const char *text, size_t len, int allow_special,
+                               lm_ids *out, lm_err *e)
+{
+    for (size_t i = 0; i < t->template_before.n; i++)
+        if (lm_ids_push(out, t->template_before.v[i], e) != 0)
+            return -1;
+    if (lm_tokenizer_encode(t, text, len, allow_special, out, e) != 0)
+        return -1;
+    for (size_t i = 0; i < t->template_after.n; i++)
+        if (lm_ids_push(out, t->template_after.v[i], e) != 0)
+            return -1;
+    return 0;
 }
 
 /* ---- decoding ---- */

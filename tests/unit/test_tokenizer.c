@@ -256,6 +256,69 @@ static void chat_renders_qwen3_and_chatml(void **state)
     lm_bytes_free(&out);
 }
 
+/* The tiny tokenizer with its post_processor replaced by pp (stolen). */
+static char *write_with_post_processor(const char *name, json_t *pp)
+{
+    char *base = write_tiny_json(name, -1, NULL);
+    json_error_t jerr;
+    json_t *root = json_load_file(base, 0, &jerr);
+    assert_non_null(root);
+    json_object_set_new(root, "post_processor", pp);
+    assert_int_equal(json_dump_file(root, base, 0), 0);
+    json_decref(root);
+    return base;
+}
+
+static json_t *template_processing(const char *before, const char *after)
+{
+    json_t *single = json_array();
+    json_t *specials = json_object();
+    const char *names[2] = {before, after};
+    for (int i = 0; i < 2; i++) {
+        if (i == 1)
+            json_array_append_new(single, json_pack("{s:{s:s, s:i}}", "Sequence", "id", "A", "type_id", 0));
+        if (!names[i])
+            continue;
+        json_array_append_new(single, json_pack("{s:{s:s, s:i}}", "SpecialToken", "id", names[i], "type_id", 0));
+        if (strcmp(names[i], "<unlisted>") != 0)
+            json_object_set_new(specials, names[i], json_pack("{s:s, s:[i], s:[s]}", "id", names[i], "ids",
+                                                              strcmp(names[i], "<x>") ? 300 : 302,
+                                                              "tokens", names[i]));
+    }
+    return json_pack("{s:s, s:[{s:s}, {s:s, s:o, s:o}]}", "type", "Sequence", "processors", "type",
+                     "ByteLevel", "type", "TemplateProcessing", "single", single, "special_tokens", specials);
+}
+
+static void post_processor_template_wraps_prompts(void **state)
+{
+    char *path = write_with_post_processor("templated.json", template_processing("<|end|>", "<x>"));
+    lm_err e;
+    lm_tokenizer *t = lm_tokenizer_load(path, &e);
+    if (!t)
+        fail_msg("%s", e.msg);
+    lm_ids ids = {0};
+    assert_int_equal(lm_tokenizer_encode_prompt(t, "ab", 2, 1, &ids, &e), 0);
+    assert_int_equal(ids.n, 3);
+    assert_int_equal(ids.v[0], 300);
+    assert_int_equal(ids.v[1], 256);
+    assert_int_equal(ids.v[2], 302);
+    ids.n = 0; /* lm_tokenizer_encode leaves the template out */
+    assert_int_equal(lm_tokenizer_encode(t, "ab", 2, 1, &ids, &e), 0);
+    assert_int_equal(ids.n, 1);
+    lm_ids_free(&ids);
+    lm_tokenizer_free(t);
+    free(path);
+
+    path = write_with_post_processor("templated.json", template_processing("<unlisted>", NULL));
+    assert_null(lm_tokenizer_load(path, &e));
+    assert_non_null(strstr(e.msg, "single[0]"));
+    free(path);
+    path = write_with_post_processor("templated.json", json_pack("{s:s}", "type", "BertProcessing"));
+    assert_null(lm_tokenizer_load(path, &e));
+    assert_non_null(strstr(e.msg, "'BertProcessing' is not supported"));
+    free(path);
+}
+
 static void load_errors_are_reported(void **state)
 {
     lm_err e;
@@ -293,7 +356,7 @@ static int make_dir(void **state)
 static int remove_dir(void **state)
 {
     const char *names[] = {"tokenizer.json", "nobyte.json", "badmerge.json", "broken.json",
-                           "broken.tiktoken", "qwen.tiktoken"};
+                           "broken.tiktoken", "qwen.tiktoken", "templated.json"};
     char p[512];
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         snprintf(p, sizeof p, "%s/%s", g_dir, names[i]);
@@ -315,6 +378,7 @@ int main(void)
         cmocka_unit_test(invalid_utf8_becomes_replacement_characters),
         cmocka_unit_test(chat_renders_qwen3_and_chatml),
         cmocka_unit_test(load_errors_are_reported),
+        cmocka_unit_test(post_processor_template_wraps_prompts),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }
