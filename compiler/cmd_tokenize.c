@@ -24,6 +24,12 @@ static const char TOKENIZE_USAGE[] =
     "      --think        chat: leave thinking on (Qwen3; the default)\n"
     "      --no-think     chat: disable thinking (Qwen3 appends an empty think block)\n"
     "      --render       chat: print the rendered text instead of ids\n"
+    "      --chat-format NAME\n"
+    "                     chat: render as NAME (qwen3, qwen2.5, chatml, llama3, llama3.1,\n"
+    "                     llama3.2) instead of the format tokenizer_config.json's\n"
+    "                     chat_template asks for\n"
+    "      --date DATE    chat: Llama 3.1/3.2's \"Today Date\" (default: 3.1 26 Jul 2024,\n"
+    "                     3.2 today), e.g. \"01 Dec 2026\"\n"
     "      --no-special   treat special tokens in the text (<|im_start|>...) as plain text\n"
     "      --no-add-special-tokens\n"
     "                     leave out what the tokenizer.json's post-processor adds around a\n"
@@ -131,9 +137,10 @@ int cmd_tokenize(int argc, char **argv)
         {"render", no_argument, NULL, 'r'},     {"no-special", no_argument, NULL, 's'},
         {"bench", no_argument, NULL, 'b'},      {"help", no_argument, NULL, 'h'},
         {"no-add-special-tokens", no_argument, NULL, 'A'},
+        {"chat-format", required_argument, NULL, 'F'}, {"date", required_argument, NULL, 'D'},
         {NULL, 0, NULL, 0},
     };
-    const char *file = NULL, *chat = NULL;
+    const char *file = NULL, *chat = NULL, *format_name = NULL, *date = NULL;
     int think = 1, render = 0, allow_special = 1, add_special = 1, bench = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
@@ -145,6 +152,8 @@ int cmd_tokenize(int argc, char **argv)
         case 'r': render = 1; break;
         case 's': allow_special = 0; break;
         case 'A': add_special = 0; break;
+        case 'F': format_name = optarg; break;
+        case 'D': date = optarg; break;
         case 'b': bench = 1; break;
         case 'h': fputs(TOKENIZE_USAGE, stdout); return 0;
         default: return usage_error("tokenize", NULL, TOKENIZE_USAGE);
@@ -155,8 +164,16 @@ int cmd_tokenize(int argc, char **argv)
     if (n_pos < 1 || n_pos > 2 || sources != 1)
         return usage_error("tokenize", "expected PATH and exactly one of TEXT, -f FILE, --chat CONV",
                            TOKENIZE_USAGE);
-    if (render && !chat)
-        return usage_error("tokenize", "--render needs --chat", TOKENIZE_USAGE);
+    if ((render || format_name || date) && !chat)
+        return usage_error("tokenize", "--render, --chat-format and --date need --chat",
+                           TOKENIZE_USAGE);
+    lm_chat_format f = LM_CHAT_QWEN3;
+    if (format_name && lm_chat_format_parse(format_name, &f) != 0) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "--chat-format '%.64s' is not a chat format; expected one of %s",
+                 format_name, lm_chat_format_names());
+        return usage_error("tokenize", msg, TOKENIZE_USAGE);
+    }
 
     lm_err err;
     double t0 = now_seconds();
@@ -175,9 +192,8 @@ int cmd_tokenize(int argc, char **argv)
     if (chat) {
         size_t n_msgs;
         msgs = load_conversation(chat, &conv_root, &n_msgs, &err);
-        lm_chat_opts o = {.add_generation_prompt = 1, .enable_thinking = think};
-        lm_chat_format f = lm_chat_format_for(tok);
-        if (!msgs ||
+        lm_chat_opts o = {.add_generation_prompt = 1, .enable_thinking = think, .date = date};
+        if (!msgs || (!format_name && lm_chat_format_detect(argv[optind], tok, &f, &err) != 0) ||
             (render ? lm_chat_render(f, msgs, n_msgs, o, &rendered, &err)
                     : lm_chat_encode(tok, f, msgs, n_msgs, o, &ids, &err)) != 0)
             goto done;

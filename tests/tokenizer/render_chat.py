@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Reference chat renderings, independent of lmcc.
 
-Qwen3: the chat_template of the real tokenizer_config.json, rendered with
-Jinja2 the way transformers' apply_chat_template does (sandboxed,
-trim_blocks and lstrip_blocks, add_generation_prompt=True; enable_thinking
-passed only when false, as a caller turning thinking off does).
+Templates (Qwen3, Qwen2.5, Llama 3, 3.1, 3.2): the chat_template string,
+rendered with Jinja2 the way transformers' apply_chat_template does
+(sandboxed, trim_blocks and lstrip_blocks, the loopcontrols extension, its
+tojson (json.dumps with ensure_ascii=False), raise_exception and
+strftime_now, the special tokens as variables, add_generation_prompt=True;
+enable_thinking passed only when false, as a caller turning thinking off
+does).
 
 Qwen1: make_context of Qwen's qwen_generation_utils.py (chat_format
 "chatml"), restated: the system block, then for each earlier turn
@@ -20,20 +23,31 @@ import json
 import sys
 
 import jinja2
+import jinja2.ext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 
-def render_qwen3(template, messages, enable_thinking=True):
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+def render_template(template, messages, today="26 Jul 2024", **variables):
+    """today: what strftime_now returns (a fixed date keeps the test
+    independent of the day it runs)."""
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                        extensions=[jinja2.ext.loopcontrols])
 
     def raise_exception(msg):
         raise jinja2.exceptions.TemplateError(msg)
 
+    def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+        return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators,
+                          sort_keys=sort_keys)
+
+    env.filters["tojson"] = tojson
     env.globals["raise_exception"] = raise_exception
-    kwargs = {"messages": messages, "add_generation_prompt": True}
-    if not enable_thinking:
-        kwargs["enable_thinking"] = False
-    return env.from_string(template).render(**kwargs)
+    env.globals["strftime_now"] = lambda fmt: today
+    return env.from_string(template).render(messages=messages, add_generation_prompt=True, **variables)
+
+
+def render_qwen3(template, messages, enable_thinking=True):
+    return render_template(template, messages, **({} if enable_thinking else {"enable_thinking": False}))
 
 
 QWEN1_DEFAULT_SYSTEM = "You are a helpful assistant."

@@ -531,7 +531,7 @@ static int chat_ids(lm_chat_msg *msgs, size_t n, int think, int32_t *out)
     lm_ids ids = {0};
     lm_err e;
     lm_chat_opts o = {.add_generation_prompt = 1, .enable_thinking = think};
-    if (lm_chat_encode(t, lm_chat_format_for(t), msgs, n, o, &ids, &e) != 0)
+    if (lm_chat_encode(t, LM_CHAT_QWEN3, msgs, n, o, &ids, &e) != 0)
         fail_msg("%s", e.msg);
     int count = (int)ids.n;
     assert_true(count <= 4 * CTX);

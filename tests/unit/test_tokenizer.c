@@ -221,7 +221,9 @@ static void tiktoken_merges_by_concatenated_rank(void **state)
     if (!t)
         fail_msg("%s", e.msg);
     assert_int_equal(lm_tokenizer_format_of(t), LM_TOKENIZER_TIKTOKEN);
-    assert_int_equal(lm_chat_format_for(t), LM_CHAT_CHATML);
+    lm_chat_format chat;
+    assert_int_equal(lm_chat_format_detect(g_dir, t, &chat, &e), 0);
+    assert_int_equal(chat, LM_CHAT_CHATML); /* no chat_template: qwen.tiktoken means ChatML */
     /* abcab: ab+c+ab, then "abc" (257) outranks nothing else: abc|ab. */
     expect_ids(t, "abcab", 1, (int32_t[]){257, 256}, 2);
     expect_ids(t, "<|endoftext|><|im_start|><|im_end|><|extra_0|>", 1,
@@ -319,6 +321,52 @@ static void post_processor_template_wraps_prompts(void **state)
     free(path);
 }
 
+static void write_config_template(const char *template)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", g_dir);
+    json_t *root = json_pack("{s:s}", "chat_template", template);
+    assert_int_equal(json_dump_file(root, path, 0), 0);
+    json_decref(root);
+}
+
+static void chat_format_comes_from_the_template(void **state)
+{
+    lm_tokenizer *t = load_tiny();
+    lm_chat_format f;
+    lm_err e;
+    write_config_template("{{ bos_token }}<|start_header_id|>{{ m }}<|end_header_id|>");
+    assert_int_equal(lm_chat_format_detect(g_dir, t, &f, &e), 0);
+    assert_int_equal(f, LM_CHAT_LLAMA3);
+    write_config_template("{{- \"Cutting Knowledge Date: December 2023\" }}<|start_header_id|>");
+    assert_int_equal(lm_chat_format_detect(g_dir, t, &f, &e), 0);
+    assert_int_equal(f, LM_CHAT_LLAMA31);
+    write_config_template("{% for m in messages %}[INST] {{ m.content }} [/INST]{% endfor %}");
+    assert_int_equal(lm_chat_format_detect(g_dir, t, &f, &e), -1);
+    assert_non_null(strstr(e.msg, "not one lmcc renders"));
+    assert_non_null(strstr(e.msg, "tokenizer_config.json"));
+    for (int k = LM_CHAT_QWEN3; k <= LM_CHAT_LLAMA32; k++) {
+        assert_int_equal(lm_chat_format_parse(lm_chat_format_name((lm_chat_format)k), &f), 0);
+        assert_int_equal(f, k);
+    }
+    assert_int_equal(lm_chat_format_parse("llama4", &f), -1);
+
+    /* Llama 3.1: the system block is always there; contents are trimmed. */
+    lm_chat_msg msgs[] = {{"user", " \xE3\x80\x80Hi\n", NULL}};
+    lm_bytes out = {0};
+    lm_chat_opts o = {.add_generation_prompt = 1};
+    assert_int_equal(lm_chat_render(LM_CHAT_LLAMA31, msgs, 1, o, &out, &e), 0);
+    assert_string_equal(out.v, "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+                               "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
+                               "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+                               "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    out.n = 0;
+    assert_int_equal(lm_chat_render(LM_CHAT_QWEN25, msgs, 1, o, &out, &e), 0);
+    assert_non_null(strstr(out.v, "You are Qwen, created by Alibaba Cloud."));
+    lm_bytes_free(&out);
+    lm_tokenizer_free(t);
+}
+
 static void load_errors_are_reported(void **state)
 {
     lm_err e;
@@ -356,7 +404,7 @@ static int make_dir(void **state)
 static int remove_dir(void **state)
 {
     const char *names[] = {"tokenizer.json", "nobyte.json", "badmerge.json", "broken.json",
-                           "broken.tiktoken", "qwen.tiktoken", "templated.json"};
+                           "broken.tiktoken", "qwen.tiktoken", "templated.json", "tokenizer_config.json"};
     char p[512];
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         snprintf(p, sizeof p, "%s/%s", g_dir, names[i]);
@@ -379,6 +427,7 @@ int main(void)
         cmocka_unit_test(chat_renders_qwen3_and_chatml),
         cmocka_unit_test(load_errors_are_reported),
         cmocka_unit_test(post_processor_template_wraps_prompts),
+        cmocka_unit_test(chat_format_comes_from_the_template),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }
