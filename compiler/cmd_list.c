@@ -32,7 +32,7 @@ static int config_cell(const registry_model *m, const char *size, char *buf, siz
                        lm_err *e)
 {
     char rel[2048], abs[4096];
-    if (registry_substitute(m->config, size, 1, rel, sizeof rel, e) != 0 ||
+    if (registry_config_rel(m, size, rel, sizeof rel, e) != 0 ||
         registry_config_path(m, size, abs, sizeof abs, e) != 0)
         return -1;
     *missing = !fs_exists(abs);
@@ -111,7 +111,7 @@ int cmd_list(int argc, char **argv)
                 snprintf(rw->col[COL_VARIANT], sizeof rw->col[0], "%s", var->name);
                 snprintf(rw->col[COL_REPO], sizeof rw->col[0], "%s", repo);
                 snprintf(rw->col[COL_ARCH], sizeof rw->col[0], "%s", m->arch);
-                snprintf(rw->col[COL_CHAT], sizeof rw->col[0], "%s%s", var->chat,
+                snprintf(rw->col[COL_CHAT], sizeof rw->col[0], "%s%s", var->chats[s],
                          var->thinking ? " (thinking)" : "");
                 snprintf(rw->col[COL_CONFIG], sizeof rw->col[0], "%.590s", config);
             }

@@ -14,6 +14,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "../runtime/text/chat_template.h"
 #include "config_yaml.h"
 #include "frontend.h"
 
@@ -259,27 +260,74 @@ static void free_keys(keyed *keys, int n)
     free(keys);
 }
 
-static int load_variant(loader *ld, int idx, const char *prefix, registry_variant *v)
+/* A chat format the runtime renders (text/chat_template.h), or none. */
+static int check_chat(loader *ld, const char *key, const char *name)
+{
+    lm_chat_format f;
+    if (strcmp(name, "none") == 0 || lm_chat_format_parse(name, &f) == 0)
+        return 0;
+    return fail_key(ld, key, "'%s' is not a chat format; expected none or one of %s", name,
+                    lm_chat_format_names());
+}
+
+/* chat: one format for every size, or a mapping {size: format} naming
+ * each size (Llama 3.2's sizes have its template, 3.1's theirs). */
+static int load_chats(loader *ld, int idx, const char *prefix, const registry_model *m,
+                      registry_variant *v)
+{
+    lua_State *L = ld->L;
+    char key[512], skey[600];
+    snprintf(key, sizeof key, "%schat", prefix);
+    v->chats = calloc((size_t)m->n_sizes, sizeof *v->chats);
+    if (!v->chats)
+        return lm_fail(ld->e, "%s: out of memory", ld->path);
+    lua_getfield(L, idx, "chat");
+    int rc = 0, mapped = is_mapping(L, -1);
+    for (int i = 0; i < m->n_sizes && rc == 0; i++) {
+        snprintf(skey, sizeof skey, "%s.%s", key, m->sizes[i]);
+        if (lua_isnil(L, -1)) {
+            if (!(v->chats[i] = strdup("none")))
+                rc = lm_fail(ld->e, "%s: out of memory", ld->path);
+            continue;
+        }
+        if (mapped) {
+            lua_getfield(L, -1, m->sizes[i]);
+            rc = lua_isnil(L, -1) ? fail_key(ld, skey, "the chat mapping must name every size")
+                                  : dup_string(ld, -1, skey, MAX_CHAT, &v->chats[i]);
+            lua_pop(L, 1);
+        } else {
+            rc = dup_string(ld, -1, key, MAX_CHAT, &v->chats[i]);
+        }
+        if (rc == 0)
+            rc = check_chat(ld, mapped ? skey : key, v->chats[i]);
+    }
+    if (rc == 0 && mapped) { /* and nothing but sizes */
+        lua_pushnil(L);
+        while (rc == 0 && lua_next(L, -2)) {
+            const char *size = lua_tostring(L, -2);
+            if (!size || !registry_find_size(m, size)) {
+                snprintf(skey, sizeof skey, "%s.%s", key, size ? size : "?");
+                rc = fail_key(ld, skey, "'%s' is not one of the sizes", size ? size : "?");
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
+static int load_variant(loader *ld, int idx, const char *prefix, const registry_model *m,
+                        registry_variant *v)
 {
     static const char *const allowed[] = { "repo", "eos", "chat", "thinking", NULL };
     lua_State *L = ld->L;
     if (check_keys(ld, idx, prefix, allowed) || field_string(ld, idx, prefix, "repo", 256, &v->repo) ||
-        field_list(ld, idx, prefix, "eos", MAX_EOS_TOKEN, REGISTRY_MAX_EOS, &v->eos, &v->n_eos))
+        field_list(ld, idx, prefix, "eos", MAX_EOS_TOKEN, REGISTRY_MAX_EOS, &v->eos, &v->n_eos) ||
+        load_chats(ld, idx, prefix, m, v))
         return -1;
     char key[512];
-    lua_getfield(L, idx, "chat");
     int rc = 0;
-    if (lua_isnil(L, -1)) {
-        v->chat = strdup("none");
-        if (!v->chat)
-            rc = lm_fail(ld->e, "%s: out of memory", ld->path);
-    } else {
-        snprintf(key, sizeof key, "%schat", prefix);
-        rc = dup_string(ld, -1, key, MAX_CHAT, &v->chat);
-    }
-    lua_pop(L, 1);
-    if (rc)
-        return rc;
     lua_getfield(L, idx, "thinking");
     if (!lua_isnil(L, -1) && !lua_isboolean(L, -1)) {
         snprintf(key, sizeof key, "%sthinking", prefix);
@@ -389,7 +437,7 @@ static int load_model(loader *ld, int idx, const char *prefix, registry_model *m
         else {
             char vp[620];
             snprintf(vp, sizeof vp, "%s.", vkey);
-            rc = load_variant(ld, lua_gettop(L), vp, v);
+            rc = load_variant(ld, lua_gettop(L), vp, m, v);
         }
         lua_pop(L, 1);
     }
@@ -495,7 +543,7 @@ void registry_free(registry *r)
             registry_variant *v = &m->variants[j];
             free(v->name);
             free(v->repo);
-            free(v->chat);
+            free_strings(v->chats, v->chats ? m->n_sizes : 0);
             free_strings(v->eos, v->n_eos);
         }
         free(m->variants);
@@ -542,17 +590,27 @@ const char *registry_repo_size(const registry_model *m, const char *size)
     return size;
 }
 
-int registry_substitute(const char *pattern, const char *size, int lower, char *buf, size_t cap, lm_err *e)
+/* pattern with {size} -> size and {repo_size} -> repo_size (NULL: none allowed). */
+static int substitute(const char *pattern, const char *size, const char *repo_size, int lower,
+                      char *buf, size_t cap, lm_err *e)
 {
-    static const char TOKEN[] = "{size}";
-    size_t n = 0, slen = strlen(size);
+    static const char SIZE[] = "{size}", REPO_SIZE[] = "{repo_size}";
+    size_t n = 0;
     for (const char *p = pattern; *p;) {
-        if (strncmp(p, TOKEN, sizeof TOKEN - 1) == 0) {
-            if (n + slen >= cap)
+        const char *value = NULL;
+        if (strncmp(p, SIZE, sizeof SIZE - 1) == 0) {
+            value = size;
+            p += sizeof SIZE - 1;
+        } else if (repo_size && strncmp(p, REPO_SIZE, sizeof REPO_SIZE - 1) == 0) {
+            value = repo_size;
+            p += sizeof REPO_SIZE - 1;
+        }
+        if (value) {
+            size_t vlen = strlen(value);
+            if (n + vlen >= cap)
                 goto too_long;
-            for (size_t i = 0; i < slen; i++)
-                buf[n++] = lower ? (char)tolower((unsigned char)size[i]) : size[i];
-            p += sizeof TOKEN - 1;
+            for (size_t i = 0; i < vlen; i++)
+                buf[n++] = lower ? (char)tolower((unsigned char)value[i]) : value[i];
         } else {
             if (n + 1 >= cap)
                 goto too_long;
@@ -566,10 +624,20 @@ too_long:
                    size, cap - 1);
 }
 
+int registry_substitute(const char *pattern, const char *size, int lower, char *buf, size_t cap, lm_err *e)
+{
+    return substitute(pattern, size, NULL, lower, buf, cap, e);
+}
+
+int registry_config_rel(const registry_model *m, const char *size, char *buf, size_t cap, lm_err *e)
+{
+    return substitute(m->config, size, registry_repo_size(m, size), 1, buf, cap, e);
+}
+
 int registry_config_path(const registry_model *m, const char *size, char *buf, size_t cap, lm_err *e)
 {
     char rel[2048];
-    if (registry_substitute(m->config, size, 1, rel, sizeof rel, e) != 0)
+    if (registry_config_rel(m, size, rel, sizeof rel, e) != 0)
         return -1;
     int n = rel[0] == '/' ? snprintf(buf, cap, "%s", rel) : snprintf(buf, cap, "%s/%s", lmcc_home(), rel);
     if (n < 0 || (size_t)n >= cap)
@@ -626,7 +694,9 @@ int registry_lookup(const registry *r, const char *model, const char *size, cons
     for (int i = 0; i < v->n_eos && i < REGISTRY_MAX_EOS; i++)
         snprintf(out->eos[i], sizeof out->eos[i], "%s", v->eos[i]);
     out->n_eos = v->n_eos;
-    snprintf(out->chat, sizeof out->chat, "%s", v->chat);
+    for (int i = 0; i < m->n_sizes; i++)
+        if (m->sizes[i] == listed)
+            snprintf(out->chat, sizeof out->chat, "%s", v->chats[i]);
     out->thinking = v->thinking;
     return 0;
 }

@@ -20,7 +20,8 @@ typedef struct registry_variant {
     char *repo;              /* repository pattern, {size} as listed: "Qwen/Qwen3-{size}-Base" */
     char **eos;              /* tokens that end generation */
     int n_eos;
-    char *chat;              /* chat format: none, chatml, qwen3 */
+    char **chats;            /* per size of the model (as listed): the chat format,
+                                none or a name of text/chat_template.h (qwen3, ...) */
     int thinking;            /* Qwen3: thinking on by default */
 } registry_variant;
 
@@ -77,6 +78,11 @@ const char *registry_repo_size(const registry_model *m, const char *size);
 /* pattern with every {size} replaced by size (lower-cased when lower). */
 int registry_substitute(const char *pattern, const char *size, int lower, char *buf, size_t cap,
                         lm_err *e);
+/* The config path of model m at size (as listed), as the registry spells it:
+ * {size} lower-cased, {repo_size} as repo_size spells it, lower-cased
+ * (configs/llama/llama{repo_size}.yaml with repo_size 1B: 3.2-1B gives
+ * configs/llama/llama3.2-1b.yaml). */
+int registry_config_rel(const registry_model *m, const char *size, char *buf, size_t cap, lm_err *e);
 /* The absolute config path of model m at size (as listed). */
 int registry_config_path(const registry_model *m, const char *size, char *buf, size_t cap, lm_err *e);
 

@@ -70,9 +70,10 @@ def expected_rows(root):
         repo_size = {str(k).lower(): str(v) for k, v in (m.get("repo_size") or {}).items()}
         for size in m["sizes"]:
             size = str(size)
-            config = m["config"].replace("{size}", size.lower())
+            spelled = repo_size.get(size.lower(), size)
+            config = m["config"].replace("{size}", size.lower()).replace("{repo_size}", spelled.lower())
             for variant, v in m["variants"].items():
-                repo = v["repo"].replace("{size}", repo_size.get(size.lower(), size))
+                repo = v["repo"].replace("{size}", spelled)
                 rows.append((model, size, variant, repo, config))
     return rows
 

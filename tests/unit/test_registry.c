@@ -95,7 +95,7 @@ static void test_unknown_names_list_what_exists(void **state)
     registry_entry ent;
     assert_int_equal(registry_resolve("qwen9", "7B", NULL, &ent, &err), -1);
     assert_contains(err.msg, "unknown model type 'qwen9'");
-    assert_contains(err.msg, "qwen1, qwen2, qwen3");
+    assert_contains(err.msg, "llama, qwen1, qwen2, qwen3");
     assert_null(strchr(err.msg, '\n'));
 
     assert_int_equal(registry_resolve("qwen3", "7B", NULL, &ent, &err), -1);
@@ -154,7 +154,7 @@ static void test_custom_registry(void **state)
     assert_string_equal(r.models[1].name, "zeta");
     assert_string_equal(r.models[1].variants[0].name, "chat");
     assert_string_equal(r.models[1].variants[1].name, "base");
-    assert_string_equal(r.models[1].variants[1].chat, "none");
+    assert_string_equal(r.models[1].variants[1].chats[0], "none");
 
     registry_entry ent;
     assert_int_equal(registry_lookup(&r, "zeta", "1.8b", "chat", &ent, &err), 0);
@@ -195,6 +195,15 @@ static void test_bad_registries(void **state)
         { "models:\n  a:\n    arch: qwen3\n    config: c\n    sizes: [7B]\n    variants:\n"
           "      base: {repo: r, eos: [x], extra: 1}\n",
           "key 'models.a.variants.base.extra': unknown key" },
+        { "models:\n  a:\n    arch: qwen3\n    config: c\n    sizes: [7B]\n    variants:\n"
+          "      base: {repo: r, eos: [x], chat: jinja}\n",
+          "'jinja' is not a chat format" },
+        { "models:\n  a:\n    arch: qwen3\n    config: c\n    sizes: [7B, 8B]\n    variants:\n"
+          "      base: {repo: r, eos: [x], chat: {7B: llama3.1}}\n",
+          "key 'models.a.variants.base.chat.8B': the chat mapping must name every size" },
+        { "models:\n  a:\n    arch: qwen3\n    config: c\n    sizes: [7B]\n    variants:\n"
+          "      base: {repo: r, eos: [x], chat: {7B: llama3.1, 9B: qwen3}}\n",
+          "'9B' is not one of the sizes" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *path = write_registry(cases[i].text);
@@ -210,6 +219,24 @@ static void test_bad_registries(void **state)
     registry r;
     assert_int_equal(registry_load(&r, "/nonexistent/registry.yaml", &err), -1);
     assert_contains(err.msg, "/nonexistent/registry.yaml");
+}
+
+/* Llama: per-size chat formats and {repo_size} in the config pattern. */
+static void test_sizes_with_their_own_chat_and_config(void **state)
+{
+    (void)state;
+    registry_entry ent;
+    assert_int_equal(registry_resolve("llama", "1b", "instruct", &ent, &err), 0);
+    assert_string_equal(ent.repo, "meta-llama/Llama-3.2-1B-Instruct");
+    assert_string_equal(ent.chat, "llama3.2");
+    assert_contains(ent.config_path, "/configs/llama/llama3.2-1b.yaml");
+    assert_int_equal(registry_resolve("llama", "70B", "instruct", &ent, &err), 0);
+    assert_string_equal(ent.repo, "meta-llama/Llama-3.1-70B-Instruct");
+    assert_string_equal(ent.chat, "llama3.1");
+    assert_contains(ent.config_path, "/configs/llama/llama3.1-70b.yaml");
+    assert_string_equal(ent.eos[0], "<|eot_id|>");
+    assert_int_equal(registry_resolve("llama", "8B", "base", &ent, &err), 0);
+    assert_string_equal(ent.chat, "none");
 }
 
 static void test_substitute(void **state)
@@ -232,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_custom_registry),
         cmocka_unit_test(test_bad_registries),
         cmocka_unit_test(test_substitute),
+        cmocka_unit_test(test_sizes_with_their_own_chat_and_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
