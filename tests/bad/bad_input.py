@@ -305,6 +305,21 @@ def qwen2_cases(lmcc, work):
 
 # ---- Llama: rope_scaling types lmcc does not have -------------------------
 
+def tiny_tokenizer_json():
+    """A byte-level BPE tokenizer.json with the 256 byte tokens and no merges."""
+    printable = [b for b in range(256) if 33 <= b <= 126 or 161 <= b <= 172 or b >= 174]
+    chars, n = {}, 0
+    for b in range(256):
+        if b in printable:
+            chars[b] = chr(b)
+        else:
+            chars[b] = chr(256 + n)
+            n += 1
+    return {"model": {"type": "BPE", "vocab": {chars[b]: b for b in range(256)}, "merges": []},
+            "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True},
+            "decoder": {"type": "ByteLevel"}, "added_tokens": []}
+
+
 def llama_cases(lmcc, work):
     base = open(LLAMA_TINY).read()
     path = os.path.join(work, "llama_yarn.yaml")
@@ -325,16 +340,33 @@ def llama_cases(lmcc, work):
     check_error("import.llama_dynamic_rope_scaling", run([lmcc, "import", hf]), "lmcc",
                 ["rope_scaling type 'dynamic'", "not supported"])
 
-    # A checkpoint whose rope_scaling factor differs from the compiled one.
     bindir = os.path.join(work, "llama-bin")
     p = run([lmcc, "build", LLAMA_TINY, "-o", bindir])
     if p.returncode != 0:
         print(p.stderr.decode())
         sys.exit("setup failed: lmcc build " + LLAMA_TINY)
+    exe = os.path.join(bindir, "llama-tiny-rope-llama3")
+    # A Llama checkpoint without tokenizer.json, given text.
+    check_error("ckpt.llama_without_tokenizer", run([exe, "-m", ck, "-p", "Hello", "-n", "2"]),
+                "llama-tiny-rope-llama3", ["llama-ck: no tokenizer.json or qwen.tiktoken"])
+
+    # A chat template lmcc does not render: one error naming the file, not a
+    # conversation in a format the model was not trained on.
+    def foreign_template(d):
+        with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+            json.dump({"chat_template": "{% for m in messages %}[INST] {{ m.content }} [/INST]{% endfor %}"}, f)
+        with open(os.path.join(d, "tokenizer.json"), "w") as f:
+            json.dump(tiny_tokenizer_json(), f)
+    d = copy_variant(ck, work, "llama-foreign-template", foreign_template)
+    p = subprocess.run([exe, "-m", d, "--chat"], input=b"Hi\n", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=120)
+    check_error("ckpt.llama_unknown_chat_template", p, "llama-tiny-rope-llama3",
+                ["tokenizer_config.json: the chat_template is not one lmcc renders", "--chat-format"])
+
+    # A checkpoint whose rope_scaling factor differs from the compiled one.
     cfg = json.load(open(os.path.join(ck, "config.json")))
     cfg["rope_scaling"]["factor"] = 16.0
     json.dump(cfg, open(os.path.join(ck, "config.json"), "w"))
-    exe = os.path.join(bindir, "llama-tiny-rope-llama3")
     check_error("ckpt.llama_rope_scaling_disagrees", run([exe, "-m", ck, "--tokens", "1,2,3", "-n", "2"]),
                 "llama-tiny-rope-llama3", ["rope_scaling.factor is 16", "compiled 8"])
 
