@@ -2,11 +2,13 @@
 # make bench: speed of generated models against this machine's limits.
 #
 #   bash scripts/bench.sh [BUILD_DIR]      (default build; `make bench` builds it first)
+#   BENCH_MODELS="llama3.2-1b" bash scripts/bench.sh   only the models named
 #
 # 1. Measures the memory read bandwidth, the f32 FMA peak and, where the CPU
 #    has them, the AVX-512 BF16 and AMX peaks (BUILD_DIR/lmcc-limits).
 # 2. Makes (once, cached in BUILD_DIR/bench/ckpt-<model>) random bf16
-#    checkpoints with the exact shapes of Qwen3-0.6B and Qwen-1.8B.
+#    checkpoints with the exact shapes of Qwen3-0.6B, Qwen-1.8B and
+#    Llama-3.2-1B.
 # 3. Builds each at bf16, at bf16 with --matmul-input bf16 (the linears'
 #    inputs rounded to bf16, multiplied on AMX or with AVX-512 BF16 dot
 #    products where the CPU has them) and at q8_0, and runs the
@@ -44,8 +46,17 @@ done
 mkdir -p "$work"
 
 # name : config : GB of disk its bf16 checkpoint takes, with room to spare
-models=("qwen3-0.6b:configs/qwen3/qwen3-0.6b.yaml:2"
-        "qwen1-1.8b:configs/qwen1/qwen1-1.8b.yaml:5")
+all_models=("qwen3-0.6b:configs/qwen3/qwen3-0.6b.yaml:2"
+            "qwen1-1.8b:configs/qwen1/qwen1-1.8b.yaml:5"
+            "llama3.2-1b:configs/llama/llama3.2-1b.yaml:4")
+models=()
+for entry in "${all_models[@]}"; do
+  name=${entry%%:*}
+  if [ -z "${BENCH_MODELS:-}" ] || [[ " $BENCH_MODELS " == *" $name "* ]]; then
+    models+=("$entry")
+  fi
+done
+[ "${#models[@]}" -gt 0 ] || die "BENCH_MODELS='$BENCH_MODELS' names none of: ${all_models[*]%%:*}"
 
 # Disk first, so a short disk fails now and not minutes into a synth.
 need_gb=0
@@ -62,8 +73,9 @@ say "measuring this machine's limits (about a minute)"
 "$limits" > "$work/machine.json" || die "$limits failed"
 say "$(cat "$work/machine.json")"
 
-# Token ids below both models' vocabularies (151936), spread over the table.
-prompt=$($PY -c "print(','.join(str((i * 7919 + 13) % 150000) for i in range($PROMPT_TOKENS)))")
+# Token ids below every model's vocabulary (Llama 3's 128256 is the
+# smallest), spread over the table.
+prompt=$($PY -c "print(','.join(str((i * 7919 + 13) % 128000) for i in range($PROMPT_TOKENS)))")
 
 runs=()
 for entry in "${models[@]}"; do
