@@ -11,6 +11,7 @@ int cmd_list(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
+int cmd_new_arch(int argc, char **argv);
 
 /* Prints "lmcc: error: ..." and returns 1. */
 int report_error(const lm_err *e);

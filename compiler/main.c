@@ -15,6 +15,7 @@ static const char USAGE[] =
     "  list                                 model types, sizes, variants and repositories\n"
     "  tokenize PATH TEXT | -f FILE         print the token ids of a text\n"
     "  detokenize PATH 1,2,3                print the text of token ids\n"
+    "  new-arch NAME [--from ARCH]          scaffold a new architecture in the lmcc tree\n"
     "  help                                 this text\n"
     "  version                              print the lmcc version\n"
     "\n"
@@ -27,7 +28,7 @@ static const struct {
 } COMMANDS[] = {
     { "build", cmd_build },       { "synth", cmd_synth },       { "import", cmd_import },
     { "inspect", cmd_inspect },   { "list", cmd_list },         { "tokenize", cmd_tokenize },
-    { "detokenize", cmd_detokenize },
+    { "detokenize", cmd_detokenize }, { "new-arch", cmd_new_arch },
 };
 
 int main(int argc, char **argv)

@@ -24,3 +24,10 @@ if(LMCC_PYTHON3)
 else()
   message(WARNING "python3 not found: the command tests are not registered")
 endif()
+
+# lmcc new-arch in a scratch copy of the tree: scaffold, build, synth, run,
+# the golden test with the scaffolded reference, and refusals that write nothing.
+add_test(NAME commands.new_arch
+  COMMAND bash ${CMAKE_SOURCE_DIR}/tests/commands/new_arch.sh $<TARGET_FILE:lmcc>
+    ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR}/commands/new_arch)
+set_tests_properties(commands.new_arch PROPERTIES TIMEOUT 300 LABELS commands)
