@@ -124,7 +124,14 @@ return arch "llama" {
         rs[n[1]] = n[2]
         fields[#fields + 1] = { "rope_scaling." .. n[1], n[2], compare = true, nested = true }
       end
+      -- The type too, so a checkpoint scaled another way is refused; older
+      -- files spell it "type", so an absent rope_type is not an error.
+      fields[#fields + 1] = { "rope_scaling.rope_type", c.rope_scaling_type, compare = true,
+                              nested = true, has_default = true }
       fields[#fields + 1] = { "rope_scaling", rs }
+    else
+      -- Compiled without scaling: a checkpoint that scales is another model.
+      fields[#fields + 1] = { "rope_scaling", nil, compare = true, absent = true }
     end
     return { model_type = "llama", architectures = { "LlamaForCausalLM" }, fields = fields }
   end,

@@ -122,7 +122,8 @@ function M.checkpoint_spec(cfg, marks, opts)
   local fields = { { "architectures", hf.architectures }, { "model_type", hf.model_type } }
   for _, f in ipairs(hf.fields) do
     -- A nested field ("rope_scaling.factor") is only checked; its object is written whole.
-    if not f.nested then fields[#fields + 1] = { f[1], f[2] } end
+    -- An absent field (absent = true) is checked to be missing and not written.
+    if not f.nested and not f.absent then fields[#fields + 1] = { f[1], f[2] } end
   end
   return { tensors = tensors, config = fields }
 end

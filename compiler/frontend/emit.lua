@@ -127,15 +127,20 @@ function M.run(g, opts)
   local checks = {}
   for _, f in ipairs(opts.hf.fields) do
     if f.compare then
-      local kind, value
-      if type(f[2]) == "boolean" then
+      local kind, value, text = nil, nil, "NULL"
+      if f.absent then
+        kind, value = "LM_CFG_STRING", "0"
+      elseif type(f[2]) == "string" then
+        kind, value, text = "LM_CFG_STRING", "0", clit.string(f[2])
+      elseif type(f[2]) == "boolean" then
         kind, value = "LM_CFG_BOOL", f[2] and "1" or "0"
       elseif math.type(f[2]) == "integer" then
         kind, value = "LM_CFG_INT", tostring(f[2])
       else
         kind, value = "LM_CFG_FLOAT", clit.shortest(f[2], false)
       end
-      checks[#checks + 1] = ("    { %s, %s, %s, %d },"):format(clit.string(f[1]), kind, value, f.has_default and 1 or 0)
+      checks[#checks + 1] = ("    { %s, %s, %s, %d, %s },"):format(clit.string(f[1]), kind, value,
+                                                               f.has_default and 1 or 0, text)
     end
   end
 

@@ -426,20 +426,20 @@ static const lm_weight_desc weights[] = {
 
 /* config.json fields that must equal the constants this file was built for. */
 static const lm_config_check config_checks[] = {
-    { "vocab_size", LM_CFG_INT, 151936, 0 },
-    { "max_position_embeddings", LM_CFG_INT, 32768, 0 },
-    { "seq_length", LM_CFG_INT, 8192, 0 },
-    { "hidden_size", LM_CFG_INT, 4096, 0 },
-    { "num_attention_heads", LM_CFG_INT, 32, 0 },
-    { "kv_channels", LM_CFG_INT, 128, 0 },
-    { "num_hidden_layers", LM_CFG_INT, 32, 0 },
-    { "intermediate_size", LM_CFG_INT, 22016, 0 },
-    { "rotary_emb_base", LM_CFG_FLOAT, 10000.0, 0 },
-    { "rotary_pct", LM_CFG_FLOAT, 1.0, 0 },
-    { "layer_norm_epsilon", LM_CFG_FLOAT, 1e-06, 0 },
-    { "use_logn_attn", LM_CFG_BOOL, 1, 0 },
-    { "use_dynamic_ntk", LM_CFG_BOOL, 1, 0 },
-    { "tie_word_embeddings", LM_CFG_BOOL, 0, 0 },
+    { "vocab_size", LM_CFG_INT, 151936, 0, NULL },
+    { "max_position_embeddings", LM_CFG_INT, 32768, 0, NULL },
+    { "seq_length", LM_CFG_INT, 8192, 0, NULL },
+    { "hidden_size", LM_CFG_INT, 4096, 0, NULL },
+    { "num_attention_heads", LM_CFG_INT, 32, 0, NULL },
+    { "kv_channels", LM_CFG_INT, 128, 0, NULL },
+    { "num_hidden_layers", LM_CFG_INT, 32, 0, NULL },
+    { "intermediate_size", LM_CFG_INT, 22016, 0, NULL },
+    { "rotary_emb_base", LM_CFG_FLOAT, 10000.0, 0, NULL },
+    { "rotary_pct", LM_CFG_FLOAT, 1.0, 0, NULL },
+    { "layer_norm_epsilon", LM_CFG_FLOAT, 1e-06, 0, NULL },
+    { "use_logn_attn", LM_CFG_BOOL, 1, 0, NULL },
+    { "use_dynamic_ntk", LM_CFG_BOOL, 1, 0, NULL },
+    { "tie_word_embeddings", LM_CFG_BOOL, 0, 0, NULL },
 };
 
 /* Kernel instances: one per distinct op shape, dimensions as constants. */

@@ -436,17 +436,17 @@ static const lm_weight_desc weights[] = {
 
 /* config.json fields that must equal the constants this file was built for. */
 static const lm_config_check config_checks[] = {
-    { "vocab_size", LM_CFG_INT, 151936, 0 },
-    { "max_position_embeddings", LM_CFG_INT, 40960, 0 },
-    { "hidden_size", LM_CFG_INT, 4096, 0 },
-    { "num_attention_heads", LM_CFG_INT, 32, 0 },
-    { "num_key_value_heads", LM_CFG_INT, 8, 0 },
-    { "head_dim", LM_CFG_INT, 128, 0 },
-    { "num_hidden_layers", LM_CFG_INT, 36, 0 },
-    { "intermediate_size", LM_CFG_INT, 12288, 0 },
-    { "rope_theta", LM_CFG_FLOAT, 1000000.0, 0 },
-    { "rms_norm_eps", LM_CFG_FLOAT, 1e-06, 0 },
-    { "tie_word_embeddings", LM_CFG_BOOL, 0, 0 },
+    { "vocab_size", LM_CFG_INT, 151936, 0, NULL },
+    { "max_position_embeddings", LM_CFG_INT, 40960, 0, NULL },
+    { "hidden_size", LM_CFG_INT, 4096, 0, NULL },
+    { "num_attention_heads", LM_CFG_INT, 32, 0, NULL },
+    { "num_key_value_heads", LM_CFG_INT, 8, 0, NULL },
+    { "head_dim", LM_CFG_INT, 128, 0, NULL },
+    { "num_hidden_layers", LM_CFG_INT, 36, 0, NULL },
+    { "intermediate_size", LM_CFG_INT, 12288, 0, NULL },
+    { "rope_theta", LM_CFG_FLOAT, 1000000.0, 0, NULL },
+    { "rms_norm_eps", LM_CFG_FLOAT, 1e-06, 0, NULL },
+    { "tie_word_embeddings", LM_CFG_BOOL, 0, 0, NULL },
 };
 
 /* Kernel instances: one per distinct op shape, dimensions as constants. */

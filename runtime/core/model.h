@@ -40,16 +40,19 @@ typedef struct lm_weight_desc {
     int64_t row_begin;          /* first source row bound to this slot */
 } lm_weight_desc;
 
-typedef enum lm_config_kind { LM_CFG_INT, LM_CFG_FLOAT, LM_CFG_BOOL } lm_config_kind;
+typedef enum lm_config_kind { LM_CFG_INT, LM_CFG_FLOAT, LM_CFG_BOOL, LM_CFG_STRING } lm_config_kind;
 
 /* One field of config.json that must equal the compiled constant. A field
  * absent from config.json is accepted when has_default says the Hugging Face
- * class would fill in the same value. */
+ * class would fill in the same value. LM_CFG_STRING compares text; with
+ * text NULL the field must be absent or null (a model compiled without
+ * rope_scaling refuses a checkpoint that has one). */
 typedef struct lm_config_check {
     const char *json_key;
     lm_config_kind kind;
     double value;
     int has_default;
+    const char *text;
 } lm_config_check;
 
 struct lm_ctx;

@@ -30,6 +30,8 @@ static void format_expected(char *buf, size_t size, const lm_config_check *c)
 {
     if (c->kind == LM_CFG_BOOL)
         snprintf(buf, size, "%s", c->value != 0 ? "true" : "false");
+    else if (c->kind == LM_CFG_STRING)
+        snprintf(buf, size, c->text ? "\"%.56s\"" : "without it", c->text);
     else
         format_number(buf, size, c->value);
 }
@@ -66,6 +68,9 @@ static int matches(const lm_config_check *c, const json_t *v)
     }
     case LM_CFG_BOOL:
         return json_is_boolean(v) && json_is_true(v) == (c->value != 0);
+    case LM_CFG_STRING:
+        return c->text ? json_is_string(v) && strcmp(json_string_value(v), c->text) == 0
+                       : json_is_null(v);
     }
     return 0;
 }
@@ -115,7 +120,7 @@ int lm_check_hf_config(const lm_model_desc *d, const char *dir, lm_err *e)
     for (int i = 0; i < d->n_config_checks; i++) {
         const lm_config_check *c = &d->config_checks[i];
         const json_t *v = config_value(root, c->json_key);
-        if (!v && c->has_default)
+        if (!v && (c->has_default || (c->kind == LM_CFG_STRING && !c->text)))
             continue;
         if (v && matches(c, v))
             continue;

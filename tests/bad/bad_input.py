@@ -363,6 +363,31 @@ def llama_cases(lmcc, work):
     check_error("ckpt.llama_unknown_chat_template", p, "llama-tiny-rope-llama3",
                 ["tokenizer_config.json: the chat_template is not one lmcc renders", "--chat-format"])
 
+    # A checkpoint scaled another way than compiled (the type), and one that
+    # scales where the model was compiled without scaling.
+    def other_type(d):
+        cfg = json.load(open(os.path.join(d, "config.json")))
+        cfg["rope_scaling"]["rope_type"] = "linear"
+        json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
+    d = copy_variant(ck, work, "llama-linear-type", other_type)
+    check_error("ckpt.llama_rope_scaling_type_disagrees", run([exe, "-m", d, "--tokens", "1,2,3", "-n", "2"]),
+                "llama-tiny-rope-llama3", ["rope_scaling.rope_type is the string \"linear\", compiled \"llama3\""])
+    plain = os.path.join(ROOT, "configs", "test", "llama-tiny-headdim-bias.yaml")
+    plain_ck, plain_bin = os.path.join(work, "llama-plain-ck"), os.path.join(work, "llama-plain-bin")
+    for cmd in ([lmcc, "synth", plain, "-o", plain_ck, "--seed", "3"], [lmcc, "build", plain, "-o", plain_bin]):
+        p = run(cmd)
+        if p.returncode != 0:
+            print(p.stderr.decode())
+            sys.exit("setup failed: " + " ".join(cmd))
+    cfg = json.load(open(os.path.join(plain_ck, "config.json")))
+    assert "rope_scaling" not in cfg
+    cfg["rope_scaling"] = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                           "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
+    json.dump(cfg, open(os.path.join(plain_ck, "config.json"), "w"))
+    check_error("ckpt.llama_scaled_checkpoint_unscaled_model",
+                run([os.path.join(plain_bin, "llama-tiny-headdim-bias"), "-m", plain_ck, "--tokens", "1,2", "-n", "2"]),
+                "llama-tiny-headdim-bias", ["rope_scaling is an object, compiled without it"])
+
     # A checkpoint whose rope_scaling factor differs from the compiled one.
     cfg = json.load(open(os.path.join(ck, "config.json")))
     cfg["rope_scaling"]["factor"] = 16.0

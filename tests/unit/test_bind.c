@@ -423,13 +423,15 @@ static void test_many_problems_truncated(void **state)
 /* ---- config.json ------------------------------------------------------- */
 
 static const lm_config_check checks[] = {
-    {"hidden_size", LM_CFG_INT, 64, 0},
-    {"num_attention_heads", LM_CFG_INT, 4, 0},
-    {"rope_theta", LM_CFG_FLOAT, 1000000.0, 0},
-    {"rms_norm_eps", LM_CFG_FLOAT, 1e-6, 0},
-    {"tie_word_embeddings", LM_CFG_BOOL, 1, 0},
-    {"attention_bias", LM_CFG_BOOL, 0, 1},
-    {"max_position_embeddings", LM_CFG_INT, 128, 1},
+    {"hidden_size", LM_CFG_INT, 64, 0, NULL},
+    {"num_attention_heads", LM_CFG_INT, 4, 0, NULL},
+    {"rope_theta", LM_CFG_FLOAT, 1000000.0, 0, NULL},
+    {"rms_norm_eps", LM_CFG_FLOAT, 1e-6, 0, NULL},
+    {"tie_word_embeddings", LM_CFG_BOOL, 1, 0, NULL},
+    {"attention_bias", LM_CFG_BOOL, 0, 1, NULL},
+    {"max_position_embeddings", LM_CFG_INT, 128, 1, NULL},
+    {"hidden_act", LM_CFG_STRING, 0, 1, "silu"},
+    {"rope_scaling", LM_CFG_STRING, 0, 0, NULL}, /* must be absent or null */
 };
 
 static lm_model_desc config_model(void)
@@ -461,7 +463,8 @@ static void test_config_matches(void **state)
     write_config(*state, "{\"hidden_size\": 64, \"num_attention_heads\": 4, "
                          "\"rope_theta\": 1000000.0000001, \"rms_norm_eps\": 0.000001, "
                          "\"tie_word_embeddings\": true, \"attention_bias\": false, "
-                         "\"max_position_embeddings\": 128}");
+                         "\"max_position_embeddings\": 128, \"hidden_act\": \"silu\", "
+                         "\"rope_scaling\": null}");
     if (lm_check_hf_config(&d, *state, &e) != 0)
         fail_msg("%s", e.msg);
 }
@@ -473,7 +476,8 @@ static void test_config_differs(void **state)
     write_config(*state, "{\"hidden_size\": 64, \"num_attention_heads\": 8, "
                          "\"rope_theta\": 10000.0, \"rms_norm_eps\": 1e-5, "
                          "\"tie_word_embeddings\": \"yes\", \"attention_bias\": true, "
-                         "\"max_position_embeddings\": 128.5}");
+                         "\"max_position_embeddings\": 128.5, \"hidden_act\": \"gelu\", "
+                         "\"rope_scaling\": {\"rope_type\": \"linear\"}}");
     assert_int_equal(lm_check_hf_config(&d, *state, &e), -1);
     const char *want[] = {
         "/config.json: does not match the compiled model qwen3-tiny: ",
@@ -483,6 +487,8 @@ static void test_config_differs(void **state)
         "tie_word_embeddings is the string \"yes\", compiled true",
         "attention_bias is true, compiled false",
         "max_position_embeddings is 128.5, compiled 128",
+        "hidden_act is the string \"gelu\", compiled \"silu\"",
+        "rope_scaling is an object, compiled without it",
         "; rebuild from this config (lmcc import) or use the matching checkpoint",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)

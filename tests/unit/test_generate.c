@@ -85,7 +85,7 @@ static void toy_forward(const lm_ctx *ctx, const int32_t *tokens, int n, int pos
 }
 
 static const lm_config_check toy_checks[] = {
-    {"vocab_size", LM_CFG_INT, VOCAB, 0},
+    {"vocab_size", LM_CFG_INT, VOCAB, 0, NULL},
 };
 
 static const lm_model_desc toy_model = TOY_MODEL_DESC(

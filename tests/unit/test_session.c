@@ -101,7 +101,7 @@ static void toy_forward(const lm_ctx *ctx, const int32_t *tokens, int n, int pos
 }
 
 static const lm_config_check toy_checks[] = {
-    {"vocab_size", LM_CFG_INT, VOCAB, 0},
+    {"vocab_size", LM_CFG_INT, VOCAB, 0, NULL},
 };
 
 static const lm_model_desc toy_model = TOY_MODEL_DESC(
@@ -310,7 +310,7 @@ static void test_open_errors(void **state)
     assert_null(lm_session_open(&toy_model, "/nonexistent/lmcc/ckpt", 1, &e));
     assert_non_null(strstr(e.msg, "config.json"));
 
-    lm_config_check wrong = {"vocab_size", LM_CFG_INT, 24, 0};
+    lm_config_check wrong = {"vocab_size", LM_CFG_INT, 24, 0, NULL};
     lm_model_desc other = toy_model;
     other.config_checks = &wrong;
     assert_null(lm_session_open(&other, ckpt, 1, &e));
