@@ -6,7 +6,17 @@
  * Everything is composed in memory and every target checked first, then
  * written file by file (each to a temporary name, then renamed), so a
  * refusal writes nothing and a failure part-way removes what this run
- * wrote. */
+ * wrote.
+ *
+ * The default ARCH is qwen3: the shortest script of the dense decoders, one
+ * weight per projection (qwen1 fuses q/k/v into c_attn), no biases to strip
+ * (qwen2), no RoPE scaling or derived head_dim to unpick (llama); its one
+ * extra, the q/k norms, is a single flag to turn off.
+ *
+ * configs/registry.yaml is left alone and its entry listed as a step: an
+ * entry names hub repositories, end tokens and a chat format the copy cannot
+ * know, and a placeholder there would show in lmcc list and be built by the
+ * registry tests as a model that does not exist. */
 #include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -28,7 +38,9 @@ static const char NEW_ARCH_USAGE[] =
     "  configs/test/NAME-tiny.yaml        a tiny config for the tests\n"
     "  tests/reference/NAME_ref.py        the PyTorch reference, to rewrite independently\n"
     "  tests/golden/golden.test.cmake     a golden-test row for the tiny config\n"
-    "  docs/models/NAME.md                the model's page\n"
+    "  docs/models/Name.md                the model's page (my_model: MyModel.md)\n"
+    "Nothing is written when NAME is taken or any of these files exists; the golden\n"
+    "table is edited in place. Point LMCC_HOME at a scratch copy to try it out.\n"
     "NAME: a lower-case identifier ([a-z][a-z0-9_]*) that no architecture has yet.\n"
     "  --from ARCH   the architecture to start from (qwen3, qwen2, qwen1, llama, ...)\n"
     "  -h, --help    this text\n";
@@ -121,6 +133,48 @@ static int lua_string_after(const char *src, const char *key, char *buf, size_t 
     return 0;
 }
 
+/* Whether the n bytes at s hold needle. */
+static int span_has(const char *s, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(s + i, needle, k) == 0)
+            return 1;
+    return 0;
+}
+
+/* In place: every line of text holding needle (and not skip) gains the
+ * comment mark at its end, so each placeholder is found by its TODO. */
+static int mark_lines(char **text, const char *needle, const char *skip, const char *mark,
+                      lm_err *e)
+{
+    size_t count = 0, nm = strlen(mark);
+    for (const char *p = *text; (p = strstr(p, needle)); p += strlen(needle))
+        count++;
+    char *out = malloc(strlen(*text) + count * nm + 1), *o = out;
+    if (!out)
+        return lm_fail(e, "new-arch: out of memory");
+    for (const char *line = *text; *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) : strlen(line);
+        memcpy(o, line, n);
+        o += n;
+        if (span_has(line, n, needle) && !span_has(line, n, skip) &&
+            !span_has(line, n, "TODO(new-arch)")) {
+            memcpy(o, mark, nm);
+            o += nm;
+        }
+        if (!nl)
+            break;
+        *o++ = '\n';
+        line = nl + 1;
+    }
+    *o = '\0';
+    free(*text);
+    *text = out;
+    return 0;
+}
+
 static int add_file(skeleton *k, const char *rel, char *text, int replaces, lm_err *e)
 {
     out_file *f = &k->files[k->n++];
@@ -147,31 +201,49 @@ static void camel(const char *name, char *buf, size_t cap)
     buf[n] = '\0';
 }
 
-/* The architecture script: ARCH's, renamed, with its Hugging Face names
- * (model_type, class) made the new model's, marked to be checked. */
+/* In place: quoted from -> quoted to, when src names from after key. */
+static int rename_quoted_after(char **src, const char *key, const char *to, lm_err *e)
+{
+    char from[128], quoted[160], with[160];
+    if (lua_string_after(*src, key, from, sizeof from) != 0)
+        return 0;
+    snprintf(quoted, sizeof quoted, "\"%s\"", from);
+    snprintf(with, sizeof with, "\"%s\"", to);
+    return substitute(src, quoted, with, e);
+}
+
+/* In place: ARCH's script renamed NAME, its Hugging Face model_type and
+ * class made placeholders (NAME, NameForCausalLM), each line holding one
+ * marked TODO(new-arch). */
+static int rename_script(char **src, const skeleton *k, const char *Name, lm_err *e)
+{
+    static const char MARK[] = "  -- TODO(new-arch): placeholder, the published name";
+    char arch_from[96], arch_to[96], cls[96], quoted[sizeof cls + 2];
+    snprintf(arch_from, sizeof arch_from, "arch \"%s\"", k->from);
+    snprintf(arch_to, sizeof arch_to, "arch \"%s\"", k->name);
+    snprintf(cls, sizeof cls, "%sForCausalLM", Name);
+    if (substitute(src, arch_from, arch_to, e) != 0 ||
+        rename_quoted_after(src, "hf_model_type", k->name, e) != 0 ||
+        rename_quoted_after(src, "architectures", cls, e) != 0)
+        return -1;
+    /* The arch line holds quoted NAME too, but there it is the real name. */
+    snprintf(quoted, sizeof quoted, "\"%s\"", k->name);
+    if (mark_lines(src, quoted, arch_to, MARK, e) != 0)
+        return -1;
+    snprintf(quoted, sizeof quoted, "\"%s\"", cls);
+    return mark_lines(src, quoted, arch_to, MARK, e);
+}
+
+/* The architecture script: ARCH's, renamed, with a note on top. */
 static int compose_script(skeleton *k, lm_err *e)
 {
-    char rel[512], model_type[128], cls[128], quoted[160], with[160], Name[64];
+    char rel[512], Name[64];
     snprintf(rel, sizeof rel, "compiler/archs/%s.lua", k->from);
     char *src;
     if (read_tree(k, rel, &src, e) != 0)
         return -1;
     camel(k->name, Name, sizeof Name);
-    int rc = 0;
-    snprintf(quoted, sizeof quoted, "arch \"%s\"", k->from);
-    snprintf(with, sizeof with, "arch \"%s\"", k->name);
-    rc = substitute(&src, quoted, with, e);
-    if (rc == 0 && lua_string_after(src, "hf_model_type", model_type, sizeof model_type) == 0) {
-        snprintf(quoted, sizeof quoted, "\"%s\"", model_type);
-        snprintf(with, sizeof with, "\"%s\"", k->name);
-        rc = substitute(&src, quoted, with, e);
-    }
-    if (rc == 0 && lua_string_after(src, "architectures", cls, sizeof cls) == 0) {
-        snprintf(quoted, sizeof quoted, "\"%s\"", cls);
-        snprintf(with, sizeof with, "\"%sForCausalLM\"", Name);
-        rc = substitute(&src, quoted, with, e);
-    }
-    if (rc != 0) {
+    if (rename_script(&src, k, Name, e) != 0) {
         free(src);
         return -1;
     }
@@ -263,6 +335,13 @@ static int compose_golden(skeleton *k, const char fields[6][256], lm_err *e)
         return lm_fail(e, "new-arch: %s: no LMCC_GOLDEN_CASES list ending in '\")'", GOLDEN_CMAKE);
     }
     char row[1024];
+    snprintf(row, sizeof row, "\"%s-tiny|", k->name);
+    if (strstr(set, row)) {
+        free(table);
+        return lm_fail(e, "new-arch: %s already has a golden row %s-tiny; architecture %s is "
+                          "taken (pick another NAME or remove the row)", GOLDEN_CMAKE, k->name,
+                       k->name);
+    }
     snprintf(row, sizeof row, "\"\n  \"%s-tiny|configs/test/%s-tiny.yaml|%s|%s|%s|%s_ref.py\"", k->name,
              k->name, fields[2], fields[3], fields[4], k->name);
     size_t at = (size_t)(close - table), need = strlen(table) + strlen(row) + 1;
@@ -283,7 +362,7 @@ static int compose_reference(skeleton *k, lm_err *e)
     char *src;
     if (read_tree(k, rel, &src, e) != 0)
         return -1;
-    /* After the shebang line, so the copy stays executable. */
+    /* The note goes after a shebang line, which must stay first. */
     const char *body = strncmp(src, "#!", 2) == 0 && strchr(src, '\n') ? strchr(src, '\n') + 1 : src;
     size_t need = strlen(src) + 1024;
     char *out = malloc(need);
@@ -370,16 +449,47 @@ static int compose(skeleton *k, lm_err *e)
     return 0;
 }
 
-/* Writes every file; on a failure removes the new ones already written
- * (the golden table, rewritten last, is then untouched). */
-static int write_all(const skeleton *k, lm_err *e)
+/* Removes what write_all wrote before a failure: the new files, then the
+ * directories it made, deepest first (rmdir leaves one that is not empty). */
+static void roll_back(const skeleton *k, int written, char made[][4096], int n_made)
 {
     char path[4096];
+    lm_err ignored;
+    for (int j = 0; j < written; j++)
+        if (!k->files[j].replaces &&
+            fs_join(path, sizeof path, k->home, k->files[j].rel, &ignored) == 0)
+            unlink(path);
+    for (int j = n_made - 1; j >= 0; j--)
+        rmdir(made[j]);
+}
+
+/* The directories of path below the tree that do not exist yet, outermost
+ * first, appended to made (each file adds at most two: configs/NAME/). */
+static void note_missing_dirs(const char *home, const char *path, char made[][4096], int *n_made,
+                              int cap)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    for (char *p = dir + strlen(home) + 1; (p = strchr(p, '/')) && *n_made < cap; p++) {
+        *p = '\0';
+        if (!fs_exists(dir))
+            snprintf(made[(*n_made)++], 4096, "%s", dir);
+        *p = '/';
+    }
+}
+
+/* Writes every file, each to a temporary name and renamed; on a failure
+ * removes what this run wrote (the golden table, rewritten last, is then
+ * untouched). */
+static int write_all(const skeleton *k, lm_err *e)
+{
+    char path[4096], dir[4096], made[16][4096];
+    int n_made = 0;
     for (int i = 0; i < k->n; i++) {
         const out_file *f = &k->files[i];
-        char dir[4096];
         int rc = fs_join(path, sizeof path, k->home, f->rel, e);
         if (rc == 0) {
+            note_missing_dirs(k->home, path, made, &n_made, 16);
             snprintf(dir, sizeof dir, "%s", path);
             *strrchr(dir, '/') = '\0';
             rc = fs_mkdirs(dir, e);
@@ -387,11 +497,38 @@ static int write_all(const skeleton *k, lm_err *e)
         if (rc == 0)
             rc = fs_write_atomic(path, f->text, strlen(f->text), e);
         if (rc != 0) {
-            for (int j = 0; j < i; j++)
-                if (!k->files[j].replaces && fs_join(path, sizeof path, k->home, k->files[j].rel, e) == 0)
-                    unlink(path);
-            return -1;
+            roll_back(k, i, made, n_made);
+            char why[sizeof e->msg];
+            snprintf(why, sizeof why, "%s", e->msg);
+            return lm_fail(e, "new-arch: writing %s: %s; removed what this run wrote", f->rel, why);
         }
+    }
+    return 0;
+}
+
+/* An architecture NAME already has its script: said first, as the reason. */
+static int arch_free(const skeleton *k, lm_err *e)
+{
+    char rel[512], path[4096];
+    snprintf(rel, sizeof rel, "compiler/archs/%s.lua", k->name);
+    if (fs_join(path, sizeof path, k->home, rel, e) != 0)
+        return -1;
+    if (fs_exists(path))
+        return lm_fail(e, "new-arch: architecture %s exists (%s); pick another NAME", k->name, rel);
+    return 0;
+}
+
+/* Refuses before anything is written: a file of the skeleton that exists. */
+static int check_free(const skeleton *k, lm_err *e)
+{
+    char path[4096];
+    for (int i = 0; i < k->n; i++) {
+        const out_file *f = &k->files[i];
+        if (fs_join(path, sizeof path, k->home, f->rel, e) != 0)
+            return -1;
+        if (!f->replaces && fs_exists(path))
+            return lm_fail(e, "new-arch: %s already exists; architecture %s is taken (pick another "
+                              "NAME or remove its files)", f->rel, k->name);
     }
     return 0;
 }
@@ -424,36 +561,41 @@ int cmd_new_arch(int argc, char **argv)
         {"from", required_argument, NULL, 'F'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     skeleton k = {.from = "qwen3", .home = lmcc_home()};
     int c;
+    char msg[256];
     optind = 1;
+    opterr = 0; /* one error line, ours, naming the argument */
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'F')
             k.from = optarg;
         else if (c == 'h') {
             fputs(NEW_ARCH_USAGE, stdout);
             return 0;
-        } else
-            return usage_error("new-arch", NULL, NEW_ARCH_USAGE);
+        } else {
+            snprintf(msg, sizeof msg, "%s '%s'", optopt == 'F' ? "no ARCH after" : "unknown option",
+                     argv[optind - 1]);
+            return usage_error("new-arch", msg, NEW_ARCH_USAGE);
+        }
     }
     if (argc - optind != 1)
         return usage_error("new-arch", "expected one NAME", NEW_ARCH_USAGE);
     k.name = argv[optind];
     lm_err err;
-    char path[4096];
     if (!valid_name(k.name)) {
         lm_fail(&err, "new-arch: '%s' is not a name for an architecture; use a lower-case "
                       "identifier ([a-z][a-z0-9_]*, at most 40 bytes)", k.name);
         return report_error(&err);
     }
-    int rc = compose(&k, &err);
-    for (int i = 0; rc == 0 && i < k.n; i++) {
-        if (k.files[i].replaces)
-            continue;
-        if (fs_join(path, sizeof path, k.home, k.files[i].rel, &err) != 0)
-            rc = -1;
-        else if (fs_exists(path))
-            rc = lm_fail(&err, "new-arch: %s already exists; architecture %s is taken (pick another "
-                               "NAME or remove its files)", k.files[i].rel, k.name);
+    /* ARCH names a file under the tree: no path of the caller's. */
+    if (!valid_name(k.from)) {
+        lm_fail(&err, "new-arch: --from '%s' is not an architecture name (compiler/archs/ARCH.lua)",
+                k.from);
+        return report_error(&err);
     }
+    int rc = arch_free(&k, &err);
+    if (rc == 0)
+        rc = compose(&k, &err);
+    if (rc == 0)
+        rc = check_free(&k, &err);
     if (rc == 0)
         rc = write_all(&k, &err);
     if (rc == 0)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # lmcc new-arch, end to end in a scratch copy of the tree: scaffold an
-# architecture, build its tiny config, synthesize a checkpoint, run it, and
-# (with Debian's python3-torch) pass the golden test with the scaffolded
-# reference; then the refusals, which must leave the tree as it was.
+# architecture (from qwen3, the default, and from llama), build its tiny
+# config, synthesize a checkpoint, run it, and (with Debian's python3-torch)
+# pass the golden test with the scaffolded reference; then the refusals and
+# a failure part-way, which must leave the tree as it was.
 #   new_arch.sh LMCC SOURCE_TREE WORK
 set -euo pipefail
 lmcc=$1 src=$2 work=$3
@@ -23,9 +24,16 @@ for f in compiler/archs/mymodel.lua configs/mymodel/mymodel-0.6b.yaml \
 done
 grep -q '"mymodel-tiny|configs/test/mymodel-tiny.yaml|' "$tree/tests/golden/golden.test.cmake" \
   || fail "no golden row for mymodel-tiny"
-for want in "What remains" "configs/registry.yaml" "tests/reference/mymodel_ref.py"; do
+# Each Hugging Face placeholder (hf_model_type, model_type, architectures)
+# is on a line of its own mark.
+marks=$(grep -c 'TODO(new-arch): placeholder' "$tree/compiler/archs/mymodel.lua" || true)
+[ "$marks" -eq 3 ] || fail "mymodel.lua marks $marks placeholder lines, want 3"
+grep -q '^return arch "mymodel" {$' "$tree/compiler/archs/mymodel.lua" || fail "mymodel.lua is not arch mymodel"
+for want in "What remains" "configs/registry.yaml" "tests/reference/mymodel_ref.py" \
+            "docs/models/Mymodel.md" "tests/golden/golden.test.cmake"; do
   grep -qF "$want" <<< "$out" || fail "the printed list lacks '$want'"
 done
+[ "$(grep -cE '^  [0-9]+\. ' <<< "$out")" -eq 8 ] || fail "the printed list has not 8 numbered steps: $out"
 
 "$lmcc" build "$tree/configs/test/mymodel-tiny.yaml" -o "$work/bin" > /dev/null 2>&1 || fail "build of the scaffold"
 "$lmcc" synth "$tree/configs/test/mymodel-tiny.yaml" -o "$work/ck" --seed 5 > /dev/null 2>&1 || fail "synth of the scaffold"
@@ -33,6 +41,15 @@ ids=$("$work/bin/mymodel-tiny" -m "$work/ck" --tokens 1,2,3 -n 8)
 [ "$(tr ',' '\n' <<< "$ids" | wc -l)" -eq 8 ] || fail "expected 8 generated ids, got '$ids'"
 grep -q '"model_type": "mymodel"' "$work/ck/config.json" || fail "config.json lacks model_type mymodel"
 echo "ok   scaffolded mymodel builds, synthesizes and generates: $ids"
+
+# From llama, whose script names model_type and class on one line.
+"$lmcc" new-arch fromllama --from llama > /dev/null || fail "new-arch fromllama --from llama exited $?"
+[ "$(grep -c 'TODO(new-arch): placeholder' "$tree/compiler/archs/fromllama.lua")" -eq 2 ] \
+  || fail "fromllama.lua: want 2 placeholder lines"
+"$lmcc" build "$tree/configs/test/fromllama-tiny.yaml" -o "$work/bin" > /dev/null 2>&1 || fail "build of fromllama"
+"$lmcc" synth "$tree/configs/test/fromllama-tiny.yaml" -o "$work/ck-llama" --seed 5 > /dev/null 2>&1 || fail "synth of fromllama"
+"$work/bin/fromllama-tiny" -m "$work/ck-llama" --tokens 1,2,3 -n 4 > /dev/null || fail "run of fromllama"
+echo "ok   scaffolded fromllama (--from llama) builds, synthesizes and generates"
 
 if /usr/bin/python3 -c 'import torch' 2> /dev/null; then
   /usr/bin/python3 "$src/tests/golden/golden.py" --lmcc "$lmcc" \
@@ -42,8 +59,13 @@ if /usr/bin/python3 -c 'import torch' 2> /dev/null; then
   echo "ok   $(tail -n 1 "$work/golden.log")"
 fi
 
-# Refusals: one error line, the right status, the tree untouched.
-snapshot() { (cd "$tree" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
+# Refusals: one error line, the right status, the tree untouched (its
+# directories as well as its files). A golden row with no files stands in
+# for one left behind by hand.
+sed -i 's/^\(  "mymodel-tiny|.*"\)$/\1\n  "rowonly-tiny|configs\/test\/rowonly-tiny.yaml|f32|1|1e-4|rowonly_ref.py"/' \
+  "$tree/tests/golden/golden.test.cmake"
+grep -q '"rowonly-tiny|' "$tree/tests/golden/golden.test.cmake" || fail "could not add the rowonly row"
+snapshot() { (cd "$tree" && find . -type d | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
 before=$(snapshot)
 refuse() { # status, message part, args...
   local want=$1 part=$2; shift 2
@@ -51,13 +73,30 @@ refuse() { # status, message part, args...
   err=$("$lmcc" new-arch "$@" 2>&1 > /dev/null) || rc=$?
   [ "$rc" -eq "$want" ] || fail "new-arch $*: exit $rc, want $want"
   [ "$(wc -l <<< "$err")" -eq 1 ] || fail "new-arch $*: more than one error line: $err"
-  grep -qF "lmcc: error: " <<< "$err" && grep -qF "$part" <<< "$err" || fail "new-arch $*: '$err' lacks '$part'"
+  grep -qF "lmcc: error: " <<< "$err" && grep -qF -- "$part" <<< "$err" || fail "new-arch $*: '$err' lacks '$part'"
   [ "$(snapshot)" = "$before" ] || fail "new-arch $* changed the tree"
   echo "ok   new-arch $*: $err"
 }
-refuse 1 "already exists" mymodel
-refuse 1 "already exists" qwen3 --from qwen1
+refuse 1 "architecture mymodel exists (compiler/archs/mymodel.lua)" mymodel
+refuse 1 "architecture qwen3 exists" qwen3 --from qwen1
+refuse 1 "docs/models/Qwen3.md already exists" qwen_3
+refuse 1 "already has a golden row rowonly-tiny" rowonly
 refuse 1 "is not a name for an architecture" My-Model
+refuse 1 "is not a name for an architecture" 3d
 refuse 1 "compiler/archs/nosuch.lua: not in the tree" other --from nosuch
+refuse 1 "--from '../qwen3' is not an architecture name" other --from ../qwen3
 refuse 2 "expected one NAME"
+refuse 2 "expected one NAME" one two
+refuse 2 "unknown option '--bogus'" other --bogus
+refuse 2 "no ARCH after '--from'" other --from
+
+# A failure part-way (docs/models a file, so the page cannot be written
+# after the script, configs and reference are) removes what the run wrote,
+# configs/partial/ included.
+mv "$tree/docs/models" "$tree/docs/models.away" && touch "$tree/docs/models"
+before=$(snapshot)
+refuse 1 "removed what this run wrote" partial
+rm "$tree/docs/models" && mv "$tree/docs/models.away" "$tree/docs/models"
+
+"$lmcc" new-arch --help | grep -q '^usage: lmcc new-arch NAME \[--from ARCH\]' || fail "new-arch --help"
 echo "new-arch: scaffold, build, run and refusals pass"
