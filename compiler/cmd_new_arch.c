@@ -57,6 +57,7 @@ typedef struct out_file {
 
 typedef struct skeleton {
     const char *name, *from, *home;
+    char camel[64];  /* NAME in CamelCase: the doc page and the class name */
     out_file files[6];
     int n;
 } skeleton;
@@ -133,16 +134,6 @@ static int lua_string_after(const char *src, const char *key, char *buf, size_t 
     return 0;
 }
 
-/* Whether the n bytes at s hold needle. */
-static int span_has(const char *s, size_t n, const char *needle)
-{
-    size_t k = strlen(needle);
-    for (size_t i = 0; i + k <= n; i++)
-        if (memcmp(s + i, needle, k) == 0)
-            return 1;
-    return 0;
-}
-
 /* In place: every line of text holding needle (and not skip) gains the
  * comment mark at its end, so each placeholder is found by its TODO. */
 static int mark_lines(char **text, const char *needle, const char *skip, const char *mark,
@@ -159,8 +150,8 @@ static int mark_lines(char **text, const char *needle, const char *skip, const c
         size_t n = nl ? (size_t)(nl - line) : strlen(line);
         memcpy(o, line, n);
         o += n;
-        if (span_has(line, n, needle) && !span_has(line, n, skip) &&
-            !span_has(line, n, "TODO(new-arch)")) {
+        if (memmem(line, n, needle, strlen(needle)) && !memmem(line, n, skip, strlen(skip)) &&
+            !memmem(line, n, "TODO(new-arch)", 14)) {
             memcpy(o, mark, nm);
             o += nm;
         }
@@ -173,6 +164,13 @@ static int mark_lines(char **text, const char *needle, const char *skip, const c
     free(*text);
     *text = out;
     return 0;
+}
+
+/* asprintf leaves *out undefined on failure. */
+static int out_of_memory(char **out, lm_err *e)
+{
+    *out = NULL;
+    return lm_fail(e, "new-arch: out of memory");
 }
 
 static int add_file(skeleton *k, const char *rel, char *text, int replaces, lm_err *e)
@@ -215,13 +213,13 @@ static int rename_quoted_after(char **src, const char *key, const char *to, lm_e
 /* In place: ARCH's script renamed NAME, its Hugging Face model_type and
  * class made placeholders (NAME, NameForCausalLM), each line holding one
  * marked TODO(new-arch). */
-static int rename_script(char **src, const skeleton *k, const char *Name, lm_err *e)
+static int rename_script(char **src, const skeleton *k, lm_err *e)
 {
     static const char MARK[] = "  -- TODO(new-arch): placeholder, the published name";
     char arch_from[96], arch_to[96], cls[96], quoted[sizeof cls + 2];
     snprintf(arch_from, sizeof arch_from, "arch \"%s\"", k->from);
     snprintf(arch_to, sizeof arch_to, "arch \"%s\"", k->name);
-    snprintf(cls, sizeof cls, "%sForCausalLM", Name);
+    snprintf(cls, sizeof cls, "%sForCausalLM", k->camel);
     if (substitute(src, arch_from, arch_to, e) != 0 ||
         rename_quoted_after(src, "hf_model_type", k->name, e) != 0 ||
         rename_quoted_after(src, "architectures", cls, e) != 0)
@@ -237,31 +235,23 @@ static int rename_script(char **src, const skeleton *k, const char *Name, lm_err
 /* The architecture script: ARCH's, renamed, with a note on top. */
 static int compose_script(skeleton *k, lm_err *e)
 {
-    char rel[512], Name[64];
+    char rel[512];
     snprintf(rel, sizeof rel, "compiler/archs/%s.lua", k->from);
-    char *src;
+    char *src, *out = NULL;
     if (read_tree(k, rel, &src, e) != 0)
         return -1;
-    camel(k->name, Name, sizeof Name);
-    if (rename_script(&src, k, Name, e) != 0) {
-        free(src);
-        return -1;
-    }
-    size_t need = strlen(src) + 1024;
-    char *out = malloc(need);
-    if (!out) {
-        free(src);
-        return lm_fail(e, "new-arch: out of memory");
-    }
-    snprintf(out, need,
-             "-- TODO(new-arch): %s, copied from %s.lua by lmcc new-arch. Make it the new\n"
-             "-- model: its params and checks, its config.json in hf_config (model_type\n"
-             "-- \"%s\" and the class %sForCausalLM are placeholders: use the published\n"
-             "-- names) and its forward pass (docs/architecture-scripts.md).\n%s",
-             k->name, k->from, k->name, Name, src);
+    int rc = rename_script(&src, k, e);
+    if (rc == 0 &&
+        asprintf(&out,
+                 "-- TODO(new-arch): %s, copied from %s.lua by lmcc new-arch. Make it the new\n"
+                 "-- model: its params and checks, its config.json in hf_config (model_type\n"
+                 "-- \"%s\" and the class %sForCausalLM are placeholders: use the published\n"
+                 "-- names) and its forward pass (docs/architecture-scripts.md).\n%s",
+                 k->name, k->from, k->name, k->camel, src) < 0)
+        rc = out_of_memory(&out, e);
     free(src);
     snprintf(rel, sizeof rel, "compiler/archs/%s.lua", k->name);
-    return add_file(k, rel, out, 0, e);
+    return rc == 0 ? add_file(k, rel, out, 0, e) : -1;
 }
 
 /* A YAML config of ARCH with its arch key made NAME and a note on top. */
@@ -278,19 +268,15 @@ static int compose_config(skeleton *k, const char *from_rel, const char *to_rel,
         return lm_fail(e, "new-arch: %s has no line '%.*s'", from_rel, (int)strlen(from_line) - 1,
                        from_line);
     }
-    if (substitute(&src, from_line, to_line, e) != 0) {
-        free(src);
-        return -1;
-    }
-    size_t need = strlen(src) + 512;
-    char *out = malloc(need);
-    if (out)
-        snprintf(out, need, "# TODO(new-arch): %s, copied from %s; %s\n%s", what, from_rel,
-                 strstr(what, "tiny") ? "keep it small enough to test in seconds"
-                                      : "put in the published config.json's values",
-                 src);
+    char *out = NULL;
+    int rc = substitute(&src, from_line, to_line, e);
+    if (rc == 0 && asprintf(&out, "# TODO(new-arch): %s, copied from %s; %s\n%s", what, from_rel,
+                            strstr(what, "tiny") ? "keep it small enough to test in seconds"
+                                                 : "put in the published config.json's values",
+                            src) < 0)
+        rc = out_of_memory(&out, e);
     free(src);
-    return out ? add_file(k, to_rel, out, 0, e) : lm_fail(e, "new-arch: out of memory");
+    return rc == 0 ? add_file(k, to_rel, out, 0, e) : -1;
 }
 
 /* The golden table's first row whose reference is ARCH's: its tiny config,
@@ -323,35 +309,23 @@ static int golden_row_of(const char *table, const char *from, char fields[6][256
 }
 
 /* The golden table with a row for NAME's tiny config appended. */
-static int compose_golden(skeleton *k, const char fields[6][256], lm_err *e)
+static int compose_golden(skeleton *k, const char *table, const char fields[6][256], lm_err *e)
 {
-    char *table;
-    if (read_tree(k, GOLDEN_CMAKE, &table, e) != 0)
-        return -1;
     const char *set = strstr(table, GOLDEN_SET);
     const char *close = set ? strstr(set, "\")") : NULL;
-    if (!close) {
-        free(table);
+    if (!close)
         return lm_fail(e, "new-arch: %s: no LMCC_GOLDEN_CASES list ending in '\")'", GOLDEN_CMAKE);
-    }
     char row[1024];
     snprintf(row, sizeof row, "\"%s-tiny|", k->name);
-    if (strstr(set, row)) {
-        free(table);
+    if (strstr(set, row))
         return lm_fail(e, "new-arch: %s already has a golden row %s-tiny; architecture %s is "
                           "taken (pick another NAME or remove the row)", GOLDEN_CMAKE, k->name,
                        k->name);
-    }
-    snprintf(row, sizeof row, "\"\n  \"%s-tiny|configs/test/%s-tiny.yaml|%s|%s|%s|%s_ref.py\"", k->name,
-             k->name, fields[2], fields[3], fields[4], k->name);
-    size_t at = (size_t)(close - table), need = strlen(table) + strlen(row) + 1;
-    char *out = malloc(need);
-    if (!out) {
-        free(table);
-        return lm_fail(e, "new-arch: out of memory");
-    }
-    snprintf(out, need, "%.*s%s%s", (int)at, table, row, close + 1);
-    free(table);
+    char *out = NULL;
+    if (asprintf(&out, "%.*s\"\n  \"%s-tiny|configs/test/%s-tiny.yaml|%s|%s|%s|%s_ref.py\"%s",
+                 (int)(close - table), table, k->name, k->name, fields[2], fields[3], fields[4],
+                 k->name, close + 1) < 0)
+        return out_of_memory(&out, e);
     return add_file(k, GOLDEN_CMAKE, out, 1, e);
 }
 
@@ -364,29 +338,24 @@ static int compose_reference(skeleton *k, lm_err *e)
         return -1;
     /* The note goes after a shebang line, which must stay first. */
     const char *body = strncmp(src, "#!", 2) == 0 && strchr(src, '\n') ? strchr(src, '\n') + 1 : src;
-    size_t need = strlen(src) + 1024;
-    char *out = malloc(need);
-    if (out)
-        snprintf(out, need,
+    char *out = NULL;
+    int rc = 0;
+    if (asprintf(&out,
                  "%.*s# TODO(new-arch): a copy of %s_ref.py, so the golden test passes before\n"
                  "# anything changes. Rewrite it from the model's own code (its transformers\n"
                  "# modeling file), never from compiler/archs/%s.lua: the golden test is only\n"
                  "# worth what this reference is independent.\n%s",
-                 (int)(body - src), src, k->from, k->name, body);
+                 (int)(body - src), src, k->from, k->name, body) < 0)
+        rc = out_of_memory(&out, e);
     free(src);
     snprintf(rel, sizeof rel, "tests/reference/%s_ref.py", k->name);
-    return out ? add_file(k, rel, out, 0, e) : lm_fail(e, "new-arch: out of memory");
+    return rc == 0 ? add_file(k, rel, out, 0, e) : -1;
 }
 
 static int compose_doc(skeleton *k, const char *size_rel, lm_err *e)
 {
-    char Name[64], rel[512];
-    camel(k->name, Name, sizeof Name);
-    size_t need = 4096;
-    char *out = malloc(need);
-    if (!out)
-        return lm_fail(e, "new-arch: out of memory");
-    snprintf(out, need,
+    char rel[512], *out = NULL;
+    if (asprintf(&out,
              "# %s\n\n"
              "<!-- TODO(new-arch): written by lmcc new-arch from %s; fill in every section. -->\n\n"
              "Hugging Face `%sForCausalLM`, `model_type: %s` (TODO: the published names).\n"
@@ -400,8 +369,9 @@ static int compose_doc(skeleton *k, const char *size_rel, lm_err *e)
              "## Tokenizer and chat\n\nTODO: what its tokenizer.json and chat_template need.\n\n"
              "## Tests\n\nTODO: the golden cases (`tests/golden/golden.test.cmake`) and what each "
              "shows.\n",
-             Name, k->from, Name, k->name, k->name, size_rel);
-    snprintf(rel, sizeof rel, "docs/models/%s.md", Name);
+             k->camel, k->from, k->camel, k->name, k->name, size_rel) < 0)
+        return out_of_memory(&out, e);
+    snprintf(rel, sizeof rel, "docs/models/%s.md", k->camel);
     return add_file(k, rel, out, 0, e);
 }
 
@@ -439,14 +409,15 @@ static int compose(skeleton *k, lm_err *e)
     snprintf(tiny_to, sizeof tiny_to, "configs/test/%s-tiny.yaml", k->name);
     if (read_tree(k, GOLDEN_CMAKE, &table, e) != 0)
         return -1;
+    /* The table is read once: ARCH's row seeds the tiny config and NAME's row. */
     int rc = golden_row_of(table, k->from, fields, e);
+    if (rc == 0 && (compose_config(k, size_from, size_to, "a size config", e) != 0 ||
+                    compose_config(k, fields[1], tiny_to, "the tiny test config", e) != 0 ||
+                    compose_reference(k, e) != 0 || compose_doc(k, size_to, e) != 0 ||
+                    compose_golden(k, table, fields, e) != 0))
+        rc = -1;
     free(table);
-    if (rc != 0 || compose_config(k, size_from, size_to, "a size config", e) != 0 ||
-        compose_config(k, fields[1], tiny_to, "the tiny test config", e) != 0 ||
-        compose_reference(k, e) != 0 || compose_doc(k, size_to, e) != 0 ||
-        compose_golden(k, fields, e) != 0)
-        return -1;
-    return 0;
+    return rc;
 }
 
 /* Removes what write_all wrote before a failure: the new files, then the
@@ -591,6 +562,7 @@ int cmd_new_arch(int argc, char **argv)
                 k.from);
         return report_error(&err);
     }
+    camel(k.name, k.camel, sizeof k.camel);
     int rc = arch_free(&k, &err);
     if (rc == 0)
         rc = compose(&k, &err);

@@ -51,39 +51,6 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static char *read_all(const char *path, size_t *n, lm_err *e)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        lm_fail(e, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        len += fread(buf + len, 1, cap - len, f);
-        if (len < cap)
-            break;
-        char *b = realloc(buf, cap * 2);
-        if (!b) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = b;
-        cap *= 2;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf || bad) {
-        free(buf);
-        lm_fail(e, "%s: cannot read the file", path);
-        return NULL;
-    }
-    *n = len;
-    return buf;
-}
-
 /* CONV.json: [{"role": ..., "content": ..., "reasoning_content"?: ...}, ...]
  * or {"messages": [...]}. The messages point into *root. */
 static lm_chat_msg *load_conversation(const char *path, json_t **root, size_t *n, lm_err *e)
@@ -205,7 +172,7 @@ int cmd_tokenize(int argc, char **argv)
         goto done;
     }
     if (file) {
-        if (!(text = read_all(file, &len, &err)))
+        if (!(text = lm_read_file(file, &len, &err)))
             goto done;
     } else {
         len = strlen(argv[optind + 1]);

@@ -270,6 +270,18 @@ static int check_chat(loader *ld, const char *key, const char *name)
                     lm_chat_format_names());
 }
 
+/* The index among m's sizes of a mapping's key (any case: 1.8b finds
+ * 1.8B), else a failure naming key.size. */
+static int size_index(loader *ld, const registry_model *m, const char *key, const char *size, int *i)
+{
+    for (*i = 0; size && *i < m->n_sizes; (*i)++)
+        if (strcasecmp(m->sizes[*i], size) == 0)
+            return 0;
+    char skey[600];
+    snprintf(skey, sizeof skey, "%s.%s", key, size ? size : "?");
+    return fail_key(ld, skey, "'%s' is not one of the sizes", size ? size : "?");
+}
+
 /* chat: one format for every size, or a mapping {size: format} naming
  * each size (Llama 3.2's sizes have its template, 3.1's theirs). */
 static int load_chats(loader *ld, int idx, const char *prefix, const registry_model *m,
@@ -303,13 +315,10 @@ static int load_chats(loader *ld, int idx, const char *prefix, const registry_mo
     }
     if (rc == 0 && mapped) { /* and nothing but sizes */
         lua_pushnil(L);
+        int i;
         while (rc == 0 && lua_next(L, -2)) {
-            const char *size = lua_tostring(L, -2);
-            if (!size || !registry_find_size(m, size)) {
-                snprintf(skey, sizeof skey, "%s.%s", key, size ? size : "?");
-                rc = fail_key(ld, skey, "'%s' is not one of the sizes", size ? size : "?");
-                lua_pop(L, 1);
-            }
+            if ((rc = size_index(ld, m, key, lua_tostring(L, -2), &i)) != 0)
+                lua_pop(L, 1); /* the key lua_next left */
             lua_pop(L, 1);
         }
     }
@@ -358,16 +367,12 @@ static int load_repo_sizes(loader *ld, int idx, const char *prefix, registry_mod
         goto done;
     }
     lua_pushnil(L);
+    int i;
     while (rc == 0 && lua_next(L, -2)) {
         const char *size = lua_tostring(L, -2);
         char skey[600];
-        snprintf(skey, sizeof skey, "%s.%s", key, size);
-        int i = 0;
-        while (i < m->n_sizes && strcasecmp(m->sizes[i], size) != 0)
-            i++;
-        if (i == m->n_sizes)
-            rc = fail_key(ld, skey, "'%s' is not one of the sizes", size);
-        else
+        snprintf(skey, sizeof skey, "%s.%s", key, size ? size : "?");
+        if ((rc = size_index(ld, m, key, size, &i)) == 0)
             rc = dup_string(ld, -1, skey, MAX_SIZE, &m->repo_sizes[i]);
         lua_pop(L, 1);
     }

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../text/chat_template.h"
 #include "internal.h"
 
 #define MAX_THREADS 4096
@@ -245,15 +244,14 @@ static int check_combination(const char *prog, cli_options *o, lm_err *e)
             return lm_fail(e, "'%s' does not work with '%s'; use it with -p, -f or --tokens", bad,
                            repl_name);
     }
-    if (!o->chat && (o->system_text || o->think >= 0 || o->chat_format))
+    if (!o->chat && (o->system_text || o->think >= 0 || o->chat_format_name))
         return lm_fail(e, "'%s' only applies to --chat",
-                       o->system_text ? "--system" : o->chat_format ? "--chat-format"
-                                                   : o->think       ? "--think"
-                                                                    : "--no-think");
-    lm_chat_format format;
-    if (o->chat_format && lm_chat_format_parse(o->chat_format, &format) != 0)
+                       o->system_text ? "--system" : o->chat_format_name ? "--chat-format"
+                                                   : o->think            ? "--think"
+                                                                         : "--no-think");
+    if (o->chat_format_name && lm_chat_format_parse(o->chat_format_name, &o->chat_format) != 0)
         return lm_fail(e, "--chat-format '%s' is not a chat format; expected one of %s",
-                       o->chat_format, lm_chat_format_names());
+                       o->chat_format_name, lm_chat_format_names());
     if (o->bench && o->num_sequences > 1)
         return lm_fail(e, "'--bench' measures one sequence; drop --num-return-sequences");
     if (o->chat)
@@ -321,7 +319,7 @@ static int parse_options(const lm_model_desc *d, const char *prog, int argc, cha
             o->think = 0;
             break;
         case OPT_CHAT_FORMAT:
-            o->chat_format = optarg;
+            o->chat_format_name = optarg;
             break;
         case OPT_STREAM:
             o->stream = 1;

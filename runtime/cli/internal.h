@@ -18,6 +18,7 @@
 #include "../generate/generate.h"
 #include "../generate/sampler.h"
 #include "../generate/session.h"
+#include "../text/chat_template.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -33,7 +34,8 @@ typedef struct cli_options {
     const char *prompt_file;  /* -f */
     const char *tokenizer_path;
     const char *system_text;
-    const char *chat_format;  /* --chat-format NAME, NULL: as the checkpoint's files say */
+    const char *chat_format_name; /* --chat-format NAME, NULL: as the checkpoint's files say */
+    lm_chat_format chat_format;   /* NAME parsed, when given */
     int chat, interactive;
     int think;                /* -1: not given (on) */
     int stream;               /* -1: not given (on when stdout is a terminal) */

@@ -350,9 +350,10 @@ static int run_chat(text_run *tr, lm_err *e)
     static const repl_ops chat_ops = {1, chat_add_input, chat_add_answer};
     chat_state c = {.opts = {.add_generation_prompt = 1, .enable_thinking = o->think != 0}};
     const char *tok_path = o->tokenizer_path ? o->tokenizer_path : o->model_dir;
-    if (o->chat_format ? lm_chat_format_parse(o->chat_format, &c.format) != 0
-                       : lm_chat_format_detect(tok_path, tr->tok, &c.format, e) != 0)
-        return EXIT_RUNTIME; /* the name was checked with the options */
+    if (o->chat_format_name)
+        c.format = o->chat_format; /* parsed with the options */
+    else if (lm_chat_format_detect(tok_path, tr->tok, &c.format, e) != 0)
+        return EXIT_RUNTIME;
     int status = EXIT_RUNTIME;
     if (!o->system_text || chat_push(&c.log, "system", o->system_text, e) == 0)
         status = run_repl(tr, &chat_ops, &c, o->max_tokens, e);

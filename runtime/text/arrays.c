@@ -1,6 +1,8 @@
-/* Growable arrays of ids and bytes (see arrays.h). */
+/* Growable arrays of ids and bytes, and whole files (see arrays.h). */
 #include "arrays.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,4 +49,38 @@ int lm_bytes_append(lm_bytes *b, const void *data, size_t n, lm_err *e)
     b->n += n;
     b->v[b->n] = 0; /* always NUL-terminated for convenience */
     return 0;
+}
+
+char *lm_read_file(const char *path, size_t *n, lm_err *e)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        lm_fail(e, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        len += fread(buf + len, 1, cap - len, f);
+        if (len < cap)
+            break;
+        char *b = cap < ((size_t)1 << 31) ? realloc(buf, cap * 2 + 1) : NULL;
+        if (!b) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = b;
+        cap *= 2;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf || bad) {
+        free(buf);
+        lm_fail(e, "%s: cannot read the file (too large or I/O error)", path);
+        return NULL;
+    }
+    buf[len] = 0;
+    *n = len;
+    return buf;
 }

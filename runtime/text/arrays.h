@@ -1,6 +1,8 @@
-/* Growable arrays of ids and bytes. Below the tokenizer, so that its BPE
- * merge (tokenizer_merge.c) and its encode pipeline (tokenizer.c) both
- * append ids without needing each other. */
+/* Growable arrays of ids and bytes, and reading a whole file: what the
+ * text files share. Below the tokenizer, so that its BPE merge
+ * (tokenizer_merge.c) and its encode pipeline (tokenizer.c) both append ids
+ * without needing each other, and the tokenizer and chat-template loaders
+ * read their files the same way. */
 #ifndef LMRT_TEXT_ARRAYS_H
 #define LMRT_TEXT_ARRAYS_H
 
@@ -24,5 +26,9 @@ void lm_ids_free(lm_ids *a);
 void lm_bytes_free(lm_bytes *b);
 int lm_ids_push(lm_ids *a, int32_t id, lm_err *e);
 int lm_bytes_append(lm_bytes *b, const void *data, size_t n, lm_err *e);
+
+/* The whole file, NUL-terminated (malloc'd), its length in *n; NULL + e
+ * when it cannot be opened or read. */
+char *lm_read_file(const char *path, size_t *n, lm_err *e);
 
 #endif

@@ -30,7 +30,8 @@ static int put_message(lm_bytes *out, const char *role, const char *content, lm_
 }
 
 /* A string through transformers' tojson filter (json.dumps with
- * ensure_ascii=False): quoted, with \" \\ and control characters escaped. */
+ * ensure_ascii=False): quoted, with \" \\ and control characters escaped.
+ * Not jansson's encoder: it writes \u001F where Python writes \u001f. */
 static int put_json_string(lm_bytes *out, const char *s, lm_err *e)
 {
     if (chat_put(out, "\"", e))

@@ -156,26 +156,18 @@ static const char *config_template(json_t *root)
     return NULL;
 }
 
-/* chat_template.jinja (newer transformers save the template there). */
-static char *read_jinja(const char *dir)
+/* chat_template.jinja (newer transformers save the template there) into
+ * *text, NULL when there is none. */
+static int read_jinja(const char *dir, char **text, lm_err *e)
 {
     char path[4096];
+    size_t n;
+    struct stat st;
     snprintf(path, sizeof path, "%s/chat_template.jinja", dir);
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return NULL;
-    char *buf = NULL;
-    long n = fseek(fp, 0, SEEK_END) == 0 ? ftell(fp) : -1;
-    if (n >= 0 && n < (1L << 24) && fseek(fp, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
-        if (fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        } else {
-            buf[n] = 0;
-        }
-    }
-    fclose(fp);
-    return buf;
+    *text = NULL;
+    if (stat(path, &st) != 0)
+        return 0;
+    return (*text = lm_read_file(path, &n, e)) ? 0 : -1;
 }
 
 int lm_chat_format_detect(const char *tokenizer_path, const lm_tokenizer *t, lm_chat_format *f,
@@ -186,16 +178,19 @@ int lm_chat_format_detect(const char *tokenizer_path, const lm_tokenizer *t, lm_
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
     json_error_t jerr;
     json_t *root = NULL;
-    FILE *probe = fopen(path, "rb");
-    if (probe) {
-        fclose(probe);
+    struct stat st;
+    if (stat(path, &st) == 0) {
         if (!(root = json_load_file(path, 0, &jerr)))
             return lm_fail(e, "%s:%d: %s; fix the file or pass --chat-format (%s)", path, jerr.line,
                            jerr.text, lm_chat_format_names());
     } else if (errno != ENOENT) {
         return lm_fail(e, "%s: cannot open: %s", path, strerror(errno));
     }
-    char *jinja = read_jinja(dir);
+    char *jinja;
+    if (read_jinja(dir, &jinja, e) != 0) {
+        json_decref(root);
+        return -1;
+    }
     const char *tpl = jinja ? jinja : config_template(root);
     int rc = 0;
     if (tpl) {

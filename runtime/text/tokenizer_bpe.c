@@ -311,7 +311,7 @@ int tok_load_hf_json(lm_tokenizer *t, const char *path, lm_err *e)
 {
     /* Parse from memory: json_load_file reads the 11 MB byte by byte with getc. */
     size_t size;
-    char *text = tok_read_file(path, &size, e);
+    char *text = lm_read_file(path, &size, e);
     if (!text)
         return -1;
     json_error_t jerr;

@@ -89,8 +89,6 @@ int tok_load_hf_json(lm_tokenizer *t, const char *path, lm_err *e);
 int tok_load_tiktoken(lm_tokenizer *t, const char *path, lm_err *e);
 
 /* Table building (tokenizer_table.c). */
-/* The whole file, NUL-terminated (malloc'd), its length in *n. */
-char *tok_read_file(const char *path, size_t *n, lm_err *e);
 uint64_t tok_hash(const void *p, size_t n);
 int tok_alloc_ids(lm_tokenizer *t, int32_t n_ids, lm_err *e);
 /* Stores the bytes of token id; fails when id already has bytes. */

@@ -1,7 +1,5 @@
 /* The tokenizer's tables: token bytes by id, bytes -> id, merge pairs,
  * added tokens and the split regex. Filled by the format loaders. */
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -254,38 +252,4 @@ int tok_compile_split(lm_tokenizer *t, const char *pattern, const char *where, l
             pcre2_jit_stack_assign(t->match_ctx, NULL, t->jit_stack);
     }
     return 0;
-}
-
-char *tok_read_file(const char *path, size_t *n, lm_err *e)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        lm_fail(e, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 20, len = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        len += fread(buf + len, 1, cap - len, f);
-        if (len < cap)
-            break;
-        char *b = cap < ((size_t)1 << 31) ? realloc(buf, cap * 2 + 1) : NULL;
-        if (!b) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = b;
-        cap *= 2;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf || bad) {
-        free(buf);
-        lm_fail(e, "%s: cannot read the file (too large or I/O error)", path);
-        return NULL;
-    }
-    buf[len] = 0;
-    *n = len;
-    return buf;
 }

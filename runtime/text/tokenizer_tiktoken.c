@@ -56,7 +56,7 @@ static long base64_decode(const char *s, size_t n, unsigned char *out, size_t ca
 int tok_load_tiktoken(lm_tokenizer *t, const char *path, lm_err *e)
 {
     size_t size;
-    char *text = tok_read_file(path, &size, e);
+    char *text = lm_read_file(path, &size, e);
     if (!text)
         return -1;
     int rc = -1;

@@ -20,6 +20,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "tokenizer"))
+from golden_tokenizer import write_with_post_processor  # noqa: E402
 PROMPTS = [
     "The quick brown fox jumps over the lazy dog.",
     "def fib(n):\n\treturn n if n < 2 else fib(n - 1) + fib(n - 2)\n",
@@ -85,12 +87,8 @@ def main():
     for f in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(os.path.join(pkg, f), ckpt)
     if fam["post_processor"]:
-        with open(os.path.join(ckpt, "tokenizer.json"), encoding="utf-8") as f:
-            tj = json.load(f)
-        with open(fam["post_processor"], encoding="utf-8") as f:
-            tj["post_processor"] = json.load(f)
-        with open(os.path.join(ckpt, "tokenizer.json"), "w", encoding="utf-8") as f:
-            json.dump(tj, f, ensure_ascii=False)
+        tok = os.path.join(ckpt, "tokenizer.json")
+        write_with_post_processor(tok, fam["post_processor"], tok)
     eos = set(fam["eos"])
     with open(os.path.join(ckpt, "generation_config.json"), "w") as f:
         json.dump({"eos_token_id": fam["eos"], "do_sample": False}, f)

