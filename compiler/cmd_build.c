@@ -50,7 +50,7 @@ static int parse_positive(const char *opt, const char *s, int *out, lm_err *e)
 /* Writes the files of the result table { files = { { name, text }, ... } }. */
 static int write_sources(lua_State *L, const char *dir, lm_err *e)
 {
-    if (fs_mkdirs(dir, e) != 0)
+    if (lm_mkdirs(dir, e) != 0)
         return -1;
     lua_getfield(L, -1, "files");
     int n = (int)lua_rawlen(L, -1);
@@ -62,7 +62,7 @@ static int write_sources(lua_State *L, const char *dir, lm_err *e)
         const char *text = lua_tolstring(L, -1, &len);
         char path[4096];
         if (fs_join(path, sizeof path, dir, lua_tostring(L, -2), e) != 0 ||
-            fs_write_atomic(path, text, len, e) != 0) {
+            lm_write_atomic(path, text, len, e) != 0) {
             lua_pop(L, 4);
             return -1;
         }

@@ -46,7 +46,7 @@ int cmd_import(int argc, char **argv)
     size_t len;
     const char *yaml = lua_tolstring(f.L, -1, &len);
     if (out) {
-        if (fs_write_atomic(out, yaml, len, &e) != 0)
+        if (lm_write_atomic(out, yaml, len, &e) != 0)
             goto done;
     } else {
         fwrite(yaml, 1, len, stdout);

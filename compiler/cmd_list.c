@@ -1,4 +1,4 @@
-/* lmcc list [MODEL]
+/* lmcc list [MODEL] | lmcc list --cached (cmd_cache.c)
  *
  * The registry as a table: one row per model type, size and variant, with
  * the Hugging Face repository, chat format and the config file (marked when
@@ -13,9 +13,12 @@
 
 static const char LIST_USAGE[] =
     "usage: lmcc list [MODEL]\n"
+    "       lmcc list --cached\n"
     "Lists the model types in configs/registry.yaml: each size and variant with its\n"
     "Hugging Face repository, chat format and config file.\n"
     "  MODEL        only this model type (e.g. qwen3)\n"
+    "  --cached     the models in the Hugging Face cache: repository, revision, size on\n"
+    "               disk, and which lmcc builds of them the build cache holds\n"
     "  -h, --help   this text\n";
 
 enum { COL_MODEL, COL_SIZE, COL_VARIANT, COL_REPO, COL_ARCH, COL_CHAT, COL_CONFIG, N_COLS };
@@ -57,6 +60,11 @@ int cmd_list(int argc, char **argv)
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             fputs(LIST_USAGE, stdout);
             return 0;
+        }
+        if (strcmp(argv[i], "--cached") == 0) {
+            if (argc != 2)
+                return usage_error("list", "--cached takes no MODEL", LIST_USAGE);
+            return list_cached();
         }
         if (argv[i][0] == '-')
             return usage_error("list", "unknown option", LIST_USAGE);

@@ -463,10 +463,10 @@ static int write_all(const skeleton *k, lm_err *e)
             note_missing_dirs(k->home, path, made, &n_made, 16);
             snprintf(dir, sizeof dir, "%s", path);
             *strrchr(dir, '/') = '\0';
-            rc = fs_mkdirs(dir, e);
+            rc = lm_mkdirs(dir, e);
         }
         if (rc == 0)
-            rc = fs_write_atomic(path, f->text, strlen(f->text), e);
+            rc = lm_write_atomic(path, f->text, strlen(f->text), e);
         if (rc != 0) {
             roll_back(k, i, made, n_made);
             char why[sizeof e->msg];

@@ -12,6 +12,11 @@ int cmd_inspect(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_new_arch(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+/* lmcc list --cached */
+int list_cached(void);
 
 /* Prints "lmcc: error: ..." and returns 1. */
 int report_error(const lm_err *e);

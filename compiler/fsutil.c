@@ -8,64 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int fs_mkdirs(const char *path, lm_err *e)
-{
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf)
-        return lm_fail(e, "%s: bad directory path", path);
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        char c = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return lm_fail(e, "%s: cannot create directory: %s", buf, strerror(errno));
-        buf[i] = c;
-    }
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-        return lm_fail(e, "%s: not a directory", path);
-    return 0;
-}
-
-int fs_write_atomic(const char *path, const void *data, size_t len, lm_err *e)
-{
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path) >= (int)sizeof tmp)
-        return lm_fail(e, "%s: path too long", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return lm_fail(e, "%s: cannot create: %s", path, strerror(errno));
-    const char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            int err = errno;
-            close(fd);
-            unlink(tmp);
-            return lm_fail(e, "%s: write failed: %s", path, strerror(err));
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (fchmod(fd, 0644) != 0 || close(fd) != 0) {
-        int err = errno;
-        unlink(tmp);
-        return lm_fail(e, "%s: write failed: %s", path, strerror(err));
-    }
-    if (rename(tmp, path) != 0) {
-        int err = errno;
-        unlink(tmp);
-        return lm_fail(e, "%s: cannot rename into place: %s", path, strerror(err));
-    }
-    return 0;
-}
-
 int fs_read_file(const char *path, char **out, size_t *len, lm_err *e)
 {
     FILE *f = fopen(path, "rb");

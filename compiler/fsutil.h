@@ -1,16 +1,13 @@
-/* File helpers for the host: whole-file reads, directories, and writes that
- * never leave a half-written file behind (temporary name, then rename). */
+/* File helpers for the host: whole-file reads and paths (directories and
+ * atomic writes are the runtime's: core/files.h). */
 #ifndef LMCC_FSUTIL_H
 #define LMCC_FSUTIL_H
 
 #include <stddef.h>
 
 #include "../runtime/core/error.h"
+#include "../runtime/core/files.h"
 
-/* mkdir -p */
-int fs_mkdirs(const char *path, lm_err *e);
-/* Writes data to path through a temporary file in the same directory. */
-int fs_write_atomic(const char *path, const void *data, size_t len, lm_err *e);
 /* Reads a whole file; the caller frees *out (NUL-terminated). */
 int fs_read_file(const char *path, char **out, size_t *len, lm_err *e);
 int fs_exists(const char *path);

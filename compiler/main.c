@@ -12,7 +12,11 @@ static const char USAGE[] =
     "  synth CONFIG.yaml -o DIR             write a random checkpoint in Hugging Face layout\n"
     "  import config.json                   write a config YAML from a Hugging Face config.json\n"
     "  inspect DIR [--config C]             list a checkpoint's tensors; check them against a config\n"
-    "  list                                 model types, sizes, variants and repositories\n"
+    "  pull MODEL --size S | ORG/NAME       download a model into the Hugging Face cache\n"
+    "  run MODEL --size S | ORG/NAME ...    pull, compile once, and run a model\n"
+    "  list [--cached]                      model types, sizes, variants and repositories;\n"
+    "                                       --cached: the models downloaded and built\n"
+    "  rm ORG/NAME | MODEL --size S         remove a model from the caches\n"
     "  tokenize PATH TEXT | -f FILE         print the token ids of a text\n"
     "  detokenize PATH 1,2,3                print the text of token ids\n"
     "  new-arch NAME [--from ARCH]          scaffold a new architecture in the lmcc tree\n"
@@ -29,6 +33,7 @@ static const struct {
     { "build", cmd_build },       { "synth", cmd_synth },       { "import", cmd_import },
     { "inspect", cmd_inspect },   { "list", cmd_list },         { "tokenize", cmd_tokenize },
     { "detokenize", cmd_detokenize }, { "new-arch", cmd_new_arch },
+    { "pull", cmd_pull },         { "run", cmd_run },           { "rm", cmd_rm },
 };
 
 int main(int argc, char **argv)

@@ -715,3 +715,26 @@ int registry_resolve(const char *model, const char *size, const char *variant, r
     registry_free(&r);
     return rc;
 }
+
+int registry_find_repo(const registry *r, const char *repo, registry_entry *out, lm_err *e)
+{
+    for (int i = 0; i < r->n_models; i++) {
+        const registry_model *m = &r->models[i];
+        for (int v = 0; v < m->n_variants; v++)
+            for (int s = 0; s < m->n_sizes; s++) {
+                char name[512];
+                if (registry_substitute(m->variants[v].repo, registry_repo_size(m, m->sizes[s]), 0, name,
+                                        sizeof name, e) != 0)
+                    return -1;
+                if (strcasecmp(name, repo) == 0)
+                    return registry_lookup(r, m->name, m->sizes[s], m->variants[v].name, out, e) == 0 ? 1 : -1;
+            }
+    }
+    return 0;
+}
+
+const char *registry_default_variant(const registry_model *m)
+{
+    const registry_variant *v = registry_find_variant(m, "instruct");
+    return v ? v->name : m->n_variants > 0 ? m->variants[0].name : NULL;
+}

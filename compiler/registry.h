@@ -91,6 +91,15 @@ int registry_config_path(const registry_model *m, const char *size, char *buf, s
 int registry_lookup(const registry *r, const char *model, const char *size, const char *variant,
                     registry_entry *out, lm_err *e);
 
+/* The entry (model, size, variant) whose repository is repo, compared
+ * case-insensitively as the hub does; the first variant listed wins when
+ * two share a repository (Qwen3's instruct and reasoning). 1 when found,
+ * 0 when no entry names repo. */
+int registry_find_repo(const registry *r, const char *repo, registry_entry *out, lm_err *e);
+/* The variant used when none is asked for: instruct where there is one,
+ * else the first listed. */
+const char *registry_default_variant(const registry_model *m);
+
 /* registry_load (default file) + registry_lookup + registry_free. */
 int registry_resolve(const char *model, const char *size, const char *variant, registry_entry *out,
                      lm_err *e);

@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config clang libclang-rt-dev
   libyaml-dev liblua5.4-dev libjansson-dev libcmocka-dev
-  libpcre2-dev libutf8proc-dev libcurl4-openssl-dev
+  libpcre2-dev libutf8proc-dev libcurl4-openssl-dev libssl-dev
   python3 python3-numpy python3-torch python3-jinja2
   ca-certificates
 )

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "../hub/hub_cache.h"
 
 #define MAX_THREADS 4096
 #define MAX_SEQUENCES 100000
@@ -419,6 +420,13 @@ static int parse_options(const lm_model_desc *d, const char *prog, int argc, cha
     if (!o->model_dir)
         return lm_fail(e, "no checkpoint given; pass -m CHECKPOINT_DIR (run '%s --help' for usage)",
                        prog);
+    /* -m ORG/NAME[@REV] that is not a directory here: the hub cache's copy. */
+    char repo[256], rev[256];
+    if (lm_hub_parse_model_ref(o->model_dir, repo, sizeof repo, rev, sizeof rev)) {
+        if (lm_hub_resolve_cached(repo, rev, o->model_snapshot, sizeof o->model_snapshot, e) != 0)
+            return -1;
+        o->model_dir = o->model_snapshot;
+    }
     return check_combination(prog, o, e);
 }
 

@@ -9,6 +9,8 @@ void cli_print_usage(FILE *out, const char *prog, const lm_model_desc *d)
             "Usage: %s -m CHECKPOINT_DIR (-p TEXT | -f FILE | --chat | --interactive | --tokens IDS)\n"
             "          [options]\n"
             "Runs %s (%s, %s weights, context %d tokens), compiled by lmcc.\n"
+            "CHECKPOINT_DIR is a Hugging Face checkpoint directory, or ORG/NAME[@REVISION] of a\n"
+            "repository in the Hugging Face hub cache (lmcc pull ORG/NAME puts it there).\n"
             "\n"
             "Input (one of):\n"
             "  -p, --prompt TEXT        complete TEXT; the generated text goes to stdout\n"

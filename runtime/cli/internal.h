@@ -28,7 +28,8 @@
 typedef enum cli_mode { MODE_NONE, MODE_TOKENS, MODE_TEXT, MODE_CHAT, MODE_INTERACTIVE } cli_mode;
 
 typedef struct cli_options {
-    const char *model_dir;
+    const char *model_dir;      /* the checkpoint directory (-m, resolved) */
+    char model_snapshot[4096];  /* -m ORG/NAME: its snapshot in the hub cache */
     const char *tokens_text;
     const char *prompt_text;  /* -p */
     const char *prompt_file;  /* -f */
