@@ -9,9 +9,10 @@
 # 2. Makes (once, cached in BUILD_DIR/bench/ckpt-<model>) random bf16
 #    checkpoints with the exact shapes of Qwen3-0.6B, Qwen-1.8B and
 #    Llama-3.2-1B.
-# 3. Builds each at bf16, at bf16 with --matmul-input bf16 (the linears'
-#    inputs rounded to bf16, multiplied on AMX or with AVX-512 BF16 dot
-#    products where the CPU has them) and at q8_0, and runs the
+# 3. Builds each at bf16 (by default the linears' inputs and the KV cache
+#    rounded to bf16, multiplied on AMX or with AVX-512 BF16 dot products
+#    where the CPU has them), at bf16 with --matmul-input f32 --kv-dtype f32
+#    (f32 activations and cache) and at q8_0, and runs the
 #    executable's --bench: prefill
 #    of a 512-token prompt, then 128 decode steps (-n 129: the first new
 #    token comes from the prefill, each later one from one decode step).
@@ -87,10 +88,10 @@ for entry in "${models[@]}"; do
     "$lmcc" synth "$config" -o "$ckpt" --seed 1 --dtype bf16 >&2 || die "lmcc synth $config failed"
     touch "$ckpt/.complete"
   fi
-  for variant in bf16 bf16-matmul-bf16 q8_0; do
+  for variant in bf16 bf16-f32 q8_0; do
     dtype=${variant%%-*}
     opts=(--dtype "$dtype")
-    [ "$variant" = "$dtype" ] || opts+=(--matmul-input bf16)
+    [ "$variant" = "$dtype" ] || opts+=(--matmul-input f32 --kv-dtype f32)
     out=$work/bin-$name-$variant
     log=$work/run-$name-$variant.log
     : > "$log"

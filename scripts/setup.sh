@@ -4,8 +4,11 @@
 # touched when something is missing.
 set -euo pipefail
 
+# clang-19 (Debian 12's newest, the design's compiler for lmcc and for the
+# models it compiles) with its sanitizer runtime; CMakeLists.txt picks it
+# over any older clang.
 packages=(
-  build-essential cmake pkg-config clang libclang-rt-dev
+  build-essential cmake pkg-config clang-19 libclang-rt-19-dev
   libyaml-dev liblua5.4-dev libjansson-dev libcmocka-dev
   libpcre2-dev libutf8proc-dev libcurl4-openssl-dev libssl-dev
   python3 python3-numpy python3-torch python3-jinja2

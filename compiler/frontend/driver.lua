@@ -57,7 +57,11 @@ local function prepare(cfg, marks, opts)
     end
     c.dtype = arch.DTYPES[opts.dtype]
   end
-  local mi = opts.matmul_input or "f32"
+  -- A bf16 build rounds the linears' inputs and the KV cache to bf16 unless
+  -- told otherwise, as transformers computes with a bf16 model's tensors;
+  -- every other dtype keeps them f32.
+  local bf16_default = c.dtype == "bf16" and "bf16" or "f32"
+  local mi = opts.matmul_input or bf16_default
   if mi ~= "f32" and mi ~= "bf16" then
     CompileError.raise(("--matmul-input: expected f32 or bf16, found '%s'"):format(mi))
   end
@@ -65,7 +69,7 @@ local function prepare(cfg, marks, opts)
     CompileError.raise(("--matmul-input bf16: needs bf16 weights; this build's dtype is %s"):format(c.dtype))
   end
   c.matmul_input = mi
-  local kv = opts.kv_dtype or "f32"
+  local kv = opts.kv_dtype or bf16_default
   if kv ~= "f32" and kv ~= "bf16" then
     CompileError.raise(("--kv-dtype: expected f32 or bf16, found '%s'"):format(kv))
   end

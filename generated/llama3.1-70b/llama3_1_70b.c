@@ -35,7 +35,7 @@
 #define HIDDEN 8192
 #define ARENA_FLOATS ((size_t)11534336) /* 44.0 MiB */
 #define SCRATCH_FLOATS ((size_t)9175040) /* per thread */
-#define KV_FLOATS ((size_t)21474836480) /* 81920.0 MiB of address space */
+#define KV_FLOATS ((size_t)10737418240) /* 40960.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
 static const lm_weight_desc weights[] = {
@@ -793,56 +793,56 @@ static void embed_8192_bf16(void *arg, int tid, int nthreads)
     lm_embed_task(arg, tid, nthreads, 8192, LM_BF16);
 }
 
-/* x[n, 8192] rmsnorm -> [n, 8192] [n, 1024] [n, 1024], bf16 weights */
-static void linear_8192_8192_1024_1024_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 8192] rmsnorm -> [n, 8192] [n, 1024] [n, 1024], bf16 weights, inputs rounded to bf16 */
+static void linear_8192_8192_1024_1024_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 8192, 1024, 1024 };
-    lm_linear_task(arg, tid, nthreads, 8192, 1e-05f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 8192, 1e-05f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 /* Attention, 64 query heads over 8 KV heads of 128, cache of 131072:
  * RoPE base 500000.0 over 128 dims, llama3 scaling x8.0 from 8192.0, causal, online softmax */
 static void attention_64_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 131072, 0.0f, 128, 0);
+    lm_attn_store_task(arg, tid, nthreads, 8, 128, 131072, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(64 / 8, 128),
                "the emitter sized the scratch for a different attention block");
-_Static_assert(!0 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
+_Static_assert(!1 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_64_8_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 64, 8, 128, 131072, 0.0f, 128,
-                       0.08838834764831843f, 0, 0);
+                       0.08838834764831843f, 0, 1);
 }
 
-/* x[n, 8192] -> [n, 8192], bf16 weights */
-static void linear_8192_8192_bf16(void *arg, int tid, int nthreads)
+/* x[n, 8192] -> [n, 8192], bf16 weights, inputs rounded to bf16 */
+static void linear_8192_8192_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 8192 };
-    lm_linear_task(arg, tid, nthreads, 8192, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 8192, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 8192] rmsnorm -> [n, 28672], bf16 weights, silu(gate) * up */
-static void linear_8192_28672_28672_bf16_norm_swiglu(void *arg, int tid, int nthreads)
+/* x[n, 8192] rmsnorm -> [n, 28672], bf16 weights, silu(gate) * up, inputs rounded to bf16 */
+static void linear_8192_28672_28672_bf16_norm_swiglu_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 28672, 28672 };
-    lm_linear_task(arg, tid, nthreads, 8192, 1e-05f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
+    lm_linear_task(arg, tid, nthreads, 8192, 1e-05f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 1);
 }
 
-/* x[n, 28672] -> [n, 8192], bf16 weights */
-static void linear_28672_8192_bf16(void *arg, int tid, int nthreads)
+/* x[n, 28672] -> [n, 8192], bf16 weights, inputs rounded to bf16 */
+static void linear_28672_8192_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 8192 };
-    lm_linear_task(arg, tid, nthreads, 28672, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 28672, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 8192] rmsnorm -> [n, 128256], bf16 weights */
-static void linear_8192_128256_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 8192] rmsnorm -> [n, 128256], bf16 weights, inputs rounded to bf16 */
+static void linear_8192_128256_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 128256 };
-    lm_linear_task(arg, tid, nthreads, 8192, 1e-05f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 8192, 1e-05f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 
@@ -858,7 +858,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     lm_pool_run(c->pool, embed_8192_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 8192);
     /* model.layers.0.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 0,
         .norm_w = W[1],
         .w = { W[2], W[3], W[4] },
@@ -872,7 +872,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 2097152, .k = A + 6291456, .v = A + 6553600,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 268435456, .out = A + 4194304,
+            .cache = c->kv + (size_t)0 * 134217728, .out = A + 4194304,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -881,7 +881,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn", A + 4194304, n, 8192);
     /* model.layers.0.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 4194304,
         .w = { W[5] },
         .y = { A + 7340032 },
@@ -890,7 +890,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.0.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[6],
         .w = { W[7], W[8] },
@@ -899,7 +899,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.0.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[9] },
         .y = { A + 9437184 },
@@ -908,7 +908,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.1.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[10],
         .w = { W[11], W[12], W[13] },
@@ -922,7 +922,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)1 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -931,7 +931,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn", A + 2097152, n, 8192);
     /* model.layers.1.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[14] },
         .y = { A + 7340032 },
@@ -940,7 +940,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.1.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[15],
         .w = { W[16], W[17] },
@@ -949,7 +949,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.1.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[18] },
         .y = { A + 9437184 },
@@ -958,7 +958,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.2.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[19],
         .w = { W[20], W[21], W[22] },
@@ -972,7 +972,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)2 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -981,7 +981,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn", A + 2097152, n, 8192);
     /* model.layers.2.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[23] },
         .y = { A + 7340032 },
@@ -990,7 +990,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.2.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[24],
         .w = { W[25], W[26] },
@@ -999,7 +999,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.2.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[27] },
         .y = { A + 9437184 },
@@ -1008,7 +1008,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.3.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[28],
         .w = { W[29], W[30], W[31] },
@@ -1022,7 +1022,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)3 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1031,7 +1031,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn", A + 2097152, n, 8192);
     /* model.layers.3.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[32] },
         .y = { A + 7340032 },
@@ -1040,7 +1040,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.3.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[33],
         .w = { W[34], W[35] },
@@ -1049,7 +1049,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.3.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[36] },
         .y = { A + 9437184 },
@@ -1058,7 +1058,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.4.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[37],
         .w = { W[38], W[39], W[40] },
@@ -1072,7 +1072,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)4 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1081,7 +1081,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn", A + 2097152, n, 8192);
     /* model.layers.4.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[41] },
         .y = { A + 7340032 },
@@ -1090,7 +1090,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.4.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[42],
         .w = { W[43], W[44] },
@@ -1099,7 +1099,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.4.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[45] },
         .y = { A + 9437184 },
@@ -1108,7 +1108,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.5.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[46],
         .w = { W[47], W[48], W[49] },
@@ -1122,7 +1122,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)5 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1131,7 +1131,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn", A + 2097152, n, 8192);
     /* model.layers.5.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[50] },
         .y = { A + 7340032 },
@@ -1140,7 +1140,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.5.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[51],
         .w = { W[52], W[53] },
@@ -1149,7 +1149,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.5.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[54] },
         .y = { A + 9437184 },
@@ -1158,7 +1158,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.6.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[55],
         .w = { W[56], W[57], W[58] },
@@ -1172,7 +1172,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)6 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1181,7 +1181,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn", A + 2097152, n, 8192);
     /* model.layers.6.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[59] },
         .y = { A + 7340032 },
@@ -1190,7 +1190,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.6.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[60],
         .w = { W[61], W[62] },
@@ -1199,7 +1199,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.6.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[63] },
         .y = { A + 9437184 },
@@ -1208,7 +1208,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.7.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[64],
         .w = { W[65], W[66], W[67] },
@@ -1222,7 +1222,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)7 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1231,7 +1231,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn", A + 2097152, n, 8192);
     /* model.layers.7.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[68] },
         .y = { A + 7340032 },
@@ -1240,7 +1240,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.7.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[69],
         .w = { W[70], W[71] },
@@ -1249,7 +1249,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.7.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[72] },
         .y = { A + 9437184 },
@@ -1258,7 +1258,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.8.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[73],
         .w = { W[74], W[75], W[76] },
@@ -1272,7 +1272,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)8 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1281,7 +1281,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn", A + 2097152, n, 8192);
     /* model.layers.8.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[77] },
         .y = { A + 7340032 },
@@ -1290,7 +1290,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.8.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[78],
         .w = { W[79], W[80] },
@@ -1299,7 +1299,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.8.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[81] },
         .y = { A + 9437184 },
@@ -1308,7 +1308,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.9.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[82],
         .w = { W[83], W[84], W[85] },
@@ -1322,7 +1322,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)9 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1331,7 +1331,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn", A + 2097152, n, 8192);
     /* model.layers.9.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[86] },
         .y = { A + 7340032 },
@@ -1340,7 +1340,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.9.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[87],
         .w = { W[88], W[89] },
@@ -1349,7 +1349,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.9.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[90] },
         .y = { A + 9437184 },
@@ -1358,7 +1358,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.10.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[91],
         .w = { W[92], W[93], W[94] },
@@ -1372,7 +1372,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)10 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1381,7 +1381,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn", A + 2097152, n, 8192);
     /* model.layers.10.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[95] },
         .y = { A + 7340032 },
@@ -1390,7 +1390,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.10.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[96],
         .w = { W[97], W[98] },
@@ -1399,7 +1399,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.10.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[99] },
         .y = { A + 9437184 },
@@ -1408,7 +1408,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.11.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[100],
         .w = { W[101], W[102], W[103] },
@@ -1422,7 +1422,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)11 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1431,7 +1431,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn", A + 2097152, n, 8192);
     /* model.layers.11.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[104] },
         .y = { A + 7340032 },
@@ -1440,7 +1440,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.11.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[105],
         .w = { W[106], W[107] },
@@ -1449,7 +1449,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.11.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[108] },
         .y = { A + 9437184 },
@@ -1458,7 +1458,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.12.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[109],
         .w = { W[110], W[111], W[112] },
@@ -1472,7 +1472,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)12 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1481,7 +1481,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn", A + 2097152, n, 8192);
     /* model.layers.12.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[113] },
         .y = { A + 7340032 },
@@ -1490,7 +1490,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.12.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[114],
         .w = { W[115], W[116] },
@@ -1499,7 +1499,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.12.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[117] },
         .y = { A + 9437184 },
@@ -1508,7 +1508,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.13.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[118],
         .w = { W[119], W[120], W[121] },
@@ -1522,7 +1522,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)13 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1531,7 +1531,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn", A + 2097152, n, 8192);
     /* model.layers.13.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[122] },
         .y = { A + 7340032 },
@@ -1540,7 +1540,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.13.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[123],
         .w = { W[124], W[125] },
@@ -1549,7 +1549,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.13.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[126] },
         .y = { A + 9437184 },
@@ -1558,7 +1558,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.14.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[127],
         .w = { W[128], W[129], W[130] },
@@ -1572,7 +1572,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)14 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1581,7 +1581,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn", A + 2097152, n, 8192);
     /* model.layers.14.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[131] },
         .y = { A + 7340032 },
@@ -1590,7 +1590,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.14.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[132],
         .w = { W[133], W[134] },
@@ -1599,7 +1599,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.14.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[135] },
         .y = { A + 9437184 },
@@ -1608,7 +1608,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.15.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[136],
         .w = { W[137], W[138], W[139] },
@@ -1622,7 +1622,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)15 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1631,7 +1631,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn", A + 2097152, n, 8192);
     /* model.layers.15.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[140] },
         .y = { A + 7340032 },
@@ -1640,7 +1640,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.15.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[141],
         .w = { W[142], W[143] },
@@ -1649,7 +1649,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.15.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[144] },
         .y = { A + 9437184 },
@@ -1658,7 +1658,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.16.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[145],
         .w = { W[146], W[147], W[148] },
@@ -1672,7 +1672,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)16 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1681,7 +1681,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn", A + 2097152, n, 8192);
     /* model.layers.16.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[149] },
         .y = { A + 7340032 },
@@ -1690,7 +1690,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.16.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[150],
         .w = { W[151], W[152] },
@@ -1699,7 +1699,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.16.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[153] },
         .y = { A + 9437184 },
@@ -1708,7 +1708,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.17.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[154],
         .w = { W[155], W[156], W[157] },
@@ -1722,7 +1722,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)17 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1731,7 +1731,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn", A + 2097152, n, 8192);
     /* model.layers.17.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[158] },
         .y = { A + 7340032 },
@@ -1740,7 +1740,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.17.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[159],
         .w = { W[160], W[161] },
@@ -1749,7 +1749,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.17.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[162] },
         .y = { A + 9437184 },
@@ -1758,7 +1758,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.18.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[163],
         .w = { W[164], W[165], W[166] },
@@ -1772,7 +1772,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)18 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1781,7 +1781,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn", A + 2097152, n, 8192);
     /* model.layers.18.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[167] },
         .y = { A + 7340032 },
@@ -1790,7 +1790,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.18.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[168],
         .w = { W[169], W[170] },
@@ -1799,7 +1799,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.18.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[171] },
         .y = { A + 9437184 },
@@ -1808,7 +1808,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.19.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[172],
         .w = { W[173], W[174], W[175] },
@@ -1822,7 +1822,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)19 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1831,7 +1831,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn", A + 2097152, n, 8192);
     /* model.layers.19.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[176] },
         .y = { A + 7340032 },
@@ -1840,7 +1840,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.19.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[177],
         .w = { W[178], W[179] },
@@ -1849,7 +1849,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.19.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[180] },
         .y = { A + 9437184 },
@@ -1858,7 +1858,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.20.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[181],
         .w = { W[182], W[183], W[184] },
@@ -1872,7 +1872,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)20 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1881,7 +1881,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn", A + 2097152, n, 8192);
     /* model.layers.20.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[185] },
         .y = { A + 7340032 },
@@ -1890,7 +1890,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.20.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[186],
         .w = { W[187], W[188] },
@@ -1899,7 +1899,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.20.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[189] },
         .y = { A + 9437184 },
@@ -1908,7 +1908,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.21.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[190],
         .w = { W[191], W[192], W[193] },
@@ -1922,7 +1922,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)21 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1931,7 +1931,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn", A + 2097152, n, 8192);
     /* model.layers.21.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[194] },
         .y = { A + 7340032 },
@@ -1940,7 +1940,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.21.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[195],
         .w = { W[196], W[197] },
@@ -1949,7 +1949,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.21.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[198] },
         .y = { A + 9437184 },
@@ -1958,7 +1958,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.22.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[199],
         .w = { W[200], W[201], W[202] },
@@ -1972,7 +1972,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)22 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1981,7 +1981,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn", A + 2097152, n, 8192);
     /* model.layers.22.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[203] },
         .y = { A + 7340032 },
@@ -1990,7 +1990,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.22.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[204],
         .w = { W[205], W[206] },
@@ -1999,7 +1999,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.22.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[207] },
         .y = { A + 9437184 },
@@ -2008,7 +2008,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.23.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[208],
         .w = { W[209], W[210], W[211] },
@@ -2022,7 +2022,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)23 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -2031,7 +2031,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn", A + 2097152, n, 8192);
     /* model.layers.23.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[212] },
         .y = { A + 7340032 },
@@ -2040,7 +2040,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.23.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[213],
         .w = { W[214], W[215] },
@@ -2049,7 +2049,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.23.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[216] },
         .y = { A + 9437184 },
@@ -2058,7 +2058,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.24.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[217],
         .w = { W[218], W[219], W[220] },
@@ -2072,7 +2072,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)24 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -2081,7 +2081,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn", A + 2097152, n, 8192);
     /* model.layers.24.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[221] },
         .y = { A + 7340032 },
@@ -2090,7 +2090,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.24.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[222],
         .w = { W[223], W[224] },
@@ -2099,7 +2099,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.24.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[225] },
         .y = { A + 9437184 },
@@ -2108,7 +2108,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.25.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[226],
         .w = { W[227], W[228], W[229] },
@@ -2122,7 +2122,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)25 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -2131,7 +2131,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn", A + 2097152, n, 8192);
     /* model.layers.25.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[230] },
         .y = { A + 7340032 },
@@ -2140,7 +2140,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.25.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[231],
         .w = { W[232], W[233] },
@@ -2149,7 +2149,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.25.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[234] },
         .y = { A + 9437184 },
@@ -2158,7 +2158,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.26.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[235],
         .w = { W[236], W[237], W[238] },
@@ -2172,7 +2172,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)26 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -2181,7 +2181,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn", A + 2097152, n, 8192);
     /* model.layers.26.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[239] },
         .y = { A + 7340032 },
@@ -2190,7 +2190,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.26.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[240],
         .w = { W[241], W[242] },
@@ -2199,7 +2199,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.26.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[243] },
         .y = { A + 9437184 },
@@ -2208,7 +2208,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.27.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[244],
         .w = { W[245], W[246], W[247] },
@@ -2222,7 +2222,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)27 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -2231,7 +2231,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn", A + 2097152, n, 8192);
     /* model.layers.27.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[248] },
         .y = { A + 7340032 },
@@ -2240,7 +2240,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.27.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[249],
         .w = { W[250], W[251] },
@@ -2249,7 +2249,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.27.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[252] },
         .y = { A + 9437184 },
@@ -2258,7 +2258,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.28.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[253],
         .w = { W[254], W[255], W[256] },
@@ -2272,7 +2272,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)28 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)28 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -2281,7 +2281,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn", A + 2097152, n, 8192);
     /* model.layers.28.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[257] },
         .y = { A + 7340032 },
@@ -2290,7 +2290,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.28.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[258],
         .w = { W[259], W[260] },
@@ -2299,7 +2299,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.28.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[261] },
         .y = { A + 9437184 },
@@ -2308,7 +2308,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.29.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[262],
         .w = { W[263], W[264], W[265] },
@@ -2322,7 +2322,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)29 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)29 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -2331,7 +2331,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn", A + 2097152, n, 8192);
     /* model.layers.29.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[266] },
         .y = { A + 7340032 },
@@ -2340,7 +2340,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.29.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[267],
         .w = { W[268], W[269] },
@@ -2349,7 +2349,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.29.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[270] },
         .y = { A + 9437184 },
@@ -2358,7 +2358,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.30.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[271],
         .w = { W[272], W[273], W[274] },
@@ -2372,7 +2372,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)30 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)30 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -2381,7 +2381,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn", A + 2097152, n, 8192);
     /* model.layers.30.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[275] },
         .y = { A + 7340032 },
@@ -2390,7 +2390,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.30.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[276],
         .w = { W[277], W[278] },
@@ -2399,7 +2399,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.30.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[279] },
         .y = { A + 9437184 },
@@ -2408,7 +2408,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.31.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[280],
         .w = { W[281], W[282], W[283] },
@@ -2422,7 +2422,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)31 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)31 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -2431,7 +2431,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn", A + 2097152, n, 8192);
     /* model.layers.31.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[284] },
         .y = { A + 7340032 },
@@ -2440,7 +2440,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.31.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[285],
         .w = { W[286], W[287] },
@@ -2449,7 +2449,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.31.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[288] },
         .y = { A + 9437184 },
@@ -2458,7 +2458,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.32.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[289],
         .w = { W[290], W[291], W[292] },
@@ -2472,7 +2472,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)32 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)32 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -2481,7 +2481,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn", A + 2097152, n, 8192);
     /* model.layers.32.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[293] },
         .y = { A + 7340032 },
@@ -2490,7 +2490,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.32.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[294],
         .w = { W[295], W[296] },
@@ -2499,7 +2499,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.32.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[297] },
         .y = { A + 9437184 },
@@ -2508,7 +2508,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.33.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[298],
         .w = { W[299], W[300], W[301] },
@@ -2522,7 +2522,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)33 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)33 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -2531,7 +2531,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn", A + 2097152, n, 8192);
     /* model.layers.33.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[302] },
         .y = { A + 7340032 },
@@ -2540,7 +2540,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.33.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[303],
         .w = { W[304], W[305] },
@@ -2549,7 +2549,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.33.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[306] },
         .y = { A + 9437184 },
@@ -2558,7 +2558,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.34.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[307],
         .w = { W[308], W[309], W[310] },
@@ -2572,7 +2572,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)34 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)34 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -2581,7 +2581,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn", A + 2097152, n, 8192);
     /* model.layers.34.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[311] },
         .y = { A + 7340032 },
@@ -2590,7 +2590,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.34.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[312],
         .w = { W[313], W[314] },
@@ -2599,7 +2599,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.34.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[315] },
         .y = { A + 9437184 },
@@ -2608,7 +2608,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.35.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[316],
         .w = { W[317], W[318], W[319] },
@@ -2622,7 +2622,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)35 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)35 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -2631,7 +2631,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn", A + 2097152, n, 8192);
     /* model.layers.35.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[320] },
         .y = { A + 7340032 },
@@ -2640,7 +2640,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.35.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[321],
         .w = { W[322], W[323] },
@@ -2649,7 +2649,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.35.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[324] },
         .y = { A + 9437184 },
@@ -2658,7 +2658,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.36.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[325],
         .w = { W[326], W[327], W[328] },
@@ -2672,7 +2672,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)36 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)36 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -2681,7 +2681,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.36.self_attn", A + 2097152, n, 8192);
     /* model.layers.36.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[329] },
         .y = { A + 7340032 },
@@ -2690,7 +2690,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.36.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.36.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[330],
         .w = { W[331], W[332] },
@@ -2699,7 +2699,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.36.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.36.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[333] },
         .y = { A + 9437184 },
@@ -2708,7 +2708,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.36.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.37.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[334],
         .w = { W[335], W[336], W[337] },
@@ -2722,7 +2722,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)37 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)37 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -2731,7 +2731,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.37.self_attn", A + 2097152, n, 8192);
     /* model.layers.37.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[338] },
         .y = { A + 7340032 },
@@ -2740,7 +2740,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.37.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.37.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[339],
         .w = { W[340], W[341] },
@@ -2749,7 +2749,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.37.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.37.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[342] },
         .y = { A + 9437184 },
@@ -2758,7 +2758,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.37.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.38.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[343],
         .w = { W[344], W[345], W[346] },
@@ -2772,7 +2772,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)38 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)38 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -2781,7 +2781,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.38.self_attn", A + 2097152, n, 8192);
     /* model.layers.38.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[347] },
         .y = { A + 7340032 },
@@ -2790,7 +2790,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.38.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.38.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[348],
         .w = { W[349], W[350] },
@@ -2799,7 +2799,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.38.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.38.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[351] },
         .y = { A + 9437184 },
@@ -2808,7 +2808,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.38.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.39.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[352],
         .w = { W[353], W[354], W[355] },
@@ -2822,7 +2822,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)39 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)39 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -2831,7 +2831,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.39.self_attn", A + 2097152, n, 8192);
     /* model.layers.39.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[356] },
         .y = { A + 7340032 },
@@ -2840,7 +2840,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.39.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.39.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[357],
         .w = { W[358], W[359] },
@@ -2849,7 +2849,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.39.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.39.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[360] },
         .y = { A + 9437184 },
@@ -2858,7 +2858,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.39.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.40.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[361],
         .w = { W[362], W[363], W[364] },
@@ -2872,7 +2872,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)40 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)40 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -2881,7 +2881,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.40.self_attn", A + 2097152, n, 8192);
     /* model.layers.40.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[365] },
         .y = { A + 7340032 },
@@ -2890,7 +2890,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.40.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.40.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[366],
         .w = { W[367], W[368] },
@@ -2899,7 +2899,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.40.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.40.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[369] },
         .y = { A + 9437184 },
@@ -2908,7 +2908,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.40.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.41.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[370],
         .w = { W[371], W[372], W[373] },
@@ -2922,7 +2922,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)41 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)41 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -2931,7 +2931,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.41.self_attn", A + 2097152, n, 8192);
     /* model.layers.41.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[374] },
         .y = { A + 7340032 },
@@ -2940,7 +2940,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.41.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.41.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[375],
         .w = { W[376], W[377] },
@@ -2949,7 +2949,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.41.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.41.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[378] },
         .y = { A + 9437184 },
@@ -2958,7 +2958,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.41.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.42.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[379],
         .w = { W[380], W[381], W[382] },
@@ -2972,7 +2972,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)42 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)42 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -2981,7 +2981,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.42.self_attn", A + 2097152, n, 8192);
     /* model.layers.42.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[383] },
         .y = { A + 7340032 },
@@ -2990,7 +2990,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.42.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.42.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[384],
         .w = { W[385], W[386] },
@@ -2999,7 +2999,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.42.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.42.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[387] },
         .y = { A + 9437184 },
@@ -3008,7 +3008,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.42.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.43.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[388],
         .w = { W[389], W[390], W[391] },
@@ -3022,7 +3022,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)43 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)43 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -3031,7 +3031,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.43.self_attn", A + 2097152, n, 8192);
     /* model.layers.43.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[392] },
         .y = { A + 7340032 },
@@ -3040,7 +3040,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.43.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.43.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[393],
         .w = { W[394], W[395] },
@@ -3049,7 +3049,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.43.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.43.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[396] },
         .y = { A + 9437184 },
@@ -3058,7 +3058,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.43.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.44.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[397],
         .w = { W[398], W[399], W[400] },
@@ -3072,7 +3072,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)44 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)44 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -3081,7 +3081,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.44.self_attn", A + 2097152, n, 8192);
     /* model.layers.44.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[401] },
         .y = { A + 7340032 },
@@ -3090,7 +3090,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.44.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.44.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[402],
         .w = { W[403], W[404] },
@@ -3099,7 +3099,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.44.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.44.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[405] },
         .y = { A + 9437184 },
@@ -3108,7 +3108,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.44.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.45.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[406],
         .w = { W[407], W[408], W[409] },
@@ -3122,7 +3122,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)45 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)45 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -3131,7 +3131,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.45.self_attn", A + 2097152, n, 8192);
     /* model.layers.45.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[410] },
         .y = { A + 7340032 },
@@ -3140,7 +3140,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.45.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.45.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[411],
         .w = { W[412], W[413] },
@@ -3149,7 +3149,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.45.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.45.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[414] },
         .y = { A + 9437184 },
@@ -3158,7 +3158,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.45.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.46.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[415],
         .w = { W[416], W[417], W[418] },
@@ -3172,7 +3172,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)46 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)46 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -3181,7 +3181,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.46.self_attn", A + 2097152, n, 8192);
     /* model.layers.46.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[419] },
         .y = { A + 7340032 },
@@ -3190,7 +3190,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.46.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.46.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[420],
         .w = { W[421], W[422] },
@@ -3199,7 +3199,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.46.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.46.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[423] },
         .y = { A + 9437184 },
@@ -3208,7 +3208,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.46.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.47.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[424],
         .w = { W[425], W[426], W[427] },
@@ -3222,7 +3222,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)47 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)47 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -3231,7 +3231,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.47.self_attn", A + 2097152, n, 8192);
     /* model.layers.47.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[428] },
         .y = { A + 7340032 },
@@ -3240,7 +3240,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.47.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.47.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[429],
         .w = { W[430], W[431] },
@@ -3249,7 +3249,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.47.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.47.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[432] },
         .y = { A + 9437184 },
@@ -3258,7 +3258,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.47.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.48.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[433],
         .w = { W[434], W[435], W[436] },
@@ -3272,7 +3272,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)48 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)48 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -3281,7 +3281,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.48.self_attn", A + 2097152, n, 8192);
     /* model.layers.48.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[437] },
         .y = { A + 7340032 },
@@ -3290,7 +3290,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.48.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.48.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[438],
         .w = { W[439], W[440] },
@@ -3299,7 +3299,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.48.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.48.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[441] },
         .y = { A + 9437184 },
@@ -3308,7 +3308,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.48.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.49.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[442],
         .w = { W[443], W[444], W[445] },
@@ -3322,7 +3322,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)49 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)49 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -3331,7 +3331,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.49.self_attn", A + 2097152, n, 8192);
     /* model.layers.49.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[446] },
         .y = { A + 7340032 },
@@ -3340,7 +3340,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.49.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.49.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[447],
         .w = { W[448], W[449] },
@@ -3349,7 +3349,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.49.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.49.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[450] },
         .y = { A + 9437184 },
@@ -3358,7 +3358,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.49.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.50.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[451],
         .w = { W[452], W[453], W[454] },
@@ -3372,7 +3372,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)50 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)50 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -3381,7 +3381,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.50.self_attn", A + 2097152, n, 8192);
     /* model.layers.50.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[455] },
         .y = { A + 7340032 },
@@ -3390,7 +3390,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.50.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.50.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[456],
         .w = { W[457], W[458] },
@@ -3399,7 +3399,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.50.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.50.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[459] },
         .y = { A + 9437184 },
@@ -3408,7 +3408,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.50.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.51.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[460],
         .w = { W[461], W[462], W[463] },
@@ -3422,7 +3422,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)51 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)51 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -3431,7 +3431,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.51.self_attn", A + 2097152, n, 8192);
     /* model.layers.51.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[464] },
         .y = { A + 7340032 },
@@ -3440,7 +3440,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.51.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.51.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[465],
         .w = { W[466], W[467] },
@@ -3449,7 +3449,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.51.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.51.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[468] },
         .y = { A + 9437184 },
@@ -3458,7 +3458,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.51.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.52.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[469],
         .w = { W[470], W[471], W[472] },
@@ -3472,7 +3472,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)52 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)52 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -3481,7 +3481,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.52.self_attn", A + 2097152, n, 8192);
     /* model.layers.52.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[473] },
         .y = { A + 7340032 },
@@ -3490,7 +3490,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.52.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.52.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[474],
         .w = { W[475], W[476] },
@@ -3499,7 +3499,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.52.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.52.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[477] },
         .y = { A + 9437184 },
@@ -3508,7 +3508,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.52.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.53.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[478],
         .w = { W[479], W[480], W[481] },
@@ -3522,7 +3522,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)53 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)53 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -3531,7 +3531,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.53.self_attn", A + 2097152, n, 8192);
     /* model.layers.53.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[482] },
         .y = { A + 7340032 },
@@ -3540,7 +3540,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.53.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.53.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[483],
         .w = { W[484], W[485] },
@@ -3549,7 +3549,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.53.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.53.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[486] },
         .y = { A + 9437184 },
@@ -3558,7 +3558,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.53.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.54.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[487],
         .w = { W[488], W[489], W[490] },
@@ -3572,7 +3572,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)54 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)54 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -3581,7 +3581,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.54.self_attn", A + 2097152, n, 8192);
     /* model.layers.54.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[491] },
         .y = { A + 7340032 },
@@ -3590,7 +3590,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.54.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.54.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[492],
         .w = { W[493], W[494] },
@@ -3599,7 +3599,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.54.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.54.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[495] },
         .y = { A + 9437184 },
@@ -3608,7 +3608,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.54.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.55.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[496],
         .w = { W[497], W[498], W[499] },
@@ -3622,7 +3622,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)55 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)55 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -3631,7 +3631,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.55.self_attn", A + 2097152, n, 8192);
     /* model.layers.55.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[500] },
         .y = { A + 7340032 },
@@ -3640,7 +3640,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.55.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.55.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[501],
         .w = { W[502], W[503] },
@@ -3649,7 +3649,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.55.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.55.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[504] },
         .y = { A + 9437184 },
@@ -3658,7 +3658,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.55.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.56.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[505],
         .w = { W[506], W[507], W[508] },
@@ -3672,7 +3672,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)56 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)56 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -3681,7 +3681,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.56.self_attn", A + 2097152, n, 8192);
     /* model.layers.56.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[509] },
         .y = { A + 7340032 },
@@ -3690,7 +3690,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.56.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.56.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[510],
         .w = { W[511], W[512] },
@@ -3699,7 +3699,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.56.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.56.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[513] },
         .y = { A + 9437184 },
@@ -3708,7 +3708,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.56.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.57.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[514],
         .w = { W[515], W[516], W[517] },
@@ -3722,7 +3722,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)57 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)57 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -3731,7 +3731,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.57.self_attn", A + 2097152, n, 8192);
     /* model.layers.57.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[518] },
         .y = { A + 7340032 },
@@ -3740,7 +3740,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.57.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.57.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[519],
         .w = { W[520], W[521] },
@@ -3749,7 +3749,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.57.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.57.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[522] },
         .y = { A + 9437184 },
@@ -3758,7 +3758,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.57.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.58.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[523],
         .w = { W[524], W[525], W[526] },
@@ -3772,7 +3772,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)58 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)58 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -3781,7 +3781,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.58.self_attn", A + 2097152, n, 8192);
     /* model.layers.58.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[527] },
         .y = { A + 7340032 },
@@ -3790,7 +3790,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.58.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.58.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[528],
         .w = { W[529], W[530] },
@@ -3799,7 +3799,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.58.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.58.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[531] },
         .y = { A + 9437184 },
@@ -3808,7 +3808,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.58.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.59.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[532],
         .w = { W[533], W[534], W[535] },
@@ -3822,7 +3822,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)59 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)59 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -3831,7 +3831,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.59.self_attn", A + 2097152, n, 8192);
     /* model.layers.59.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[536] },
         .y = { A + 7340032 },
@@ -3840,7 +3840,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.59.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.59.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[537],
         .w = { W[538], W[539] },
@@ -3849,7 +3849,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.59.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.59.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[540] },
         .y = { A + 9437184 },
@@ -3858,7 +3858,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.59.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.60.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[541],
         .w = { W[542], W[543], W[544] },
@@ -3872,7 +3872,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)60 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)60 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -3881,7 +3881,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.60.self_attn", A + 2097152, n, 8192);
     /* model.layers.60.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[545] },
         .y = { A + 7340032 },
@@ -3890,7 +3890,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.60.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.60.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[546],
         .w = { W[547], W[548] },
@@ -3899,7 +3899,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.60.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.60.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[549] },
         .y = { A + 9437184 },
@@ -3908,7 +3908,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.60.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.61.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[550],
         .w = { W[551], W[552], W[553] },
@@ -3922,7 +3922,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)61 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)61 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -3931,7 +3931,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.61.self_attn", A + 2097152, n, 8192);
     /* model.layers.61.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[554] },
         .y = { A + 7340032 },
@@ -3940,7 +3940,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.61.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.61.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[555],
         .w = { W[556], W[557] },
@@ -3949,7 +3949,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.61.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.61.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[558] },
         .y = { A + 9437184 },
@@ -3958,7 +3958,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.61.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.62.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[559],
         .w = { W[560], W[561], W[562] },
@@ -3972,7 +3972,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)62 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)62 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -3981,7 +3981,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.62.self_attn", A + 2097152, n, 8192);
     /* model.layers.62.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[563] },
         .y = { A + 7340032 },
@@ -3990,7 +3990,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.62.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.62.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[564],
         .w = { W[565], W[566] },
@@ -3999,7 +3999,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.62.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.62.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[567] },
         .y = { A + 9437184 },
@@ -4008,7 +4008,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.62.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.63.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[568],
         .w = { W[569], W[570], W[571] },
@@ -4022,7 +4022,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)63 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)63 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -4031,7 +4031,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.63.self_attn", A + 2097152, n, 8192);
     /* model.layers.63.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[572] },
         .y = { A + 7340032 },
@@ -4040,7 +4040,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.63.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.63.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[573],
         .w = { W[574], W[575] },
@@ -4049,7 +4049,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.63.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.63.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[576] },
         .y = { A + 9437184 },
@@ -4058,7 +4058,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.63.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.64.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[577],
         .w = { W[578], W[579], W[580] },
@@ -4072,7 +4072,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)64 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)64 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -4081,7 +4081,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.64.self_attn", A + 2097152, n, 8192);
     /* model.layers.64.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[581] },
         .y = { A + 7340032 },
@@ -4090,7 +4090,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.64.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.64.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[582],
         .w = { W[583], W[584] },
@@ -4099,7 +4099,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.64.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.64.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[585] },
         .y = { A + 9437184 },
@@ -4108,7 +4108,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.64.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.65.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[586],
         .w = { W[587], W[588], W[589] },
@@ -4122,7 +4122,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)65 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)65 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -4131,7 +4131,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.65.self_attn", A + 2097152, n, 8192);
     /* model.layers.65.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[590] },
         .y = { A + 7340032 },
@@ -4140,7 +4140,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.65.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.65.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[591],
         .w = { W[592], W[593] },
@@ -4149,7 +4149,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.65.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.65.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[594] },
         .y = { A + 9437184 },
@@ -4158,7 +4158,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.65.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.66.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[595],
         .w = { W[596], W[597], W[598] },
@@ -4172,7 +4172,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)66 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)66 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -4181,7 +4181,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.66.self_attn", A + 2097152, n, 8192);
     /* model.layers.66.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[599] },
         .y = { A + 7340032 },
@@ -4190,7 +4190,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.66.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.66.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[600],
         .w = { W[601], W[602] },
@@ -4199,7 +4199,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.66.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.66.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[603] },
         .y = { A + 9437184 },
@@ -4208,7 +4208,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.66.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.67.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[604],
         .w = { W[605], W[606], W[607] },
@@ -4222,7 +4222,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)67 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)67 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -4231,7 +4231,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.67.self_attn", A + 2097152, n, 8192);
     /* model.layers.67.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[608] },
         .y = { A + 7340032 },
@@ -4240,7 +4240,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.67.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.67.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[609],
         .w = { W[610], W[611] },
@@ -4249,7 +4249,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.67.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.67.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[612] },
         .y = { A + 9437184 },
@@ -4258,7 +4258,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.67.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.68.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[613],
         .w = { W[614], W[615], W[616] },
@@ -4272,7 +4272,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)68 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)68 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -4281,7 +4281,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.68.self_attn", A + 2097152, n, 8192);
     /* model.layers.68.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[617] },
         .y = { A + 7340032 },
@@ -4290,7 +4290,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.68.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.68.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[618],
         .w = { W[619], W[620] },
@@ -4299,7 +4299,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.68.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.68.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[621] },
         .y = { A + 9437184 },
@@ -4308,7 +4308,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.68.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.69.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[622],
         .w = { W[623], W[624], W[625] },
@@ -4322,7 +4322,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)69 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)69 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -4331,7 +4331,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.69.self_attn", A + 2097152, n, 8192);
     /* model.layers.69.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[626] },
         .y = { A + 7340032 },
@@ -4340,7 +4340,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.69.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.69.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[627],
         .w = { W[628], W[629] },
@@ -4349,7 +4349,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.69.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.69.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[630] },
         .y = { A + 9437184 },
@@ -4358,7 +4358,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.69.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.70.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[631],
         .w = { W[632], W[633], W[634] },
@@ -4372,7 +4372,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)70 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)70 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -4381,7 +4381,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.70.self_attn", A + 2097152, n, 8192);
     /* model.layers.70.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[635] },
         .y = { A + 7340032 },
@@ -4390,7 +4390,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.70.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.70.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[636],
         .w = { W[637], W[638] },
@@ -4399,7 +4399,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.70.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.70.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[639] },
         .y = { A + 9437184 },
@@ -4408,7 +4408,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.70.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.71.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[640],
         .w = { W[641], W[642], W[643] },
@@ -4422,7 +4422,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)71 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)71 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -4431,7 +4431,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.71.self_attn", A + 2097152, n, 8192);
     /* model.layers.71.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[644] },
         .y = { A + 7340032 },
@@ -4440,7 +4440,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.71.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.71.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[645],
         .w = { W[646], W[647] },
@@ -4449,7 +4449,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.71.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.71.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[648] },
         .y = { A + 9437184 },
@@ -4458,7 +4458,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.71.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.72.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[649],
         .w = { W[650], W[651], W[652] },
@@ -4472,7 +4472,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)72 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)72 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -4481,7 +4481,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.72.self_attn", A + 2097152, n, 8192);
     /* model.layers.72.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[653] },
         .y = { A + 7340032 },
@@ -4490,7 +4490,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.72.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.72.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[654],
         .w = { W[655], W[656] },
@@ -4499,7 +4499,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.72.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.72.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[657] },
         .y = { A + 9437184 },
@@ -4508,7 +4508,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.72.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.73.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[658],
         .w = { W[659], W[660], W[661] },
@@ -4522,7 +4522,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)73 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)73 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -4531,7 +4531,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.73.self_attn", A + 2097152, n, 8192);
     /* model.layers.73.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[662] },
         .y = { A + 7340032 },
@@ -4540,7 +4540,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.73.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.73.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[663],
         .w = { W[664], W[665] },
@@ -4549,7 +4549,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.73.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.73.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[666] },
         .y = { A + 9437184 },
@@ -4558,7 +4558,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.73.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.74.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[667],
         .w = { W[668], W[669], W[670] },
@@ -4572,7 +4572,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)74 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)74 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -4581,7 +4581,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.74.self_attn", A + 2097152, n, 8192);
     /* model.layers.74.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[671] },
         .y = { A + 7340032 },
@@ -4590,7 +4590,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.74.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.74.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[672],
         .w = { W[673], W[674] },
@@ -4599,7 +4599,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.74.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.74.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[675] },
         .y = { A + 9437184 },
@@ -4608,7 +4608,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.74.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.75.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[676],
         .w = { W[677], W[678], W[679] },
@@ -4622,7 +4622,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)75 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)75 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -4631,7 +4631,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.75.self_attn", A + 2097152, n, 8192);
     /* model.layers.75.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[680] },
         .y = { A + 7340032 },
@@ -4640,7 +4640,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.75.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.75.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[681],
         .w = { W[682], W[683] },
@@ -4649,7 +4649,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.75.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.75.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[684] },
         .y = { A + 9437184 },
@@ -4658,7 +4658,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.75.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.76.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[685],
         .w = { W[686], W[687], W[688] },
@@ -4672,7 +4672,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)76 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)76 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -4681,7 +4681,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.76.self_attn", A + 2097152, n, 8192);
     /* model.layers.76.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[689] },
         .y = { A + 7340032 },
@@ -4690,7 +4690,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.76.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.76.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[690],
         .w = { W[691], W[692] },
@@ -4699,7 +4699,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.76.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.76.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[693] },
         .y = { A + 9437184 },
@@ -4708,7 +4708,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.76.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.77.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[694],
         .w = { W[695], W[696], W[697] },
@@ -4722,7 +4722,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)77 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)77 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -4731,7 +4731,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.77.self_attn", A + 2097152, n, 8192);
     /* model.layers.77.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[698] },
         .y = { A + 7340032 },
@@ -4740,7 +4740,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.77.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.77.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[699],
         .w = { W[700], W[701] },
@@ -4749,7 +4749,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.77.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.77.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[702] },
         .y = { A + 9437184 },
@@ -4758,7 +4758,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.77.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.78.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[703],
         .w = { W[704], W[705], W[706] },
@@ -4772,7 +4772,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)78 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)78 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -4781,7 +4781,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.78.self_attn", A + 2097152, n, 8192);
     /* model.layers.78.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[707] },
         .y = { A + 7340032 },
@@ -4790,7 +4790,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.78.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.78.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[708],
         .w = { W[709], W[710] },
@@ -4799,7 +4799,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.78.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.78.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[711] },
         .y = { A + 9437184 },
@@ -4808,7 +4808,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.78.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* model.layers.79.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9437184,
         .norm_w = W[712],
         .w = { W[713], W[714], W[715] },
@@ -4822,7 +4822,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)79 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)79 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -4831,7 +4831,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.79.self_attn", A + 2097152, n, 8192);
     /* model.layers.79.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[716] },
         .y = { A + 7340032 },
@@ -4840,7 +4840,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.79.self_attn.o_proj.residual", A + 7340032, n, 8192);
     /* model.layers.79.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 28672] */
-    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_28672_28672_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7340032,
         .norm_w = W[717],
         .w = { W[718], W[719] },
@@ -4849,7 +4849,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.79.mlp.gate_proj.swiglu", A + 0, n, 28672);
     /* model.layers.79.mlp.down_proj.residual: [n, 28672] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_28672_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_28672_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[720] },
         .y = { A + 9437184 },
@@ -4858,7 +4858,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.79.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* logits: rmsnorm [n, 8192] -> [n, 128256] */
-    lm_pool_run(c->pool, linear_8192_128256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_128256_bf16_norm_xbf16, &(lm_linear_args){
         .x = all_logits ? A + 9437184 : A + 9437184 + (size_t)(n - 1) * 8192,
         .norm_w = W[721],
         .w = { W[722] },
@@ -4873,10 +4873,10 @@ const lm_model_desc llama3_1_70b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/llama/llama3.1-70b.yaml",
     .dtype_name = "bf16",
-    .matmul_input = "f32",
-    .kv_dtype = "f32",
+    .matmul_input = "bf16",
+    .kv_dtype = "bf16",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = LM_F32_BF16W_KERNEL,
+    .matmul_kernel = LM_BF16_KERNEL,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

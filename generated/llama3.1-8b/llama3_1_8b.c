@@ -35,7 +35,7 @@
 #define HIDDEN 4096
 #define ARENA_FLOATS ((size_t)5767168) /* 22.0 MiB */
 #define SCRATCH_FLOATS ((size_t)4587520) /* per thread */
-#define KV_FLOATS ((size_t)8589934592) /* 32768.0 MiB of address space */
+#define KV_FLOATS ((size_t)4294967296) /* 16384.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
 static const lm_weight_desc weights[] = {
@@ -361,56 +361,56 @@ static void embed_4096_bf16(void *arg, int tid, int nthreads)
     lm_embed_task(arg, tid, nthreads, 4096, LM_BF16);
 }
 
-/* x[n, 4096] rmsnorm -> [n, 4096] [n, 1024] [n, 1024], bf16 weights */
-static void linear_4096_4096_1024_1024_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 4096] rmsnorm -> [n, 4096] [n, 1024] [n, 1024], bf16 weights, inputs rounded to bf16 */
+static void linear_4096_4096_1024_1024_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 4096, 1024, 1024 };
-    lm_linear_task(arg, tid, nthreads, 4096, 1e-05f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 4096, 1e-05f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 /* Attention, 32 query heads over 8 KV heads of 128, cache of 131072:
  * RoPE base 500000.0 over 128 dims, llama3 scaling x8.0 from 8192.0, causal, online softmax */
 static void attention_32_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 131072, 0.0f, 128, 0);
+    lm_attn_store_task(arg, tid, nthreads, 8, 128, 131072, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(32 / 8, 128),
                "the emitter sized the scratch for a different attention block");
-_Static_assert(!0 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
+_Static_assert(!1 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_32_8_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 32, 8, 128, 131072, 0.0f, 128,
-                       0.08838834764831843f, 0, 0);
+                       0.08838834764831843f, 0, 1);
 }
 
-/* x[n, 4096] -> [n, 4096], bf16 weights */
-static void linear_4096_4096_bf16(void *arg, int tid, int nthreads)
+/* x[n, 4096] -> [n, 4096], bf16 weights, inputs rounded to bf16 */
+static void linear_4096_4096_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 4096 };
-    lm_linear_task(arg, tid, nthreads, 4096, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 4096, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 4096] rmsnorm -> [n, 14336], bf16 weights, silu(gate) * up */
-static void linear_4096_14336_14336_bf16_norm_swiglu(void *arg, int tid, int nthreads)
+/* x[n, 4096] rmsnorm -> [n, 14336], bf16 weights, silu(gate) * up, inputs rounded to bf16 */
+static void linear_4096_14336_14336_bf16_norm_swiglu_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 14336, 14336 };
-    lm_linear_task(arg, tid, nthreads, 4096, 1e-05f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
+    lm_linear_task(arg, tid, nthreads, 4096, 1e-05f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 1);
 }
 
-/* x[n, 14336] -> [n, 4096], bf16 weights */
-static void linear_14336_4096_bf16(void *arg, int tid, int nthreads)
+/* x[n, 14336] -> [n, 4096], bf16 weights, inputs rounded to bf16 */
+static void linear_14336_4096_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 4096 };
-    lm_linear_task(arg, tid, nthreads, 14336, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 14336, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 4096] rmsnorm -> [n, 128256], bf16 weights */
-static void linear_4096_128256_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 4096] rmsnorm -> [n, 128256], bf16 weights, inputs rounded to bf16 */
+static void linear_4096_128256_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 128256 };
-    lm_linear_task(arg, tid, nthreads, 4096, 1e-05f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 4096, 1e-05f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 
@@ -426,7 +426,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     lm_pool_run(c->pool, embed_4096_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 4096);
     /* model.layers.0.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 0,
         .norm_w = W[1],
         .w = { W[2], W[3], W[4] },
@@ -440,7 +440,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 1048576, .k = A + 3145728, .v = A + 3407872,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)0 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -449,7 +449,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn", A + 2097152, n, 4096);
     /* model.layers.0.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[5] },
         .y = { A + 3670016 },
@@ -458,7 +458,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.0.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[6],
         .w = { W[7], W[8] },
@@ -467,7 +467,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.0.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[9] },
         .y = { A + 4718592 },
@@ -476,7 +476,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.1.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[10],
         .w = { W[11], W[12], W[13] },
@@ -490,7 +490,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)1 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -499,7 +499,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn", A + 1048576, n, 4096);
     /* model.layers.1.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[14] },
         .y = { A + 3670016 },
@@ -508,7 +508,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.1.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[15],
         .w = { W[16], W[17] },
@@ -517,7 +517,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.1.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[18] },
         .y = { A + 4718592 },
@@ -526,7 +526,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.2.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[19],
         .w = { W[20], W[21], W[22] },
@@ -540,7 +540,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)2 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -549,7 +549,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn", A + 1048576, n, 4096);
     /* model.layers.2.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[23] },
         .y = { A + 3670016 },
@@ -558,7 +558,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.2.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[24],
         .w = { W[25], W[26] },
@@ -567,7 +567,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.2.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[27] },
         .y = { A + 4718592 },
@@ -576,7 +576,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.3.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[28],
         .w = { W[29], W[30], W[31] },
@@ -590,7 +590,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)3 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -599,7 +599,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn", A + 1048576, n, 4096);
     /* model.layers.3.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[32] },
         .y = { A + 3670016 },
@@ -608,7 +608,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.3.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[33],
         .w = { W[34], W[35] },
@@ -617,7 +617,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.3.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[36] },
         .y = { A + 4718592 },
@@ -626,7 +626,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.4.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[37],
         .w = { W[38], W[39], W[40] },
@@ -640,7 +640,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)4 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -649,7 +649,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn", A + 1048576, n, 4096);
     /* model.layers.4.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[41] },
         .y = { A + 3670016 },
@@ -658,7 +658,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.4.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[42],
         .w = { W[43], W[44] },
@@ -667,7 +667,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.4.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[45] },
         .y = { A + 4718592 },
@@ -676,7 +676,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.5.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[46],
         .w = { W[47], W[48], W[49] },
@@ -690,7 +690,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)5 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -699,7 +699,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn", A + 1048576, n, 4096);
     /* model.layers.5.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[50] },
         .y = { A + 3670016 },
@@ -708,7 +708,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.5.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[51],
         .w = { W[52], W[53] },
@@ -717,7 +717,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.5.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[54] },
         .y = { A + 4718592 },
@@ -726,7 +726,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.6.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[55],
         .w = { W[56], W[57], W[58] },
@@ -740,7 +740,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)6 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -749,7 +749,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn", A + 1048576, n, 4096);
     /* model.layers.6.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[59] },
         .y = { A + 3670016 },
@@ -758,7 +758,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.6.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[60],
         .w = { W[61], W[62] },
@@ -767,7 +767,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.6.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[63] },
         .y = { A + 4718592 },
@@ -776,7 +776,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.7.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[64],
         .w = { W[65], W[66], W[67] },
@@ -790,7 +790,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)7 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -799,7 +799,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn", A + 1048576, n, 4096);
     /* model.layers.7.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[68] },
         .y = { A + 3670016 },
@@ -808,7 +808,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.7.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[69],
         .w = { W[70], W[71] },
@@ -817,7 +817,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.7.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[72] },
         .y = { A + 4718592 },
@@ -826,7 +826,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.8.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[73],
         .w = { W[74], W[75], W[76] },
@@ -840,7 +840,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)8 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -849,7 +849,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn", A + 1048576, n, 4096);
     /* model.layers.8.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[77] },
         .y = { A + 3670016 },
@@ -858,7 +858,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.8.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[78],
         .w = { W[79], W[80] },
@@ -867,7 +867,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.8.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[81] },
         .y = { A + 4718592 },
@@ -876,7 +876,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.9.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[82],
         .w = { W[83], W[84], W[85] },
@@ -890,7 +890,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)9 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -899,7 +899,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn", A + 1048576, n, 4096);
     /* model.layers.9.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[86] },
         .y = { A + 3670016 },
@@ -908,7 +908,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.9.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[87],
         .w = { W[88], W[89] },
@@ -917,7 +917,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.9.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[90] },
         .y = { A + 4718592 },
@@ -926,7 +926,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.10.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[91],
         .w = { W[92], W[93], W[94] },
@@ -940,7 +940,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)10 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -949,7 +949,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn", A + 1048576, n, 4096);
     /* model.layers.10.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[95] },
         .y = { A + 3670016 },
@@ -958,7 +958,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.10.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[96],
         .w = { W[97], W[98] },
@@ -967,7 +967,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.10.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[99] },
         .y = { A + 4718592 },
@@ -976,7 +976,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.11.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[100],
         .w = { W[101], W[102], W[103] },
@@ -990,7 +990,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)11 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -999,7 +999,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn", A + 1048576, n, 4096);
     /* model.layers.11.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[104] },
         .y = { A + 3670016 },
@@ -1008,7 +1008,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.11.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[105],
         .w = { W[106], W[107] },
@@ -1017,7 +1017,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.11.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[108] },
         .y = { A + 4718592 },
@@ -1026,7 +1026,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.12.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[109],
         .w = { W[110], W[111], W[112] },
@@ -1040,7 +1040,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)12 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1049,7 +1049,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn", A + 1048576, n, 4096);
     /* model.layers.12.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[113] },
         .y = { A + 3670016 },
@@ -1058,7 +1058,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.12.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[114],
         .w = { W[115], W[116] },
@@ -1067,7 +1067,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.12.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[117] },
         .y = { A + 4718592 },
@@ -1076,7 +1076,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.13.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[118],
         .w = { W[119], W[120], W[121] },
@@ -1090,7 +1090,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)13 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1099,7 +1099,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn", A + 1048576, n, 4096);
     /* model.layers.13.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[122] },
         .y = { A + 3670016 },
@@ -1108,7 +1108,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.13.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[123],
         .w = { W[124], W[125] },
@@ -1117,7 +1117,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.13.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[126] },
         .y = { A + 4718592 },
@@ -1126,7 +1126,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.14.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[127],
         .w = { W[128], W[129], W[130] },
@@ -1140,7 +1140,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)14 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1149,7 +1149,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn", A + 1048576, n, 4096);
     /* model.layers.14.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[131] },
         .y = { A + 3670016 },
@@ -1158,7 +1158,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.14.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[132],
         .w = { W[133], W[134] },
@@ -1167,7 +1167,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.14.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[135] },
         .y = { A + 4718592 },
@@ -1176,7 +1176,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.15.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[136],
         .w = { W[137], W[138], W[139] },
@@ -1190,7 +1190,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)15 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1199,7 +1199,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn", A + 1048576, n, 4096);
     /* model.layers.15.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[140] },
         .y = { A + 3670016 },
@@ -1208,7 +1208,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.15.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[141],
         .w = { W[142], W[143] },
@@ -1217,7 +1217,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.15.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[144] },
         .y = { A + 4718592 },
@@ -1226,7 +1226,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.16.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[145],
         .w = { W[146], W[147], W[148] },
@@ -1240,7 +1240,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)16 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1249,7 +1249,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn", A + 1048576, n, 4096);
     /* model.layers.16.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[149] },
         .y = { A + 3670016 },
@@ -1258,7 +1258,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.16.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[150],
         .w = { W[151], W[152] },
@@ -1267,7 +1267,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.16.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[153] },
         .y = { A + 4718592 },
@@ -1276,7 +1276,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.17.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[154],
         .w = { W[155], W[156], W[157] },
@@ -1290,7 +1290,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)17 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1299,7 +1299,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn", A + 1048576, n, 4096);
     /* model.layers.17.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[158] },
         .y = { A + 3670016 },
@@ -1308,7 +1308,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.17.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[159],
         .w = { W[160], W[161] },
@@ -1317,7 +1317,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.17.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[162] },
         .y = { A + 4718592 },
@@ -1326,7 +1326,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.18.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[163],
         .w = { W[164], W[165], W[166] },
@@ -1340,7 +1340,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)18 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1349,7 +1349,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn", A + 1048576, n, 4096);
     /* model.layers.18.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[167] },
         .y = { A + 3670016 },
@@ -1358,7 +1358,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.18.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[168],
         .w = { W[169], W[170] },
@@ -1367,7 +1367,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.18.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[171] },
         .y = { A + 4718592 },
@@ -1376,7 +1376,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.19.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[172],
         .w = { W[173], W[174], W[175] },
@@ -1390,7 +1390,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)19 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1399,7 +1399,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn", A + 1048576, n, 4096);
     /* model.layers.19.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[176] },
         .y = { A + 3670016 },
@@ -1408,7 +1408,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.19.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[177],
         .w = { W[178], W[179] },
@@ -1417,7 +1417,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.19.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[180] },
         .y = { A + 4718592 },
@@ -1426,7 +1426,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.20.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[181],
         .w = { W[182], W[183], W[184] },
@@ -1440,7 +1440,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)20 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1449,7 +1449,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn", A + 1048576, n, 4096);
     /* model.layers.20.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[185] },
         .y = { A + 3670016 },
@@ -1458,7 +1458,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.20.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[186],
         .w = { W[187], W[188] },
@@ -1467,7 +1467,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.20.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[189] },
         .y = { A + 4718592 },
@@ -1476,7 +1476,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.21.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[190],
         .w = { W[191], W[192], W[193] },
@@ -1490,7 +1490,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)21 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1499,7 +1499,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn", A + 1048576, n, 4096);
     /* model.layers.21.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[194] },
         .y = { A + 3670016 },
@@ -1508,7 +1508,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.21.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[195],
         .w = { W[196], W[197] },
@@ -1517,7 +1517,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.21.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[198] },
         .y = { A + 4718592 },
@@ -1526,7 +1526,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.22.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[199],
         .w = { W[200], W[201], W[202] },
@@ -1540,7 +1540,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)22 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1549,7 +1549,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn", A + 1048576, n, 4096);
     /* model.layers.22.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[203] },
         .y = { A + 3670016 },
@@ -1558,7 +1558,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.22.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[204],
         .w = { W[205], W[206] },
@@ -1567,7 +1567,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.22.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[207] },
         .y = { A + 4718592 },
@@ -1576,7 +1576,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.23.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[208],
         .w = { W[209], W[210], W[211] },
@@ -1590,7 +1590,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)23 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1599,7 +1599,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn", A + 1048576, n, 4096);
     /* model.layers.23.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[212] },
         .y = { A + 3670016 },
@@ -1608,7 +1608,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.23.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[213],
         .w = { W[214], W[215] },
@@ -1617,7 +1617,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.23.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[216] },
         .y = { A + 4718592 },
@@ -1626,7 +1626,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.24.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[217],
         .w = { W[218], W[219], W[220] },
@@ -1640,7 +1640,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)24 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1649,7 +1649,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn", A + 1048576, n, 4096);
     /* model.layers.24.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[221] },
         .y = { A + 3670016 },
@@ -1658,7 +1658,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.24.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[222],
         .w = { W[223], W[224] },
@@ -1667,7 +1667,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.24.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[225] },
         .y = { A + 4718592 },
@@ -1676,7 +1676,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.25.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[226],
         .w = { W[227], W[228], W[229] },
@@ -1690,7 +1690,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)25 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1699,7 +1699,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn", A + 1048576, n, 4096);
     /* model.layers.25.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[230] },
         .y = { A + 3670016 },
@@ -1708,7 +1708,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.25.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[231],
         .w = { W[232], W[233] },
@@ -1717,7 +1717,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.25.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[234] },
         .y = { A + 4718592 },
@@ -1726,7 +1726,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.26.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[235],
         .w = { W[236], W[237], W[238] },
@@ -1740,7 +1740,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)26 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1749,7 +1749,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn", A + 1048576, n, 4096);
     /* model.layers.26.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[239] },
         .y = { A + 3670016 },
@@ -1758,7 +1758,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.26.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[240],
         .w = { W[241], W[242] },
@@ -1767,7 +1767,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.26.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[243] },
         .y = { A + 4718592 },
@@ -1776,7 +1776,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.27.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[244],
         .w = { W[245], W[246], W[247] },
@@ -1790,7 +1790,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)27 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1799,7 +1799,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn", A + 1048576, n, 4096);
     /* model.layers.27.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[248] },
         .y = { A + 3670016 },
@@ -1808,7 +1808,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.27.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[249],
         .w = { W[250], W[251] },
@@ -1817,7 +1817,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.27.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[252] },
         .y = { A + 4718592 },
@@ -1826,7 +1826,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.28.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[253],
         .w = { W[254], W[255], W[256] },
@@ -1840,7 +1840,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)28 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)28 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1849,7 +1849,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn", A + 1048576, n, 4096);
     /* model.layers.28.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[257] },
         .y = { A + 3670016 },
@@ -1858,7 +1858,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.28.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[258],
         .w = { W[259], W[260] },
@@ -1867,7 +1867,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.28.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[261] },
         .y = { A + 4718592 },
@@ -1876,7 +1876,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.29.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[262],
         .w = { W[263], W[264], W[265] },
@@ -1890,7 +1890,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)29 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)29 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1899,7 +1899,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn", A + 1048576, n, 4096);
     /* model.layers.29.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[266] },
         .y = { A + 3670016 },
@@ -1908,7 +1908,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.29.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[267],
         .w = { W[268], W[269] },
@@ -1917,7 +1917,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.29.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[270] },
         .y = { A + 4718592 },
@@ -1926,7 +1926,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.30.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[271],
         .w = { W[272], W[273], W[274] },
@@ -1940,7 +1940,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)30 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)30 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1949,7 +1949,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn", A + 1048576, n, 4096);
     /* model.layers.30.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[275] },
         .y = { A + 3670016 },
@@ -1958,7 +1958,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.30.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[276],
         .w = { W[277], W[278] },
@@ -1967,7 +1967,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.30.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[279] },
         .y = { A + 4718592 },
@@ -1976,7 +1976,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* model.layers.31.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 4096] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4718592,
         .norm_w = W[280],
         .w = { W[281], W[282], W[283] },
@@ -1990,7 +1990,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)31 * 268435456, .out = A + 1048576,
+            .cache = c->kv + (size_t)31 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1999,7 +1999,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn", A + 1048576, n, 4096);
     /* model.layers.31.self_attn.o_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[284] },
         .y = { A + 3670016 },
@@ -2008,7 +2008,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn.o_proj.residual", A + 3670016, n, 4096);
     /* model.layers.31.mlp.gate_proj.swiglu: rmsnorm [n, 4096] -> [n, 14336] */
-    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_14336_14336_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3670016,
         .norm_w = W[285],
         .w = { W[286], W[287] },
@@ -2017,7 +2017,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.mlp.gate_proj.swiglu", A + 0, n, 14336);
     /* model.layers.31.mlp.down_proj.residual: [n, 14336] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_14336_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_14336_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[288] },
         .y = { A + 4718592 },
@@ -2026,7 +2026,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* logits: rmsnorm [n, 4096] -> [n, 128256] */
-    lm_pool_run(c->pool, linear_4096_128256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_128256_bf16_norm_xbf16, &(lm_linear_args){
         .x = all_logits ? A + 4718592 : A + 4718592 + (size_t)(n - 1) * 4096,
         .norm_w = W[289],
         .w = { W[290] },
@@ -2041,10 +2041,10 @@ const lm_model_desc llama3_1_8b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/llama/llama3.1-8b.yaml",
     .dtype_name = "bf16",
-    .matmul_input = "f32",
-    .kv_dtype = "f32",
+    .matmul_input = "bf16",
+    .kv_dtype = "bf16",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = LM_F32_BF16W_KERNEL,
+    .matmul_kernel = LM_BF16_KERNEL,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

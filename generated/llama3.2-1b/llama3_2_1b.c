@@ -35,7 +35,7 @@
 #define HIDDEN 2048
 #define ARENA_FLOATS ((size_t)3145728) /* 12.0 MiB */
 #define SCRATCH_FLOATS ((size_t)2621440) /* per thread */
-#define KV_FLOATS ((size_t)2147483648) /* 8192.0 MiB of address space */
+#define KV_FLOATS ((size_t)1073741824) /* 4096.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
 static const lm_weight_desc weights[] = {
@@ -216,56 +216,56 @@ static void embed_2048_bf16(void *arg, int tid, int nthreads)
     lm_embed_task(arg, tid, nthreads, 2048, LM_BF16);
 }
 
-/* x[n, 2048] rmsnorm -> [n, 2048] [n, 512] [n, 512], bf16 weights */
-static void linear_2048_2048_512_512_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 2048] rmsnorm -> [n, 2048] [n, 512] [n, 512], bf16 weights, inputs rounded to bf16 */
+static void linear_2048_2048_512_512_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 2048, 512, 512 };
-    lm_linear_task(arg, tid, nthreads, 2048, 1e-05f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 2048, 1e-05f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 /* Attention, 32 query heads over 8 KV heads of 64, cache of 131072:
  * RoPE base 500000.0 over 64 dims, llama3 scaling x32.0 from 8192.0, causal, online softmax */
 static void attention_32_8_64_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 64, 131072, 0.0f, 64, 0);
+    lm_attn_store_task(arg, tid, nthreads, 8, 64, 131072, 0.0f, 64, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(32 / 8, 64),
                "the emitter sized the scratch for a different attention block");
-_Static_assert(!0 || 64 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
+_Static_assert(!1 || 64 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_32_8_64_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 32, 8, 64, 131072, 0.0f, 64,
-                       0.125f, 0, 0);
+                       0.125f, 0, 1);
 }
 
-/* x[n, 2048] -> [n, 2048], bf16 weights */
-static void linear_2048_2048_bf16(void *arg, int tid, int nthreads)
+/* x[n, 2048] -> [n, 2048], bf16 weights, inputs rounded to bf16 */
+static void linear_2048_2048_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 2048 };
-    lm_linear_task(arg, tid, nthreads, 2048, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 2048, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 2048] rmsnorm -> [n, 8192], bf16 weights, silu(gate) * up */
-static void linear_2048_8192_8192_bf16_norm_swiglu(void *arg, int tid, int nthreads)
+/* x[n, 2048] rmsnorm -> [n, 8192], bf16 weights, silu(gate) * up, inputs rounded to bf16 */
+static void linear_2048_8192_8192_bf16_norm_swiglu_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 8192, 8192 };
-    lm_linear_task(arg, tid, nthreads, 2048, 1e-05f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
+    lm_linear_task(arg, tid, nthreads, 2048, 1e-05f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 1);
 }
 
-/* x[n, 8192] -> [n, 2048], bf16 weights */
-static void linear_8192_2048_bf16(void *arg, int tid, int nthreads)
+/* x[n, 8192] -> [n, 2048], bf16 weights, inputs rounded to bf16 */
+static void linear_8192_2048_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 2048 };
-    lm_linear_task(arg, tid, nthreads, 8192, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 8192, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 2048] rmsnorm -> [n, 128256], bf16 weights */
-static void linear_2048_128256_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 2048] rmsnorm -> [n, 128256], bf16 weights, inputs rounded to bf16 */
+static void linear_2048_128256_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 128256 };
-    lm_linear_task(arg, tid, nthreads, 2048, 1e-05f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 2048, 1e-05f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 
@@ -281,7 +281,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     lm_pool_run(c->pool, embed_2048_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 2048);
     /* model.layers.0.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 0,
         .norm_w = W[1],
         .w = { W[2], W[3], W[4] },
@@ -295,7 +295,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 524288, .k = A + 1572864, .v = A + 1703936,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)0 * 67108864, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -304,7 +304,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn", A + 1048576, n, 2048);
     /* model.layers.0.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[5] },
         .y = { A + 2097152 },
@@ -313,7 +313,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.o_proj.residual", A + 2097152, n, 2048);
     /* model.layers.0.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[6],
         .w = { W[7], W[8] },
@@ -322,7 +322,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.0.mlp.down_proj.residual: [n, 8192] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_8192_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[9] },
         .y = { A + 2621440 },
@@ -331,7 +331,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.down_proj.residual", A + 2621440, n, 2048);
     /* model.layers.1.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2621440,
         .norm_w = W[10],
         .w = { W[11], W[12], W[13] },
@@ -345,7 +345,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 134217728, .out = A + 524288,
+            .cache = c->kv + (size_t)1 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -354,7 +354,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn", A + 524288, n, 2048);
     /* model.layers.1.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[14] },
         .y = { A + 2097152 },
@@ -363,7 +363,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.o_proj.residual", A + 2097152, n, 2048);
     /* model.layers.1.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[15],
         .w = { W[16], W[17] },
@@ -372,7 +372,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.1.mlp.down_proj.residual: [n, 8192] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_8192_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[18] },
         .y = { A + 2621440 },
@@ -381,7 +381,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.down_proj.residual", A + 2621440, n, 2048);
     /* model.layers.2.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2621440,
         .norm_w = W[19],
         .w = { W[20], W[21], W[22] },
@@ -395,7 +395,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 134217728, .out = A + 524288,
+            .cache = c->kv + (size_t)2 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -404,7 +404,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn", A + 524288, n, 2048);
     /* model.layers.2.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[23] },
         .y = { A + 2097152 },
@@ -413,7 +413,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.o_proj.residual", A + 2097152, n, 2048);
     /* model.layers.2.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[24],
         .w = { W[25], W[26] },
@@ -422,7 +422,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.2.mlp.down_proj.residual: [n, 8192] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_8192_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[27] },
         .y = { A + 2621440 },
@@ -431,7 +431,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.down_proj.residual", A + 2621440, n, 2048);
     /* model.layers.3.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2621440,
         .norm_w = W[28],
         .w = { W[29], W[30], W[31] },
@@ -445,7 +445,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 134217728, .out = A + 524288,
+            .cache = c->kv + (size_t)3 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -454,7 +454,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn", A + 524288, n, 2048);
     /* model.layers.3.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[32] },
         .y = { A + 2097152 },
@@ -463,7 +463,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.o_proj.residual", A + 2097152, n, 2048);
     /* model.layers.3.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[33],
         .w = { W[34], W[35] },
@@ -472,7 +472,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.3.mlp.down_proj.residual: [n, 8192] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_8192_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[36] },
         .y = { A + 2621440 },
@@ -481,7 +481,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.down_proj.residual", A + 2621440, n, 2048);
     /* model.layers.4.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2621440,
         .norm_w = W[37],
         .w = { W[38], W[39], W[40] },
@@ -495,7 +495,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 134217728, .out = A + 524288,
+            .cache = c->kv + (size_t)4 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -504,7 +504,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn", A + 524288, n, 2048);
     /* model.layers.4.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[41] },
         .y = { A + 2097152 },
@@ -513,7 +513,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.o_proj.residual", A + 2097152, n, 2048);
     /* model.layers.4.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[42],
         .w = { W[43], W[44] },
@@ -522,7 +522,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.4.mlp.down_proj.residual: [n, 8192] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_8192_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[45] },
         .y = { A + 2621440 },
@@ -531,7 +531,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.down_proj.residual", A + 2621440, n, 2048);
     /* model.layers.5.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2621440,
         .norm_w = W[46],
         .w = { W[47], W[48], W[49] },
@@ -545,7 +545,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 134217728, .out = A + 524288,
+            .cache = c->kv + (size_t)5 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -554,7 +554,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn", A + 524288, n, 2048);
     /* model.layers.5.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[50] },
         .y = { A + 2097152 },
@@ -563,7 +563,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.o_proj.residual", A + 2097152, n, 2048);
     /* model.layers.5.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[51],
         .w = { W[52], W[53] },
@@ -572,7 +572,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.5.mlp.down_proj.residual: [n, 8192] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_8192_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[54] },
         .y = { A + 2621440 },
@@ -581,7 +581,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.down_proj.residual", A + 2621440, n, 2048);
     /* model.layers.6.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2621440,
         .norm_w = W[55],
         .w = { W[56], W[57], W[58] },
@@ -595,7 +595,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 134217728, .out = A + 524288,
+            .cache = c->kv + (size_t)6 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -604,7 +604,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn", A + 524288, n, 2048);
     /* model.layers.6.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[59] },
         .y = { A + 2097152 },
@@ -613,7 +613,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.o_proj.residual", A + 2097152, n, 2048);
     /* model.layers.6.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[60],
         .w = { W[61], W[62] },
@@ -622,7 +622,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.6.mlp.down_proj.residual: [n, 8192] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_8192_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[63] },
         .y = { A + 2621440 },
@@ -631,7 +631,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.down_proj.residual", A + 2621440, n, 2048);
     /* model.layers.7.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2621440,
         .norm_w = W[64],
         .w = { W[65], W[66], W[67] },
@@ -645,7 +645,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 134217728, .out = A + 524288,
+            .cache = c->kv + (size_t)7 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -654,7 +654,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn", A + 524288, n, 2048);
     /* model.layers.7.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[68] },
         .y = { A + 2097152 },
@@ -663,7 +663,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.o_proj.residual", A + 2097152, n, 2048);
     /* model.layers.7.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[69],
         .w = { W[70], W[71] },
@@ -672,7 +672,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.7.mlp.down_proj.residual: [n, 8192] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_8192_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[72] },
         .y = { A + 2621440 },
@@ -681,7 +681,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.down_proj.residual", A + 2621440, n, 2048);
     /* model.layers.8.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2621440,
         .norm_w = W[73],
         .w = { W[74], W[75], W[76] },
@@ -695,7 +695,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 134217728, .out = A + 524288,
+            .cache = c->kv + (size_t)8 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -704,7 +704,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn", A + 524288, n, 2048);
     /* model.layers.8.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[77] },
         .y = { A + 2097152 },
@@ -713,7 +713,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.o_proj.residual", A + 2097152, n, 2048);
     /* model.layers.8.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[78],
         .w = { W[79], W[80] },
@@ -722,7 +722,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.8.mlp.down_proj.residual: [n, 8192] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_8192_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[81] },
         .y = { A + 2621440 },
@@ -731,7 +731,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.down_proj.residual", A + 2621440, n, 2048);
     /* model.layers.9.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2621440,
         .norm_w = W[82],
         .w = { W[83], W[84], W[85] },
@@ -745,7 +745,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 134217728, .out = A + 524288,
+            .cache = c->kv + (size_t)9 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -754,7 +754,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn", A + 524288, n, 2048);
     /* model.layers.9.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[86] },
         .y = { A + 2097152 },
@@ -763,7 +763,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.o_proj.residual", A + 2097152, n, 2048);
     /* model.layers.9.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[87],
         .w = { W[88], W[89] },
@@ -772,7 +772,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.9.mlp.down_proj.residual: [n, 8192] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_8192_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[90] },
         .y = { A + 2621440 },
@@ -781,7 +781,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.down_proj.residual", A + 2621440, n, 2048);
     /* model.layers.10.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2621440,
         .norm_w = W[91],
         .w = { W[92], W[93], W[94] },
@@ -795,7 +795,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 134217728, .out = A + 524288,
+            .cache = c->kv + (size_t)10 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -804,7 +804,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn", A + 524288, n, 2048);
     /* model.layers.10.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[95] },
         .y = { A + 2097152 },
@@ -813,7 +813,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.o_proj.residual", A + 2097152, n, 2048);
     /* model.layers.10.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[96],
         .w = { W[97], W[98] },
@@ -822,7 +822,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.10.mlp.down_proj.residual: [n, 8192] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_8192_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[99] },
         .y = { A + 2621440 },
@@ -831,7 +831,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.down_proj.residual", A + 2621440, n, 2048);
     /* model.layers.11.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2621440,
         .norm_w = W[100],
         .w = { W[101], W[102], W[103] },
@@ -845,7 +845,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 134217728, .out = A + 524288,
+            .cache = c->kv + (size_t)11 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -854,7 +854,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn", A + 524288, n, 2048);
     /* model.layers.11.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[104] },
         .y = { A + 2097152 },
@@ -863,7 +863,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.o_proj.residual", A + 2097152, n, 2048);
     /* model.layers.11.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[105],
         .w = { W[106], W[107] },
@@ -872,7 +872,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.11.mlp.down_proj.residual: [n, 8192] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_8192_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[108] },
         .y = { A + 2621440 },
@@ -881,7 +881,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.down_proj.residual", A + 2621440, n, 2048);
     /* model.layers.12.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2621440,
         .norm_w = W[109],
         .w = { W[110], W[111], W[112] },
@@ -895,7 +895,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 134217728, .out = A + 524288,
+            .cache = c->kv + (size_t)12 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -904,7 +904,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn", A + 524288, n, 2048);
     /* model.layers.12.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[113] },
         .y = { A + 2097152 },
@@ -913,7 +913,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.o_proj.residual", A + 2097152, n, 2048);
     /* model.layers.12.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[114],
         .w = { W[115], W[116] },
@@ -922,7 +922,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.12.mlp.down_proj.residual: [n, 8192] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_8192_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[117] },
         .y = { A + 2621440 },
@@ -931,7 +931,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.down_proj.residual", A + 2621440, n, 2048);
     /* model.layers.13.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2621440,
         .norm_w = W[118],
         .w = { W[119], W[120], W[121] },
@@ -945,7 +945,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 134217728, .out = A + 524288,
+            .cache = c->kv + (size_t)13 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -954,7 +954,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn", A + 524288, n, 2048);
     /* model.layers.13.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[122] },
         .y = { A + 2097152 },
@@ -963,7 +963,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.o_proj.residual", A + 2097152, n, 2048);
     /* model.layers.13.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[123],
         .w = { W[124], W[125] },
@@ -972,7 +972,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.13.mlp.down_proj.residual: [n, 8192] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_8192_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[126] },
         .y = { A + 2621440 },
@@ -981,7 +981,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.down_proj.residual", A + 2621440, n, 2048);
     /* model.layers.14.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2621440,
         .norm_w = W[127],
         .w = { W[128], W[129], W[130] },
@@ -995,7 +995,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 134217728, .out = A + 524288,
+            .cache = c->kv + (size_t)14 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1004,7 +1004,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn", A + 524288, n, 2048);
     /* model.layers.14.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[131] },
         .y = { A + 2097152 },
@@ -1013,7 +1013,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.o_proj.residual", A + 2097152, n, 2048);
     /* model.layers.14.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[132],
         .w = { W[133], W[134] },
@@ -1022,7 +1022,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.14.mlp.down_proj.residual: [n, 8192] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_8192_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[135] },
         .y = { A + 2621440 },
@@ -1031,7 +1031,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.down_proj.residual", A + 2621440, n, 2048);
     /* model.layers.15.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2621440,
         .norm_w = W[136],
         .w = { W[137], W[138], W[139] },
@@ -1045,7 +1045,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 134217728, .out = A + 524288,
+            .cache = c->kv + (size_t)15 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1054,7 +1054,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn", A + 524288, n, 2048);
     /* model.layers.15.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[140] },
         .y = { A + 2097152 },
@@ -1063,7 +1063,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.o_proj.residual", A + 2097152, n, 2048);
     /* model.layers.15.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[141],
         .w = { W[142], W[143] },
@@ -1072,7 +1072,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.15.mlp.down_proj.residual: [n, 8192] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_8192_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[144] },
         .y = { A + 2621440 },
@@ -1081,7 +1081,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.down_proj.residual", A + 2621440, n, 2048);
     /* logits: rmsnorm [n, 2048] -> [n, 128256] */
-    lm_pool_run(c->pool, linear_2048_128256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_128256_bf16_norm_xbf16, &(lm_linear_args){
         .x = all_logits ? A + 2621440 : A + 2621440 + (size_t)(n - 1) * 2048,
         .norm_w = W[145],
         .w = { W[0] },
@@ -1096,10 +1096,10 @@ const lm_model_desc llama3_2_1b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/llama/llama3.2-1b.yaml",
     .dtype_name = "bf16",
-    .matmul_input = "f32",
-    .kv_dtype = "f32",
+    .matmul_input = "bf16",
+    .kv_dtype = "bf16",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = LM_F32_BF16W_KERNEL,
+    .matmul_kernel = LM_BF16_KERNEL,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

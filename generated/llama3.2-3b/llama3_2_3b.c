@@ -35,7 +35,7 @@
 #define HIDDEN 3072
 #define ARENA_FLOATS ((size_t)3932160) /* 15.0 MiB */
 #define SCRATCH_FLOATS ((size_t)2621440) /* per thread */
-#define KV_FLOATS ((size_t)7516192768) /* 28672.0 MiB of address space */
+#define KV_FLOATS ((size_t)3758096384) /* 14336.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
 static const lm_weight_desc weights[] = {
@@ -324,56 +324,56 @@ static void embed_3072_bf16(void *arg, int tid, int nthreads)
     lm_embed_task(arg, tid, nthreads, 3072, LM_BF16);
 }
 
-/* x[n, 3072] rmsnorm -> [n, 3072] [n, 1024] [n, 1024], bf16 weights */
-static void linear_3072_3072_1024_1024_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 3072] rmsnorm -> [n, 3072] [n, 1024] [n, 1024], bf16 weights, inputs rounded to bf16 */
+static void linear_3072_3072_1024_1024_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 3072, 1024, 1024 };
-    lm_linear_task(arg, tid, nthreads, 3072, 1e-05f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 3072, 1e-05f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 /* Attention, 24 query heads over 8 KV heads of 128, cache of 131072:
  * RoPE base 500000.0 over 128 dims, llama3 scaling x32.0 from 8192.0, causal, online softmax */
 static void attention_24_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 131072, 0.0f, 128, 0);
+    lm_attn_store_task(arg, tid, nthreads, 8, 128, 131072, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(24 / 8, 128),
                "the emitter sized the scratch for a different attention block");
-_Static_assert(!0 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
+_Static_assert(!1 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_24_8_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 24, 8, 128, 131072, 0.0f, 128,
-                       0.08838834764831843f, 0, 0);
+                       0.08838834764831843f, 0, 1);
 }
 
-/* x[n, 3072] -> [n, 3072], bf16 weights */
-static void linear_3072_3072_bf16(void *arg, int tid, int nthreads)
+/* x[n, 3072] -> [n, 3072], bf16 weights, inputs rounded to bf16 */
+static void linear_3072_3072_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 3072 };
-    lm_linear_task(arg, tid, nthreads, 3072, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 3072, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 3072] rmsnorm -> [n, 8192], bf16 weights, silu(gate) * up */
-static void linear_3072_8192_8192_bf16_norm_swiglu(void *arg, int tid, int nthreads)
+/* x[n, 3072] rmsnorm -> [n, 8192], bf16 weights, silu(gate) * up, inputs rounded to bf16 */
+static void linear_3072_8192_8192_bf16_norm_swiglu_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 8192, 8192 };
-    lm_linear_task(arg, tid, nthreads, 3072, 1e-05f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
+    lm_linear_task(arg, tid, nthreads, 3072, 1e-05f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 1);
 }
 
-/* x[n, 8192] -> [n, 3072], bf16 weights */
-static void linear_8192_3072_bf16(void *arg, int tid, int nthreads)
+/* x[n, 8192] -> [n, 3072], bf16 weights, inputs rounded to bf16 */
+static void linear_8192_3072_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 3072 };
-    lm_linear_task(arg, tid, nthreads, 8192, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 8192, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 3072] rmsnorm -> [n, 128256], bf16 weights */
-static void linear_3072_128256_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 3072] rmsnorm -> [n, 128256], bf16 weights, inputs rounded to bf16 */
+static void linear_3072_128256_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 128256 };
-    lm_linear_task(arg, tid, nthreads, 3072, 1e-05f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 3072, 1e-05f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 
@@ -389,7 +389,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     lm_pool_run(c->pool, embed_3072_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 3072);
     /* model.layers.0.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 0,
         .norm_w = W[1],
         .w = { W[2], W[3], W[4] },
@@ -403,7 +403,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 786432, .k = A + 2359296, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 268435456, .out = A + 1572864,
+            .cache = c->kv + (size_t)0 * 134217728, .out = A + 1572864,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -412,7 +412,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn", A + 1572864, n, 3072);
     /* model.layers.0.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .w = { W[5] },
         .y = { A + 2359296 },
@@ -421,7 +421,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.o_proj.residual", A + 2359296, n, 3072);
     /* model.layers.0.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2359296,
         .norm_w = W[6],
         .w = { W[7], W[8] },
@@ -430,7 +430,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.0.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[9] },
         .y = { A + 3145728 },
@@ -439,7 +439,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.down_proj.residual", A + 3145728, n, 3072);
     /* model.layers.1.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[10],
         .w = { W[11], W[12], W[13] },
@@ -453,7 +453,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)1 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -462,7 +462,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn", A + 786432, n, 3072);
     /* model.layers.1.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[14] },
         .y = { A + 2097152 },
@@ -471,7 +471,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.1.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[15],
         .w = { W[16], W[17] },
@@ -480,7 +480,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.1.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[18] },
         .y = { A + 2883584 },
@@ -489,7 +489,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.2.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[19],
         .w = { W[20], W[21], W[22] },
@@ -503,7 +503,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)2 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -512,7 +512,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn", A + 786432, n, 3072);
     /* model.layers.2.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[23] },
         .y = { A + 2097152 },
@@ -521,7 +521,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.2.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[24],
         .w = { W[25], W[26] },
@@ -530,7 +530,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.2.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[27] },
         .y = { A + 2883584 },
@@ -539,7 +539,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.3.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[28],
         .w = { W[29], W[30], W[31] },
@@ -553,7 +553,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)3 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -562,7 +562,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn", A + 786432, n, 3072);
     /* model.layers.3.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[32] },
         .y = { A + 2097152 },
@@ -571,7 +571,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.3.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[33],
         .w = { W[34], W[35] },
@@ -580,7 +580,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.3.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[36] },
         .y = { A + 2883584 },
@@ -589,7 +589,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.4.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[37],
         .w = { W[38], W[39], W[40] },
@@ -603,7 +603,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)4 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -612,7 +612,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn", A + 786432, n, 3072);
     /* model.layers.4.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[41] },
         .y = { A + 2097152 },
@@ -621,7 +621,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.4.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[42],
         .w = { W[43], W[44] },
@@ -630,7 +630,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.4.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[45] },
         .y = { A + 2883584 },
@@ -639,7 +639,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.5.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[46],
         .w = { W[47], W[48], W[49] },
@@ -653,7 +653,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)5 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -662,7 +662,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn", A + 786432, n, 3072);
     /* model.layers.5.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[50] },
         .y = { A + 2097152 },
@@ -671,7 +671,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.5.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[51],
         .w = { W[52], W[53] },
@@ -680,7 +680,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.5.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[54] },
         .y = { A + 2883584 },
@@ -689,7 +689,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.6.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[55],
         .w = { W[56], W[57], W[58] },
@@ -703,7 +703,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)6 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -712,7 +712,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn", A + 786432, n, 3072);
     /* model.layers.6.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[59] },
         .y = { A + 2097152 },
@@ -721,7 +721,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.6.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[60],
         .w = { W[61], W[62] },
@@ -730,7 +730,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.6.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[63] },
         .y = { A + 2883584 },
@@ -739,7 +739,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.7.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[64],
         .w = { W[65], W[66], W[67] },
@@ -753,7 +753,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)7 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -762,7 +762,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn", A + 786432, n, 3072);
     /* model.layers.7.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[68] },
         .y = { A + 2097152 },
@@ -771,7 +771,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.7.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[69],
         .w = { W[70], W[71] },
@@ -780,7 +780,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.7.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[72] },
         .y = { A + 2883584 },
@@ -789,7 +789,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.8.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[73],
         .w = { W[74], W[75], W[76] },
@@ -803,7 +803,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)8 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -812,7 +812,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn", A + 786432, n, 3072);
     /* model.layers.8.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[77] },
         .y = { A + 2097152 },
@@ -821,7 +821,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.8.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[78],
         .w = { W[79], W[80] },
@@ -830,7 +830,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.8.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[81] },
         .y = { A + 2883584 },
@@ -839,7 +839,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.9.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[82],
         .w = { W[83], W[84], W[85] },
@@ -853,7 +853,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)9 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -862,7 +862,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn", A + 786432, n, 3072);
     /* model.layers.9.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[86] },
         .y = { A + 2097152 },
@@ -871,7 +871,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.9.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[87],
         .w = { W[88], W[89] },
@@ -880,7 +880,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.9.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[90] },
         .y = { A + 2883584 },
@@ -889,7 +889,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.10.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[91],
         .w = { W[92], W[93], W[94] },
@@ -903,7 +903,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)10 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -912,7 +912,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn", A + 786432, n, 3072);
     /* model.layers.10.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[95] },
         .y = { A + 2097152 },
@@ -921,7 +921,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.10.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[96],
         .w = { W[97], W[98] },
@@ -930,7 +930,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.10.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[99] },
         .y = { A + 2883584 },
@@ -939,7 +939,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.11.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[100],
         .w = { W[101], W[102], W[103] },
@@ -953,7 +953,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)11 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -962,7 +962,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn", A + 786432, n, 3072);
     /* model.layers.11.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[104] },
         .y = { A + 2097152 },
@@ -971,7 +971,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.11.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[105],
         .w = { W[106], W[107] },
@@ -980,7 +980,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.11.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[108] },
         .y = { A + 2883584 },
@@ -989,7 +989,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.12.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[109],
         .w = { W[110], W[111], W[112] },
@@ -1003,7 +1003,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)12 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1012,7 +1012,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn", A + 786432, n, 3072);
     /* model.layers.12.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[113] },
         .y = { A + 2097152 },
@@ -1021,7 +1021,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.12.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[114],
         .w = { W[115], W[116] },
@@ -1030,7 +1030,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.12.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[117] },
         .y = { A + 2883584 },
@@ -1039,7 +1039,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.13.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[118],
         .w = { W[119], W[120], W[121] },
@@ -1053,7 +1053,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)13 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1062,7 +1062,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn", A + 786432, n, 3072);
     /* model.layers.13.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[122] },
         .y = { A + 2097152 },
@@ -1071,7 +1071,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.13.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[123],
         .w = { W[124], W[125] },
@@ -1080,7 +1080,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.13.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[126] },
         .y = { A + 2883584 },
@@ -1089,7 +1089,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.14.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[127],
         .w = { W[128], W[129], W[130] },
@@ -1103,7 +1103,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)14 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1112,7 +1112,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn", A + 786432, n, 3072);
     /* model.layers.14.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[131] },
         .y = { A + 2097152 },
@@ -1121,7 +1121,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.14.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[132],
         .w = { W[133], W[134] },
@@ -1130,7 +1130,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.14.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[135] },
         .y = { A + 2883584 },
@@ -1139,7 +1139,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.15.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[136],
         .w = { W[137], W[138], W[139] },
@@ -1153,7 +1153,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)15 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1162,7 +1162,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn", A + 786432, n, 3072);
     /* model.layers.15.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[140] },
         .y = { A + 2097152 },
@@ -1171,7 +1171,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.15.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[141],
         .w = { W[142], W[143] },
@@ -1180,7 +1180,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.15.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[144] },
         .y = { A + 2883584 },
@@ -1189,7 +1189,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.16.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[145],
         .w = { W[146], W[147], W[148] },
@@ -1203,7 +1203,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)16 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1212,7 +1212,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn", A + 786432, n, 3072);
     /* model.layers.16.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[149] },
         .y = { A + 2097152 },
@@ -1221,7 +1221,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.16.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[150],
         .w = { W[151], W[152] },
@@ -1230,7 +1230,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.16.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[153] },
         .y = { A + 2883584 },
@@ -1239,7 +1239,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.17.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[154],
         .w = { W[155], W[156], W[157] },
@@ -1253,7 +1253,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)17 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1262,7 +1262,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn", A + 786432, n, 3072);
     /* model.layers.17.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[158] },
         .y = { A + 2097152 },
@@ -1271,7 +1271,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.17.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[159],
         .w = { W[160], W[161] },
@@ -1280,7 +1280,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.17.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[162] },
         .y = { A + 2883584 },
@@ -1289,7 +1289,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.18.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[163],
         .w = { W[164], W[165], W[166] },
@@ -1303,7 +1303,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)18 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1312,7 +1312,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn", A + 786432, n, 3072);
     /* model.layers.18.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[167] },
         .y = { A + 2097152 },
@@ -1321,7 +1321,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.18.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[168],
         .w = { W[169], W[170] },
@@ -1330,7 +1330,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.18.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[171] },
         .y = { A + 2883584 },
@@ -1339,7 +1339,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.19.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[172],
         .w = { W[173], W[174], W[175] },
@@ -1353,7 +1353,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)19 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1362,7 +1362,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn", A + 786432, n, 3072);
     /* model.layers.19.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[176] },
         .y = { A + 2097152 },
@@ -1371,7 +1371,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.19.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[177],
         .w = { W[178], W[179] },
@@ -1380,7 +1380,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.19.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[180] },
         .y = { A + 2883584 },
@@ -1389,7 +1389,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.20.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[181],
         .w = { W[182], W[183], W[184] },
@@ -1403,7 +1403,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)20 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1412,7 +1412,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn", A + 786432, n, 3072);
     /* model.layers.20.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[185] },
         .y = { A + 2097152 },
@@ -1421,7 +1421,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.20.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[186],
         .w = { W[187], W[188] },
@@ -1430,7 +1430,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.20.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[189] },
         .y = { A + 2883584 },
@@ -1439,7 +1439,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.21.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[190],
         .w = { W[191], W[192], W[193] },
@@ -1453,7 +1453,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)21 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1462,7 +1462,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn", A + 786432, n, 3072);
     /* model.layers.21.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[194] },
         .y = { A + 2097152 },
@@ -1471,7 +1471,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.21.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[195],
         .w = { W[196], W[197] },
@@ -1480,7 +1480,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.21.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[198] },
         .y = { A + 2883584 },
@@ -1489,7 +1489,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.22.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[199],
         .w = { W[200], W[201], W[202] },
@@ -1503,7 +1503,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)22 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1512,7 +1512,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn", A + 786432, n, 3072);
     /* model.layers.22.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[203] },
         .y = { A + 2097152 },
@@ -1521,7 +1521,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.22.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[204],
         .w = { W[205], W[206] },
@@ -1530,7 +1530,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.22.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[207] },
         .y = { A + 2883584 },
@@ -1539,7 +1539,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.23.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[208],
         .w = { W[209], W[210], W[211] },
@@ -1553,7 +1553,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)23 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1562,7 +1562,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn", A + 786432, n, 3072);
     /* model.layers.23.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[212] },
         .y = { A + 2097152 },
@@ -1571,7 +1571,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.23.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[213],
         .w = { W[214], W[215] },
@@ -1580,7 +1580,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.23.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[216] },
         .y = { A + 2883584 },
@@ -1589,7 +1589,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.24.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[217],
         .w = { W[218], W[219], W[220] },
@@ -1603,7 +1603,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)24 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1612,7 +1612,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn", A + 786432, n, 3072);
     /* model.layers.24.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[221] },
         .y = { A + 2097152 },
@@ -1621,7 +1621,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.24.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[222],
         .w = { W[223], W[224] },
@@ -1630,7 +1630,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.24.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[225] },
         .y = { A + 2883584 },
@@ -1639,7 +1639,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.25.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[226],
         .w = { W[227], W[228], W[229] },
@@ -1653,7 +1653,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)25 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1662,7 +1662,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn", A + 786432, n, 3072);
     /* model.layers.25.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[230] },
         .y = { A + 2097152 },
@@ -1671,7 +1671,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.25.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[231],
         .w = { W[232], W[233] },
@@ -1680,7 +1680,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.25.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[234] },
         .y = { A + 2883584 },
@@ -1689,7 +1689,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.26.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[235],
         .w = { W[236], W[237], W[238] },
@@ -1703,7 +1703,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)26 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1712,7 +1712,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn", A + 786432, n, 3072);
     /* model.layers.26.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[239] },
         .y = { A + 2097152 },
@@ -1721,7 +1721,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.26.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[240],
         .w = { W[241], W[242] },
@@ -1730,7 +1730,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.26.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[243] },
         .y = { A + 2883584 },
@@ -1739,7 +1739,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* model.layers.27.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3072] -> [n, 3072] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2883584,
         .norm_w = W[244],
         .w = { W[245], W[246], W[247] },
@@ -1753,7 +1753,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 268435456, .out = A + 786432,
+            .cache = c->kv + (size_t)27 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
@@ -1762,7 +1762,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn", A + 786432, n, 3072);
     /* model.layers.27.self_attn.o_proj.residual: [n, 3072] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_3072_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[248] },
         .y = { A + 2097152 },
@@ -1771,7 +1771,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.o_proj.residual", A + 2097152, n, 3072);
     /* model.layers.27.mlp.gate_proj.swiglu: rmsnorm [n, 3072] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_8192_8192_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[249],
         .w = { W[250], W[251] },
@@ -1780,7 +1780,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.gate_proj.swiglu", A + 0, n, 8192);
     /* model.layers.27.mlp.down_proj.residual: [n, 8192] -> [n, 3072] */
-    lm_pool_run(c->pool, linear_8192_3072_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_3072_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[252] },
         .y = { A + 2883584 },
@@ -1789,7 +1789,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* logits: rmsnorm [n, 3072] -> [n, 128256] */
-    lm_pool_run(c->pool, linear_3072_128256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3072_128256_bf16_norm_xbf16, &(lm_linear_args){
         .x = all_logits ? A + 2883584 : A + 2883584 + (size_t)(n - 1) * 3072,
         .norm_w = W[253],
         .w = { W[0] },
@@ -1804,10 +1804,10 @@ const lm_model_desc llama3_2_3b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/llama/llama3.2-3b.yaml",
     .dtype_name = "bf16",
-    .matmul_input = "f32",
-    .kv_dtype = "f32",
+    .matmul_input = "bf16",
+    .kv_dtype = "bf16",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = LM_F32_BF16W_KERNEL,
+    .matmul_kernel = LM_BF16_KERNEL,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

@@ -31,7 +31,7 @@
 #define HIDDEN 2048
 #define ARENA_FLOATS ((size_t)2981888) /* 11.4 MiB */
 #define SCRATCH_FLOATS ((size_t)1761280) /* per thread */
-#define KV_FLOATS ((size_t)805306368) /* 3072.0 MiB of address space */
+#define KV_FLOATS ((size_t)402653184) /* 1536.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
 static const lm_weight_desc weights[] = {
@@ -353,56 +353,56 @@ static void embed_2048_bf16(void *arg, int tid, int nthreads)
     lm_embed_task(arg, tid, nthreads, 2048, LM_BF16);
 }
 
-/* x[n, 2048] rmsnorm -> [n, 2048] [n, 2048] [n, 2048], bf16 weights */
-static void linear_2048_2048_2048_2048_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 2048] rmsnorm -> [n, 2048] [n, 2048] [n, 2048], bf16 weights, inputs rounded to bf16 */
+static void linear_2048_2048_2048_2048_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 2048, 2048, 2048 };
-    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 /* Attention, 16 query heads over 16 KV heads of 128, cache of 8192:
  * RoPE base 10000.0 over 128 dims, dynamic NTK past 8192 tokens, logn query scaling past 8192, causal, online softmax */
 static void attention_16_16_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 16, 128, 8192, 0.0f, 128, 0);
+    lm_attn_store_task(arg, tid, nthreads, 16, 128, 8192, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(16 / 16, 128),
                "the emitter sized the scratch for a different attention block");
-_Static_assert(!0 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
+_Static_assert(!1 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_16_16_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 16, 16, 128, 8192, 0.0f, 128,
-                       0.08838834764831843f, 8192, 0);
+                       0.08838834764831843f, 8192, 1);
 }
 
-/* x[n, 2048] -> [n, 2048], bf16 weights */
-static void linear_2048_2048_bf16(void *arg, int tid, int nthreads)
+/* x[n, 2048] -> [n, 2048], bf16 weights, inputs rounded to bf16 */
+static void linear_2048_2048_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 2048 };
-    lm_linear_task(arg, tid, nthreads, 2048, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 2048, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 2048] rmsnorm -> [n, 5504], bf16 weights, silu(gate) * up */
-static void linear_2048_5504_5504_bf16_norm_swiglu(void *arg, int tid, int nthreads)
+/* x[n, 2048] rmsnorm -> [n, 5504], bf16 weights, silu(gate) * up, inputs rounded to bf16 */
+static void linear_2048_5504_5504_bf16_norm_swiglu_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 5504, 5504 };
-    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
+    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 1);
 }
 
-/* x[n, 5504] -> [n, 2048], bf16 weights */
-static void linear_5504_2048_bf16(void *arg, int tid, int nthreads)
+/* x[n, 5504] -> [n, 2048], bf16 weights, inputs rounded to bf16 */
+static void linear_5504_2048_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 2048 };
-    lm_linear_task(arg, tid, nthreads, 5504, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 5504, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 2048] rmsnorm -> [n, 151936], bf16 weights */
-static void linear_2048_151936_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 2048] rmsnorm -> [n, 151936], bf16 weights, inputs rounded to bf16 */
+static void linear_2048_151936_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 151936 };
-    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 
@@ -418,7 +418,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     lm_pool_run(c->pool, embed_2048_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.wte", A + 0, n, 2048);
     /* transformer.h.0.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 0,
         .norm_w = W[1],
         .w = { W[2], W[4], W[6] },
@@ -433,7 +433,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 524288, .k = A + 1048576, .v = A + 1572864,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)0 * 16777216, .out = A + 2097152,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -441,7 +441,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.0.attn", A + 2097152, n, 2048);
     /* transformer.h.0.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[8] },
         .y = { A + 1409024 },
@@ -450,7 +450,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.0.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.0.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[9],
         .w = { W[11], W[10] },
@@ -459,7 +459,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.0.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.0.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[12] },
         .y = { A + 1933312 },
@@ -468,7 +468,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.0.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.1.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[13],
         .w = { W[14], W[16], W[18] },
@@ -483,7 +483,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)1 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -491,7 +491,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.1.attn", A + 2457600, n, 2048);
     /* transformer.h.1.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[20] },
         .y = { A + 1409024 },
@@ -500,7 +500,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.1.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.1.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[21],
         .w = { W[23], W[22] },
@@ -509,7 +509,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.1.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.1.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[24] },
         .y = { A + 1933312 },
@@ -518,7 +518,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.1.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.2.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[25],
         .w = { W[26], W[28], W[30] },
@@ -533,7 +533,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)2 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -541,7 +541,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.2.attn", A + 2457600, n, 2048);
     /* transformer.h.2.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[32] },
         .y = { A + 1409024 },
@@ -550,7 +550,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.2.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.2.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[33],
         .w = { W[35], W[34] },
@@ -559,7 +559,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.2.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.2.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[36] },
         .y = { A + 1933312 },
@@ -568,7 +568,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.2.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.3.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[37],
         .w = { W[38], W[40], W[42] },
@@ -583,7 +583,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)3 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -591,7 +591,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.3.attn", A + 2457600, n, 2048);
     /* transformer.h.3.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[44] },
         .y = { A + 1409024 },
@@ -600,7 +600,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.3.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.3.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[45],
         .w = { W[47], W[46] },
@@ -609,7 +609,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.3.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.3.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[48] },
         .y = { A + 1933312 },
@@ -618,7 +618,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.3.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.4.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[49],
         .w = { W[50], W[52], W[54] },
@@ -633,7 +633,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)4 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -641,7 +641,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.4.attn", A + 2457600, n, 2048);
     /* transformer.h.4.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[56] },
         .y = { A + 1409024 },
@@ -650,7 +650,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.4.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.4.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[57],
         .w = { W[59], W[58] },
@@ -659,7 +659,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.4.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.4.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[60] },
         .y = { A + 1933312 },
@@ -668,7 +668,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.4.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.5.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[61],
         .w = { W[62], W[64], W[66] },
@@ -683,7 +683,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)5 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -691,7 +691,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.5.attn", A + 2457600, n, 2048);
     /* transformer.h.5.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[68] },
         .y = { A + 1409024 },
@@ -700,7 +700,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.5.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.5.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[69],
         .w = { W[71], W[70] },
@@ -709,7 +709,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.5.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.5.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[72] },
         .y = { A + 1933312 },
@@ -718,7 +718,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.5.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.6.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[73],
         .w = { W[74], W[76], W[78] },
@@ -733,7 +733,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)6 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -741,7 +741,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.6.attn", A + 2457600, n, 2048);
     /* transformer.h.6.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[80] },
         .y = { A + 1409024 },
@@ -750,7 +750,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.6.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.6.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[81],
         .w = { W[83], W[82] },
@@ -759,7 +759,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.6.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.6.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[84] },
         .y = { A + 1933312 },
@@ -768,7 +768,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.6.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.7.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[85],
         .w = { W[86], W[88], W[90] },
@@ -783,7 +783,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)7 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -791,7 +791,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.7.attn", A + 2457600, n, 2048);
     /* transformer.h.7.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[92] },
         .y = { A + 1409024 },
@@ -800,7 +800,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.7.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.7.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[93],
         .w = { W[95], W[94] },
@@ -809,7 +809,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.7.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.7.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[96] },
         .y = { A + 1933312 },
@@ -818,7 +818,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.7.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.8.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[97],
         .w = { W[98], W[100], W[102] },
@@ -833,7 +833,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)8 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -841,7 +841,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.8.attn", A + 2457600, n, 2048);
     /* transformer.h.8.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[104] },
         .y = { A + 1409024 },
@@ -850,7 +850,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.8.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.8.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[105],
         .w = { W[107], W[106] },
@@ -859,7 +859,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.8.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.8.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[108] },
         .y = { A + 1933312 },
@@ -868,7 +868,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.8.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.9.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[109],
         .w = { W[110], W[112], W[114] },
@@ -883,7 +883,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)9 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -891,7 +891,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.9.attn", A + 2457600, n, 2048);
     /* transformer.h.9.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[116] },
         .y = { A + 1409024 },
@@ -900,7 +900,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.9.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.9.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[117],
         .w = { W[119], W[118] },
@@ -909,7 +909,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.9.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.9.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[120] },
         .y = { A + 1933312 },
@@ -918,7 +918,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.9.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.10.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[121],
         .w = { W[122], W[124], W[126] },
@@ -933,7 +933,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)10 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -941,7 +941,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.10.attn", A + 2457600, n, 2048);
     /* transformer.h.10.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[128] },
         .y = { A + 1409024 },
@@ -950,7 +950,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.10.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.10.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[129],
         .w = { W[131], W[130] },
@@ -959,7 +959,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.10.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.10.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[132] },
         .y = { A + 1933312 },
@@ -968,7 +968,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.10.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.11.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[133],
         .w = { W[134], W[136], W[138] },
@@ -983,7 +983,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)11 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -991,7 +991,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.11.attn", A + 2457600, n, 2048);
     /* transformer.h.11.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[140] },
         .y = { A + 1409024 },
@@ -1000,7 +1000,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.11.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.11.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[141],
         .w = { W[143], W[142] },
@@ -1009,7 +1009,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.11.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.11.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[144] },
         .y = { A + 1933312 },
@@ -1018,7 +1018,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.11.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.12.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[145],
         .w = { W[146], W[148], W[150] },
@@ -1033,7 +1033,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)12 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -1041,7 +1041,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.12.attn", A + 2457600, n, 2048);
     /* transformer.h.12.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[152] },
         .y = { A + 1409024 },
@@ -1050,7 +1050,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.12.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.12.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[153],
         .w = { W[155], W[154] },
@@ -1059,7 +1059,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.12.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.12.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[156] },
         .y = { A + 1933312 },
@@ -1068,7 +1068,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.12.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.13.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[157],
         .w = { W[158], W[160], W[162] },
@@ -1083,7 +1083,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)13 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -1091,7 +1091,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.13.attn", A + 2457600, n, 2048);
     /* transformer.h.13.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[164] },
         .y = { A + 1409024 },
@@ -1100,7 +1100,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.13.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.13.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[165],
         .w = { W[167], W[166] },
@@ -1109,7 +1109,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.13.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.13.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[168] },
         .y = { A + 1933312 },
@@ -1118,7 +1118,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.13.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.14.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[169],
         .w = { W[170], W[172], W[174] },
@@ -1133,7 +1133,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)14 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -1141,7 +1141,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.14.attn", A + 2457600, n, 2048);
     /* transformer.h.14.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[176] },
         .y = { A + 1409024 },
@@ -1150,7 +1150,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.14.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.14.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[177],
         .w = { W[179], W[178] },
@@ -1159,7 +1159,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.14.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.14.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[180] },
         .y = { A + 1933312 },
@@ -1168,7 +1168,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.14.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.15.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[181],
         .w = { W[182], W[184], W[186] },
@@ -1183,7 +1183,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)15 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -1191,7 +1191,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.15.attn", A + 2457600, n, 2048);
     /* transformer.h.15.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[188] },
         .y = { A + 1409024 },
@@ -1200,7 +1200,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.15.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.15.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[189],
         .w = { W[191], W[190] },
@@ -1209,7 +1209,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.15.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.15.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[192] },
         .y = { A + 1933312 },
@@ -1218,7 +1218,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.15.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.16.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[193],
         .w = { W[194], W[196], W[198] },
@@ -1233,7 +1233,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)16 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -1241,7 +1241,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.16.attn", A + 2457600, n, 2048);
     /* transformer.h.16.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[200] },
         .y = { A + 1409024 },
@@ -1250,7 +1250,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.16.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.16.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[201],
         .w = { W[203], W[202] },
@@ -1259,7 +1259,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.16.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.16.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[204] },
         .y = { A + 1933312 },
@@ -1268,7 +1268,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.16.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.17.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[205],
         .w = { W[206], W[208], W[210] },
@@ -1283,7 +1283,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)17 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -1291,7 +1291,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.17.attn", A + 2457600, n, 2048);
     /* transformer.h.17.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[212] },
         .y = { A + 1409024 },
@@ -1300,7 +1300,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.17.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.17.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[213],
         .w = { W[215], W[214] },
@@ -1309,7 +1309,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.17.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.17.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[216] },
         .y = { A + 1933312 },
@@ -1318,7 +1318,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.17.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.18.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[217],
         .w = { W[218], W[220], W[222] },
@@ -1333,7 +1333,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)18 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -1341,7 +1341,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.18.attn", A + 2457600, n, 2048);
     /* transformer.h.18.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[224] },
         .y = { A + 1409024 },
@@ -1350,7 +1350,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.18.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.18.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[225],
         .w = { W[227], W[226] },
@@ -1359,7 +1359,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.18.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.18.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[228] },
         .y = { A + 1933312 },
@@ -1368,7 +1368,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.18.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.19.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[229],
         .w = { W[230], W[232], W[234] },
@@ -1383,7 +1383,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)19 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -1391,7 +1391,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.19.attn", A + 2457600, n, 2048);
     /* transformer.h.19.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[236] },
         .y = { A + 1409024 },
@@ -1400,7 +1400,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.19.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.19.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[237],
         .w = { W[239], W[238] },
@@ -1409,7 +1409,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.19.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.19.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[240] },
         .y = { A + 1933312 },
@@ -1418,7 +1418,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.19.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.20.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[241],
         .w = { W[242], W[244], W[246] },
@@ -1433,7 +1433,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)20 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -1441,7 +1441,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.20.attn", A + 2457600, n, 2048);
     /* transformer.h.20.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[248] },
         .y = { A + 1409024 },
@@ -1450,7 +1450,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.20.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.20.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[249],
         .w = { W[251], W[250] },
@@ -1459,7 +1459,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.20.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.20.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[252] },
         .y = { A + 1933312 },
@@ -1468,7 +1468,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.20.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.21.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[253],
         .w = { W[254], W[256], W[258] },
@@ -1483,7 +1483,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)21 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -1491,7 +1491,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.21.attn", A + 2457600, n, 2048);
     /* transformer.h.21.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[260] },
         .y = { A + 1409024 },
@@ -1500,7 +1500,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.21.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.21.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[261],
         .w = { W[263], W[262] },
@@ -1509,7 +1509,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.21.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.21.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[264] },
         .y = { A + 1933312 },
@@ -1518,7 +1518,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.21.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.22.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[265],
         .w = { W[266], W[268], W[270] },
@@ -1533,7 +1533,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)22 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -1541,7 +1541,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.22.attn", A + 2457600, n, 2048);
     /* transformer.h.22.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[272] },
         .y = { A + 1409024 },
@@ -1550,7 +1550,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.22.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.22.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[273],
         .w = { W[275], W[274] },
@@ -1559,7 +1559,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.22.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.22.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[276] },
         .y = { A + 1933312 },
@@ -1568,7 +1568,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.22.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* transformer.h.23.attn.c_attn.weight.rows0+rows2048+rows4096: rmsnorm [n, 2048] -> [n, 2048] [n, 2048] [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_2048_2048_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1933312,
         .norm_w = W[277],
         .w = { W[278], W[280], W[282] },
@@ -1583,7 +1583,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 33554432, .out = A + 2457600,
+            .cache = c->kv + (size_t)23 * 16777216, .out = A + 2457600,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
@@ -1591,7 +1591,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.23.attn", A + 2457600, n, 2048);
     /* transformer.h.23.attn.c_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 2457600,
         .w = { W[284] },
         .y = { A + 1409024 },
@@ -1600,7 +1600,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.23.attn.c_proj.residual", A + 1409024, n, 2048);
     /* transformer.h.23.mlp.w2.swiglu: rmsnorm [n, 2048] -> [n, 5504] */
-    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_5504_5504_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1409024,
         .norm_w = W[285],
         .w = { W[287], W[286] },
@@ -1609,7 +1609,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.23.mlp.w2.swiglu", A + 0, n, 5504);
     /* transformer.h.23.mlp.c_proj.residual: [n, 5504] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_5504_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5504_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[288] },
         .y = { A + 1933312 },
@@ -1618,7 +1618,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.23.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* logits: rmsnorm [n, 2048] -> [n, 151936] */
-    lm_pool_run(c->pool, linear_2048_151936_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_151936_bf16_norm_xbf16, &(lm_linear_args){
         .x = all_logits ? A + 1933312 : A + 1933312 + (size_t)(n - 1) * 2048,
         .norm_w = W[289],
         .w = { W[290] },
@@ -1633,10 +1633,10 @@ const lm_model_desc qwen1_1_8b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen1/qwen1-1.8b.yaml",
     .dtype_name = "bf16",
-    .matmul_input = "f32",
-    .kv_dtype = "f32",
+    .matmul_input = "bf16",
+    .kv_dtype = "bf16",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = LM_F32_BF16W_KERNEL,
+    .matmul_kernel = LM_BF16_KERNEL,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

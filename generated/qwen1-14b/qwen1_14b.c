@@ -31,7 +31,7 @@
 #define HIDDEN 5120
 #define ARENA_FLOATS ((size_t)7438336) /* 28.4 MiB */
 #define SCRATCH_FLOATS ((size_t)4382720) /* per thread */
-#define KV_FLOATS ((size_t)3355443200) /* 12800.0 MiB of address space */
+#define KV_FLOATS ((size_t)1677721600) /* 6400.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
 static const lm_weight_desc weights[] = {
@@ -545,56 +545,56 @@ static void embed_5120_bf16(void *arg, int tid, int nthreads)
     lm_embed_task(arg, tid, nthreads, 5120, LM_BF16);
 }
 
-/* x[n, 5120] rmsnorm -> [n, 5120] [n, 5120] [n, 5120], bf16 weights */
-static void linear_5120_5120_5120_5120_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 5120] rmsnorm -> [n, 5120] [n, 5120] [n, 5120], bf16 weights, inputs rounded to bf16 */
+static void linear_5120_5120_5120_5120_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 5120, 5120, 5120 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 /* Attention, 40 query heads over 40 KV heads of 128, cache of 8192:
  * RoPE base 10000.0 over 128 dims, dynamic NTK past 2048 tokens, logn query scaling past 2048, causal, online softmax */
 static void attention_40_40_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 40, 128, 8192, 0.0f, 128, 0);
+    lm_attn_store_task(arg, tid, nthreads, 40, 128, 8192, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(40 / 40, 128),
                "the emitter sized the scratch for a different attention block");
-_Static_assert(!0 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
+_Static_assert(!1 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_40_40_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 40, 40, 128, 8192, 0.0f, 128,
-                       0.08838834764831843f, 2048, 0);
+                       0.08838834764831843f, 2048, 1);
 }
 
-/* x[n, 5120] -> [n, 5120], bf16 weights */
-static void linear_5120_5120_bf16(void *arg, int tid, int nthreads)
+/* x[n, 5120] -> [n, 5120], bf16 weights, inputs rounded to bf16 */
+static void linear_5120_5120_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 5120 };
-    lm_linear_task(arg, tid, nthreads, 5120, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 5120, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 5120] rmsnorm -> [n, 13696], bf16 weights, silu(gate) * up */
-static void linear_5120_13696_13696_bf16_norm_swiglu(void *arg, int tid, int nthreads)
+/* x[n, 5120] rmsnorm -> [n, 13696], bf16 weights, silu(gate) * up, inputs rounded to bf16 */
+static void linear_5120_13696_13696_bf16_norm_swiglu_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 13696, 13696 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 1);
 }
 
-/* x[n, 13696] -> [n, 5120], bf16 weights */
-static void linear_13696_5120_bf16(void *arg, int tid, int nthreads)
+/* x[n, 13696] -> [n, 5120], bf16 weights, inputs rounded to bf16 */
+static void linear_13696_5120_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 5120 };
-    lm_linear_task(arg, tid, nthreads, 13696, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 13696, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 5120] rmsnorm -> [n, 152064], bf16 weights */
-static void linear_5120_152064_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 5120] rmsnorm -> [n, 152064], bf16 weights, inputs rounded to bf16 */
+static void linear_5120_152064_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 152064 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 
@@ -610,7 +610,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     lm_pool_run(c->pool, embed_5120_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.wte", A + 0, n, 5120);
     /* transformer.h.0.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 0,
         .norm_w = W[1],
         .w = { W[2], W[4], W[6] },
@@ -625,7 +625,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 1310720, .k = A + 2621440, .v = A + 3932160,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 83886080, .out = A + 5242880,
+            .cache = c->kv + (size_t)0 * 41943040, .out = A + 5242880,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -633,7 +633,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.0.attn", A + 5242880, n, 5120);
     /* transformer.h.0.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 5242880,
         .w = { W[8] },
         .y = { A + 3506176 },
@@ -642,7 +642,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.0.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.0.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[9],
         .w = { W[11], W[10] },
@@ -651,7 +651,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.0.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.0.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[12] },
         .y = { A + 4816896 },
@@ -660,7 +660,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.0.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.1.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[13],
         .w = { W[14], W[16], W[18] },
@@ -675,7 +675,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)1 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -683,7 +683,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.1.attn", A + 6127616, n, 5120);
     /* transformer.h.1.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[20] },
         .y = { A + 3506176 },
@@ -692,7 +692,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.1.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.1.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[21],
         .w = { W[23], W[22] },
@@ -701,7 +701,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.1.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.1.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[24] },
         .y = { A + 4816896 },
@@ -710,7 +710,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.1.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.2.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[25],
         .w = { W[26], W[28], W[30] },
@@ -725,7 +725,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)2 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -733,7 +733,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.2.attn", A + 6127616, n, 5120);
     /* transformer.h.2.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[32] },
         .y = { A + 3506176 },
@@ -742,7 +742,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.2.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.2.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[33],
         .w = { W[35], W[34] },
@@ -751,7 +751,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.2.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.2.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[36] },
         .y = { A + 4816896 },
@@ -760,7 +760,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.2.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.3.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[37],
         .w = { W[38], W[40], W[42] },
@@ -775,7 +775,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)3 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -783,7 +783,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.3.attn", A + 6127616, n, 5120);
     /* transformer.h.3.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[44] },
         .y = { A + 3506176 },
@@ -792,7 +792,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.3.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.3.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[45],
         .w = { W[47], W[46] },
@@ -801,7 +801,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.3.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.3.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[48] },
         .y = { A + 4816896 },
@@ -810,7 +810,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.3.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.4.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[49],
         .w = { W[50], W[52], W[54] },
@@ -825,7 +825,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)4 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -833,7 +833,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.4.attn", A + 6127616, n, 5120);
     /* transformer.h.4.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[56] },
         .y = { A + 3506176 },
@@ -842,7 +842,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.4.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.4.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[57],
         .w = { W[59], W[58] },
@@ -851,7 +851,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.4.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.4.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[60] },
         .y = { A + 4816896 },
@@ -860,7 +860,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.4.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.5.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[61],
         .w = { W[62], W[64], W[66] },
@@ -875,7 +875,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)5 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -883,7 +883,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.5.attn", A + 6127616, n, 5120);
     /* transformer.h.5.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[68] },
         .y = { A + 3506176 },
@@ -892,7 +892,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.5.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.5.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[69],
         .w = { W[71], W[70] },
@@ -901,7 +901,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.5.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.5.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[72] },
         .y = { A + 4816896 },
@@ -910,7 +910,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.5.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.6.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[73],
         .w = { W[74], W[76], W[78] },
@@ -925,7 +925,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)6 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -933,7 +933,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.6.attn", A + 6127616, n, 5120);
     /* transformer.h.6.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[80] },
         .y = { A + 3506176 },
@@ -942,7 +942,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.6.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.6.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[81],
         .w = { W[83], W[82] },
@@ -951,7 +951,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.6.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.6.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[84] },
         .y = { A + 4816896 },
@@ -960,7 +960,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.6.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.7.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[85],
         .w = { W[86], W[88], W[90] },
@@ -975,7 +975,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)7 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -983,7 +983,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.7.attn", A + 6127616, n, 5120);
     /* transformer.h.7.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[92] },
         .y = { A + 3506176 },
@@ -992,7 +992,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.7.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.7.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[93],
         .w = { W[95], W[94] },
@@ -1001,7 +1001,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.7.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.7.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[96] },
         .y = { A + 4816896 },
@@ -1010,7 +1010,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.7.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.8.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[97],
         .w = { W[98], W[100], W[102] },
@@ -1025,7 +1025,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)8 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -1033,7 +1033,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.8.attn", A + 6127616, n, 5120);
     /* transformer.h.8.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[104] },
         .y = { A + 3506176 },
@@ -1042,7 +1042,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.8.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.8.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[105],
         .w = { W[107], W[106] },
@@ -1051,7 +1051,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.8.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.8.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[108] },
         .y = { A + 4816896 },
@@ -1060,7 +1060,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.8.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.9.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[109],
         .w = { W[110], W[112], W[114] },
@@ -1075,7 +1075,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)9 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -1083,7 +1083,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.9.attn", A + 6127616, n, 5120);
     /* transformer.h.9.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[116] },
         .y = { A + 3506176 },
@@ -1092,7 +1092,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.9.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.9.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[117],
         .w = { W[119], W[118] },
@@ -1101,7 +1101,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.9.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.9.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[120] },
         .y = { A + 4816896 },
@@ -1110,7 +1110,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.9.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.10.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[121],
         .w = { W[122], W[124], W[126] },
@@ -1125,7 +1125,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)10 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -1133,7 +1133,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.10.attn", A + 6127616, n, 5120);
     /* transformer.h.10.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[128] },
         .y = { A + 3506176 },
@@ -1142,7 +1142,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.10.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.10.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[129],
         .w = { W[131], W[130] },
@@ -1151,7 +1151,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.10.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.10.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[132] },
         .y = { A + 4816896 },
@@ -1160,7 +1160,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.10.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.11.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[133],
         .w = { W[134], W[136], W[138] },
@@ -1175,7 +1175,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)11 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -1183,7 +1183,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.11.attn", A + 6127616, n, 5120);
     /* transformer.h.11.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[140] },
         .y = { A + 3506176 },
@@ -1192,7 +1192,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.11.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.11.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[141],
         .w = { W[143], W[142] },
@@ -1201,7 +1201,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.11.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.11.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[144] },
         .y = { A + 4816896 },
@@ -1210,7 +1210,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.11.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.12.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[145],
         .w = { W[146], W[148], W[150] },
@@ -1225,7 +1225,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)12 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -1233,7 +1233,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.12.attn", A + 6127616, n, 5120);
     /* transformer.h.12.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[152] },
         .y = { A + 3506176 },
@@ -1242,7 +1242,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.12.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.12.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[153],
         .w = { W[155], W[154] },
@@ -1251,7 +1251,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.12.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.12.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[156] },
         .y = { A + 4816896 },
@@ -1260,7 +1260,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.12.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.13.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[157],
         .w = { W[158], W[160], W[162] },
@@ -1275,7 +1275,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)13 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -1283,7 +1283,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.13.attn", A + 6127616, n, 5120);
     /* transformer.h.13.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[164] },
         .y = { A + 3506176 },
@@ -1292,7 +1292,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.13.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.13.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[165],
         .w = { W[167], W[166] },
@@ -1301,7 +1301,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.13.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.13.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[168] },
         .y = { A + 4816896 },
@@ -1310,7 +1310,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.13.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.14.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[169],
         .w = { W[170], W[172], W[174] },
@@ -1325,7 +1325,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)14 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -1333,7 +1333,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.14.attn", A + 6127616, n, 5120);
     /* transformer.h.14.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[176] },
         .y = { A + 3506176 },
@@ -1342,7 +1342,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.14.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.14.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[177],
         .w = { W[179], W[178] },
@@ -1351,7 +1351,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.14.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.14.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[180] },
         .y = { A + 4816896 },
@@ -1360,7 +1360,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.14.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.15.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[181],
         .w = { W[182], W[184], W[186] },
@@ -1375,7 +1375,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)15 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -1383,7 +1383,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.15.attn", A + 6127616, n, 5120);
     /* transformer.h.15.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[188] },
         .y = { A + 3506176 },
@@ -1392,7 +1392,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.15.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.15.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[189],
         .w = { W[191], W[190] },
@@ -1401,7 +1401,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.15.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.15.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[192] },
         .y = { A + 4816896 },
@@ -1410,7 +1410,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.15.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.16.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[193],
         .w = { W[194], W[196], W[198] },
@@ -1425,7 +1425,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)16 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -1433,7 +1433,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.16.attn", A + 6127616, n, 5120);
     /* transformer.h.16.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[200] },
         .y = { A + 3506176 },
@@ -1442,7 +1442,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.16.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.16.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[201],
         .w = { W[203], W[202] },
@@ -1451,7 +1451,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.16.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.16.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[204] },
         .y = { A + 4816896 },
@@ -1460,7 +1460,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.16.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.17.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[205],
         .w = { W[206], W[208], W[210] },
@@ -1475,7 +1475,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)17 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -1483,7 +1483,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.17.attn", A + 6127616, n, 5120);
     /* transformer.h.17.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[212] },
         .y = { A + 3506176 },
@@ -1492,7 +1492,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.17.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.17.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[213],
         .w = { W[215], W[214] },
@@ -1501,7 +1501,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.17.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.17.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[216] },
         .y = { A + 4816896 },
@@ -1510,7 +1510,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.17.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.18.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[217],
         .w = { W[218], W[220], W[222] },
@@ -1525,7 +1525,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)18 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -1533,7 +1533,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.18.attn", A + 6127616, n, 5120);
     /* transformer.h.18.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[224] },
         .y = { A + 3506176 },
@@ -1542,7 +1542,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.18.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.18.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[225],
         .w = { W[227], W[226] },
@@ -1551,7 +1551,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.18.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.18.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[228] },
         .y = { A + 4816896 },
@@ -1560,7 +1560,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.18.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.19.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[229],
         .w = { W[230], W[232], W[234] },
@@ -1575,7 +1575,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)19 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -1583,7 +1583,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.19.attn", A + 6127616, n, 5120);
     /* transformer.h.19.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[236] },
         .y = { A + 3506176 },
@@ -1592,7 +1592,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.19.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.19.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[237],
         .w = { W[239], W[238] },
@@ -1601,7 +1601,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.19.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.19.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[240] },
         .y = { A + 4816896 },
@@ -1610,7 +1610,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.19.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.20.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[241],
         .w = { W[242], W[244], W[246] },
@@ -1625,7 +1625,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)20 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -1633,7 +1633,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.20.attn", A + 6127616, n, 5120);
     /* transformer.h.20.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[248] },
         .y = { A + 3506176 },
@@ -1642,7 +1642,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.20.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.20.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[249],
         .w = { W[251], W[250] },
@@ -1651,7 +1651,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.20.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.20.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[252] },
         .y = { A + 4816896 },
@@ -1660,7 +1660,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.20.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.21.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[253],
         .w = { W[254], W[256], W[258] },
@@ -1675,7 +1675,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)21 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -1683,7 +1683,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.21.attn", A + 6127616, n, 5120);
     /* transformer.h.21.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[260] },
         .y = { A + 3506176 },
@@ -1692,7 +1692,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.21.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.21.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[261],
         .w = { W[263], W[262] },
@@ -1701,7 +1701,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.21.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.21.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[264] },
         .y = { A + 4816896 },
@@ -1710,7 +1710,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.21.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.22.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[265],
         .w = { W[266], W[268], W[270] },
@@ -1725,7 +1725,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)22 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -1733,7 +1733,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.22.attn", A + 6127616, n, 5120);
     /* transformer.h.22.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[272] },
         .y = { A + 3506176 },
@@ -1742,7 +1742,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.22.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.22.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[273],
         .w = { W[275], W[274] },
@@ -1751,7 +1751,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.22.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.22.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[276] },
         .y = { A + 4816896 },
@@ -1760,7 +1760,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.22.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.23.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[277],
         .w = { W[278], W[280], W[282] },
@@ -1775,7 +1775,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)23 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -1783,7 +1783,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.23.attn", A + 6127616, n, 5120);
     /* transformer.h.23.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[284] },
         .y = { A + 3506176 },
@@ -1792,7 +1792,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.23.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.23.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[285],
         .w = { W[287], W[286] },
@@ -1801,7 +1801,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.23.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.23.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[288] },
         .y = { A + 4816896 },
@@ -1810,7 +1810,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.23.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.24.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[289],
         .w = { W[290], W[292], W[294] },
@@ -1825,7 +1825,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)24 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -1833,7 +1833,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.24.attn", A + 6127616, n, 5120);
     /* transformer.h.24.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[296] },
         .y = { A + 3506176 },
@@ -1842,7 +1842,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.24.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.24.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[297],
         .w = { W[299], W[298] },
@@ -1851,7 +1851,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.24.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.24.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[300] },
         .y = { A + 4816896 },
@@ -1860,7 +1860,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.24.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.25.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[301],
         .w = { W[302], W[304], W[306] },
@@ -1875,7 +1875,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)25 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -1883,7 +1883,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.25.attn", A + 6127616, n, 5120);
     /* transformer.h.25.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[308] },
         .y = { A + 3506176 },
@@ -1892,7 +1892,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.25.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.25.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[309],
         .w = { W[311], W[310] },
@@ -1901,7 +1901,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.25.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.25.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[312] },
         .y = { A + 4816896 },
@@ -1910,7 +1910,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.25.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.26.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[313],
         .w = { W[314], W[316], W[318] },
@@ -1925,7 +1925,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)26 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -1933,7 +1933,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.26.attn", A + 6127616, n, 5120);
     /* transformer.h.26.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[320] },
         .y = { A + 3506176 },
@@ -1942,7 +1942,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.26.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.26.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[321],
         .w = { W[323], W[322] },
@@ -1951,7 +1951,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.26.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.26.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[324] },
         .y = { A + 4816896 },
@@ -1960,7 +1960,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.26.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.27.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[325],
         .w = { W[326], W[328], W[330] },
@@ -1975,7 +1975,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)27 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -1983,7 +1983,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.27.attn", A + 6127616, n, 5120);
     /* transformer.h.27.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[332] },
         .y = { A + 3506176 },
@@ -1992,7 +1992,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.27.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.27.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[333],
         .w = { W[335], W[334] },
@@ -2001,7 +2001,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.27.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.27.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[336] },
         .y = { A + 4816896 },
@@ -2010,7 +2010,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.27.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.28.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[337],
         .w = { W[338], W[340], W[342] },
@@ -2025,7 +2025,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)28 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)28 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -2033,7 +2033,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.28.attn", A + 6127616, n, 5120);
     /* transformer.h.28.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[344] },
         .y = { A + 3506176 },
@@ -2042,7 +2042,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.28.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.28.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[345],
         .w = { W[347], W[346] },
@@ -2051,7 +2051,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.28.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.28.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[348] },
         .y = { A + 4816896 },
@@ -2060,7 +2060,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.28.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.29.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[349],
         .w = { W[350], W[352], W[354] },
@@ -2075,7 +2075,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)29 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)29 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -2083,7 +2083,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.29.attn", A + 6127616, n, 5120);
     /* transformer.h.29.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[356] },
         .y = { A + 3506176 },
@@ -2092,7 +2092,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.29.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.29.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[357],
         .w = { W[359], W[358] },
@@ -2101,7 +2101,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.29.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.29.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[360] },
         .y = { A + 4816896 },
@@ -2110,7 +2110,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.29.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.30.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[361],
         .w = { W[362], W[364], W[366] },
@@ -2125,7 +2125,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)30 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)30 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -2133,7 +2133,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.30.attn", A + 6127616, n, 5120);
     /* transformer.h.30.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[368] },
         .y = { A + 3506176 },
@@ -2142,7 +2142,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.30.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.30.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[369],
         .w = { W[371], W[370] },
@@ -2151,7 +2151,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.30.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.30.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[372] },
         .y = { A + 4816896 },
@@ -2160,7 +2160,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.30.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.31.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[373],
         .w = { W[374], W[376], W[378] },
@@ -2175,7 +2175,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)31 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)31 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -2183,7 +2183,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.31.attn", A + 6127616, n, 5120);
     /* transformer.h.31.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[380] },
         .y = { A + 3506176 },
@@ -2192,7 +2192,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.31.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.31.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[381],
         .w = { W[383], W[382] },
@@ -2201,7 +2201,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.31.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.31.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[384] },
         .y = { A + 4816896 },
@@ -2210,7 +2210,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.31.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.32.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[385],
         .w = { W[386], W[388], W[390] },
@@ -2225,7 +2225,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)32 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)32 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -2233,7 +2233,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.32.attn", A + 6127616, n, 5120);
     /* transformer.h.32.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[392] },
         .y = { A + 3506176 },
@@ -2242,7 +2242,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.32.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.32.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[393],
         .w = { W[395], W[394] },
@@ -2251,7 +2251,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.32.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.32.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[396] },
         .y = { A + 4816896 },
@@ -2260,7 +2260,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.32.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.33.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[397],
         .w = { W[398], W[400], W[402] },
@@ -2275,7 +2275,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)33 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)33 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -2283,7 +2283,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.33.attn", A + 6127616, n, 5120);
     /* transformer.h.33.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[404] },
         .y = { A + 3506176 },
@@ -2292,7 +2292,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.33.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.33.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[405],
         .w = { W[407], W[406] },
@@ -2301,7 +2301,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.33.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.33.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[408] },
         .y = { A + 4816896 },
@@ -2310,7 +2310,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.33.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.34.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[409],
         .w = { W[410], W[412], W[414] },
@@ -2325,7 +2325,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)34 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)34 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -2333,7 +2333,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.34.attn", A + 6127616, n, 5120);
     /* transformer.h.34.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[416] },
         .y = { A + 3506176 },
@@ -2342,7 +2342,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.34.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.34.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[417],
         .w = { W[419], W[418] },
@@ -2351,7 +2351,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.34.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.34.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[420] },
         .y = { A + 4816896 },
@@ -2360,7 +2360,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.34.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.35.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[421],
         .w = { W[422], W[424], W[426] },
@@ -2375,7 +2375,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)35 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)35 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -2383,7 +2383,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.35.attn", A + 6127616, n, 5120);
     /* transformer.h.35.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[428] },
         .y = { A + 3506176 },
@@ -2392,7 +2392,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.35.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.35.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[429],
         .w = { W[431], W[430] },
@@ -2401,7 +2401,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.35.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.35.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[432] },
         .y = { A + 4816896 },
@@ -2410,7 +2410,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.35.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.36.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[433],
         .w = { W[434], W[436], W[438] },
@@ -2425,7 +2425,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)36 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)36 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -2433,7 +2433,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.36.attn", A + 6127616, n, 5120);
     /* transformer.h.36.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[440] },
         .y = { A + 3506176 },
@@ -2442,7 +2442,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.36.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.36.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[441],
         .w = { W[443], W[442] },
@@ -2451,7 +2451,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.36.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.36.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[444] },
         .y = { A + 4816896 },
@@ -2460,7 +2460,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.36.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.37.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[445],
         .w = { W[446], W[448], W[450] },
@@ -2475,7 +2475,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)37 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)37 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -2483,7 +2483,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.37.attn", A + 6127616, n, 5120);
     /* transformer.h.37.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[452] },
         .y = { A + 3506176 },
@@ -2492,7 +2492,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.37.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.37.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[453],
         .w = { W[455], W[454] },
@@ -2501,7 +2501,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.37.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.37.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[456] },
         .y = { A + 4816896 },
@@ -2510,7 +2510,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.37.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.38.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[457],
         .w = { W[458], W[460], W[462] },
@@ -2525,7 +2525,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)38 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)38 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -2533,7 +2533,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.38.attn", A + 6127616, n, 5120);
     /* transformer.h.38.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[464] },
         .y = { A + 3506176 },
@@ -2542,7 +2542,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.38.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.38.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[465],
         .w = { W[467], W[466] },
@@ -2551,7 +2551,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.38.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.38.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[468] },
         .y = { A + 4816896 },
@@ -2560,7 +2560,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.38.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* transformer.h.39.attn.c_attn.weight.rows0+rows5120+rows10240: rmsnorm [n, 5120] -> [n, 5120] [n, 5120] [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_5120_5120_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4816896,
         .norm_w = W[469],
         .w = { W[470], W[472], W[474] },
@@ -2575,7 +2575,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)39 * 83886080, .out = A + 6127616,
+            .cache = c->kv + (size_t)39 * 41943040, .out = A + 6127616,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
@@ -2583,7 +2583,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.39.attn", A + 6127616, n, 5120);
     /* transformer.h.39.attn.c_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 6127616,
         .w = { W[476] },
         .y = { A + 3506176 },
@@ -2592,7 +2592,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.39.attn.c_proj.residual", A + 3506176, n, 5120);
     /* transformer.h.39.mlp.w2.swiglu: rmsnorm [n, 5120] -> [n, 13696] */
-    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13696_13696_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3506176,
         .norm_w = W[477],
         .w = { W[479], W[478] },
@@ -2601,7 +2601,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.39.mlp.w2.swiglu", A + 0, n, 13696);
     /* transformer.h.39.mlp.c_proj.residual: [n, 13696] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13696_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13696_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[480] },
         .y = { A + 4816896 },
@@ -2610,7 +2610,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.39.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* logits: rmsnorm [n, 5120] -> [n, 152064] */
-    lm_pool_run(c->pool, linear_5120_152064_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_152064_bf16_norm_xbf16, &(lm_linear_args){
         .x = all_logits ? A + 4816896 : A + 4816896 + (size_t)(n - 1) * 5120,
         .norm_w = W[481],
         .w = { W[482] },
@@ -2625,10 +2625,10 @@ const lm_model_desc qwen1_14b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen1/qwen1-14b.yaml",
     .dtype_name = "bf16",
-    .matmul_input = "f32",
-    .kv_dtype = "f32",
+    .matmul_input = "bf16",
+    .kv_dtype = "bf16",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = LM_F32_BF16W_KERNEL,
+    .matmul_kernel = LM_BF16_KERNEL,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

@@ -31,7 +31,7 @@
 #define HIDDEN 8192
 #define ARENA_FLOATS ((size_t)12582912) /* 48.0 MiB */
 #define SCRATCH_FLOATS ((size_t)7864320) /* per thread */
-#define KV_FLOATS ((size_t)42949672960) /* 163840.0 MiB of address space */
+#define KV_FLOATS ((size_t)21474836480) /* 81920.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
 static const lm_weight_desc weights[] = {
@@ -1025,56 +1025,56 @@ static void embed_8192_bf16(void *arg, int tid, int nthreads)
     lm_embed_task(arg, tid, nthreads, 8192, LM_BF16);
 }
 
-/* x[n, 8192] rmsnorm -> [n, 8192] [n, 8192] [n, 8192], bf16 weights */
-static void linear_8192_8192_8192_8192_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 8192] rmsnorm -> [n, 8192] [n, 8192] [n, 8192], bf16 weights, inputs rounded to bf16 */
+static void linear_8192_8192_8192_8192_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 8192, 8192, 8192 };
-    lm_linear_task(arg, tid, nthreads, 8192, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 8192, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 /* Attention, 64 query heads over 64 KV heads of 128, cache of 32768:
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_64_64_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 64, 128, 32768, 0.0f, 128, 0);
+    lm_attn_store_task(arg, tid, nthreads, 64, 128, 32768, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(64 / 64, 128),
                "the emitter sized the scratch for a different attention block");
-_Static_assert(!0 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
+_Static_assert(!1 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_64_64_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 64, 64, 128, 32768, 0.0f, 128,
-                       0.08838834764831843f, 0, 0);
+                       0.08838834764831843f, 0, 1);
 }
 
-/* x[n, 8192] -> [n, 8192], bf16 weights */
-static void linear_8192_8192_bf16(void *arg, int tid, int nthreads)
+/* x[n, 8192] -> [n, 8192], bf16 weights, inputs rounded to bf16 */
+static void linear_8192_8192_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 8192 };
-    lm_linear_task(arg, tid, nthreads, 8192, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 8192, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 8192] rmsnorm -> [n, 24576], bf16 weights, silu(gate) * up */
-static void linear_8192_24576_24576_bf16_norm_swiglu(void *arg, int tid, int nthreads)
+/* x[n, 8192] rmsnorm -> [n, 24576], bf16 weights, silu(gate) * up, inputs rounded to bf16 */
+static void linear_8192_24576_24576_bf16_norm_swiglu_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 24576, 24576 };
-    lm_linear_task(arg, tid, nthreads, 8192, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
+    lm_linear_task(arg, tid, nthreads, 8192, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 1);
 }
 
-/* x[n, 24576] -> [n, 8192], bf16 weights */
-static void linear_24576_8192_bf16(void *arg, int tid, int nthreads)
+/* x[n, 24576] -> [n, 8192], bf16 weights, inputs rounded to bf16 */
+static void linear_24576_8192_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 8192 };
-    lm_linear_task(arg, tid, nthreads, 24576, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 24576, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 8192] rmsnorm -> [n, 152064], bf16 weights */
-static void linear_8192_152064_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 8192] rmsnorm -> [n, 152064], bf16 weights, inputs rounded to bf16 */
+static void linear_8192_152064_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 152064 };
-    lm_linear_task(arg, tid, nthreads, 8192, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 8192, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 
@@ -1090,7 +1090,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     lm_pool_run(c->pool, embed_8192_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.wte", A + 0, n, 8192);
     /* transformer.h.0.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 0,
         .norm_w = W[1],
         .w = { W[2], W[4], W[6] },
@@ -1105,7 +1105,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 2097152, .k = A + 4194304, .v = A + 6291456,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)0 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -1113,7 +1113,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.0.attn", A + 8388608, n, 8192);
     /* transformer.h.0.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[8] },
         .y = { A + 6291456 },
@@ -1122,7 +1122,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.0.attn.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.0.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[9],
         .w = { W[11], W[10] },
@@ -1131,7 +1131,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.0.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.0.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[12] },
         .y = { A + 8388608 },
@@ -1140,7 +1140,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.0.mlp.c_proj.residual", A + 8388608, n, 8192);
     /* transformer.h.1.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[13],
         .w = { W[14], W[16], W[18] },
@@ -1155,7 +1155,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 536870912, .out = A + 6291456,
+            .cache = c->kv + (size_t)1 * 268435456, .out = A + 6291456,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -1163,7 +1163,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.1.attn", A + 6291456, n, 8192);
     /* transformer.h.1.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .w = { W[20] },
         .y = { A + 10485760 },
@@ -1172,7 +1172,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.1.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.1.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[21],
         .w = { W[23], W[22] },
@@ -1181,7 +1181,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.1.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.1.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[24] },
         .y = { A + 6291456 },
@@ -1190,7 +1190,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.1.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.2.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[25],
         .w = { W[26], W[28], W[30] },
@@ -1205,7 +1205,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)2 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -1213,7 +1213,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.2.attn", A + 8388608, n, 8192);
     /* transformer.h.2.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[32] },
         .y = { A + 10485760 },
@@ -1222,7 +1222,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.2.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.2.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[33],
         .w = { W[35], W[34] },
@@ -1231,7 +1231,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.2.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.2.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[36] },
         .y = { A + 6291456 },
@@ -1240,7 +1240,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.2.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.3.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[37],
         .w = { W[38], W[40], W[42] },
@@ -1255,7 +1255,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)3 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -1263,7 +1263,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.3.attn", A + 8388608, n, 8192);
     /* transformer.h.3.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[44] },
         .y = { A + 10485760 },
@@ -1272,7 +1272,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.3.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.3.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[45],
         .w = { W[47], W[46] },
@@ -1281,7 +1281,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.3.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.3.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[48] },
         .y = { A + 6291456 },
@@ -1290,7 +1290,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.3.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.4.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[49],
         .w = { W[50], W[52], W[54] },
@@ -1305,7 +1305,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)4 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -1313,7 +1313,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.4.attn", A + 8388608, n, 8192);
     /* transformer.h.4.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[56] },
         .y = { A + 10485760 },
@@ -1322,7 +1322,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.4.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.4.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[57],
         .w = { W[59], W[58] },
@@ -1331,7 +1331,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.4.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.4.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[60] },
         .y = { A + 6291456 },
@@ -1340,7 +1340,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.4.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.5.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[61],
         .w = { W[62], W[64], W[66] },
@@ -1355,7 +1355,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)5 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -1363,7 +1363,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.5.attn", A + 8388608, n, 8192);
     /* transformer.h.5.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[68] },
         .y = { A + 10485760 },
@@ -1372,7 +1372,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.5.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.5.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[69],
         .w = { W[71], W[70] },
@@ -1381,7 +1381,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.5.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.5.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[72] },
         .y = { A + 6291456 },
@@ -1390,7 +1390,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.5.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.6.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[73],
         .w = { W[74], W[76], W[78] },
@@ -1405,7 +1405,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)6 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -1413,7 +1413,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.6.attn", A + 8388608, n, 8192);
     /* transformer.h.6.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[80] },
         .y = { A + 10485760 },
@@ -1422,7 +1422,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.6.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.6.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[81],
         .w = { W[83], W[82] },
@@ -1431,7 +1431,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.6.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.6.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[84] },
         .y = { A + 6291456 },
@@ -1440,7 +1440,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.6.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.7.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[85],
         .w = { W[86], W[88], W[90] },
@@ -1455,7 +1455,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)7 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -1463,7 +1463,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.7.attn", A + 8388608, n, 8192);
     /* transformer.h.7.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[92] },
         .y = { A + 10485760 },
@@ -1472,7 +1472,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.7.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.7.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[93],
         .w = { W[95], W[94] },
@@ -1481,7 +1481,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.7.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.7.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[96] },
         .y = { A + 6291456 },
@@ -1490,7 +1490,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.7.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.8.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[97],
         .w = { W[98], W[100], W[102] },
@@ -1505,7 +1505,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)8 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -1513,7 +1513,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.8.attn", A + 8388608, n, 8192);
     /* transformer.h.8.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[104] },
         .y = { A + 10485760 },
@@ -1522,7 +1522,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.8.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.8.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[105],
         .w = { W[107], W[106] },
@@ -1531,7 +1531,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.8.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.8.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[108] },
         .y = { A + 6291456 },
@@ -1540,7 +1540,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.8.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.9.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[109],
         .w = { W[110], W[112], W[114] },
@@ -1555,7 +1555,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)9 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -1563,7 +1563,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.9.attn", A + 8388608, n, 8192);
     /* transformer.h.9.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[116] },
         .y = { A + 10485760 },
@@ -1572,7 +1572,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.9.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.9.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[117],
         .w = { W[119], W[118] },
@@ -1581,7 +1581,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.9.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.9.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[120] },
         .y = { A + 6291456 },
@@ -1590,7 +1590,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.9.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.10.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[121],
         .w = { W[122], W[124], W[126] },
@@ -1605,7 +1605,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)10 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -1613,7 +1613,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.10.attn", A + 8388608, n, 8192);
     /* transformer.h.10.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[128] },
         .y = { A + 10485760 },
@@ -1622,7 +1622,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.10.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.10.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[129],
         .w = { W[131], W[130] },
@@ -1631,7 +1631,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.10.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.10.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[132] },
         .y = { A + 6291456 },
@@ -1640,7 +1640,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.10.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.11.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[133],
         .w = { W[134], W[136], W[138] },
@@ -1655,7 +1655,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)11 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -1663,7 +1663,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.11.attn", A + 8388608, n, 8192);
     /* transformer.h.11.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[140] },
         .y = { A + 10485760 },
@@ -1672,7 +1672,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.11.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.11.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[141],
         .w = { W[143], W[142] },
@@ -1681,7 +1681,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.11.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.11.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[144] },
         .y = { A + 6291456 },
@@ -1690,7 +1690,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.11.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.12.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[145],
         .w = { W[146], W[148], W[150] },
@@ -1705,7 +1705,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)12 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -1713,7 +1713,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.12.attn", A + 8388608, n, 8192);
     /* transformer.h.12.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[152] },
         .y = { A + 10485760 },
@@ -1722,7 +1722,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.12.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.12.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[153],
         .w = { W[155], W[154] },
@@ -1731,7 +1731,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.12.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.12.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[156] },
         .y = { A + 6291456 },
@@ -1740,7 +1740,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.12.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.13.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[157],
         .w = { W[158], W[160], W[162] },
@@ -1755,7 +1755,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)13 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -1763,7 +1763,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.13.attn", A + 8388608, n, 8192);
     /* transformer.h.13.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[164] },
         .y = { A + 10485760 },
@@ -1772,7 +1772,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.13.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.13.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[165],
         .w = { W[167], W[166] },
@@ -1781,7 +1781,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.13.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.13.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[168] },
         .y = { A + 6291456 },
@@ -1790,7 +1790,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.13.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.14.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[169],
         .w = { W[170], W[172], W[174] },
@@ -1805,7 +1805,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)14 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -1813,7 +1813,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.14.attn", A + 8388608, n, 8192);
     /* transformer.h.14.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[176] },
         .y = { A + 10485760 },
@@ -1822,7 +1822,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.14.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.14.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[177],
         .w = { W[179], W[178] },
@@ -1831,7 +1831,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.14.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.14.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[180] },
         .y = { A + 6291456 },
@@ -1840,7 +1840,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.14.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.15.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[181],
         .w = { W[182], W[184], W[186] },
@@ -1855,7 +1855,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)15 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -1863,7 +1863,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.15.attn", A + 8388608, n, 8192);
     /* transformer.h.15.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[188] },
         .y = { A + 10485760 },
@@ -1872,7 +1872,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.15.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.15.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[189],
         .w = { W[191], W[190] },
@@ -1881,7 +1881,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.15.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.15.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[192] },
         .y = { A + 6291456 },
@@ -1890,7 +1890,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.15.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.16.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[193],
         .w = { W[194], W[196], W[198] },
@@ -1905,7 +1905,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)16 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -1913,7 +1913,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.16.attn", A + 8388608, n, 8192);
     /* transformer.h.16.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[200] },
         .y = { A + 10485760 },
@@ -1922,7 +1922,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.16.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.16.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[201],
         .w = { W[203], W[202] },
@@ -1931,7 +1931,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.16.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.16.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[204] },
         .y = { A + 6291456 },
@@ -1940,7 +1940,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.16.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.17.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[205],
         .w = { W[206], W[208], W[210] },
@@ -1955,7 +1955,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)17 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -1963,7 +1963,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.17.attn", A + 8388608, n, 8192);
     /* transformer.h.17.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[212] },
         .y = { A + 10485760 },
@@ -1972,7 +1972,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.17.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.17.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[213],
         .w = { W[215], W[214] },
@@ -1981,7 +1981,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.17.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.17.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[216] },
         .y = { A + 6291456 },
@@ -1990,7 +1990,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.17.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.18.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[217],
         .w = { W[218], W[220], W[222] },
@@ -2005,7 +2005,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)18 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -2013,7 +2013,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.18.attn", A + 8388608, n, 8192);
     /* transformer.h.18.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[224] },
         .y = { A + 10485760 },
@@ -2022,7 +2022,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.18.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.18.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[225],
         .w = { W[227], W[226] },
@@ -2031,7 +2031,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.18.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.18.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[228] },
         .y = { A + 6291456 },
@@ -2040,7 +2040,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.18.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.19.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[229],
         .w = { W[230], W[232], W[234] },
@@ -2055,7 +2055,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)19 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -2063,7 +2063,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.19.attn", A + 8388608, n, 8192);
     /* transformer.h.19.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[236] },
         .y = { A + 10485760 },
@@ -2072,7 +2072,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.19.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.19.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[237],
         .w = { W[239], W[238] },
@@ -2081,7 +2081,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.19.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.19.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[240] },
         .y = { A + 6291456 },
@@ -2090,7 +2090,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.19.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.20.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[241],
         .w = { W[242], W[244], W[246] },
@@ -2105,7 +2105,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)20 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -2113,7 +2113,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.20.attn", A + 8388608, n, 8192);
     /* transformer.h.20.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[248] },
         .y = { A + 10485760 },
@@ -2122,7 +2122,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.20.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.20.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[249],
         .w = { W[251], W[250] },
@@ -2131,7 +2131,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.20.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.20.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[252] },
         .y = { A + 6291456 },
@@ -2140,7 +2140,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.20.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.21.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[253],
         .w = { W[254], W[256], W[258] },
@@ -2155,7 +2155,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)21 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -2163,7 +2163,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.21.attn", A + 8388608, n, 8192);
     /* transformer.h.21.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[260] },
         .y = { A + 10485760 },
@@ -2172,7 +2172,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.21.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.21.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[261],
         .w = { W[263], W[262] },
@@ -2181,7 +2181,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.21.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.21.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[264] },
         .y = { A + 6291456 },
@@ -2190,7 +2190,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.21.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.22.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[265],
         .w = { W[266], W[268], W[270] },
@@ -2205,7 +2205,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)22 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -2213,7 +2213,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.22.attn", A + 8388608, n, 8192);
     /* transformer.h.22.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[272] },
         .y = { A + 10485760 },
@@ -2222,7 +2222,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.22.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.22.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[273],
         .w = { W[275], W[274] },
@@ -2231,7 +2231,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.22.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.22.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[276] },
         .y = { A + 6291456 },
@@ -2240,7 +2240,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.22.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.23.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[277],
         .w = { W[278], W[280], W[282] },
@@ -2255,7 +2255,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)23 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -2263,7 +2263,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.23.attn", A + 8388608, n, 8192);
     /* transformer.h.23.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[284] },
         .y = { A + 10485760 },
@@ -2272,7 +2272,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.23.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.23.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[285],
         .w = { W[287], W[286] },
@@ -2281,7 +2281,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.23.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.23.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[288] },
         .y = { A + 6291456 },
@@ -2290,7 +2290,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.23.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.24.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[289],
         .w = { W[290], W[292], W[294] },
@@ -2305,7 +2305,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)24 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -2313,7 +2313,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.24.attn", A + 8388608, n, 8192);
     /* transformer.h.24.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[296] },
         .y = { A + 10485760 },
@@ -2322,7 +2322,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.24.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.24.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[297],
         .w = { W[299], W[298] },
@@ -2331,7 +2331,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.24.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.24.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[300] },
         .y = { A + 6291456 },
@@ -2340,7 +2340,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.24.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.25.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[301],
         .w = { W[302], W[304], W[306] },
@@ -2355,7 +2355,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)25 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -2363,7 +2363,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.25.attn", A + 8388608, n, 8192);
     /* transformer.h.25.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[308] },
         .y = { A + 10485760 },
@@ -2372,7 +2372,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.25.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.25.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[309],
         .w = { W[311], W[310] },
@@ -2381,7 +2381,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.25.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.25.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[312] },
         .y = { A + 6291456 },
@@ -2390,7 +2390,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.25.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.26.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[313],
         .w = { W[314], W[316], W[318] },
@@ -2405,7 +2405,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)26 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -2413,7 +2413,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.26.attn", A + 8388608, n, 8192);
     /* transformer.h.26.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[320] },
         .y = { A + 10485760 },
@@ -2422,7 +2422,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.26.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.26.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[321],
         .w = { W[323], W[322] },
@@ -2431,7 +2431,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.26.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.26.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[324] },
         .y = { A + 6291456 },
@@ -2440,7 +2440,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.26.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.27.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[325],
         .w = { W[326], W[328], W[330] },
@@ -2455,7 +2455,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)27 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -2463,7 +2463,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.27.attn", A + 8388608, n, 8192);
     /* transformer.h.27.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[332] },
         .y = { A + 10485760 },
@@ -2472,7 +2472,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.27.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.27.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[333],
         .w = { W[335], W[334] },
@@ -2481,7 +2481,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.27.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.27.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[336] },
         .y = { A + 6291456 },
@@ -2490,7 +2490,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.27.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.28.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[337],
         .w = { W[338], W[340], W[342] },
@@ -2505,7 +2505,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)28 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)28 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -2513,7 +2513,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.28.attn", A + 8388608, n, 8192);
     /* transformer.h.28.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[344] },
         .y = { A + 10485760 },
@@ -2522,7 +2522,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.28.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.28.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[345],
         .w = { W[347], W[346] },
@@ -2531,7 +2531,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.28.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.28.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[348] },
         .y = { A + 6291456 },
@@ -2540,7 +2540,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.28.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.29.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[349],
         .w = { W[350], W[352], W[354] },
@@ -2555,7 +2555,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)29 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)29 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -2563,7 +2563,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.29.attn", A + 8388608, n, 8192);
     /* transformer.h.29.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[356] },
         .y = { A + 10485760 },
@@ -2572,7 +2572,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.29.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.29.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[357],
         .w = { W[359], W[358] },
@@ -2581,7 +2581,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.29.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.29.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[360] },
         .y = { A + 6291456 },
@@ -2590,7 +2590,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.29.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.30.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[361],
         .w = { W[362], W[364], W[366] },
@@ -2605,7 +2605,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)30 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)30 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -2613,7 +2613,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.30.attn", A + 8388608, n, 8192);
     /* transformer.h.30.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[368] },
         .y = { A + 10485760 },
@@ -2622,7 +2622,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.30.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.30.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[369],
         .w = { W[371], W[370] },
@@ -2631,7 +2631,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.30.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.30.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[372] },
         .y = { A + 6291456 },
@@ -2640,7 +2640,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.30.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.31.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[373],
         .w = { W[374], W[376], W[378] },
@@ -2655,7 +2655,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)31 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)31 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -2663,7 +2663,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.31.attn", A + 8388608, n, 8192);
     /* transformer.h.31.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[380] },
         .y = { A + 10485760 },
@@ -2672,7 +2672,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.31.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.31.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[381],
         .w = { W[383], W[382] },
@@ -2681,7 +2681,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.31.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.31.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[384] },
         .y = { A + 6291456 },
@@ -2690,7 +2690,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.31.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.32.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[385],
         .w = { W[386], W[388], W[390] },
@@ -2705,7 +2705,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)32 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)32 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -2713,7 +2713,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.32.attn", A + 8388608, n, 8192);
     /* transformer.h.32.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[392] },
         .y = { A + 10485760 },
@@ -2722,7 +2722,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.32.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.32.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[393],
         .w = { W[395], W[394] },
@@ -2731,7 +2731,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.32.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.32.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[396] },
         .y = { A + 6291456 },
@@ -2740,7 +2740,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.32.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.33.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[397],
         .w = { W[398], W[400], W[402] },
@@ -2755,7 +2755,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)33 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)33 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -2763,7 +2763,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.33.attn", A + 8388608, n, 8192);
     /* transformer.h.33.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[404] },
         .y = { A + 10485760 },
@@ -2772,7 +2772,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.33.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.33.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[405],
         .w = { W[407], W[406] },
@@ -2781,7 +2781,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.33.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.33.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[408] },
         .y = { A + 6291456 },
@@ -2790,7 +2790,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.33.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.34.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[409],
         .w = { W[410], W[412], W[414] },
@@ -2805,7 +2805,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)34 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)34 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -2813,7 +2813,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.34.attn", A + 8388608, n, 8192);
     /* transformer.h.34.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[416] },
         .y = { A + 10485760 },
@@ -2822,7 +2822,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.34.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.34.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[417],
         .w = { W[419], W[418] },
@@ -2831,7 +2831,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.34.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.34.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[420] },
         .y = { A + 6291456 },
@@ -2840,7 +2840,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.34.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.35.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[421],
         .w = { W[422], W[424], W[426] },
@@ -2855,7 +2855,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)35 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)35 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -2863,7 +2863,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.35.attn", A + 8388608, n, 8192);
     /* transformer.h.35.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[428] },
         .y = { A + 10485760 },
@@ -2872,7 +2872,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.35.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.35.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[429],
         .w = { W[431], W[430] },
@@ -2881,7 +2881,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.35.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.35.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[432] },
         .y = { A + 6291456 },
@@ -2890,7 +2890,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.35.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.36.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[433],
         .w = { W[434], W[436], W[438] },
@@ -2905,7 +2905,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)36 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)36 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -2913,7 +2913,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.36.attn", A + 8388608, n, 8192);
     /* transformer.h.36.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[440] },
         .y = { A + 10485760 },
@@ -2922,7 +2922,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.36.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.36.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[441],
         .w = { W[443], W[442] },
@@ -2931,7 +2931,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.36.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.36.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[444] },
         .y = { A + 6291456 },
@@ -2940,7 +2940,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.36.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.37.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[445],
         .w = { W[446], W[448], W[450] },
@@ -2955,7 +2955,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)37 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)37 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -2963,7 +2963,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.37.attn", A + 8388608, n, 8192);
     /* transformer.h.37.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[452] },
         .y = { A + 10485760 },
@@ -2972,7 +2972,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.37.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.37.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[453],
         .w = { W[455], W[454] },
@@ -2981,7 +2981,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.37.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.37.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[456] },
         .y = { A + 6291456 },
@@ -2990,7 +2990,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.37.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.38.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[457],
         .w = { W[458], W[460], W[462] },
@@ -3005,7 +3005,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)38 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)38 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -3013,7 +3013,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.38.attn", A + 8388608, n, 8192);
     /* transformer.h.38.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[464] },
         .y = { A + 10485760 },
@@ -3022,7 +3022,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.38.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.38.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[465],
         .w = { W[467], W[466] },
@@ -3031,7 +3031,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.38.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.38.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[468] },
         .y = { A + 6291456 },
@@ -3040,7 +3040,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.38.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.39.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[469],
         .w = { W[470], W[472], W[474] },
@@ -3055,7 +3055,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)39 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)39 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -3063,7 +3063,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.39.attn", A + 8388608, n, 8192);
     /* transformer.h.39.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[476] },
         .y = { A + 10485760 },
@@ -3072,7 +3072,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.39.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.39.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[477],
         .w = { W[479], W[478] },
@@ -3081,7 +3081,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.39.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.39.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[480] },
         .y = { A + 6291456 },
@@ -3090,7 +3090,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.39.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.40.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[481],
         .w = { W[482], W[484], W[486] },
@@ -3105,7 +3105,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)40 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)40 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -3113,7 +3113,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.40.attn", A + 8388608, n, 8192);
     /* transformer.h.40.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[488] },
         .y = { A + 10485760 },
@@ -3122,7 +3122,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.40.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.40.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[489],
         .w = { W[491], W[490] },
@@ -3131,7 +3131,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.40.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.40.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[492] },
         .y = { A + 6291456 },
@@ -3140,7 +3140,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.40.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.41.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[493],
         .w = { W[494], W[496], W[498] },
@@ -3155,7 +3155,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)41 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)41 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -3163,7 +3163,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.41.attn", A + 8388608, n, 8192);
     /* transformer.h.41.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[500] },
         .y = { A + 10485760 },
@@ -3172,7 +3172,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.41.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.41.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[501],
         .w = { W[503], W[502] },
@@ -3181,7 +3181,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.41.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.41.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[504] },
         .y = { A + 6291456 },
@@ -3190,7 +3190,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.41.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.42.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[505],
         .w = { W[506], W[508], W[510] },
@@ -3205,7 +3205,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)42 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)42 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -3213,7 +3213,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.42.attn", A + 8388608, n, 8192);
     /* transformer.h.42.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[512] },
         .y = { A + 10485760 },
@@ -3222,7 +3222,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.42.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.42.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[513],
         .w = { W[515], W[514] },
@@ -3231,7 +3231,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.42.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.42.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[516] },
         .y = { A + 6291456 },
@@ -3240,7 +3240,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.42.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.43.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[517],
         .w = { W[518], W[520], W[522] },
@@ -3255,7 +3255,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)43 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)43 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -3263,7 +3263,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.43.attn", A + 8388608, n, 8192);
     /* transformer.h.43.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[524] },
         .y = { A + 10485760 },
@@ -3272,7 +3272,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.43.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.43.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[525],
         .w = { W[527], W[526] },
@@ -3281,7 +3281,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.43.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.43.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[528] },
         .y = { A + 6291456 },
@@ -3290,7 +3290,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.43.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.44.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[529],
         .w = { W[530], W[532], W[534] },
@@ -3305,7 +3305,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)44 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)44 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -3313,7 +3313,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.44.attn", A + 8388608, n, 8192);
     /* transformer.h.44.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[536] },
         .y = { A + 10485760 },
@@ -3322,7 +3322,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.44.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.44.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[537],
         .w = { W[539], W[538] },
@@ -3331,7 +3331,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.44.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.44.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[540] },
         .y = { A + 6291456 },
@@ -3340,7 +3340,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.44.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.45.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[541],
         .w = { W[542], W[544], W[546] },
@@ -3355,7 +3355,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)45 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)45 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -3363,7 +3363,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.45.attn", A + 8388608, n, 8192);
     /* transformer.h.45.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[548] },
         .y = { A + 10485760 },
@@ -3372,7 +3372,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.45.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.45.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[549],
         .w = { W[551], W[550] },
@@ -3381,7 +3381,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.45.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.45.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[552] },
         .y = { A + 6291456 },
@@ -3390,7 +3390,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.45.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.46.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[553],
         .w = { W[554], W[556], W[558] },
@@ -3405,7 +3405,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)46 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)46 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -3413,7 +3413,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.46.attn", A + 8388608, n, 8192);
     /* transformer.h.46.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[560] },
         .y = { A + 10485760 },
@@ -3422,7 +3422,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.46.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.46.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[561],
         .w = { W[563], W[562] },
@@ -3431,7 +3431,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.46.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.46.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[564] },
         .y = { A + 6291456 },
@@ -3440,7 +3440,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.46.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.47.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[565],
         .w = { W[566], W[568], W[570] },
@@ -3455,7 +3455,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)47 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)47 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -3463,7 +3463,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.47.attn", A + 8388608, n, 8192);
     /* transformer.h.47.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[572] },
         .y = { A + 10485760 },
@@ -3472,7 +3472,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.47.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.47.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[573],
         .w = { W[575], W[574] },
@@ -3481,7 +3481,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.47.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.47.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[576] },
         .y = { A + 6291456 },
@@ -3490,7 +3490,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.47.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.48.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[577],
         .w = { W[578], W[580], W[582] },
@@ -3505,7 +3505,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)48 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)48 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -3513,7 +3513,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.48.attn", A + 8388608, n, 8192);
     /* transformer.h.48.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[584] },
         .y = { A + 10485760 },
@@ -3522,7 +3522,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.48.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.48.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[585],
         .w = { W[587], W[586] },
@@ -3531,7 +3531,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.48.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.48.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[588] },
         .y = { A + 6291456 },
@@ -3540,7 +3540,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.48.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.49.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[589],
         .w = { W[590], W[592], W[594] },
@@ -3555,7 +3555,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)49 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)49 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -3563,7 +3563,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.49.attn", A + 8388608, n, 8192);
     /* transformer.h.49.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[596] },
         .y = { A + 10485760 },
@@ -3572,7 +3572,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.49.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.49.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[597],
         .w = { W[599], W[598] },
@@ -3581,7 +3581,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.49.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.49.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[600] },
         .y = { A + 6291456 },
@@ -3590,7 +3590,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.49.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.50.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[601],
         .w = { W[602], W[604], W[606] },
@@ -3605,7 +3605,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)50 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)50 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -3613,7 +3613,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.50.attn", A + 8388608, n, 8192);
     /* transformer.h.50.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[608] },
         .y = { A + 10485760 },
@@ -3622,7 +3622,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.50.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.50.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[609],
         .w = { W[611], W[610] },
@@ -3631,7 +3631,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.50.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.50.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[612] },
         .y = { A + 6291456 },
@@ -3640,7 +3640,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.50.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.51.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[613],
         .w = { W[614], W[616], W[618] },
@@ -3655,7 +3655,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)51 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)51 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -3663,7 +3663,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.51.attn", A + 8388608, n, 8192);
     /* transformer.h.51.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[620] },
         .y = { A + 10485760 },
@@ -3672,7 +3672,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.51.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.51.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[621],
         .w = { W[623], W[622] },
@@ -3681,7 +3681,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.51.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.51.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[624] },
         .y = { A + 6291456 },
@@ -3690,7 +3690,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.51.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.52.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[625],
         .w = { W[626], W[628], W[630] },
@@ -3705,7 +3705,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)52 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)52 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -3713,7 +3713,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.52.attn", A + 8388608, n, 8192);
     /* transformer.h.52.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[632] },
         .y = { A + 10485760 },
@@ -3722,7 +3722,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.52.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.52.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[633],
         .w = { W[635], W[634] },
@@ -3731,7 +3731,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.52.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.52.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[636] },
         .y = { A + 6291456 },
@@ -3740,7 +3740,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.52.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.53.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[637],
         .w = { W[638], W[640], W[642] },
@@ -3755,7 +3755,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)53 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)53 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -3763,7 +3763,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.53.attn", A + 8388608, n, 8192);
     /* transformer.h.53.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[644] },
         .y = { A + 10485760 },
@@ -3772,7 +3772,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.53.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.53.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[645],
         .w = { W[647], W[646] },
@@ -3781,7 +3781,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.53.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.53.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[648] },
         .y = { A + 6291456 },
@@ -3790,7 +3790,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.53.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.54.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[649],
         .w = { W[650], W[652], W[654] },
@@ -3805,7 +3805,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)54 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)54 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -3813,7 +3813,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.54.attn", A + 8388608, n, 8192);
     /* transformer.h.54.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[656] },
         .y = { A + 10485760 },
@@ -3822,7 +3822,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.54.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.54.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[657],
         .w = { W[659], W[658] },
@@ -3831,7 +3831,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.54.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.54.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[660] },
         .y = { A + 6291456 },
@@ -3840,7 +3840,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.54.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.55.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[661],
         .w = { W[662], W[664], W[666] },
@@ -3855,7 +3855,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)55 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)55 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -3863,7 +3863,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.55.attn", A + 8388608, n, 8192);
     /* transformer.h.55.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[668] },
         .y = { A + 10485760 },
@@ -3872,7 +3872,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.55.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.55.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[669],
         .w = { W[671], W[670] },
@@ -3881,7 +3881,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.55.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.55.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[672] },
         .y = { A + 6291456 },
@@ -3890,7 +3890,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.55.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.56.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[673],
         .w = { W[674], W[676], W[678] },
@@ -3905,7 +3905,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)56 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)56 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -3913,7 +3913,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.56.attn", A + 8388608, n, 8192);
     /* transformer.h.56.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[680] },
         .y = { A + 10485760 },
@@ -3922,7 +3922,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.56.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.56.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[681],
         .w = { W[683], W[682] },
@@ -3931,7 +3931,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.56.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.56.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[684] },
         .y = { A + 6291456 },
@@ -3940,7 +3940,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.56.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.57.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[685],
         .w = { W[686], W[688], W[690] },
@@ -3955,7 +3955,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)57 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)57 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -3963,7 +3963,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.57.attn", A + 8388608, n, 8192);
     /* transformer.h.57.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[692] },
         .y = { A + 10485760 },
@@ -3972,7 +3972,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.57.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.57.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[693],
         .w = { W[695], W[694] },
@@ -3981,7 +3981,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.57.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.57.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[696] },
         .y = { A + 6291456 },
@@ -3990,7 +3990,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.57.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.58.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[697],
         .w = { W[698], W[700], W[702] },
@@ -4005,7 +4005,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)58 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)58 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -4013,7 +4013,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.58.attn", A + 8388608, n, 8192);
     /* transformer.h.58.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[704] },
         .y = { A + 10485760 },
@@ -4022,7 +4022,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.58.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.58.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[705],
         .w = { W[707], W[706] },
@@ -4031,7 +4031,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.58.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.58.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[708] },
         .y = { A + 6291456 },
@@ -4040,7 +4040,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.58.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.59.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[709],
         .w = { W[710], W[712], W[714] },
@@ -4055,7 +4055,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)59 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)59 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -4063,7 +4063,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.59.attn", A + 8388608, n, 8192);
     /* transformer.h.59.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[716] },
         .y = { A + 10485760 },
@@ -4072,7 +4072,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.59.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.59.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[717],
         .w = { W[719], W[718] },
@@ -4081,7 +4081,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.59.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.59.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[720] },
         .y = { A + 6291456 },
@@ -4090,7 +4090,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.59.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.60.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[721],
         .w = { W[722], W[724], W[726] },
@@ -4105,7 +4105,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)60 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)60 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -4113,7 +4113,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.60.attn", A + 8388608, n, 8192);
     /* transformer.h.60.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[728] },
         .y = { A + 10485760 },
@@ -4122,7 +4122,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.60.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.60.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[729],
         .w = { W[731], W[730] },
@@ -4131,7 +4131,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.60.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.60.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[732] },
         .y = { A + 6291456 },
@@ -4140,7 +4140,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.60.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.61.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[733],
         .w = { W[734], W[736], W[738] },
@@ -4155,7 +4155,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)61 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)61 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -4163,7 +4163,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.61.attn", A + 8388608, n, 8192);
     /* transformer.h.61.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[740] },
         .y = { A + 10485760 },
@@ -4172,7 +4172,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.61.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.61.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[741],
         .w = { W[743], W[742] },
@@ -4181,7 +4181,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.61.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.61.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[744] },
         .y = { A + 6291456 },
@@ -4190,7 +4190,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.61.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.62.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[745],
         .w = { W[746], W[748], W[750] },
@@ -4205,7 +4205,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)62 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)62 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -4213,7 +4213,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.62.attn", A + 8388608, n, 8192);
     /* transformer.h.62.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[752] },
         .y = { A + 10485760 },
@@ -4222,7 +4222,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.62.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.62.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[753],
         .w = { W[755], W[754] },
@@ -4231,7 +4231,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.62.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.62.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[756] },
         .y = { A + 6291456 },
@@ -4240,7 +4240,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.62.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.63.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[757],
         .w = { W[758], W[760], W[762] },
@@ -4255,7 +4255,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)63 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)63 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -4263,7 +4263,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.63.attn", A + 8388608, n, 8192);
     /* transformer.h.63.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[764] },
         .y = { A + 10485760 },
@@ -4272,7 +4272,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.63.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.63.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[765],
         .w = { W[767], W[766] },
@@ -4281,7 +4281,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.63.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.63.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[768] },
         .y = { A + 6291456 },
@@ -4290,7 +4290,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.63.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.64.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[769],
         .w = { W[770], W[772], W[774] },
@@ -4305,7 +4305,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)64 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)64 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -4313,7 +4313,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.64.attn", A + 8388608, n, 8192);
     /* transformer.h.64.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[776] },
         .y = { A + 10485760 },
@@ -4322,7 +4322,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.64.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.64.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[777],
         .w = { W[779], W[778] },
@@ -4331,7 +4331,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.64.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.64.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[780] },
         .y = { A + 6291456 },
@@ -4340,7 +4340,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.64.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.65.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[781],
         .w = { W[782], W[784], W[786] },
@@ -4355,7 +4355,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)65 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)65 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -4363,7 +4363,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.65.attn", A + 8388608, n, 8192);
     /* transformer.h.65.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[788] },
         .y = { A + 10485760 },
@@ -4372,7 +4372,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.65.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.65.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[789],
         .w = { W[791], W[790] },
@@ -4381,7 +4381,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.65.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.65.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[792] },
         .y = { A + 6291456 },
@@ -4390,7 +4390,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.65.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.66.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[793],
         .w = { W[794], W[796], W[798] },
@@ -4405,7 +4405,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)66 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)66 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -4413,7 +4413,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.66.attn", A + 8388608, n, 8192);
     /* transformer.h.66.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[800] },
         .y = { A + 10485760 },
@@ -4422,7 +4422,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.66.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.66.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[801],
         .w = { W[803], W[802] },
@@ -4431,7 +4431,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.66.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.66.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[804] },
         .y = { A + 6291456 },
@@ -4440,7 +4440,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.66.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.67.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[805],
         .w = { W[806], W[808], W[810] },
@@ -4455,7 +4455,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)67 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)67 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -4463,7 +4463,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.67.attn", A + 8388608, n, 8192);
     /* transformer.h.67.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[812] },
         .y = { A + 10485760 },
@@ -4472,7 +4472,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.67.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.67.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[813],
         .w = { W[815], W[814] },
@@ -4481,7 +4481,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.67.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.67.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[816] },
         .y = { A + 6291456 },
@@ -4490,7 +4490,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.67.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.68.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[817],
         .w = { W[818], W[820], W[822] },
@@ -4505,7 +4505,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)68 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)68 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -4513,7 +4513,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.68.attn", A + 8388608, n, 8192);
     /* transformer.h.68.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[824] },
         .y = { A + 10485760 },
@@ -4522,7 +4522,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.68.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.68.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[825],
         .w = { W[827], W[826] },
@@ -4531,7 +4531,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.68.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.68.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[828] },
         .y = { A + 6291456 },
@@ -4540,7 +4540,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.68.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.69.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[829],
         .w = { W[830], W[832], W[834] },
@@ -4555,7 +4555,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)69 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)69 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -4563,7 +4563,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.69.attn", A + 8388608, n, 8192);
     /* transformer.h.69.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[836] },
         .y = { A + 10485760 },
@@ -4572,7 +4572,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.69.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.69.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[837],
         .w = { W[839], W[838] },
@@ -4581,7 +4581,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.69.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.69.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[840] },
         .y = { A + 6291456 },
@@ -4590,7 +4590,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.69.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.70.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[841],
         .w = { W[842], W[844], W[846] },
@@ -4605,7 +4605,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)70 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)70 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -4613,7 +4613,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.70.attn", A + 8388608, n, 8192);
     /* transformer.h.70.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[848] },
         .y = { A + 10485760 },
@@ -4622,7 +4622,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.70.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.70.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[849],
         .w = { W[851], W[850] },
@@ -4631,7 +4631,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.70.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.70.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[852] },
         .y = { A + 6291456 },
@@ -4640,7 +4640,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.70.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.71.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[853],
         .w = { W[854], W[856], W[858] },
@@ -4655,7 +4655,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)71 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)71 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -4663,7 +4663,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.71.attn", A + 8388608, n, 8192);
     /* transformer.h.71.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[860] },
         .y = { A + 10485760 },
@@ -4672,7 +4672,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.71.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.71.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[861],
         .w = { W[863], W[862] },
@@ -4681,7 +4681,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.71.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.71.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[864] },
         .y = { A + 6291456 },
@@ -4690,7 +4690,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.71.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.72.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[865],
         .w = { W[866], W[868], W[870] },
@@ -4705,7 +4705,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)72 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)72 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -4713,7 +4713,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.72.attn", A + 8388608, n, 8192);
     /* transformer.h.72.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[872] },
         .y = { A + 10485760 },
@@ -4722,7 +4722,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.72.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.72.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[873],
         .w = { W[875], W[874] },
@@ -4731,7 +4731,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.72.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.72.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[876] },
         .y = { A + 6291456 },
@@ -4740,7 +4740,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.72.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.73.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[877],
         .w = { W[878], W[880], W[882] },
@@ -4755,7 +4755,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)73 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)73 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -4763,7 +4763,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.73.attn", A + 8388608, n, 8192);
     /* transformer.h.73.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[884] },
         .y = { A + 10485760 },
@@ -4772,7 +4772,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.73.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.73.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[885],
         .w = { W[887], W[886] },
@@ -4781,7 +4781,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.73.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.73.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[888] },
         .y = { A + 6291456 },
@@ -4790,7 +4790,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.73.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.74.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[889],
         .w = { W[890], W[892], W[894] },
@@ -4805,7 +4805,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)74 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)74 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -4813,7 +4813,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.74.attn", A + 8388608, n, 8192);
     /* transformer.h.74.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[896] },
         .y = { A + 10485760 },
@@ -4822,7 +4822,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.74.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.74.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[897],
         .w = { W[899], W[898] },
@@ -4831,7 +4831,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.74.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.74.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[900] },
         .y = { A + 6291456 },
@@ -4840,7 +4840,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.74.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.75.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[901],
         .w = { W[902], W[904], W[906] },
@@ -4855,7 +4855,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)75 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)75 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -4863,7 +4863,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.75.attn", A + 8388608, n, 8192);
     /* transformer.h.75.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[908] },
         .y = { A + 10485760 },
@@ -4872,7 +4872,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.75.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.75.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[909],
         .w = { W[911], W[910] },
@@ -4881,7 +4881,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.75.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.75.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[912] },
         .y = { A + 6291456 },
@@ -4890,7 +4890,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.75.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.76.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[913],
         .w = { W[914], W[916], W[918] },
@@ -4905,7 +4905,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)76 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)76 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -4913,7 +4913,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.76.attn", A + 8388608, n, 8192);
     /* transformer.h.76.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[920] },
         .y = { A + 10485760 },
@@ -4922,7 +4922,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.76.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.76.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[921],
         .w = { W[923], W[922] },
@@ -4931,7 +4931,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.76.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.76.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[924] },
         .y = { A + 6291456 },
@@ -4940,7 +4940,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.76.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.77.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[925],
         .w = { W[926], W[928], W[930] },
@@ -4955,7 +4955,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)77 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)77 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -4963,7 +4963,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.77.attn", A + 8388608, n, 8192);
     /* transformer.h.77.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[932] },
         .y = { A + 10485760 },
@@ -4972,7 +4972,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.77.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.77.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[933],
         .w = { W[935], W[934] },
@@ -4981,7 +4981,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.77.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.77.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[936] },
         .y = { A + 6291456 },
@@ -4990,7 +4990,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.77.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.78.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[937],
         .w = { W[938], W[940], W[942] },
@@ -5005,7 +5005,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)78 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)78 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -5013,7 +5013,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.78.attn", A + 8388608, n, 8192);
     /* transformer.h.78.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[944] },
         .y = { A + 10485760 },
@@ -5022,7 +5022,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.78.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.78.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[945],
         .w = { W[947], W[946] },
@@ -5031,7 +5031,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.78.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.78.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[948] },
         .y = { A + 6291456 },
@@ -5040,7 +5040,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.78.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* transformer.h.79.attn.c_attn.weight.rows0+rows8192+rows16384: rmsnorm [n, 8192] -> [n, 8192] [n, 8192] [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_8192_8192_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 6291456,
         .norm_w = W[949],
         .w = { W[950], W[952], W[954] },
@@ -5055,7 +5055,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)79 * 536870912, .out = A + 8388608,
+            .cache = c->kv + (size_t)79 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
@@ -5063,7 +5063,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.79.attn", A + 8388608, n, 8192);
     /* transformer.h.79.attn.c_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .w = { W[956] },
         .y = { A + 10485760 },
@@ -5072,7 +5072,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.79.attn.c_proj.residual", A + 10485760, n, 8192);
     /* transformer.h.79.mlp.w2.swiglu: rmsnorm [n, 8192] -> [n, 24576] */
-    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_24576_24576_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 10485760,
         .norm_w = W[957],
         .w = { W[959], W[958] },
@@ -5081,7 +5081,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.79.mlp.w2.swiglu", A + 0, n, 24576);
     /* transformer.h.79.mlp.c_proj.residual: [n, 24576] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_24576_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_24576_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[960] },
         .y = { A + 6291456 },
@@ -5090,7 +5090,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.79.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* logits: rmsnorm [n, 8192] -> [n, 152064] */
-    lm_pool_run(c->pool, linear_8192_152064_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_152064_bf16_norm_xbf16, &(lm_linear_args){
         .x = all_logits ? A + 6291456 : A + 6291456 + (size_t)(n - 1) * 8192,
         .norm_w = W[961],
         .w = { W[962] },
@@ -5105,10 +5105,10 @@ const lm_model_desc qwen1_72b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen1/qwen1-72b.yaml",
     .dtype_name = "bf16",
-    .matmul_input = "f32",
-    .kv_dtype = "f32",
+    .matmul_input = "bf16",
+    .kv_dtype = "bf16",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = LM_F32_BF16W_KERNEL,
+    .matmul_kernel = LM_BF16_KERNEL,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

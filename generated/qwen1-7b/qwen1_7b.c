@@ -31,7 +31,7 @@
 #define HIDDEN 4096
 #define ARENA_FLOATS ((size_t)5963776) /* 22.8 MiB */
 #define SCRATCH_FLOATS ((size_t)3522560) /* per thread */
-#define KV_FLOATS ((size_t)8589934592) /* 32768.0 MiB of address space */
+#define KV_FLOATS ((size_t)4294967296) /* 16384.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
 static const lm_weight_desc weights[] = {
@@ -449,56 +449,56 @@ static void embed_4096_bf16(void *arg, int tid, int nthreads)
     lm_embed_task(arg, tid, nthreads, 4096, LM_BF16);
 }
 
-/* x[n, 4096] rmsnorm -> [n, 4096] [n, 4096] [n, 4096], bf16 weights */
-static void linear_4096_4096_4096_4096_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 4096] rmsnorm -> [n, 4096] [n, 4096] [n, 4096], bf16 weights, inputs rounded to bf16 */
+static void linear_4096_4096_4096_4096_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 4096, 4096, 4096 };
-    lm_linear_task(arg, tid, nthreads, 4096, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 4096, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 /* Attention, 32 query heads over 32 KV heads of 128, cache of 32768:
  * RoPE base 10000.0 over 128 dims, dynamic NTK past 8192 tokens, logn query scaling past 8192, causal, online softmax */
 static void attention_32_32_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 32, 128, 32768, 0.0f, 128, 0);
+    lm_attn_store_task(arg, tid, nthreads, 32, 128, 32768, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(32 / 32, 128),
                "the emitter sized the scratch for a different attention block");
-_Static_assert(!0 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
+_Static_assert(!1 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_32_32_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 32, 32, 128, 32768, 0.0f, 128,
-                       0.08838834764831843f, 8192, 0);
+                       0.08838834764831843f, 8192, 1);
 }
 
-/* x[n, 4096] -> [n, 4096], bf16 weights */
-static void linear_4096_4096_bf16(void *arg, int tid, int nthreads)
+/* x[n, 4096] -> [n, 4096], bf16 weights, inputs rounded to bf16 */
+static void linear_4096_4096_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 4096 };
-    lm_linear_task(arg, tid, nthreads, 4096, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 4096, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 4096] rmsnorm -> [n, 11008], bf16 weights, silu(gate) * up */
-static void linear_4096_11008_11008_bf16_norm_swiglu(void *arg, int tid, int nthreads)
+/* x[n, 4096] rmsnorm -> [n, 11008], bf16 weights, silu(gate) * up, inputs rounded to bf16 */
+static void linear_4096_11008_11008_bf16_norm_swiglu_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 11008, 11008 };
-    lm_linear_task(arg, tid, nthreads, 4096, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
+    lm_linear_task(arg, tid, nthreads, 4096, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 1);
 }
 
-/* x[n, 11008] -> [n, 4096], bf16 weights */
-static void linear_11008_4096_bf16(void *arg, int tid, int nthreads)
+/* x[n, 11008] -> [n, 4096], bf16 weights, inputs rounded to bf16 */
+static void linear_11008_4096_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 4096 };
-    lm_linear_task(arg, tid, nthreads, 11008, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 11008, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 4096] rmsnorm -> [n, 151936], bf16 weights */
-static void linear_4096_151936_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 4096] rmsnorm -> [n, 151936], bf16 weights, inputs rounded to bf16 */
+static void linear_4096_151936_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 151936 };
-    lm_linear_task(arg, tid, nthreads, 4096, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 4096, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 
@@ -514,7 +514,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     lm_pool_run(c->pool, embed_4096_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.wte", A + 0, n, 4096);
     /* transformer.h.0.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 0,
         .norm_w = W[1],
         .w = { W[2], W[4], W[6] },
@@ -529,7 +529,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 1048576, .k = A + 2097152, .v = A + 3145728,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 268435456, .out = A + 4194304,
+            .cache = c->kv + (size_t)0 * 134217728, .out = A + 4194304,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -537,7 +537,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.0.attn", A + 4194304, n, 4096);
     /* transformer.h.0.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4194304,
         .w = { W[8] },
         .y = { A + 2818048 },
@@ -546,7 +546,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.0.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.0.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[9],
         .w = { W[11], W[10] },
@@ -555,7 +555,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.0.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.0.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[12] },
         .y = { A + 3866624 },
@@ -564,7 +564,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.0.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.1.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[13],
         .w = { W[14], W[16], W[18] },
@@ -579,7 +579,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)1 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -587,7 +587,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.1.attn", A + 4915200, n, 4096);
     /* transformer.h.1.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[20] },
         .y = { A + 2818048 },
@@ -596,7 +596,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.1.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.1.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[21],
         .w = { W[23], W[22] },
@@ -605,7 +605,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.1.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.1.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[24] },
         .y = { A + 3866624 },
@@ -614,7 +614,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.1.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.2.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[25],
         .w = { W[26], W[28], W[30] },
@@ -629,7 +629,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)2 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -637,7 +637,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.2.attn", A + 4915200, n, 4096);
     /* transformer.h.2.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[32] },
         .y = { A + 2818048 },
@@ -646,7 +646,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.2.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.2.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[33],
         .w = { W[35], W[34] },
@@ -655,7 +655,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.2.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.2.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[36] },
         .y = { A + 3866624 },
@@ -664,7 +664,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.2.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.3.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[37],
         .w = { W[38], W[40], W[42] },
@@ -679,7 +679,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)3 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -687,7 +687,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.3.attn", A + 4915200, n, 4096);
     /* transformer.h.3.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[44] },
         .y = { A + 2818048 },
@@ -696,7 +696,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.3.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.3.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[45],
         .w = { W[47], W[46] },
@@ -705,7 +705,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.3.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.3.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[48] },
         .y = { A + 3866624 },
@@ -714,7 +714,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.3.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.4.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[49],
         .w = { W[50], W[52], W[54] },
@@ -729,7 +729,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)4 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -737,7 +737,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.4.attn", A + 4915200, n, 4096);
     /* transformer.h.4.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[56] },
         .y = { A + 2818048 },
@@ -746,7 +746,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.4.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.4.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[57],
         .w = { W[59], W[58] },
@@ -755,7 +755,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.4.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.4.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[60] },
         .y = { A + 3866624 },
@@ -764,7 +764,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.4.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.5.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[61],
         .w = { W[62], W[64], W[66] },
@@ -779,7 +779,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)5 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -787,7 +787,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.5.attn", A + 4915200, n, 4096);
     /* transformer.h.5.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[68] },
         .y = { A + 2818048 },
@@ -796,7 +796,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.5.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.5.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[69],
         .w = { W[71], W[70] },
@@ -805,7 +805,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.5.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.5.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[72] },
         .y = { A + 3866624 },
@@ -814,7 +814,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.5.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.6.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[73],
         .w = { W[74], W[76], W[78] },
@@ -829,7 +829,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)6 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -837,7 +837,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.6.attn", A + 4915200, n, 4096);
     /* transformer.h.6.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[80] },
         .y = { A + 2818048 },
@@ -846,7 +846,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.6.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.6.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[81],
         .w = { W[83], W[82] },
@@ -855,7 +855,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.6.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.6.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[84] },
         .y = { A + 3866624 },
@@ -864,7 +864,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.6.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.7.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[85],
         .w = { W[86], W[88], W[90] },
@@ -879,7 +879,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)7 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -887,7 +887,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.7.attn", A + 4915200, n, 4096);
     /* transformer.h.7.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[92] },
         .y = { A + 2818048 },
@@ -896,7 +896,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.7.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.7.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[93],
         .w = { W[95], W[94] },
@@ -905,7 +905,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.7.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.7.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[96] },
         .y = { A + 3866624 },
@@ -914,7 +914,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.7.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.8.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[97],
         .w = { W[98], W[100], W[102] },
@@ -929,7 +929,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)8 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -937,7 +937,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.8.attn", A + 4915200, n, 4096);
     /* transformer.h.8.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[104] },
         .y = { A + 2818048 },
@@ -946,7 +946,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.8.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.8.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[105],
         .w = { W[107], W[106] },
@@ -955,7 +955,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.8.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.8.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[108] },
         .y = { A + 3866624 },
@@ -964,7 +964,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.8.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.9.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[109],
         .w = { W[110], W[112], W[114] },
@@ -979,7 +979,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)9 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -987,7 +987,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.9.attn", A + 4915200, n, 4096);
     /* transformer.h.9.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[116] },
         .y = { A + 2818048 },
@@ -996,7 +996,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.9.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.9.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[117],
         .w = { W[119], W[118] },
@@ -1005,7 +1005,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.9.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.9.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[120] },
         .y = { A + 3866624 },
@@ -1014,7 +1014,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.9.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.10.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[121],
         .w = { W[122], W[124], W[126] },
@@ -1029,7 +1029,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)10 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -1037,7 +1037,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.10.attn", A + 4915200, n, 4096);
     /* transformer.h.10.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[128] },
         .y = { A + 2818048 },
@@ -1046,7 +1046,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.10.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.10.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[129],
         .w = { W[131], W[130] },
@@ -1055,7 +1055,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.10.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.10.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[132] },
         .y = { A + 3866624 },
@@ -1064,7 +1064,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.10.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.11.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[133],
         .w = { W[134], W[136], W[138] },
@@ -1079,7 +1079,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)11 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -1087,7 +1087,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.11.attn", A + 4915200, n, 4096);
     /* transformer.h.11.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[140] },
         .y = { A + 2818048 },
@@ -1096,7 +1096,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.11.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.11.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[141],
         .w = { W[143], W[142] },
@@ -1105,7 +1105,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.11.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.11.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[144] },
         .y = { A + 3866624 },
@@ -1114,7 +1114,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.11.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.12.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[145],
         .w = { W[146], W[148], W[150] },
@@ -1129,7 +1129,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)12 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -1137,7 +1137,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.12.attn", A + 4915200, n, 4096);
     /* transformer.h.12.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[152] },
         .y = { A + 2818048 },
@@ -1146,7 +1146,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.12.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.12.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[153],
         .w = { W[155], W[154] },
@@ -1155,7 +1155,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.12.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.12.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[156] },
         .y = { A + 3866624 },
@@ -1164,7 +1164,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.12.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.13.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[157],
         .w = { W[158], W[160], W[162] },
@@ -1179,7 +1179,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)13 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -1187,7 +1187,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.13.attn", A + 4915200, n, 4096);
     /* transformer.h.13.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[164] },
         .y = { A + 2818048 },
@@ -1196,7 +1196,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.13.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.13.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[165],
         .w = { W[167], W[166] },
@@ -1205,7 +1205,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.13.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.13.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[168] },
         .y = { A + 3866624 },
@@ -1214,7 +1214,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.13.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.14.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[169],
         .w = { W[170], W[172], W[174] },
@@ -1229,7 +1229,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)14 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -1237,7 +1237,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.14.attn", A + 4915200, n, 4096);
     /* transformer.h.14.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[176] },
         .y = { A + 2818048 },
@@ -1246,7 +1246,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.14.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.14.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[177],
         .w = { W[179], W[178] },
@@ -1255,7 +1255,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.14.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.14.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[180] },
         .y = { A + 3866624 },
@@ -1264,7 +1264,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.14.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.15.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[181],
         .w = { W[182], W[184], W[186] },
@@ -1279,7 +1279,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)15 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -1287,7 +1287,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.15.attn", A + 4915200, n, 4096);
     /* transformer.h.15.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[188] },
         .y = { A + 2818048 },
@@ -1296,7 +1296,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.15.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.15.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[189],
         .w = { W[191], W[190] },
@@ -1305,7 +1305,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.15.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.15.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[192] },
         .y = { A + 3866624 },
@@ -1314,7 +1314,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.15.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.16.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[193],
         .w = { W[194], W[196], W[198] },
@@ -1329,7 +1329,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)16 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -1337,7 +1337,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.16.attn", A + 4915200, n, 4096);
     /* transformer.h.16.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[200] },
         .y = { A + 2818048 },
@@ -1346,7 +1346,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.16.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.16.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[201],
         .w = { W[203], W[202] },
@@ -1355,7 +1355,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.16.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.16.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[204] },
         .y = { A + 3866624 },
@@ -1364,7 +1364,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.16.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.17.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[205],
         .w = { W[206], W[208], W[210] },
@@ -1379,7 +1379,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)17 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -1387,7 +1387,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.17.attn", A + 4915200, n, 4096);
     /* transformer.h.17.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[212] },
         .y = { A + 2818048 },
@@ -1396,7 +1396,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.17.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.17.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[213],
         .w = { W[215], W[214] },
@@ -1405,7 +1405,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.17.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.17.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[216] },
         .y = { A + 3866624 },
@@ -1414,7 +1414,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.17.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.18.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[217],
         .w = { W[218], W[220], W[222] },
@@ -1429,7 +1429,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)18 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -1437,7 +1437,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.18.attn", A + 4915200, n, 4096);
     /* transformer.h.18.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[224] },
         .y = { A + 2818048 },
@@ -1446,7 +1446,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.18.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.18.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[225],
         .w = { W[227], W[226] },
@@ -1455,7 +1455,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.18.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.18.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[228] },
         .y = { A + 3866624 },
@@ -1464,7 +1464,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.18.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.19.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[229],
         .w = { W[230], W[232], W[234] },
@@ -1479,7 +1479,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)19 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -1487,7 +1487,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.19.attn", A + 4915200, n, 4096);
     /* transformer.h.19.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[236] },
         .y = { A + 2818048 },
@@ -1496,7 +1496,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.19.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.19.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[237],
         .w = { W[239], W[238] },
@@ -1505,7 +1505,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.19.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.19.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[240] },
         .y = { A + 3866624 },
@@ -1514,7 +1514,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.19.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.20.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[241],
         .w = { W[242], W[244], W[246] },
@@ -1529,7 +1529,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)20 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -1537,7 +1537,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.20.attn", A + 4915200, n, 4096);
     /* transformer.h.20.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[248] },
         .y = { A + 2818048 },
@@ -1546,7 +1546,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.20.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.20.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[249],
         .w = { W[251], W[250] },
@@ -1555,7 +1555,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.20.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.20.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[252] },
         .y = { A + 3866624 },
@@ -1564,7 +1564,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.20.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.21.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[253],
         .w = { W[254], W[256], W[258] },
@@ -1579,7 +1579,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)21 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -1587,7 +1587,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.21.attn", A + 4915200, n, 4096);
     /* transformer.h.21.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[260] },
         .y = { A + 2818048 },
@@ -1596,7 +1596,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.21.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.21.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[261],
         .w = { W[263], W[262] },
@@ -1605,7 +1605,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.21.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.21.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[264] },
         .y = { A + 3866624 },
@@ -1614,7 +1614,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.21.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.22.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[265],
         .w = { W[266], W[268], W[270] },
@@ -1629,7 +1629,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)22 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -1637,7 +1637,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.22.attn", A + 4915200, n, 4096);
     /* transformer.h.22.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[272] },
         .y = { A + 2818048 },
@@ -1646,7 +1646,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.22.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.22.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[273],
         .w = { W[275], W[274] },
@@ -1655,7 +1655,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.22.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.22.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[276] },
         .y = { A + 3866624 },
@@ -1664,7 +1664,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.22.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.23.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[277],
         .w = { W[278], W[280], W[282] },
@@ -1679,7 +1679,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)23 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -1687,7 +1687,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.23.attn", A + 4915200, n, 4096);
     /* transformer.h.23.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[284] },
         .y = { A + 2818048 },
@@ -1696,7 +1696,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.23.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.23.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[285],
         .w = { W[287], W[286] },
@@ -1705,7 +1705,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.23.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.23.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[288] },
         .y = { A + 3866624 },
@@ -1714,7 +1714,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.23.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.24.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[289],
         .w = { W[290], W[292], W[294] },
@@ -1729,7 +1729,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)24 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -1737,7 +1737,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.24.attn", A + 4915200, n, 4096);
     /* transformer.h.24.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[296] },
         .y = { A + 2818048 },
@@ -1746,7 +1746,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.24.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.24.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[297],
         .w = { W[299], W[298] },
@@ -1755,7 +1755,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.24.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.24.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[300] },
         .y = { A + 3866624 },
@@ -1764,7 +1764,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.24.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.25.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[301],
         .w = { W[302], W[304], W[306] },
@@ -1779,7 +1779,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)25 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -1787,7 +1787,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.25.attn", A + 4915200, n, 4096);
     /* transformer.h.25.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[308] },
         .y = { A + 2818048 },
@@ -1796,7 +1796,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.25.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.25.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[309],
         .w = { W[311], W[310] },
@@ -1805,7 +1805,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.25.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.25.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[312] },
         .y = { A + 3866624 },
@@ -1814,7 +1814,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.25.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.26.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[313],
         .w = { W[314], W[316], W[318] },
@@ -1829,7 +1829,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)26 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -1837,7 +1837,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.26.attn", A + 4915200, n, 4096);
     /* transformer.h.26.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[320] },
         .y = { A + 2818048 },
@@ -1846,7 +1846,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.26.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.26.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[321],
         .w = { W[323], W[322] },
@@ -1855,7 +1855,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.26.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.26.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[324] },
         .y = { A + 3866624 },
@@ -1864,7 +1864,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.26.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.27.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[325],
         .w = { W[326], W[328], W[330] },
@@ -1879,7 +1879,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)27 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -1887,7 +1887,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.27.attn", A + 4915200, n, 4096);
     /* transformer.h.27.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[332] },
         .y = { A + 2818048 },
@@ -1896,7 +1896,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.27.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.27.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[333],
         .w = { W[335], W[334] },
@@ -1905,7 +1905,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.27.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.27.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[336] },
         .y = { A + 3866624 },
@@ -1914,7 +1914,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.27.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.28.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[337],
         .w = { W[338], W[340], W[342] },
@@ -1929,7 +1929,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)28 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)28 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -1937,7 +1937,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.28.attn", A + 4915200, n, 4096);
     /* transformer.h.28.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[344] },
         .y = { A + 2818048 },
@@ -1946,7 +1946,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.28.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.28.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[345],
         .w = { W[347], W[346] },
@@ -1955,7 +1955,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.28.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.28.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[348] },
         .y = { A + 3866624 },
@@ -1964,7 +1964,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.28.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.29.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[349],
         .w = { W[350], W[352], W[354] },
@@ -1979,7 +1979,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)29 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)29 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -1987,7 +1987,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.29.attn", A + 4915200, n, 4096);
     /* transformer.h.29.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[356] },
         .y = { A + 2818048 },
@@ -1996,7 +1996,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.29.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.29.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[357],
         .w = { W[359], W[358] },
@@ -2005,7 +2005,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.29.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.29.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[360] },
         .y = { A + 3866624 },
@@ -2014,7 +2014,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.29.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.30.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[361],
         .w = { W[362], W[364], W[366] },
@@ -2029,7 +2029,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)30 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)30 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -2037,7 +2037,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.30.attn", A + 4915200, n, 4096);
     /* transformer.h.30.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[368] },
         .y = { A + 2818048 },
@@ -2046,7 +2046,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.30.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.30.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[369],
         .w = { W[371], W[370] },
@@ -2055,7 +2055,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.30.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.30.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[372] },
         .y = { A + 3866624 },
@@ -2064,7 +2064,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.30.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* transformer.h.31.attn.c_attn.weight.rows0+rows4096+rows8192: rmsnorm [n, 4096] -> [n, 4096] [n, 4096] [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_4096_4096_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3866624,
         .norm_w = W[373],
         .w = { W[374], W[376], W[378] },
@@ -2079,7 +2079,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)31 * 268435456, .out = A + 4915200,
+            .cache = c->kv + (size_t)31 * 134217728, .out = A + 4915200,
             .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
@@ -2087,7 +2087,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "transformer.h.31.attn", A + 4915200, n, 4096);
     /* transformer.h.31.attn.c_proj.residual: [n, 4096] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_4096_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 4915200,
         .w = { W[380] },
         .y = { A + 2818048 },
@@ -2096,7 +2096,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.31.attn.c_proj.residual", A + 2818048, n, 4096);
     /* transformer.h.31.mlp.w2.swiglu: rmsnorm [n, 4096] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[381],
         .w = { W[383], W[382] },
@@ -2105,7 +2105,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.31.mlp.w2.swiglu", A + 0, n, 11008);
     /* transformer.h.31.mlp.c_proj.residual: [n, 11008] -> [n, 4096] */
-    lm_pool_run(c->pool, linear_11008_4096_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_4096_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[384] },
         .y = { A + 3866624 },
@@ -2114,7 +2114,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.h.31.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* logits: rmsnorm [n, 4096] -> [n, 151936] */
-    lm_pool_run(c->pool, linear_4096_151936_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_151936_bf16_norm_xbf16, &(lm_linear_args){
         .x = all_logits ? A + 3866624 : A + 3866624 + (size_t)(n - 1) * 4096,
         .norm_w = W[385],
         .w = { W[386] },
@@ -2129,10 +2129,10 @@ const lm_model_desc qwen1_7b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen1/qwen1-7b.yaml",
     .dtype_name = "bf16",
-    .matmul_input = "f32",
-    .kv_dtype = "f32",
+    .matmul_input = "bf16",
+    .kv_dtype = "bf16",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = LM_F32_BF16W_KERNEL,
+    .matmul_kernel = LM_BF16_KERNEL,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

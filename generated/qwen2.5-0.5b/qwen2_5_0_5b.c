@@ -28,7 +28,7 @@
 #define HIDDEN 896
 #define ARENA_FLOATS ((size_t)1703936) /* 6.5 MiB */
 #define SCRATCH_FLOATS ((size_t)1556480) /* per thread */
-#define KV_FLOATS ((size_t)201326592) /* 768.0 MiB of address space */
+#define KV_FLOATS ((size_t)100663296) /* 384.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
 static const lm_weight_desc weights[] = {
@@ -345,56 +345,56 @@ static void embed_896_bf16(void *arg, int tid, int nthreads)
     lm_embed_task(arg, tid, nthreads, 896, LM_BF16);
 }
 
-/* x[n, 896] rmsnorm -> [n, 896] [n, 128] [n, 128], bf16 weights */
-static void linear_896_896_128_128_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 896] rmsnorm -> [n, 896] [n, 128] [n, 128], bf16 weights, inputs rounded to bf16 */
+static void linear_896_896_128_128_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 896, 128, 128 };
-    lm_linear_task(arg, tid, nthreads, 896, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 896, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 /* Attention, 14 query heads over 2 KV heads of 64, cache of 32768:
  * RoPE base 1000000.0 over 64 dims, causal, online softmax */
 static void attention_14_2_64_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 2, 64, 32768, 0.0f, 64, 0);
+    lm_attn_store_task(arg, tid, nthreads, 2, 64, 32768, 0.0f, 64, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(14 / 2, 64),
                "the emitter sized the scratch for a different attention block");
-_Static_assert(!0 || 64 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
+_Static_assert(!1 || 64 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_14_2_64_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 14, 2, 64, 32768, 0.0f, 64,
-                       0.125f, 0, 0);
+                       0.125f, 0, 1);
 }
 
-/* x[n, 896] -> [n, 896], bf16 weights */
-static void linear_896_896_bf16(void *arg, int tid, int nthreads)
+/* x[n, 896] -> [n, 896], bf16 weights, inputs rounded to bf16 */
+static void linear_896_896_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 896 };
-    lm_linear_task(arg, tid, nthreads, 896, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 896, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 896] rmsnorm -> [n, 4864], bf16 weights, silu(gate) * up */
-static void linear_896_4864_4864_bf16_norm_swiglu(void *arg, int tid, int nthreads)
+/* x[n, 896] rmsnorm -> [n, 4864], bf16 weights, silu(gate) * up, inputs rounded to bf16 */
+static void linear_896_4864_4864_bf16_norm_swiglu_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 4864, 4864 };
-    lm_linear_task(arg, tid, nthreads, 896, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
+    lm_linear_task(arg, tid, nthreads, 896, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 1);
 }
 
-/* x[n, 4864] -> [n, 896], bf16 weights */
-static void linear_4864_896_bf16(void *arg, int tid, int nthreads)
+/* x[n, 4864] -> [n, 896], bf16 weights, inputs rounded to bf16 */
+static void linear_4864_896_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 896 };
-    lm_linear_task(arg, tid, nthreads, 4864, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 4864, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 896] rmsnorm -> [n, 151936], bf16 weights */
-static void linear_896_151936_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 896] rmsnorm -> [n, 151936], bf16 weights, inputs rounded to bf16 */
+static void linear_896_151936_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 151936 };
-    lm_linear_task(arg, tid, nthreads, 896, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 896, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 
@@ -410,7 +410,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     lm_pool_run(c->pool, embed_896_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 896);
     /* model.layers.0.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 0,
         .norm_w = W[1],
         .w = { W[2], W[4], W[6] },
@@ -425,7 +425,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 229376, .k = A + 688128, .v = A + 720896,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 8388608, .out = A + 458752,
+            .cache = c->kv + (size_t)0 * 4194304, .out = A + 458752,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -433,7 +433,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn", A + 458752, n, 896);
     /* model.layers.0.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 458752,
         .w = { W[8] },
         .y = { A + 1245184 },
@@ -442,7 +442,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.0.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[9],
         .w = { W[10], W[11] },
@@ -451,7 +451,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.0.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[12] },
         .y = { A + 1474560 },
@@ -460,7 +460,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.1.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[13],
         .w = { W[14], W[16], W[18] },
@@ -475,7 +475,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)1 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -483,7 +483,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn", A + 229376, n, 896);
     /* model.layers.1.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[20] },
         .y = { A + 1245184 },
@@ -492,7 +492,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.1.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[21],
         .w = { W[22], W[23] },
@@ -501,7 +501,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.1.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[24] },
         .y = { A + 1474560 },
@@ -510,7 +510,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.2.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[25],
         .w = { W[26], W[28], W[30] },
@@ -525,7 +525,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)2 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -533,7 +533,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn", A + 229376, n, 896);
     /* model.layers.2.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[32] },
         .y = { A + 1245184 },
@@ -542,7 +542,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.2.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[33],
         .w = { W[34], W[35] },
@@ -551,7 +551,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.2.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[36] },
         .y = { A + 1474560 },
@@ -560,7 +560,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.3.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[37],
         .w = { W[38], W[40], W[42] },
@@ -575,7 +575,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)3 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -583,7 +583,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn", A + 229376, n, 896);
     /* model.layers.3.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[44] },
         .y = { A + 1245184 },
@@ -592,7 +592,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.3.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[45],
         .w = { W[46], W[47] },
@@ -601,7 +601,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.3.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[48] },
         .y = { A + 1474560 },
@@ -610,7 +610,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.4.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[49],
         .w = { W[50], W[52], W[54] },
@@ -625,7 +625,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)4 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -633,7 +633,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn", A + 229376, n, 896);
     /* model.layers.4.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[56] },
         .y = { A + 1245184 },
@@ -642,7 +642,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.4.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[57],
         .w = { W[58], W[59] },
@@ -651,7 +651,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.4.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[60] },
         .y = { A + 1474560 },
@@ -660,7 +660,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.5.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[61],
         .w = { W[62], W[64], W[66] },
@@ -675,7 +675,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)5 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -683,7 +683,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn", A + 229376, n, 896);
     /* model.layers.5.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[68] },
         .y = { A + 1245184 },
@@ -692,7 +692,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.5.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[69],
         .w = { W[70], W[71] },
@@ -701,7 +701,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.5.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[72] },
         .y = { A + 1474560 },
@@ -710,7 +710,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.6.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[73],
         .w = { W[74], W[76], W[78] },
@@ -725,7 +725,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)6 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -733,7 +733,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn", A + 229376, n, 896);
     /* model.layers.6.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[80] },
         .y = { A + 1245184 },
@@ -742,7 +742,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.6.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[81],
         .w = { W[82], W[83] },
@@ -751,7 +751,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.6.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[84] },
         .y = { A + 1474560 },
@@ -760,7 +760,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.7.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[85],
         .w = { W[86], W[88], W[90] },
@@ -775,7 +775,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)7 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -783,7 +783,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn", A + 229376, n, 896);
     /* model.layers.7.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[92] },
         .y = { A + 1245184 },
@@ -792,7 +792,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.7.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[93],
         .w = { W[94], W[95] },
@@ -801,7 +801,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.7.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[96] },
         .y = { A + 1474560 },
@@ -810,7 +810,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.8.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[97],
         .w = { W[98], W[100], W[102] },
@@ -825,7 +825,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)8 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -833,7 +833,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn", A + 229376, n, 896);
     /* model.layers.8.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[104] },
         .y = { A + 1245184 },
@@ -842,7 +842,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.8.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[105],
         .w = { W[106], W[107] },
@@ -851,7 +851,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.8.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[108] },
         .y = { A + 1474560 },
@@ -860,7 +860,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.9.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[109],
         .w = { W[110], W[112], W[114] },
@@ -875,7 +875,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)9 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -883,7 +883,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn", A + 229376, n, 896);
     /* model.layers.9.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[116] },
         .y = { A + 1245184 },
@@ -892,7 +892,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.9.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[117],
         .w = { W[118], W[119] },
@@ -901,7 +901,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.9.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[120] },
         .y = { A + 1474560 },
@@ -910,7 +910,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.10.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[121],
         .w = { W[122], W[124], W[126] },
@@ -925,7 +925,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)10 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -933,7 +933,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn", A + 229376, n, 896);
     /* model.layers.10.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[128] },
         .y = { A + 1245184 },
@@ -942,7 +942,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.10.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[129],
         .w = { W[130], W[131] },
@@ -951,7 +951,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.10.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[132] },
         .y = { A + 1474560 },
@@ -960,7 +960,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.11.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[133],
         .w = { W[134], W[136], W[138] },
@@ -975,7 +975,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)11 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -983,7 +983,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn", A + 229376, n, 896);
     /* model.layers.11.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[140] },
         .y = { A + 1245184 },
@@ -992,7 +992,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.11.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[141],
         .w = { W[142], W[143] },
@@ -1001,7 +1001,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.11.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[144] },
         .y = { A + 1474560 },
@@ -1010,7 +1010,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.12.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[145],
         .w = { W[146], W[148], W[150] },
@@ -1025,7 +1025,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)12 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -1033,7 +1033,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn", A + 229376, n, 896);
     /* model.layers.12.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[152] },
         .y = { A + 1245184 },
@@ -1042,7 +1042,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.12.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[153],
         .w = { W[154], W[155] },
@@ -1051,7 +1051,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.12.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[156] },
         .y = { A + 1474560 },
@@ -1060,7 +1060,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.13.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[157],
         .w = { W[158], W[160], W[162] },
@@ -1075,7 +1075,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)13 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -1083,7 +1083,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn", A + 229376, n, 896);
     /* model.layers.13.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[164] },
         .y = { A + 1245184 },
@@ -1092,7 +1092,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.13.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[165],
         .w = { W[166], W[167] },
@@ -1101,7 +1101,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.13.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[168] },
         .y = { A + 1474560 },
@@ -1110,7 +1110,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.14.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[169],
         .w = { W[170], W[172], W[174] },
@@ -1125,7 +1125,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)14 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -1133,7 +1133,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn", A + 229376, n, 896);
     /* model.layers.14.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[176] },
         .y = { A + 1245184 },
@@ -1142,7 +1142,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.14.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[177],
         .w = { W[178], W[179] },
@@ -1151,7 +1151,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.14.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[180] },
         .y = { A + 1474560 },
@@ -1160,7 +1160,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.15.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[181],
         .w = { W[182], W[184], W[186] },
@@ -1175,7 +1175,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)15 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -1183,7 +1183,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn", A + 229376, n, 896);
     /* model.layers.15.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[188] },
         .y = { A + 1245184 },
@@ -1192,7 +1192,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.15.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[189],
         .w = { W[190], W[191] },
@@ -1201,7 +1201,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.15.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[192] },
         .y = { A + 1474560 },
@@ -1210,7 +1210,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.16.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[193],
         .w = { W[194], W[196], W[198] },
@@ -1225,7 +1225,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)16 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -1233,7 +1233,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn", A + 229376, n, 896);
     /* model.layers.16.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[200] },
         .y = { A + 1245184 },
@@ -1242,7 +1242,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.16.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[201],
         .w = { W[202], W[203] },
@@ -1251,7 +1251,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.16.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[204] },
         .y = { A + 1474560 },
@@ -1260,7 +1260,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.17.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[205],
         .w = { W[206], W[208], W[210] },
@@ -1275,7 +1275,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)17 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -1283,7 +1283,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn", A + 229376, n, 896);
     /* model.layers.17.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[212] },
         .y = { A + 1245184 },
@@ -1292,7 +1292,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.17.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[213],
         .w = { W[214], W[215] },
@@ -1301,7 +1301,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.17.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[216] },
         .y = { A + 1474560 },
@@ -1310,7 +1310,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.18.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[217],
         .w = { W[218], W[220], W[222] },
@@ -1325,7 +1325,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)18 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -1333,7 +1333,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn", A + 229376, n, 896);
     /* model.layers.18.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[224] },
         .y = { A + 1245184 },
@@ -1342,7 +1342,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.18.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[225],
         .w = { W[226], W[227] },
@@ -1351,7 +1351,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.18.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[228] },
         .y = { A + 1474560 },
@@ -1360,7 +1360,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.19.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[229],
         .w = { W[230], W[232], W[234] },
@@ -1375,7 +1375,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)19 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -1383,7 +1383,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn", A + 229376, n, 896);
     /* model.layers.19.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[236] },
         .y = { A + 1245184 },
@@ -1392,7 +1392,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.19.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[237],
         .w = { W[238], W[239] },
@@ -1401,7 +1401,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.19.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[240] },
         .y = { A + 1474560 },
@@ -1410,7 +1410,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.20.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[241],
         .w = { W[242], W[244], W[246] },
@@ -1425,7 +1425,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)20 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -1433,7 +1433,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn", A + 229376, n, 896);
     /* model.layers.20.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[248] },
         .y = { A + 1245184 },
@@ -1442,7 +1442,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.20.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[249],
         .w = { W[250], W[251] },
@@ -1451,7 +1451,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.20.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[252] },
         .y = { A + 1474560 },
@@ -1460,7 +1460,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.21.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[253],
         .w = { W[254], W[256], W[258] },
@@ -1475,7 +1475,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)21 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -1483,7 +1483,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn", A + 229376, n, 896);
     /* model.layers.21.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[260] },
         .y = { A + 1245184 },
@@ -1492,7 +1492,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.21.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[261],
         .w = { W[262], W[263] },
@@ -1501,7 +1501,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.21.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[264] },
         .y = { A + 1474560 },
@@ -1510,7 +1510,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.22.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[265],
         .w = { W[266], W[268], W[270] },
@@ -1525,7 +1525,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)22 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -1533,7 +1533,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn", A + 229376, n, 896);
     /* model.layers.22.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[272] },
         .y = { A + 1245184 },
@@ -1542,7 +1542,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.22.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[273],
         .w = { W[274], W[275] },
@@ -1551,7 +1551,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.22.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[276] },
         .y = { A + 1474560 },
@@ -1560,7 +1560,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.down_proj.residual", A + 1474560, n, 896);
     /* model.layers.23.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 896] -> [n, 896] [n, 128] [n, 128] */
-    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_128_128_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 1474560,
         .norm_w = W[277],
         .w = { W[278], W[280], W[282] },
@@ -1575,7 +1575,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 8388608, .out = A + 229376,
+            .cache = c->kv + (size_t)23 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
@@ -1583,7 +1583,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn", A + 229376, n, 896);
     /* model.layers.23.self_attn.o_proj.residual: [n, 896] -> [n, 896] */
-    lm_pool_run(c->pool, linear_896_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 229376,
         .w = { W[284] },
         .y = { A + 1245184 },
@@ -1592,7 +1592,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.o_proj.residual", A + 1245184, n, 896);
     /* model.layers.23.mlp.gate_proj.swiglu: rmsnorm [n, 896] -> [n, 4864] */
-    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_4864_4864_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1245184,
         .norm_w = W[285],
         .w = { W[286], W[287] },
@@ -1601,7 +1601,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.gate_proj.swiglu", A + 0, n, 4864);
     /* model.layers.23.mlp.down_proj.residual: [n, 4864] -> [n, 896] */
-    lm_pool_run(c->pool, linear_4864_896_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4864_896_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[288] },
         .y = { A + 1474560 },
@@ -1610,7 +1610,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.down_proj.residual", A + 1474560, n, 896);
     /* logits: rmsnorm [n, 896] -> [n, 151936] */
-    lm_pool_run(c->pool, linear_896_151936_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_896_151936_bf16_norm_xbf16, &(lm_linear_args){
         .x = all_logits ? A + 1474560 : A + 1474560 + (size_t)(n - 1) * 896,
         .norm_w = W[289],
         .w = { W[0] },
@@ -1625,10 +1625,10 @@ const lm_model_desc qwen2_5_0_5b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen2/qwen2.5-0.5b.yaml",
     .dtype_name = "bf16",
-    .matmul_input = "f32",
-    .kv_dtype = "f32",
+    .matmul_input = "bf16",
+    .kv_dtype = "bf16",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = LM_F32_BF16W_KERNEL,
+    .matmul_kernel = LM_BF16_KERNEL,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

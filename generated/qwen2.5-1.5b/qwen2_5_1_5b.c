@@ -28,7 +28,7 @@
 #define HIDDEN 1536
 #define ARENA_FLOATS ((size_t)3080192) /* 11.8 MiB */
 #define SCRATCH_FLOATS ((size_t)2867200) /* per thread */
-#define KV_FLOATS ((size_t)469762048) /* 1792.0 MiB of address space */
+#define KV_FLOATS ((size_t)234881024) /* 896.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
 static const lm_weight_desc weights[] = {
@@ -393,56 +393,56 @@ static void embed_1536_bf16(void *arg, int tid, int nthreads)
     lm_embed_task(arg, tid, nthreads, 1536, LM_BF16);
 }
 
-/* x[n, 1536] rmsnorm -> [n, 1536] [n, 256] [n, 256], bf16 weights */
-static void linear_1536_1536_256_256_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 1536] rmsnorm -> [n, 1536] [n, 256] [n, 256], bf16 weights, inputs rounded to bf16 */
+static void linear_1536_1536_256_256_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 1536, 256, 256 };
-    lm_linear_task(arg, tid, nthreads, 1536, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 1536, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 /* Attention, 12 query heads over 2 KV heads of 128, cache of 32768:
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_12_2_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 2, 128, 32768, 0.0f, 128, 0);
+    lm_attn_store_task(arg, tid, nthreads, 2, 128, 32768, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(12 / 2, 128),
                "the emitter sized the scratch for a different attention block");
-_Static_assert(!0 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
+_Static_assert(!1 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_12_2_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 12, 2, 128, 32768, 0.0f, 128,
-                       0.08838834764831843f, 0, 0);
+                       0.08838834764831843f, 0, 1);
 }
 
-/* x[n, 1536] -> [n, 1536], bf16 weights */
-static void linear_1536_1536_bf16(void *arg, int tid, int nthreads)
+/* x[n, 1536] -> [n, 1536], bf16 weights, inputs rounded to bf16 */
+static void linear_1536_1536_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 1536 };
-    lm_linear_task(arg, tid, nthreads, 1536, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 1536, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 1536] rmsnorm -> [n, 8960], bf16 weights, silu(gate) * up */
-static void linear_1536_8960_8960_bf16_norm_swiglu(void *arg, int tid, int nthreads)
+/* x[n, 1536] rmsnorm -> [n, 8960], bf16 weights, silu(gate) * up, inputs rounded to bf16 */
+static void linear_1536_8960_8960_bf16_norm_swiglu_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 8960, 8960 };
-    lm_linear_task(arg, tid, nthreads, 1536, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
+    lm_linear_task(arg, tid, nthreads, 1536, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 1);
 }
 
-/* x[n, 8960] -> [n, 1536], bf16 weights */
-static void linear_8960_1536_bf16(void *arg, int tid, int nthreads)
+/* x[n, 8960] -> [n, 1536], bf16 weights, inputs rounded to bf16 */
+static void linear_8960_1536_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 1536 };
-    lm_linear_task(arg, tid, nthreads, 8960, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 8960, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 1536] rmsnorm -> [n, 151936], bf16 weights */
-static void linear_1536_151936_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 1536] rmsnorm -> [n, 151936], bf16 weights, inputs rounded to bf16 */
+static void linear_1536_151936_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 151936 };
-    lm_linear_task(arg, tid, nthreads, 1536, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 1536, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 
@@ -458,7 +458,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     lm_pool_run(c->pool, embed_1536_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 1536);
     /* model.layers.0.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 0,
         .norm_w = W[1],
         .w = { W[2], W[4], W[6] },
@@ -473,7 +473,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 393216, .k = A + 1179648, .v = A + 1245184,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 16777216, .out = A + 786432,
+            .cache = c->kv + (size_t)0 * 8388608, .out = A + 786432,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -481,7 +481,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn", A + 786432, n, 1536);
     /* model.layers.0.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 786432,
         .w = { W[8] },
         .y = { A + 2293760 },
@@ -490,7 +490,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.0.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[9],
         .w = { W[10], W[11] },
@@ -499,7 +499,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.0.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[12] },
         .y = { A + 2686976 },
@@ -508,7 +508,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.1.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[13],
         .w = { W[14], W[16], W[18] },
@@ -523,7 +523,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)1 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -531,7 +531,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn", A + 393216, n, 1536);
     /* model.layers.1.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[20] },
         .y = { A + 2293760 },
@@ -540,7 +540,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.1.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[21],
         .w = { W[22], W[23] },
@@ -549,7 +549,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.1.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[24] },
         .y = { A + 2686976 },
@@ -558,7 +558,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.2.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[25],
         .w = { W[26], W[28], W[30] },
@@ -573,7 +573,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)2 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -581,7 +581,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn", A + 393216, n, 1536);
     /* model.layers.2.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[32] },
         .y = { A + 2293760 },
@@ -590,7 +590,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.2.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[33],
         .w = { W[34], W[35] },
@@ -599,7 +599,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.2.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[36] },
         .y = { A + 2686976 },
@@ -608,7 +608,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.3.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[37],
         .w = { W[38], W[40], W[42] },
@@ -623,7 +623,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)3 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -631,7 +631,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn", A + 393216, n, 1536);
     /* model.layers.3.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[44] },
         .y = { A + 2293760 },
@@ -640,7 +640,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.3.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[45],
         .w = { W[46], W[47] },
@@ -649,7 +649,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.3.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[48] },
         .y = { A + 2686976 },
@@ -658,7 +658,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.4.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[49],
         .w = { W[50], W[52], W[54] },
@@ -673,7 +673,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)4 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -681,7 +681,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn", A + 393216, n, 1536);
     /* model.layers.4.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[56] },
         .y = { A + 2293760 },
@@ -690,7 +690,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.4.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[57],
         .w = { W[58], W[59] },
@@ -699,7 +699,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.4.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[60] },
         .y = { A + 2686976 },
@@ -708,7 +708,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.5.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[61],
         .w = { W[62], W[64], W[66] },
@@ -723,7 +723,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)5 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -731,7 +731,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn", A + 393216, n, 1536);
     /* model.layers.5.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[68] },
         .y = { A + 2293760 },
@@ -740,7 +740,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.5.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[69],
         .w = { W[70], W[71] },
@@ -749,7 +749,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.5.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[72] },
         .y = { A + 2686976 },
@@ -758,7 +758,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.6.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[73],
         .w = { W[74], W[76], W[78] },
@@ -773,7 +773,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)6 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -781,7 +781,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn", A + 393216, n, 1536);
     /* model.layers.6.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[80] },
         .y = { A + 2293760 },
@@ -790,7 +790,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.6.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[81],
         .w = { W[82], W[83] },
@@ -799,7 +799,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.6.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[84] },
         .y = { A + 2686976 },
@@ -808,7 +808,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.7.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[85],
         .w = { W[86], W[88], W[90] },
@@ -823,7 +823,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)7 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -831,7 +831,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn", A + 393216, n, 1536);
     /* model.layers.7.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[92] },
         .y = { A + 2293760 },
@@ -840,7 +840,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.7.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[93],
         .w = { W[94], W[95] },
@@ -849,7 +849,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.7.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[96] },
         .y = { A + 2686976 },
@@ -858,7 +858,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.8.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[97],
         .w = { W[98], W[100], W[102] },
@@ -873,7 +873,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)8 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -881,7 +881,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn", A + 393216, n, 1536);
     /* model.layers.8.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[104] },
         .y = { A + 2293760 },
@@ -890,7 +890,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.8.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[105],
         .w = { W[106], W[107] },
@@ -899,7 +899,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.8.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[108] },
         .y = { A + 2686976 },
@@ -908,7 +908,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.9.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[109],
         .w = { W[110], W[112], W[114] },
@@ -923,7 +923,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)9 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -931,7 +931,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn", A + 393216, n, 1536);
     /* model.layers.9.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[116] },
         .y = { A + 2293760 },
@@ -940,7 +940,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.9.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[117],
         .w = { W[118], W[119] },
@@ -949,7 +949,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.9.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[120] },
         .y = { A + 2686976 },
@@ -958,7 +958,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.10.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[121],
         .w = { W[122], W[124], W[126] },
@@ -973,7 +973,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)10 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -981,7 +981,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn", A + 393216, n, 1536);
     /* model.layers.10.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[128] },
         .y = { A + 2293760 },
@@ -990,7 +990,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.10.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[129],
         .w = { W[130], W[131] },
@@ -999,7 +999,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.10.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[132] },
         .y = { A + 2686976 },
@@ -1008,7 +1008,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.11.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[133],
         .w = { W[134], W[136], W[138] },
@@ -1023,7 +1023,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)11 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -1031,7 +1031,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn", A + 393216, n, 1536);
     /* model.layers.11.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[140] },
         .y = { A + 2293760 },
@@ -1040,7 +1040,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.11.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[141],
         .w = { W[142], W[143] },
@@ -1049,7 +1049,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.11.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[144] },
         .y = { A + 2686976 },
@@ -1058,7 +1058,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.12.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[145],
         .w = { W[146], W[148], W[150] },
@@ -1073,7 +1073,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)12 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -1081,7 +1081,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn", A + 393216, n, 1536);
     /* model.layers.12.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[152] },
         .y = { A + 2293760 },
@@ -1090,7 +1090,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.12.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[153],
         .w = { W[154], W[155] },
@@ -1099,7 +1099,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.12.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[156] },
         .y = { A + 2686976 },
@@ -1108,7 +1108,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.13.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[157],
         .w = { W[158], W[160], W[162] },
@@ -1123,7 +1123,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)13 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -1131,7 +1131,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn", A + 393216, n, 1536);
     /* model.layers.13.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[164] },
         .y = { A + 2293760 },
@@ -1140,7 +1140,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.13.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[165],
         .w = { W[166], W[167] },
@@ -1149,7 +1149,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.13.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[168] },
         .y = { A + 2686976 },
@@ -1158,7 +1158,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.14.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[169],
         .w = { W[170], W[172], W[174] },
@@ -1173,7 +1173,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)14 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -1181,7 +1181,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn", A + 393216, n, 1536);
     /* model.layers.14.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[176] },
         .y = { A + 2293760 },
@@ -1190,7 +1190,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.14.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[177],
         .w = { W[178], W[179] },
@@ -1199,7 +1199,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.14.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[180] },
         .y = { A + 2686976 },
@@ -1208,7 +1208,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.15.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[181],
         .w = { W[182], W[184], W[186] },
@@ -1223,7 +1223,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)15 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -1231,7 +1231,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn", A + 393216, n, 1536);
     /* model.layers.15.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[188] },
         .y = { A + 2293760 },
@@ -1240,7 +1240,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.15.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[189],
         .w = { W[190], W[191] },
@@ -1249,7 +1249,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.15.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[192] },
         .y = { A + 2686976 },
@@ -1258,7 +1258,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.16.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[193],
         .w = { W[194], W[196], W[198] },
@@ -1273,7 +1273,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)16 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -1281,7 +1281,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn", A + 393216, n, 1536);
     /* model.layers.16.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[200] },
         .y = { A + 2293760 },
@@ -1290,7 +1290,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.16.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[201],
         .w = { W[202], W[203] },
@@ -1299,7 +1299,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.16.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[204] },
         .y = { A + 2686976 },
@@ -1308,7 +1308,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.17.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[205],
         .w = { W[206], W[208], W[210] },
@@ -1323,7 +1323,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)17 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -1331,7 +1331,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn", A + 393216, n, 1536);
     /* model.layers.17.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[212] },
         .y = { A + 2293760 },
@@ -1340,7 +1340,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.17.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[213],
         .w = { W[214], W[215] },
@@ -1349,7 +1349,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.17.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[216] },
         .y = { A + 2686976 },
@@ -1358,7 +1358,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.18.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[217],
         .w = { W[218], W[220], W[222] },
@@ -1373,7 +1373,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)18 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -1381,7 +1381,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn", A + 393216, n, 1536);
     /* model.layers.18.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[224] },
         .y = { A + 2293760 },
@@ -1390,7 +1390,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.18.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[225],
         .w = { W[226], W[227] },
@@ -1399,7 +1399,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.18.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[228] },
         .y = { A + 2686976 },
@@ -1408,7 +1408,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.19.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[229],
         .w = { W[230], W[232], W[234] },
@@ -1423,7 +1423,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)19 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -1431,7 +1431,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn", A + 393216, n, 1536);
     /* model.layers.19.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[236] },
         .y = { A + 2293760 },
@@ -1440,7 +1440,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.19.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[237],
         .w = { W[238], W[239] },
@@ -1449,7 +1449,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.19.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[240] },
         .y = { A + 2686976 },
@@ -1458,7 +1458,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.20.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[241],
         .w = { W[242], W[244], W[246] },
@@ -1473,7 +1473,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)20 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -1481,7 +1481,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn", A + 393216, n, 1536);
     /* model.layers.20.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[248] },
         .y = { A + 2293760 },
@@ -1490,7 +1490,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.20.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[249],
         .w = { W[250], W[251] },
@@ -1499,7 +1499,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.20.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[252] },
         .y = { A + 2686976 },
@@ -1508,7 +1508,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.21.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[253],
         .w = { W[254], W[256], W[258] },
@@ -1523,7 +1523,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)21 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -1531,7 +1531,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn", A + 393216, n, 1536);
     /* model.layers.21.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[260] },
         .y = { A + 2293760 },
@@ -1540,7 +1540,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.21.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[261],
         .w = { W[262], W[263] },
@@ -1549,7 +1549,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.21.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[264] },
         .y = { A + 2686976 },
@@ -1558,7 +1558,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.22.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[265],
         .w = { W[266], W[268], W[270] },
@@ -1573,7 +1573,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)22 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -1581,7 +1581,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn", A + 393216, n, 1536);
     /* model.layers.22.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[272] },
         .y = { A + 2293760 },
@@ -1590,7 +1590,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.22.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[273],
         .w = { W[274], W[275] },
@@ -1599,7 +1599,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.22.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[276] },
         .y = { A + 2686976 },
@@ -1608,7 +1608,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.23.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[277],
         .w = { W[278], W[280], W[282] },
@@ -1623,7 +1623,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)23 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -1631,7 +1631,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn", A + 393216, n, 1536);
     /* model.layers.23.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[284] },
         .y = { A + 2293760 },
@@ -1640,7 +1640,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.23.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[285],
         .w = { W[286], W[287] },
@@ -1649,7 +1649,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.23.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[288] },
         .y = { A + 2686976 },
@@ -1658,7 +1658,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.24.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[289],
         .w = { W[290], W[292], W[294] },
@@ -1673,7 +1673,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)24 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -1681,7 +1681,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn", A + 393216, n, 1536);
     /* model.layers.24.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[296] },
         .y = { A + 2293760 },
@@ -1690,7 +1690,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.24.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[297],
         .w = { W[298], W[299] },
@@ -1699,7 +1699,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.24.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[300] },
         .y = { A + 2686976 },
@@ -1708,7 +1708,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.25.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[301],
         .w = { W[302], W[304], W[306] },
@@ -1723,7 +1723,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)25 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -1731,7 +1731,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn", A + 393216, n, 1536);
     /* model.layers.25.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[308] },
         .y = { A + 2293760 },
@@ -1740,7 +1740,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.25.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[309],
         .w = { W[310], W[311] },
@@ -1749,7 +1749,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.25.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[312] },
         .y = { A + 2686976 },
@@ -1758,7 +1758,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.26.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[313],
         .w = { W[314], W[316], W[318] },
@@ -1773,7 +1773,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)26 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -1781,7 +1781,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn", A + 393216, n, 1536);
     /* model.layers.26.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[320] },
         .y = { A + 2293760 },
@@ -1790,7 +1790,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.26.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[321],
         .w = { W[322], W[323] },
@@ -1799,7 +1799,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.26.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[324] },
         .y = { A + 2686976 },
@@ -1808,7 +1808,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* model.layers.27.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 1536] -> [n, 1536] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2686976,
         .norm_w = W[325],
         .w = { W[326], W[328], W[330] },
@@ -1823,7 +1823,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 16777216, .out = A + 393216,
+            .cache = c->kv + (size_t)27 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
@@ -1831,7 +1831,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn", A + 393216, n, 1536);
     /* model.layers.27.self_attn.o_proj.residual: [n, 1536] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_1536_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 393216,
         .w = { W[332] },
         .y = { A + 2293760 },
@@ -1840,7 +1840,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.o_proj.residual", A + 2293760, n, 1536);
     /* model.layers.27.mlp.gate_proj.swiglu: rmsnorm [n, 1536] -> [n, 8960] */
-    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_8960_8960_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2293760,
         .norm_w = W[333],
         .w = { W[334], W[335] },
@@ -1849,7 +1849,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.gate_proj.swiglu", A + 0, n, 8960);
     /* model.layers.27.mlp.down_proj.residual: [n, 8960] -> [n, 1536] */
-    lm_pool_run(c->pool, linear_8960_1536_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8960_1536_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[336] },
         .y = { A + 2686976 },
@@ -1858,7 +1858,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* logits: rmsnorm [n, 1536] -> [n, 151936] */
-    lm_pool_run(c->pool, linear_1536_151936_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_1536_151936_bf16_norm_xbf16, &(lm_linear_args){
         .x = all_logits ? A + 2686976 : A + 2686976 + (size_t)(n - 1) * 1536,
         .norm_w = W[337],
         .w = { W[0] },
@@ -1873,10 +1873,10 @@ const lm_model_desc qwen2_5_1_5b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen2/qwen2.5-1.5b.yaml",
     .dtype_name = "bf16",
-    .matmul_input = "f32",
-    .kv_dtype = "f32",
+    .matmul_input = "bf16",
+    .kv_dtype = "bf16",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = LM_F32_BF16W_KERNEL,
+    .matmul_kernel = LM_BF16_KERNEL,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

@@ -28,7 +28,7 @@
 #define HIDDEN 5120
 #define ARENA_FLOATS ((size_t)6553600) /* 25.0 MiB */
 #define SCRATCH_FLOATS ((size_t)4423680) /* per thread */
-#define KV_FLOATS ((size_t)12884901888) /* 49152.0 MiB of address space */
+#define KV_FLOATS ((size_t)6442450944) /* 24576.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
 static const lm_weight_desc weights[] = {
@@ -634,56 +634,56 @@ static void embed_5120_bf16(void *arg, int tid, int nthreads)
     lm_embed_task(arg, tid, nthreads, 5120, LM_BF16);
 }
 
-/* x[n, 5120] rmsnorm -> [n, 5120] [n, 1024] [n, 1024], bf16 weights */
-static void linear_5120_5120_1024_1024_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 5120] rmsnorm -> [n, 5120] [n, 1024] [n, 1024], bf16 weights, inputs rounded to bf16 */
+static void linear_5120_5120_1024_1024_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 5120, 1024, 1024 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-05f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-05f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 /* Attention, 40 query heads over 8 KV heads of 128, cache of 131072:
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_40_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 131072, 0.0f, 128, 0);
+    lm_attn_store_task(arg, tid, nthreads, 8, 128, 131072, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(40 / 8, 128),
                "the emitter sized the scratch for a different attention block");
-_Static_assert(!0 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
+_Static_assert(!1 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_40_8_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 40, 8, 128, 131072, 0.0f, 128,
-                       0.08838834764831843f, 0, 0);
+                       0.08838834764831843f, 0, 1);
 }
 
-/* x[n, 5120] -> [n, 5120], bf16 weights */
-static void linear_5120_5120_bf16(void *arg, int tid, int nthreads)
+/* x[n, 5120] -> [n, 5120], bf16 weights, inputs rounded to bf16 */
+static void linear_5120_5120_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 5120 };
-    lm_linear_task(arg, tid, nthreads, 5120, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 5120, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 5120] rmsnorm -> [n, 13824], bf16 weights, silu(gate) * up */
-static void linear_5120_13824_13824_bf16_norm_swiglu(void *arg, int tid, int nthreads)
+/* x[n, 5120] rmsnorm -> [n, 13824], bf16 weights, silu(gate) * up, inputs rounded to bf16 */
+static void linear_5120_13824_13824_bf16_norm_swiglu_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 13824, 13824 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-05f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-05f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 1);
 }
 
-/* x[n, 13824] -> [n, 5120], bf16 weights */
-static void linear_13824_5120_bf16(void *arg, int tid, int nthreads)
+/* x[n, 13824] -> [n, 5120], bf16 weights, inputs rounded to bf16 */
+static void linear_13824_5120_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 5120 };
-    lm_linear_task(arg, tid, nthreads, 13824, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 13824, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 5120] rmsnorm -> [n, 152064], bf16 weights */
-static void linear_5120_152064_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 5120] rmsnorm -> [n, 152064], bf16 weights, inputs rounded to bf16 */
+static void linear_5120_152064_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 152064 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-05f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-05f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 
@@ -699,7 +699,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     lm_pool_run(c->pool, embed_5120_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 5120);
     /* model.layers.0.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 0,
         .norm_w = W[1],
         .w = { W[2], W[4], W[6] },
@@ -714,7 +714,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 1310720, .k = A + 3932160, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 268435456, .out = A + 2621440,
+            .cache = c->kv + (size_t)0 * 134217728, .out = A + 2621440,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -722,7 +722,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn", A + 2621440, n, 5120);
     /* model.layers.0.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2621440,
         .w = { W[8] },
         .y = { A + 3932160 },
@@ -731,7 +731,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.o_proj.residual", A + 3932160, n, 5120);
     /* model.layers.0.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3932160,
         .norm_w = W[9],
         .w = { W[10], W[11] },
@@ -740,7 +740,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.0.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[12] },
         .y = { A + 5242880 },
@@ -749,7 +749,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.down_proj.residual", A + 5242880, n, 5120);
     /* model.layers.1.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5242880,
         .norm_w = W[13],
         .w = { W[14], W[16], W[18] },
@@ -764,7 +764,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)1 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -772,7 +772,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn", A + 1310720, n, 5120);
     /* model.layers.1.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[20] },
         .y = { A + 3538944 },
@@ -781,7 +781,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.1.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[21],
         .w = { W[22], W[23] },
@@ -790,7 +790,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.1.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[24] },
         .y = { A + 4849664 },
@@ -799,7 +799,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.2.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[25],
         .w = { W[26], W[28], W[30] },
@@ -814,7 +814,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)2 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -822,7 +822,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn", A + 1310720, n, 5120);
     /* model.layers.2.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[32] },
         .y = { A + 3538944 },
@@ -831,7 +831,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.2.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[33],
         .w = { W[34], W[35] },
@@ -840,7 +840,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.2.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[36] },
         .y = { A + 4849664 },
@@ -849,7 +849,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.3.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[37],
         .w = { W[38], W[40], W[42] },
@@ -864,7 +864,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)3 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -872,7 +872,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn", A + 1310720, n, 5120);
     /* model.layers.3.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[44] },
         .y = { A + 3538944 },
@@ -881,7 +881,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.3.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[45],
         .w = { W[46], W[47] },
@@ -890,7 +890,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.3.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[48] },
         .y = { A + 4849664 },
@@ -899,7 +899,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.4.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[49],
         .w = { W[50], W[52], W[54] },
@@ -914,7 +914,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)4 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -922,7 +922,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn", A + 1310720, n, 5120);
     /* model.layers.4.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[56] },
         .y = { A + 3538944 },
@@ -931,7 +931,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.4.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[57],
         .w = { W[58], W[59] },
@@ -940,7 +940,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.4.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[60] },
         .y = { A + 4849664 },
@@ -949,7 +949,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.5.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[61],
         .w = { W[62], W[64], W[66] },
@@ -964,7 +964,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)5 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -972,7 +972,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn", A + 1310720, n, 5120);
     /* model.layers.5.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[68] },
         .y = { A + 3538944 },
@@ -981,7 +981,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.5.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[69],
         .w = { W[70], W[71] },
@@ -990,7 +990,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.5.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[72] },
         .y = { A + 4849664 },
@@ -999,7 +999,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.6.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[73],
         .w = { W[74], W[76], W[78] },
@@ -1014,7 +1014,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)6 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1022,7 +1022,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn", A + 1310720, n, 5120);
     /* model.layers.6.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[80] },
         .y = { A + 3538944 },
@@ -1031,7 +1031,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.6.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[81],
         .w = { W[82], W[83] },
@@ -1040,7 +1040,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.6.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[84] },
         .y = { A + 4849664 },
@@ -1049,7 +1049,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.7.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[85],
         .w = { W[86], W[88], W[90] },
@@ -1064,7 +1064,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)7 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1072,7 +1072,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn", A + 1310720, n, 5120);
     /* model.layers.7.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[92] },
         .y = { A + 3538944 },
@@ -1081,7 +1081,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.7.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[93],
         .w = { W[94], W[95] },
@@ -1090,7 +1090,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.7.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[96] },
         .y = { A + 4849664 },
@@ -1099,7 +1099,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.8.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[97],
         .w = { W[98], W[100], W[102] },
@@ -1114,7 +1114,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)8 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1122,7 +1122,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn", A + 1310720, n, 5120);
     /* model.layers.8.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[104] },
         .y = { A + 3538944 },
@@ -1131,7 +1131,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.8.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[105],
         .w = { W[106], W[107] },
@@ -1140,7 +1140,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.8.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[108] },
         .y = { A + 4849664 },
@@ -1149,7 +1149,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.9.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[109],
         .w = { W[110], W[112], W[114] },
@@ -1164,7 +1164,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)9 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1172,7 +1172,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn", A + 1310720, n, 5120);
     /* model.layers.9.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[116] },
         .y = { A + 3538944 },
@@ -1181,7 +1181,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.9.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[117],
         .w = { W[118], W[119] },
@@ -1190,7 +1190,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.9.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[120] },
         .y = { A + 4849664 },
@@ -1199,7 +1199,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.10.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[121],
         .w = { W[122], W[124], W[126] },
@@ -1214,7 +1214,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)10 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1222,7 +1222,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn", A + 1310720, n, 5120);
     /* model.layers.10.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[128] },
         .y = { A + 3538944 },
@@ -1231,7 +1231,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.10.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[129],
         .w = { W[130], W[131] },
@@ -1240,7 +1240,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.10.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[132] },
         .y = { A + 4849664 },
@@ -1249,7 +1249,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.11.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[133],
         .w = { W[134], W[136], W[138] },
@@ -1264,7 +1264,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)11 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1272,7 +1272,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn", A + 1310720, n, 5120);
     /* model.layers.11.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[140] },
         .y = { A + 3538944 },
@@ -1281,7 +1281,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.11.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[141],
         .w = { W[142], W[143] },
@@ -1290,7 +1290,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.11.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[144] },
         .y = { A + 4849664 },
@@ -1299,7 +1299,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.12.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[145],
         .w = { W[146], W[148], W[150] },
@@ -1314,7 +1314,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)12 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1322,7 +1322,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn", A + 1310720, n, 5120);
     /* model.layers.12.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[152] },
         .y = { A + 3538944 },
@@ -1331,7 +1331,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.12.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[153],
         .w = { W[154], W[155] },
@@ -1340,7 +1340,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.12.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[156] },
         .y = { A + 4849664 },
@@ -1349,7 +1349,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.13.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[157],
         .w = { W[158], W[160], W[162] },
@@ -1364,7 +1364,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)13 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1372,7 +1372,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn", A + 1310720, n, 5120);
     /* model.layers.13.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[164] },
         .y = { A + 3538944 },
@@ -1381,7 +1381,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.13.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[165],
         .w = { W[166], W[167] },
@@ -1390,7 +1390,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.13.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[168] },
         .y = { A + 4849664 },
@@ -1399,7 +1399,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.14.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[169],
         .w = { W[170], W[172], W[174] },
@@ -1414,7 +1414,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)14 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1422,7 +1422,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn", A + 1310720, n, 5120);
     /* model.layers.14.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[176] },
         .y = { A + 3538944 },
@@ -1431,7 +1431,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.14.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[177],
         .w = { W[178], W[179] },
@@ -1440,7 +1440,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.14.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[180] },
         .y = { A + 4849664 },
@@ -1449,7 +1449,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.15.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[181],
         .w = { W[182], W[184], W[186] },
@@ -1464,7 +1464,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)15 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1472,7 +1472,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn", A + 1310720, n, 5120);
     /* model.layers.15.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[188] },
         .y = { A + 3538944 },
@@ -1481,7 +1481,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.15.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[189],
         .w = { W[190], W[191] },
@@ -1490,7 +1490,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.15.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[192] },
         .y = { A + 4849664 },
@@ -1499,7 +1499,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.16.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[193],
         .w = { W[194], W[196], W[198] },
@@ -1514,7 +1514,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)16 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1522,7 +1522,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn", A + 1310720, n, 5120);
     /* model.layers.16.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[200] },
         .y = { A + 3538944 },
@@ -1531,7 +1531,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.16.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[201],
         .w = { W[202], W[203] },
@@ -1540,7 +1540,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.16.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[204] },
         .y = { A + 4849664 },
@@ -1549,7 +1549,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.17.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[205],
         .w = { W[206], W[208], W[210] },
@@ -1564,7 +1564,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)17 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1572,7 +1572,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn", A + 1310720, n, 5120);
     /* model.layers.17.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[212] },
         .y = { A + 3538944 },
@@ -1581,7 +1581,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.17.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[213],
         .w = { W[214], W[215] },
@@ -1590,7 +1590,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.17.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[216] },
         .y = { A + 4849664 },
@@ -1599,7 +1599,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.18.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[217],
         .w = { W[218], W[220], W[222] },
@@ -1614,7 +1614,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)18 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1622,7 +1622,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn", A + 1310720, n, 5120);
     /* model.layers.18.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[224] },
         .y = { A + 3538944 },
@@ -1631,7 +1631,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.18.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[225],
         .w = { W[226], W[227] },
@@ -1640,7 +1640,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.18.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[228] },
         .y = { A + 4849664 },
@@ -1649,7 +1649,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.19.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[229],
         .w = { W[230], W[232], W[234] },
@@ -1664,7 +1664,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)19 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1672,7 +1672,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn", A + 1310720, n, 5120);
     /* model.layers.19.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[236] },
         .y = { A + 3538944 },
@@ -1681,7 +1681,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.19.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[237],
         .w = { W[238], W[239] },
@@ -1690,7 +1690,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.19.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[240] },
         .y = { A + 4849664 },
@@ -1699,7 +1699,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.20.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[241],
         .w = { W[242], W[244], W[246] },
@@ -1714,7 +1714,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)20 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1722,7 +1722,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn", A + 1310720, n, 5120);
     /* model.layers.20.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[248] },
         .y = { A + 3538944 },
@@ -1731,7 +1731,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.20.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[249],
         .w = { W[250], W[251] },
@@ -1740,7 +1740,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.20.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[252] },
         .y = { A + 4849664 },
@@ -1749,7 +1749,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.21.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[253],
         .w = { W[254], W[256], W[258] },
@@ -1764,7 +1764,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)21 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1772,7 +1772,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn", A + 1310720, n, 5120);
     /* model.layers.21.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[260] },
         .y = { A + 3538944 },
@@ -1781,7 +1781,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.21.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[261],
         .w = { W[262], W[263] },
@@ -1790,7 +1790,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.21.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[264] },
         .y = { A + 4849664 },
@@ -1799,7 +1799,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.22.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[265],
         .w = { W[266], W[268], W[270] },
@@ -1814,7 +1814,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)22 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1822,7 +1822,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn", A + 1310720, n, 5120);
     /* model.layers.22.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[272] },
         .y = { A + 3538944 },
@@ -1831,7 +1831,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.22.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[273],
         .w = { W[274], W[275] },
@@ -1840,7 +1840,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.22.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[276] },
         .y = { A + 4849664 },
@@ -1849,7 +1849,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.23.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[277],
         .w = { W[278], W[280], W[282] },
@@ -1864,7 +1864,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)23 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1872,7 +1872,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn", A + 1310720, n, 5120);
     /* model.layers.23.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[284] },
         .y = { A + 3538944 },
@@ -1881,7 +1881,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.23.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[285],
         .w = { W[286], W[287] },
@@ -1890,7 +1890,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.23.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[288] },
         .y = { A + 4849664 },
@@ -1899,7 +1899,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.24.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[289],
         .w = { W[290], W[292], W[294] },
@@ -1914,7 +1914,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)24 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1922,7 +1922,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn", A + 1310720, n, 5120);
     /* model.layers.24.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[296] },
         .y = { A + 3538944 },
@@ -1931,7 +1931,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.24.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[297],
         .w = { W[298], W[299] },
@@ -1940,7 +1940,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.24.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[300] },
         .y = { A + 4849664 },
@@ -1949,7 +1949,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.25.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[301],
         .w = { W[302], W[304], W[306] },
@@ -1964,7 +1964,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)25 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1972,7 +1972,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn", A + 1310720, n, 5120);
     /* model.layers.25.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[308] },
         .y = { A + 3538944 },
@@ -1981,7 +1981,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.25.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[309],
         .w = { W[310], W[311] },
@@ -1990,7 +1990,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.25.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[312] },
         .y = { A + 4849664 },
@@ -1999,7 +1999,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.26.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[313],
         .w = { W[314], W[316], W[318] },
@@ -2014,7 +2014,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)26 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2022,7 +2022,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn", A + 1310720, n, 5120);
     /* model.layers.26.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[320] },
         .y = { A + 3538944 },
@@ -2031,7 +2031,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.26.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[321],
         .w = { W[322], W[323] },
@@ -2040,7 +2040,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.26.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[324] },
         .y = { A + 4849664 },
@@ -2049,7 +2049,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.27.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[325],
         .w = { W[326], W[328], W[330] },
@@ -2064,7 +2064,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)27 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2072,7 +2072,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn", A + 1310720, n, 5120);
     /* model.layers.27.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[332] },
         .y = { A + 3538944 },
@@ -2081,7 +2081,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.27.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[333],
         .w = { W[334], W[335] },
@@ -2090,7 +2090,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.27.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[336] },
         .y = { A + 4849664 },
@@ -2099,7 +2099,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.28.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[337],
         .w = { W[338], W[340], W[342] },
@@ -2114,7 +2114,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)28 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)28 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2122,7 +2122,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn", A + 1310720, n, 5120);
     /* model.layers.28.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[344] },
         .y = { A + 3538944 },
@@ -2131,7 +2131,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.28.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[345],
         .w = { W[346], W[347] },
@@ -2140,7 +2140,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.28.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[348] },
         .y = { A + 4849664 },
@@ -2149,7 +2149,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.29.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[349],
         .w = { W[350], W[352], W[354] },
@@ -2164,7 +2164,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)29 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)29 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2172,7 +2172,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn", A + 1310720, n, 5120);
     /* model.layers.29.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[356] },
         .y = { A + 3538944 },
@@ -2181,7 +2181,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.29.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[357],
         .w = { W[358], W[359] },
@@ -2190,7 +2190,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.29.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[360] },
         .y = { A + 4849664 },
@@ -2199,7 +2199,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.30.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[361],
         .w = { W[362], W[364], W[366] },
@@ -2214,7 +2214,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)30 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)30 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2222,7 +2222,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn", A + 1310720, n, 5120);
     /* model.layers.30.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[368] },
         .y = { A + 3538944 },
@@ -2231,7 +2231,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.30.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[369],
         .w = { W[370], W[371] },
@@ -2240,7 +2240,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.30.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[372] },
         .y = { A + 4849664 },
@@ -2249,7 +2249,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.31.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[373],
         .w = { W[374], W[376], W[378] },
@@ -2264,7 +2264,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)31 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)31 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2272,7 +2272,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn", A + 1310720, n, 5120);
     /* model.layers.31.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[380] },
         .y = { A + 3538944 },
@@ -2281,7 +2281,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.31.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[381],
         .w = { W[382], W[383] },
@@ -2290,7 +2290,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.31.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[384] },
         .y = { A + 4849664 },
@@ -2299,7 +2299,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.32.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[385],
         .w = { W[386], W[388], W[390] },
@@ -2314,7 +2314,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)32 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)32 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2322,7 +2322,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn", A + 1310720, n, 5120);
     /* model.layers.32.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[392] },
         .y = { A + 3538944 },
@@ -2331,7 +2331,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.32.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[393],
         .w = { W[394], W[395] },
@@ -2340,7 +2340,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.32.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[396] },
         .y = { A + 4849664 },
@@ -2349,7 +2349,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.33.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[397],
         .w = { W[398], W[400], W[402] },
@@ -2364,7 +2364,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)33 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)33 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2372,7 +2372,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn", A + 1310720, n, 5120);
     /* model.layers.33.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[404] },
         .y = { A + 3538944 },
@@ -2381,7 +2381,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.33.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[405],
         .w = { W[406], W[407] },
@@ -2390,7 +2390,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.33.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[408] },
         .y = { A + 4849664 },
@@ -2399,7 +2399,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.34.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[409],
         .w = { W[410], W[412], W[414] },
@@ -2414,7 +2414,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)34 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)34 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2422,7 +2422,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn", A + 1310720, n, 5120);
     /* model.layers.34.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[416] },
         .y = { A + 3538944 },
@@ -2431,7 +2431,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.34.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[417],
         .w = { W[418], W[419] },
@@ -2440,7 +2440,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.34.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[420] },
         .y = { A + 4849664 },
@@ -2449,7 +2449,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.35.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[421],
         .w = { W[422], W[424], W[426] },
@@ -2464,7 +2464,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)35 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)35 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2472,7 +2472,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn", A + 1310720, n, 5120);
     /* model.layers.35.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[428] },
         .y = { A + 3538944 },
@@ -2481,7 +2481,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.35.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[429],
         .w = { W[430], W[431] },
@@ -2490,7 +2490,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.35.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[432] },
         .y = { A + 4849664 },
@@ -2499,7 +2499,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.36.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[433],
         .w = { W[434], W[436], W[438] },
@@ -2514,7 +2514,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)36 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)36 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2522,7 +2522,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.36.self_attn", A + 1310720, n, 5120);
     /* model.layers.36.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[440] },
         .y = { A + 3538944 },
@@ -2531,7 +2531,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.36.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.36.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[441],
         .w = { W[442], W[443] },
@@ -2540,7 +2540,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.36.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.36.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[444] },
         .y = { A + 4849664 },
@@ -2549,7 +2549,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.36.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.37.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[445],
         .w = { W[446], W[448], W[450] },
@@ -2564,7 +2564,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)37 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)37 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2572,7 +2572,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.37.self_attn", A + 1310720, n, 5120);
     /* model.layers.37.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[452] },
         .y = { A + 3538944 },
@@ -2581,7 +2581,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.37.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.37.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[453],
         .w = { W[454], W[455] },
@@ -2590,7 +2590,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.37.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.37.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[456] },
         .y = { A + 4849664 },
@@ -2599,7 +2599,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.37.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.38.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[457],
         .w = { W[458], W[460], W[462] },
@@ -2614,7 +2614,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)38 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)38 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2622,7 +2622,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.38.self_attn", A + 1310720, n, 5120);
     /* model.layers.38.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[464] },
         .y = { A + 3538944 },
@@ -2631,7 +2631,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.38.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.38.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[465],
         .w = { W[466], W[467] },
@@ -2640,7 +2640,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.38.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.38.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[468] },
         .y = { A + 4849664 },
@@ -2649,7 +2649,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.38.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.39.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[469],
         .w = { W[470], W[472], W[474] },
@@ -2664,7 +2664,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)39 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)39 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2672,7 +2672,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.39.self_attn", A + 1310720, n, 5120);
     /* model.layers.39.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[476] },
         .y = { A + 3538944 },
@@ -2681,7 +2681,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.39.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.39.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[477],
         .w = { W[478], W[479] },
@@ -2690,7 +2690,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.39.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.39.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[480] },
         .y = { A + 4849664 },
@@ -2699,7 +2699,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.39.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.40.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[481],
         .w = { W[482], W[484], W[486] },
@@ -2714,7 +2714,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)40 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)40 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2722,7 +2722,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.40.self_attn", A + 1310720, n, 5120);
     /* model.layers.40.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[488] },
         .y = { A + 3538944 },
@@ -2731,7 +2731,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.40.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.40.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[489],
         .w = { W[490], W[491] },
@@ -2740,7 +2740,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.40.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.40.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[492] },
         .y = { A + 4849664 },
@@ -2749,7 +2749,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.40.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.41.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[493],
         .w = { W[494], W[496], W[498] },
@@ -2764,7 +2764,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)41 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)41 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2772,7 +2772,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.41.self_attn", A + 1310720, n, 5120);
     /* model.layers.41.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[500] },
         .y = { A + 3538944 },
@@ -2781,7 +2781,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.41.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.41.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[501],
         .w = { W[502], W[503] },
@@ -2790,7 +2790,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.41.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.41.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[504] },
         .y = { A + 4849664 },
@@ -2799,7 +2799,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.41.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.42.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[505],
         .w = { W[506], W[508], W[510] },
@@ -2814,7 +2814,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)42 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)42 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2822,7 +2822,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.42.self_attn", A + 1310720, n, 5120);
     /* model.layers.42.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[512] },
         .y = { A + 3538944 },
@@ -2831,7 +2831,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.42.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.42.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[513],
         .w = { W[514], W[515] },
@@ -2840,7 +2840,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.42.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.42.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[516] },
         .y = { A + 4849664 },
@@ -2849,7 +2849,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.42.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.43.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[517],
         .w = { W[518], W[520], W[522] },
@@ -2864,7 +2864,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)43 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)43 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2872,7 +2872,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.43.self_attn", A + 1310720, n, 5120);
     /* model.layers.43.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[524] },
         .y = { A + 3538944 },
@@ -2881,7 +2881,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.43.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.43.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[525],
         .w = { W[526], W[527] },
@@ -2890,7 +2890,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.43.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.43.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[528] },
         .y = { A + 4849664 },
@@ -2899,7 +2899,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.43.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.44.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[529],
         .w = { W[530], W[532], W[534] },
@@ -2914,7 +2914,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)44 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)44 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2922,7 +2922,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.44.self_attn", A + 1310720, n, 5120);
     /* model.layers.44.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[536] },
         .y = { A + 3538944 },
@@ -2931,7 +2931,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.44.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.44.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[537],
         .w = { W[538], W[539] },
@@ -2940,7 +2940,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.44.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.44.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[540] },
         .y = { A + 4849664 },
@@ -2949,7 +2949,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.44.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.45.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[541],
         .w = { W[542], W[544], W[546] },
@@ -2964,7 +2964,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)45 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)45 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2972,7 +2972,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.45.self_attn", A + 1310720, n, 5120);
     /* model.layers.45.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[548] },
         .y = { A + 3538944 },
@@ -2981,7 +2981,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.45.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.45.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[549],
         .w = { W[550], W[551] },
@@ -2990,7 +2990,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.45.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.45.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[552] },
         .y = { A + 4849664 },
@@ -2999,7 +2999,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.45.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.46.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[553],
         .w = { W[554], W[556], W[558] },
@@ -3014,7 +3014,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)46 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)46 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3022,7 +3022,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.46.self_attn", A + 1310720, n, 5120);
     /* model.layers.46.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[560] },
         .y = { A + 3538944 },
@@ -3031,7 +3031,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.46.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.46.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[561],
         .w = { W[562], W[563] },
@@ -3040,7 +3040,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.46.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.46.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[564] },
         .y = { A + 4849664 },
@@ -3049,7 +3049,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.46.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* model.layers.47.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[565],
         .w = { W[566], W[568], W[570] },
@@ -3064,7 +3064,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)47 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)47 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3072,7 +3072,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.47.self_attn", A + 1310720, n, 5120);
     /* model.layers.47.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[572] },
         .y = { A + 3538944 },
@@ -3081,7 +3081,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.47.self_attn.o_proj.residual", A + 3538944, n, 5120);
     /* model.layers.47.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 13824] */
-    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_13824_13824_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 3538944,
         .norm_w = W[573],
         .w = { W[574], W[575] },
@@ -3090,7 +3090,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.47.mlp.gate_proj.swiglu", A + 0, n, 13824);
     /* model.layers.47.mlp.down_proj.residual: [n, 13824] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_13824_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_13824_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[576] },
         .y = { A + 4849664 },
@@ -3099,7 +3099,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.47.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* logits: rmsnorm [n, 5120] -> [n, 152064] */
-    lm_pool_run(c->pool, linear_5120_152064_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_152064_bf16_norm_xbf16, &(lm_linear_args){
         .x = all_logits ? A + 4849664 : A + 4849664 + (size_t)(n - 1) * 5120,
         .norm_w = W[577],
         .w = { W[578] },
@@ -3114,10 +3114,10 @@ const lm_model_desc qwen2_5_14b_base_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen2/qwen2.5-14b-base.yaml",
     .dtype_name = "bf16",
-    .matmul_input = "f32",
-    .kv_dtype = "f32",
+    .matmul_input = "bf16",
+    .kv_dtype = "bf16",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = LM_F32_BF16W_KERNEL,
+    .matmul_kernel = LM_BF16_KERNEL,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

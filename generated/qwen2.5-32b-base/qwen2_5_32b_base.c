@@ -28,7 +28,7 @@
 #define HIDDEN 5120
 #define ARENA_FLOATS ((size_t)9699328) /* 37.0 MiB */
 #define SCRATCH_FLOATS ((size_t)8847360) /* per thread */
-#define KV_FLOATS ((size_t)17179869184) /* 65536.0 MiB of address space */
+#define KV_FLOATS ((size_t)8589934592) /* 32768.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
 static const lm_weight_desc weights[] = {
@@ -826,56 +826,56 @@ static void embed_5120_bf16(void *arg, int tid, int nthreads)
     lm_embed_task(arg, tid, nthreads, 5120, LM_BF16);
 }
 
-/* x[n, 5120] rmsnorm -> [n, 5120] [n, 1024] [n, 1024], bf16 weights */
-static void linear_5120_5120_1024_1024_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 5120] rmsnorm -> [n, 5120] [n, 1024] [n, 1024], bf16 weights, inputs rounded to bf16 */
+static void linear_5120_5120_1024_1024_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 5120, 1024, 1024 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-05f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-05f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 /* Attention, 40 query heads over 8 KV heads of 128, cache of 131072:
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_40_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 131072, 0.0f, 128, 0);
+    lm_attn_store_task(arg, tid, nthreads, 8, 128, 131072, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(40 / 8, 128),
                "the emitter sized the scratch for a different attention block");
-_Static_assert(!0 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
+_Static_assert(!1 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_40_8_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 40, 8, 128, 131072, 0.0f, 128,
-                       0.08838834764831843f, 0, 0);
+                       0.08838834764831843f, 0, 1);
 }
 
-/* x[n, 5120] -> [n, 5120], bf16 weights */
-static void linear_5120_5120_bf16(void *arg, int tid, int nthreads)
+/* x[n, 5120] -> [n, 5120], bf16 weights, inputs rounded to bf16 */
+static void linear_5120_5120_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 5120 };
-    lm_linear_task(arg, tid, nthreads, 5120, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 5120, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 5120] rmsnorm -> [n, 27648], bf16 weights, silu(gate) * up */
-static void linear_5120_27648_27648_bf16_norm_swiglu(void *arg, int tid, int nthreads)
+/* x[n, 5120] rmsnorm -> [n, 27648], bf16 weights, silu(gate) * up, inputs rounded to bf16 */
+static void linear_5120_27648_27648_bf16_norm_swiglu_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 27648, 27648 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-05f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-05f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 1);
 }
 
-/* x[n, 27648] -> [n, 5120], bf16 weights */
-static void linear_27648_5120_bf16(void *arg, int tid, int nthreads)
+/* x[n, 27648] -> [n, 5120], bf16 weights, inputs rounded to bf16 */
+static void linear_27648_5120_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 5120 };
-    lm_linear_task(arg, tid, nthreads, 27648, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 27648, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 5120] rmsnorm -> [n, 152064], bf16 weights */
-static void linear_5120_152064_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 5120] rmsnorm -> [n, 152064], bf16 weights, inputs rounded to bf16 */
+static void linear_5120_152064_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 152064 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-05f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-05f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 
@@ -891,7 +891,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     lm_pool_run(c->pool, embed_5120_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 5120);
     /* model.layers.0.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 0,
         .norm_w = W[1],
         .w = { W[2], W[4], W[6] },
@@ -906,7 +906,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 1310720, .k = A + 3932160, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 268435456, .out = A + 2621440,
+            .cache = c->kv + (size_t)0 * 134217728, .out = A + 2621440,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -914,7 +914,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn", A + 2621440, n, 5120);
     /* model.layers.0.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2621440,
         .w = { W[8] },
         .y = { A + 7077888 },
@@ -923,7 +923,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.0.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[9],
         .w = { W[10], W[11] },
@@ -932,7 +932,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.0.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[12] },
         .y = { A + 8388608 },
@@ -941,7 +941,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.1.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[13],
         .w = { W[14], W[16], W[18] },
@@ -956,7 +956,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)1 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -964,7 +964,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn", A + 1310720, n, 5120);
     /* model.layers.1.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[20] },
         .y = { A + 7077888 },
@@ -973,7 +973,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.1.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[21],
         .w = { W[22], W[23] },
@@ -982,7 +982,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.1.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[24] },
         .y = { A + 8388608 },
@@ -991,7 +991,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.2.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[25],
         .w = { W[26], W[28], W[30] },
@@ -1006,7 +1006,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)2 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1014,7 +1014,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn", A + 1310720, n, 5120);
     /* model.layers.2.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[32] },
         .y = { A + 7077888 },
@@ -1023,7 +1023,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.2.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[33],
         .w = { W[34], W[35] },
@@ -1032,7 +1032,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.2.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[36] },
         .y = { A + 8388608 },
@@ -1041,7 +1041,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.3.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[37],
         .w = { W[38], W[40], W[42] },
@@ -1056,7 +1056,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)3 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1064,7 +1064,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn", A + 1310720, n, 5120);
     /* model.layers.3.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[44] },
         .y = { A + 7077888 },
@@ -1073,7 +1073,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.3.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[45],
         .w = { W[46], W[47] },
@@ -1082,7 +1082,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.3.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[48] },
         .y = { A + 8388608 },
@@ -1091,7 +1091,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.4.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[49],
         .w = { W[50], W[52], W[54] },
@@ -1106,7 +1106,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)4 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1114,7 +1114,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn", A + 1310720, n, 5120);
     /* model.layers.4.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[56] },
         .y = { A + 7077888 },
@@ -1123,7 +1123,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.4.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[57],
         .w = { W[58], W[59] },
@@ -1132,7 +1132,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.4.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[60] },
         .y = { A + 8388608 },
@@ -1141,7 +1141,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.5.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[61],
         .w = { W[62], W[64], W[66] },
@@ -1156,7 +1156,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)5 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1164,7 +1164,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn", A + 1310720, n, 5120);
     /* model.layers.5.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[68] },
         .y = { A + 7077888 },
@@ -1173,7 +1173,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.5.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[69],
         .w = { W[70], W[71] },
@@ -1182,7 +1182,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.5.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[72] },
         .y = { A + 8388608 },
@@ -1191,7 +1191,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.6.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[73],
         .w = { W[74], W[76], W[78] },
@@ -1206,7 +1206,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)6 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1214,7 +1214,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn", A + 1310720, n, 5120);
     /* model.layers.6.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[80] },
         .y = { A + 7077888 },
@@ -1223,7 +1223,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.6.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[81],
         .w = { W[82], W[83] },
@@ -1232,7 +1232,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.6.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[84] },
         .y = { A + 8388608 },
@@ -1241,7 +1241,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.7.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[85],
         .w = { W[86], W[88], W[90] },
@@ -1256,7 +1256,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)7 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1264,7 +1264,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn", A + 1310720, n, 5120);
     /* model.layers.7.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[92] },
         .y = { A + 7077888 },
@@ -1273,7 +1273,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.7.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[93],
         .w = { W[94], W[95] },
@@ -1282,7 +1282,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.7.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[96] },
         .y = { A + 8388608 },
@@ -1291,7 +1291,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.8.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[97],
         .w = { W[98], W[100], W[102] },
@@ -1306,7 +1306,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)8 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1314,7 +1314,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn", A + 1310720, n, 5120);
     /* model.layers.8.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[104] },
         .y = { A + 7077888 },
@@ -1323,7 +1323,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.8.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[105],
         .w = { W[106], W[107] },
@@ -1332,7 +1332,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.8.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[108] },
         .y = { A + 8388608 },
@@ -1341,7 +1341,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.9.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[109],
         .w = { W[110], W[112], W[114] },
@@ -1356,7 +1356,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)9 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1364,7 +1364,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn", A + 1310720, n, 5120);
     /* model.layers.9.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[116] },
         .y = { A + 7077888 },
@@ -1373,7 +1373,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.9.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[117],
         .w = { W[118], W[119] },
@@ -1382,7 +1382,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.9.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[120] },
         .y = { A + 8388608 },
@@ -1391,7 +1391,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.10.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[121],
         .w = { W[122], W[124], W[126] },
@@ -1406,7 +1406,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)10 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1414,7 +1414,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn", A + 1310720, n, 5120);
     /* model.layers.10.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[128] },
         .y = { A + 7077888 },
@@ -1423,7 +1423,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.10.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[129],
         .w = { W[130], W[131] },
@@ -1432,7 +1432,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.10.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[132] },
         .y = { A + 8388608 },
@@ -1441,7 +1441,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.11.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[133],
         .w = { W[134], W[136], W[138] },
@@ -1456,7 +1456,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)11 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1464,7 +1464,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn", A + 1310720, n, 5120);
     /* model.layers.11.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[140] },
         .y = { A + 7077888 },
@@ -1473,7 +1473,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.11.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[141],
         .w = { W[142], W[143] },
@@ -1482,7 +1482,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.11.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[144] },
         .y = { A + 8388608 },
@@ -1491,7 +1491,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.12.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[145],
         .w = { W[146], W[148], W[150] },
@@ -1506,7 +1506,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)12 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1514,7 +1514,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn", A + 1310720, n, 5120);
     /* model.layers.12.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[152] },
         .y = { A + 7077888 },
@@ -1523,7 +1523,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.12.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[153],
         .w = { W[154], W[155] },
@@ -1532,7 +1532,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.12.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[156] },
         .y = { A + 8388608 },
@@ -1541,7 +1541,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.13.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[157],
         .w = { W[158], W[160], W[162] },
@@ -1556,7 +1556,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)13 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1564,7 +1564,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn", A + 1310720, n, 5120);
     /* model.layers.13.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[164] },
         .y = { A + 7077888 },
@@ -1573,7 +1573,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.13.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[165],
         .w = { W[166], W[167] },
@@ -1582,7 +1582,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.13.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[168] },
         .y = { A + 8388608 },
@@ -1591,7 +1591,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.14.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[169],
         .w = { W[170], W[172], W[174] },
@@ -1606,7 +1606,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)14 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1614,7 +1614,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn", A + 1310720, n, 5120);
     /* model.layers.14.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[176] },
         .y = { A + 7077888 },
@@ -1623,7 +1623,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.14.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[177],
         .w = { W[178], W[179] },
@@ -1632,7 +1632,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.14.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[180] },
         .y = { A + 8388608 },
@@ -1641,7 +1641,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.15.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[181],
         .w = { W[182], W[184], W[186] },
@@ -1656,7 +1656,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)15 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1664,7 +1664,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn", A + 1310720, n, 5120);
     /* model.layers.15.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[188] },
         .y = { A + 7077888 },
@@ -1673,7 +1673,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.15.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[189],
         .w = { W[190], W[191] },
@@ -1682,7 +1682,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.15.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[192] },
         .y = { A + 8388608 },
@@ -1691,7 +1691,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.16.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[193],
         .w = { W[194], W[196], W[198] },
@@ -1706,7 +1706,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)16 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1714,7 +1714,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn", A + 1310720, n, 5120);
     /* model.layers.16.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[200] },
         .y = { A + 7077888 },
@@ -1723,7 +1723,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.16.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[201],
         .w = { W[202], W[203] },
@@ -1732,7 +1732,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.16.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[204] },
         .y = { A + 8388608 },
@@ -1741,7 +1741,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.17.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[205],
         .w = { W[206], W[208], W[210] },
@@ -1756,7 +1756,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)17 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1764,7 +1764,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn", A + 1310720, n, 5120);
     /* model.layers.17.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[212] },
         .y = { A + 7077888 },
@@ -1773,7 +1773,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.17.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[213],
         .w = { W[214], W[215] },
@@ -1782,7 +1782,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.17.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[216] },
         .y = { A + 8388608 },
@@ -1791,7 +1791,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.18.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[217],
         .w = { W[218], W[220], W[222] },
@@ -1806,7 +1806,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)18 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1814,7 +1814,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn", A + 1310720, n, 5120);
     /* model.layers.18.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[224] },
         .y = { A + 7077888 },
@@ -1823,7 +1823,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.18.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[225],
         .w = { W[226], W[227] },
@@ -1832,7 +1832,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.18.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[228] },
         .y = { A + 8388608 },
@@ -1841,7 +1841,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.19.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[229],
         .w = { W[230], W[232], W[234] },
@@ -1856,7 +1856,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)19 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1864,7 +1864,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn", A + 1310720, n, 5120);
     /* model.layers.19.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[236] },
         .y = { A + 7077888 },
@@ -1873,7 +1873,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.19.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[237],
         .w = { W[238], W[239] },
@@ -1882,7 +1882,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.19.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[240] },
         .y = { A + 8388608 },
@@ -1891,7 +1891,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.20.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[241],
         .w = { W[242], W[244], W[246] },
@@ -1906,7 +1906,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)20 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1914,7 +1914,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn", A + 1310720, n, 5120);
     /* model.layers.20.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[248] },
         .y = { A + 7077888 },
@@ -1923,7 +1923,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.20.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[249],
         .w = { W[250], W[251] },
@@ -1932,7 +1932,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.20.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[252] },
         .y = { A + 8388608 },
@@ -1941,7 +1941,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.21.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[253],
         .w = { W[254], W[256], W[258] },
@@ -1956,7 +1956,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)21 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1964,7 +1964,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn", A + 1310720, n, 5120);
     /* model.layers.21.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[260] },
         .y = { A + 7077888 },
@@ -1973,7 +1973,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.21.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[261],
         .w = { W[262], W[263] },
@@ -1982,7 +1982,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.21.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[264] },
         .y = { A + 8388608 },
@@ -1991,7 +1991,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.22.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[265],
         .w = { W[266], W[268], W[270] },
@@ -2006,7 +2006,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)22 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2014,7 +2014,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn", A + 1310720, n, 5120);
     /* model.layers.22.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[272] },
         .y = { A + 7077888 },
@@ -2023,7 +2023,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.22.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[273],
         .w = { W[274], W[275] },
@@ -2032,7 +2032,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.22.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[276] },
         .y = { A + 8388608 },
@@ -2041,7 +2041,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.23.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[277],
         .w = { W[278], W[280], W[282] },
@@ -2056,7 +2056,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)23 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2064,7 +2064,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn", A + 1310720, n, 5120);
     /* model.layers.23.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[284] },
         .y = { A + 7077888 },
@@ -2073,7 +2073,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.23.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[285],
         .w = { W[286], W[287] },
@@ -2082,7 +2082,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.23.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[288] },
         .y = { A + 8388608 },
@@ -2091,7 +2091,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.24.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[289],
         .w = { W[290], W[292], W[294] },
@@ -2106,7 +2106,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)24 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2114,7 +2114,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn", A + 1310720, n, 5120);
     /* model.layers.24.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[296] },
         .y = { A + 7077888 },
@@ -2123,7 +2123,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.24.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[297],
         .w = { W[298], W[299] },
@@ -2132,7 +2132,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.24.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[300] },
         .y = { A + 8388608 },
@@ -2141,7 +2141,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.25.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[301],
         .w = { W[302], W[304], W[306] },
@@ -2156,7 +2156,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)25 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2164,7 +2164,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn", A + 1310720, n, 5120);
     /* model.layers.25.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[308] },
         .y = { A + 7077888 },
@@ -2173,7 +2173,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.25.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[309],
         .w = { W[310], W[311] },
@@ -2182,7 +2182,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.25.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[312] },
         .y = { A + 8388608 },
@@ -2191,7 +2191,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.26.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[313],
         .w = { W[314], W[316], W[318] },
@@ -2206,7 +2206,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)26 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2214,7 +2214,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn", A + 1310720, n, 5120);
     /* model.layers.26.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[320] },
         .y = { A + 7077888 },
@@ -2223,7 +2223,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.26.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[321],
         .w = { W[322], W[323] },
@@ -2232,7 +2232,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.26.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[324] },
         .y = { A + 8388608 },
@@ -2241,7 +2241,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.27.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[325],
         .w = { W[326], W[328], W[330] },
@@ -2256,7 +2256,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)27 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2264,7 +2264,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn", A + 1310720, n, 5120);
     /* model.layers.27.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[332] },
         .y = { A + 7077888 },
@@ -2273,7 +2273,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.27.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[333],
         .w = { W[334], W[335] },
@@ -2282,7 +2282,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.27.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[336] },
         .y = { A + 8388608 },
@@ -2291,7 +2291,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.28.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[337],
         .w = { W[338], W[340], W[342] },
@@ -2306,7 +2306,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)28 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)28 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2314,7 +2314,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn", A + 1310720, n, 5120);
     /* model.layers.28.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[344] },
         .y = { A + 7077888 },
@@ -2323,7 +2323,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.28.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[345],
         .w = { W[346], W[347] },
@@ -2332,7 +2332,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.28.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[348] },
         .y = { A + 8388608 },
@@ -2341,7 +2341,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.29.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[349],
         .w = { W[350], W[352], W[354] },
@@ -2356,7 +2356,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)29 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)29 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2364,7 +2364,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn", A + 1310720, n, 5120);
     /* model.layers.29.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[356] },
         .y = { A + 7077888 },
@@ -2373,7 +2373,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.29.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[357],
         .w = { W[358], W[359] },
@@ -2382,7 +2382,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.29.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[360] },
         .y = { A + 8388608 },
@@ -2391,7 +2391,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.30.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[361],
         .w = { W[362], W[364], W[366] },
@@ -2406,7 +2406,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)30 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)30 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2414,7 +2414,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn", A + 1310720, n, 5120);
     /* model.layers.30.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[368] },
         .y = { A + 7077888 },
@@ -2423,7 +2423,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.30.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[369],
         .w = { W[370], W[371] },
@@ -2432,7 +2432,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.30.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[372] },
         .y = { A + 8388608 },
@@ -2441,7 +2441,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.31.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[373],
         .w = { W[374], W[376], W[378] },
@@ -2456,7 +2456,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)31 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)31 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2464,7 +2464,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn", A + 1310720, n, 5120);
     /* model.layers.31.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[380] },
         .y = { A + 7077888 },
@@ -2473,7 +2473,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.31.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[381],
         .w = { W[382], W[383] },
@@ -2482,7 +2482,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.31.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[384] },
         .y = { A + 8388608 },
@@ -2491,7 +2491,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.32.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[385],
         .w = { W[386], W[388], W[390] },
@@ -2506,7 +2506,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)32 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)32 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2514,7 +2514,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn", A + 1310720, n, 5120);
     /* model.layers.32.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[392] },
         .y = { A + 7077888 },
@@ -2523,7 +2523,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.32.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[393],
         .w = { W[394], W[395] },
@@ -2532,7 +2532,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.32.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[396] },
         .y = { A + 8388608 },
@@ -2541,7 +2541,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.33.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[397],
         .w = { W[398], W[400], W[402] },
@@ -2556,7 +2556,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)33 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)33 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2564,7 +2564,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn", A + 1310720, n, 5120);
     /* model.layers.33.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[404] },
         .y = { A + 7077888 },
@@ -2573,7 +2573,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.33.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[405],
         .w = { W[406], W[407] },
@@ -2582,7 +2582,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.33.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[408] },
         .y = { A + 8388608 },
@@ -2591,7 +2591,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.34.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[409],
         .w = { W[410], W[412], W[414] },
@@ -2606,7 +2606,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)34 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)34 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2614,7 +2614,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn", A + 1310720, n, 5120);
     /* model.layers.34.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[416] },
         .y = { A + 7077888 },
@@ -2623,7 +2623,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.34.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[417],
         .w = { W[418], W[419] },
@@ -2632,7 +2632,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.34.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[420] },
         .y = { A + 8388608 },
@@ -2641,7 +2641,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.35.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[421],
         .w = { W[422], W[424], W[426] },
@@ -2656,7 +2656,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)35 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)35 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2664,7 +2664,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn", A + 1310720, n, 5120);
     /* model.layers.35.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[428] },
         .y = { A + 7077888 },
@@ -2673,7 +2673,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.35.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[429],
         .w = { W[430], W[431] },
@@ -2682,7 +2682,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.35.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[432] },
         .y = { A + 8388608 },
@@ -2691,7 +2691,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.36.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[433],
         .w = { W[434], W[436], W[438] },
@@ -2706,7 +2706,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)36 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)36 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2714,7 +2714,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.36.self_attn", A + 1310720, n, 5120);
     /* model.layers.36.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[440] },
         .y = { A + 7077888 },
@@ -2723,7 +2723,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.36.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.36.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[441],
         .w = { W[442], W[443] },
@@ -2732,7 +2732,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.36.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.36.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[444] },
         .y = { A + 8388608 },
@@ -2741,7 +2741,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.36.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.37.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[445],
         .w = { W[446], W[448], W[450] },
@@ -2756,7 +2756,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)37 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)37 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2764,7 +2764,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.37.self_attn", A + 1310720, n, 5120);
     /* model.layers.37.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[452] },
         .y = { A + 7077888 },
@@ -2773,7 +2773,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.37.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.37.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[453],
         .w = { W[454], W[455] },
@@ -2782,7 +2782,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.37.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.37.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[456] },
         .y = { A + 8388608 },
@@ -2791,7 +2791,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.37.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.38.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[457],
         .w = { W[458], W[460], W[462] },
@@ -2806,7 +2806,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)38 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)38 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2814,7 +2814,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.38.self_attn", A + 1310720, n, 5120);
     /* model.layers.38.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[464] },
         .y = { A + 7077888 },
@@ -2823,7 +2823,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.38.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.38.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[465],
         .w = { W[466], W[467] },
@@ -2832,7 +2832,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.38.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.38.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[468] },
         .y = { A + 8388608 },
@@ -2841,7 +2841,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.38.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.39.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[469],
         .w = { W[470], W[472], W[474] },
@@ -2856,7 +2856,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)39 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)39 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2864,7 +2864,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.39.self_attn", A + 1310720, n, 5120);
     /* model.layers.39.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[476] },
         .y = { A + 7077888 },
@@ -2873,7 +2873,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.39.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.39.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[477],
         .w = { W[478], W[479] },
@@ -2882,7 +2882,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.39.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.39.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[480] },
         .y = { A + 8388608 },
@@ -2891,7 +2891,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.39.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.40.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[481],
         .w = { W[482], W[484], W[486] },
@@ -2906,7 +2906,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)40 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)40 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2914,7 +2914,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.40.self_attn", A + 1310720, n, 5120);
     /* model.layers.40.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[488] },
         .y = { A + 7077888 },
@@ -2923,7 +2923,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.40.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.40.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[489],
         .w = { W[490], W[491] },
@@ -2932,7 +2932,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.40.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.40.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[492] },
         .y = { A + 8388608 },
@@ -2941,7 +2941,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.40.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.41.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[493],
         .w = { W[494], W[496], W[498] },
@@ -2956,7 +2956,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)41 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)41 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2964,7 +2964,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.41.self_attn", A + 1310720, n, 5120);
     /* model.layers.41.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[500] },
         .y = { A + 7077888 },
@@ -2973,7 +2973,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.41.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.41.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[501],
         .w = { W[502], W[503] },
@@ -2982,7 +2982,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.41.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.41.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[504] },
         .y = { A + 8388608 },
@@ -2991,7 +2991,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.41.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.42.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[505],
         .w = { W[506], W[508], W[510] },
@@ -3006,7 +3006,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)42 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)42 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3014,7 +3014,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.42.self_attn", A + 1310720, n, 5120);
     /* model.layers.42.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[512] },
         .y = { A + 7077888 },
@@ -3023,7 +3023,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.42.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.42.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[513],
         .w = { W[514], W[515] },
@@ -3032,7 +3032,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.42.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.42.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[516] },
         .y = { A + 8388608 },
@@ -3041,7 +3041,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.42.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.43.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[517],
         .w = { W[518], W[520], W[522] },
@@ -3056,7 +3056,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)43 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)43 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3064,7 +3064,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.43.self_attn", A + 1310720, n, 5120);
     /* model.layers.43.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[524] },
         .y = { A + 7077888 },
@@ -3073,7 +3073,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.43.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.43.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[525],
         .w = { W[526], W[527] },
@@ -3082,7 +3082,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.43.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.43.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[528] },
         .y = { A + 8388608 },
@@ -3091,7 +3091,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.43.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.44.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[529],
         .w = { W[530], W[532], W[534] },
@@ -3106,7 +3106,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)44 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)44 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3114,7 +3114,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.44.self_attn", A + 1310720, n, 5120);
     /* model.layers.44.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[536] },
         .y = { A + 7077888 },
@@ -3123,7 +3123,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.44.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.44.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[537],
         .w = { W[538], W[539] },
@@ -3132,7 +3132,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.44.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.44.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[540] },
         .y = { A + 8388608 },
@@ -3141,7 +3141,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.44.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.45.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[541],
         .w = { W[542], W[544], W[546] },
@@ -3156,7 +3156,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)45 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)45 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3164,7 +3164,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.45.self_attn", A + 1310720, n, 5120);
     /* model.layers.45.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[548] },
         .y = { A + 7077888 },
@@ -3173,7 +3173,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.45.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.45.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[549],
         .w = { W[550], W[551] },
@@ -3182,7 +3182,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.45.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.45.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[552] },
         .y = { A + 8388608 },
@@ -3191,7 +3191,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.45.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.46.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[553],
         .w = { W[554], W[556], W[558] },
@@ -3206,7 +3206,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)46 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)46 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3214,7 +3214,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.46.self_attn", A + 1310720, n, 5120);
     /* model.layers.46.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[560] },
         .y = { A + 7077888 },
@@ -3223,7 +3223,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.46.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.46.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[561],
         .w = { W[562], W[563] },
@@ -3232,7 +3232,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.46.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.46.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[564] },
         .y = { A + 8388608 },
@@ -3241,7 +3241,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.46.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.47.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[565],
         .w = { W[566], W[568], W[570] },
@@ -3256,7 +3256,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)47 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)47 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3264,7 +3264,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.47.self_attn", A + 1310720, n, 5120);
     /* model.layers.47.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[572] },
         .y = { A + 7077888 },
@@ -3273,7 +3273,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.47.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.47.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[573],
         .w = { W[574], W[575] },
@@ -3282,7 +3282,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.47.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.47.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[576] },
         .y = { A + 8388608 },
@@ -3291,7 +3291,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.47.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.48.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[577],
         .w = { W[578], W[580], W[582] },
@@ -3306,7 +3306,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)48 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)48 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3314,7 +3314,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.48.self_attn", A + 1310720, n, 5120);
     /* model.layers.48.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[584] },
         .y = { A + 7077888 },
@@ -3323,7 +3323,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.48.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.48.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[585],
         .w = { W[586], W[587] },
@@ -3332,7 +3332,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.48.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.48.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[588] },
         .y = { A + 8388608 },
@@ -3341,7 +3341,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.48.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.49.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[589],
         .w = { W[590], W[592], W[594] },
@@ -3356,7 +3356,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)49 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)49 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3364,7 +3364,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.49.self_attn", A + 1310720, n, 5120);
     /* model.layers.49.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[596] },
         .y = { A + 7077888 },
@@ -3373,7 +3373,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.49.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.49.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[597],
         .w = { W[598], W[599] },
@@ -3382,7 +3382,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.49.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.49.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[600] },
         .y = { A + 8388608 },
@@ -3391,7 +3391,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.49.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.50.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[601],
         .w = { W[602], W[604], W[606] },
@@ -3406,7 +3406,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)50 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)50 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3414,7 +3414,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.50.self_attn", A + 1310720, n, 5120);
     /* model.layers.50.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[608] },
         .y = { A + 7077888 },
@@ -3423,7 +3423,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.50.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.50.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[609],
         .w = { W[610], W[611] },
@@ -3432,7 +3432,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.50.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.50.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[612] },
         .y = { A + 8388608 },
@@ -3441,7 +3441,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.50.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.51.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[613],
         .w = { W[614], W[616], W[618] },
@@ -3456,7 +3456,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)51 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)51 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3464,7 +3464,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.51.self_attn", A + 1310720, n, 5120);
     /* model.layers.51.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[620] },
         .y = { A + 7077888 },
@@ -3473,7 +3473,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.51.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.51.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[621],
         .w = { W[622], W[623] },
@@ -3482,7 +3482,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.51.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.51.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[624] },
         .y = { A + 8388608 },
@@ -3491,7 +3491,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.51.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.52.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[625],
         .w = { W[626], W[628], W[630] },
@@ -3506,7 +3506,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)52 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)52 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3514,7 +3514,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.52.self_attn", A + 1310720, n, 5120);
     /* model.layers.52.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[632] },
         .y = { A + 7077888 },
@@ -3523,7 +3523,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.52.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.52.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[633],
         .w = { W[634], W[635] },
@@ -3532,7 +3532,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.52.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.52.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[636] },
         .y = { A + 8388608 },
@@ -3541,7 +3541,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.52.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.53.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[637],
         .w = { W[638], W[640], W[642] },
@@ -3556,7 +3556,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)53 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)53 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3564,7 +3564,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.53.self_attn", A + 1310720, n, 5120);
     /* model.layers.53.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[644] },
         .y = { A + 7077888 },
@@ -3573,7 +3573,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.53.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.53.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[645],
         .w = { W[646], W[647] },
@@ -3582,7 +3582,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.53.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.53.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[648] },
         .y = { A + 8388608 },
@@ -3591,7 +3591,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.53.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.54.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[649],
         .w = { W[650], W[652], W[654] },
@@ -3606,7 +3606,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)54 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)54 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3614,7 +3614,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.54.self_attn", A + 1310720, n, 5120);
     /* model.layers.54.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[656] },
         .y = { A + 7077888 },
@@ -3623,7 +3623,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.54.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.54.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[657],
         .w = { W[658], W[659] },
@@ -3632,7 +3632,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.54.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.54.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[660] },
         .y = { A + 8388608 },
@@ -3641,7 +3641,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.54.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.55.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[661],
         .w = { W[662], W[664], W[666] },
@@ -3656,7 +3656,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)55 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)55 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3664,7 +3664,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.55.self_attn", A + 1310720, n, 5120);
     /* model.layers.55.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[668] },
         .y = { A + 7077888 },
@@ -3673,7 +3673,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.55.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.55.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[669],
         .w = { W[670], W[671] },
@@ -3682,7 +3682,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.55.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.55.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[672] },
         .y = { A + 8388608 },
@@ -3691,7 +3691,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.55.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.56.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[673],
         .w = { W[674], W[676], W[678] },
@@ -3706,7 +3706,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)56 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)56 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3714,7 +3714,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.56.self_attn", A + 1310720, n, 5120);
     /* model.layers.56.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[680] },
         .y = { A + 7077888 },
@@ -3723,7 +3723,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.56.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.56.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[681],
         .w = { W[682], W[683] },
@@ -3732,7 +3732,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.56.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.56.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[684] },
         .y = { A + 8388608 },
@@ -3741,7 +3741,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.56.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.57.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[685],
         .w = { W[686], W[688], W[690] },
@@ -3756,7 +3756,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)57 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)57 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3764,7 +3764,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.57.self_attn", A + 1310720, n, 5120);
     /* model.layers.57.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[692] },
         .y = { A + 7077888 },
@@ -3773,7 +3773,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.57.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.57.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[693],
         .w = { W[694], W[695] },
@@ -3782,7 +3782,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.57.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.57.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[696] },
         .y = { A + 8388608 },
@@ -3791,7 +3791,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.57.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.58.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[697],
         .w = { W[698], W[700], W[702] },
@@ -3806,7 +3806,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)58 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)58 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3814,7 +3814,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.58.self_attn", A + 1310720, n, 5120);
     /* model.layers.58.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[704] },
         .y = { A + 7077888 },
@@ -3823,7 +3823,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.58.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.58.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[705],
         .w = { W[706], W[707] },
@@ -3832,7 +3832,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.58.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.58.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[708] },
         .y = { A + 8388608 },
@@ -3841,7 +3841,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.58.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.59.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[709],
         .w = { W[710], W[712], W[714] },
@@ -3856,7 +3856,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)59 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)59 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3864,7 +3864,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.59.self_attn", A + 1310720, n, 5120);
     /* model.layers.59.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[716] },
         .y = { A + 7077888 },
@@ -3873,7 +3873,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.59.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.59.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[717],
         .w = { W[718], W[719] },
@@ -3882,7 +3882,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.59.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.59.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[720] },
         .y = { A + 8388608 },
@@ -3891,7 +3891,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.59.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.60.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[721],
         .w = { W[722], W[724], W[726] },
@@ -3906,7 +3906,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)60 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)60 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3914,7 +3914,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.60.self_attn", A + 1310720, n, 5120);
     /* model.layers.60.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[728] },
         .y = { A + 7077888 },
@@ -3923,7 +3923,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.60.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.60.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[729],
         .w = { W[730], W[731] },
@@ -3932,7 +3932,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.60.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.60.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[732] },
         .y = { A + 8388608 },
@@ -3941,7 +3941,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.60.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.61.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[733],
         .w = { W[734], W[736], W[738] },
@@ -3956,7 +3956,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)61 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)61 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -3964,7 +3964,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.61.self_attn", A + 1310720, n, 5120);
     /* model.layers.61.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[740] },
         .y = { A + 7077888 },
@@ -3973,7 +3973,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.61.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.61.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[741],
         .w = { W[742], W[743] },
@@ -3982,7 +3982,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.61.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.61.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[744] },
         .y = { A + 8388608 },
@@ -3991,7 +3991,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.61.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.62.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[745],
         .w = { W[746], W[748], W[750] },
@@ -4006,7 +4006,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)62 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)62 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -4014,7 +4014,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.62.self_attn", A + 1310720, n, 5120);
     /* model.layers.62.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[752] },
         .y = { A + 7077888 },
@@ -4023,7 +4023,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.62.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.62.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[753],
         .w = { W[754], W[755] },
@@ -4032,7 +4032,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.62.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.62.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[756] },
         .y = { A + 8388608 },
@@ -4041,7 +4041,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.62.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* model.layers.63.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 8388608,
         .norm_w = W[757],
         .w = { W[758], W[760], W[762] },
@@ -4056,7 +4056,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)63 * 268435456, .out = A + 1310720,
+            .cache = c->kv + (size_t)63 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -4064,7 +4064,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.63.self_attn", A + 1310720, n, 5120);
     /* model.layers.63.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[764] },
         .y = { A + 7077888 },
@@ -4073,7 +4073,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.63.self_attn.o_proj.residual", A + 7077888, n, 5120);
     /* model.layers.63.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 27648] */
-    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_27648_27648_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7077888,
         .norm_w = W[765],
         .w = { W[766], W[767] },
@@ -4082,7 +4082,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.63.mlp.gate_proj.swiglu", A + 0, n, 27648);
     /* model.layers.63.mlp.down_proj.residual: [n, 27648] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_27648_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_27648_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[768] },
         .y = { A + 8388608 },
@@ -4091,7 +4091,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.63.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* logits: rmsnorm [n, 5120] -> [n, 152064] */
-    lm_pool_run(c->pool, linear_5120_152064_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_152064_bf16_norm_xbf16, &(lm_linear_args){
         .x = all_logits ? A + 8388608 : A + 8388608 + (size_t)(n - 1) * 5120,
         .norm_w = W[769],
         .w = { W[770] },
@@ -4106,10 +4106,10 @@ const lm_model_desc qwen2_5_32b_base_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen2/qwen2.5-32b-base.yaml",
     .dtype_name = "bf16",
-    .matmul_input = "f32",
-    .kv_dtype = "f32",
+    .matmul_input = "bf16",
+    .kv_dtype = "bf16",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = LM_F32_BF16W_KERNEL,
+    .matmul_kernel = LM_BF16_KERNEL,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

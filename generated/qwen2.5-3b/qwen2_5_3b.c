@@ -28,7 +28,7 @@
 #define HIDDEN 2048
 #define ARENA_FLOATS ((size_t)3866624) /* 14.8 MiB */
 #define SCRATCH_FLOATS ((size_t)3522560) /* per thread */
-#define KV_FLOATS ((size_t)603979776) /* 2304.0 MiB of address space */
+#define KV_FLOATS ((size_t)301989888) /* 1152.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
 static const lm_weight_desc weights[] = {
@@ -489,56 +489,56 @@ static void embed_2048_bf16(void *arg, int tid, int nthreads)
     lm_embed_task(arg, tid, nthreads, 2048, LM_BF16);
 }
 
-/* x[n, 2048] rmsnorm -> [n, 2048] [n, 256] [n, 256], bf16 weights */
-static void linear_2048_2048_256_256_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 2048] rmsnorm -> [n, 2048] [n, 256] [n, 256], bf16 weights, inputs rounded to bf16 */
+static void linear_2048_2048_256_256_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 2048, 256, 256 };
-    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 /* Attention, 16 query heads over 2 KV heads of 128, cache of 32768:
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_16_2_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 2, 128, 32768, 0.0f, 128, 0);
+    lm_attn_store_task(arg, tid, nthreads, 2, 128, 32768, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(16 / 2, 128),
                "the emitter sized the scratch for a different attention block");
-_Static_assert(!0 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
+_Static_assert(!1 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_16_2_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 16, 2, 128, 32768, 0.0f, 128,
-                       0.08838834764831843f, 0, 0);
+                       0.08838834764831843f, 0, 1);
 }
 
-/* x[n, 2048] -> [n, 2048], bf16 weights */
-static void linear_2048_2048_bf16(void *arg, int tid, int nthreads)
+/* x[n, 2048] -> [n, 2048], bf16 weights, inputs rounded to bf16 */
+static void linear_2048_2048_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 2048 };
-    lm_linear_task(arg, tid, nthreads, 2048, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 2048, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 2048] rmsnorm -> [n, 11008], bf16 weights, silu(gate) * up */
-static void linear_2048_11008_11008_bf16_norm_swiglu(void *arg, int tid, int nthreads)
+/* x[n, 2048] rmsnorm -> [n, 11008], bf16 weights, silu(gate) * up, inputs rounded to bf16 */
+static void linear_2048_11008_11008_bf16_norm_swiglu_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 11008, 11008 };
-    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
+    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 1);
 }
 
-/* x[n, 11008] -> [n, 2048], bf16 weights */
-static void linear_11008_2048_bf16(void *arg, int tid, int nthreads)
+/* x[n, 11008] -> [n, 2048], bf16 weights, inputs rounded to bf16 */
+static void linear_11008_2048_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 2048 };
-    lm_linear_task(arg, tid, nthreads, 11008, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 11008, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 2048] rmsnorm -> [n, 151936], bf16 weights */
-static void linear_2048_151936_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 2048] rmsnorm -> [n, 151936], bf16 weights, inputs rounded to bf16 */
+static void linear_2048_151936_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 151936 };
-    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 
@@ -554,7 +554,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     lm_pool_run(c->pool, embed_2048_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 2048);
     /* model.layers.0.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 0,
         .norm_w = W[1],
         .w = { W[2], W[4], W[6] },
@@ -569,7 +569,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 524288, .k = A + 1572864, .v = A + 1638400,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 16777216, .out = A + 1048576,
+            .cache = c->kv + (size_t)0 * 8388608, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -577,7 +577,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn", A + 1048576, n, 2048);
     /* model.layers.0.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[8] },
         .y = { A + 2818048 },
@@ -586,7 +586,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.0.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[9],
         .w = { W[10], W[11] },
@@ -595,7 +595,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.0.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[12] },
         .y = { A + 3342336 },
@@ -604,7 +604,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.1.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[13],
         .w = { W[14], W[16], W[18] },
@@ -619,7 +619,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)1 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -627,7 +627,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn", A + 524288, n, 2048);
     /* model.layers.1.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[20] },
         .y = { A + 2818048 },
@@ -636,7 +636,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.1.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[21],
         .w = { W[22], W[23] },
@@ -645,7 +645,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.1.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[24] },
         .y = { A + 3342336 },
@@ -654,7 +654,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.2.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[25],
         .w = { W[26], W[28], W[30] },
@@ -669,7 +669,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)2 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -677,7 +677,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn", A + 524288, n, 2048);
     /* model.layers.2.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[32] },
         .y = { A + 2818048 },
@@ -686,7 +686,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.2.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[33],
         .w = { W[34], W[35] },
@@ -695,7 +695,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.2.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[36] },
         .y = { A + 3342336 },
@@ -704,7 +704,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.3.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[37],
         .w = { W[38], W[40], W[42] },
@@ -719,7 +719,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)3 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -727,7 +727,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn", A + 524288, n, 2048);
     /* model.layers.3.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[44] },
         .y = { A + 2818048 },
@@ -736,7 +736,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.3.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[45],
         .w = { W[46], W[47] },
@@ -745,7 +745,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.3.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[48] },
         .y = { A + 3342336 },
@@ -754,7 +754,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.4.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[49],
         .w = { W[50], W[52], W[54] },
@@ -769,7 +769,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)4 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -777,7 +777,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn", A + 524288, n, 2048);
     /* model.layers.4.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[56] },
         .y = { A + 2818048 },
@@ -786,7 +786,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.4.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[57],
         .w = { W[58], W[59] },
@@ -795,7 +795,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.4.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[60] },
         .y = { A + 3342336 },
@@ -804,7 +804,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.5.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[61],
         .w = { W[62], W[64], W[66] },
@@ -819,7 +819,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)5 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -827,7 +827,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn", A + 524288, n, 2048);
     /* model.layers.5.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[68] },
         .y = { A + 2818048 },
@@ -836,7 +836,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.5.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[69],
         .w = { W[70], W[71] },
@@ -845,7 +845,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.5.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[72] },
         .y = { A + 3342336 },
@@ -854,7 +854,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.6.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[73],
         .w = { W[74], W[76], W[78] },
@@ -869,7 +869,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)6 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -877,7 +877,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn", A + 524288, n, 2048);
     /* model.layers.6.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[80] },
         .y = { A + 2818048 },
@@ -886,7 +886,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.6.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[81],
         .w = { W[82], W[83] },
@@ -895,7 +895,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.6.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[84] },
         .y = { A + 3342336 },
@@ -904,7 +904,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.7.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[85],
         .w = { W[86], W[88], W[90] },
@@ -919,7 +919,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)7 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -927,7 +927,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn", A + 524288, n, 2048);
     /* model.layers.7.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[92] },
         .y = { A + 2818048 },
@@ -936,7 +936,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.7.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[93],
         .w = { W[94], W[95] },
@@ -945,7 +945,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.7.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[96] },
         .y = { A + 3342336 },
@@ -954,7 +954,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.8.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[97],
         .w = { W[98], W[100], W[102] },
@@ -969,7 +969,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)8 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -977,7 +977,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn", A + 524288, n, 2048);
     /* model.layers.8.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[104] },
         .y = { A + 2818048 },
@@ -986,7 +986,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.8.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[105],
         .w = { W[106], W[107] },
@@ -995,7 +995,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.8.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[108] },
         .y = { A + 3342336 },
@@ -1004,7 +1004,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.9.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[109],
         .w = { W[110], W[112], W[114] },
@@ -1019,7 +1019,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)9 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -1027,7 +1027,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn", A + 524288, n, 2048);
     /* model.layers.9.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[116] },
         .y = { A + 2818048 },
@@ -1036,7 +1036,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.9.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[117],
         .w = { W[118], W[119] },
@@ -1045,7 +1045,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.9.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[120] },
         .y = { A + 3342336 },
@@ -1054,7 +1054,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.10.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[121],
         .w = { W[122], W[124], W[126] },
@@ -1069,7 +1069,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)10 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -1077,7 +1077,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn", A + 524288, n, 2048);
     /* model.layers.10.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[128] },
         .y = { A + 2818048 },
@@ -1086,7 +1086,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.10.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[129],
         .w = { W[130], W[131] },
@@ -1095,7 +1095,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.10.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[132] },
         .y = { A + 3342336 },
@@ -1104,7 +1104,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.11.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[133],
         .w = { W[134], W[136], W[138] },
@@ -1119,7 +1119,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)11 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -1127,7 +1127,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn", A + 524288, n, 2048);
     /* model.layers.11.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[140] },
         .y = { A + 2818048 },
@@ -1136,7 +1136,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.11.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[141],
         .w = { W[142], W[143] },
@@ -1145,7 +1145,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.11.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[144] },
         .y = { A + 3342336 },
@@ -1154,7 +1154,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.12.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[145],
         .w = { W[146], W[148], W[150] },
@@ -1169,7 +1169,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)12 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -1177,7 +1177,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn", A + 524288, n, 2048);
     /* model.layers.12.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[152] },
         .y = { A + 2818048 },
@@ -1186,7 +1186,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.12.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[153],
         .w = { W[154], W[155] },
@@ -1195,7 +1195,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.12.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[156] },
         .y = { A + 3342336 },
@@ -1204,7 +1204,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.13.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[157],
         .w = { W[158], W[160], W[162] },
@@ -1219,7 +1219,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)13 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -1227,7 +1227,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn", A + 524288, n, 2048);
     /* model.layers.13.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[164] },
         .y = { A + 2818048 },
@@ -1236,7 +1236,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.13.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[165],
         .w = { W[166], W[167] },
@@ -1245,7 +1245,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.13.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[168] },
         .y = { A + 3342336 },
@@ -1254,7 +1254,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.14.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[169],
         .w = { W[170], W[172], W[174] },
@@ -1269,7 +1269,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)14 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -1277,7 +1277,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn", A + 524288, n, 2048);
     /* model.layers.14.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[176] },
         .y = { A + 2818048 },
@@ -1286,7 +1286,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.14.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[177],
         .w = { W[178], W[179] },
@@ -1295,7 +1295,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.14.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[180] },
         .y = { A + 3342336 },
@@ -1304,7 +1304,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.15.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[181],
         .w = { W[182], W[184], W[186] },
@@ -1319,7 +1319,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)15 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -1327,7 +1327,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn", A + 524288, n, 2048);
     /* model.layers.15.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[188] },
         .y = { A + 2818048 },
@@ -1336,7 +1336,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.15.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[189],
         .w = { W[190], W[191] },
@@ -1345,7 +1345,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.15.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[192] },
         .y = { A + 3342336 },
@@ -1354,7 +1354,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.16.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[193],
         .w = { W[194], W[196], W[198] },
@@ -1369,7 +1369,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)16 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -1377,7 +1377,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn", A + 524288, n, 2048);
     /* model.layers.16.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[200] },
         .y = { A + 2818048 },
@@ -1386,7 +1386,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.16.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[201],
         .w = { W[202], W[203] },
@@ -1395,7 +1395,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.16.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[204] },
         .y = { A + 3342336 },
@@ -1404,7 +1404,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.17.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[205],
         .w = { W[206], W[208], W[210] },
@@ -1419,7 +1419,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)17 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -1427,7 +1427,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn", A + 524288, n, 2048);
     /* model.layers.17.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[212] },
         .y = { A + 2818048 },
@@ -1436,7 +1436,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.17.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[213],
         .w = { W[214], W[215] },
@@ -1445,7 +1445,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.17.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[216] },
         .y = { A + 3342336 },
@@ -1454,7 +1454,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.18.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[217],
         .w = { W[218], W[220], W[222] },
@@ -1469,7 +1469,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)18 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -1477,7 +1477,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn", A + 524288, n, 2048);
     /* model.layers.18.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[224] },
         .y = { A + 2818048 },
@@ -1486,7 +1486,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.18.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[225],
         .w = { W[226], W[227] },
@@ -1495,7 +1495,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.18.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[228] },
         .y = { A + 3342336 },
@@ -1504,7 +1504,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.19.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[229],
         .w = { W[230], W[232], W[234] },
@@ -1519,7 +1519,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)19 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -1527,7 +1527,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn", A + 524288, n, 2048);
     /* model.layers.19.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[236] },
         .y = { A + 2818048 },
@@ -1536,7 +1536,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.19.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[237],
         .w = { W[238], W[239] },
@@ -1545,7 +1545,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.19.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[240] },
         .y = { A + 3342336 },
@@ -1554,7 +1554,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.20.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[241],
         .w = { W[242], W[244], W[246] },
@@ -1569,7 +1569,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)20 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -1577,7 +1577,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn", A + 524288, n, 2048);
     /* model.layers.20.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[248] },
         .y = { A + 2818048 },
@@ -1586,7 +1586,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.20.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[249],
         .w = { W[250], W[251] },
@@ -1595,7 +1595,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.20.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[252] },
         .y = { A + 3342336 },
@@ -1604,7 +1604,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.21.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[253],
         .w = { W[254], W[256], W[258] },
@@ -1619,7 +1619,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)21 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -1627,7 +1627,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn", A + 524288, n, 2048);
     /* model.layers.21.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[260] },
         .y = { A + 2818048 },
@@ -1636,7 +1636,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.21.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[261],
         .w = { W[262], W[263] },
@@ -1645,7 +1645,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.21.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[264] },
         .y = { A + 3342336 },
@@ -1654,7 +1654,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.22.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[265],
         .w = { W[266], W[268], W[270] },
@@ -1669,7 +1669,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)22 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -1677,7 +1677,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn", A + 524288, n, 2048);
     /* model.layers.22.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[272] },
         .y = { A + 2818048 },
@@ -1686,7 +1686,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.22.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[273],
         .w = { W[274], W[275] },
@@ -1695,7 +1695,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.22.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[276] },
         .y = { A + 3342336 },
@@ -1704,7 +1704,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.23.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[277],
         .w = { W[278], W[280], W[282] },
@@ -1719,7 +1719,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)23 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -1727,7 +1727,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn", A + 524288, n, 2048);
     /* model.layers.23.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[284] },
         .y = { A + 2818048 },
@@ -1736,7 +1736,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.23.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[285],
         .w = { W[286], W[287] },
@@ -1745,7 +1745,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.23.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[288] },
         .y = { A + 3342336 },
@@ -1754,7 +1754,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.24.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[289],
         .w = { W[290], W[292], W[294] },
@@ -1769,7 +1769,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)24 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -1777,7 +1777,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn", A + 524288, n, 2048);
     /* model.layers.24.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[296] },
         .y = { A + 2818048 },
@@ -1786,7 +1786,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.24.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[297],
         .w = { W[298], W[299] },
@@ -1795,7 +1795,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.24.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[300] },
         .y = { A + 3342336 },
@@ -1804,7 +1804,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.25.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[301],
         .w = { W[302], W[304], W[306] },
@@ -1819,7 +1819,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)25 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -1827,7 +1827,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn", A + 524288, n, 2048);
     /* model.layers.25.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[308] },
         .y = { A + 2818048 },
@@ -1836,7 +1836,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.25.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[309],
         .w = { W[310], W[311] },
@@ -1845,7 +1845,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.25.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[312] },
         .y = { A + 3342336 },
@@ -1854,7 +1854,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.26.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[313],
         .w = { W[314], W[316], W[318] },
@@ -1869,7 +1869,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)26 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -1877,7 +1877,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn", A + 524288, n, 2048);
     /* model.layers.26.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[320] },
         .y = { A + 2818048 },
@@ -1886,7 +1886,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.26.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[321],
         .w = { W[322], W[323] },
@@ -1895,7 +1895,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.26.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[324] },
         .y = { A + 3342336 },
@@ -1904,7 +1904,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.27.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[325],
         .w = { W[326], W[328], W[330] },
@@ -1919,7 +1919,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)27 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -1927,7 +1927,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn", A + 524288, n, 2048);
     /* model.layers.27.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[332] },
         .y = { A + 2818048 },
@@ -1936,7 +1936,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.27.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[333],
         .w = { W[334], W[335] },
@@ -1945,7 +1945,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.27.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[336] },
         .y = { A + 3342336 },
@@ -1954,7 +1954,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.28.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[337],
         .w = { W[338], W[340], W[342] },
@@ -1969,7 +1969,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)28 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)28 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -1977,7 +1977,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn", A + 524288, n, 2048);
     /* model.layers.28.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[344] },
         .y = { A + 2818048 },
@@ -1986,7 +1986,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.28.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[345],
         .w = { W[346], W[347] },
@@ -1995,7 +1995,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.28.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[348] },
         .y = { A + 3342336 },
@@ -2004,7 +2004,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.29.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[349],
         .w = { W[350], W[352], W[354] },
@@ -2019,7 +2019,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)29 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)29 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -2027,7 +2027,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn", A + 524288, n, 2048);
     /* model.layers.29.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[356] },
         .y = { A + 2818048 },
@@ -2036,7 +2036,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.29.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[357],
         .w = { W[358], W[359] },
@@ -2045,7 +2045,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.29.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[360] },
         .y = { A + 3342336 },
@@ -2054,7 +2054,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.30.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[361],
         .w = { W[362], W[364], W[366] },
@@ -2069,7 +2069,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)30 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)30 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -2077,7 +2077,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn", A + 524288, n, 2048);
     /* model.layers.30.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[368] },
         .y = { A + 2818048 },
@@ -2086,7 +2086,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.30.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[369],
         .w = { W[370], W[371] },
@@ -2095,7 +2095,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.30.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[372] },
         .y = { A + 3342336 },
@@ -2104,7 +2104,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.31.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[373],
         .w = { W[374], W[376], W[378] },
@@ -2119,7 +2119,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)31 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)31 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -2127,7 +2127,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn", A + 524288, n, 2048);
     /* model.layers.31.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[380] },
         .y = { A + 2818048 },
@@ -2136,7 +2136,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.31.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[381],
         .w = { W[382], W[383] },
@@ -2145,7 +2145,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.31.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[384] },
         .y = { A + 3342336 },
@@ -2154,7 +2154,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.32.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[385],
         .w = { W[386], W[388], W[390] },
@@ -2169,7 +2169,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)32 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)32 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -2177,7 +2177,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn", A + 524288, n, 2048);
     /* model.layers.32.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[392] },
         .y = { A + 2818048 },
@@ -2186,7 +2186,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.32.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[393],
         .w = { W[394], W[395] },
@@ -2195,7 +2195,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.32.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[396] },
         .y = { A + 3342336 },
@@ -2204,7 +2204,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.33.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[397],
         .w = { W[398], W[400], W[402] },
@@ -2219,7 +2219,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)33 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)33 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -2227,7 +2227,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn", A + 524288, n, 2048);
     /* model.layers.33.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[404] },
         .y = { A + 2818048 },
@@ -2236,7 +2236,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.33.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[405],
         .w = { W[406], W[407] },
@@ -2245,7 +2245,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.33.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[408] },
         .y = { A + 3342336 },
@@ -2254,7 +2254,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.34.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[409],
         .w = { W[410], W[412], W[414] },
@@ -2269,7 +2269,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)34 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)34 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -2277,7 +2277,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn", A + 524288, n, 2048);
     /* model.layers.34.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[416] },
         .y = { A + 2818048 },
@@ -2286,7 +2286,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.34.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[417],
         .w = { W[418], W[419] },
@@ -2295,7 +2295,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.34.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[420] },
         .y = { A + 3342336 },
@@ -2304,7 +2304,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* model.layers.35.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 256] [n, 256] */
-    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_256_256_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3342336,
         .norm_w = W[421],
         .w = { W[422], W[424], W[426] },
@@ -2319,7 +2319,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)35 * 16777216, .out = A + 524288,
+            .cache = c->kv + (size_t)35 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
@@ -2327,7 +2327,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn", A + 524288, n, 2048);
     /* model.layers.35.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[428] },
         .y = { A + 2818048 },
@@ -2336,7 +2336,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn.o_proj.residual", A + 2818048, n, 2048);
     /* model.layers.35.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 11008] */
-    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_11008_11008_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2818048,
         .norm_w = W[429],
         .w = { W[430], W[431] },
@@ -2345,7 +2345,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.mlp.gate_proj.swiglu", A + 0, n, 11008);
     /* model.layers.35.mlp.down_proj.residual: [n, 11008] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_11008_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_11008_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[432] },
         .y = { A + 3342336 },
@@ -2354,7 +2354,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* logits: rmsnorm [n, 2048] -> [n, 151936] */
-    lm_pool_run(c->pool, linear_2048_151936_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_151936_bf16_norm_xbf16, &(lm_linear_args){
         .x = all_logits ? A + 3342336 : A + 3342336 + (size_t)(n - 1) * 2048,
         .norm_w = W[433],
         .w = { W[0] },
@@ -2369,10 +2369,10 @@ const lm_model_desc qwen2_5_3b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen2/qwen2.5-3b.yaml",
     .dtype_name = "bf16",
-    .matmul_input = "f32",
-    .kv_dtype = "f32",
+    .matmul_input = "bf16",
+    .kv_dtype = "bf16",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = LM_F32_BF16W_KERNEL,
+    .matmul_kernel = LM_BF16_KERNEL,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

@@ -28,7 +28,7 @@
 #define HIDDEN 8192
 #define ARENA_FLOATS ((size_t)11763712) /* 44.9 MiB */
 #define SCRATCH_FLOATS ((size_t)9461760) /* per thread */
-#define KV_FLOATS ((size_t)21474836480) /* 81920.0 MiB of address space */
+#define KV_FLOATS ((size_t)10737418240) /* 40960.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
 static const lm_weight_desc weights[] = {
@@ -1018,56 +1018,56 @@ static void embed_8192_bf16(void *arg, int tid, int nthreads)
     lm_embed_task(arg, tid, nthreads, 8192, LM_BF16);
 }
 
-/* x[n, 8192] rmsnorm -> [n, 8192] [n, 1024] [n, 1024], bf16 weights */
-static void linear_8192_8192_1024_1024_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 8192] rmsnorm -> [n, 8192] [n, 1024] [n, 1024], bf16 weights, inputs rounded to bf16 */
+static void linear_8192_8192_1024_1024_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 8192, 1024, 1024 };
-    lm_linear_task(arg, tid, nthreads, 8192, 1e-05f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 8192, 1e-05f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 /* Attention, 64 query heads over 8 KV heads of 128, cache of 131072:
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_64_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 131072, 0.0f, 128, 0);
+    lm_attn_store_task(arg, tid, nthreads, 8, 128, 131072, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(64 / 8, 128),
                "the emitter sized the scratch for a different attention block");
-_Static_assert(!0 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
+_Static_assert(!1 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_64_8_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 64, 8, 128, 131072, 0.0f, 128,
-                       0.08838834764831843f, 0, 0);
+                       0.08838834764831843f, 0, 1);
 }
 
-/* x[n, 8192] -> [n, 8192], bf16 weights */
-static void linear_8192_8192_bf16(void *arg, int tid, int nthreads)
+/* x[n, 8192] -> [n, 8192], bf16 weights, inputs rounded to bf16 */
+static void linear_8192_8192_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 8192 };
-    lm_linear_task(arg, tid, nthreads, 8192, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 8192, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 8192] rmsnorm -> [n, 29568], bf16 weights, silu(gate) * up */
-static void linear_8192_29568_29568_bf16_norm_swiglu(void *arg, int tid, int nthreads)
+/* x[n, 8192] rmsnorm -> [n, 29568], bf16 weights, silu(gate) * up, inputs rounded to bf16 */
+static void linear_8192_29568_29568_bf16_norm_swiglu_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 29568, 29568 };
-    lm_linear_task(arg, tid, nthreads, 8192, 1e-05f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
+    lm_linear_task(arg, tid, nthreads, 8192, 1e-05f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 1);
 }
 
-/* x[n, 29568] -> [n, 8192], bf16 weights */
-static void linear_29568_8192_bf16(void *arg, int tid, int nthreads)
+/* x[n, 29568] -> [n, 8192], bf16 weights, inputs rounded to bf16 */
+static void linear_29568_8192_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 8192 };
-    lm_linear_task(arg, tid, nthreads, 29568, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 29568, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 8192] rmsnorm -> [n, 152064], bf16 weights */
-static void linear_8192_152064_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 8192] rmsnorm -> [n, 152064], bf16 weights, inputs rounded to bf16 */
+static void linear_8192_152064_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 152064 };
-    lm_linear_task(arg, tid, nthreads, 8192, 1e-05f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 8192, 1e-05f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 
@@ -1083,7 +1083,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     lm_pool_run(c->pool, embed_8192_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 8192);
     /* model.layers.0.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 0,
         .norm_w = W[1],
         .w = { W[2], W[4], W[6] },
@@ -1098,7 +1098,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 2097152, .k = A + 6291456, .v = A + 6553600,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 268435456, .out = A + 4194304,
+            .cache = c->kv + (size_t)0 * 134217728, .out = A + 4194304,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1106,7 +1106,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn", A + 4194304, n, 8192);
     /* model.layers.0.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 4194304,
         .w = { W[8] },
         .y = { A + 7569408 },
@@ -1115,7 +1115,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.0.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[9],
         .w = { W[10], W[11] },
@@ -1124,7 +1124,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.0.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[12] },
         .y = { A + 9666560 },
@@ -1133,7 +1133,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.1.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[13],
         .w = { W[14], W[16], W[18] },
@@ -1148,7 +1148,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)1 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1156,7 +1156,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn", A + 2097152, n, 8192);
     /* model.layers.1.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[20] },
         .y = { A + 7569408 },
@@ -1165,7 +1165,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.1.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[21],
         .w = { W[22], W[23] },
@@ -1174,7 +1174,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.1.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[24] },
         .y = { A + 9666560 },
@@ -1183,7 +1183,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.2.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[25],
         .w = { W[26], W[28], W[30] },
@@ -1198,7 +1198,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)2 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1206,7 +1206,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn", A + 2097152, n, 8192);
     /* model.layers.2.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[32] },
         .y = { A + 7569408 },
@@ -1215,7 +1215,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.2.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[33],
         .w = { W[34], W[35] },
@@ -1224,7 +1224,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.2.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[36] },
         .y = { A + 9666560 },
@@ -1233,7 +1233,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.3.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[37],
         .w = { W[38], W[40], W[42] },
@@ -1248,7 +1248,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)3 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1256,7 +1256,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn", A + 2097152, n, 8192);
     /* model.layers.3.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[44] },
         .y = { A + 7569408 },
@@ -1265,7 +1265,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.3.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[45],
         .w = { W[46], W[47] },
@@ -1274,7 +1274,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.3.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[48] },
         .y = { A + 9666560 },
@@ -1283,7 +1283,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.4.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[49],
         .w = { W[50], W[52], W[54] },
@@ -1298,7 +1298,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)4 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1306,7 +1306,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn", A + 2097152, n, 8192);
     /* model.layers.4.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[56] },
         .y = { A + 7569408 },
@@ -1315,7 +1315,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.4.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[57],
         .w = { W[58], W[59] },
@@ -1324,7 +1324,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.4.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[60] },
         .y = { A + 9666560 },
@@ -1333,7 +1333,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.5.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[61],
         .w = { W[62], W[64], W[66] },
@@ -1348,7 +1348,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)5 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1356,7 +1356,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn", A + 2097152, n, 8192);
     /* model.layers.5.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[68] },
         .y = { A + 7569408 },
@@ -1365,7 +1365,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.5.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[69],
         .w = { W[70], W[71] },
@@ -1374,7 +1374,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.5.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[72] },
         .y = { A + 9666560 },
@@ -1383,7 +1383,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.6.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[73],
         .w = { W[74], W[76], W[78] },
@@ -1398,7 +1398,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)6 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1406,7 +1406,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn", A + 2097152, n, 8192);
     /* model.layers.6.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[80] },
         .y = { A + 7569408 },
@@ -1415,7 +1415,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.6.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[81],
         .w = { W[82], W[83] },
@@ -1424,7 +1424,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.6.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[84] },
         .y = { A + 9666560 },
@@ -1433,7 +1433,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.7.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[85],
         .w = { W[86], W[88], W[90] },
@@ -1448,7 +1448,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)7 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1456,7 +1456,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn", A + 2097152, n, 8192);
     /* model.layers.7.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[92] },
         .y = { A + 7569408 },
@@ -1465,7 +1465,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.7.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[93],
         .w = { W[94], W[95] },
@@ -1474,7 +1474,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.7.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[96] },
         .y = { A + 9666560 },
@@ -1483,7 +1483,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.8.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[97],
         .w = { W[98], W[100], W[102] },
@@ -1498,7 +1498,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)8 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1506,7 +1506,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn", A + 2097152, n, 8192);
     /* model.layers.8.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[104] },
         .y = { A + 7569408 },
@@ -1515,7 +1515,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.8.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[105],
         .w = { W[106], W[107] },
@@ -1524,7 +1524,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.8.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[108] },
         .y = { A + 9666560 },
@@ -1533,7 +1533,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.9.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[109],
         .w = { W[110], W[112], W[114] },
@@ -1548,7 +1548,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)9 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1556,7 +1556,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn", A + 2097152, n, 8192);
     /* model.layers.9.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[116] },
         .y = { A + 7569408 },
@@ -1565,7 +1565,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.9.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[117],
         .w = { W[118], W[119] },
@@ -1574,7 +1574,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.9.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[120] },
         .y = { A + 9666560 },
@@ -1583,7 +1583,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.10.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[121],
         .w = { W[122], W[124], W[126] },
@@ -1598,7 +1598,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)10 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1606,7 +1606,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn", A + 2097152, n, 8192);
     /* model.layers.10.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[128] },
         .y = { A + 7569408 },
@@ -1615,7 +1615,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.10.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[129],
         .w = { W[130], W[131] },
@@ -1624,7 +1624,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.10.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[132] },
         .y = { A + 9666560 },
@@ -1633,7 +1633,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.11.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[133],
         .w = { W[134], W[136], W[138] },
@@ -1648,7 +1648,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)11 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1656,7 +1656,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn", A + 2097152, n, 8192);
     /* model.layers.11.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[140] },
         .y = { A + 7569408 },
@@ -1665,7 +1665,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.11.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[141],
         .w = { W[142], W[143] },
@@ -1674,7 +1674,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.11.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[144] },
         .y = { A + 9666560 },
@@ -1683,7 +1683,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.12.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[145],
         .w = { W[146], W[148], W[150] },
@@ -1698,7 +1698,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)12 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1706,7 +1706,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn", A + 2097152, n, 8192);
     /* model.layers.12.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[152] },
         .y = { A + 7569408 },
@@ -1715,7 +1715,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.12.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[153],
         .w = { W[154], W[155] },
@@ -1724,7 +1724,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.12.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[156] },
         .y = { A + 9666560 },
@@ -1733,7 +1733,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.13.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[157],
         .w = { W[158], W[160], W[162] },
@@ -1748,7 +1748,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)13 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1756,7 +1756,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn", A + 2097152, n, 8192);
     /* model.layers.13.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[164] },
         .y = { A + 7569408 },
@@ -1765,7 +1765,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.13.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[165],
         .w = { W[166], W[167] },
@@ -1774,7 +1774,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.13.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[168] },
         .y = { A + 9666560 },
@@ -1783,7 +1783,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.14.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[169],
         .w = { W[170], W[172], W[174] },
@@ -1798,7 +1798,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)14 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1806,7 +1806,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn", A + 2097152, n, 8192);
     /* model.layers.14.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[176] },
         .y = { A + 7569408 },
@@ -1815,7 +1815,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.14.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[177],
         .w = { W[178], W[179] },
@@ -1824,7 +1824,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.14.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[180] },
         .y = { A + 9666560 },
@@ -1833,7 +1833,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.15.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[181],
         .w = { W[182], W[184], W[186] },
@@ -1848,7 +1848,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)15 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1856,7 +1856,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn", A + 2097152, n, 8192);
     /* model.layers.15.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[188] },
         .y = { A + 7569408 },
@@ -1865,7 +1865,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.15.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[189],
         .w = { W[190], W[191] },
@@ -1874,7 +1874,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.15.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[192] },
         .y = { A + 9666560 },
@@ -1883,7 +1883,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.16.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[193],
         .w = { W[194], W[196], W[198] },
@@ -1898,7 +1898,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)16 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1906,7 +1906,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn", A + 2097152, n, 8192);
     /* model.layers.16.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[200] },
         .y = { A + 7569408 },
@@ -1915,7 +1915,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.16.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[201],
         .w = { W[202], W[203] },
@@ -1924,7 +1924,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.16.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[204] },
         .y = { A + 9666560 },
@@ -1933,7 +1933,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.17.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[205],
         .w = { W[206], W[208], W[210] },
@@ -1948,7 +1948,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)17 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1956,7 +1956,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn", A + 2097152, n, 8192);
     /* model.layers.17.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[212] },
         .y = { A + 7569408 },
@@ -1965,7 +1965,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.17.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[213],
         .w = { W[214], W[215] },
@@ -1974,7 +1974,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.17.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[216] },
         .y = { A + 9666560 },
@@ -1983,7 +1983,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.18.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[217],
         .w = { W[218], W[220], W[222] },
@@ -1998,7 +1998,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)18 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2006,7 +2006,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn", A + 2097152, n, 8192);
     /* model.layers.18.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[224] },
         .y = { A + 7569408 },
@@ -2015,7 +2015,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.18.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[225],
         .w = { W[226], W[227] },
@@ -2024,7 +2024,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.18.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[228] },
         .y = { A + 9666560 },
@@ -2033,7 +2033,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.19.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[229],
         .w = { W[230], W[232], W[234] },
@@ -2048,7 +2048,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)19 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2056,7 +2056,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn", A + 2097152, n, 8192);
     /* model.layers.19.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[236] },
         .y = { A + 7569408 },
@@ -2065,7 +2065,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.19.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[237],
         .w = { W[238], W[239] },
@@ -2074,7 +2074,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.19.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[240] },
         .y = { A + 9666560 },
@@ -2083,7 +2083,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.20.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[241],
         .w = { W[242], W[244], W[246] },
@@ -2098,7 +2098,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)20 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2106,7 +2106,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn", A + 2097152, n, 8192);
     /* model.layers.20.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[248] },
         .y = { A + 7569408 },
@@ -2115,7 +2115,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.20.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[249],
         .w = { W[250], W[251] },
@@ -2124,7 +2124,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.20.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[252] },
         .y = { A + 9666560 },
@@ -2133,7 +2133,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.21.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[253],
         .w = { W[254], W[256], W[258] },
@@ -2148,7 +2148,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)21 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2156,7 +2156,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn", A + 2097152, n, 8192);
     /* model.layers.21.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[260] },
         .y = { A + 7569408 },
@@ -2165,7 +2165,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.21.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[261],
         .w = { W[262], W[263] },
@@ -2174,7 +2174,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.21.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[264] },
         .y = { A + 9666560 },
@@ -2183,7 +2183,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.22.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[265],
         .w = { W[266], W[268], W[270] },
@@ -2198,7 +2198,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)22 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2206,7 +2206,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn", A + 2097152, n, 8192);
     /* model.layers.22.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[272] },
         .y = { A + 7569408 },
@@ -2215,7 +2215,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.22.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[273],
         .w = { W[274], W[275] },
@@ -2224,7 +2224,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.22.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[276] },
         .y = { A + 9666560 },
@@ -2233,7 +2233,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.23.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[277],
         .w = { W[278], W[280], W[282] },
@@ -2248,7 +2248,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)23 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2256,7 +2256,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn", A + 2097152, n, 8192);
     /* model.layers.23.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[284] },
         .y = { A + 7569408 },
@@ -2265,7 +2265,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.23.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[285],
         .w = { W[286], W[287] },
@@ -2274,7 +2274,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.23.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[288] },
         .y = { A + 9666560 },
@@ -2283,7 +2283,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.24.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[289],
         .w = { W[290], W[292], W[294] },
@@ -2298,7 +2298,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)24 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2306,7 +2306,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn", A + 2097152, n, 8192);
     /* model.layers.24.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[296] },
         .y = { A + 7569408 },
@@ -2315,7 +2315,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.24.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[297],
         .w = { W[298], W[299] },
@@ -2324,7 +2324,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.24.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[300] },
         .y = { A + 9666560 },
@@ -2333,7 +2333,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.25.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[301],
         .w = { W[302], W[304], W[306] },
@@ -2348,7 +2348,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)25 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2356,7 +2356,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn", A + 2097152, n, 8192);
     /* model.layers.25.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[308] },
         .y = { A + 7569408 },
@@ -2365,7 +2365,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.25.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[309],
         .w = { W[310], W[311] },
@@ -2374,7 +2374,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.25.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[312] },
         .y = { A + 9666560 },
@@ -2383,7 +2383,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.26.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[313],
         .w = { W[314], W[316], W[318] },
@@ -2398,7 +2398,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)26 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2406,7 +2406,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn", A + 2097152, n, 8192);
     /* model.layers.26.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[320] },
         .y = { A + 7569408 },
@@ -2415,7 +2415,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.26.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[321],
         .w = { W[322], W[323] },
@@ -2424,7 +2424,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.26.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[324] },
         .y = { A + 9666560 },
@@ -2433,7 +2433,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.27.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[325],
         .w = { W[326], W[328], W[330] },
@@ -2448,7 +2448,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)27 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2456,7 +2456,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn", A + 2097152, n, 8192);
     /* model.layers.27.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[332] },
         .y = { A + 7569408 },
@@ -2465,7 +2465,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.27.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[333],
         .w = { W[334], W[335] },
@@ -2474,7 +2474,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.27.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[336] },
         .y = { A + 9666560 },
@@ -2483,7 +2483,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.28.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[337],
         .w = { W[338], W[340], W[342] },
@@ -2498,7 +2498,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)28 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)28 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2506,7 +2506,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn", A + 2097152, n, 8192);
     /* model.layers.28.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[344] },
         .y = { A + 7569408 },
@@ -2515,7 +2515,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.28.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[345],
         .w = { W[346], W[347] },
@@ -2524,7 +2524,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.28.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[348] },
         .y = { A + 9666560 },
@@ -2533,7 +2533,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.29.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[349],
         .w = { W[350], W[352], W[354] },
@@ -2548,7 +2548,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)29 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)29 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2556,7 +2556,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn", A + 2097152, n, 8192);
     /* model.layers.29.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[356] },
         .y = { A + 7569408 },
@@ -2565,7 +2565,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.29.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[357],
         .w = { W[358], W[359] },
@@ -2574,7 +2574,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.29.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[360] },
         .y = { A + 9666560 },
@@ -2583,7 +2583,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.30.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[361],
         .w = { W[362], W[364], W[366] },
@@ -2598,7 +2598,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)30 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)30 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2606,7 +2606,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn", A + 2097152, n, 8192);
     /* model.layers.30.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[368] },
         .y = { A + 7569408 },
@@ -2615,7 +2615,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.30.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[369],
         .w = { W[370], W[371] },
@@ -2624,7 +2624,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.30.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[372] },
         .y = { A + 9666560 },
@@ -2633,7 +2633,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.31.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[373],
         .w = { W[374], W[376], W[378] },
@@ -2648,7 +2648,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)31 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)31 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2656,7 +2656,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn", A + 2097152, n, 8192);
     /* model.layers.31.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[380] },
         .y = { A + 7569408 },
@@ -2665,7 +2665,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.31.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[381],
         .w = { W[382], W[383] },
@@ -2674,7 +2674,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.31.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[384] },
         .y = { A + 9666560 },
@@ -2683,7 +2683,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.32.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[385],
         .w = { W[386], W[388], W[390] },
@@ -2698,7 +2698,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)32 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)32 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2706,7 +2706,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn", A + 2097152, n, 8192);
     /* model.layers.32.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[392] },
         .y = { A + 7569408 },
@@ -2715,7 +2715,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.32.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[393],
         .w = { W[394], W[395] },
@@ -2724,7 +2724,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.32.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[396] },
         .y = { A + 9666560 },
@@ -2733,7 +2733,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.33.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[397],
         .w = { W[398], W[400], W[402] },
@@ -2748,7 +2748,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)33 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)33 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2756,7 +2756,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn", A + 2097152, n, 8192);
     /* model.layers.33.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[404] },
         .y = { A + 7569408 },
@@ -2765,7 +2765,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.33.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[405],
         .w = { W[406], W[407] },
@@ -2774,7 +2774,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.33.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[408] },
         .y = { A + 9666560 },
@@ -2783,7 +2783,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.34.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[409],
         .w = { W[410], W[412], W[414] },
@@ -2798,7 +2798,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)34 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)34 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2806,7 +2806,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn", A + 2097152, n, 8192);
     /* model.layers.34.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[416] },
         .y = { A + 7569408 },
@@ -2815,7 +2815,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.34.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[417],
         .w = { W[418], W[419] },
@@ -2824,7 +2824,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.34.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[420] },
         .y = { A + 9666560 },
@@ -2833,7 +2833,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.35.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[421],
         .w = { W[422], W[424], W[426] },
@@ -2848,7 +2848,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)35 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)35 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2856,7 +2856,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn", A + 2097152, n, 8192);
     /* model.layers.35.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[428] },
         .y = { A + 7569408 },
@@ -2865,7 +2865,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.35.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[429],
         .w = { W[430], W[431] },
@@ -2874,7 +2874,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.35.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[432] },
         .y = { A + 9666560 },
@@ -2883,7 +2883,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.36.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[433],
         .w = { W[434], W[436], W[438] },
@@ -2898,7 +2898,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)36 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)36 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2906,7 +2906,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.36.self_attn", A + 2097152, n, 8192);
     /* model.layers.36.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[440] },
         .y = { A + 7569408 },
@@ -2915,7 +2915,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.36.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.36.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[441],
         .w = { W[442], W[443] },
@@ -2924,7 +2924,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.36.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.36.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[444] },
         .y = { A + 9666560 },
@@ -2933,7 +2933,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.36.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.37.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[445],
         .w = { W[446], W[448], W[450] },
@@ -2948,7 +2948,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)37 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)37 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2956,7 +2956,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.37.self_attn", A + 2097152, n, 8192);
     /* model.layers.37.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[452] },
         .y = { A + 7569408 },
@@ -2965,7 +2965,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.37.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.37.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[453],
         .w = { W[454], W[455] },
@@ -2974,7 +2974,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.37.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.37.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[456] },
         .y = { A + 9666560 },
@@ -2983,7 +2983,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.37.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.38.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[457],
         .w = { W[458], W[460], W[462] },
@@ -2998,7 +2998,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)38 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)38 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3006,7 +3006,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.38.self_attn", A + 2097152, n, 8192);
     /* model.layers.38.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[464] },
         .y = { A + 7569408 },
@@ -3015,7 +3015,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.38.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.38.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[465],
         .w = { W[466], W[467] },
@@ -3024,7 +3024,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.38.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.38.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[468] },
         .y = { A + 9666560 },
@@ -3033,7 +3033,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.38.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.39.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[469],
         .w = { W[470], W[472], W[474] },
@@ -3048,7 +3048,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)39 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)39 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3056,7 +3056,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.39.self_attn", A + 2097152, n, 8192);
     /* model.layers.39.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[476] },
         .y = { A + 7569408 },
@@ -3065,7 +3065,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.39.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.39.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[477],
         .w = { W[478], W[479] },
@@ -3074,7 +3074,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.39.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.39.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[480] },
         .y = { A + 9666560 },
@@ -3083,7 +3083,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.39.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.40.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[481],
         .w = { W[482], W[484], W[486] },
@@ -3098,7 +3098,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)40 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)40 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3106,7 +3106,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.40.self_attn", A + 2097152, n, 8192);
     /* model.layers.40.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[488] },
         .y = { A + 7569408 },
@@ -3115,7 +3115,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.40.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.40.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[489],
         .w = { W[490], W[491] },
@@ -3124,7 +3124,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.40.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.40.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[492] },
         .y = { A + 9666560 },
@@ -3133,7 +3133,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.40.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.41.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[493],
         .w = { W[494], W[496], W[498] },
@@ -3148,7 +3148,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)41 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)41 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3156,7 +3156,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.41.self_attn", A + 2097152, n, 8192);
     /* model.layers.41.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[500] },
         .y = { A + 7569408 },
@@ -3165,7 +3165,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.41.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.41.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[501],
         .w = { W[502], W[503] },
@@ -3174,7 +3174,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.41.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.41.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[504] },
         .y = { A + 9666560 },
@@ -3183,7 +3183,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.41.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.42.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[505],
         .w = { W[506], W[508], W[510] },
@@ -3198,7 +3198,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)42 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)42 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3206,7 +3206,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.42.self_attn", A + 2097152, n, 8192);
     /* model.layers.42.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[512] },
         .y = { A + 7569408 },
@@ -3215,7 +3215,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.42.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.42.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[513],
         .w = { W[514], W[515] },
@@ -3224,7 +3224,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.42.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.42.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[516] },
         .y = { A + 9666560 },
@@ -3233,7 +3233,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.42.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.43.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[517],
         .w = { W[518], W[520], W[522] },
@@ -3248,7 +3248,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)43 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)43 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3256,7 +3256,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.43.self_attn", A + 2097152, n, 8192);
     /* model.layers.43.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[524] },
         .y = { A + 7569408 },
@@ -3265,7 +3265,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.43.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.43.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[525],
         .w = { W[526], W[527] },
@@ -3274,7 +3274,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.43.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.43.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[528] },
         .y = { A + 9666560 },
@@ -3283,7 +3283,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.43.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.44.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[529],
         .w = { W[530], W[532], W[534] },
@@ -3298,7 +3298,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)44 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)44 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3306,7 +3306,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.44.self_attn", A + 2097152, n, 8192);
     /* model.layers.44.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[536] },
         .y = { A + 7569408 },
@@ -3315,7 +3315,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.44.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.44.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[537],
         .w = { W[538], W[539] },
@@ -3324,7 +3324,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.44.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.44.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[540] },
         .y = { A + 9666560 },
@@ -3333,7 +3333,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.44.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.45.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[541],
         .w = { W[542], W[544], W[546] },
@@ -3348,7 +3348,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)45 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)45 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3356,7 +3356,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.45.self_attn", A + 2097152, n, 8192);
     /* model.layers.45.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[548] },
         .y = { A + 7569408 },
@@ -3365,7 +3365,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.45.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.45.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[549],
         .w = { W[550], W[551] },
@@ -3374,7 +3374,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.45.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.45.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[552] },
         .y = { A + 9666560 },
@@ -3383,7 +3383,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.45.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.46.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[553],
         .w = { W[554], W[556], W[558] },
@@ -3398,7 +3398,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)46 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)46 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3406,7 +3406,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.46.self_attn", A + 2097152, n, 8192);
     /* model.layers.46.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[560] },
         .y = { A + 7569408 },
@@ -3415,7 +3415,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.46.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.46.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[561],
         .w = { W[562], W[563] },
@@ -3424,7 +3424,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.46.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.46.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[564] },
         .y = { A + 9666560 },
@@ -3433,7 +3433,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.46.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.47.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[565],
         .w = { W[566], W[568], W[570] },
@@ -3448,7 +3448,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)47 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)47 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3456,7 +3456,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.47.self_attn", A + 2097152, n, 8192);
     /* model.layers.47.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[572] },
         .y = { A + 7569408 },
@@ -3465,7 +3465,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.47.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.47.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[573],
         .w = { W[574], W[575] },
@@ -3474,7 +3474,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.47.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.47.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[576] },
         .y = { A + 9666560 },
@@ -3483,7 +3483,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.47.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.48.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[577],
         .w = { W[578], W[580], W[582] },
@@ -3498,7 +3498,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)48 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)48 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3506,7 +3506,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.48.self_attn", A + 2097152, n, 8192);
     /* model.layers.48.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[584] },
         .y = { A + 7569408 },
@@ -3515,7 +3515,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.48.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.48.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[585],
         .w = { W[586], W[587] },
@@ -3524,7 +3524,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.48.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.48.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[588] },
         .y = { A + 9666560 },
@@ -3533,7 +3533,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.48.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.49.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[589],
         .w = { W[590], W[592], W[594] },
@@ -3548,7 +3548,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)49 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)49 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3556,7 +3556,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.49.self_attn", A + 2097152, n, 8192);
     /* model.layers.49.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[596] },
         .y = { A + 7569408 },
@@ -3565,7 +3565,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.49.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.49.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[597],
         .w = { W[598], W[599] },
@@ -3574,7 +3574,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.49.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.49.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[600] },
         .y = { A + 9666560 },
@@ -3583,7 +3583,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.49.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.50.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[601],
         .w = { W[602], W[604], W[606] },
@@ -3598,7 +3598,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)50 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)50 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3606,7 +3606,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.50.self_attn", A + 2097152, n, 8192);
     /* model.layers.50.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[608] },
         .y = { A + 7569408 },
@@ -3615,7 +3615,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.50.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.50.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[609],
         .w = { W[610], W[611] },
@@ -3624,7 +3624,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.50.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.50.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[612] },
         .y = { A + 9666560 },
@@ -3633,7 +3633,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.50.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.51.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[613],
         .w = { W[614], W[616], W[618] },
@@ -3648,7 +3648,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)51 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)51 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3656,7 +3656,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.51.self_attn", A + 2097152, n, 8192);
     /* model.layers.51.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[620] },
         .y = { A + 7569408 },
@@ -3665,7 +3665,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.51.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.51.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[621],
         .w = { W[622], W[623] },
@@ -3674,7 +3674,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.51.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.51.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[624] },
         .y = { A + 9666560 },
@@ -3683,7 +3683,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.51.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.52.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[625],
         .w = { W[626], W[628], W[630] },
@@ -3698,7 +3698,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)52 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)52 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3706,7 +3706,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.52.self_attn", A + 2097152, n, 8192);
     /* model.layers.52.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[632] },
         .y = { A + 7569408 },
@@ -3715,7 +3715,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.52.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.52.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[633],
         .w = { W[634], W[635] },
@@ -3724,7 +3724,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.52.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.52.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[636] },
         .y = { A + 9666560 },
@@ -3733,7 +3733,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.52.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.53.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[637],
         .w = { W[638], W[640], W[642] },
@@ -3748,7 +3748,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)53 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)53 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3756,7 +3756,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.53.self_attn", A + 2097152, n, 8192);
     /* model.layers.53.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[644] },
         .y = { A + 7569408 },
@@ -3765,7 +3765,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.53.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.53.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[645],
         .w = { W[646], W[647] },
@@ -3774,7 +3774,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.53.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.53.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[648] },
         .y = { A + 9666560 },
@@ -3783,7 +3783,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.53.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.54.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[649],
         .w = { W[650], W[652], W[654] },
@@ -3798,7 +3798,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)54 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)54 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3806,7 +3806,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.54.self_attn", A + 2097152, n, 8192);
     /* model.layers.54.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[656] },
         .y = { A + 7569408 },
@@ -3815,7 +3815,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.54.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.54.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[657],
         .w = { W[658], W[659] },
@@ -3824,7 +3824,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.54.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.54.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[660] },
         .y = { A + 9666560 },
@@ -3833,7 +3833,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.54.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.55.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[661],
         .w = { W[662], W[664], W[666] },
@@ -3848,7 +3848,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)55 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)55 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3856,7 +3856,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.55.self_attn", A + 2097152, n, 8192);
     /* model.layers.55.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[668] },
         .y = { A + 7569408 },
@@ -3865,7 +3865,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.55.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.55.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[669],
         .w = { W[670], W[671] },
@@ -3874,7 +3874,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.55.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.55.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[672] },
         .y = { A + 9666560 },
@@ -3883,7 +3883,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.55.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.56.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[673],
         .w = { W[674], W[676], W[678] },
@@ -3898,7 +3898,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)56 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)56 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3906,7 +3906,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.56.self_attn", A + 2097152, n, 8192);
     /* model.layers.56.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[680] },
         .y = { A + 7569408 },
@@ -3915,7 +3915,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.56.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.56.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[681],
         .w = { W[682], W[683] },
@@ -3924,7 +3924,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.56.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.56.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[684] },
         .y = { A + 9666560 },
@@ -3933,7 +3933,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.56.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.57.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[685],
         .w = { W[686], W[688], W[690] },
@@ -3948,7 +3948,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)57 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)57 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3956,7 +3956,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.57.self_attn", A + 2097152, n, 8192);
     /* model.layers.57.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[692] },
         .y = { A + 7569408 },
@@ -3965,7 +3965,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.57.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.57.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[693],
         .w = { W[694], W[695] },
@@ -3974,7 +3974,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.57.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.57.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[696] },
         .y = { A + 9666560 },
@@ -3983,7 +3983,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.57.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.58.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[697],
         .w = { W[698], W[700], W[702] },
@@ -3998,7 +3998,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)58 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)58 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -4006,7 +4006,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.58.self_attn", A + 2097152, n, 8192);
     /* model.layers.58.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[704] },
         .y = { A + 7569408 },
@@ -4015,7 +4015,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.58.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.58.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[705],
         .w = { W[706], W[707] },
@@ -4024,7 +4024,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.58.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.58.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[708] },
         .y = { A + 9666560 },
@@ -4033,7 +4033,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.58.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.59.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[709],
         .w = { W[710], W[712], W[714] },
@@ -4048,7 +4048,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)59 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)59 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -4056,7 +4056,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.59.self_attn", A + 2097152, n, 8192);
     /* model.layers.59.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[716] },
         .y = { A + 7569408 },
@@ -4065,7 +4065,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.59.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.59.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[717],
         .w = { W[718], W[719] },
@@ -4074,7 +4074,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.59.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.59.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[720] },
         .y = { A + 9666560 },
@@ -4083,7 +4083,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.59.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.60.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[721],
         .w = { W[722], W[724], W[726] },
@@ -4098,7 +4098,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)60 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)60 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -4106,7 +4106,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.60.self_attn", A + 2097152, n, 8192);
     /* model.layers.60.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[728] },
         .y = { A + 7569408 },
@@ -4115,7 +4115,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.60.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.60.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[729],
         .w = { W[730], W[731] },
@@ -4124,7 +4124,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.60.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.60.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[732] },
         .y = { A + 9666560 },
@@ -4133,7 +4133,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.60.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.61.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[733],
         .w = { W[734], W[736], W[738] },
@@ -4148,7 +4148,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)61 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)61 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -4156,7 +4156,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.61.self_attn", A + 2097152, n, 8192);
     /* model.layers.61.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[740] },
         .y = { A + 7569408 },
@@ -4165,7 +4165,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.61.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.61.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[741],
         .w = { W[742], W[743] },
@@ -4174,7 +4174,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.61.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.61.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[744] },
         .y = { A + 9666560 },
@@ -4183,7 +4183,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.61.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.62.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[745],
         .w = { W[746], W[748], W[750] },
@@ -4198,7 +4198,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)62 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)62 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -4206,7 +4206,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.62.self_attn", A + 2097152, n, 8192);
     /* model.layers.62.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[752] },
         .y = { A + 7569408 },
@@ -4215,7 +4215,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.62.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.62.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[753],
         .w = { W[754], W[755] },
@@ -4224,7 +4224,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.62.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.62.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[756] },
         .y = { A + 9666560 },
@@ -4233,7 +4233,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.62.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.63.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[757],
         .w = { W[758], W[760], W[762] },
@@ -4248,7 +4248,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)63 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)63 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -4256,7 +4256,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.63.self_attn", A + 2097152, n, 8192);
     /* model.layers.63.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[764] },
         .y = { A + 7569408 },
@@ -4265,7 +4265,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.63.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.63.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[765],
         .w = { W[766], W[767] },
@@ -4274,7 +4274,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.63.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.63.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[768] },
         .y = { A + 9666560 },
@@ -4283,7 +4283,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.63.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.64.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[769],
         .w = { W[770], W[772], W[774] },
@@ -4298,7 +4298,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)64 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)64 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -4306,7 +4306,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.64.self_attn", A + 2097152, n, 8192);
     /* model.layers.64.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[776] },
         .y = { A + 7569408 },
@@ -4315,7 +4315,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.64.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.64.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[777],
         .w = { W[778], W[779] },
@@ -4324,7 +4324,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.64.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.64.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[780] },
         .y = { A + 9666560 },
@@ -4333,7 +4333,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.64.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.65.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[781],
         .w = { W[782], W[784], W[786] },
@@ -4348,7 +4348,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)65 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)65 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -4356,7 +4356,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.65.self_attn", A + 2097152, n, 8192);
     /* model.layers.65.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[788] },
         .y = { A + 7569408 },
@@ -4365,7 +4365,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.65.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.65.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[789],
         .w = { W[790], W[791] },
@@ -4374,7 +4374,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.65.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.65.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[792] },
         .y = { A + 9666560 },
@@ -4383,7 +4383,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.65.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.66.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[793],
         .w = { W[794], W[796], W[798] },
@@ -4398,7 +4398,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)66 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)66 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -4406,7 +4406,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.66.self_attn", A + 2097152, n, 8192);
     /* model.layers.66.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[800] },
         .y = { A + 7569408 },
@@ -4415,7 +4415,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.66.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.66.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[801],
         .w = { W[802], W[803] },
@@ -4424,7 +4424,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.66.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.66.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[804] },
         .y = { A + 9666560 },
@@ -4433,7 +4433,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.66.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.67.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[805],
         .w = { W[806], W[808], W[810] },
@@ -4448,7 +4448,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)67 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)67 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -4456,7 +4456,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.67.self_attn", A + 2097152, n, 8192);
     /* model.layers.67.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[812] },
         .y = { A + 7569408 },
@@ -4465,7 +4465,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.67.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.67.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[813],
         .w = { W[814], W[815] },
@@ -4474,7 +4474,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.67.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.67.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[816] },
         .y = { A + 9666560 },
@@ -4483,7 +4483,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.67.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.68.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[817],
         .w = { W[818], W[820], W[822] },
@@ -4498,7 +4498,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)68 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)68 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -4506,7 +4506,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.68.self_attn", A + 2097152, n, 8192);
     /* model.layers.68.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[824] },
         .y = { A + 7569408 },
@@ -4515,7 +4515,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.68.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.68.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[825],
         .w = { W[826], W[827] },
@@ -4524,7 +4524,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.68.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.68.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[828] },
         .y = { A + 9666560 },
@@ -4533,7 +4533,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.68.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.69.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[829],
         .w = { W[830], W[832], W[834] },
@@ -4548,7 +4548,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)69 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)69 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -4556,7 +4556,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.69.self_attn", A + 2097152, n, 8192);
     /* model.layers.69.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[836] },
         .y = { A + 7569408 },
@@ -4565,7 +4565,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.69.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.69.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[837],
         .w = { W[838], W[839] },
@@ -4574,7 +4574,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.69.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.69.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[840] },
         .y = { A + 9666560 },
@@ -4583,7 +4583,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.69.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.70.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[841],
         .w = { W[842], W[844], W[846] },
@@ -4598,7 +4598,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)70 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)70 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -4606,7 +4606,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.70.self_attn", A + 2097152, n, 8192);
     /* model.layers.70.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[848] },
         .y = { A + 7569408 },
@@ -4615,7 +4615,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.70.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.70.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[849],
         .w = { W[850], W[851] },
@@ -4624,7 +4624,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.70.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.70.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[852] },
         .y = { A + 9666560 },
@@ -4633,7 +4633,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.70.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.71.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[853],
         .w = { W[854], W[856], W[858] },
@@ -4648,7 +4648,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)71 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)71 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -4656,7 +4656,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.71.self_attn", A + 2097152, n, 8192);
     /* model.layers.71.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[860] },
         .y = { A + 7569408 },
@@ -4665,7 +4665,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.71.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.71.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[861],
         .w = { W[862], W[863] },
@@ -4674,7 +4674,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.71.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.71.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[864] },
         .y = { A + 9666560 },
@@ -4683,7 +4683,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.71.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.72.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[865],
         .w = { W[866], W[868], W[870] },
@@ -4698,7 +4698,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)72 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)72 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -4706,7 +4706,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.72.self_attn", A + 2097152, n, 8192);
     /* model.layers.72.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[872] },
         .y = { A + 7569408 },
@@ -4715,7 +4715,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.72.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.72.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[873],
         .w = { W[874], W[875] },
@@ -4724,7 +4724,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.72.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.72.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[876] },
         .y = { A + 9666560 },
@@ -4733,7 +4733,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.72.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.73.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[877],
         .w = { W[878], W[880], W[882] },
@@ -4748,7 +4748,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)73 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)73 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -4756,7 +4756,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.73.self_attn", A + 2097152, n, 8192);
     /* model.layers.73.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[884] },
         .y = { A + 7569408 },
@@ -4765,7 +4765,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.73.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.73.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[885],
         .w = { W[886], W[887] },
@@ -4774,7 +4774,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.73.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.73.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[888] },
         .y = { A + 9666560 },
@@ -4783,7 +4783,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.73.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.74.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[889],
         .w = { W[890], W[892], W[894] },
@@ -4798,7 +4798,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)74 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)74 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -4806,7 +4806,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.74.self_attn", A + 2097152, n, 8192);
     /* model.layers.74.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[896] },
         .y = { A + 7569408 },
@@ -4815,7 +4815,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.74.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.74.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[897],
         .w = { W[898], W[899] },
@@ -4824,7 +4824,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.74.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.74.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[900] },
         .y = { A + 9666560 },
@@ -4833,7 +4833,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.74.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.75.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[901],
         .w = { W[902], W[904], W[906] },
@@ -4848,7 +4848,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)75 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)75 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -4856,7 +4856,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.75.self_attn", A + 2097152, n, 8192);
     /* model.layers.75.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[908] },
         .y = { A + 7569408 },
@@ -4865,7 +4865,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.75.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.75.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[909],
         .w = { W[910], W[911] },
@@ -4874,7 +4874,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.75.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.75.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[912] },
         .y = { A + 9666560 },
@@ -4883,7 +4883,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.75.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.76.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[913],
         .w = { W[914], W[916], W[918] },
@@ -4898,7 +4898,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)76 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)76 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -4906,7 +4906,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.76.self_attn", A + 2097152, n, 8192);
     /* model.layers.76.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[920] },
         .y = { A + 7569408 },
@@ -4915,7 +4915,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.76.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.76.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[921],
         .w = { W[922], W[923] },
@@ -4924,7 +4924,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.76.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.76.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[924] },
         .y = { A + 9666560 },
@@ -4933,7 +4933,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.76.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.77.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[925],
         .w = { W[926], W[928], W[930] },
@@ -4948,7 +4948,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)77 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)77 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -4956,7 +4956,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.77.self_attn", A + 2097152, n, 8192);
     /* model.layers.77.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[932] },
         .y = { A + 7569408 },
@@ -4965,7 +4965,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.77.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.77.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[933],
         .w = { W[934], W[935] },
@@ -4974,7 +4974,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.77.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.77.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[936] },
         .y = { A + 9666560 },
@@ -4983,7 +4983,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.77.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.78.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[937],
         .w = { W[938], W[940], W[942] },
@@ -4998,7 +4998,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)78 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)78 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -5006,7 +5006,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.78.self_attn", A + 2097152, n, 8192);
     /* model.layers.78.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[944] },
         .y = { A + 7569408 },
@@ -5015,7 +5015,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.78.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.78.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[945],
         .w = { W[946], W[947] },
@@ -5024,7 +5024,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.78.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.78.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[948] },
         .y = { A + 9666560 },
@@ -5033,7 +5033,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.78.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* model.layers.79.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 8192] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 9666560,
         .norm_w = W[949],
         .w = { W[950], W[952], W[954] },
@@ -5048,7 +5048,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)79 * 268435456, .out = A + 2097152,
+            .cache = c->kv + (size_t)79 * 134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -5056,7 +5056,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.79.self_attn", A + 2097152, n, 8192);
     /* model.layers.79.self_attn.o_proj.residual: [n, 8192] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_8192_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[956] },
         .y = { A + 7569408 },
@@ -5065,7 +5065,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.79.self_attn.o_proj.residual", A + 7569408, n, 8192);
     /* model.layers.79.mlp.gate_proj.swiglu: rmsnorm [n, 8192] -> [n, 29568] */
-    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_29568_29568_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 7569408,
         .norm_w = W[957],
         .w = { W[958], W[959] },
@@ -5074,7 +5074,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.79.mlp.gate_proj.swiglu", A + 0, n, 29568);
     /* model.layers.79.mlp.down_proj.residual: [n, 29568] -> [n, 8192] */
-    lm_pool_run(c->pool, linear_29568_8192_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_29568_8192_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[960] },
         .y = { A + 9666560 },
@@ -5083,7 +5083,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.79.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* logits: rmsnorm [n, 8192] -> [n, 152064] */
-    lm_pool_run(c->pool, linear_8192_152064_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_152064_bf16_norm_xbf16, &(lm_linear_args){
         .x = all_logits ? A + 9666560 : A + 9666560 + (size_t)(n - 1) * 8192,
         .norm_w = W[961],
         .w = { W[962] },
@@ -5098,10 +5098,10 @@ const lm_model_desc qwen2_5_72b_base_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen2/qwen2.5-72b-base.yaml",
     .dtype_name = "bf16",
-    .matmul_input = "f32",
-    .kv_dtype = "f32",
+    .matmul_input = "bf16",
+    .kv_dtype = "bf16",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = LM_F32_BF16W_KERNEL,
+    .matmul_kernel = LM_BF16_KERNEL,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

@@ -28,7 +28,7 @@
 #define HIDDEN 3584
 #define ARENA_FLOATS ((size_t)6684672) /* 25.5 MiB */
 #define SCRATCH_FLOATS ((size_t)6062080) /* per thread */
-#define KV_FLOATS ((size_t)939524096) /* 3584.0 MiB of address space */
+#define KV_FLOATS ((size_t)469762048) /* 1792.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
 static const lm_weight_desc weights[] = {
@@ -394,56 +394,56 @@ static void embed_3584_bf16(void *arg, int tid, int nthreads)
     lm_embed_task(arg, tid, nthreads, 3584, LM_BF16);
 }
 
-/* x[n, 3584] rmsnorm -> [n, 3584] [n, 512] [n, 512], bf16 weights */
-static void linear_3584_3584_512_512_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 3584] rmsnorm -> [n, 3584] [n, 512] [n, 512], bf16 weights, inputs rounded to bf16 */
+static void linear_3584_3584_512_512_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 3584, 512, 512 };
-    lm_linear_task(arg, tid, nthreads, 3584, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 3584, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 /* Attention, 28 query heads over 4 KV heads of 128, cache of 32768:
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_28_4_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 4, 128, 32768, 0.0f, 128, 0);
+    lm_attn_store_task(arg, tid, nthreads, 4, 128, 32768, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(28 / 4, 128),
                "the emitter sized the scratch for a different attention block");
-_Static_assert(!0 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
+_Static_assert(!1 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_28_4_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 28, 4, 128, 32768, 0.0f, 128,
-                       0.08838834764831843f, 0, 0);
+                       0.08838834764831843f, 0, 1);
 }
 
-/* x[n, 3584] -> [n, 3584], bf16 weights */
-static void linear_3584_3584_bf16(void *arg, int tid, int nthreads)
+/* x[n, 3584] -> [n, 3584], bf16 weights, inputs rounded to bf16 */
+static void linear_3584_3584_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 3584 };
-    lm_linear_task(arg, tid, nthreads, 3584, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 3584, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 3584] rmsnorm -> [n, 18944], bf16 weights, silu(gate) * up */
-static void linear_3584_18944_18944_bf16_norm_swiglu(void *arg, int tid, int nthreads)
+/* x[n, 3584] rmsnorm -> [n, 18944], bf16 weights, silu(gate) * up, inputs rounded to bf16 */
+static void linear_3584_18944_18944_bf16_norm_swiglu_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 18944, 18944 };
-    lm_linear_task(arg, tid, nthreads, 3584, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
+    lm_linear_task(arg, tid, nthreads, 3584, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 1);
 }
 
-/* x[n, 18944] -> [n, 3584], bf16 weights */
-static void linear_18944_3584_bf16(void *arg, int tid, int nthreads)
+/* x[n, 18944] -> [n, 3584], bf16 weights, inputs rounded to bf16 */
+static void linear_18944_3584_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 3584 };
-    lm_linear_task(arg, tid, nthreads, 18944, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 18944, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 3584] rmsnorm -> [n, 152064], bf16 weights */
-static void linear_3584_152064_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 3584] rmsnorm -> [n, 152064], bf16 weights, inputs rounded to bf16 */
+static void linear_3584_152064_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 152064 };
-    lm_linear_task(arg, tid, nthreads, 3584, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 3584, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 
@@ -459,7 +459,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     lm_pool_run(c->pool, embed_3584_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 3584);
     /* model.layers.0.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 0,
         .norm_w = W[1],
         .w = { W[2], W[4], W[6] },
@@ -474,7 +474,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 917504, .k = A + 2752512, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 33554432, .out = A + 1835008,
+            .cache = c->kv + (size_t)0 * 16777216, .out = A + 1835008,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -482,7 +482,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn", A + 1835008, n, 3584);
     /* model.layers.0.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 1835008,
         .w = { W[8] },
         .y = { A + 4849664 },
@@ -491,7 +491,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.0.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[9],
         .w = { W[10], W[11] },
@@ -500,7 +500,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.0.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[12] },
         .y = { A + 5767168 },
@@ -509,7 +509,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.1.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[13],
         .w = { W[14], W[16], W[18] },
@@ -524,7 +524,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)1 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -532,7 +532,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn", A + 917504, n, 3584);
     /* model.layers.1.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[20] },
         .y = { A + 4849664 },
@@ -541,7 +541,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.1.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[21],
         .w = { W[22], W[23] },
@@ -550,7 +550,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.1.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[24] },
         .y = { A + 5767168 },
@@ -559,7 +559,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.2.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[25],
         .w = { W[26], W[28], W[30] },
@@ -574,7 +574,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)2 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -582,7 +582,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn", A + 917504, n, 3584);
     /* model.layers.2.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[32] },
         .y = { A + 4849664 },
@@ -591,7 +591,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.2.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[33],
         .w = { W[34], W[35] },
@@ -600,7 +600,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.2.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[36] },
         .y = { A + 5767168 },
@@ -609,7 +609,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.3.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[37],
         .w = { W[38], W[40], W[42] },
@@ -624,7 +624,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)3 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -632,7 +632,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn", A + 917504, n, 3584);
     /* model.layers.3.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[44] },
         .y = { A + 4849664 },
@@ -641,7 +641,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.3.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[45],
         .w = { W[46], W[47] },
@@ -650,7 +650,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.3.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[48] },
         .y = { A + 5767168 },
@@ -659,7 +659,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.4.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[49],
         .w = { W[50], W[52], W[54] },
@@ -674,7 +674,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)4 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -682,7 +682,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn", A + 917504, n, 3584);
     /* model.layers.4.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[56] },
         .y = { A + 4849664 },
@@ -691,7 +691,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.4.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[57],
         .w = { W[58], W[59] },
@@ -700,7 +700,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.4.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[60] },
         .y = { A + 5767168 },
@@ -709,7 +709,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.5.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[61],
         .w = { W[62], W[64], W[66] },
@@ -724,7 +724,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)5 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -732,7 +732,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn", A + 917504, n, 3584);
     /* model.layers.5.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[68] },
         .y = { A + 4849664 },
@@ -741,7 +741,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.5.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[69],
         .w = { W[70], W[71] },
@@ -750,7 +750,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.5.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[72] },
         .y = { A + 5767168 },
@@ -759,7 +759,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.6.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[73],
         .w = { W[74], W[76], W[78] },
@@ -774,7 +774,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)6 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -782,7 +782,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn", A + 917504, n, 3584);
     /* model.layers.6.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[80] },
         .y = { A + 4849664 },
@@ -791,7 +791,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.6.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[81],
         .w = { W[82], W[83] },
@@ -800,7 +800,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.6.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[84] },
         .y = { A + 5767168 },
@@ -809,7 +809,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.7.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[85],
         .w = { W[86], W[88], W[90] },
@@ -824,7 +824,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)7 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -832,7 +832,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn", A + 917504, n, 3584);
     /* model.layers.7.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[92] },
         .y = { A + 4849664 },
@@ -841,7 +841,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.7.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[93],
         .w = { W[94], W[95] },
@@ -850,7 +850,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.7.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[96] },
         .y = { A + 5767168 },
@@ -859,7 +859,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.8.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[97],
         .w = { W[98], W[100], W[102] },
@@ -874,7 +874,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)8 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -882,7 +882,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn", A + 917504, n, 3584);
     /* model.layers.8.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[104] },
         .y = { A + 4849664 },
@@ -891,7 +891,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.8.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[105],
         .w = { W[106], W[107] },
@@ -900,7 +900,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.8.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[108] },
         .y = { A + 5767168 },
@@ -909,7 +909,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.9.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[109],
         .w = { W[110], W[112], W[114] },
@@ -924,7 +924,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)9 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -932,7 +932,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn", A + 917504, n, 3584);
     /* model.layers.9.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[116] },
         .y = { A + 4849664 },
@@ -941,7 +941,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.9.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[117],
         .w = { W[118], W[119] },
@@ -950,7 +950,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.9.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[120] },
         .y = { A + 5767168 },
@@ -959,7 +959,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.10.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[121],
         .w = { W[122], W[124], W[126] },
@@ -974,7 +974,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)10 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -982,7 +982,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn", A + 917504, n, 3584);
     /* model.layers.10.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[128] },
         .y = { A + 4849664 },
@@ -991,7 +991,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.10.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[129],
         .w = { W[130], W[131] },
@@ -1000,7 +1000,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.10.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[132] },
         .y = { A + 5767168 },
@@ -1009,7 +1009,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.11.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[133],
         .w = { W[134], W[136], W[138] },
@@ -1024,7 +1024,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)11 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -1032,7 +1032,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn", A + 917504, n, 3584);
     /* model.layers.11.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[140] },
         .y = { A + 4849664 },
@@ -1041,7 +1041,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.11.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[141],
         .w = { W[142], W[143] },
@@ -1050,7 +1050,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.11.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[144] },
         .y = { A + 5767168 },
@@ -1059,7 +1059,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.12.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[145],
         .w = { W[146], W[148], W[150] },
@@ -1074,7 +1074,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)12 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -1082,7 +1082,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn", A + 917504, n, 3584);
     /* model.layers.12.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[152] },
         .y = { A + 4849664 },
@@ -1091,7 +1091,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.12.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[153],
         .w = { W[154], W[155] },
@@ -1100,7 +1100,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.12.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[156] },
         .y = { A + 5767168 },
@@ -1109,7 +1109,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.13.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[157],
         .w = { W[158], W[160], W[162] },
@@ -1124,7 +1124,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)13 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -1132,7 +1132,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn", A + 917504, n, 3584);
     /* model.layers.13.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[164] },
         .y = { A + 4849664 },
@@ -1141,7 +1141,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.13.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[165],
         .w = { W[166], W[167] },
@@ -1150,7 +1150,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.13.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[168] },
         .y = { A + 5767168 },
@@ -1159,7 +1159,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.14.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[169],
         .w = { W[170], W[172], W[174] },
@@ -1174,7 +1174,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)14 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -1182,7 +1182,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn", A + 917504, n, 3584);
     /* model.layers.14.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[176] },
         .y = { A + 4849664 },
@@ -1191,7 +1191,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.14.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[177],
         .w = { W[178], W[179] },
@@ -1200,7 +1200,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.14.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[180] },
         .y = { A + 5767168 },
@@ -1209,7 +1209,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.15.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[181],
         .w = { W[182], W[184], W[186] },
@@ -1224,7 +1224,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)15 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -1232,7 +1232,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn", A + 917504, n, 3584);
     /* model.layers.15.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[188] },
         .y = { A + 4849664 },
@@ -1241,7 +1241,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.15.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[189],
         .w = { W[190], W[191] },
@@ -1250,7 +1250,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.15.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[192] },
         .y = { A + 5767168 },
@@ -1259,7 +1259,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.16.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[193],
         .w = { W[194], W[196], W[198] },
@@ -1274,7 +1274,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)16 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -1282,7 +1282,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn", A + 917504, n, 3584);
     /* model.layers.16.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[200] },
         .y = { A + 4849664 },
@@ -1291,7 +1291,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.16.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[201],
         .w = { W[202], W[203] },
@@ -1300,7 +1300,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.16.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[204] },
         .y = { A + 5767168 },
@@ -1309,7 +1309,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.17.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[205],
         .w = { W[206], W[208], W[210] },
@@ -1324,7 +1324,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)17 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -1332,7 +1332,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn", A + 917504, n, 3584);
     /* model.layers.17.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[212] },
         .y = { A + 4849664 },
@@ -1341,7 +1341,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.17.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[213],
         .w = { W[214], W[215] },
@@ -1350,7 +1350,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.17.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[216] },
         .y = { A + 5767168 },
@@ -1359,7 +1359,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.18.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[217],
         .w = { W[218], W[220], W[222] },
@@ -1374,7 +1374,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)18 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -1382,7 +1382,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn", A + 917504, n, 3584);
     /* model.layers.18.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[224] },
         .y = { A + 4849664 },
@@ -1391,7 +1391,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.18.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[225],
         .w = { W[226], W[227] },
@@ -1400,7 +1400,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.18.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[228] },
         .y = { A + 5767168 },
@@ -1409,7 +1409,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.19.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[229],
         .w = { W[230], W[232], W[234] },
@@ -1424,7 +1424,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)19 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -1432,7 +1432,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn", A + 917504, n, 3584);
     /* model.layers.19.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[236] },
         .y = { A + 4849664 },
@@ -1441,7 +1441,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.19.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[237],
         .w = { W[238], W[239] },
@@ -1450,7 +1450,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.19.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[240] },
         .y = { A + 5767168 },
@@ -1459,7 +1459,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.20.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[241],
         .w = { W[242], W[244], W[246] },
@@ -1474,7 +1474,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)20 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -1482,7 +1482,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn", A + 917504, n, 3584);
     /* model.layers.20.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[248] },
         .y = { A + 4849664 },
@@ -1491,7 +1491,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.20.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[249],
         .w = { W[250], W[251] },
@@ -1500,7 +1500,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.20.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[252] },
         .y = { A + 5767168 },
@@ -1509,7 +1509,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.21.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[253],
         .w = { W[254], W[256], W[258] },
@@ -1524,7 +1524,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)21 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -1532,7 +1532,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn", A + 917504, n, 3584);
     /* model.layers.21.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[260] },
         .y = { A + 4849664 },
@@ -1541,7 +1541,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.21.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[261],
         .w = { W[262], W[263] },
@@ -1550,7 +1550,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.21.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[264] },
         .y = { A + 5767168 },
@@ -1559,7 +1559,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.22.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[265],
         .w = { W[266], W[268], W[270] },
@@ -1574,7 +1574,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)22 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -1582,7 +1582,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn", A + 917504, n, 3584);
     /* model.layers.22.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[272] },
         .y = { A + 4849664 },
@@ -1591,7 +1591,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.22.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[273],
         .w = { W[274], W[275] },
@@ -1600,7 +1600,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.22.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[276] },
         .y = { A + 5767168 },
@@ -1609,7 +1609,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.23.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[277],
         .w = { W[278], W[280], W[282] },
@@ -1624,7 +1624,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)23 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -1632,7 +1632,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn", A + 917504, n, 3584);
     /* model.layers.23.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[284] },
         .y = { A + 4849664 },
@@ -1641,7 +1641,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.23.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[285],
         .w = { W[286], W[287] },
@@ -1650,7 +1650,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.23.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[288] },
         .y = { A + 5767168 },
@@ -1659,7 +1659,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.24.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[289],
         .w = { W[290], W[292], W[294] },
@@ -1674,7 +1674,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)24 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -1682,7 +1682,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn", A + 917504, n, 3584);
     /* model.layers.24.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[296] },
         .y = { A + 4849664 },
@@ -1691,7 +1691,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.24.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[297],
         .w = { W[298], W[299] },
@@ -1700,7 +1700,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.24.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[300] },
         .y = { A + 5767168 },
@@ -1709,7 +1709,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.25.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[301],
         .w = { W[302], W[304], W[306] },
@@ -1724,7 +1724,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)25 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -1732,7 +1732,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn", A + 917504, n, 3584);
     /* model.layers.25.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[308] },
         .y = { A + 4849664 },
@@ -1741,7 +1741,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.25.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[309],
         .w = { W[310], W[311] },
@@ -1750,7 +1750,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.25.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[312] },
         .y = { A + 5767168 },
@@ -1759,7 +1759,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.26.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[313],
         .w = { W[314], W[316], W[318] },
@@ -1774,7 +1774,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)26 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -1782,7 +1782,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn", A + 917504, n, 3584);
     /* model.layers.26.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[320] },
         .y = { A + 4849664 },
@@ -1791,7 +1791,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.26.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[321],
         .w = { W[322], W[323] },
@@ -1800,7 +1800,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.26.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[324] },
         .y = { A + 5767168 },
@@ -1809,7 +1809,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* model.layers.27.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 3584] -> [n, 3584] [n, 512] [n, 512] */
-    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_512_512_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[325],
         .w = { W[326], W[328], W[330] },
@@ -1824,7 +1824,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 33554432, .out = A + 917504,
+            .cache = c->kv + (size_t)27 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
@@ -1832,7 +1832,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn", A + 917504, n, 3584);
     /* model.layers.27.self_attn.o_proj.residual: [n, 3584] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_3584_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 917504,
         .w = { W[332] },
         .y = { A + 4849664 },
@@ -1841,7 +1841,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.o_proj.residual", A + 4849664, n, 3584);
     /* model.layers.27.mlp.gate_proj.swiglu: rmsnorm [n, 3584] -> [n, 18944] */
-    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_18944_18944_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4849664,
         .norm_w = W[333],
         .w = { W[334], W[335] },
@@ -1850,7 +1850,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.gate_proj.swiglu", A + 0, n, 18944);
     /* model.layers.27.mlp.down_proj.residual: [n, 18944] -> [n, 3584] */
-    lm_pool_run(c->pool, linear_18944_3584_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_18944_3584_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[336] },
         .y = { A + 5767168 },
@@ -1859,7 +1859,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* logits: rmsnorm [n, 3584] -> [n, 152064] */
-    lm_pool_run(c->pool, linear_3584_152064_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_3584_152064_bf16_norm_xbf16, &(lm_linear_args){
         .x = all_logits ? A + 5767168 : A + 5767168 + (size_t)(n - 1) * 3584,
         .norm_w = W[337],
         .w = { W[338] },
@@ -1874,10 +1874,10 @@ const lm_model_desc qwen2_5_7b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen2/qwen2.5-7b.yaml",
     .dtype_name = "bf16",
-    .matmul_input = "f32",
-    .kv_dtype = "f32",
+    .matmul_input = "bf16",
+    .kv_dtype = "bf16",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = LM_F32_BF16W_KERNEL,
+    .matmul_kernel = LM_BF16_KERNEL,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

@@ -29,7 +29,7 @@
 #define HIDDEN 2048
 #define ARENA_FLOATS ((size_t)2621440) /* 10.0 MiB */
 #define SCRATCH_FLOATS ((size_t)1966080) /* per thread */
-#define KV_FLOATS ((size_t)2348810240) /* 8960.0 MiB of address space */
+#define KV_FLOATS ((size_t)1174405120) /* 4480.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
 static const lm_weight_desc weights[] = {
@@ -367,56 +367,56 @@ static void embed_2048_bf16(void *arg, int tid, int nthreads)
     lm_embed_task(arg, tid, nthreads, 2048, LM_BF16);
 }
 
-/* x[n, 2048] rmsnorm -> [n, 2048] [n, 1024] [n, 1024], bf16 weights */
-static void linear_2048_2048_1024_1024_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 2048] rmsnorm -> [n, 2048] [n, 1024] [n, 1024], bf16 weights, inputs rounded to bf16 */
+static void linear_2048_2048_1024_1024_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 2048, 1024, 1024 };
-    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 /* Attention, 16 query heads over 8 KV heads of 128, cache of 40960:
  * per-head rmsnorm of q and k, RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_16_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128, 0);
+    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(16 / 8, 128),
                "the emitter sized the scratch for a different attention block");
-_Static_assert(!0 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
+_Static_assert(!1 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_16_8_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 16, 8, 128, 40960, 1e-06f, 128,
-                       0.08838834764831843f, 0, 0);
+                       0.08838834764831843f, 0, 1);
 }
 
-/* x[n, 2048] -> [n, 2048], bf16 weights */
-static void linear_2048_2048_bf16(void *arg, int tid, int nthreads)
+/* x[n, 2048] -> [n, 2048], bf16 weights, inputs rounded to bf16 */
+static void linear_2048_2048_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 2048 };
-    lm_linear_task(arg, tid, nthreads, 2048, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 2048, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 2048] rmsnorm -> [n, 6144], bf16 weights, silu(gate) * up */
-static void linear_2048_6144_6144_bf16_norm_swiglu(void *arg, int tid, int nthreads)
+/* x[n, 2048] rmsnorm -> [n, 6144], bf16 weights, silu(gate) * up, inputs rounded to bf16 */
+static void linear_2048_6144_6144_bf16_norm_swiglu_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 6144, 6144 };
-    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
+    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 1);
 }
 
-/* x[n, 6144] -> [n, 2048], bf16 weights */
-static void linear_6144_2048_bf16(void *arg, int tid, int nthreads)
+/* x[n, 6144] -> [n, 2048], bf16 weights, inputs rounded to bf16 */
+static void linear_6144_2048_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 2048 };
-    lm_linear_task(arg, tid, nthreads, 6144, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 6144, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 2048] rmsnorm -> [n, 151936], bf16 weights */
-static void linear_2048_151936_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 2048] rmsnorm -> [n, 151936], bf16 weights, inputs rounded to bf16 */
+static void linear_2048_151936_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 151936 };
-    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 2048, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 
@@ -432,7 +432,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     lm_pool_run(c->pool, embed_2048_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 2048);
     /* model.layers.0.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 0,
         .norm_w = W[1],
         .w = { W[2], W[3], W[4] },
@@ -446,7 +446,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 524288, .k = A + 1572864, .v = A + 1835008,
             .q_norm = W[5], .k_norm = W[6],
-            .cache = c->kv + (size_t)0 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)0 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -454,7 +454,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn", A + 1048576, n, 2048);
     /* model.layers.0.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[7] },
         .y = { A + 1572864 },
@@ -463,7 +463,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.0.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[8],
         .w = { W[9], W[10] },
@@ -472,7 +472,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.0.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[11] },
         .y = { A + 2097152 },
@@ -481,7 +481,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.1.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[12],
         .w = { W[13], W[14], W[15] },
@@ -495,7 +495,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[16], .k_norm = W[17],
-            .cache = c->kv + (size_t)1 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)1 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -503,7 +503,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn", A + 524288, n, 2048);
     /* model.layers.1.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[18] },
         .y = { A + 1572864 },
@@ -512,7 +512,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.1.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[19],
         .w = { W[20], W[21] },
@@ -521,7 +521,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.1.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[22] },
         .y = { A + 2097152 },
@@ -530,7 +530,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.2.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[23],
         .w = { W[24], W[25], W[26] },
@@ -544,7 +544,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[27], .k_norm = W[28],
-            .cache = c->kv + (size_t)2 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)2 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -552,7 +552,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn", A + 524288, n, 2048);
     /* model.layers.2.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[29] },
         .y = { A + 1572864 },
@@ -561,7 +561,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.2.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[30],
         .w = { W[31], W[32] },
@@ -570,7 +570,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.2.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[33] },
         .y = { A + 2097152 },
@@ -579,7 +579,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.3.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[34],
         .w = { W[35], W[36], W[37] },
@@ -593,7 +593,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[38], .k_norm = W[39],
-            .cache = c->kv + (size_t)3 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)3 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -601,7 +601,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn", A + 524288, n, 2048);
     /* model.layers.3.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[40] },
         .y = { A + 1572864 },
@@ -610,7 +610,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.3.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[41],
         .w = { W[42], W[43] },
@@ -619,7 +619,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.3.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[44] },
         .y = { A + 2097152 },
@@ -628,7 +628,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.4.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[45],
         .w = { W[46], W[47], W[48] },
@@ -642,7 +642,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[49], .k_norm = W[50],
-            .cache = c->kv + (size_t)4 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)4 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -650,7 +650,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn", A + 524288, n, 2048);
     /* model.layers.4.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[51] },
         .y = { A + 1572864 },
@@ -659,7 +659,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.4.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[52],
         .w = { W[53], W[54] },
@@ -668,7 +668,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.4.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[55] },
         .y = { A + 2097152 },
@@ -677,7 +677,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.5.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[56],
         .w = { W[57], W[58], W[59] },
@@ -691,7 +691,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[60], .k_norm = W[61],
-            .cache = c->kv + (size_t)5 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)5 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -699,7 +699,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn", A + 524288, n, 2048);
     /* model.layers.5.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[62] },
         .y = { A + 1572864 },
@@ -708,7 +708,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.5.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[63],
         .w = { W[64], W[65] },
@@ -717,7 +717,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.5.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[66] },
         .y = { A + 2097152 },
@@ -726,7 +726,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.6.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[67],
         .w = { W[68], W[69], W[70] },
@@ -740,7 +740,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[71], .k_norm = W[72],
-            .cache = c->kv + (size_t)6 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)6 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -748,7 +748,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn", A + 524288, n, 2048);
     /* model.layers.6.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[73] },
         .y = { A + 1572864 },
@@ -757,7 +757,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.6.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[74],
         .w = { W[75], W[76] },
@@ -766,7 +766,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.6.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[77] },
         .y = { A + 2097152 },
@@ -775,7 +775,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.7.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[78],
         .w = { W[79], W[80], W[81] },
@@ -789,7 +789,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[82], .k_norm = W[83],
-            .cache = c->kv + (size_t)7 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)7 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -797,7 +797,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn", A + 524288, n, 2048);
     /* model.layers.7.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[84] },
         .y = { A + 1572864 },
@@ -806,7 +806,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.7.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[85],
         .w = { W[86], W[87] },
@@ -815,7 +815,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.7.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[88] },
         .y = { A + 2097152 },
@@ -824,7 +824,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.8.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[89],
         .w = { W[90], W[91], W[92] },
@@ -838,7 +838,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[93], .k_norm = W[94],
-            .cache = c->kv + (size_t)8 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)8 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -846,7 +846,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn", A + 524288, n, 2048);
     /* model.layers.8.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[95] },
         .y = { A + 1572864 },
@@ -855,7 +855,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.8.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[96],
         .w = { W[97], W[98] },
@@ -864,7 +864,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.8.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[99] },
         .y = { A + 2097152 },
@@ -873,7 +873,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.9.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[100],
         .w = { W[101], W[102], W[103] },
@@ -887,7 +887,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[104], .k_norm = W[105],
-            .cache = c->kv + (size_t)9 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)9 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -895,7 +895,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn", A + 524288, n, 2048);
     /* model.layers.9.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[106] },
         .y = { A + 1572864 },
@@ -904,7 +904,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.9.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[107],
         .w = { W[108], W[109] },
@@ -913,7 +913,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.9.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[110] },
         .y = { A + 2097152 },
@@ -922,7 +922,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.10.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[111],
         .w = { W[112], W[113], W[114] },
@@ -936,7 +936,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[115], .k_norm = W[116],
-            .cache = c->kv + (size_t)10 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)10 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -944,7 +944,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn", A + 524288, n, 2048);
     /* model.layers.10.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[117] },
         .y = { A + 1572864 },
@@ -953,7 +953,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.10.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[118],
         .w = { W[119], W[120] },
@@ -962,7 +962,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.10.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[121] },
         .y = { A + 2097152 },
@@ -971,7 +971,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.11.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[122],
         .w = { W[123], W[124], W[125] },
@@ -985,7 +985,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[126], .k_norm = W[127],
-            .cache = c->kv + (size_t)11 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)11 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -993,7 +993,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn", A + 524288, n, 2048);
     /* model.layers.11.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[128] },
         .y = { A + 1572864 },
@@ -1002,7 +1002,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.11.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[129],
         .w = { W[130], W[131] },
@@ -1011,7 +1011,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.11.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[132] },
         .y = { A + 2097152 },
@@ -1020,7 +1020,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.12.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[133],
         .w = { W[134], W[135], W[136] },
@@ -1034,7 +1034,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[137], .k_norm = W[138],
-            .cache = c->kv + (size_t)12 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)12 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -1042,7 +1042,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn", A + 524288, n, 2048);
     /* model.layers.12.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[139] },
         .y = { A + 1572864 },
@@ -1051,7 +1051,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.12.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[140],
         .w = { W[141], W[142] },
@@ -1060,7 +1060,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.12.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[143] },
         .y = { A + 2097152 },
@@ -1069,7 +1069,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.13.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[144],
         .w = { W[145], W[146], W[147] },
@@ -1083,7 +1083,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[148], .k_norm = W[149],
-            .cache = c->kv + (size_t)13 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)13 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -1091,7 +1091,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn", A + 524288, n, 2048);
     /* model.layers.13.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[150] },
         .y = { A + 1572864 },
@@ -1100,7 +1100,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.13.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[151],
         .w = { W[152], W[153] },
@@ -1109,7 +1109,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.13.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[154] },
         .y = { A + 2097152 },
@@ -1118,7 +1118,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.14.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[155],
         .w = { W[156], W[157], W[158] },
@@ -1132,7 +1132,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[159], .k_norm = W[160],
-            .cache = c->kv + (size_t)14 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)14 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -1140,7 +1140,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn", A + 524288, n, 2048);
     /* model.layers.14.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[161] },
         .y = { A + 1572864 },
@@ -1149,7 +1149,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.14.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[162],
         .w = { W[163], W[164] },
@@ -1158,7 +1158,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.14.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[165] },
         .y = { A + 2097152 },
@@ -1167,7 +1167,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.15.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[166],
         .w = { W[167], W[168], W[169] },
@@ -1181,7 +1181,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[170], .k_norm = W[171],
-            .cache = c->kv + (size_t)15 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)15 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -1189,7 +1189,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn", A + 524288, n, 2048);
     /* model.layers.15.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[172] },
         .y = { A + 1572864 },
@@ -1198,7 +1198,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.15.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[173],
         .w = { W[174], W[175] },
@@ -1207,7 +1207,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.15.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[176] },
         .y = { A + 2097152 },
@@ -1216,7 +1216,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.16.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[177],
         .w = { W[178], W[179], W[180] },
@@ -1230,7 +1230,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[181], .k_norm = W[182],
-            .cache = c->kv + (size_t)16 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)16 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -1238,7 +1238,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn", A + 524288, n, 2048);
     /* model.layers.16.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[183] },
         .y = { A + 1572864 },
@@ -1247,7 +1247,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.16.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[184],
         .w = { W[185], W[186] },
@@ -1256,7 +1256,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.16.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[187] },
         .y = { A + 2097152 },
@@ -1265,7 +1265,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.17.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[188],
         .w = { W[189], W[190], W[191] },
@@ -1279,7 +1279,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[192], .k_norm = W[193],
-            .cache = c->kv + (size_t)17 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)17 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -1287,7 +1287,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn", A + 524288, n, 2048);
     /* model.layers.17.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[194] },
         .y = { A + 1572864 },
@@ -1296,7 +1296,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.17.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[195],
         .w = { W[196], W[197] },
@@ -1305,7 +1305,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.17.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[198] },
         .y = { A + 2097152 },
@@ -1314,7 +1314,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.18.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[199],
         .w = { W[200], W[201], W[202] },
@@ -1328,7 +1328,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[203], .k_norm = W[204],
-            .cache = c->kv + (size_t)18 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)18 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -1336,7 +1336,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn", A + 524288, n, 2048);
     /* model.layers.18.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[205] },
         .y = { A + 1572864 },
@@ -1345,7 +1345,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.18.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[206],
         .w = { W[207], W[208] },
@@ -1354,7 +1354,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.18.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[209] },
         .y = { A + 2097152 },
@@ -1363,7 +1363,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.19.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[210],
         .w = { W[211], W[212], W[213] },
@@ -1377,7 +1377,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[214], .k_norm = W[215],
-            .cache = c->kv + (size_t)19 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)19 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -1385,7 +1385,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn", A + 524288, n, 2048);
     /* model.layers.19.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[216] },
         .y = { A + 1572864 },
@@ -1394,7 +1394,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.19.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[217],
         .w = { W[218], W[219] },
@@ -1403,7 +1403,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.19.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[220] },
         .y = { A + 2097152 },
@@ -1412,7 +1412,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.20.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[221],
         .w = { W[222], W[223], W[224] },
@@ -1426,7 +1426,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[225], .k_norm = W[226],
-            .cache = c->kv + (size_t)20 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)20 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -1434,7 +1434,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn", A + 524288, n, 2048);
     /* model.layers.20.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[227] },
         .y = { A + 1572864 },
@@ -1443,7 +1443,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.20.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[228],
         .w = { W[229], W[230] },
@@ -1452,7 +1452,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.20.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[231] },
         .y = { A + 2097152 },
@@ -1461,7 +1461,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.21.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[232],
         .w = { W[233], W[234], W[235] },
@@ -1475,7 +1475,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[236], .k_norm = W[237],
-            .cache = c->kv + (size_t)21 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)21 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -1483,7 +1483,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn", A + 524288, n, 2048);
     /* model.layers.21.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[238] },
         .y = { A + 1572864 },
@@ -1492,7 +1492,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.21.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[239],
         .w = { W[240], W[241] },
@@ -1501,7 +1501,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.21.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[242] },
         .y = { A + 2097152 },
@@ -1510,7 +1510,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.22.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[243],
         .w = { W[244], W[245], W[246] },
@@ -1524,7 +1524,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[247], .k_norm = W[248],
-            .cache = c->kv + (size_t)22 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)22 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -1532,7 +1532,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn", A + 524288, n, 2048);
     /* model.layers.22.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[249] },
         .y = { A + 1572864 },
@@ -1541,7 +1541,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.22.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[250],
         .w = { W[251], W[252] },
@@ -1550,7 +1550,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.22.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[253] },
         .y = { A + 2097152 },
@@ -1559,7 +1559,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.23.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[254],
         .w = { W[255], W[256], W[257] },
@@ -1573,7 +1573,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[258], .k_norm = W[259],
-            .cache = c->kv + (size_t)23 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)23 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -1581,7 +1581,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn", A + 524288, n, 2048);
     /* model.layers.23.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[260] },
         .y = { A + 1572864 },
@@ -1590,7 +1590,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.23.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[261],
         .w = { W[262], W[263] },
@@ -1599,7 +1599,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.23.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[264] },
         .y = { A + 2097152 },
@@ -1608,7 +1608,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.24.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[265],
         .w = { W[266], W[267], W[268] },
@@ -1622,7 +1622,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[269], .k_norm = W[270],
-            .cache = c->kv + (size_t)24 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)24 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -1630,7 +1630,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn", A + 524288, n, 2048);
     /* model.layers.24.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[271] },
         .y = { A + 1572864 },
@@ -1639,7 +1639,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.24.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[272],
         .w = { W[273], W[274] },
@@ -1648,7 +1648,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.24.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[275] },
         .y = { A + 2097152 },
@@ -1657,7 +1657,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.25.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[276],
         .w = { W[277], W[278], W[279] },
@@ -1671,7 +1671,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[280], .k_norm = W[281],
-            .cache = c->kv + (size_t)25 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)25 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -1679,7 +1679,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn", A + 524288, n, 2048);
     /* model.layers.25.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[282] },
         .y = { A + 1572864 },
@@ -1688,7 +1688,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.25.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[283],
         .w = { W[284], W[285] },
@@ -1697,7 +1697,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.25.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[286] },
         .y = { A + 2097152 },
@@ -1706,7 +1706,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.26.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[287],
         .w = { W[288], W[289], W[290] },
@@ -1720,7 +1720,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[291], .k_norm = W[292],
-            .cache = c->kv + (size_t)26 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)26 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -1728,7 +1728,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn", A + 524288, n, 2048);
     /* model.layers.26.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[293] },
         .y = { A + 1572864 },
@@ -1737,7 +1737,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.26.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[294],
         .w = { W[295], W[296] },
@@ -1746,7 +1746,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.26.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[297] },
         .y = { A + 2097152 },
@@ -1755,7 +1755,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* model.layers.27.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2048] -> [n, 2048] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[298],
         .w = { W[299], W[300], W[301] },
@@ -1769,7 +1769,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1310720,
             .q_norm = W[302], .k_norm = W[303],
-            .cache = c->kv + (size_t)27 * 83886080, .out = A + 524288,
+            .cache = c->kv + (size_t)27 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
@@ -1777,7 +1777,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn", A + 524288, n, 2048);
     /* model.layers.27.self_attn.o_proj.residual: [n, 2048] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_2048_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 524288,
         .w = { W[304] },
         .y = { A + 1572864 },
@@ -1786,7 +1786,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.o_proj.residual", A + 1572864, n, 2048);
     /* model.layers.27.mlp.gate_proj.swiglu: rmsnorm [n, 2048] -> [n, 6144] */
-    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_6144_6144_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 1572864,
         .norm_w = W[305],
         .w = { W[306], W[307] },
@@ -1795,7 +1795,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.gate_proj.swiglu", A + 0, n, 6144);
     /* model.layers.27.mlp.down_proj.residual: [n, 6144] -> [n, 2048] */
-    lm_pool_run(c->pool, linear_6144_2048_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_6144_2048_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[308] },
         .y = { A + 2097152 },
@@ -1804,7 +1804,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.down_proj.residual", A + 2097152, n, 2048);
     /* logits: rmsnorm [n, 2048] -> [n, 151936] */
-    lm_pool_run(c->pool, linear_2048_151936_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2048_151936_bf16_norm_xbf16, &(lm_linear_args){
         .x = all_logits ? A + 2097152 : A + 2097152 + (size_t)(n - 1) * 2048,
         .norm_w = W[309],
         .w = { W[0] },
@@ -1819,10 +1819,10 @@ const lm_model_desc qwen3_1_7b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen3/qwen3-1.7b.yaml",
     .dtype_name = "bf16",
-    .matmul_input = "f32",
-    .kv_dtype = "f32",
+    .matmul_input = "bf16",
+    .kv_dtype = "bf16",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = LM_F32_BF16W_KERNEL,
+    .matmul_kernel = LM_BF16_KERNEL,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

@@ -29,7 +29,7 @@
 #define HIDDEN 5120
 #define ARENA_FLOATS ((size_t)7077888) /* 27.0 MiB */
 #define SCRATCH_FLOATS ((size_t)5570560) /* per thread */
-#define KV_FLOATS ((size_t)3355443200) /* 12800.0 MiB of address space */
+#define KV_FLOATS ((size_t)1677721600) /* 6400.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
 static const lm_weight_desc weights[] = {
@@ -500,56 +500,56 @@ static void embed_5120_bf16(void *arg, int tid, int nthreads)
     lm_embed_task(arg, tid, nthreads, 5120, LM_BF16);
 }
 
-/* x[n, 5120] rmsnorm -> [n, 5120] [n, 1024] [n, 1024], bf16 weights */
-static void linear_5120_5120_1024_1024_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 5120] rmsnorm -> [n, 5120] [n, 1024] [n, 1024], bf16 weights, inputs rounded to bf16 */
+static void linear_5120_5120_1024_1024_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 5120, 1024, 1024 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 /* Attention, 40 query heads over 8 KV heads of 128, cache of 40960:
  * per-head rmsnorm of q and k, RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_40_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128, 0);
+    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(40 / 8, 128),
                "the emitter sized the scratch for a different attention block");
-_Static_assert(!0 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
+_Static_assert(!1 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_40_8_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 40, 8, 128, 40960, 1e-06f, 128,
-                       0.08838834764831843f, 0, 0);
+                       0.08838834764831843f, 0, 1);
 }
 
-/* x[n, 5120] -> [n, 5120], bf16 weights */
-static void linear_5120_5120_bf16(void *arg, int tid, int nthreads)
+/* x[n, 5120] -> [n, 5120], bf16 weights, inputs rounded to bf16 */
+static void linear_5120_5120_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 5120 };
-    lm_linear_task(arg, tid, nthreads, 5120, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 5120, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 5120] rmsnorm -> [n, 17408], bf16 weights, silu(gate) * up */
-static void linear_5120_17408_17408_bf16_norm_swiglu(void *arg, int tid, int nthreads)
+/* x[n, 5120] rmsnorm -> [n, 17408], bf16 weights, silu(gate) * up, inputs rounded to bf16 */
+static void linear_5120_17408_17408_bf16_norm_swiglu_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 17408, 17408 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 1);
 }
 
-/* x[n, 17408] -> [n, 5120], bf16 weights */
-static void linear_17408_5120_bf16(void *arg, int tid, int nthreads)
+/* x[n, 17408] -> [n, 5120], bf16 weights, inputs rounded to bf16 */
+static void linear_17408_5120_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 5120 };
-    lm_linear_task(arg, tid, nthreads, 17408, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 17408, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 5120] rmsnorm -> [n, 151936], bf16 weights */
-static void linear_5120_151936_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 5120] rmsnorm -> [n, 151936], bf16 weights, inputs rounded to bf16 */
+static void linear_5120_151936_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 151936 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 
@@ -565,7 +565,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     lm_pool_run(c->pool, embed_5120_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 5120);
     /* model.layers.0.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 0,
         .norm_w = W[1],
         .w = { W[2], W[3], W[4] },
@@ -579,7 +579,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 1310720, .k = A + 3932160, .v = A + 4194304,
             .q_norm = W[5], .k_norm = W[6],
-            .cache = c->kv + (size_t)0 * 83886080, .out = A + 2621440,
+            .cache = c->kv + (size_t)0 * 41943040, .out = A + 2621440,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -587,7 +587,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn", A + 2621440, n, 5120);
     /* model.layers.0.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2621440,
         .w = { W[7] },
         .y = { A + 4456448 },
@@ -596,7 +596,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.0.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[8],
         .w = { W[9], W[10] },
@@ -605,7 +605,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.0.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[11] },
         .y = { A + 5767168 },
@@ -614,7 +614,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.1.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[12],
         .w = { W[13], W[14], W[15] },
@@ -628,7 +628,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[16], .k_norm = W[17],
-            .cache = c->kv + (size_t)1 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)1 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -636,7 +636,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn", A + 1310720, n, 5120);
     /* model.layers.1.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[18] },
         .y = { A + 4456448 },
@@ -645,7 +645,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.1.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[19],
         .w = { W[20], W[21] },
@@ -654,7 +654,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.1.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[22] },
         .y = { A + 5767168 },
@@ -663,7 +663,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.2.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[23],
         .w = { W[24], W[25], W[26] },
@@ -677,7 +677,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[27], .k_norm = W[28],
-            .cache = c->kv + (size_t)2 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)2 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -685,7 +685,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn", A + 1310720, n, 5120);
     /* model.layers.2.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[29] },
         .y = { A + 4456448 },
@@ -694,7 +694,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.2.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[30],
         .w = { W[31], W[32] },
@@ -703,7 +703,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.2.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[33] },
         .y = { A + 5767168 },
@@ -712,7 +712,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.3.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[34],
         .w = { W[35], W[36], W[37] },
@@ -726,7 +726,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[38], .k_norm = W[39],
-            .cache = c->kv + (size_t)3 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)3 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -734,7 +734,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn", A + 1310720, n, 5120);
     /* model.layers.3.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[40] },
         .y = { A + 4456448 },
@@ -743,7 +743,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.3.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[41],
         .w = { W[42], W[43] },
@@ -752,7 +752,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.3.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[44] },
         .y = { A + 5767168 },
@@ -761,7 +761,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.4.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[45],
         .w = { W[46], W[47], W[48] },
@@ -775,7 +775,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[49], .k_norm = W[50],
-            .cache = c->kv + (size_t)4 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)4 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -783,7 +783,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn", A + 1310720, n, 5120);
     /* model.layers.4.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[51] },
         .y = { A + 4456448 },
@@ -792,7 +792,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.4.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[52],
         .w = { W[53], W[54] },
@@ -801,7 +801,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.4.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[55] },
         .y = { A + 5767168 },
@@ -810,7 +810,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.5.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[56],
         .w = { W[57], W[58], W[59] },
@@ -824,7 +824,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[60], .k_norm = W[61],
-            .cache = c->kv + (size_t)5 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)5 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -832,7 +832,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn", A + 1310720, n, 5120);
     /* model.layers.5.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[62] },
         .y = { A + 4456448 },
@@ -841,7 +841,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.5.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[63],
         .w = { W[64], W[65] },
@@ -850,7 +850,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.5.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[66] },
         .y = { A + 5767168 },
@@ -859,7 +859,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.6.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[67],
         .w = { W[68], W[69], W[70] },
@@ -873,7 +873,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[71], .k_norm = W[72],
-            .cache = c->kv + (size_t)6 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)6 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -881,7 +881,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn", A + 1310720, n, 5120);
     /* model.layers.6.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[73] },
         .y = { A + 4456448 },
@@ -890,7 +890,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.6.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[74],
         .w = { W[75], W[76] },
@@ -899,7 +899,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.6.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[77] },
         .y = { A + 5767168 },
@@ -908,7 +908,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.7.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[78],
         .w = { W[79], W[80], W[81] },
@@ -922,7 +922,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[82], .k_norm = W[83],
-            .cache = c->kv + (size_t)7 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)7 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -930,7 +930,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn", A + 1310720, n, 5120);
     /* model.layers.7.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[84] },
         .y = { A + 4456448 },
@@ -939,7 +939,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.7.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[85],
         .w = { W[86], W[87] },
@@ -948,7 +948,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.7.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[88] },
         .y = { A + 5767168 },
@@ -957,7 +957,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.8.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[89],
         .w = { W[90], W[91], W[92] },
@@ -971,7 +971,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[93], .k_norm = W[94],
-            .cache = c->kv + (size_t)8 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)8 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -979,7 +979,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn", A + 1310720, n, 5120);
     /* model.layers.8.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[95] },
         .y = { A + 4456448 },
@@ -988,7 +988,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.8.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[96],
         .w = { W[97], W[98] },
@@ -997,7 +997,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.8.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[99] },
         .y = { A + 5767168 },
@@ -1006,7 +1006,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.9.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[100],
         .w = { W[101], W[102], W[103] },
@@ -1020,7 +1020,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[104], .k_norm = W[105],
-            .cache = c->kv + (size_t)9 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)9 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1028,7 +1028,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn", A + 1310720, n, 5120);
     /* model.layers.9.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[106] },
         .y = { A + 4456448 },
@@ -1037,7 +1037,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.9.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[107],
         .w = { W[108], W[109] },
@@ -1046,7 +1046,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.9.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[110] },
         .y = { A + 5767168 },
@@ -1055,7 +1055,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.10.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[111],
         .w = { W[112], W[113], W[114] },
@@ -1069,7 +1069,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[115], .k_norm = W[116],
-            .cache = c->kv + (size_t)10 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)10 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1077,7 +1077,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn", A + 1310720, n, 5120);
     /* model.layers.10.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[117] },
         .y = { A + 4456448 },
@@ -1086,7 +1086,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.10.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[118],
         .w = { W[119], W[120] },
@@ -1095,7 +1095,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.10.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[121] },
         .y = { A + 5767168 },
@@ -1104,7 +1104,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.11.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[122],
         .w = { W[123], W[124], W[125] },
@@ -1118,7 +1118,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[126], .k_norm = W[127],
-            .cache = c->kv + (size_t)11 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)11 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1126,7 +1126,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn", A + 1310720, n, 5120);
     /* model.layers.11.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[128] },
         .y = { A + 4456448 },
@@ -1135,7 +1135,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.11.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[129],
         .w = { W[130], W[131] },
@@ -1144,7 +1144,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.11.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[132] },
         .y = { A + 5767168 },
@@ -1153,7 +1153,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.12.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[133],
         .w = { W[134], W[135], W[136] },
@@ -1167,7 +1167,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[137], .k_norm = W[138],
-            .cache = c->kv + (size_t)12 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)12 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1175,7 +1175,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn", A + 1310720, n, 5120);
     /* model.layers.12.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[139] },
         .y = { A + 4456448 },
@@ -1184,7 +1184,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.12.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[140],
         .w = { W[141], W[142] },
@@ -1193,7 +1193,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.12.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[143] },
         .y = { A + 5767168 },
@@ -1202,7 +1202,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.13.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[144],
         .w = { W[145], W[146], W[147] },
@@ -1216,7 +1216,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[148], .k_norm = W[149],
-            .cache = c->kv + (size_t)13 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)13 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1224,7 +1224,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn", A + 1310720, n, 5120);
     /* model.layers.13.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[150] },
         .y = { A + 4456448 },
@@ -1233,7 +1233,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.13.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[151],
         .w = { W[152], W[153] },
@@ -1242,7 +1242,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.13.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[154] },
         .y = { A + 5767168 },
@@ -1251,7 +1251,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.14.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[155],
         .w = { W[156], W[157], W[158] },
@@ -1265,7 +1265,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[159], .k_norm = W[160],
-            .cache = c->kv + (size_t)14 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)14 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1273,7 +1273,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn", A + 1310720, n, 5120);
     /* model.layers.14.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[161] },
         .y = { A + 4456448 },
@@ -1282,7 +1282,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.14.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[162],
         .w = { W[163], W[164] },
@@ -1291,7 +1291,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.14.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[165] },
         .y = { A + 5767168 },
@@ -1300,7 +1300,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.15.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[166],
         .w = { W[167], W[168], W[169] },
@@ -1314,7 +1314,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[170], .k_norm = W[171],
-            .cache = c->kv + (size_t)15 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)15 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1322,7 +1322,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn", A + 1310720, n, 5120);
     /* model.layers.15.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[172] },
         .y = { A + 4456448 },
@@ -1331,7 +1331,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.15.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[173],
         .w = { W[174], W[175] },
@@ -1340,7 +1340,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.15.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[176] },
         .y = { A + 5767168 },
@@ -1349,7 +1349,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.16.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[177],
         .w = { W[178], W[179], W[180] },
@@ -1363,7 +1363,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[181], .k_norm = W[182],
-            .cache = c->kv + (size_t)16 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)16 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1371,7 +1371,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn", A + 1310720, n, 5120);
     /* model.layers.16.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[183] },
         .y = { A + 4456448 },
@@ -1380,7 +1380,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.16.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[184],
         .w = { W[185], W[186] },
@@ -1389,7 +1389,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.16.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[187] },
         .y = { A + 5767168 },
@@ -1398,7 +1398,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.17.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[188],
         .w = { W[189], W[190], W[191] },
@@ -1412,7 +1412,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[192], .k_norm = W[193],
-            .cache = c->kv + (size_t)17 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)17 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1420,7 +1420,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn", A + 1310720, n, 5120);
     /* model.layers.17.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[194] },
         .y = { A + 4456448 },
@@ -1429,7 +1429,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.17.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[195],
         .w = { W[196], W[197] },
@@ -1438,7 +1438,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.17.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[198] },
         .y = { A + 5767168 },
@@ -1447,7 +1447,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.18.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[199],
         .w = { W[200], W[201], W[202] },
@@ -1461,7 +1461,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[203], .k_norm = W[204],
-            .cache = c->kv + (size_t)18 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)18 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1469,7 +1469,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn", A + 1310720, n, 5120);
     /* model.layers.18.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[205] },
         .y = { A + 4456448 },
@@ -1478,7 +1478,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.18.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[206],
         .w = { W[207], W[208] },
@@ -1487,7 +1487,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.18.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[209] },
         .y = { A + 5767168 },
@@ -1496,7 +1496,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.19.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[210],
         .w = { W[211], W[212], W[213] },
@@ -1510,7 +1510,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[214], .k_norm = W[215],
-            .cache = c->kv + (size_t)19 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)19 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1518,7 +1518,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn", A + 1310720, n, 5120);
     /* model.layers.19.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[216] },
         .y = { A + 4456448 },
@@ -1527,7 +1527,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.19.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[217],
         .w = { W[218], W[219] },
@@ -1536,7 +1536,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.19.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[220] },
         .y = { A + 5767168 },
@@ -1545,7 +1545,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.20.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[221],
         .w = { W[222], W[223], W[224] },
@@ -1559,7 +1559,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[225], .k_norm = W[226],
-            .cache = c->kv + (size_t)20 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)20 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1567,7 +1567,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn", A + 1310720, n, 5120);
     /* model.layers.20.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[227] },
         .y = { A + 4456448 },
@@ -1576,7 +1576,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.20.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[228],
         .w = { W[229], W[230] },
@@ -1585,7 +1585,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.20.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[231] },
         .y = { A + 5767168 },
@@ -1594,7 +1594,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.21.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[232],
         .w = { W[233], W[234], W[235] },
@@ -1608,7 +1608,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[236], .k_norm = W[237],
-            .cache = c->kv + (size_t)21 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)21 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1616,7 +1616,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn", A + 1310720, n, 5120);
     /* model.layers.21.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[238] },
         .y = { A + 4456448 },
@@ -1625,7 +1625,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.21.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[239],
         .w = { W[240], W[241] },
@@ -1634,7 +1634,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.21.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[242] },
         .y = { A + 5767168 },
@@ -1643,7 +1643,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.22.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[243],
         .w = { W[244], W[245], W[246] },
@@ -1657,7 +1657,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[247], .k_norm = W[248],
-            .cache = c->kv + (size_t)22 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)22 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1665,7 +1665,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn", A + 1310720, n, 5120);
     /* model.layers.22.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[249] },
         .y = { A + 4456448 },
@@ -1674,7 +1674,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.22.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[250],
         .w = { W[251], W[252] },
@@ -1683,7 +1683,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.22.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[253] },
         .y = { A + 5767168 },
@@ -1692,7 +1692,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.23.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[254],
         .w = { W[255], W[256], W[257] },
@@ -1706,7 +1706,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[258], .k_norm = W[259],
-            .cache = c->kv + (size_t)23 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)23 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1714,7 +1714,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn", A + 1310720, n, 5120);
     /* model.layers.23.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[260] },
         .y = { A + 4456448 },
@@ -1723,7 +1723,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.23.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[261],
         .w = { W[262], W[263] },
@@ -1732,7 +1732,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.23.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[264] },
         .y = { A + 5767168 },
@@ -1741,7 +1741,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.24.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[265],
         .w = { W[266], W[267], W[268] },
@@ -1755,7 +1755,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[269], .k_norm = W[270],
-            .cache = c->kv + (size_t)24 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)24 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1763,7 +1763,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn", A + 1310720, n, 5120);
     /* model.layers.24.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[271] },
         .y = { A + 4456448 },
@@ -1772,7 +1772,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.24.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[272],
         .w = { W[273], W[274] },
@@ -1781,7 +1781,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.24.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[275] },
         .y = { A + 5767168 },
@@ -1790,7 +1790,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.25.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[276],
         .w = { W[277], W[278], W[279] },
@@ -1804,7 +1804,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[280], .k_norm = W[281],
-            .cache = c->kv + (size_t)25 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)25 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1812,7 +1812,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn", A + 1310720, n, 5120);
     /* model.layers.25.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[282] },
         .y = { A + 4456448 },
@@ -1821,7 +1821,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.25.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[283],
         .w = { W[284], W[285] },
@@ -1830,7 +1830,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.25.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[286] },
         .y = { A + 5767168 },
@@ -1839,7 +1839,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.26.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[287],
         .w = { W[288], W[289], W[290] },
@@ -1853,7 +1853,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[291], .k_norm = W[292],
-            .cache = c->kv + (size_t)26 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)26 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1861,7 +1861,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn", A + 1310720, n, 5120);
     /* model.layers.26.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[293] },
         .y = { A + 4456448 },
@@ -1870,7 +1870,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.26.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[294],
         .w = { W[295], W[296] },
@@ -1879,7 +1879,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.26.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[297] },
         .y = { A + 5767168 },
@@ -1888,7 +1888,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.27.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[298],
         .w = { W[299], W[300], W[301] },
@@ -1902,7 +1902,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[302], .k_norm = W[303],
-            .cache = c->kv + (size_t)27 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)27 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1910,7 +1910,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn", A + 1310720, n, 5120);
     /* model.layers.27.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[304] },
         .y = { A + 4456448 },
@@ -1919,7 +1919,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.27.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[305],
         .w = { W[306], W[307] },
@@ -1928,7 +1928,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.27.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[308] },
         .y = { A + 5767168 },
@@ -1937,7 +1937,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.28.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[309],
         .w = { W[310], W[311], W[312] },
@@ -1951,7 +1951,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[313], .k_norm = W[314],
-            .cache = c->kv + (size_t)28 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)28 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -1959,7 +1959,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn", A + 1310720, n, 5120);
     /* model.layers.28.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[315] },
         .y = { A + 4456448 },
@@ -1968,7 +1968,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.28.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[316],
         .w = { W[317], W[318] },
@@ -1977,7 +1977,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.28.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[319] },
         .y = { A + 5767168 },
@@ -1986,7 +1986,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.29.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[320],
         .w = { W[321], W[322], W[323] },
@@ -2000,7 +2000,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[324], .k_norm = W[325],
-            .cache = c->kv + (size_t)29 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)29 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2008,7 +2008,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn", A + 1310720, n, 5120);
     /* model.layers.29.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[326] },
         .y = { A + 4456448 },
@@ -2017,7 +2017,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.29.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[327],
         .w = { W[328], W[329] },
@@ -2026,7 +2026,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.29.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[330] },
         .y = { A + 5767168 },
@@ -2035,7 +2035,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.30.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[331],
         .w = { W[332], W[333], W[334] },
@@ -2049,7 +2049,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[335], .k_norm = W[336],
-            .cache = c->kv + (size_t)30 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)30 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2057,7 +2057,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn", A + 1310720, n, 5120);
     /* model.layers.30.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[337] },
         .y = { A + 4456448 },
@@ -2066,7 +2066,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.30.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[338],
         .w = { W[339], W[340] },
@@ -2075,7 +2075,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.30.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[341] },
         .y = { A + 5767168 },
@@ -2084,7 +2084,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.31.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[342],
         .w = { W[343], W[344], W[345] },
@@ -2098,7 +2098,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[346], .k_norm = W[347],
-            .cache = c->kv + (size_t)31 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)31 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2106,7 +2106,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn", A + 1310720, n, 5120);
     /* model.layers.31.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[348] },
         .y = { A + 4456448 },
@@ -2115,7 +2115,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.31.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[349],
         .w = { W[350], W[351] },
@@ -2124,7 +2124,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.31.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[352] },
         .y = { A + 5767168 },
@@ -2133,7 +2133,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.32.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[353],
         .w = { W[354], W[355], W[356] },
@@ -2147,7 +2147,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[357], .k_norm = W[358],
-            .cache = c->kv + (size_t)32 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)32 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2155,7 +2155,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn", A + 1310720, n, 5120);
     /* model.layers.32.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[359] },
         .y = { A + 4456448 },
@@ -2164,7 +2164,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.32.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[360],
         .w = { W[361], W[362] },
@@ -2173,7 +2173,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.32.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[363] },
         .y = { A + 5767168 },
@@ -2182,7 +2182,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.33.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[364],
         .w = { W[365], W[366], W[367] },
@@ -2196,7 +2196,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[368], .k_norm = W[369],
-            .cache = c->kv + (size_t)33 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)33 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2204,7 +2204,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn", A + 1310720, n, 5120);
     /* model.layers.33.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[370] },
         .y = { A + 4456448 },
@@ -2213,7 +2213,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.33.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[371],
         .w = { W[372], W[373] },
@@ -2222,7 +2222,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.33.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[374] },
         .y = { A + 5767168 },
@@ -2231,7 +2231,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.34.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[375],
         .w = { W[376], W[377], W[378] },
@@ -2245,7 +2245,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[379], .k_norm = W[380],
-            .cache = c->kv + (size_t)34 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)34 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2253,7 +2253,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn", A + 1310720, n, 5120);
     /* model.layers.34.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[381] },
         .y = { A + 4456448 },
@@ -2262,7 +2262,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.34.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[382],
         .w = { W[383], W[384] },
@@ -2271,7 +2271,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.34.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[385] },
         .y = { A + 5767168 },
@@ -2280,7 +2280,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.35.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[386],
         .w = { W[387], W[388], W[389] },
@@ -2294,7 +2294,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[390], .k_norm = W[391],
-            .cache = c->kv + (size_t)35 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)35 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2302,7 +2302,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn", A + 1310720, n, 5120);
     /* model.layers.35.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[392] },
         .y = { A + 4456448 },
@@ -2311,7 +2311,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.35.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[393],
         .w = { W[394], W[395] },
@@ -2320,7 +2320,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.35.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[396] },
         .y = { A + 5767168 },
@@ -2329,7 +2329,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.36.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[397],
         .w = { W[398], W[399], W[400] },
@@ -2343,7 +2343,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[401], .k_norm = W[402],
-            .cache = c->kv + (size_t)36 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)36 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2351,7 +2351,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.36.self_attn", A + 1310720, n, 5120);
     /* model.layers.36.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[403] },
         .y = { A + 4456448 },
@@ -2360,7 +2360,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.36.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.36.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[404],
         .w = { W[405], W[406] },
@@ -2369,7 +2369,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.36.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.36.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[407] },
         .y = { A + 5767168 },
@@ -2378,7 +2378,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.36.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.37.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[408],
         .w = { W[409], W[410], W[411] },
@@ -2392,7 +2392,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[412], .k_norm = W[413],
-            .cache = c->kv + (size_t)37 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)37 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2400,7 +2400,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.37.self_attn", A + 1310720, n, 5120);
     /* model.layers.37.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[414] },
         .y = { A + 4456448 },
@@ -2409,7 +2409,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.37.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.37.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[415],
         .w = { W[416], W[417] },
@@ -2418,7 +2418,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.37.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.37.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[418] },
         .y = { A + 5767168 },
@@ -2427,7 +2427,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.37.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.38.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[419],
         .w = { W[420], W[421], W[422] },
@@ -2441,7 +2441,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[423], .k_norm = W[424],
-            .cache = c->kv + (size_t)38 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)38 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2449,7 +2449,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.38.self_attn", A + 1310720, n, 5120);
     /* model.layers.38.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[425] },
         .y = { A + 4456448 },
@@ -2458,7 +2458,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.38.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.38.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[426],
         .w = { W[427], W[428] },
@@ -2467,7 +2467,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.38.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.38.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[429] },
         .y = { A + 5767168 },
@@ -2476,7 +2476,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.38.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* model.layers.39.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 5120] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 5767168,
         .norm_w = W[430],
         .w = { W[431], W[432], W[433] },
@@ -2490,7 +2490,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[434], .k_norm = W[435],
-            .cache = c->kv + (size_t)39 * 83886080, .out = A + 1310720,
+            .cache = c->kv + (size_t)39 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
@@ -2498,7 +2498,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.39.self_attn", A + 1310720, n, 5120);
     /* model.layers.39.self_attn.o_proj.residual: [n, 5120] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_5120_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 1310720,
         .w = { W[436] },
         .y = { A + 4456448 },
@@ -2507,7 +2507,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.39.self_attn.o_proj.residual", A + 4456448, n, 5120);
     /* model.layers.39.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 17408] */
-    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_17408_17408_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 4456448,
         .norm_w = W[437],
         .w = { W[438], W[439] },
@@ -2516,7 +2516,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.39.mlp.gate_proj.swiglu", A + 0, n, 17408);
     /* model.layers.39.mlp.down_proj.residual: [n, 17408] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_17408_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_17408_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[440] },
         .y = { A + 5767168 },
@@ -2525,7 +2525,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.39.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* logits: rmsnorm [n, 5120] -> [n, 151936] */
-    lm_pool_run(c->pool, linear_5120_151936_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_151936_bf16_norm_xbf16, &(lm_linear_args){
         .x = all_logits ? A + 5767168 : A + 5767168 + (size_t)(n - 1) * 5120,
         .norm_w = W[441],
         .w = { W[442] },
@@ -2540,10 +2540,10 @@ const lm_model_desc qwen3_14b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen3/qwen3-14b.yaml",
     .dtype_name = "bf16",
-    .matmul_input = "f32",
-    .kv_dtype = "f32",
+    .matmul_input = "bf16",
+    .kv_dtype = "bf16",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = LM_F32_BF16W_KERNEL,
+    .matmul_kernel = LM_BF16_KERNEL,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

@@ -29,7 +29,7 @@
 #define HIDDEN 5120
 #define ARENA_FLOATS ((size_t)9175040) /* 35.0 MiB */
 #define SCRATCH_FLOATS ((size_t)8192000) /* per thread */
-#define KV_FLOATS ((size_t)5368709120) /* 20480.0 MiB of address space */
+#define KV_FLOATS ((size_t)2684354560) /* 10240.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
 static const lm_weight_desc weights[] = {
@@ -764,56 +764,56 @@ static void embed_5120_bf16(void *arg, int tid, int nthreads)
     lm_embed_task(arg, tid, nthreads, 5120, LM_BF16);
 }
 
-/* x[n, 5120] rmsnorm -> [n, 8192] [n, 1024] [n, 1024], bf16 weights */
-static void linear_5120_8192_1024_1024_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 5120] rmsnorm -> [n, 8192] [n, 1024] [n, 1024], bf16 weights, inputs rounded to bf16 */
+static void linear_5120_8192_1024_1024_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 8192, 1024, 1024 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 /* Attention, 64 query heads over 8 KV heads of 128, cache of 40960:
  * per-head rmsnorm of q and k, RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_64_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128, 0);
+    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(64 / 8, 128),
                "the emitter sized the scratch for a different attention block");
-_Static_assert(!0 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
+_Static_assert(!1 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_64_8_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 64, 8, 128, 40960, 1e-06f, 128,
-                       0.08838834764831843f, 0, 0);
+                       0.08838834764831843f, 0, 1);
 }
 
-/* x[n, 8192] -> [n, 5120], bf16 weights */
-static void linear_8192_5120_bf16(void *arg, int tid, int nthreads)
+/* x[n, 8192] -> [n, 5120], bf16 weights, inputs rounded to bf16 */
+static void linear_8192_5120_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 5120 };
-    lm_linear_task(arg, tid, nthreads, 8192, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 8192, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 5120] rmsnorm -> [n, 25600], bf16 weights, silu(gate) * up */
-static void linear_5120_25600_25600_bf16_norm_swiglu(void *arg, int tid, int nthreads)
+/* x[n, 5120] rmsnorm -> [n, 25600], bf16 weights, silu(gate) * up, inputs rounded to bf16 */
+static void linear_5120_25600_25600_bf16_norm_swiglu_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 25600, 25600 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 1);
 }
 
-/* x[n, 25600] -> [n, 5120], bf16 weights */
-static void linear_25600_5120_bf16(void *arg, int tid, int nthreads)
+/* x[n, 25600] -> [n, 5120], bf16 weights, inputs rounded to bf16 */
+static void linear_25600_5120_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 5120 };
-    lm_linear_task(arg, tid, nthreads, 25600, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 25600, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 5120] rmsnorm -> [n, 151936], bf16 weights */
-static void linear_5120_151936_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 5120] rmsnorm -> [n, 151936], bf16 weights, inputs rounded to bf16 */
+static void linear_5120_151936_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 151936 };
-    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 5120, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 
@@ -829,7 +829,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     lm_pool_run(c->pool, embed_5120_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 4194304, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 4194304, n, 5120);
     /* model.layers.0.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 4194304,
         .norm_w = W[1],
         .w = { W[2], W[3], W[4] },
@@ -843,7 +843,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 5505024, .v = A + 5767168,
             .q_norm = W[5], .k_norm = W[6],
-            .cache = c->kv + (size_t)0 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)0 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -851,7 +851,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn", A + 2097152, n, 8192);
     /* model.layers.0.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[7] },
         .y = { A + 6553600 },
@@ -860,7 +860,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.0.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[8],
         .w = { W[9], W[10] },
@@ -869,7 +869,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.0.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[11] },
         .y = { A + 7864320 },
@@ -878,7 +878,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.1.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[12],
         .w = { W[13], W[14], W[15] },
@@ -892,7 +892,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[16], .k_norm = W[17],
-            .cache = c->kv + (size_t)1 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)1 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -900,7 +900,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn", A + 2097152, n, 8192);
     /* model.layers.1.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[18] },
         .y = { A + 6553600 },
@@ -909,7 +909,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.1.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[19],
         .w = { W[20], W[21] },
@@ -918,7 +918,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.1.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[22] },
         .y = { A + 7864320 },
@@ -927,7 +927,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.2.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[23],
         .w = { W[24], W[25], W[26] },
@@ -941,7 +941,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[27], .k_norm = W[28],
-            .cache = c->kv + (size_t)2 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)2 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -949,7 +949,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn", A + 2097152, n, 8192);
     /* model.layers.2.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[29] },
         .y = { A + 6553600 },
@@ -958,7 +958,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.2.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[30],
         .w = { W[31], W[32] },
@@ -967,7 +967,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.2.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[33] },
         .y = { A + 7864320 },
@@ -976,7 +976,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.3.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[34],
         .w = { W[35], W[36], W[37] },
@@ -990,7 +990,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[38], .k_norm = W[39],
-            .cache = c->kv + (size_t)3 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)3 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -998,7 +998,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn", A + 2097152, n, 8192);
     /* model.layers.3.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[40] },
         .y = { A + 6553600 },
@@ -1007,7 +1007,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.3.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[41],
         .w = { W[42], W[43] },
@@ -1016,7 +1016,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.3.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[44] },
         .y = { A + 7864320 },
@@ -1025,7 +1025,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.4.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[45],
         .w = { W[46], W[47], W[48] },
@@ -1039,7 +1039,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[49], .k_norm = W[50],
-            .cache = c->kv + (size_t)4 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)4 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1047,7 +1047,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn", A + 2097152, n, 8192);
     /* model.layers.4.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[51] },
         .y = { A + 6553600 },
@@ -1056,7 +1056,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.4.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[52],
         .w = { W[53], W[54] },
@@ -1065,7 +1065,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.4.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[55] },
         .y = { A + 7864320 },
@@ -1074,7 +1074,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.5.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[56],
         .w = { W[57], W[58], W[59] },
@@ -1088,7 +1088,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[60], .k_norm = W[61],
-            .cache = c->kv + (size_t)5 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)5 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1096,7 +1096,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn", A + 2097152, n, 8192);
     /* model.layers.5.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[62] },
         .y = { A + 6553600 },
@@ -1105,7 +1105,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.5.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[63],
         .w = { W[64], W[65] },
@@ -1114,7 +1114,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.5.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[66] },
         .y = { A + 7864320 },
@@ -1123,7 +1123,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.6.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[67],
         .w = { W[68], W[69], W[70] },
@@ -1137,7 +1137,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[71], .k_norm = W[72],
-            .cache = c->kv + (size_t)6 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)6 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1145,7 +1145,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn", A + 2097152, n, 8192);
     /* model.layers.6.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[73] },
         .y = { A + 6553600 },
@@ -1154,7 +1154,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.6.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[74],
         .w = { W[75], W[76] },
@@ -1163,7 +1163,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.6.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[77] },
         .y = { A + 7864320 },
@@ -1172,7 +1172,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.7.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[78],
         .w = { W[79], W[80], W[81] },
@@ -1186,7 +1186,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[82], .k_norm = W[83],
-            .cache = c->kv + (size_t)7 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)7 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1194,7 +1194,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn", A + 2097152, n, 8192);
     /* model.layers.7.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[84] },
         .y = { A + 6553600 },
@@ -1203,7 +1203,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.7.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[85],
         .w = { W[86], W[87] },
@@ -1212,7 +1212,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.7.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[88] },
         .y = { A + 7864320 },
@@ -1221,7 +1221,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.8.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[89],
         .w = { W[90], W[91], W[92] },
@@ -1235,7 +1235,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[93], .k_norm = W[94],
-            .cache = c->kv + (size_t)8 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)8 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1243,7 +1243,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn", A + 2097152, n, 8192);
     /* model.layers.8.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[95] },
         .y = { A + 6553600 },
@@ -1252,7 +1252,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.8.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[96],
         .w = { W[97], W[98] },
@@ -1261,7 +1261,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.8.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[99] },
         .y = { A + 7864320 },
@@ -1270,7 +1270,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.9.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[100],
         .w = { W[101], W[102], W[103] },
@@ -1284,7 +1284,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[104], .k_norm = W[105],
-            .cache = c->kv + (size_t)9 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)9 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1292,7 +1292,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn", A + 2097152, n, 8192);
     /* model.layers.9.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[106] },
         .y = { A + 6553600 },
@@ -1301,7 +1301,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.9.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[107],
         .w = { W[108], W[109] },
@@ -1310,7 +1310,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.9.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[110] },
         .y = { A + 7864320 },
@@ -1319,7 +1319,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.10.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[111],
         .w = { W[112], W[113], W[114] },
@@ -1333,7 +1333,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[115], .k_norm = W[116],
-            .cache = c->kv + (size_t)10 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)10 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1341,7 +1341,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn", A + 2097152, n, 8192);
     /* model.layers.10.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[117] },
         .y = { A + 6553600 },
@@ -1350,7 +1350,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.10.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[118],
         .w = { W[119], W[120] },
@@ -1359,7 +1359,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.10.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[121] },
         .y = { A + 7864320 },
@@ -1368,7 +1368,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.11.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[122],
         .w = { W[123], W[124], W[125] },
@@ -1382,7 +1382,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[126], .k_norm = W[127],
-            .cache = c->kv + (size_t)11 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)11 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1390,7 +1390,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn", A + 2097152, n, 8192);
     /* model.layers.11.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[128] },
         .y = { A + 6553600 },
@@ -1399,7 +1399,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.11.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[129],
         .w = { W[130], W[131] },
@@ -1408,7 +1408,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.11.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[132] },
         .y = { A + 7864320 },
@@ -1417,7 +1417,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.12.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[133],
         .w = { W[134], W[135], W[136] },
@@ -1431,7 +1431,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[137], .k_norm = W[138],
-            .cache = c->kv + (size_t)12 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)12 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1439,7 +1439,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn", A + 2097152, n, 8192);
     /* model.layers.12.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[139] },
         .y = { A + 6553600 },
@@ -1448,7 +1448,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.12.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[140],
         .w = { W[141], W[142] },
@@ -1457,7 +1457,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.12.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[143] },
         .y = { A + 7864320 },
@@ -1466,7 +1466,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.13.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[144],
         .w = { W[145], W[146], W[147] },
@@ -1480,7 +1480,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[148], .k_norm = W[149],
-            .cache = c->kv + (size_t)13 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)13 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1488,7 +1488,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn", A + 2097152, n, 8192);
     /* model.layers.13.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[150] },
         .y = { A + 6553600 },
@@ -1497,7 +1497,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.13.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[151],
         .w = { W[152], W[153] },
@@ -1506,7 +1506,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.13.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[154] },
         .y = { A + 7864320 },
@@ -1515,7 +1515,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.14.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[155],
         .w = { W[156], W[157], W[158] },
@@ -1529,7 +1529,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[159], .k_norm = W[160],
-            .cache = c->kv + (size_t)14 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)14 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1537,7 +1537,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn", A + 2097152, n, 8192);
     /* model.layers.14.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[161] },
         .y = { A + 6553600 },
@@ -1546,7 +1546,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.14.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[162],
         .w = { W[163], W[164] },
@@ -1555,7 +1555,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.14.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[165] },
         .y = { A + 7864320 },
@@ -1564,7 +1564,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.15.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[166],
         .w = { W[167], W[168], W[169] },
@@ -1578,7 +1578,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[170], .k_norm = W[171],
-            .cache = c->kv + (size_t)15 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)15 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1586,7 +1586,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn", A + 2097152, n, 8192);
     /* model.layers.15.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[172] },
         .y = { A + 6553600 },
@@ -1595,7 +1595,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.15.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[173],
         .w = { W[174], W[175] },
@@ -1604,7 +1604,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.15.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[176] },
         .y = { A + 7864320 },
@@ -1613,7 +1613,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.16.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[177],
         .w = { W[178], W[179], W[180] },
@@ -1627,7 +1627,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[181], .k_norm = W[182],
-            .cache = c->kv + (size_t)16 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)16 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1635,7 +1635,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn", A + 2097152, n, 8192);
     /* model.layers.16.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[183] },
         .y = { A + 6553600 },
@@ -1644,7 +1644,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.16.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[184],
         .w = { W[185], W[186] },
@@ -1653,7 +1653,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.16.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[187] },
         .y = { A + 7864320 },
@@ -1662,7 +1662,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.17.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[188],
         .w = { W[189], W[190], W[191] },
@@ -1676,7 +1676,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[192], .k_norm = W[193],
-            .cache = c->kv + (size_t)17 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)17 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1684,7 +1684,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn", A + 2097152, n, 8192);
     /* model.layers.17.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[194] },
         .y = { A + 6553600 },
@@ -1693,7 +1693,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.17.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[195],
         .w = { W[196], W[197] },
@@ -1702,7 +1702,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.17.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[198] },
         .y = { A + 7864320 },
@@ -1711,7 +1711,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.18.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[199],
         .w = { W[200], W[201], W[202] },
@@ -1725,7 +1725,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[203], .k_norm = W[204],
-            .cache = c->kv + (size_t)18 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)18 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1733,7 +1733,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn", A + 2097152, n, 8192);
     /* model.layers.18.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[205] },
         .y = { A + 6553600 },
@@ -1742,7 +1742,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.18.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[206],
         .w = { W[207], W[208] },
@@ -1751,7 +1751,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.18.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[209] },
         .y = { A + 7864320 },
@@ -1760,7 +1760,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.19.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[210],
         .w = { W[211], W[212], W[213] },
@@ -1774,7 +1774,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[214], .k_norm = W[215],
-            .cache = c->kv + (size_t)19 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)19 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1782,7 +1782,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn", A + 2097152, n, 8192);
     /* model.layers.19.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[216] },
         .y = { A + 6553600 },
@@ -1791,7 +1791,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.19.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[217],
         .w = { W[218], W[219] },
@@ -1800,7 +1800,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.19.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[220] },
         .y = { A + 7864320 },
@@ -1809,7 +1809,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.20.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[221],
         .w = { W[222], W[223], W[224] },
@@ -1823,7 +1823,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[225], .k_norm = W[226],
-            .cache = c->kv + (size_t)20 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)20 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1831,7 +1831,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn", A + 2097152, n, 8192);
     /* model.layers.20.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[227] },
         .y = { A + 6553600 },
@@ -1840,7 +1840,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.20.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[228],
         .w = { W[229], W[230] },
@@ -1849,7 +1849,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.20.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[231] },
         .y = { A + 7864320 },
@@ -1858,7 +1858,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.21.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[232],
         .w = { W[233], W[234], W[235] },
@@ -1872,7 +1872,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[236], .k_norm = W[237],
-            .cache = c->kv + (size_t)21 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)21 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1880,7 +1880,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn", A + 2097152, n, 8192);
     /* model.layers.21.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[238] },
         .y = { A + 6553600 },
@@ -1889,7 +1889,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.21.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[239],
         .w = { W[240], W[241] },
@@ -1898,7 +1898,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.21.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[242] },
         .y = { A + 7864320 },
@@ -1907,7 +1907,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.22.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[243],
         .w = { W[244], W[245], W[246] },
@@ -1921,7 +1921,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[247], .k_norm = W[248],
-            .cache = c->kv + (size_t)22 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)22 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1929,7 +1929,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn", A + 2097152, n, 8192);
     /* model.layers.22.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[249] },
         .y = { A + 6553600 },
@@ -1938,7 +1938,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.22.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[250],
         .w = { W[251], W[252] },
@@ -1947,7 +1947,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.22.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[253] },
         .y = { A + 7864320 },
@@ -1956,7 +1956,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.23.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[254],
         .w = { W[255], W[256], W[257] },
@@ -1970,7 +1970,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[258], .k_norm = W[259],
-            .cache = c->kv + (size_t)23 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)23 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -1978,7 +1978,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn", A + 2097152, n, 8192);
     /* model.layers.23.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[260] },
         .y = { A + 6553600 },
@@ -1987,7 +1987,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.23.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[261],
         .w = { W[262], W[263] },
@@ -1996,7 +1996,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.23.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[264] },
         .y = { A + 7864320 },
@@ -2005,7 +2005,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.24.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[265],
         .w = { W[266], W[267], W[268] },
@@ -2019,7 +2019,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[269], .k_norm = W[270],
-            .cache = c->kv + (size_t)24 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)24 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2027,7 +2027,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn", A + 2097152, n, 8192);
     /* model.layers.24.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[271] },
         .y = { A + 6553600 },
@@ -2036,7 +2036,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.24.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[272],
         .w = { W[273], W[274] },
@@ -2045,7 +2045,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.24.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[275] },
         .y = { A + 7864320 },
@@ -2054,7 +2054,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.25.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[276],
         .w = { W[277], W[278], W[279] },
@@ -2068,7 +2068,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[280], .k_norm = W[281],
-            .cache = c->kv + (size_t)25 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)25 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2076,7 +2076,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn", A + 2097152, n, 8192);
     /* model.layers.25.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[282] },
         .y = { A + 6553600 },
@@ -2085,7 +2085,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.25.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[283],
         .w = { W[284], W[285] },
@@ -2094,7 +2094,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.25.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[286] },
         .y = { A + 7864320 },
@@ -2103,7 +2103,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.26.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[287],
         .w = { W[288], W[289], W[290] },
@@ -2117,7 +2117,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[291], .k_norm = W[292],
-            .cache = c->kv + (size_t)26 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)26 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2125,7 +2125,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn", A + 2097152, n, 8192);
     /* model.layers.26.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[293] },
         .y = { A + 6553600 },
@@ -2134,7 +2134,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.26.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[294],
         .w = { W[295], W[296] },
@@ -2143,7 +2143,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.26.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[297] },
         .y = { A + 7864320 },
@@ -2152,7 +2152,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.27.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[298],
         .w = { W[299], W[300], W[301] },
@@ -2166,7 +2166,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[302], .k_norm = W[303],
-            .cache = c->kv + (size_t)27 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)27 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2174,7 +2174,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn", A + 2097152, n, 8192);
     /* model.layers.27.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[304] },
         .y = { A + 6553600 },
@@ -2183,7 +2183,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.27.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[305],
         .w = { W[306], W[307] },
@@ -2192,7 +2192,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.27.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[308] },
         .y = { A + 7864320 },
@@ -2201,7 +2201,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.28.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[309],
         .w = { W[310], W[311], W[312] },
@@ -2215,7 +2215,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[313], .k_norm = W[314],
-            .cache = c->kv + (size_t)28 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)28 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2223,7 +2223,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn", A + 2097152, n, 8192);
     /* model.layers.28.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[315] },
         .y = { A + 6553600 },
@@ -2232,7 +2232,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.28.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[316],
         .w = { W[317], W[318] },
@@ -2241,7 +2241,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.28.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[319] },
         .y = { A + 7864320 },
@@ -2250,7 +2250,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.29.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[320],
         .w = { W[321], W[322], W[323] },
@@ -2264,7 +2264,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[324], .k_norm = W[325],
-            .cache = c->kv + (size_t)29 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)29 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2272,7 +2272,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn", A + 2097152, n, 8192);
     /* model.layers.29.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[326] },
         .y = { A + 6553600 },
@@ -2281,7 +2281,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.29.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[327],
         .w = { W[328], W[329] },
@@ -2290,7 +2290,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.29.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[330] },
         .y = { A + 7864320 },
@@ -2299,7 +2299,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.30.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[331],
         .w = { W[332], W[333], W[334] },
@@ -2313,7 +2313,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[335], .k_norm = W[336],
-            .cache = c->kv + (size_t)30 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)30 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2321,7 +2321,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn", A + 2097152, n, 8192);
     /* model.layers.30.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[337] },
         .y = { A + 6553600 },
@@ -2330,7 +2330,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.30.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[338],
         .w = { W[339], W[340] },
@@ -2339,7 +2339,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.30.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[341] },
         .y = { A + 7864320 },
@@ -2348,7 +2348,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.31.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[342],
         .w = { W[343], W[344], W[345] },
@@ -2362,7 +2362,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[346], .k_norm = W[347],
-            .cache = c->kv + (size_t)31 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)31 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2370,7 +2370,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn", A + 2097152, n, 8192);
     /* model.layers.31.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[348] },
         .y = { A + 6553600 },
@@ -2379,7 +2379,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.31.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[349],
         .w = { W[350], W[351] },
@@ -2388,7 +2388,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.31.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[352] },
         .y = { A + 7864320 },
@@ -2397,7 +2397,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.32.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[353],
         .w = { W[354], W[355], W[356] },
@@ -2411,7 +2411,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[357], .k_norm = W[358],
-            .cache = c->kv + (size_t)32 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)32 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2419,7 +2419,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn", A + 2097152, n, 8192);
     /* model.layers.32.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[359] },
         .y = { A + 6553600 },
@@ -2428,7 +2428,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.32.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[360],
         .w = { W[361], W[362] },
@@ -2437,7 +2437,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.32.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[363] },
         .y = { A + 7864320 },
@@ -2446,7 +2446,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.33.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[364],
         .w = { W[365], W[366], W[367] },
@@ -2460,7 +2460,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[368], .k_norm = W[369],
-            .cache = c->kv + (size_t)33 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)33 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2468,7 +2468,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn", A + 2097152, n, 8192);
     /* model.layers.33.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[370] },
         .y = { A + 6553600 },
@@ -2477,7 +2477,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.33.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[371],
         .w = { W[372], W[373] },
@@ -2486,7 +2486,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.33.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[374] },
         .y = { A + 7864320 },
@@ -2495,7 +2495,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.34.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[375],
         .w = { W[376], W[377], W[378] },
@@ -2509,7 +2509,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[379], .k_norm = W[380],
-            .cache = c->kv + (size_t)34 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)34 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2517,7 +2517,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn", A + 2097152, n, 8192);
     /* model.layers.34.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[381] },
         .y = { A + 6553600 },
@@ -2526,7 +2526,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.34.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[382],
         .w = { W[383], W[384] },
@@ -2535,7 +2535,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.34.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[385] },
         .y = { A + 7864320 },
@@ -2544,7 +2544,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.35.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[386],
         .w = { W[387], W[388], W[389] },
@@ -2558,7 +2558,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[390], .k_norm = W[391],
-            .cache = c->kv + (size_t)35 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)35 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2566,7 +2566,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn", A + 2097152, n, 8192);
     /* model.layers.35.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[392] },
         .y = { A + 6553600 },
@@ -2575,7 +2575,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.35.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[393],
         .w = { W[394], W[395] },
@@ -2584,7 +2584,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.35.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[396] },
         .y = { A + 7864320 },
@@ -2593,7 +2593,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.36.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[397],
         .w = { W[398], W[399], W[400] },
@@ -2607,7 +2607,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[401], .k_norm = W[402],
-            .cache = c->kv + (size_t)36 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)36 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2615,7 +2615,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.36.self_attn", A + 2097152, n, 8192);
     /* model.layers.36.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[403] },
         .y = { A + 6553600 },
@@ -2624,7 +2624,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.36.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.36.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[404],
         .w = { W[405], W[406] },
@@ -2633,7 +2633,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.36.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.36.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[407] },
         .y = { A + 7864320 },
@@ -2642,7 +2642,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.36.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.37.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[408],
         .w = { W[409], W[410], W[411] },
@@ -2656,7 +2656,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[412], .k_norm = W[413],
-            .cache = c->kv + (size_t)37 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)37 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2664,7 +2664,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.37.self_attn", A + 2097152, n, 8192);
     /* model.layers.37.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[414] },
         .y = { A + 6553600 },
@@ -2673,7 +2673,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.37.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.37.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[415],
         .w = { W[416], W[417] },
@@ -2682,7 +2682,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.37.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.37.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[418] },
         .y = { A + 7864320 },
@@ -2691,7 +2691,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.37.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.38.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[419],
         .w = { W[420], W[421], W[422] },
@@ -2705,7 +2705,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[423], .k_norm = W[424],
-            .cache = c->kv + (size_t)38 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)38 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2713,7 +2713,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.38.self_attn", A + 2097152, n, 8192);
     /* model.layers.38.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[425] },
         .y = { A + 6553600 },
@@ -2722,7 +2722,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.38.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.38.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[426],
         .w = { W[427], W[428] },
@@ -2731,7 +2731,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.38.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.38.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[429] },
         .y = { A + 7864320 },
@@ -2740,7 +2740,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.38.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.39.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[430],
         .w = { W[431], W[432], W[433] },
@@ -2754,7 +2754,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[434], .k_norm = W[435],
-            .cache = c->kv + (size_t)39 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)39 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2762,7 +2762,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.39.self_attn", A + 2097152, n, 8192);
     /* model.layers.39.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[436] },
         .y = { A + 6553600 },
@@ -2771,7 +2771,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.39.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.39.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[437],
         .w = { W[438], W[439] },
@@ -2780,7 +2780,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.39.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.39.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[440] },
         .y = { A + 7864320 },
@@ -2789,7 +2789,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.39.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.40.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[441],
         .w = { W[442], W[443], W[444] },
@@ -2803,7 +2803,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[445], .k_norm = W[446],
-            .cache = c->kv + (size_t)40 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)40 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2811,7 +2811,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.40.self_attn", A + 2097152, n, 8192);
     /* model.layers.40.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[447] },
         .y = { A + 6553600 },
@@ -2820,7 +2820,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.40.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.40.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[448],
         .w = { W[449], W[450] },
@@ -2829,7 +2829,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.40.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.40.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[451] },
         .y = { A + 7864320 },
@@ -2838,7 +2838,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.40.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.41.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[452],
         .w = { W[453], W[454], W[455] },
@@ -2852,7 +2852,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[456], .k_norm = W[457],
-            .cache = c->kv + (size_t)41 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)41 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2860,7 +2860,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.41.self_attn", A + 2097152, n, 8192);
     /* model.layers.41.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[458] },
         .y = { A + 6553600 },
@@ -2869,7 +2869,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.41.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.41.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[459],
         .w = { W[460], W[461] },
@@ -2878,7 +2878,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.41.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.41.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[462] },
         .y = { A + 7864320 },
@@ -2887,7 +2887,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.41.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.42.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[463],
         .w = { W[464], W[465], W[466] },
@@ -2901,7 +2901,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[467], .k_norm = W[468],
-            .cache = c->kv + (size_t)42 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)42 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2909,7 +2909,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.42.self_attn", A + 2097152, n, 8192);
     /* model.layers.42.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[469] },
         .y = { A + 6553600 },
@@ -2918,7 +2918,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.42.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.42.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[470],
         .w = { W[471], W[472] },
@@ -2927,7 +2927,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.42.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.42.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[473] },
         .y = { A + 7864320 },
@@ -2936,7 +2936,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.42.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.43.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[474],
         .w = { W[475], W[476], W[477] },
@@ -2950,7 +2950,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[478], .k_norm = W[479],
-            .cache = c->kv + (size_t)43 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)43 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -2958,7 +2958,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.43.self_attn", A + 2097152, n, 8192);
     /* model.layers.43.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[480] },
         .y = { A + 6553600 },
@@ -2967,7 +2967,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.43.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.43.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[481],
         .w = { W[482], W[483] },
@@ -2976,7 +2976,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.43.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.43.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[484] },
         .y = { A + 7864320 },
@@ -2985,7 +2985,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.43.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.44.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[485],
         .w = { W[486], W[487], W[488] },
@@ -2999,7 +2999,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[489], .k_norm = W[490],
-            .cache = c->kv + (size_t)44 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)44 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3007,7 +3007,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.44.self_attn", A + 2097152, n, 8192);
     /* model.layers.44.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[491] },
         .y = { A + 6553600 },
@@ -3016,7 +3016,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.44.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.44.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[492],
         .w = { W[493], W[494] },
@@ -3025,7 +3025,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.44.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.44.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[495] },
         .y = { A + 7864320 },
@@ -3034,7 +3034,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.44.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.45.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[496],
         .w = { W[497], W[498], W[499] },
@@ -3048,7 +3048,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[500], .k_norm = W[501],
-            .cache = c->kv + (size_t)45 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)45 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3056,7 +3056,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.45.self_attn", A + 2097152, n, 8192);
     /* model.layers.45.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[502] },
         .y = { A + 6553600 },
@@ -3065,7 +3065,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.45.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.45.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[503],
         .w = { W[504], W[505] },
@@ -3074,7 +3074,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.45.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.45.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[506] },
         .y = { A + 7864320 },
@@ -3083,7 +3083,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.45.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.46.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[507],
         .w = { W[508], W[509], W[510] },
@@ -3097,7 +3097,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[511], .k_norm = W[512],
-            .cache = c->kv + (size_t)46 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)46 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3105,7 +3105,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.46.self_attn", A + 2097152, n, 8192);
     /* model.layers.46.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[513] },
         .y = { A + 6553600 },
@@ -3114,7 +3114,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.46.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.46.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[514],
         .w = { W[515], W[516] },
@@ -3123,7 +3123,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.46.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.46.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[517] },
         .y = { A + 7864320 },
@@ -3132,7 +3132,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.46.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.47.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[518],
         .w = { W[519], W[520], W[521] },
@@ -3146,7 +3146,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[522], .k_norm = W[523],
-            .cache = c->kv + (size_t)47 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)47 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3154,7 +3154,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.47.self_attn", A + 2097152, n, 8192);
     /* model.layers.47.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[524] },
         .y = { A + 6553600 },
@@ -3163,7 +3163,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.47.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.47.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[525],
         .w = { W[526], W[527] },
@@ -3172,7 +3172,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.47.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.47.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[528] },
         .y = { A + 7864320 },
@@ -3181,7 +3181,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.47.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.48.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[529],
         .w = { W[530], W[531], W[532] },
@@ -3195,7 +3195,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[533], .k_norm = W[534],
-            .cache = c->kv + (size_t)48 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)48 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3203,7 +3203,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.48.self_attn", A + 2097152, n, 8192);
     /* model.layers.48.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[535] },
         .y = { A + 6553600 },
@@ -3212,7 +3212,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.48.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.48.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[536],
         .w = { W[537], W[538] },
@@ -3221,7 +3221,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.48.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.48.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[539] },
         .y = { A + 7864320 },
@@ -3230,7 +3230,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.48.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.49.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[540],
         .w = { W[541], W[542], W[543] },
@@ -3244,7 +3244,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[544], .k_norm = W[545],
-            .cache = c->kv + (size_t)49 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)49 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3252,7 +3252,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.49.self_attn", A + 2097152, n, 8192);
     /* model.layers.49.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[546] },
         .y = { A + 6553600 },
@@ -3261,7 +3261,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.49.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.49.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[547],
         .w = { W[548], W[549] },
@@ -3270,7 +3270,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.49.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.49.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[550] },
         .y = { A + 7864320 },
@@ -3279,7 +3279,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.49.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.50.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[551],
         .w = { W[552], W[553], W[554] },
@@ -3293,7 +3293,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[555], .k_norm = W[556],
-            .cache = c->kv + (size_t)50 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)50 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3301,7 +3301,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.50.self_attn", A + 2097152, n, 8192);
     /* model.layers.50.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[557] },
         .y = { A + 6553600 },
@@ -3310,7 +3310,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.50.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.50.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[558],
         .w = { W[559], W[560] },
@@ -3319,7 +3319,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.50.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.50.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[561] },
         .y = { A + 7864320 },
@@ -3328,7 +3328,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.50.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.51.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[562],
         .w = { W[563], W[564], W[565] },
@@ -3342,7 +3342,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[566], .k_norm = W[567],
-            .cache = c->kv + (size_t)51 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)51 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3350,7 +3350,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.51.self_attn", A + 2097152, n, 8192);
     /* model.layers.51.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[568] },
         .y = { A + 6553600 },
@@ -3359,7 +3359,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.51.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.51.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[569],
         .w = { W[570], W[571] },
@@ -3368,7 +3368,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.51.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.51.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[572] },
         .y = { A + 7864320 },
@@ -3377,7 +3377,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.51.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.52.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[573],
         .w = { W[574], W[575], W[576] },
@@ -3391,7 +3391,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[577], .k_norm = W[578],
-            .cache = c->kv + (size_t)52 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)52 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3399,7 +3399,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.52.self_attn", A + 2097152, n, 8192);
     /* model.layers.52.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[579] },
         .y = { A + 6553600 },
@@ -3408,7 +3408,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.52.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.52.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[580],
         .w = { W[581], W[582] },
@@ -3417,7 +3417,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.52.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.52.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[583] },
         .y = { A + 7864320 },
@@ -3426,7 +3426,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.52.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.53.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[584],
         .w = { W[585], W[586], W[587] },
@@ -3440,7 +3440,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[588], .k_norm = W[589],
-            .cache = c->kv + (size_t)53 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)53 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3448,7 +3448,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.53.self_attn", A + 2097152, n, 8192);
     /* model.layers.53.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[590] },
         .y = { A + 6553600 },
@@ -3457,7 +3457,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.53.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.53.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[591],
         .w = { W[592], W[593] },
@@ -3466,7 +3466,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.53.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.53.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[594] },
         .y = { A + 7864320 },
@@ -3475,7 +3475,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.53.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.54.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[595],
         .w = { W[596], W[597], W[598] },
@@ -3489,7 +3489,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[599], .k_norm = W[600],
-            .cache = c->kv + (size_t)54 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)54 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3497,7 +3497,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.54.self_attn", A + 2097152, n, 8192);
     /* model.layers.54.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[601] },
         .y = { A + 6553600 },
@@ -3506,7 +3506,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.54.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.54.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[602],
         .w = { W[603], W[604] },
@@ -3515,7 +3515,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.54.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.54.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[605] },
         .y = { A + 7864320 },
@@ -3524,7 +3524,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.54.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.55.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[606],
         .w = { W[607], W[608], W[609] },
@@ -3538,7 +3538,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[610], .k_norm = W[611],
-            .cache = c->kv + (size_t)55 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)55 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3546,7 +3546,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.55.self_attn", A + 2097152, n, 8192);
     /* model.layers.55.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[612] },
         .y = { A + 6553600 },
@@ -3555,7 +3555,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.55.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.55.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[613],
         .w = { W[614], W[615] },
@@ -3564,7 +3564,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.55.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.55.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[616] },
         .y = { A + 7864320 },
@@ -3573,7 +3573,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.55.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.56.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[617],
         .w = { W[618], W[619], W[620] },
@@ -3587,7 +3587,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[621], .k_norm = W[622],
-            .cache = c->kv + (size_t)56 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)56 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3595,7 +3595,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.56.self_attn", A + 2097152, n, 8192);
     /* model.layers.56.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[623] },
         .y = { A + 6553600 },
@@ -3604,7 +3604,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.56.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.56.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[624],
         .w = { W[625], W[626] },
@@ -3613,7 +3613,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.56.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.56.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[627] },
         .y = { A + 7864320 },
@@ -3622,7 +3622,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.56.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.57.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[628],
         .w = { W[629], W[630], W[631] },
@@ -3636,7 +3636,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[632], .k_norm = W[633],
-            .cache = c->kv + (size_t)57 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)57 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3644,7 +3644,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.57.self_attn", A + 2097152, n, 8192);
     /* model.layers.57.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[634] },
         .y = { A + 6553600 },
@@ -3653,7 +3653,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.57.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.57.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[635],
         .w = { W[636], W[637] },
@@ -3662,7 +3662,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.57.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.57.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[638] },
         .y = { A + 7864320 },
@@ -3671,7 +3671,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.57.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.58.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[639],
         .w = { W[640], W[641], W[642] },
@@ -3685,7 +3685,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[643], .k_norm = W[644],
-            .cache = c->kv + (size_t)58 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)58 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3693,7 +3693,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.58.self_attn", A + 2097152, n, 8192);
     /* model.layers.58.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[645] },
         .y = { A + 6553600 },
@@ -3702,7 +3702,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.58.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.58.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[646],
         .w = { W[647], W[648] },
@@ -3711,7 +3711,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.58.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.58.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[649] },
         .y = { A + 7864320 },
@@ -3720,7 +3720,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.58.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.59.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[650],
         .w = { W[651], W[652], W[653] },
@@ -3734,7 +3734,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[654], .k_norm = W[655],
-            .cache = c->kv + (size_t)59 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)59 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3742,7 +3742,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.59.self_attn", A + 2097152, n, 8192);
     /* model.layers.59.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[656] },
         .y = { A + 6553600 },
@@ -3751,7 +3751,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.59.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.59.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[657],
         .w = { W[658], W[659] },
@@ -3760,7 +3760,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.59.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.59.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[660] },
         .y = { A + 7864320 },
@@ -3769,7 +3769,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.59.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.60.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[661],
         .w = { W[662], W[663], W[664] },
@@ -3783,7 +3783,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[665], .k_norm = W[666],
-            .cache = c->kv + (size_t)60 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)60 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3791,7 +3791,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.60.self_attn", A + 2097152, n, 8192);
     /* model.layers.60.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[667] },
         .y = { A + 6553600 },
@@ -3800,7 +3800,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.60.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.60.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[668],
         .w = { W[669], W[670] },
@@ -3809,7 +3809,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.60.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.60.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[671] },
         .y = { A + 7864320 },
@@ -3818,7 +3818,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.60.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.61.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[672],
         .w = { W[673], W[674], W[675] },
@@ -3832,7 +3832,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[676], .k_norm = W[677],
-            .cache = c->kv + (size_t)61 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)61 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3840,7 +3840,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.61.self_attn", A + 2097152, n, 8192);
     /* model.layers.61.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[678] },
         .y = { A + 6553600 },
@@ -3849,7 +3849,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.61.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.61.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[679],
         .w = { W[680], W[681] },
@@ -3858,7 +3858,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.61.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.61.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[682] },
         .y = { A + 7864320 },
@@ -3867,7 +3867,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.61.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.62.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[683],
         .w = { W[684], W[685], W[686] },
@@ -3881,7 +3881,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[687], .k_norm = W[688],
-            .cache = c->kv + (size_t)62 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)62 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3889,7 +3889,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.62.self_attn", A + 2097152, n, 8192);
     /* model.layers.62.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[689] },
         .y = { A + 6553600 },
@@ -3898,7 +3898,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.62.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.62.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[690],
         .w = { W[691], W[692] },
@@ -3907,7 +3907,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.62.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.62.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[693] },
         .y = { A + 7864320 },
@@ -3916,7 +3916,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.62.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* model.layers.63.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 5120] -> [n, 8192] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_8192_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 7864320,
         .norm_w = W[694],
         .w = { W[695], W[696], W[697] },
@@ -3930,7 +3930,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[698], .k_norm = W[699],
-            .cache = c->kv + (size_t)63 * 83886080, .out = A + 2097152,
+            .cache = c->kv + (size_t)63 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
@@ -3938,7 +3938,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.63.self_attn", A + 2097152, n, 8192);
     /* model.layers.63.self_attn.o_proj.residual: [n, 8192] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_8192_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_8192_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .w = { W[700] },
         .y = { A + 6553600 },
@@ -3947,7 +3947,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.63.self_attn.o_proj.residual", A + 6553600, n, 5120);
     /* model.layers.63.mlp.gate_proj.swiglu: rmsnorm [n, 5120] -> [n, 25600] */
-    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_25600_25600_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 6553600,
         .norm_w = W[701],
         .w = { W[702], W[703] },
@@ -3956,7 +3956,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.63.mlp.gate_proj.swiglu", A + 0, n, 25600);
     /* model.layers.63.mlp.down_proj.residual: [n, 25600] -> [n, 5120] */
-    lm_pool_run(c->pool, linear_25600_5120_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_25600_5120_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[704] },
         .y = { A + 7864320 },
@@ -3965,7 +3965,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.63.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* logits: rmsnorm [n, 5120] -> [n, 151936] */
-    lm_pool_run(c->pool, linear_5120_151936_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_5120_151936_bf16_norm_xbf16, &(lm_linear_args){
         .x = all_logits ? A + 7864320 : A + 7864320 + (size_t)(n - 1) * 5120,
         .norm_w = W[705],
         .w = { W[706] },
@@ -3980,10 +3980,10 @@ const lm_model_desc qwen3_32b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen3/qwen3-32b.yaml",
     .dtype_name = "bf16",
-    .matmul_input = "f32",
-    .kv_dtype = "f32",
+    .matmul_input = "bf16",
+    .kv_dtype = "bf16",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = LM_F32_BF16W_KERNEL,
+    .matmul_kernel = LM_BF16_KERNEL,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

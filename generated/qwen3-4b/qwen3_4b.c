@@ -29,7 +29,7 @@
 #define HIDDEN 2560
 #define ARENA_FLOATS ((size_t)4063232) /* 15.5 MiB */
 #define SCRATCH_FLOATS ((size_t)3112960) /* per thread */
-#define KV_FLOATS ((size_t)3019898880) /* 11520.0 MiB of address space */
+#define KV_FLOATS ((size_t)1509949440) /* 5760.0 MiB of address space */
 
 /* Weight slots: Hugging Face name, compiled dtype, shape, rows bound. */
 static const lm_weight_desc weights[] = {
@@ -455,56 +455,56 @@ static void embed_2560_bf16(void *arg, int tid, int nthreads)
     lm_embed_task(arg, tid, nthreads, 2560, LM_BF16);
 }
 
-/* x[n, 2560] rmsnorm -> [n, 4096] [n, 1024] [n, 1024], bf16 weights */
-static void linear_2560_4096_1024_1024_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 2560] rmsnorm -> [n, 4096] [n, 1024] [n, 1024], bf16 weights, inputs rounded to bf16 */
+static void linear_2560_4096_1024_1024_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[3] = { 4096, 1024, 1024 };
-    lm_linear_task(arg, tid, nthreads, 2560, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 2560, 1e-06f, 3, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 /* Attention, 32 query heads over 8 KV heads of 128, cache of 40960:
  * per-head rmsnorm of q and k, RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_32_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128, 0);
+    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(32 / 8, 128),
                "the emitter sized the scratch for a different attention block");
-_Static_assert(!0 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
+_Static_assert(!1 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
 
 static void attention_32_8_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 32, 8, 128, 40960, 1e-06f, 128,
-                       0.08838834764831843f, 0, 0);
+                       0.08838834764831843f, 0, 1);
 }
 
-/* x[n, 4096] -> [n, 2560], bf16 weights */
-static void linear_4096_2560_bf16(void *arg, int tid, int nthreads)
+/* x[n, 4096] -> [n, 2560], bf16 weights, inputs rounded to bf16 */
+static void linear_4096_2560_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 2560 };
-    lm_linear_task(arg, tid, nthreads, 4096, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 4096, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 2560] rmsnorm -> [n, 9728], bf16 weights, silu(gate) * up */
-static void linear_2560_9728_9728_bf16_norm_swiglu(void *arg, int tid, int nthreads)
+/* x[n, 2560] rmsnorm -> [n, 9728], bf16 weights, silu(gate) * up, inputs rounded to bf16 */
+static void linear_2560_9728_9728_bf16_norm_swiglu_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[2] = { 9728, 9728 };
-    lm_linear_task(arg, tid, nthreads, 2560, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 0);
+    lm_linear_task(arg, tid, nthreads, 2560, 1e-06f, 2, outs, LM_BF16, LM_LINEAR_SWIGLU, 1);
 }
 
-/* x[n, 9728] -> [n, 2560], bf16 weights */
-static void linear_9728_2560_bf16(void *arg, int tid, int nthreads)
+/* x[n, 9728] -> [n, 2560], bf16 weights, inputs rounded to bf16 */
+static void linear_9728_2560_bf16_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 2560 };
-    lm_linear_task(arg, tid, nthreads, 9728, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 9728, 0.0f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
-/* x[n, 2560] rmsnorm -> [n, 151936], bf16 weights */
-static void linear_2560_151936_bf16_norm(void *arg, int tid, int nthreads)
+/* x[n, 2560] rmsnorm -> [n, 151936], bf16 weights, inputs rounded to bf16 */
+static void linear_2560_151936_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 {
     static const int outs[1] = { 151936 };
-    lm_linear_task(arg, tid, nthreads, 2560, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 0);
+    lm_linear_task(arg, tid, nthreads, 2560, 1e-06f, 1, outs, LM_BF16, LM_LINEAR_PLAIN, 1);
 }
 
 
@@ -520,7 +520,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     lm_pool_run(c->pool, embed_2560_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 2097152, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 2097152, n, 2560);
     /* model.layers.0.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 2097152,
         .norm_w = W[1],
         .w = { W[2], W[3], W[4] },
@@ -534,7 +534,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2752512, .v = A + 3014656,
             .q_norm = W[5], .k_norm = W[6],
-            .cache = c->kv + (size_t)0 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)0 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -542,7 +542,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn", A + 1048576, n, 4096);
     /* model.layers.0.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[7] },
         .y = { A + 2752512 },
@@ -551,7 +551,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.o_proj.residual", A + 2752512, n, 2560);
     /* model.layers.0.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2752512,
         .norm_w = W[8],
         .w = { W[9], W[10] },
@@ -560,7 +560,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.0.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[11] },
         .y = { A + 3407872 },
@@ -569,7 +569,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.0.mlp.down_proj.residual", A + 3407872, n, 2560);
     /* model.layers.1.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3407872,
         .norm_w = W[12],
         .w = { W[13], W[14], W[15] },
@@ -583,7 +583,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[16], .k_norm = W[17],
-            .cache = c->kv + (size_t)1 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)1 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -591,7 +591,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn", A + 1048576, n, 4096);
     /* model.layers.1.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[18] },
         .y = { A + 2490368 },
@@ -600,7 +600,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.1.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[19],
         .w = { W[20], W[21] },
@@ -609,7 +609,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.1.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[22] },
         .y = { A + 3145728 },
@@ -618,7 +618,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.1.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.2.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[23],
         .w = { W[24], W[25], W[26] },
@@ -632,7 +632,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[27], .k_norm = W[28],
-            .cache = c->kv + (size_t)2 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)2 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -640,7 +640,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn", A + 1048576, n, 4096);
     /* model.layers.2.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[29] },
         .y = { A + 2490368 },
@@ -649,7 +649,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.2.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[30],
         .w = { W[31], W[32] },
@@ -658,7 +658,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.2.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[33] },
         .y = { A + 3145728 },
@@ -667,7 +667,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.2.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.3.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[34],
         .w = { W[35], W[36], W[37] },
@@ -681,7 +681,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[38], .k_norm = W[39],
-            .cache = c->kv + (size_t)3 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)3 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -689,7 +689,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn", A + 1048576, n, 4096);
     /* model.layers.3.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[40] },
         .y = { A + 2490368 },
@@ -698,7 +698,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.3.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[41],
         .w = { W[42], W[43] },
@@ -707,7 +707,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.3.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[44] },
         .y = { A + 3145728 },
@@ -716,7 +716,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.3.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.4.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[45],
         .w = { W[46], W[47], W[48] },
@@ -730,7 +730,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[49], .k_norm = W[50],
-            .cache = c->kv + (size_t)4 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)4 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -738,7 +738,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn", A + 1048576, n, 4096);
     /* model.layers.4.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[51] },
         .y = { A + 2490368 },
@@ -747,7 +747,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.4.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[52],
         .w = { W[53], W[54] },
@@ -756,7 +756,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.4.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[55] },
         .y = { A + 3145728 },
@@ -765,7 +765,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.4.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.5.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[56],
         .w = { W[57], W[58], W[59] },
@@ -779,7 +779,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[60], .k_norm = W[61],
-            .cache = c->kv + (size_t)5 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)5 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -787,7 +787,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn", A + 1048576, n, 4096);
     /* model.layers.5.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[62] },
         .y = { A + 2490368 },
@@ -796,7 +796,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.5.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[63],
         .w = { W[64], W[65] },
@@ -805,7 +805,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.5.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[66] },
         .y = { A + 3145728 },
@@ -814,7 +814,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.5.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.6.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[67],
         .w = { W[68], W[69], W[70] },
@@ -828,7 +828,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[71], .k_norm = W[72],
-            .cache = c->kv + (size_t)6 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)6 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -836,7 +836,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn", A + 1048576, n, 4096);
     /* model.layers.6.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[73] },
         .y = { A + 2490368 },
@@ -845,7 +845,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.6.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[74],
         .w = { W[75], W[76] },
@@ -854,7 +854,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.6.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[77] },
         .y = { A + 3145728 },
@@ -863,7 +863,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.6.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.7.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[78],
         .w = { W[79], W[80], W[81] },
@@ -877,7 +877,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[82], .k_norm = W[83],
-            .cache = c->kv + (size_t)7 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)7 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -885,7 +885,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn", A + 1048576, n, 4096);
     /* model.layers.7.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[84] },
         .y = { A + 2490368 },
@@ -894,7 +894,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.7.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[85],
         .w = { W[86], W[87] },
@@ -903,7 +903,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.7.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[88] },
         .y = { A + 3145728 },
@@ -912,7 +912,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.7.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.8.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[89],
         .w = { W[90], W[91], W[92] },
@@ -926,7 +926,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[93], .k_norm = W[94],
-            .cache = c->kv + (size_t)8 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)8 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -934,7 +934,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn", A + 1048576, n, 4096);
     /* model.layers.8.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[95] },
         .y = { A + 2490368 },
@@ -943,7 +943,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.8.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[96],
         .w = { W[97], W[98] },
@@ -952,7 +952,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.8.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[99] },
         .y = { A + 3145728 },
@@ -961,7 +961,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.8.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.9.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[100],
         .w = { W[101], W[102], W[103] },
@@ -975,7 +975,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[104], .k_norm = W[105],
-            .cache = c->kv + (size_t)9 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)9 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -983,7 +983,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn", A + 1048576, n, 4096);
     /* model.layers.9.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[106] },
         .y = { A + 2490368 },
@@ -992,7 +992,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.9.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[107],
         .w = { W[108], W[109] },
@@ -1001,7 +1001,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.9.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[110] },
         .y = { A + 3145728 },
@@ -1010,7 +1010,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.9.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.10.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[111],
         .w = { W[112], W[113], W[114] },
@@ -1024,7 +1024,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[115], .k_norm = W[116],
-            .cache = c->kv + (size_t)10 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)10 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -1032,7 +1032,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn", A + 1048576, n, 4096);
     /* model.layers.10.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[117] },
         .y = { A + 2490368 },
@@ -1041,7 +1041,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.10.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[118],
         .w = { W[119], W[120] },
@@ -1050,7 +1050,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.10.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[121] },
         .y = { A + 3145728 },
@@ -1059,7 +1059,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.10.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.11.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[122],
         .w = { W[123], W[124], W[125] },
@@ -1073,7 +1073,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[126], .k_norm = W[127],
-            .cache = c->kv + (size_t)11 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)11 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -1081,7 +1081,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn", A + 1048576, n, 4096);
     /* model.layers.11.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[128] },
         .y = { A + 2490368 },
@@ -1090,7 +1090,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.11.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[129],
         .w = { W[130], W[131] },
@@ -1099,7 +1099,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.11.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[132] },
         .y = { A + 3145728 },
@@ -1108,7 +1108,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.11.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.12.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[133],
         .w = { W[134], W[135], W[136] },
@@ -1122,7 +1122,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[137], .k_norm = W[138],
-            .cache = c->kv + (size_t)12 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)12 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -1130,7 +1130,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn", A + 1048576, n, 4096);
     /* model.layers.12.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[139] },
         .y = { A + 2490368 },
@@ -1139,7 +1139,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.12.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[140],
         .w = { W[141], W[142] },
@@ -1148,7 +1148,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.12.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[143] },
         .y = { A + 3145728 },
@@ -1157,7 +1157,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.12.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.13.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[144],
         .w = { W[145], W[146], W[147] },
@@ -1171,7 +1171,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[148], .k_norm = W[149],
-            .cache = c->kv + (size_t)13 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)13 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -1179,7 +1179,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn", A + 1048576, n, 4096);
     /* model.layers.13.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[150] },
         .y = { A + 2490368 },
@@ -1188,7 +1188,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.13.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[151],
         .w = { W[152], W[153] },
@@ -1197,7 +1197,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.13.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[154] },
         .y = { A + 3145728 },
@@ -1206,7 +1206,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.13.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.14.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[155],
         .w = { W[156], W[157], W[158] },
@@ -1220,7 +1220,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[159], .k_norm = W[160],
-            .cache = c->kv + (size_t)14 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)14 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -1228,7 +1228,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn", A + 1048576, n, 4096);
     /* model.layers.14.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[161] },
         .y = { A + 2490368 },
@@ -1237,7 +1237,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.14.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[162],
         .w = { W[163], W[164] },
@@ -1246,7 +1246,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.14.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[165] },
         .y = { A + 3145728 },
@@ -1255,7 +1255,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.14.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.15.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[166],
         .w = { W[167], W[168], W[169] },
@@ -1269,7 +1269,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[170], .k_norm = W[171],
-            .cache = c->kv + (size_t)15 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)15 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -1277,7 +1277,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn", A + 1048576, n, 4096);
     /* model.layers.15.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[172] },
         .y = { A + 2490368 },
@@ -1286,7 +1286,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.15.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[173],
         .w = { W[174], W[175] },
@@ -1295,7 +1295,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.15.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[176] },
         .y = { A + 3145728 },
@@ -1304,7 +1304,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.16.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[177],
         .w = { W[178], W[179], W[180] },
@@ -1318,7 +1318,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[181], .k_norm = W[182],
-            .cache = c->kv + (size_t)16 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)16 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -1326,7 +1326,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn", A + 1048576, n, 4096);
     /* model.layers.16.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[183] },
         .y = { A + 2490368 },
@@ -1335,7 +1335,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.16.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[184],
         .w = { W[185], W[186] },
@@ -1344,7 +1344,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.16.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[187] },
         .y = { A + 3145728 },
@@ -1353,7 +1353,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.16.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.17.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[188],
         .w = { W[189], W[190], W[191] },
@@ -1367,7 +1367,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[192], .k_norm = W[193],
-            .cache = c->kv + (size_t)17 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)17 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -1375,7 +1375,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn", A + 1048576, n, 4096);
     /* model.layers.17.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[194] },
         .y = { A + 2490368 },
@@ -1384,7 +1384,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.17.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[195],
         .w = { W[196], W[197] },
@@ -1393,7 +1393,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.17.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[198] },
         .y = { A + 3145728 },
@@ -1402,7 +1402,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.17.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.18.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[199],
         .w = { W[200], W[201], W[202] },
@@ -1416,7 +1416,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[203], .k_norm = W[204],
-            .cache = c->kv + (size_t)18 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)18 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -1424,7 +1424,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn", A + 1048576, n, 4096);
     /* model.layers.18.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[205] },
         .y = { A + 2490368 },
@@ -1433,7 +1433,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.18.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[206],
         .w = { W[207], W[208] },
@@ -1442,7 +1442,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.18.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[209] },
         .y = { A + 3145728 },
@@ -1451,7 +1451,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.18.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.19.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[210],
         .w = { W[211], W[212], W[213] },
@@ -1465,7 +1465,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[214], .k_norm = W[215],
-            .cache = c->kv + (size_t)19 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)19 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -1473,7 +1473,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn", A + 1048576, n, 4096);
     /* model.layers.19.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[216] },
         .y = { A + 2490368 },
@@ -1482,7 +1482,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.19.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[217],
         .w = { W[218], W[219] },
@@ -1491,7 +1491,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.19.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[220] },
         .y = { A + 3145728 },
@@ -1500,7 +1500,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.19.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.20.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[221],
         .w = { W[222], W[223], W[224] },
@@ -1514,7 +1514,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[225], .k_norm = W[226],
-            .cache = c->kv + (size_t)20 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)20 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -1522,7 +1522,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn", A + 1048576, n, 4096);
     /* model.layers.20.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[227] },
         .y = { A + 2490368 },
@@ -1531,7 +1531,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.20.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[228],
         .w = { W[229], W[230] },
@@ -1540,7 +1540,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.20.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[231] },
         .y = { A + 3145728 },
@@ -1549,7 +1549,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.20.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.21.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[232],
         .w = { W[233], W[234], W[235] },
@@ -1563,7 +1563,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[236], .k_norm = W[237],
-            .cache = c->kv + (size_t)21 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)21 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -1571,7 +1571,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn", A + 1048576, n, 4096);
     /* model.layers.21.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[238] },
         .y = { A + 2490368 },
@@ -1580,7 +1580,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.21.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[239],
         .w = { W[240], W[241] },
@@ -1589,7 +1589,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.21.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[242] },
         .y = { A + 3145728 },
@@ -1598,7 +1598,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.21.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.22.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[243],
         .w = { W[244], W[245], W[246] },
@@ -1612,7 +1612,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[247], .k_norm = W[248],
-            .cache = c->kv + (size_t)22 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)22 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -1620,7 +1620,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn", A + 1048576, n, 4096);
     /* model.layers.22.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[249] },
         .y = { A + 2490368 },
@@ -1629,7 +1629,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.22.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[250],
         .w = { W[251], W[252] },
@@ -1638,7 +1638,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.22.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[253] },
         .y = { A + 3145728 },
@@ -1647,7 +1647,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.22.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.23.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[254],
         .w = { W[255], W[256], W[257] },
@@ -1661,7 +1661,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[258], .k_norm = W[259],
-            .cache = c->kv + (size_t)23 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)23 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -1669,7 +1669,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn", A + 1048576, n, 4096);
     /* model.layers.23.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[260] },
         .y = { A + 2490368 },
@@ -1678,7 +1678,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.23.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[261],
         .w = { W[262], W[263] },
@@ -1687,7 +1687,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.23.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[264] },
         .y = { A + 3145728 },
@@ -1696,7 +1696,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.24.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[265],
         .w = { W[266], W[267], W[268] },
@@ -1710,7 +1710,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[269], .k_norm = W[270],
-            .cache = c->kv + (size_t)24 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)24 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -1718,7 +1718,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn", A + 1048576, n, 4096);
     /* model.layers.24.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[271] },
         .y = { A + 2490368 },
@@ -1727,7 +1727,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.24.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[272],
         .w = { W[273], W[274] },
@@ -1736,7 +1736,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.24.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[275] },
         .y = { A + 3145728 },
@@ -1745,7 +1745,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.24.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.25.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[276],
         .w = { W[277], W[278], W[279] },
@@ -1759,7 +1759,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[280], .k_norm = W[281],
-            .cache = c->kv + (size_t)25 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)25 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -1767,7 +1767,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn", A + 1048576, n, 4096);
     /* model.layers.25.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[282] },
         .y = { A + 2490368 },
@@ -1776,7 +1776,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.25.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[283],
         .w = { W[284], W[285] },
@@ -1785,7 +1785,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.25.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[286] },
         .y = { A + 3145728 },
@@ -1794,7 +1794,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.25.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.26.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[287],
         .w = { W[288], W[289], W[290] },
@@ -1808,7 +1808,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[291], .k_norm = W[292],
-            .cache = c->kv + (size_t)26 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)26 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -1816,7 +1816,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn", A + 1048576, n, 4096);
     /* model.layers.26.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[293] },
         .y = { A + 2490368 },
@@ -1825,7 +1825,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.26.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[294],
         .w = { W[295], W[296] },
@@ -1834,7 +1834,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.26.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[297] },
         .y = { A + 3145728 },
@@ -1843,7 +1843,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.26.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.27.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[298],
         .w = { W[299], W[300], W[301] },
@@ -1857,7 +1857,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[302], .k_norm = W[303],
-            .cache = c->kv + (size_t)27 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)27 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -1865,7 +1865,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn", A + 1048576, n, 4096);
     /* model.layers.27.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[304] },
         .y = { A + 2490368 },
@@ -1874,7 +1874,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.27.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[305],
         .w = { W[306], W[307] },
@@ -1883,7 +1883,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.27.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[308] },
         .y = { A + 3145728 },
@@ -1892,7 +1892,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.28.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[309],
         .w = { W[310], W[311], W[312] },
@@ -1906,7 +1906,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[313], .k_norm = W[314],
-            .cache = c->kv + (size_t)28 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)28 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -1914,7 +1914,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn", A + 1048576, n, 4096);
     /* model.layers.28.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[315] },
         .y = { A + 2490368 },
@@ -1923,7 +1923,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.28.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[316],
         .w = { W[317], W[318] },
@@ -1932,7 +1932,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.28.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[319] },
         .y = { A + 3145728 },
@@ -1941,7 +1941,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.28.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.29.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[320],
         .w = { W[321], W[322], W[323] },
@@ -1955,7 +1955,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[324], .k_norm = W[325],
-            .cache = c->kv + (size_t)29 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)29 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -1963,7 +1963,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn", A + 1048576, n, 4096);
     /* model.layers.29.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[326] },
         .y = { A + 2490368 },
@@ -1972,7 +1972,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.29.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[327],
         .w = { W[328], W[329] },
@@ -1981,7 +1981,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.29.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[330] },
         .y = { A + 3145728 },
@@ -1990,7 +1990,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.29.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.30.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[331],
         .w = { W[332], W[333], W[334] },
@@ -2004,7 +2004,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[335], .k_norm = W[336],
-            .cache = c->kv + (size_t)30 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)30 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -2012,7 +2012,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn", A + 1048576, n, 4096);
     /* model.layers.30.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[337] },
         .y = { A + 2490368 },
@@ -2021,7 +2021,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.30.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[338],
         .w = { W[339], W[340] },
@@ -2030,7 +2030,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.30.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[341] },
         .y = { A + 3145728 },
@@ -2039,7 +2039,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.30.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.31.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[342],
         .w = { W[343], W[344], W[345] },
@@ -2053,7 +2053,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[346], .k_norm = W[347],
-            .cache = c->kv + (size_t)31 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)31 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -2061,7 +2061,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn", A + 1048576, n, 4096);
     /* model.layers.31.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[348] },
         .y = { A + 2490368 },
@@ -2070,7 +2070,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.31.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[349],
         .w = { W[350], W[351] },
@@ -2079,7 +2079,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.31.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[352] },
         .y = { A + 3145728 },
@@ -2088,7 +2088,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.31.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.32.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[353],
         .w = { W[354], W[355], W[356] },
@@ -2102,7 +2102,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[357], .k_norm = W[358],
-            .cache = c->kv + (size_t)32 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)32 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -2110,7 +2110,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn", A + 1048576, n, 4096);
     /* model.layers.32.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[359] },
         .y = { A + 2490368 },
@@ -2119,7 +2119,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.32.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[360],
         .w = { W[361], W[362] },
@@ -2128,7 +2128,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.32.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[363] },
         .y = { A + 3145728 },
@@ -2137,7 +2137,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.32.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.33.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[364],
         .w = { W[365], W[366], W[367] },
@@ -2151,7 +2151,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[368], .k_norm = W[369],
-            .cache = c->kv + (size_t)33 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)33 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -2159,7 +2159,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn", A + 1048576, n, 4096);
     /* model.layers.33.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[370] },
         .y = { A + 2490368 },
@@ -2168,7 +2168,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.33.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[371],
         .w = { W[372], W[373] },
@@ -2177,7 +2177,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.33.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[374] },
         .y = { A + 3145728 },
@@ -2186,7 +2186,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.33.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.34.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[375],
         .w = { W[376], W[377], W[378] },
@@ -2200,7 +2200,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[379], .k_norm = W[380],
-            .cache = c->kv + (size_t)34 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)34 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -2208,7 +2208,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn", A + 1048576, n, 4096);
     /* model.layers.34.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[381] },
         .y = { A + 2490368 },
@@ -2217,7 +2217,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.34.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[382],
         .w = { W[383], W[384] },
@@ -2226,7 +2226,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.34.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[385] },
         .y = { A + 3145728 },
@@ -2235,7 +2235,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.34.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* model.layers.35.self_attn.q_proj+k_proj+v_proj: rmsnorm [n, 2560] -> [n, 4096] [n, 1024] [n, 1024] */
-    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_4096_1024_1024_bf16_norm_xbf16, &(lm_linear_args){
         .x = A + 3145728,
         .norm_w = W[386],
         .w = { W[387], W[388], W[389] },
@@ -2249,7 +2249,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     {
         lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[390], .k_norm = W[391],
-            .cache = c->kv + (size_t)35 * 83886080, .out = A + 1048576,
+            .cache = c->kv + (size_t)35 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
@@ -2257,7 +2257,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     }
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn", A + 1048576, n, 4096);
     /* model.layers.35.self_attn.o_proj.residual: [n, 4096] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_4096_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_4096_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 1048576,
         .w = { W[392] },
         .y = { A + 2490368 },
@@ -2266,7 +2266,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn.o_proj.residual", A + 2490368, n, 2560);
     /* model.layers.35.mlp.gate_proj.swiglu: rmsnorm [n, 2560] -> [n, 9728] */
-    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_9728_9728_bf16_norm_swiglu_xbf16, &(lm_linear_args){
         .x = A + 2490368,
         .norm_w = W[393],
         .w = { W[394], W[395] },
@@ -2275,7 +2275,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.mlp.gate_proj.swiglu", A + 0, n, 9728);
     /* model.layers.35.mlp.down_proj.residual: [n, 9728] -> [n, 2560] */
-    lm_pool_run(c->pool, linear_9728_2560_bf16, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_9728_2560_bf16_xbf16, &(lm_linear_args){
         .x = A + 0,
         .w = { W[396] },
         .y = { A + 3145728 },
@@ -2284,7 +2284,7 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
         .n = n });
     if (c->dump) c->dump(c->dump_user, "model.layers.35.mlp.down_proj.residual", A + 3145728, n, 2560);
     /* logits: rmsnorm [n, 2560] -> [n, 151936] */
-    lm_pool_run(c->pool, linear_2560_151936_bf16_norm, &(lm_linear_args){
+    lm_pool_run(c->pool, linear_2560_151936_bf16_norm_xbf16, &(lm_linear_args){
         .x = all_logits ? A + 3145728 : A + 3145728 + (size_t)(n - 1) * 2560,
         .norm_w = W[397],
         .w = { W[0] },
@@ -2299,10 +2299,10 @@ const lm_model_desc qwen3_4b_model = {
     .lmcc_version = "0.1.0",
     .config_path = "configs/qwen3/qwen3-4b.yaml",
     .dtype_name = "bf16",
-    .matmul_input = "f32",
-    .kv_dtype = "f32",
+    .matmul_input = "bf16",
+    .kv_dtype = "bf16",
     /* Benchmarks count the prefill against this kernel's peak. */
-    .matmul_kernel = LM_F32_BF16W_KERNEL,
+    .matmul_kernel = LM_BF16_KERNEL,
     .vocab_size = VOCAB,
     .context = CONTEXT,
     .batch = BATCH,

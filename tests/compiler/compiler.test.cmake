@@ -9,6 +9,12 @@ add_test(NAME compiler.deterministic
   COMMAND bash ${CMAKE_SOURCE_DIR}/tests/compiler/deterministic.sh $<TARGET_FILE:lmcc> ${CMAKE_BINARY_DIR}/determinism
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 
+# A bf16 build rounds matmul inputs and the KV cache to bf16 by default;
+# f32 and q8_0 builds do not (each default == its explicit options).
+add_test(NAME compiler.numerics_defaults
+  COMMAND bash ${CMAKE_SOURCE_DIR}/tests/compiler/defaults.sh $<TARGET_FILE:lmcc> ${CMAKE_BINARY_DIR}/defaults
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+
 # Bad configs and checkpoints: one clear error line, non-zero exit, no crash.
 add_test(NAME bad_input
   COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/bad/bad_input.py

@@ -208,10 +208,9 @@ def golden(args, name):
     build = [args.lmcc, "build", args.config, "-o", bindir]
     if args.build_dtype:
         build += ["--dtype", args.build_dtype]
-    if args.matmul_input != "f32":
-        build += ["--matmul-input", args.matmul_input]
-    if args.kv_dtype != "f32":
-        build += ["--kv-dtype", args.kv_dtype]
+    # Both spelled out: a bf16 build's defaults round (bf16), an f32 one's
+    # do not, and the reference must round exactly as the build does.
+    build += ["--matmul-input", args.matmul_input, "--kv-dtype", args.kv_dtype]
     if args.cross_aarch64:
         exe = cross_build_aarch64(args, build, bindir, name)
     else:

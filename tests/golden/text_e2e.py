@@ -48,6 +48,11 @@ def run(cmd, **kw):
 TIE_TOL = 1e-3
 
 
+# A bf16 model rounds the linears' inputs and its KV cache to bf16, as
+# transformers does (lmcc build's default for bf16): so do the references.
+ROUNDING = ["--matmul-input", "bf16", "--kv-dtype", "bf16"]
+
+
 def near_tie(exe, ref, ckpt, prompt_ids, ref_ids, n, work):
     """Where greedy texts part, whether they part at a near-tie: lmcc's ids
     (--tokens, the same prompt ids) equal the reference's up to index j, and
@@ -61,7 +66,7 @@ def near_tie(exe, ref, ckpt, prompt_ids, ref_ids, n, work):
     import numpy as np
     logits_path = os.path.join(work, "tie-logits.npy")
     run(["/usr/bin/python3", ref, ckpt, "--tokens", ",".join(map(str, prompt_ids + ref_ids[:j])),
-         "--logits", logits_path])
+         "--logits", logits_path] + ROUNDING)
     last = np.load(logits_path)[-1]
     gap = float(last.max() - last[got[j]])
     if gap > TIE_TOL:
@@ -92,7 +97,8 @@ def main():
     eos = set(fam["eos"])
     with open(os.path.join(ckpt, "generation_config.json"), "w") as f:
         json.dump({"eos_token_id": fam["eos"], "do_sample": False}, f)
-    run([a.lmcc, "build", config, "-o", bindir])
+    # The bf16 build's defaults, spelled out; the reference rounds the same way.
+    run([a.lmcc, "build", config, "-o", bindir] + ROUNDING)
     exe = os.path.join(bindir, os.path.splitext(fam["config"])[0])
     node = shutil.which("node") or shutil.which("nodejs")
     js = os.path.join(HERE, "decode_ids.js")
@@ -105,7 +111,8 @@ def main():
         with open(pfile, "w", encoding="utf-8") as f:
             f.write(prompt)
         ids = json.loads(run([node, js, a.npm_prefix, fam["package"], "encode", pfile] + encode_extra))
-        gen = run(["/usr/bin/python3", ref, ckpt, "--tokens", ",".join(map(str, ids)), "-n", str(a.gen)])
+        gen = run(["/usr/bin/python3", ref, ckpt, "--tokens", ",".join(map(str, ids)), "-n", str(a.gen)]
+                  + ROUNDING)
         gen_ids = [int(x) for x in gen.decode().strip().split(",") if x]
         for j, t in enumerate(gen_ids):  # lmcc stops at end-of-sequence
             if t in eos:
@@ -113,7 +120,11 @@ def main():
                 break
         want = json.loads(run([node, js, a.npm_prefix, fam["package"], "decode",
                                ",".join(map(str, gen_ids))])) if gen_ids else ""
-        got = run([exe, "-m", ckpt, "-f", pfile, "-n", str(a.gen), "--no-stream", "--temperature", "0"]).decode("utf-8")
+        # Random weights can generate byte tokens that do not form UTF-8;
+        # lmcc prints the bytes, the JavaScript decoder U+FFFD for each bad
+        # sequence, as Python's "replace" does (both substitute maximal subparts).
+        got = run([exe, "-m", ckpt, "-f", pfile, "-n", str(a.gen), "--no-stream", "--temperature", "0"]).decode(
+            "utf-8", errors="replace")
         if got.rstrip("\n") != want.rstrip("\n"):
             tie = near_tie(exe, ref, ckpt, ids, gen_ids, a.gen, a.work)
             if tie:
