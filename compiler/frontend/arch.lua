@@ -36,6 +36,7 @@ local DTYPES = {
   bfloat16 = "bf16", bf16 = "bf16",
   float16 = "f16", f16 = "f16",
   q8_0 = "q8_0",
+  q4_0 = "q4_0",
 }
 M.DTYPES = DTYPES
 

@@ -16,6 +16,7 @@ typedef enum lm_dtype {
     LM_BF16 = 1,
     LM_F16 = 2,
     LM_Q8_0 = 3, /* blocks of 32 int8 with one f16 scale, as GGUF Q8_0 */
+    LM_Q4_0 = 4, /* blocks of 32 4-bit values with one f16 scale, as GGUF Q4_0 */
 } lm_dtype;
 
 /* Q8_0 slot data for a [rows, cols] weight (cols % 32 == 0): rows * cols / 32
@@ -24,6 +25,16 @@ typedef enum lm_dtype {
  * block, q = round-half-away(x / d) (q = 0 when d == 0). */
 #define LM_Q8_BLOCK 32
 #define LM_Q8_BLOCK_BYTES 34
+
+/* Q4_0 slot data, GGUF's block layout: rows * cols / 32 blocks (cols % 32
+ * == 0), each 18 bytes: the f16 scale d, then 16 bytes whose low nibbles
+ * are elements 0..15 and high nibbles elements 16..31, each q in [0, 15];
+ * the weight is d * (q - 8). Quantizing, as GGUF's reference does: m = the
+ * block's element of largest magnitude (sign kept), d = m / -8, q =
+ * min(15, trunc(x / d + 8.5)) computed as x * (1 / d) in f32 (q = 8 when d
+ * == 0). */
+#define LM_Q4_BLOCK 32
+#define LM_Q4_BLOCK_BYTES 18
 
 #define LM_MAX_DIMS 4
 

@@ -110,6 +110,12 @@ LM_INLINE float lm_weight_at(const void *w, lm_dtype dt, size_t i)
         const uint8_t *b = (const uint8_t *)w + (i / LM_Q8_BLOCK) * LM_Q8_BLOCK_BYTES;
         return lm_q8_scale(b) * (float)(int8_t)b[2 + i % LM_Q8_BLOCK];
     }
+    case LM_Q4_0: {
+        const uint8_t *b = (const uint8_t *)w + (i / LM_Q4_BLOCK) * LM_Q4_BLOCK_BYTES;
+        const int j = (int)(i % LM_Q4_BLOCK);
+        const int q = j < 16 ? b[2 + j] & 15 : b[2 + j - 16] >> 4;
+        return lm_q8_scale(b) * (float)(q - 8);
+    }
     }
     return 0.0f;
 }

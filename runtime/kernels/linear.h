@@ -69,13 +69,13 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
         scratch += (size_t)(n + 32) * K;
     const int swiglu = mode == LM_LINEAR_SWIGLU;
     const int gemm = n >= LM_GEMM_MIN_TOKENS;
-    /* One token of bf16 or q8_0 weights: the row-streaming gemv, with x
-     * split once per call for bf16. */
+    /* One token of bf16, q8_0 or q4_0 weights: the row-streaming gemv, with
+     * x split once per call for bf16 (quantized to int16 for the blocks). */
     const float *xv = NULL;
     if (!xh && n == 1 && K % 32 == 0 && dt == LM_BF16) {
         lm_split_even_odd(scratch, x, K);
         xv = scratch;
-    } else if (n == 1 && K % 32 == 0 && dt == LM_Q8_0) {
+    } else if (n == 1 && K % 32 == 0 && (dt == LM_Q8_0 || dt == LM_Q4_0)) {
 #if LM_Q8_INT16
         lm_quantize_x_i16((int16_t *)scratch, scratch + K / 2, x, K);
         xv = scratch;

@@ -27,6 +27,7 @@ static const char *slot_dtype_name(lm_dtype t)
     case LM_BF16: return "bf16";
     case LM_F16: return "f16";
     case LM_Q8_0: return "q8_0";
+    case LM_Q4_0: return "q4_0";
     }
     return "?";
 }
@@ -127,10 +128,10 @@ static void check_slot(const lm_weight_desc *w, const lm_checkpoint *ck, unsigne
     if (!is_float_source(t->dtype))
         add_problem(p, "tensor '%s' has unsupported dtype %s (expected F32, BF16 or F16)",
                     w->hf_name, lm_st_dtype_name(t->dtype));
-    if (w->dtype == LM_Q8_0 && w->shape[w->ndim - 1] % LM_Q8_BLOCK != 0)
-        add_problem(p, "tensor '%s' cannot be quantized to q8_0: last dimension %" PRId64
+    if ((w->dtype == LM_Q8_0 || w->dtype == LM_Q4_0) && w->shape[w->ndim - 1] % LM_Q8_BLOCK != 0)
+        add_problem(p, "tensor '%s' cannot be quantized to %s: last dimension %" PRId64
                        " is not a multiple of %d",
-                    w->hf_name, w->shape[w->ndim - 1], LM_Q8_BLOCK);
+                    w->hf_name, slot_dtype_name(w->dtype), w->shape[w->ndim - 1], LM_Q8_BLOCK);
 }
 
 /* Source elements [0, n) as f32. Loads go through memcpy because a converted
@@ -178,6 +179,31 @@ static void quantize_q8_0(unsigned char *dst, const float *x, size_t n)
     }
 }
 
+/* Quantizes n floats (n % 32 == 0) into Q4_0 blocks as core/model.h lays
+ * them out (GGUF's reference rounding). */
+static void quantize_q4_0(unsigned char *dst, const float *x, size_t n)
+{
+    for (size_t b = 0; b < n / LM_Q4_BLOCK; b++, x += LM_Q4_BLOCK, dst += LM_Q4_BLOCK_BYTES) {
+        float amax = 0.0f, m = 0.0f;
+        for (int i = 0; i < LM_Q4_BLOCK; i++)
+            if (fabsf(x[i]) > amax) {
+                amax = fabsf(x[i]);
+                m = x[i];
+            }
+        /* The extreme value maps to q = 0 (-8 d) exactly; the other side
+         * reaches +7 d, one step short, as in GGUF. */
+        const float d = m / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        uint16_t dh = lm_f32_to_f16(d);
+        memcpy(dst, &dh, 2);
+        for (int j = 0; j < LM_Q4_BLOCK / 2; j++) {
+            int q0 = (int)(x[j] * id + 8.5f), q1 = (int)(x[j + 16] * id + 8.5f);
+            q0 = q0 < 0 ? 0 : q0 > 15 ? 15 : q0;
+            q1 = q1 < 0 ? 0 : q1 > 15 ? 15 : q1;
+            dst[2 + j] = (unsigned char)(q0 | q1 << 4);
+        }
+    }
+}
+
 /* Converts n source elements into dst, laid out as slot dtype t. */
 static void convert(void *dst, lm_dtype t, const unsigned char *src, lm_st_dtype st, size_t n)
 {
@@ -205,6 +231,8 @@ static void convert(void *dst, lm_dtype t, const unsigned char *src, lm_st_dtype
             uint16_t *o = (uint16_t *)dst + i;
             for (size_t j = 0; j < m; j++)
                 o[j] = lm_f32_to_f16(buf[j]);
+        } else if (t == LM_Q4_0) {
+            quantize_q4_0((unsigned char *)dst + i / LM_Q4_BLOCK * LM_Q4_BLOCK_BYTES, buf, m);
         } else {
             quantize_q8_0((unsigned char *)dst + i / LM_Q8_BLOCK * LM_Q8_BLOCK_BYTES, buf, m);
         }
@@ -264,7 +292,9 @@ static void convert_parallel(void *dst, lm_dtype t, const unsigned char *src, lm
     int started[CONVERT_MAX_THREADS] = { 0 };
     int njobs = 0;
     for (size_t b = 0; b < n && njobs < nt; b += per, njobs++) {
-        size_t out_off = t == LM_Q8_0 ? b / LM_Q8_BLOCK * LM_Q8_BLOCK_BYTES : b * (t == LM_F32 ? 4 : 2);
+        size_t out_off = t == LM_Q8_0   ? b / LM_Q8_BLOCK * LM_Q8_BLOCK_BYTES
+                         : t == LM_Q4_0 ? b / LM_Q4_BLOCK * LM_Q4_BLOCK_BYTES
+                                        : b * (t == LM_F32 ? 4 : 2);
         jobs[njobs] = (convert_job){ (char *)dst + out_off, t, src + b * lm_st_dtype_size(st), st,
                                      n - b < per ? n - b : per };
     }
@@ -285,6 +315,7 @@ static size_t slot_bytes(lm_dtype t, size_t n)
     case LM_BF16:
     case LM_F16: return n * 2;
     case LM_Q8_0: return n / LM_Q8_BLOCK * LM_Q8_BLOCK_BYTES;
+    case LM_Q4_0: return n / LM_Q4_BLOCK * LM_Q4_BLOCK_BYTES;
     }
     return 0;
 }

@@ -31,6 +31,6 @@ add_test(NAME compiler.import_roundtrip
 string(REPLACE ";" " " LMCC_FRAGMENT_EXTRA "${LMCC_SAN_FLAGS}")
 add_test(NAME compiler.build_fragments
   COMMAND bash ${CMAKE_SOURCE_DIR}/tests/compiler/fragments.sh $<TARGET_FILE:lmcc>
-          ${CMAKE_BINARY_DIR}/fragments $<TARGET_FILE:lmrt> "${LMCC_FRAGMENT_EXTRA}"
+          ${CMAKE_BINARY_DIR}/fragments $<TARGET_FILE:lmrt> "${LMCC_FRAGMENT_EXTRA}" ${CMAKE_C_COMPILER}
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(compiler.build_fragments PROPERTIES TIMEOUT 300)

@@ -131,10 +131,14 @@ def main(argv=None):
     ap.add_argument("--gen", type=int, default=32)
     ap.add_argument("--reference", default=DEFAULT_REFERENCE,
                     help="PyTorch reference script with qwen3_ref.py's command line")
-    ap.add_argument("--build-dtype", choices=["q8_0"],
+    ap.add_argument("--build-dtype", choices=["q8_0", "q4_0"],
                     help="compile the weights to this dtype (quantized at load) while the reference "
                          "uses the checkpoint's; then greedy ids may differ, and the test checks "
                          "--tol and --min-top1 instead")
+    ap.add_argument("--quantized-reference", action="store_true",
+                    help="with --build-dtype: run the reference on the checkpoint quantized and "
+                         "dequantized by tests/golden/quantize_ref.py (GGUF's formats, in NumPy), "
+                         "and hold lmcc to --tol and greedy agreement against it")
     ap.add_argument("--min-top1", type=float, default=1.0,
                     help="with --build-dtype: least fraction of prompt positions whose argmax "
                          "matches the reference's")
@@ -184,7 +188,10 @@ def cross_build_aarch64(args, build, bindir, name):
     cname = re.sub(r"[^0-9A-Za-z]", "_", name).lower()  # as emit.lua's c_name
     if cname[0].isdigit():
         cname = "m_" + cname
-    runtime = sorted(glob.glob(os.path.join(root, "runtime", "**", "*.c"), recursive=True))
+    # What a model links: runtime/hub's downloads are lmcc's alone (libcurl,
+    # OpenSSL, which the arm64 sysroot lacks); a model takes hub_cache.c.
+    runtime = sorted(f for f in glob.glob(os.path.join(root, "runtime", "**", "*.c"), recursive=True)
+                     if os.path.basename(os.path.dirname(f)) != "hub" or f.endswith("hub_cache.c"))
     exe = os.path.join(bindir, name)
     run([args.cross_cc, "--target=aarch64-linux-gnu", "-O2", "-std=c17", "-D_GNU_SOURCE", "-march=armv8.2-a",
          "-w", "-I" + os.path.join(root, "runtime"), "-I" + bindir,
@@ -249,7 +256,12 @@ def golden(args, name):
                         "model")
     reference = os.path.abspath(args.reference)
     ref_opts = ["--matmul-input", args.matmul_input, "--kv-dtype", args.kv_dtype]
-    ref_out = run([sys.executable, reference, ckpt, "--tokens", ids, "--logits", ref_logits_path,
+    ref_ckpt = ckpt
+    if args.quantized_reference:
+        ref_ckpt = os.path.join(work, "ckpt-" + args.build_dtype)
+        run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "quantize_ref.py"),
+             ckpt, ref_ckpt, "--dtype", args.build_dtype], "quantize_ref.py")
+    ref_out = run([sys.executable, reference, ref_ckpt, "--tokens", ids, "--logits", ref_logits_path,
                    "-n", str(args.gen)] + ref_opts, "reference")
     want_ids = parse_ids(ref_out, "reference")
 
@@ -267,14 +279,14 @@ def golden(args, name):
         seq = prompt + want_ids[:step]
         tmp = os.path.join(work, "ref_step_logits.npy")
         try:
-            run([sys.executable, reference, ckpt, "--tokens", ",".join(map(str, seq)), "--logits", tmp]
+            run([sys.executable, reference, ref_ckpt, "--tokens", ",".join(map(str, seq)), "--logits", tmp]
                 + ref_opts, "reference margin")
             last = np.sort(np.load(tmp)[-1])
             return float(last[-1] - last[-2])
         except (GoldenFailure, OSError, ValueError):
             return None
 
-    if args.build_dtype:
+    if args.build_dtype and not args.quantized_reference:
         # Quantized weights: the logits differ by design, so measure how much.
         top1 = float(np.mean(np.argmax(got, axis=1) == np.argmax(want, axis=1)))
         prefix = next((i for i, (a, b) in enumerate(zip(got_ids, want_ids)) if a != b),

@@ -44,6 +44,17 @@ static void *make_weight(lm_dtype dt, int rows, int K, uint64_t *s)
         }
         return w;
     }
+    if (dt == LM_Q4_0) {
+        uint8_t *w = malloc(n / LM_Q4_BLOCK * LM_Q4_BLOCK_BYTES);
+        for (size_t b = 0; b < n / LM_Q4_BLOCK; b++) {
+            uint8_t *blk = w + b * LM_Q4_BLOCK_BYTES;
+            uint16_t d = lm_f32_to_f16(0.01f + 0.1f * fabsf(rnd(s)));
+            memcpy(blk, &d, 2);
+            for (int i = 0; i < LM_Q4_BLOCK / 2; i++)
+                blk[2 + i] = (uint8_t)((int)(8.0f + 7.99f * rnd(s)) | (int)(8.0f + 7.99f * rnd(s)) << 4);
+        }
+        return w;
+    }
     if (dt == LM_F32) {
         float *w = malloc(n * sizeof *w);
         for (size_t i = 0; i < n; i++)
@@ -214,6 +225,28 @@ static void test_linear_q8_0(void **state)
     run_all(LM_Q8_0);
 }
 
+/* Every path over GGUF-layout q4_0 blocks (nibbles low half first). */
+static void test_linear_q4_0(void **state)
+{
+    (void)state;
+    run_all(LM_Q4_0);
+}
+
+/* lm_weight_at's q4_0 element order, against a block written by hand. */
+static void test_q4_0_layout(void **state)
+{
+    (void)state;
+    uint8_t blk[LM_Q4_BLOCK_BYTES];
+    uint16_t d = lm_f32_to_f16(0.5f);
+    memcpy(blk, &d, 2);
+    for (int j = 0; j < 16; j++)
+        blk[2 + j] = (uint8_t)(j | (15 - j) << 4);
+    for (int j = 0; j < 16; j++) {
+        assert_true(lm_weight_at(blk, LM_Q4_0, (size_t)j) == 0.5f * (float)(j - 8));
+        assert_true(lm_weight_at(blk, LM_Q4_0, (size_t)(16 + j)) == 0.5f * (float)(7 - j));
+    }
+}
+
 /* The softmax's vector exponential against libm over [-100, 0]: within
  * 4e-7 relative (about 3 ulp) where expf is normal, and 0 below -87. */
 static void test_exp16_nonpos(void **state)
@@ -248,6 +281,8 @@ int main(void)
         cmocka_unit_test(test_linear_bf16_inputs),
         cmocka_unit_test(test_linear_f16),
         cmocka_unit_test(test_linear_q8_0),
+        cmocka_unit_test(test_linear_q4_0),
+        cmocka_unit_test(test_q4_0_layout),
         cmocka_unit_test(test_exp16_nonpos),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
