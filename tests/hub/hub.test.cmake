@@ -22,7 +22,8 @@ set(LMCC_HUB_TOK_PREFIX "${CMAKE_BINARY_DIR}/npm")
 # gated:      401 and 403 on a gated repository; HF_TOKEN and the token file
 # errors:     unknown repo, revision, model, size, variant; malformed ids; offline; no weights; no hub
 # disk-full:  a cache on a tmpfs too small for the weights (skipped where tmpfs cannot be mounted)
-set(LMCC_HUB_CHECKS layout run faults api-retry checksum interrupt concurrent gated errors disk-full)
+# progress:   a bar on a terminal (script(1)), one line per file otherwise, none with --quiet
+set(LMCC_HUB_CHECKS layout run faults api-retry checksum interrupt concurrent gated errors disk-full progress)
 
 if(LMCC_HUB_PYTHON3)
   foreach(check ${LMCC_HUB_CHECKS})

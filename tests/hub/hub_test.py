@@ -384,6 +384,33 @@ def check_errors(args):
     fails(e.lmcc("pull", REPO, hub=env_hub, timeout=120), r"127\.0\.0\.1:9.*(connect|Connection)", "no hub")
 
 
+def check_progress(args):
+    """A bar on a terminal (file, bytes, rate, ETA), one line per file
+    otherwise, nothing with --quiet."""
+    e = Env(args, "progress")
+    ckpt = synth(args, os.path.join(e.work, "ckpt"))
+    with FakeHub(e.work, {REPO: ckpt}) as hub:
+        p = ok(e.lmcc("pull", REPO, hub=hub), "pull")
+        lines = p.stderr.strip().splitlines()
+        check(len(lines) == len(os.listdir(ckpt)) and all(re.match(r"lmcc: \S+: downloaded .* in [0-9.]+ s, ", l)
+                                                           for l in lines), "one line per file:\n%s" % p.stderr)
+        shutil.rmtree(e.cache)
+        p = ok(e.lmcc("pull", REPO, "--quiet", hub=hub), "pull --quiet")
+        check(p.stderr == "" and p.stdout.strip(), "--quiet must print nothing but the snapshot: %r" % p.stderr)
+        shutil.rmtree(e.cache)
+        if not shutil.which("script"):
+            print("SKIP the terminal bar: no script(1) here")
+            return
+        # script(1) runs lmcc on a pseudo-terminal.
+        cmd = "%s pull %s" % (args.lmcc, REPO)
+        p = subprocess.run(["script", "-qec", cmd, "/dev/null"], env=e.env(hub=hub), capture_output=True,
+                           text=True, timeout=120)
+        check(p.returncode == 0, "pull on a terminal: exit %d\n%s" % (p.returncode, p.stdout[-2000:]))
+        bar = [l for l in p.stdout.replace("\r", "\n").splitlines() if "model.safetensors" in l and "ETA" in l]
+        check(bar and re.search(r"\[#+\]\s+[0-9.]+ [kMG]?B / [0-9.]+ [kMG]?B\s+[0-9.]+ [kMG]?B/s ETA \d+:\d\d", bar[-1]),
+              "no progress bar on a terminal:\n%r" % p.stdout[-2000:])
+
+
 def check_disk_full(args):
     """A cache on a small tmpfs: one clear error, nothing half-written linked."""
     e = Env(args, "disk-full")
@@ -489,7 +516,7 @@ CHECKS = {
     "layout": check_layout_and_token, "run": check_run_tokens, "faults": check_faults,
     "api-retry": check_api_retry, "checksum": check_checksum, "interrupt": check_interrupt,
     "concurrent": check_concurrent, "gated": check_gated, "errors": check_errors,
-    "disk-full": check_disk_full, "hfjs-scan": check_hfjs_scan, "hfjs-download": check_hfjs_download,
+    "disk-full": check_disk_full, "progress": check_progress, "hfjs-scan": check_hfjs_scan, "hfjs-download": check_hfjs_download,
     "run-registry": check_run_registry_chat,
 }
 
