@@ -90,6 +90,9 @@ void cli_print_usage(FILE *out, const char *prog, const lm_model_desc *d)
             "Environment: LMCC_HUGE_PAGES=0 keeps the checkpoint's pages as the page cache has\n"
             "them. By default a checkpoint cached in 4 KiB pages is read once more onto 2 MiB\n"
             "pages, which decode reads faster (--stats shows how much is on them).\n"
+            "Weights quantized at load (q8_0, q4_0) are kept in the weight cache and read back\n"
+            "at later loads: LMCC_WEIGHT_CACHE=DIR (default $LMCC_CACHE/weights, else\n"
+            "~/.cache/lmcc/weights); LMCC_WEIGHT_CACHE=0 quantizes at every load.\n"
             "\n"
             "Exit status: 0 success, 1 runtime error, 2 usage error.\n",
             prog, d->name ? d->name : "this model", d->arch ? d->arch : "?",

@@ -181,9 +181,10 @@ static void summarize_logits(const float *x, int n, int position, logits_summary
 
 static void print_stats(const lm_session *s, const run_timing *t, const logits_summary *ls)
 {
-    fprintf(stderr, "load: %.3f s, %d threads; checkpoint %.1f MB, %.1f MB of it mapped on 2 MiB pages\n",
+    fprintf(stderr, "load: %.3f s, %d threads; checkpoint %.1f MB, %.1f MB of it mapped on 2 MiB pages%s\n",
             t->load_s, lm_session_threads(s), (double)lm_session_checkpoint_bytes(s) / 1e6,
-            (double)lm_session_checkpoint_huge_bytes(s) / 1e6);
+            (double)lm_session_checkpoint_huge_bytes(s) / 1e6,
+            lm_session_weights_from_cache(s) ? "; quantized weights from the weight cache" : "");
     fprintf(stderr, "prefill: %d tokens in %.3f s (%.2f tokens/s), first token after %.3f s\n",
             t->prefill_tokens, t->prefill_s, t->prefill_s > 0 ? t->prefill_tokens / t->prefill_s : 0,
             t->ttft_s);

@@ -297,3 +297,8 @@ size_t lm_session_checkpoint_huge_bytes(const lm_session *s)
 {
     return lm_checkpoint_huge_bytes(s->ck);
 }
+
+int lm_session_weights_from_cache(const lm_session *s)
+{
+    return s->weights.from_cache;
+}

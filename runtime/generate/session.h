@@ -62,6 +62,9 @@ int lm_session_threads(const lm_session *s);
  * 2 MiB pages now (see weights/hugemap.h); for --stats. */
 size_t lm_session_checkpoint_bytes(const lm_session *s);
 size_t lm_session_checkpoint_huge_bytes(const lm_session *s);
+/* 1 when the quantized weights were read from the weight cache
+ * (weights/weight_cache.h) instead of quantized at this load. */
+int lm_session_weights_from_cache(const lm_session *s);
 
 /* Seconds lm_session_open took (config check, mapping, binding, allocation). */
 double lm_session_load_seconds(const lm_session *s);

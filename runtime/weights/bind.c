@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../core/dtype.h"
+#include "weight_cache.h"
 
 #define HUGE_PAGE ((size_t)2 << 20)
 
@@ -396,7 +397,10 @@ static int reserve_arena(const lm_model_desc *d, const lm_checkpoint *ck, lm_wei
     return 0;
 }
 
-static int bind_slot(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights *out, int i,
+/* Binds slot i: in place, shared with an earlier conversion, or at the next
+ * place in the arena, converted there unless convert is 0 (the bytes come
+ * from the weight cache). */
+static int bind_slot(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights *out, int i, int convert,
                      lm_err *e)
 {
     const lm_weight_desc *w = &d->weights[i];
@@ -420,7 +424,8 @@ static int bind_slot(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights
                        lm_checkpoint_dir(ck), w->hf_name, slot_dtype_name(w->dtype), need);
     void *mem = (char *)out->arena + out->arena_used;
     out->arena_used += need;
-    convert_parallel(mem, w->dtype, src, t->dtype, n);
+    if (convert)
+        convert_parallel(mem, w->dtype, src, t->dtype, n);
     out->owned[i] = mem;
     out->ptr[i] = mem;
     return 0;
@@ -483,6 +488,17 @@ static void prefer_huge_pages(const lm_model_desc *d, const lm_checkpoint *ck)
     free(files);
 }
 
+/* Whether binding quantizes a slot: what the weight cache is for. */
+static int quantizes(const lm_model_desc *d, const lm_checkpoint *ck)
+{
+    for (int i = 0; i < d->n_weights; i++) {
+        const lm_weight_desc *w = &d->weights[i];
+        if ((w->dtype == LM_Q8_0 || w->dtype == LM_Q4_0) && !binds_in_place(w, lm_checkpoint_find(ck, w->hf_name)))
+            return 1;
+    }
+    return 0;
+}
+
 void lm_weights_free(lm_weights *w)
 {
     if (!w)
@@ -541,12 +557,38 @@ int lm_bind_weights(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights 
         return -1;
     }
     prefer_huge_pages(d, ck);
+    /* Quantized slots come from the weight cache when it holds them: a dry
+     * pass lays the arena out, then one read fills it. */
+    lm_weight_cache cache = { 0 };
+    const size_t start = out->arena_used;
+    if (quantizes(d, ck))
+        lm_weight_cache_open(&cache, d, ck);
+    if (cache.path[0]) {
+        for (int i = 0; i < d->n_weights; i++)
+            if (bind_slot(d, ck, out, i, 0, e) != 0) {
+                lm_weight_cache_close(&cache);
+                lm_weights_free(out);
+                return -1;
+            }
+        if (lm_weight_cache_read(&cache, (char *)out->arena + start, out->arena_used - start)) {
+            out->from_cache = 1;
+            lm_weight_cache_close(&cache);
+            return 0;
+        }
+        out->arena_used = start;
+        memset(out->owned, 0, (size_t)d->n_weights * sizeof *out->owned);
+        memset((void *)out->ptr, 0, (size_t)d->n_weights * sizeof *out->ptr);
+    }
     for (int i = 0; i < d->n_weights; i++) {
-        if (bind_slot(d, ck, out, i, e) != 0) {
+        if (bind_slot(d, ck, out, i, 1, e) != 0) {
+            lm_weight_cache_close(&cache);
             lm_weights_free(out);
             return -1;
         }
         drop_if_converted(d, ck, out, i);
     }
+    if (cache.path[0] && out->arena)
+        lm_weight_cache_write(&cache, (char *)out->arena + start, out->arena_used - start);
+    lm_weight_cache_close(&cache);
     return 0;
 }

@@ -19,6 +19,7 @@ typedef struct lm_weights {
     size_t arena_bytes;
     size_t arena_used;
     int n;
+    int from_cache;     /* the quantized slots were read from the weight cache (weight_cache.h) */
 } lm_weights;
 
 int lm_bind_weights(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights *out, lm_err *e);

@@ -32,3 +32,12 @@ add_test(NAME commands.new_arch
   COMMAND bash ${CMAKE_SOURCE_DIR}/tests/commands/new_arch.sh $<TARGET_FILE:lmcc>
     ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR}/commands/new_arch)
 set_tests_properties(commands.new_arch PROPERTIES TIMEOUT 120 LABELS commands)
+
+# The weight cache: quantized weights written at the first load, read at the
+# next, not used after the checkpoint changes or when damaged, none with
+# LMCC_WEIGHT_CACHE=0 or for a build that quantizes nothing.
+add_test(NAME commands.weight_cache
+  COMMAND bash ${CMAKE_SOURCE_DIR}/tests/commands/weight_cache.sh $<TARGET_FILE:lmcc>
+    ${CMAKE_BINARY_DIR}/commands/weight_cache
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(commands.weight_cache PROPERTIES TIMEOUT 120 LABELS commands)

@@ -207,6 +207,9 @@ def golden(args, name):
     # Start clean so nothing from an earlier run can pass for this one.
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
+    # Quantized builds keep their weights in the weight cache: this run's,
+    # not the user's (the greedy run then reads what the logits run wrote).
+    os.environ["LMCC_WEIGHT_CACHE"] = os.path.join(work, "weight-cache")
 
     synth = [args.lmcc, "synth", args.config, "-o", ckpt, "--seed", str(args.seed), "--dtype", args.dtype]
     if args.shards > 1:

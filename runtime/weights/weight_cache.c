@@ -1,0 +1,198 @@
+#include "weight_cache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../core/files.h"
+
+static const char MAGIC[8] = "LMCCWQ1";
+
+/* Appends printf output to a growing buffer; on failure the buffer is freed. */
+static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+    if (!*buf)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            free(*buf);
+            *buf = NULL;
+            return;
+        }
+        if ((size_t)n < *cap - *len) {
+            *len += (size_t)n;
+            return;
+        }
+        char *nb = realloc(*buf, *cap * 2 + (size_t)n);
+        if (!nb) {
+            free(*buf);
+            *buf = NULL;
+            return;
+        }
+        *buf = nb;
+        *cap = *cap * 2 + (size_t)n;
+    }
+}
+
+static int cache_dir(char *buf, size_t cap)
+{
+    const char *v = getenv("LMCC_WEIGHT_CACHE"), *c = getenv("LMCC_CACHE"), *x = getenv("XDG_CACHE_HOME"),
+               *h = getenv("HOME");
+    int n;
+    if (v && *v)
+        n = strcmp(v, "0") == 0 || strcmp(v, "off") == 0 ? -1 : snprintf(buf, cap, "%s", v);
+    else if (c && *c)
+        n = snprintf(buf, cap, "%s/weights", c);
+    else if (x && *x)
+        n = snprintf(buf, cap, "%s/lmcc/weights", x);
+    else if (h && *h)
+        n = snprintf(buf, cap, "%s/.cache/lmcc/weights", h);
+    else
+        n = -1;
+    return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+/* FNV-1a: names the file; the identity inside decides. */
+static uint64_t fnv1a(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    return h;
+}
+
+void lm_weight_cache_open(lm_weight_cache *c, const lm_model_desc *d, const lm_checkpoint *ck)
+{
+    memset(c, 0, sizeof *c);
+    char dir[3800];
+    if (cache_dir(dir, sizeof dir) != 0)
+        return;
+    size_t len = 0, cap = 4096;
+    char *id = malloc(cap);
+    if (id)
+        id[0] = '\0';
+    append(&id, &len, &cap, "lmcc weights 1\nmodel %s\n", d->name ? d->name : "");
+    for (int i = 0; i < d->n_weights; i++) {
+        const lm_weight_desc *w = &d->weights[i];
+        append(&id, &len, &cap, "slot %s %d %d %lld %lld %lld %lld %d %d\n", w->hf_name, (int)w->dtype, w->ndim,
+               (long long)w->shape[0], (long long)w->shape[1], (long long)w->shape[2], (long long)w->shape[3],
+               (int)w->src_rows, (int)w->row_begin);
+    }
+    /* Each file the slots come from, as the file system identifies it: a
+     * checkpoint replaced or rewritten is a different one. */
+    for (int i = 0; i < d->n_weights && id; i++) {
+        const lm_tensor *t = lm_checkpoint_find(ck, d->weights[i].hf_name);
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++)
+            seen = strcmp(lm_checkpoint_find(ck, d->weights[j].hf_name)->file, t->file) == 0;
+        if (seen)
+            continue;
+        char path[4200];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", lm_checkpoint_dir(ck), t->file);
+        if (stat(path, &st) != 0) {
+            free(id);
+            return;
+        }
+        append(&id, &len, &cap, "file %s %llu %llu %lld %lld.%09ld\n", t->file, (unsigned long long)st.st_dev,
+               (unsigned long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+               st.st_mtim.tv_nsec);
+    }
+    if (!id)
+        return;
+    c->identity = id;
+    c->identity_len = len;
+    snprintf(c->path, sizeof c->path, "%s/%s-%016llx.lmw", dir, d->name ? d->name : "model",
+             (unsigned long long)fnv1a(id, len));
+}
+
+void lm_weight_cache_close(lm_weight_cache *c)
+{
+    free(c->identity);
+    memset(c, 0, sizeof *c);
+}
+
+static int read_all(int fd, void *dst, size_t n, off_t off)
+{
+    char *p = dst;
+    while (n > 0) {
+        size_t step = n < ((size_t)1 << 30) ? n : ((size_t)1 << 30);
+        ssize_t got = pread(fd, p, step, off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return -1;
+        p += got;
+        off += got;
+        n -= (size_t)got;
+    }
+    return 0;
+}
+
+/* Header: magic, identity length, payload length (u64 each), identity. */
+int lm_weight_cache_read(const lm_weight_cache *c, void *dst, size_t bytes)
+{
+    if (!c->path[0])
+        return 0;
+    int fd = open(c->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    int hit = 0;
+    char magic[8];
+    uint64_t id_len, payload;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && read_all(fd, magic, 8, 0) == 0 && memcmp(magic, MAGIC, 8) == 0 &&
+        read_all(fd, &id_len, 8, 8) == 0 && read_all(fd, &payload, 8, 16) == 0 && id_len == c->identity_len &&
+        payload == bytes && (uint64_t)st.st_size == 24 + id_len + payload) {
+        char *id = malloc(id_len ? id_len : 1);
+        hit = id && read_all(fd, id, id_len, 24) == 0 && memcmp(id, c->identity, id_len) == 0 &&
+              read_all(fd, dst, bytes, (off_t)(24 + id_len)) == 0;
+        free(id);
+    }
+    close(fd);
+    return hit;
+}
+
+void lm_weight_cache_write(const lm_weight_cache *c, const void *src, size_t bytes)
+{
+    if (!c->path[0])
+        return;
+    lm_err e;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", c->path, (long)getpid());
+    if (lm_mkdirs_parent(c->path, &e) != 0)
+        return;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    uint64_t head[2] = { c->identity_len, bytes };
+    int ok = write(fd, MAGIC, 8) == 8 && write(fd, head, 16) == 16 &&
+             write(fd, c->identity, c->identity_len) == (ssize_t)c->identity_len;
+    const char *p = src;
+    for (size_t left = bytes; ok && left > 0;) {
+        ssize_t w = write(fd, p, left < ((size_t)1 << 30) ? left : ((size_t)1 << 30));
+        if (w < 0 && errno == EINTR)
+            continue;
+        ok = w > 0;
+        if (ok) {
+            p += w;
+            left -= (size_t)w;
+        }
+    }
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, c->path) != 0)
+        unlink(tmp);
+}
