@@ -14,19 +14,7 @@
 
 int build_cache_dir(char *buf, size_t cap, lm_err *e)
 {
-    const char *v = getenv("LMCC_CACHE"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    int n;
-    if (v && *v)
-        n = snprintf(buf, cap, "%s", v);
-    else if (xdg && *xdg)
-        n = snprintf(buf, cap, "%s/lmcc", xdg);
-    else if (home && *home)
-        n = snprintf(buf, cap, "%s/.cache/lmcc", home);
-    else
-        return lm_fail(e, "HOME is not set; set LMCC_CACHE to a directory for built models");
-    if (n < 0 || (size_t)n >= cap)
-        return lm_fail(e, "LMCC_CACHE: path too long");
-    return 0;
+    return lm_lmcc_cache_dir("", buf, cap, e);
 }
 
 static void key_of(const build_request *req, char key[17])

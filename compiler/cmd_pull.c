@@ -52,7 +52,7 @@ int cmd_pull(int argc, char **argv)
     model_ref ref;
     if (model_ref_resolve(argv[optind], size, variant, revision, &ref, &e) != 0)
         return report_error(&e);
-    install_interrupt_handler();
+    lm_hub_catch_interrupts();
     lm_hub_pull_opts o = { .repo = ref.repo, .revision = ref.revision, .quiet = quiet,
                            .user_agent = "lmcc/" LMCC_VERSION };
     char snapshot[4096];

@@ -187,7 +187,7 @@ int cmd_run(int argc, char **argv)
     char snapshot[4096], name[256], exe[4096];
     if (model_ref_resolve(r.model, r.size, r.variant, r.revision, &ref, &e) != 0)
         goto fail;
-    install_interrupt_handler();
+    lm_hub_catch_interrupts();
     lm_hub_pull_opts po = { .repo = ref.repo, .revision = ref.revision, .quiet = r.quiet, .brief = 1,
                             .user_agent = "lmcc/" LMCC_VERSION };
     if (lm_hub_pull(&po, snapshot, sizeof snapshot, &e) != 0) {

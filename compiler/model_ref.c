@@ -1,11 +1,9 @@
 #include "model_ref.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../runtime/hub/hub_cache.h"
-#include "../runtime/hub/hub_http.h"
 
 int model_ref_resolve(const char *model, const char *size, const char *variant, const char *revision,
                       model_ref *out, lm_err *e)
@@ -45,20 +43,4 @@ int model_ref_resolve(const char *model, const char *size, const char *variant, 
 out:
     registry_free(&r);
     return rc;
-}
-
-static void on_interrupt(int sig)
-{
-    lm_hub_interrupted = 1;
-}
-
-void install_interrupt_handler(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_interrupt;
-    sigemptyset(&sa.sa_mask);
-    /* No SA_RESTART: a blocking wait (a lock, a sleep) returns EINTR. */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
 }

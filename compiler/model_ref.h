@@ -18,8 +18,4 @@ typedef struct model_ref {
 int model_ref_resolve(const char *model, const char *size, const char *variant, const char *revision,
                       model_ref *out, lm_err *e);
 
-/* Ctrl-C stops a download cleanly (lm_hub_interrupted) instead of killing
- * the process mid-write. */
-void install_interrupt_handler(void);
-
 #endif

@@ -157,6 +157,24 @@ long long lm_tree_bytes(const char *path)
     return total;
 }
 
+int lm_lmcc_cache_dir(const char *sub, char *buf, size_t cap, lm_err *e)
+{
+    const char *v = getenv("LMCC_CACHE"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    const char *sep = sub[0] ? "/" : "";
+    int n;
+    if (v && *v)
+        n = snprintf(buf, cap, "%s%s%s", v, sep, sub);
+    else if (xdg && *xdg)
+        n = snprintf(buf, cap, "%s/lmcc%s%s", xdg, sep, sub);
+    else if (home && *home)
+        n = snprintf(buf, cap, "%s/.cache/lmcc%s%s", home, sep, sub);
+    else
+        return lm_fail(e, "HOME is not set; set LMCC_CACHE to a directory for lmcc's caches");
+    if (n < 0 || (size_t)n >= cap)
+        return lm_fail(e, "LMCC_CACHE: path too long");
+    return 0;
+}
+
 int lm_lock(const char *path, void (*waiting)(const char *what), const char *what, lm_err *e)
 {
     if (lm_mkdirs_parent(path, e) != 0)

@@ -27,6 +27,11 @@ int lm_remove_tree(const char *path, lm_err *e);
 /* Bytes the files under path occupy (st_blocks), not following links. */
 long long lm_tree_bytes(const char *path);
 
+/* lmcc's cache root, where built models (build_cache) and quantized weights
+ * (weights/weight_cache) live: $LMCC_CACHE, else $XDG_CACHE_HOME/lmcc, else
+ * ~/.cache/lmcc; with sub appended ("" for the root itself). */
+int lm_lmcc_cache_dir(const char *sub, char *buf, size_t cap, lm_err *e);
+
 /* An exclusive flock(2) on path (created, with its directory, if missing).
  * When another process holds it, calls waiting(what) once and blocks.
  * Returns the descriptor to pass to lm_unlock, or -1. */

@@ -12,7 +12,26 @@
 
 volatile sig_atomic_t lm_hub_interrupted;
 
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    lm_hub_interrupted = 1;
+}
+
+void lm_hub_catch_interrupts(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    /* No SA_RESTART: a blocking wait (a lock, a sleep) returns EINTR. */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 #define MAX_REDIRECTS 10
+#define MAX_RETRIES 5        /* as huggingface_hub's http_backoff */
+#define RETRY_BASE_MS 1000L  /* then 2, 4, 8, 8 s */
 #define MAX_BODY (64u << 20) /* a hub API answer larger than this is not one */
 
 struct lm_hub_http {
@@ -20,8 +39,6 @@ struct lm_hub_http {
     char origin[1024];       /* scheme://host:port of the endpoint */
     char auth_header[4200];  /* "" without a token */
     char user_agent[256];
-    int retries;
-    long base_ms;
 };
 
 /* scheme://host:port of url, with the scheme's default port made explicit. */
@@ -87,8 +104,6 @@ lm_hub_http *lm_hub_http_open(const char *endpoint, const char *token, const cha
         return NULL;
     }
     snprintf(h->user_agent, sizeof h->user_agent, "%s", user_agent);
-    h->retries = 5;
-    h->base_ms = 1000;
     if (!(h->curl = curl_easy_init())) {
         lm_fail(e, "libcurl: cannot create a handle");
         free(h);
@@ -104,12 +119,6 @@ void lm_hub_http_close(lm_hub_http *h)
     curl_easy_cleanup(h->curl);
     memset(h->auth_header, 0, sizeof h->auth_header);
     free(h);
-}
-
-void lm_hub_http_set_retries(lm_hub_http *h, int retries, long base_ms)
-{
-    h->retries = retries;
-    h->base_ms = base_ms;
 }
 
 /* ---- one request ------------------------------------------------------ */
@@ -403,7 +412,7 @@ static int request(lm_hub_http *h, const char *method, const char *url0, transfe
             /* A download that made progress has not failed yet. */
             if (t->sink && t->offset + t->written > before)
                 failures = 0;
-            if (failures >= h->retries) {
+            if (failures >= MAX_RETRIES) {
                 if (rc != CURLE_OK)
                     return lm_fail(e, "%s: %s (after %d retries); check the network and HF_ENDPOINT, or "
                                       "set HF_HUB_OFFLINE=1 to use the cache alone",
@@ -413,7 +422,7 @@ static int request(lm_hub_http *h, const char *method, const char *url0, transfe
             }
             long wait = rc == CURLE_OK ? retry_after(h->curl) * 1000 : -1;
             if (wait < 0)
-                wait = h->base_ms << (failures < 3 ? failures : 3);
+                wait = RETRY_BASE_MS << (failures < 3 ? failures : 3);
             fprintf(stderr, "lmcc: %s: %s; retrying in %.1f s\n", url,
                     rc != CURLE_OK ? curl_easy_strerror(rc) : status == 429 ? "HTTP 429 (rate limited)"
                                                                              : "server error",

@@ -36,15 +36,16 @@ typedef struct lm_hub_response {
 /* Called while bytes arrive: done of total (total -1 when unknown). */
 typedef void (*lm_hub_progress_fn)(void *ctx, long long done, long long total);
 
-/* Set by the caller's SIGINT handler; every transfer checks it. */
+/* Set on SIGINT and SIGTERM once lm_hub_catch_interrupts has run; every
+ * transfer and wait checks it, so Ctrl-C stops a download cleanly instead
+ * of killing the process mid-write. */
 extern volatile sig_atomic_t lm_hub_interrupted;
+void lm_hub_catch_interrupts(void);
 
 /* endpoint: "https://huggingface.co" or $HF_ENDPOINT; token may be NULL. */
 lm_hub_http *lm_hub_http_open(const char *endpoint, const char *token, const char *user_agent,
                               lm_err *e);
 void lm_hub_http_close(lm_hub_http *h);
-/* Retries before giving up (default 5); tests lower the wait with base_ms. */
-void lm_hub_http_set_retries(lm_hub_http *h, int retries, long base_ms);
 
 /* GET into memory (NUL-terminated, caller frees), following redirects; the
  * status is in r. Fails only when no response came back. */

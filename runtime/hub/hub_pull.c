@@ -40,7 +40,8 @@ typedef struct pull {
     lm_hub_progress_style style;
 } pull;
 
-int lm_hub_wanted_file(const char *path)
+/* Whether lmcc needs a file of a repository (by its path in the repo). */
+static int wanted_file(const char *path)
 {
     static const char *const names[] = {
         "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
@@ -56,7 +57,8 @@ int lm_hub_wanted_file(const char *path)
     return n > 12 && strcmp(path + n - 12, ".safetensors") == 0;
 }
 
-void lm_hub_endpoint(char *buf, size_t cap)
+/* $HF_ENDPOINT without a trailing '/', else the public hub. */
+static void endpoint_of(char *buf, size_t cap)
 {
     const char *v = getenv("HF_ENDPOINT");
     snprintf(buf, cap, "%s", v && *v ? v : "https://huggingface.co");
@@ -128,7 +130,7 @@ static int add_file(pull *p, json_t *sib, lm_err *e)
     json_t *name = json_object_get(sib, "rfilename");
     if (!json_is_string(name))
         return lm_fail(e, "%s: the model API listed a file without rfilename", p->o->repo);
-    if (!lm_hub_wanted_file(json_string_value(name)))
+    if (!wanted_file(json_string_value(name)))
         return 0;
     if (p->n_files == MAX_FILES)
         return lm_fail(e, "%s: more than %d files to fetch", p->o->repo, MAX_FILES);
@@ -429,7 +431,7 @@ static int setup(pull *p, const lm_hub_pull_opts *o, lm_err *e)
         return -1;
     if (!strchr(o->repo, '/'))
         return lm_fail(e, "'%s': give the repository as ORG/NAME (e.g. Qwen/Qwen3-0.6B)", o->repo);
-    lm_hub_endpoint(p->endpoint, sizeof p->endpoint);
+    endpoint_of(p->endpoint, sizeof p->endpoint);
     return 0;
 }
 

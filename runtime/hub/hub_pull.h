@@ -37,10 +37,4 @@ typedef struct lm_hub_pull_opts {
  * directory goes to snapshot. */
 int lm_hub_pull(const lm_hub_pull_opts *o, char *snapshot, size_t cap, lm_err *e);
 
-/* Whether lmcc needs a file of a repository (by its path in the repo). */
-int lm_hub_wanted_file(const char *path);
-
-/* The endpoint: $HF_ENDPOINT without a trailing '/', else the public hub. */
-void lm_hub_endpoint(char *buf, size_t cap);
-
 #endif

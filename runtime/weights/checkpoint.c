@@ -297,6 +297,16 @@ size_t lm_checkpoint_huge_bytes(const lm_checkpoint *ck)
     return n;
 }
 
+size_t lm_checkpoint_file_count(const lm_checkpoint *ck)
+{
+    return ck->n_files;
+}
+
+const char *lm_checkpoint_file_path(const lm_checkpoint *ck, size_t i)
+{
+    return ck->files[i].path;
+}
+
 size_t lm_checkpoint_bytes(const lm_checkpoint *ck)
 {
     size_t n = 0;

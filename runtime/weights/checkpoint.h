@@ -49,6 +49,9 @@ void lm_checkpoint_prefer_huge(const lm_checkpoint *ck, const char *file);
 size_t lm_checkpoint_huge_bytes(const lm_checkpoint *ck);
 /* Bytes of all shard files. */
 size_t lm_checkpoint_bytes(const lm_checkpoint *ck);
+/* The shard files, as opened (dir/name). */
+size_t lm_checkpoint_file_count(const lm_checkpoint *ck);
+const char *lm_checkpoint_file_path(const lm_checkpoint *ck, size_t i);
 
 const char *lm_st_dtype_name(lm_st_dtype t);  /* "BF16", as in the header */
 size_t lm_st_dtype_size(lm_st_dtype t);

@@ -47,22 +47,16 @@ static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
     }
 }
 
+/* $LMCC_WEIGHT_CACHE, else lmcc's cache root's weights/; -1 when off. */
 static int cache_dir(char *buf, size_t cap)
 {
-    const char *v = getenv("LMCC_WEIGHT_CACHE"), *c = getenv("LMCC_CACHE"), *x = getenv("XDG_CACHE_HOME"),
-               *h = getenv("HOME");
-    int n;
+    const char *v = getenv("LMCC_WEIGHT_CACHE");
+    if (v && (strcmp(v, "0") == 0 || strcmp(v, "off") == 0))
+        return -1;
     if (v && *v)
-        n = strcmp(v, "0") == 0 || strcmp(v, "off") == 0 ? -1 : snprintf(buf, cap, "%s", v);
-    else if (c && *c)
-        n = snprintf(buf, cap, "%s/weights", c);
-    else if (x && *x)
-        n = snprintf(buf, cap, "%s/lmcc/weights", x);
-    else if (h && *h)
-        n = snprintf(buf, cap, "%s/.cache/lmcc/weights", h);
-    else
-        n = -1;
-    return n > 0 && (size_t)n < cap ? 0 : -1;
+        return snprintf(buf, cap, "%s", v) < (int)cap ? 0 : -1;
+    lm_err e;
+    return lm_lmcc_cache_dir("weights", buf, cap, &e);
 }
 
 /* FNV-1a: names the file; the identity inside decides. */
@@ -91,25 +85,17 @@ void lm_weight_cache_open(lm_weight_cache *c, const lm_model_desc *d, const lm_c
                (long long)w->shape[0], (long long)w->shape[1], (long long)w->shape[2], (long long)w->shape[3],
                (int)w->src_rows, (int)w->row_begin);
     }
-    /* Each file the slots come from, as the file system identifies it: a
+    /* Each file of the checkpoint, as the file system identifies it: a
      * checkpoint replaced or rewritten is a different one. */
-    for (int i = 0; i < d->n_weights && id; i++) {
-        const lm_tensor *t = lm_checkpoint_find(ck, d->weights[i].hf_name);
-        int seen = 0;
-        for (int j = 0; j < i && !seen; j++)
-            seen = strcmp(lm_checkpoint_find(ck, d->weights[j].hf_name)->file, t->file) == 0;
-        if (seen)
-            continue;
-        char path[4200];
+    for (size_t i = 0; i < lm_checkpoint_file_count(ck) && id; i++) {
         struct stat st;
-        snprintf(path, sizeof path, "%s/%s", lm_checkpoint_dir(ck), t->file);
-        if (stat(path, &st) != 0) {
+        if (stat(lm_checkpoint_file_path(ck, i), &st) != 0) {
             free(id);
             return;
         }
-        append(&id, &len, &cap, "file %s %llu %llu %lld %lld.%09ld\n", t->file, (unsigned long long)st.st_dev,
-               (unsigned long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
-               st.st_mtim.tv_nsec);
+        append(&id, &len, &cap, "file %s %llu %llu %lld %lld.%09ld\n", lm_checkpoint_file_path(ck, i),
+               (unsigned long long)st.st_dev, (unsigned long long)st.st_ino, (long long)st.st_size,
+               (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
     }
     if (!id)
         return;
