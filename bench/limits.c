@@ -9,6 +9,10 @@
  *                       prefill tokens/s <= this / (2 x parameters per token).
  *   bf16_dot_gflops     the same for AVX-512 BF16 dot products (vdpbf16ps, 64
  *                       flops each), null where the CPU lacks them;
+ *   int8_dot_gops       the same for AVX-512 VNNI int8 dot products
+ *                       (vpdpbusd, 128 ops each: 64 multiply-adds), null
+ *                       where the CPU lacks them; q8_0 and q4_0 models
+ *                       multiply with these and are measured against it;
  *   amx_bf16_gflops     and for AMX tiles (tdpbf16ps, 16384 flops each), null
  *                       where the CPU or the kernel lacks them. A model built
  *                       with --matmul-input bf16 multiplies with one of these
@@ -36,11 +40,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__AVX512BF16__) || defined(__AMXBF16__) || defined(__AMX_BF16__)
+#if defined(__AVX512BF16__) || defined(__AVX512VNNI__) || defined(__AMXBF16__) || defined(__AMX_BF16__)
 #include <immintrin.h>
 #endif
 #if defined(__AVX512BF16__)
 #define HAVE_BF16_DOT 1
+#endif
+#if defined(__AVX512VNNI__)
+#define HAVE_INT8_DOT 1
 #endif
 #if (defined(__AMXBF16__) || defined(__AMX_BF16__)) && defined(__x86_64__) && defined(__linux__)
 #include <sys/syscall.h>
@@ -181,6 +188,25 @@ static float bf16_dot_loop(float seed)
 }
 #endif
 
+#ifdef HAVE_INT8_DOT
+/* The same for vpdpbusd: each adds 64 products of u8 x s8 pairs into 16
+ * int32 lanes. */
+static float int8_dot_loop(float seed)
+{
+    __m512i acc[FMA_CHAINS];
+    const __m512i a = _mm512_set1_epi32(0x01010101), b = _mm512_set1_epi32(0x01ff01ff);
+    for (int j = 0; j < FMA_CHAINS; j++)
+        acc[j] = _mm512_set1_epi32((int)seed * (j + 1));
+    for (long it = 0; it < FMA_ITERS; it++)
+        for (int j = 0; j < FMA_CHAINS; j++)
+            acc[j] = _mm512_dpbusd_epi32(acc[j], a, b);
+    long r = 0;
+    for (int j = 0; j < FMA_CHAINS; j++)
+        r += _mm512_reduce_add_epi32(acc[j]);
+    return (float)r;
+}
+#endif
+
 #ifdef HAVE_AMX
 #define AMX_ITERS 5000000L
 /* AMX: four independent 16 x 16 sums (tiles 0-3) from two 16 x 32 bf16
@@ -231,7 +257,7 @@ static float amx_loop(float seed)
 }
 #endif
 
-typedef enum { MEASURE_READ, MEASURE_READ_HALF, MEASURE_FMA, MEASURE_BF16_DOT, MEASURE_AMX } measure_kind;
+typedef enum { MEASURE_READ, MEASURE_READ_HALF, MEASURE_FMA, MEASURE_BF16_DOT, MEASURE_INT8_DOT, MEASURE_AMX } measure_kind;
 
 typedef struct job {
     measure_kind kind;
@@ -252,6 +278,9 @@ static void *worker(void *arg)
     case MEASURE_FMA: j->result = fma_loop(j->seed); break;
 #ifdef HAVE_BF16_DOT
     case MEASURE_BF16_DOT: j->result = bf16_dot_loop(j->seed); break;
+#endif
+#ifdef HAVE_INT8_DOT
+    case MEASURE_INT8_DOT: j->result = int8_dot_loop(j->seed); break;
 #endif
 #ifdef HAVE_AMX
     case MEASURE_AMX: j->result = amx_loop(j->seed); break;
@@ -385,10 +414,17 @@ static int fma_gflops(int threads, float *sink, double *gflops)
 }
 
 /* The bf16 peaks as JSON values: a number, or null where not available. */
-static int bf16_peaks(int threads, float *sink, char *dot, char *amx, size_t cap)
+static int dot_peaks(int threads, float *sink, char *dot, char *int8, char *amx, size_t cap)
 {
     snprintf(dot, cap, "null");
+    snprintf(int8, cap, "null");
     snprintf(amx, cap, "null");
+#ifdef HAVE_INT8_DOT
+    double i8;
+    if (peak_gflops(threads, MEASURE_INT8_DOT, (double)FMA_ITERS * FMA_CHAINS * 128, sink, &i8) != 0)
+        return -1;
+    snprintf(int8, cap, "%.1f", i8);
+#endif
 #ifdef HAVE_BF16_DOT
     double g;
     if (peak_gflops(threads, MEASURE_BF16_DOT, (double)FMA_ITERS * FMA_CHAINS * 64, sink, &g) != 0)
@@ -490,29 +526,29 @@ int main(int argc, char **argv)
                bw, bw_best, load_average());
     } else if (quick) {
         double fma;
-        char dot[32], amx[32];
-        if (fma_gflops(threads, &sink, &fma) != 0 || bf16_peaks(threads, &sink, dot, amx, sizeof dot) != 0)
+        char dot[32], int8[32], amx[32];
+        if (fma_gflops(threads, &sink, &fma) != 0 || dot_peaks(threads, &sink, dot, int8, amx, sizeof dot) != 0)
             return 1;
         printf("{\"read_bandwidth_gbs\": %.2f, \"read_bandwidth_best_pass_gbs\": %.2f, "
-               "\"fma_gflops\": %.1f, \"bf16_dot_gflops\": %s, \"amx_bf16_gflops\": %s, "
+               "\"fma_gflops\": %.1f, \"bf16_dot_gflops\": %s, \"int8_dot_gops\": %s, \"amx_bf16_gflops\": %s, "
                "\"load_average_1min\": %.2f}\n",
-               bw, bw_best, fma, dot, amx, load_average());
+               bw, bw_best, fma, dot, int8, amx, load_average());
     } else {
         char cpu[256];
         cpu_model(cpu, sizeof cpu);
         double bw1, bw4k, fma, fma1;
-        char dot[32], amx[32];
+        char dot[32], int8[32], amx[32];
         if (bandwidth(1, 1, &sink, &bw1, NULL, NULL) != 0 || bandwidth(threads, 0, &sink, &bw4k, NULL, NULL) != 0 ||
             fma_gflops(threads, &sink, &fma) != 0 || fma_gflops(1, &sink, &fma1) != 0 ||
-            bf16_peaks(threads, &sink, dot, amx, sizeof dot) != 0)
+            dot_peaks(threads, &sink, dot, int8, amx, sizeof dot) != 0)
             return 1;
         printf("{\"cpu\": \"%s\", \"threads\": %d, \"read_bandwidth_gbs\": %.2f, \"fma_gflops\": %.1f, "
-               "\"bf16_dot_gflops\": %s, \"amx_bf16_gflops\": %s, "
+               "\"bf16_dot_gflops\": %s, \"int8_dot_gops\": %s, \"amx_bf16_gflops\": %s, "
                "\"read_bandwidth_best_pass_gbs\": %.2f, "
                "\"read_bandwidth_1thread_gbs\": %.2f, \"read_bandwidth_4k_pages_gbs\": %.2f, "
                "\"fma_gflops_1thread\": %.1f, \"vector_bits\": %d, \"read_buffer_huge_fraction\": %.2f, "
                "\"read_buffer_bytes\": %zu, \"load_average_1min\": %.2f}\n",
-               cpu, threads, bw, fma, dot, amx, bw_best, bw1, bw4k, fma1, VEC_BYTES * 8, huge_frac, read_buffer_bytes(),
+               cpu, threads, bw, fma, dot, int8, amx, bw_best, bw1, bw4k, fma1, VEC_BYTES * 8, huge_frac, read_buffer_bytes(),
                load_average());
     }
     keep_result = sink;

@@ -33,6 +33,7 @@ enum {
     OPT_BANDWIDTH,
     OPT_FMA,
     OPT_BF16_DOT,
+    OPT_INT8_DOT,
     OPT_AMX,
     OPT_VERSION,
     OPT_CHAT,
@@ -82,6 +83,7 @@ static const struct option long_options[] = {
     {"bandwidth-gbs", required_argument, NULL, OPT_BANDWIDTH},
     {"fma-gflops", required_argument, NULL, OPT_FMA},
     {"bf16-dot-gflops", required_argument, NULL, OPT_BF16_DOT},
+    {"int8-dot-gops", required_argument, NULL, OPT_INT8_DOT},
     {"amx-gflops", required_argument, NULL, OPT_AMX},
     {"stats", no_argument, NULL, OPT_STATS},
     {"help", no_argument, NULL, 'h'},
@@ -393,6 +395,10 @@ static int parse_options(const lm_model_desc *d, const char *prog, int argc, cha
         case OPT_BF16_DOT:
             rc = double_option("--bf16-dot-gflops", optarg, 0, HUGE_VAL, 1,
                                "a positive number of GFLOP/s", &o->bf16_dot_gflops, NULL, e);
+            break;
+        case OPT_INT8_DOT:
+            rc = double_option("--int8-dot-gops", optarg, 0, HUGE_VAL, 1,
+                               "a positive number of GOP/s", &o->int8_dot_gops, NULL, e);
             break;
         case OPT_AMX:
             rc = double_option("--amx-gflops", optarg, 0, HUGE_VAL, 1,

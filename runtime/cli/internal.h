@@ -50,6 +50,7 @@ typedef struct cli_options {
     double bandwidth_gbs;     /* 0: not given */
     double fma_gflops;        /* peaks of the three matmul kernels (lmcc-limits) */
     double bf16_dot_gflops;
+    double int8_dot_gops;
     double amx_gflops;
     /* Sampling flags; has_* says which were given. */
     int has_temperature, has_top_k, has_top_p, has_min_p, has_penalty, has_seed;

@@ -19,20 +19,21 @@ typedef enum lm_dtype {
     LM_Q4_0 = 4, /* blocks of 32 4-bit values with one f16 scale, as GGUF Q4_0 */
 } lm_dtype;
 
-/* Q8_0 slot data for a [rows, cols] weight (cols % 32 == 0): rows * cols / 32
- * blocks in row-major order, each 34 bytes: the f16 scale d (little endian),
- * then 32 int8 q; the weight is d * q. Quantizing: d = max|x| / 127 over the
- * block, q = round-half-away(x / d) (q = 0 when d == 0). */
+/* Q8_0 values, as GGUF's Q8_0: blocks of 32 weights along a row (cols % 32
+ * == 0), each an f16 scale d and 32 int8 q; the weight is d * q.
+ * Quantizing: d = max|x| / 127 over the block, q = round-half-away(x / d)
+ * (q = 0 when d == 0). GGUF stores a block in 34 bytes; a bound slot
+ * interleaves the blocks of 16 rows (core/qlayout.h). */
 #define LM_Q8_BLOCK 32
 #define LM_Q8_BLOCK_BYTES 34
 
-/* Q4_0 slot data, GGUF's block layout: rows * cols / 32 blocks (cols % 32
- * == 0), each 18 bytes: the f16 scale d, then 16 bytes whose low nibbles
- * are elements 0..15 and high nibbles elements 16..31, each q in [0, 15];
- * the weight is d * (q - 8). Quantizing, as GGUF's reference does: m = the
- * block's element of largest magnitude (sign kept), d = m / -8, q =
- * min(15, trunc(x / d + 8.5)) computed as x * (1 / d) in f32 (q = 8 when d
- * == 0). */
+/* Q4_0 values, as GGUF's Q4_0: blocks of 32 weights, each an f16 scale d and
+ * 16 bytes whose low nibbles are elements 0..15 and high nibbles elements
+ * 16..31, each q in [0, 15]; the weight is d * (q - 8). Quantizing, as
+ * GGUF's reference does: m = the block's element of largest magnitude
+ * (sign kept), d = m / -8, q = min(15, trunc(x / d + 8.5)) computed as
+ * x * (1 / d) in f32 (q = 8 when d == 0). 18 bytes a block in GGUF; bound,
+ * interleaved by 16 rows like Q8_0. */
 #define LM_Q4_BLOCK 32
 #define LM_Q4_BLOCK_BYTES 18
 

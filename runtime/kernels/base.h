@@ -17,6 +17,7 @@
 
 #include "../core/dtype.h"
 #include "../core/model.h"
+#include "../core/qlayout.h"
 
 #define LM_INLINE static inline __attribute__((always_inline))
 
@@ -106,16 +107,8 @@ LM_INLINE float lm_weight_at(const void *w, lm_dtype dt, size_t i)
     case LM_F32: return ((const float *)w)[i];
     case LM_BF16: return lm_bf16_to_f32(((const uint16_t *)w)[i]);
     case LM_F16: return lm_f16_to_f32(((const uint16_t *)w)[i]);
-    case LM_Q8_0: {
-        const uint8_t *b = (const uint8_t *)w + (i / LM_Q8_BLOCK) * LM_Q8_BLOCK_BYTES;
-        return lm_q8_scale(b) * (float)(int8_t)b[2 + i % LM_Q8_BLOCK];
-    }
-    case LM_Q4_0: {
-        const uint8_t *b = (const uint8_t *)w + (i / LM_Q4_BLOCK) * LM_Q4_BLOCK_BYTES;
-        const int j = (int)(i % LM_Q4_BLOCK);
-        const int q = j < 16 ? b[2 + j] & 15 : b[2 + j - 16] >> 4;
-        return lm_q8_scale(b) * (float)(q - 8);
-    }
+    case LM_Q8_0:
+    case LM_Q4_0: break; /* grouped by rows: lm_qweight_at */
     }
     return 0.0f;
 }
@@ -123,6 +116,11 @@ LM_INLINE float lm_weight_at(const void *w, lm_dtype dt, size_t i)
 /* Row r of a [rows, K] weight, as f32. */
 LM_INLINE void lm_weight_row(float *out, const void *w, lm_dtype dt, size_t r, int K)
 {
+    if (lm_dtype_is_quantized(dt)) {
+        for (int i = 0; i < K; i++)
+            out[i] = lm_qweight_at(w, dt, (size_t)K, r, (size_t)i);
+        return;
+    }
     for (int i = 0; i < K; i++)
         out[i] = lm_weight_at(w, dt, r * (size_t)K + (size_t)i);
 }

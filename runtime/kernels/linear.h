@@ -14,6 +14,7 @@
 #include "linear_epilogue.h"
 #include "linear_gemm.h"
 #include "linear_gemv.h"
+#include "linear_quant.h"
 #include "norm.h"
 
 /* One thread's share of a fused linear. The parts' output rows are laid end
@@ -33,12 +34,16 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
         x = scratch;
         scratch += (size_t)n * K;
     }
+    if (lm_dtype_is_quantized(dt)) {
+        lm_linear_quant_task(a, x, scratch, tid, nthreads, K, nparts, outs, dt, mode, xbf16);
+        return;
+    }
     /* The bf16 kernels (linear_bf16.h, linear_amx.h) take the input from a
      * region of scratch ((n + 32) x K floats more): for AMX (a batch),
      * packed in the tiles' layout, rounded to bf16 with --matmul-input
      * bf16, else as two bf16 parts (x = hi + lo within 2^-17; products
-     * exact, sums in f32; two tile products per weight tile, three for q8_0
-     * and f16 weights, split the same way); without AMX, bf16 inputs are
+     * exact, sums in f32; two tile products per weight tile, three for f16
+     * weights, split the same way); without AMX, bf16 inputs are
      * bf16 bits for the vdpbf16ps kernels, or rounded f32 values for the
      * f32 kernels below. */
     const uint16_t *xh = NULL;
@@ -46,7 +51,7 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
     float *region = scratch;
 #if LM_AMX
     const uint32_t *xl = NULL;
-    if ((xbf16 || dt == LM_BF16 || dt == LM_Q8_0 || dt == LM_F16) && K % 32 == 0 && n >= LM_GEMM_MIN_TOKENS &&
+    if ((xbf16 || dt == LM_BF16 || dt == LM_F16) && K % 32 == 0 && n >= LM_GEMM_MIN_TOKENS &&
         lm_amx_ready()) {
         const size_t half = (size_t)((n + 31) / 32 * 32) * (size_t)K / 2;
         xp = (const uint32_t *)region;
@@ -69,19 +74,12 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
         scratch += (size_t)(n + 32) * K;
     const int swiglu = mode == LM_LINEAR_SWIGLU;
     const int gemm = n >= LM_GEMM_MIN_TOKENS;
-    /* One token of bf16, q8_0 or q4_0 weights: the row-streaming gemv, with
-     * x split once per call for bf16 (quantized to int16 for the blocks). */
+    /* One token of bf16 weights: the row-streaming gemv, with x split once
+     * per call. */
     const float *xv = NULL;
     if (!xh && n == 1 && K % 32 == 0 && dt == LM_BF16) {
         lm_split_even_odd(scratch, x, K);
         xv = scratch;
-    } else if (n == 1 && K % 32 == 0 && (dt == LM_Q8_0 || dt == LM_Q4_0)) {
-#if LM_Q8_INT16
-        lm_quantize_x_i16((int16_t *)scratch, scratch + K / 2, x, K);
-        xv = scratch;
-#else
-        xv = x;
-#endif
     }
     const int nouts = swiglu ? 1 : nparts;
     int total = 0;
@@ -92,7 +90,7 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
 
     /* AMX reads bf16 weights in place, in passes of tokens whose packed
      * inputs stay in L2 (lm_amx_pass_tokens); every other path goes in one
-     * pass. (q8_0 and f16 blocks are converted for the tiles, and a pass
+     * pass. (f16 rows are converted for the tiles, and a pass
      * each would convert them again: one pass measured 7% faster.) */
     int pass = n;
 #if LM_AMX
@@ -152,9 +150,9 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
                         for (int r = 0; r < LM_GEMV_ROWS; r++)
                             wr[r] = (size_t)(q0 + (r < qn ? r : qn - 1)) * (size_t)K;
                         float acc[LM_GEMV_ROWS], up[LM_GEMV_ROWS];
-                        lm_gemv_rows(acc, xv, a->w[p], dt, wr, K);
+                        lm_gemv_rows(acc, xv, a->w[p], wr, K);
                         if (swiglu)
-                            lm_gemv_rows(up, xv, a->w[1], dt, wr, K);
+                            lm_gemv_rows(up, xv, a->w[1], wr, K);
                         lm_linear_store(a, p, out, 0, 1, q0, qn, acc, swiglu ? up : NULL, LM_GEMV_ROWS);
                     }
                     continue;

@@ -27,8 +27,8 @@
  * rows x 32 tokens block keeps four 16 x 16 sums in tiles 0-3, weights in
  * 4-5, inputs in 6-7; the sums come out rows by tokens and are transposed
  * for the epilogue. f32 inputs come as two packed parts (high, low) and
- * both multiply each weight tile; q8_0 and f16 weights are converted per
- * block into two bf16 parts, the low part multiplying the high inputs.
+ * both multiply each weight tile; f16 weights are converted per block
+ * into two bf16 parts, the low part multiplying the high inputs.
  * perf: most samples fall on the tile loads, not on the products. */
 #if LM_AMX
 
@@ -229,10 +229,9 @@ LM_INLINE int lm_amx_pass_tokens(int n, size_t bytes_per_token)
     return t >= (size_t)n ? n : (int)t;
 }
 
-/* Rows [r0, r0 + nr) of the q8_0 or f16 matrix w ([*, K]) as two bf16
- * parts, hi ([32, K]) and lo (the same, after it), zero past nr: a q8_0
- * weight d x q has at most 19 significant bits and an f16 one 11, so
- * hi + lo holds it within 2^-17 (f16: exactly). */
+/* Rows [r0, r0 + nr) of the f16 matrix w ([*, K]) as two bf16 parts, hi
+ * ([32, K]) and lo (the same, after it), zero past nr: an f16 weight has
+ * 11 significant bits, so hi + lo holds it exactly. */
 LM_INLINE void lm_amx_split_rows(uint16_t *restrict hi, const void *w, lm_dtype dt, int r0, int nr, int K)
 {
     uint16_t *lo = hi + (size_t)32 * K;
@@ -246,15 +245,8 @@ LM_INLINE void lm_amx_split_rows(uint16_t *restrict hi, const void *w, lm_dtype 
         const size_t row = (size_t)(r0 + r) * (size_t)K;
         for (int k = 0; k < K; k += 32) {
             float v[32];
-            if (dt == LM_Q8_0) {
-                const uint8_t *blk = (const uint8_t *)w + (row + (size_t)k) / LM_Q8_BLOCK * LM_Q8_BLOCK_BYTES;
-                const float d = lm_q8_scale(blk);
-                for (int i = 0; i < 32; i++)
-                    v[i] = d * (float)(int8_t)blk[2 + i];
-            } else {
-                for (int i = 0; i < 32; i++)
-                    v[i] = lm_weight_at(w, dt, row + (size_t)k + (size_t)i);
-            }
+            for (int i = 0; i < 32; i++)
+                v[i] = lm_weight_at(w, dt, row + (size_t)k + (size_t)i);
             __m512i lv;
             const __m512i hv = lm_amx_round32(v, &lv);
             memcpy(h + k, &hv, sizeof hv);
@@ -267,7 +259,7 @@ LM_INLINE void lm_amx_split_rows(uint16_t *restrict hi, const void *w, lm_dtype 
  * a multiple of 32) of the packed inputs xp (and their low parts xl, or
  * NULL). A bf16 block of fewer than 32 rows (a matrix's last) is copied,
  * zero-padded, to wpad ([32, K] bf16) so the tiles never read past the
- * weights; q8_0 and f16 blocks are split there into two bf16 parts
+ * weights; f16 blocks are split there into two bf16 parts
  * (lm_amx_split_rows; [32, K] x 2, twice for swiglu). */
 LM_INLINE void lm_linear_block_amx(const lm_linear_args *a, int p, int out, int r0, int nr, const uint32_t *xp,
                                    const uint32_t *xl, int K, lm_dtype dt, int swiglu, uint16_t *wpad, int t_begin,

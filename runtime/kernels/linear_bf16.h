@@ -9,8 +9,8 @@
  *     instruction, bf16 weights as stored); decode on vdpbf16ps; elsewhere
  *     the inputs are rounded in f32 for the f32 kernels: the same numbers.
  *   - f32 inputs (the default) on AMX: each input as two bf16 parts,
- *     hi + lo within 2^-17, both multiplied into the same sums; q8_0 and
- *     f16 weights split into two parts the same way (linear_amx.h).
+ *     hi + lo within 2^-17, both multiplied into the same sums; f16
+ *     weights split into two parts the same way (linear_amx.h).
  *
  * This file decides which of the two the target has (LM_DPBF16, LM_AMX)
  * and holds the vdpbf16ps kernels; the AMX ones are in linear_amx.h. */
@@ -45,7 +45,7 @@
 
 /* What a batch multiplies with (--bench's matmul_kernel): bf16 inputs;
  * f32 inputs to bf16 weights (two tile products per weight tile); f32
- * inputs to q8_0 and f16 weights split in two bf16 parts too (three). The
+ * inputs to f16 weights split in two bf16 parts too (three). The
  * AMX kernels fall back if Linux refuses the tile state, which
  * lmcc-limits then reports as missing too. */
 #if LM_AMX

@@ -52,23 +52,6 @@ LM_INLINE void lm_pack_rows(float *restrict wp, const void *w, lm_dtype dt, int 
                     row[k] = lm_bf16_to_f32(src[k]);
             } else if (dt == LM_F32) {
                 memcpy(row, (const float *)w + base, sizeof(float) * (size_t)kn);
-            } else if (dt == LM_Q8_0) {
-                /* k0 and kn are whole blocks: K % 32 == 0 for q8_0. */
-                const uint8_t *blk = (const uint8_t *)w + base / LM_Q8_BLOCK * LM_Q8_BLOCK_BYTES;
-                for (int k = 0; k < kn; k += LM_Q8_BLOCK, blk += LM_Q8_BLOCK_BYTES) {
-                    float dq = lm_q8_scale(blk);
-                    for (int jj = 0; jj < LM_Q8_BLOCK; jj++)
-                        row[k + jj] = dq * (float)(int8_t)blk[2 + jj];
-                }
-            } else if (dt == LM_Q4_0) {
-                const uint8_t *blk = (const uint8_t *)w + base / LM_Q4_BLOCK * LM_Q4_BLOCK_BYTES;
-                for (int k = 0; k < kn; k += LM_Q4_BLOCK, blk += LM_Q4_BLOCK_BYTES) {
-                    float dq = lm_q8_scale(blk);
-                    for (int jj = 0; jj < 16; jj++) {
-                        row[k + jj] = dq * (float)((blk[2 + jj] & 15) - 8);
-                        row[k + 16 + jj] = dq * (float)((blk[2 + jj] >> 4) - 8);
-                    }
-                }
             } else {
                 for (int k = 0; k < kn; k++)
                     row[k] = lm_weight_at(w, dt, base + (size_t)k);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../core/dtype.h"
+#include "../core/qlayout.h"
 #include "weight_cache.h"
 
 #define HUGE_PAGE ((size_t)2 << 20)
@@ -205,7 +206,7 @@ static void quantize_q4_0(unsigned char *dst, const float *x, size_t n)
     }
 }
 
-/* Converts n source elements into dst, laid out as slot dtype t. */
+/* Converts n source elements into dst as float slot dtype t. */
 static void convert(void *dst, lm_dtype t, const unsigned char *src, lm_st_dtype st, size_t n)
 {
     if (t == LM_F32) {
@@ -216,27 +217,41 @@ static void convert(void *dst, lm_dtype t, const unsigned char *src, lm_st_dtype
         memcpy(dst, src, n * 2);
         return;
     }
-    /* Through an f32 chunk small enough to stay in L1, a whole number of
-     * Q8_0 blocks long. */
-    enum { CHUNK = 64 * LM_Q8_BLOCK };
+    /* Through an f32 chunk small enough to stay in L1. */
+    enum { CHUNK = 2048 };
     float buf[CHUNK];
     size_t esz = lm_st_dtype_size(st);
     for (size_t i = 0; i < n; i += CHUNK) {
         size_t m = n - i < CHUNK ? n - i : CHUNK;
         load_f32(buf, src + i * esz, st, m);
-        if (t == LM_BF16) {
-            uint16_t *o = (uint16_t *)dst + i;
-            for (size_t j = 0; j < m; j++)
-                o[j] = lm_f32_to_bf16(buf[j]);
-        } else if (t == LM_F16) {
-            uint16_t *o = (uint16_t *)dst + i;
-            for (size_t j = 0; j < m; j++)
-                o[j] = lm_f32_to_f16(buf[j]);
-        } else if (t == LM_Q4_0) {
-            quantize_q4_0((unsigned char *)dst + i / LM_Q4_BLOCK * LM_Q4_BLOCK_BYTES, buf, m);
-        } else {
-            quantize_q8_0((unsigned char *)dst + i / LM_Q8_BLOCK * LM_Q8_BLOCK_BYTES, buf, m);
+        uint16_t *o = (uint16_t *)dst + i;
+        for (size_t j = 0; j < m; j++)
+            o[j] = t == LM_BF16 ? lm_f32_to_bf16(buf[j]) : lm_f32_to_f16(buf[j]);
+    }
+}
+
+/* Groups [g0, g1) of 16 rows of a [rows, K] source, quantized to GGUF
+ * blocks row by row (row: K floats, blocks: 16 rows of them) and
+ * interleaved into dst as core/qlayout.h lays a quantized slot out. */
+static void quantize_groups(uint8_t *dst, lm_dtype t, const unsigned char *src, lm_st_dtype st, size_t rows,
+                            size_t K, size_t g0, size_t g1, float *row, uint8_t *blocks)
+{
+    const size_t row_bytes = K / 32 * (t == LM_Q4_0 ? LM_Q4_BLOCK_BYTES : LM_Q8_BLOCK_BYTES);
+    const size_t group_bytes = K / 32 * lm_qgroup_block_bytes(t);
+    const size_t esz = lm_st_dtype_size(st);
+    for (size_t g = g0; g < g1; g++) {
+        const uint8_t *ptrs[LM_QROWS];
+        int nr = 0;
+        for (size_t r = g * LM_QROWS; r < rows && nr < LM_QROWS; r++, nr++) {
+            uint8_t *b = blocks + (size_t)nr * row_bytes;
+            load_f32(row, src + r * K * esz, st, K);
+            if (t == LM_Q4_0)
+                quantize_q4_0(b, row, K);
+            else
+                quantize_q8_0(b, row, K);
+            ptrs[nr] = b;
         }
+        lm_qgroup_pack(dst + g * group_bytes, ptrs, nr, t, K);
     }
 }
 
@@ -256,19 +271,32 @@ static void populate_source(const unsigned char *src, size_t bytes)
 #endif
 }
 
+/* One thread's piece of a conversion: units [begin, end) of slot data,
+ * elements for float slots, groups of 16 rows for quantized ones (with
+ * their row buffers). */
 typedef struct convert_job {
     void *dst;
     lm_dtype t;
     const unsigned char *src;
     lm_st_dtype st;
-    size_t n;
+    size_t rows, K, begin, end;
+    float *row;
+    uint8_t *blocks;
 } convert_job;
 
 static void *convert_job_run(void *arg)
 {
     const convert_job *j = arg;
-    populate_source(j->src, j->n * lm_st_dtype_size(j->st));
-    convert(j->dst, j->t, j->src, j->st, j->n);
+    const size_t esz = lm_st_dtype_size(j->st);
+    if (lm_dtype_is_quantized(j->t)) {
+        const size_t r0 = j->begin * LM_QROWS, r1 = j->end * LM_QROWS < j->rows ? j->end * LM_QROWS : j->rows;
+        populate_source(j->src + r0 * j->K * esz, (r1 - r0) * j->K * esz);
+        quantize_groups(j->dst, j->t, j->src, j->st, j->rows, j->K, j->begin, j->end, j->row, j->blocks);
+        return NULL;
+    }
+    const size_t n = j->end - j->begin;
+    populate_source(j->src + j->begin * esz, n * esz);
+    convert((char *)j->dst + j->begin * (j->t == LM_F32 ? 4 : 2), j->t, j->src + j->begin * esz, j->st, n);
     return NULL;
 }
 
@@ -276,47 +304,62 @@ static void *convert_job_run(void *arg)
 /* Tensors below this many elements are converted on the calling thread. */
 #define CONVERT_PARALLEL_MIN ((size_t)1 << 20)
 
-/* convert() with a large tensor split over the online CPUs: quantizing is
- * paid at every load (Qwen3-0.6B to q8_0: 1.2 s on one core). Pieces are
- * whole 2048-element chunks, so q8_0 blocks never straddle two. A thread
- * that cannot be started leaves its piece to the calling thread. */
-static void convert_parallel(void *dst, lm_dtype t, const unsigned char *src, lm_st_dtype st, size_t n)
+/* Converts a [rows, K] slot, a large one split over the online CPUs:
+ * quantizing is paid at every load without the weight cache (Qwen3-0.6B
+ * to q8_0: 1.2 s on one core). Pieces are whole 2048-element chunks or
+ * whole row groups. A thread that cannot be started leaves its piece to
+ * the calling thread. Fails only for want of memory for row buffers. */
+static int convert_parallel(void *dst, lm_dtype t, const unsigned char *src, lm_st_dtype st, size_t rows, size_t K)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int nt = cpus < 1 ? 1 : cpus > CONVERT_MAX_THREADS ? CONVERT_MAX_THREADS : (int)cpus;
-    if (n < CONVERT_PARALLEL_MIN)
+    if (rows * K < CONVERT_PARALLEL_MIN)
         nt = 1;
-    enum { GRAIN = 64 * LM_Q8_BLOCK };
-    size_t per = (n / (size_t)nt + GRAIN - 1) / GRAIN * GRAIN;
+    const int quant = lm_dtype_is_quantized(t);
+    const size_t units = quant ? (rows + LM_QROWS - 1) / LM_QROWS : rows * K;
+    const size_t grain = quant ? 1 : 2048;
+    size_t per = (units / (size_t)nt + grain - 1) / grain * grain;
+    if (per == 0)
+        per = grain;
     convert_job jobs[CONVERT_MAX_THREADS];
     pthread_t th[CONVERT_MAX_THREADS];
     int started[CONVERT_MAX_THREADS] = { 0 };
-    int njobs = 0;
-    for (size_t b = 0; b < n && njobs < nt; b += per, njobs++) {
-        size_t out_off = t == LM_Q8_0   ? b / LM_Q8_BLOCK * LM_Q8_BLOCK_BYTES
-                         : t == LM_Q4_0 ? b / LM_Q4_BLOCK * LM_Q4_BLOCK_BYTES
-                                        : b * (t == LM_F32 ? 4 : 2);
-        jobs[njobs] = (convert_job){ (char *)dst + out_off, t, src + b * lm_st_dtype_size(st), st,
-                                     n - b < per ? n - b : per };
+    int njobs = 0, ok = 1;
+    for (size_t b = 0; b < units && njobs < nt; b += per, njobs++) {
+        jobs[njobs] = (convert_job){ dst, t, src, st, rows, K, b, units - b < per ? units : b + per, NULL, NULL };
+        if (quant) {
+            jobs[njobs].row = malloc(K * sizeof(float));
+            jobs[njobs].blocks = malloc(LM_QROWS * (K / 32) * LM_Q8_BLOCK_BYTES);
+            ok = ok && jobs[njobs].row && jobs[njobs].blocks;
+        }
     }
-    for (int k = 1; k < njobs; k++)
-        started[k] = pthread_create(&th[k], NULL, convert_job_run, &jobs[k]) == 0;
-    for (int k = 0; k < njobs; k++)
-        if (k == 0 || !started[k])
-            convert_job_run(&jobs[k]);
-    for (int k = 1; k < njobs; k++)
-        if (started[k])
-            pthread_join(th[k], NULL);
+    if (ok) {
+        for (int k = 1; k < njobs; k++)
+            started[k] = pthread_create(&th[k], NULL, convert_job_run, &jobs[k]) == 0;
+        for (int k = 0; k < njobs; k++)
+            if (k == 0 || !started[k])
+                convert_job_run(&jobs[k]);
+        for (int k = 1; k < njobs; k++)
+            if (started[k])
+                pthread_join(th[k], NULL);
+    }
+    for (int k = 0; k < njobs; k++) {
+        free(jobs[k].row);
+        free(jobs[k].blocks);
+    }
+    return ok ? 0 : -1;
 }
 
-static size_t slot_bytes(lm_dtype t, size_t n)
+/* Bytes of slot w's data, bound as w's dtype lays it out. */
+static size_t slot_bytes(const lm_weight_desc *w)
 {
-    switch (t) {
-    case LM_F32: return n * 4;
+    const size_t rows = (size_t)w->shape[0], K = (size_t)row_elems(w);
+    switch (w->dtype) {
+    case LM_F32: return rows * K * 4;
     case LM_BF16:
-    case LM_F16: return n * 2;
-    case LM_Q8_0: return n / LM_Q8_BLOCK * LM_Q8_BLOCK_BYTES;
-    case LM_Q4_0: return n / LM_Q4_BLOCK * LM_Q4_BLOCK_BYTES;
+    case LM_F16: return rows * K * 2;
+    case LM_Q8_0:
+    case LM_Q4_0: return lm_qweight_bytes(w->dtype, rows, K);
     }
     return 0;
 }
@@ -334,12 +377,6 @@ static int shared_conversion(const lm_model_desc *d, const lm_weights *out, int 
             return j;
     }
     return -1;
-}
-
-/* Elements of slot w. */
-static size_t slot_elems(const lm_weight_desc *w)
-{
-    return (size_t)w->shape[0] * (size_t)row_elems(w);
 }
 
 /* Where slot i's data starts in the checkpoint's mapping. */
@@ -376,7 +413,7 @@ static int reserve_arena(const lm_model_desc *d, const lm_checkpoint *ck, lm_wei
         const lm_weight_desc *w = &d->weights[i];
         const lm_tensor *t = lm_checkpoint_find(ck, w->hf_name);
         if (!binds_in_place(w, t))
-            total += round_up(slot_bytes(w->dtype, slot_elems(w)), SLOT_ALIGN);
+            total += round_up(slot_bytes(w), SLOT_ALIGN);
     }
     if (total == 0)
         return 0;
@@ -405,7 +442,6 @@ static int bind_slot(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights
 {
     const lm_weight_desc *w = &d->weights[i];
     const lm_tensor *t = lm_checkpoint_find(ck, w->hf_name);
-    size_t n = slot_elems(w);
     const unsigned char *src = slot_source(w, t);
     if (binds_in_place(w, t)) {
         out->ptr[i] = src;
@@ -416,7 +452,7 @@ static int bind_slot(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights
         out->ptr[i] = out->ptr[j];
         return 0;
     }
-    size_t bytes = slot_bytes(w->dtype, n);
+    size_t bytes = slot_bytes(w);
     size_t need = round_up(bytes, SLOT_ALIGN);
     if (!out->arena || out->arena_bytes - out->arena_used < need)
         return lm_fail(e, "%s: converting tensor '%s' to %s: the weight arena is %zu bytes short "
@@ -424,8 +460,9 @@ static int bind_slot(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights
                        lm_checkpoint_dir(ck), w->hf_name, slot_dtype_name(w->dtype), need);
     void *mem = (char *)out->arena + out->arena_used;
     out->arena_used += need;
-    if (convert)
-        convert_parallel(mem, w->dtype, src, t->dtype, n);
+    if (convert && convert_parallel(mem, w->dtype, src, t->dtype, (size_t)w->shape[0], (size_t)row_elems(w)) != 0)
+        return lm_fail(e, "%s: out of memory converting tensor '%s' to %s", lm_checkpoint_dir(ck), w->hf_name,
+                       slot_dtype_name(w->dtype));
     out->owned[i] = mem;
     out->ptr[i] = mem;
     return 0;

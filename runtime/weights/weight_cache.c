@@ -12,7 +12,8 @@
 
 #include "../core/files.h"
 
-static const char MAGIC[8] = "LMCCWQ1";
+/* 2: quantized slots interleaved by 16 rows (core/qlayout.h). */
+static const char MAGIC[8] = "LMCCWQ2";
 
 /* Appends printf output to a growing buffer; on failure the buffer is freed. */
 static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)

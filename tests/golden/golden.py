@@ -138,6 +138,7 @@ def main(argv=None):
     ap.add_argument("--quantized-reference", action="store_true",
                     help="with --build-dtype: run the reference on the checkpoint quantized and "
                          "dequantized by tests/golden/quantize_ref.py (GGUF's formats, in NumPy), "
+                         "each linear's input quantized to int8 as lmcc's kernels take it, "
                          "and hold lmcc to --tol and greedy agreement against it")
     ap.add_argument("--min-top1", type=float, default=1.0,
                     help="with --build-dtype: least fraction of prompt positions whose argmax "
@@ -261,6 +262,9 @@ def golden(args, name):
     ref_opts = ["--matmul-input", args.matmul_input, "--kv-dtype", args.kv_dtype]
     ref_ckpt = ckpt
     if args.quantized_reference:
+        # The weights quantized as GGUF does, and each linear's input as
+        # lmcc's quantized kernels take it.
+        ref_opts.append("--int8-inputs")
         ref_ckpt = os.path.join(work, "ckpt-" + args.build_dtype)
         run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "quantize_ref.py"),
              ckpt, ref_ckpt, "--dtype", args.build_dtype], "quantize_ref.py")

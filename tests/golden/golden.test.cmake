@@ -119,13 +119,17 @@ if(LMCC_PYTHON3)
   lmcc_golden_quantized(qwen1-tiny qwen1_ref.py q4_0 "" --tol 2.5 --min-top1 0.35)
   # And exactness: against the reference run on the checkpoint quantized and
   # dequantized by an independent NumPy implementation of GGUF's q8_0 and
-  # q4_0 (tests/golden/quantize_ref.py), lmcc's quantized builds are f32
-  # models: measured max 9.1e-7 / 7.3e-7 (qwen3, q8_0 / q4_0), 3.7e-6 /
-  # 3.6e-6 (qwen1), greedy 32/32 (the decode's int16 activations part from
-  # it only at near-ties: llama-tiny q8_0 at a 7e-5 margin).
-  lmcc_golden_quantized(qwen3-tiny qwen3_ref.py q8_0 -exact --tol 1e-4 --quantized-reference)
-  lmcc_golden_quantized(qwen3-tiny qwen3_ref.py q4_0 -exact --tol 1e-4 --quantized-reference)
-  lmcc_golden_quantized(qwen1-tiny qwen1_ref.py q4_0 -exact --tol 1e-4 --quantized-reference)
+  # q4_0 (tests/golden/quantize_ref.py), each linear's input quantized to
+  # int8 per 32-block as lmcc's kernels take it (reference --int8-inputs).
+  # Most positions then agree to f32 rounding (median 1.5e-7); an input
+  # that lmcc and PyTorch compute an f32 ulp apart can round to the
+  # neighbouring int8 step, which moves a position's logits by up to a few
+  # 1e-3 (measured qwen3-tiny q8_0: max 4.7e-3 at one position, 1.2e-3 at
+  # another, all others 0 to 1e-6; mean 2.3e-5), so the test bounds the max
+  # as the bf16 rows do and the mean tightly; greedy 32/32.
+  lmcc_golden_quantized(qwen3-tiny qwen3_ref.py q8_0 -exact --tol 2e-2 --mean-tol 1e-4 --quantized-reference)
+  lmcc_golden_quantized(qwen3-tiny qwen3_ref.py q4_0 -exact --tol 2e-2 --mean-tol 1e-4 --quantized-reference)
+  lmcc_golden_quantized(qwen1-tiny qwen1_ref.py q4_0 -exact --tol 2e-2 --mean-tol 1e-4 --quantized-reference)
 endif()
 
 # The AVX2 + FMA lowering end to end (no AVX-512, no AMX), where this CPU

@@ -57,6 +57,11 @@ MATMUL_INPUT = "f32"
 # --kv-dtype bf16; set by main's --kv-dtype).
 KV_DTYPE = "f32"
 
+# Whether each linear's input is quantized to int8 per 32-block, as lmcc
+# (and llama.cpp) quantize the inputs of q8_0 and q4_0 linears (set by
+# main's --int8-inputs).
+INT8_INPUTS = False
+
 
 def kv_round(t):
     """A key (after its norm and RoPE) or value as the KV cache keeps it:
@@ -70,7 +75,21 @@ def linear(x, weight, bias=None):
     of bf16 values are exact in f32, so only that rounding differs."""
     if MATMUL_INPUT == "bf16":
         x = x.to(torch.bfloat16).to(torch.float32)
+    if INT8_INPUTS:
+        x = int8_blocks(x)
     return torch.nn.functional.linear(x, weight, bias)
+
+
+def int8_blocks(x):
+    """x with each run of 32 along its last dimension quantized to int8 and
+    back: d = max|x| / 127, q = x * (127 / max|x|) rounded to nearest, ties
+    to even, all in f32 (the contract in lmcc's runtime/kernels/linear_quant.h)."""
+    b = x.reshape(*x.shape[:-1], x.shape[-1] // 32, 32)
+    amax = b.abs().amax(dim=-1, keepdim=True)
+    safe = torch.where(amax > 0, amax, torch.ones_like(amax))
+    inv = torch.where(amax > 0, torch.tensor(127.0, dtype=torch.float32) / safe, torch.zeros_like(amax))
+    q = torch.round(b * inv)
+    return (q * (amax / 127.0)).reshape(x.shape)
 
 
 def rms_norm(x, weight, eps):
@@ -150,7 +169,7 @@ def main(model_class, prog, description, argv=None):
     """The references' command line:
 
       PROG CKPT --tokens 1,2,3 [--logits OUT.npy] [-n N] [--threads T]
-           [--matmul-input f32|bf16] [--kv-dtype f32|bf16]
+           [--matmul-input f32|bf16] [--kv-dtype f32|bf16] [--int8-inputs]
 
     --logits writes float32 [n_tokens, vocab] logits of every input position.
     -n N prints the N greedily generated ids, comma-separated, on one line.
@@ -168,10 +187,13 @@ def main(model_class, prog, description, argv=None):
                     help="round each linear's input to bf16 first (lmcc build --matmul-input bf16)")
     ap.add_argument("--kv-dtype", choices=["f32", "bf16"], default="f32",
                     help="round keys and values to bf16 as the KV cache keeps them (lmcc build --kv-dtype bf16)")
+    ap.add_argument("--int8-inputs", action="store_true",
+                    help="quantize each linear's input to int8 per 32-block first (lmcc's q8_0 and q4_0 builds)")
     args = ap.parse_args(argv)
-    global MATMUL_INPUT, KV_DTYPE
+    global MATMUL_INPUT, KV_DTYPE, INT8_INPUTS
     MATMUL_INPUT = args.matmul_input
     KV_DTYPE = args.kv_dtype
+    INT8_INPUTS = args.int8_inputs
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     try:

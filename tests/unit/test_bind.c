@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/dtype.h"
+#include "core/qlayout.h"
 #include "weights/bind.h"
 #include "weights/checkpoint.h"
 
@@ -258,14 +259,22 @@ static void test_tied_slots(void **state)
     lm_checkpoint_close(ck);
 }
 
-/* Checks Q8_0 data for x[rows * cols] against core/model.h's layout. */
-static void check_q8(const unsigned char *q8, const float *x, size_t n)
+/* Checks a bound Q8_0 slot for x[rows * cols] against core/model.h's
+ * quantization, read through core/qlayout.h's interleaving. */
+static int8_t q8_at(const unsigned char *slot, size_t cols, size_t r, size_t k, float *scale)
+{
+    const uint8_t *g = lm_qgroup_block(slot, LM_Q8_0, cols, r, k / 32);
+    *scale = lm_f16_to_f32((uint16_t)(g[2 * (r % LM_QROWS)] | g[2 * (r % LM_QROWS) + 1] << 8));
+    return *scale == 0.0f ? 0 : (int8_t)lrintf(lm_qweight_at(slot, LM_Q8_0, cols, r, k) / *scale);
+}
+
+static void check_q8(const unsigned char *q8, const float *x, size_t n, size_t cols)
 {
     for (size_t b = 0; b < n / 32; b++) {
-        const unsigned char *blk = q8 + b * 34;
         const float *xb = x + b * 32;
-        uint16_t dbits = (uint16_t)(blk[0] | blk[1] << 8); /* little endian */
-        float dh = lm_f16_to_f32(dbits);
+        const size_t r = b * 32 / cols, k0 = b * 32 % cols;
+        float dh;
+        (void)q8_at(q8, cols, r, k0, &dh);
         float amax = 0;
         for (int i = 0; i < 32; i++)
             amax = fmaxf(amax, fabsf(xb[i]));
@@ -275,7 +284,7 @@ static void check_q8(const unsigned char *q8, const float *x, size_t n)
         assert_true(fabsf(dh - d) <= d * 0x1p-11f + 0x1p-25f);
         int saw_max = amax == 0;
         for (int i = 0; i < 32; i++) {
-            int q = (int8_t)blk[2 + i];
+            int q = q8_at(q8, cols, r, k0 + (size_t)i, &dh);
             assert_true(q >= -127 && q <= 127);
             if (amax == 0) {
                 assert_int_equal(q, 0);
@@ -321,16 +330,18 @@ static void test_q8_0(void **state)
     lm_weights w;
     bind_ok(&d, ck, &w);
     assert_int_equal((uintptr_t)w.ptr[0] % 64, 0);
-    check_q8(w.ptr[0], f, ROWS * COLS);
+    check_q8(w.ptr[0], f, ROWS * COLS, COLS);
     float fb[ROWS * COLS];
     for (int i = 0; i < ROWS * COLS; i++)
         fb[i] = lm_bf16_to_f32(b[i]);
-    check_q8(w.ptr[1], fb, ROWS * COLS);
+    check_q8(w.ptr[1], fb, ROWS * COLS, COLS);
     /* A value at exactly +-max gets +-127 and the block's sign pattern holds. */
-    const unsigned char *blk0 = w.ptr[0];
-    for (int i = 0; i < 32; i++)
+    for (int i = 0; i < 32; i++) {
+        float dh;
+        const int8_t q = q8_at(w.ptr[0], COLS, 0, (size_t)i, &dh);
         if (f[i] != 0)
-            assert_true(((int8_t)blk0[2 + i] >= 0) == (f[i] > 0) || (int8_t)blk0[2 + i] == 0);
+            assert_true((q >= 0) == (f[i] > 0) || q == 0);
+    }
     lm_weights_free(&w);
     lm_checkpoint_close(ck);
 }

@@ -29,30 +29,35 @@ static float rnd(uint64_t *s)
     return (float)((*s >> 40) & 0xffffff) / (float)(1 << 23) - 1.0f;
 }
 
-/* A [rows, K] weight in dtype dt with random values. */
+/* A [rows, K] weight in dtype dt with random values; q8_0 and q4_0 as GGUF
+ * blocks, then interleaved by 16 rows as bound slots are. */
 static void *make_weight(lm_dtype dt, int rows, int K, uint64_t *s)
 {
     size_t n = (size_t)rows * (size_t)K;
-    if (dt == LM_Q8_0) {
-        uint8_t *w = malloc(n / LM_Q8_BLOCK * LM_Q8_BLOCK_BYTES);
-        for (size_t b = 0; b < n / LM_Q8_BLOCK; b++) {
-            uint8_t *blk = w + b * LM_Q8_BLOCK_BYTES;
-            uint16_t d = lm_f32_to_f16(0.001f + 0.01f * fabsf(rnd(s)));
+    if (lm_dtype_is_quantized(dt)) {
+        const size_t bb = dt == LM_Q8_0 ? LM_Q8_BLOCK_BYTES : LM_Q4_BLOCK_BYTES;
+        uint8_t *blocks = malloc(n / 32 * bb);
+        for (size_t b = 0; b < n / 32; b++) {
+            uint8_t *blk = blocks + b * bb;
+            uint16_t d = lm_f32_to_f16(dt == LM_Q8_0 ? 0.001f + 0.01f * fabsf(rnd(s)) : 0.01f + 0.1f * fabsf(rnd(s)));
             memcpy(blk, &d, 2);
-            for (int i = 0; i < LM_Q8_BLOCK; i++)
-                blk[2 + i] = (uint8_t)(int8_t)lrintf(127.0f * rnd(s));
+            if (dt == LM_Q8_0)
+                for (int i = 0; i < 32; i++)
+                    blk[2 + i] = (uint8_t)(int8_t)lrintf(127.0f * rnd(s));
+            else
+                for (int i = 0; i < 16; i++)
+                    blk[2 + i] = (uint8_t)((int)(8.0f + 7.99f * rnd(s)) | (int)(8.0f + 7.99f * rnd(s)) << 4);
         }
-        return w;
-    }
-    if (dt == LM_Q4_0) {
-        uint8_t *w = malloc(n / LM_Q4_BLOCK * LM_Q4_BLOCK_BYTES);
-        for (size_t b = 0; b < n / LM_Q4_BLOCK; b++) {
-            uint8_t *blk = w + b * LM_Q4_BLOCK_BYTES;
-            uint16_t d = lm_f32_to_f16(0.01f + 0.1f * fabsf(rnd(s)));
-            memcpy(blk, &d, 2);
-            for (int i = 0; i < LM_Q4_BLOCK / 2; i++)
-                blk[2 + i] = (uint8_t)((int)(8.0f + 7.99f * rnd(s)) | (int)(8.0f + 7.99f * rnd(s)) << 4);
+        uint8_t *w = malloc(lm_qweight_bytes(dt, (size_t)rows, (size_t)K));
+        const size_t row_bytes = (size_t)K / 32 * bb, group_bytes = (size_t)K / 32 * lm_qgroup_block_bytes(dt);
+        for (int g = 0; g * LM_QROWS < rows; g++) {
+            const uint8_t *ptrs[LM_QROWS];
+            int nr = rows - g * LM_QROWS < LM_QROWS ? rows - g * LM_QROWS : LM_QROWS;
+            for (int r = 0; r < nr; r++)
+                ptrs[r] = blocks + (size_t)(g * LM_QROWS + r) * row_bytes;
+            lm_qgroup_pack(w + (size_t)g * group_bytes, ptrs, nr, dt, (size_t)K);
         }
+        free(blocks);
         return w;
     }
     if (dt == LM_F32) {
@@ -65,6 +70,14 @@ static void *make_weight(lm_dtype dt, int rows, int K, uint64_t *s)
     for (size_t i = 0; i < n; i++)
         w[i] = dt == LM_BF16 ? lm_f32_to_bf16(rnd(s)) : lm_f32_to_f16(rnd(s));
     return w;
+}
+
+/* Element (o, i) of a [*, K] weight. */
+static double weight_at(const void *w, lm_dtype dt, int K, int o, int i)
+{
+    if (lm_dtype_is_quantized(dt))
+        return lm_qweight_at(w, dt, (size_t)K, (size_t)o, (size_t)i);
+    return lm_weight_at(w, dt, (size_t)o * K + i);
 }
 
 typedef struct linear_case {
@@ -131,14 +144,28 @@ static void run_case(const linear_case *c, int threads)
         }
         for (int p = 0; p < (c->mode == LM_LINEAR_SWIGLU ? 1 : nparts); p++)
             for (int o = 0; o < outs[p]; o++) {
-                double d0 = 0, d1 = 0, mag = 0;
-                for (int i = 0; i < K; i++) {
-                    double w0 = lm_weight_at(w[p], c->dt, (size_t)o * K + i);
-                    d0 += w0 * xn[i];
-                    mag += fabs(w0 * xn[i]);
-                    if (c->mode == LM_LINEAR_SWIGLU)
-                        d1 += lm_weight_at(w[1], c->dt, (size_t)o * K + i) * xn[i];
+                /* qerr: how far the kernels' int8 inputs (quantized weights)
+                 * may move each sum: half an input step per weight, the step
+                 * being max|x| / 127 over the 32-block. */
+                double d0 = 0, d1 = 0, mag = 0, qerr0 = 0, qerr1 = 0;
+                for (int b0 = 0; b0 < K; b0 += 32) {
+                    double amax = 0;
+                    for (int i = b0; i < b0 + 32; i++)
+                        amax = fmax(amax, fabs(xn[i]));
+                    for (int i = b0; i < b0 + 32; i++) {
+                        double w0 = weight_at(w[p], c->dt, K, o, i);
+                        d0 += w0 * xn[i];
+                        mag += fabs(w0 * xn[i]);
+                        qerr0 += fabs(w0) * amax / 254.0;
+                        if (c->mode == LM_LINEAR_SWIGLU) {
+                            double w1 = weight_at(w[1], c->dt, K, o, i);
+                            d1 += w1 * xn[i];
+                            qerr1 += fabs(w1) * amax / 254.0;
+                        }
+                    }
                 }
+                if (!lm_dtype_is_quantized(c->dt))
+                    qerr0 = qerr1 = 0;
                 double want = d0;
                 if (c->mode == LM_LINEAR_SWIGLU) {
                     want = d0 / (1.0 + exp(-d0)) * d1;
@@ -149,8 +176,10 @@ static void run_case(const linear_case *c, int threads)
                         want += res[(size_t)t * outs[0] + o];
                 }
                 double got = y[p][(size_t)t * outs[p] + o];
-                /* f32 sums of K products: error grows with K and the terms' size. */
-                double tol = 1e-5 * (mag + 1.0) * (c->mode == LM_LINEAR_SWIGLU ? 4.0 + fabs(d1) : 1.0);
+                /* f32 sums of K products: error grows with K and the terms'
+                 * size; silu(a) * b moves by at most 1.1 |b| da + (|a| + 1) db. */
+                double tol = 1e-5 * (mag + 1.0) * (c->mode == LM_LINEAR_SWIGLU ? 4.0 + fabs(d1) : 1.0) +
+                             (c->mode == LM_LINEAR_SWIGLU ? 1.1 * fabs(d1) * qerr0 + (fabs(d0) + 1.0) * qerr1 : qerr0);
                 if (fabs(got - want) > tol)
                     fail_msg("dtype %d n %d K %d part %d token %d row %d threads %d: got %.9g, want %.9g",
                              (int)c->dt, n, K, p, t, o, threads, got, want);
@@ -225,25 +254,56 @@ static void test_linear_q8_0(void **state)
     run_all(LM_Q8_0);
 }
 
-/* Every path over GGUF-layout q4_0 blocks (nibbles low half first). */
+/* q4_0 the same way (nibbles low half first within a GGUF block). */
 static void test_linear_q4_0(void **state)
 {
     (void)state;
     run_all(LM_Q4_0);
 }
 
-/* lm_weight_at's q4_0 element order, against a block written by hand. */
-static void test_q4_0_layout(void **state)
+/* The 16-row interleaving (core/qlayout.h) against blocks written by hand:
+ * q4_0's nibble order within a block and q8_0's offset quants, for every
+ * row of a group and a padded last group. */
+static void test_qlayout(void **state)
 {
     (void)state;
-    uint8_t blk[LM_Q4_BLOCK_BYTES];
-    uint16_t d = lm_f32_to_f16(0.5f);
-    memcpy(blk, &d, 2);
-    for (int j = 0; j < 16; j++)
-        blk[2 + j] = (uint8_t)(j | (15 - j) << 4);
-    for (int j = 0; j < 16; j++) {
-        assert_true(lm_weight_at(blk, LM_Q4_0, (size_t)j) == 0.5f * (float)(j - 8));
-        assert_true(lm_weight_at(blk, LM_Q4_0, (size_t)(16 + j)) == 0.5f * (float)(7 - j));
+    enum { ROWS = 20, K = 64 };
+    for (int q8 = 0; q8 <= 1; q8++) {
+        const lm_dtype dt = q8 ? LM_Q8_0 : LM_Q4_0;
+        const size_t bb = q8 ? LM_Q8_BLOCK_BYTES : LM_Q4_BLOCK_BYTES;
+        uint8_t blocks[ROWS][K / 32][LM_Q8_BLOCK_BYTES];
+        for (int r = 0; r < ROWS; r++)
+            for (int b = 0; b < K / 32; b++) {
+                uint16_t d = lm_f32_to_f16(0.5f * (float)(r + 1) + (float)b);
+                memcpy(blocks[r][b], &d, 2);
+                for (int j = 0; j < (q8 ? 32 : 16); j++)
+                    blocks[r][b][2 + j] = q8 ? (uint8_t)(int8_t)(j - 16 + r) : (uint8_t)(j | (15 - j) << 4);
+            }
+        uint8_t packed[2 * (K / 32) * LM_Q8_GROUP_BLOCK_BYTES];
+        assert_int_equal(lm_qweight_bytes(dt, ROWS, K), 2 * (K / 32) * lm_qgroup_block_bytes(dt));
+        for (int g = 0; g < 2; g++) {
+            uint8_t rowbuf[LM_QROWS][K / 32 * LM_Q8_BLOCK_BYTES];
+            const uint8_t *ptrs[LM_QROWS];
+            const int nr = g == 0 ? LM_QROWS : ROWS - LM_QROWS;
+            for (int r = 0; r < nr; r++) {
+                for (int b = 0; b < K / 32; b++)
+                    memcpy(rowbuf[r] + b * bb, blocks[g * LM_QROWS + r][b], bb);
+                ptrs[r] = rowbuf[r];
+            }
+            lm_qgroup_pack(packed + (size_t)g * (K / 32) * lm_qgroup_block_bytes(dt), ptrs, nr, dt, K);
+        }
+        for (int r = 0; r < 2 * LM_QROWS; r++)
+            for (int k = 0; k < K; k++) {
+                float want = 0.0f;
+                if (r < ROWS) {
+                    const float d = 0.5f * (float)(r + 1) + (float)(k / 32);
+                    const int j = k % 32;
+                    want = q8 ? d * (float)(j - 16 + r) : d * (float)(j < 16 ? j - 8 : 7 - (j - 16));
+                }
+                if (lm_qweight_at(packed, dt, K, (size_t)r, (size_t)k) != want)
+                    fail_msg("%s row %d col %d: got %g, want %g", q8 ? "q8_0" : "q4_0", r, k,
+                             lm_qweight_at(packed, dt, K, (size_t)r, (size_t)k), want);
+            }
     }
 }
 
@@ -282,7 +342,7 @@ int main(void)
         cmocka_unit_test(test_linear_f16),
         cmocka_unit_test(test_linear_q8_0),
         cmocka_unit_test(test_linear_q4_0),
-        cmocka_unit_test(test_q4_0_layout),
+        cmocka_unit_test(test_qlayout),
         cmocka_unit_test(test_exp16_nonpos),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -69,10 +69,16 @@ end
 -- (runtime/kernels/linear_bf16.h), for the whole model: the benchmarks count
 -- the prefill against that kernel's peak.
 function M.matmul_kernel(e)
-  return e.xbf16 and "LM_BF16_KERNEL"
+  return M.quantized(e) and "LM_QUANT_KERNEL"
+    or e.xbf16 and "LM_BF16_KERNEL"
     or e.dtype == "bf16" and "LM_F32_BF16W_KERNEL"
-    or (e.dtype == "q8_0" or e.dtype == "f16") and "LM_F32_SPLITW_KERNEL"
+    or e.dtype == "f16" and "LM_F32_SPLITW_KERNEL"
     or '"f32-fma"'
+end
+
+-- q8_0 and q4_0 weights take their input quantized to int8 (linear_quant.h).
+function M.quantized(e)
+  return e.dtype == "q8_0" or e.dtype == "q4_0"
 end
 
 function M.emit(node, e)
@@ -103,13 +109,19 @@ function M.emit(node, e)
     OUTS_DOC = table.concat(outs_doc, " "),
     MODE_DOC = node.act == "swiglu" and ", silu(gate) * up" or "",
   })
-  -- Per-thread scratch: the normalized or bf16-rounded input, then 32
-  -- packed weight rows (two blocks for swiglu); see lm_linear_task.
-  -- bf16, q8_0 and f16 weights also take f32 inputs to AMX tiles, in
-  -- two bf16 parts.
-  local bf16_input_region = M.matmul_kernel(e) ~= '"f32-fma"'
-  e:scratch((node.norm and e.batch * K or 0) + (bf16_input_region and (e.batch + 32) * K or 0)
-    + (node.act == "swiglu" and 2 or 1) * 32 * K)
+  -- Per-thread scratch: the normalized input, then for q8_0 and q4_0 the
+  -- input quantized (LM_QX_BYTES(K) = 5K/4 bytes a token), else the
+  -- bf16-rounded input and 32 packed weight rows (two blocks for swiglu);
+  -- see lm_linear_task. bf16 and f16 weights also take f32 inputs to AMX
+  -- tiles, in two bf16 parts.
+  local norm_floats = node.norm and e.batch * K or 0
+  if M.quantized(e) then
+    e:scratch(norm_floats + e.batch * (K * 5 // 16))
+  else
+    local bf16_input_region = M.matmul_kernel(e) ~= '"f32-fma"'
+    e:scratch(norm_floats + (bf16_input_region and (e.batch + 32) * K or 0)
+      + (node.act == "swiglu" and 2 or 1) * 32 * K)
+  end
   local fields = {}
   if node.result then
     fields[#fields + 1] = (".x = all_logits ? %s : %s + (size_t)(n - 1) * %d"):format(e:A(node.x), e:A(node.x), K)
