@@ -50,6 +50,7 @@ local function prepare(cfg, marks, opts)
   end
   local def, path = load_arch(cfg.arch, src, opts)
   local c = arch.check_config(def, cfg, src)
+  local checkpoint_dtype = c.dtype
   if opts.dtype then
     if not arch.DTYPES[opts.dtype] then
       CompileError.raise(("--dtype: unknown dtype '%s'; use one of %s"):format(opts.dtype,
@@ -59,8 +60,12 @@ local function prepare(cfg, marks, opts)
   end
   -- A bf16 build rounds the linears' inputs and the KV cache to bf16 unless
   -- told otherwise, as transformers computes with a bf16 model's tensors;
-  -- every other dtype keeps them f32.
+  -- a bf16 model quantized to q8_0 or q4_0 keeps its KV cache bf16 too
+  -- (its linears take int8 inputs; llama.cpp's cache is f16 by default);
+  -- every other build keeps both f32.
   local bf16_default = c.dtype == "bf16" and "bf16" or "f32"
+  local quantized = c.dtype == "q8_0" or c.dtype == "q4_0"
+  local kv_default = (c.dtype == "bf16" or (quantized and checkpoint_dtype == "bf16")) and "bf16" or "f32"
   local mi = opts.matmul_input or bf16_default
   if mi ~= "f32" and mi ~= "bf16" then
     CompileError.raise(("--matmul-input: expected f32 or bf16, found '%s'"):format(mi))
@@ -69,7 +74,7 @@ local function prepare(cfg, marks, opts)
     CompileError.raise(("--matmul-input bf16: needs bf16 weights; this build's dtype is %s"):format(c.dtype))
   end
   c.matmul_input = mi
-  local kv = opts.kv_dtype or bf16_default
+  local kv = opts.kv_dtype or kv_default
   if kv ~= "f32" and kv ~= "bf16" then
     CompileError.raise(("--kv-dtype: expected f32 or bf16, found '%s'"):format(kv))
   end

@@ -21,6 +21,10 @@
 
 #define LM_INLINE static inline __attribute__((always_inline))
 
+/* Unroll the next loop n times (clang and GCC both read this pragma). */
+#define LM_PRAGMA(x) _Pragma(#x)
+#define LM_UNROLL(n) LM_PRAGMA(GCC unroll n)
+
 typedef float lm_v8 __attribute__((vector_size(32)));
 typedef uint32_t lm_u32x8 __attribute__((vector_size(32)));
 typedef uint16_t lm_u16x8 __attribute__((vector_size(16)));

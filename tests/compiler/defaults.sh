@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The numerics defaults (DESIGN.md): a bf16 build rounds the linears' inputs
-# and the KV cache to bf16 unless told otherwise; f32 and q8_0 builds keep
-# both f32. Each default must emit exactly what its explicit options emit,
+# and the KV cache to bf16 unless told otherwise; a bf16 model built as q8_0
+# or q4_0 keeps a bf16 KV cache (its linears take int8 inputs); f32 builds,
+# quantized or not, keep both f32. Each default must emit exactly what its explicit options emit,
 # and differ from the other choice.
 set -euo pipefail
 lmcc=$1 work=$2
@@ -28,6 +29,14 @@ emit f32-explicit "$f32" --matmul-input f32 --kv-dtype f32
 same f32-default f32-explicit "an f32 build stays f32"
 
 emit q8-default "$bf16" --dtype q8_0
-emit q8-explicit "$bf16" --dtype q8_0 --matmul-input f32 --kv-dtype f32
-same q8-default q8-explicit "a q8_0 build keeps f32 inputs and cache"
+emit q8-explicit "$bf16" --dtype q8_0 --matmul-input f32 --kv-dtype bf16
+emit q8-f32kv "$bf16" --dtype q8_0 --kv-dtype f32
+same q8-default q8-explicit "a bf16 model at q8_0 keeps a bf16 cache"
+differ q8-default q8-f32kv "--kv-dtype f32 keeps a q8_0 build's cache f32"
+emit q4-default "$bf16" --dtype q4_0
+emit q4-explicit "$bf16" --dtype q4_0 --kv-dtype bf16
+same q4-default q4-explicit "a bf16 model at q4_0 keeps a bf16 cache"
+emit q4-f32-default "$f32" --dtype q4_0
+emit q4-f32-explicit "$f32" --dtype q4_0 --kv-dtype f32
+same q4-f32-default q4-f32-explicit "an f32 model at q4_0 keeps an f32 cache"
 echo "defaults: ok"
