@@ -400,17 +400,25 @@ int lm_sampler_distribution(lm_sampler *s, const float *logits, const int32_t *c
 
 int lm_argmax(const float *logits, int n)
 {
-    int best = 0;
+    /* Two passes, each a loop the compiler vectorizes: the largest value
+     * (16 running maxima; a NaN never wins a comparison, so it is skipped),
+     * then the first index holding it. One scalar loop with its index took
+     * 0.45 ms of each Qwen3 decode step over 151936 logits. */
+    enum { LANES = 16 };
+    float lane_max[LANES];
+    for (int j = 0; j < LANES; j++)
+        lane_max[j] = -INFINITY;
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++)
+            lane_max[j] = logits[i + j] > lane_max[j] ? logits[i + j] : lane_max[j];
     float best_value = -INFINITY;
-    int found = 0;
-    for (int i = 0; i < n; i++) {
-        if (isnan(logits[i]))
-            continue;
-        if (!found || logits[i] > best_value) {
-            best = i;
-            best_value = logits[i];
-            found = 1;
-        }
-    }
-    return best;
+    for (int j = 0; j < LANES; j++)
+        best_value = lane_max[j] > best_value ? lane_max[j] : best_value;
+    for (; i < n; i++)
+        best_value = logits[i] > best_value ? logits[i] : best_value;
+    for (i = 0; i < n; i++)
+        if (logits[i] == best_value)
+            return i;
+    return 0; /* every logit NaN */
 }

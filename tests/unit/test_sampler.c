@@ -106,6 +106,48 @@ static void test_greedy_takes_lowest_id_of_the_max(void **state)
     expect_kept(lm_sampler_params_default(), logits, 6, NULL, 0, one, 1);
 }
 
+/* lm_argmax against a plain scan: the first index of the largest value,
+ * NaNs skipped, over lengths around its 16-lane step, with the maximum in
+ * the vector part, in the tail, tied, or -inf everywhere. */
+static int argmax_plain(const float *x, int n)
+{
+    int best = -1;
+    for (int i = 0; i < n; i++)
+        if (!isnan(x[i]) && (best < 0 || x[i] > x[best]))
+            best = i;
+    return best < 0 ? 0 : best;
+}
+
+static void test_argmax_first_of_the_max(void **state)
+{
+    (void)state;
+    float x[100];
+    uint64_t r = 7;
+    for (int n = 1; n <= 100; n++)
+        for (int shape = 0; shape < 5; shape++) {
+            for (int i = 0; i < n; i++) {
+                r = r * 6364136223846793005ull + 1442695040888963407ull;
+                x[i] = (float)(r >> 40) / (float)(1 << 24);
+            }
+            if (shape == 1)
+                x[n - 1] = 2.0f; /* in the tail */
+            if (shape == 2)
+                x[n / 2] = x[n - 1] = 3.0f; /* tied: the first */
+            if (shape == 3)
+                for (int i = 0; i < n; i += 3)
+                    x[i] = NAN;
+            if (shape == 4)
+                for (int i = 0; i < n; i++)
+                    x[i] = i % 2 ? NAN : -INFINITY;
+            if (lm_argmax(x, n) != argmax_plain(x, n))
+                fail_msg("n %d shape %d: lm_argmax %d, plain scan %d", n, shape, lm_argmax(x, n),
+                         argmax_plain(x, n));
+        }
+    for (int i = 0; i < 40; i++)
+        x[i] = NAN;
+    assert_int_equal(lm_argmax(x, 40), 0);
+}
+
 static void test_repetition_penalty_matches_hf(void **state)
 {
     (void)state;
@@ -435,6 +477,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed_fixes_the_sequence),
         cmocka_unit_test(test_greedy_takes_lowest_id_of_the_max),
+        cmocka_unit_test(test_argmax_first_of_the_max),
         cmocka_unit_test(test_repetition_penalty_matches_hf),
         cmocka_unit_test(test_caller_logits_untouched),
         cmocka_unit_test(test_temperature_scales_the_distribution),
