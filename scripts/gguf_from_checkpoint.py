@@ -58,8 +58,9 @@ def tensors(ckpt):
 
 def byte_level_vocab(vocab_size):
     """A vocabulary for a checkpoint without tokenizer.json (lmcc synth's):
-    GPT-2's 256 byte tokens, so that any text tokenizes, then placeholders
-    up to the model's vocabulary size; no merges."""
+    GPT-2's 256 byte tokens, so that any text tokenizes, then up to 1000
+    pairs of them with their merges (llama.cpp refuses a BPE without
+    merges), then placeholders up to the model's vocabulary size."""
     keep = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
     chars, extra = {}, 0
     for byte in range(256):
@@ -68,7 +69,14 @@ def byte_level_vocab(vocab_size):
         else:
             chars[byte] = chr(256 + extra)
             extra += 1
-    return {"model": {"type": "BPE", "vocab": {chars[b]: b for b in range(256)}, "merges": []}}
+    vocab = {chars[b]: b for b in range(256)}
+    merges = []
+    for i in range(min(1000, max(0, vocab_size - 256))):
+        a, b = chars[ord("a") + i % 26], chars[ord("a") + i // 26 % 26] if i < 676 else chars[i % 256]
+        if a + b not in vocab:
+            vocab[a + b] = len(vocab)
+            merges.append(f"{a} {b}")
+    return {"model": {"type": "BPE", "vocab": vocab, "merges": merges}}
 
 
 def add_tokenizer(w, gguf, ckpt, vocab_size, pre, cfg):

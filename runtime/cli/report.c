@@ -122,9 +122,16 @@ static int print_bench(const lm_model_desc *d, const cli_options *o, const run_t
                                     (double)d->head_params * calls);
         prefill_fraction = json_real(flops / t->prefill_s / (peak * 1e9));
     }
+    /* What a decode step reads: every weight, and the KV cache of every
+     * position it attends to (step i of the decode sits at position
+     * prefill_tokens + i and attends to one more), on average over the
+     * steps measured. */
+    const double kv_bytes_per_position = d->context > 0 ? (double)d->kv_floats * 4.0 / d->context : 0.0;
+    const double decode_bytes =
+        (double)d->weight_bytes_per_token +
+        kv_bytes_per_position * ((double)t->prefill_tokens + (t->decode_tokens + 1) / 2.0);
     if (o->bandwidth_gbs > 0 && json_is_real(decode_tps))
-        decode_fraction = json_real(json_real_value(decode_tps) *
-                                    (double)d->weight_bytes_per_token / (o->bandwidth_gbs * 1e9));
+        decode_fraction = json_real(json_real_value(decode_tps) * decode_bytes / (o->bandwidth_gbs * 1e9));
     long long rss = peak_rss_bytes();
     json_t *obj = json_object();
     json_object_set_new(obj, "model", json_string(d->name ? d->name : ""));
@@ -137,6 +144,7 @@ static int print_bench(const lm_model_desc *d, const cli_options *o, const run_t
     json_object_set_new(obj, "prefill_fraction", prefill_fraction);
     json_object_set_new(obj, "decode_tokens", json_integer(t->decode_tokens));
     json_object_set_new(obj, "decode_tps", decode_tps);
+    json_object_set_new(obj, "decode_bytes_per_token", json_integer((json_int_t)decode_bytes));
     json_object_set_new(obj, "decode_fraction", decode_fraction);
     json_object_set_new(obj, "ttft_s", json_real(t->ttft_s));
     json_object_set_new(obj, "load_s", json_real(t->load_s));

@@ -587,7 +587,10 @@ static void test_cli_bench_json(void **state)
     assert_true(json_integer_value(json_object_get(j, "peak_rss_bytes")) > 0);
     assert_string_equal(json_string_value(json_object_get(j, "matmul_input")), "f32");
     assert_string_equal(json_string_value(json_object_get(j, "matmul_kernel")), "f32-fma");
-    assert_int_equal(json_object_size(j), 14);
+    /* What a decode step reads: the weights, and the toy's 4 bytes of KV
+     * cache a position for the 5 + (3 + 1) / 2 positions attended on average. */
+    assert_int_equal(json_integer_value(json_object_get(j, "decode_bytes_per_token")), 4000 + 4 * 7);
+    assert_int_equal(json_object_size(j), 15);
     json_decref(j);
     /* The ids went to stderr, so stdout stays one JSON object. */
     assert_non_null(strchr(r.err, ','));
@@ -611,7 +614,8 @@ static void test_cli_bench_json(void **state)
     double pf = json_number_value(json_object_get(j, "prefill_fraction"));
     assert_true(json_is_real(json_object_get(j, "decode_fraction")));
     assert_true(json_is_real(json_object_get(j, "prefill_fraction")));
-    assert_true(fabs(df - decode_tps * 4000 / 2e9) <= 1e-6 * df);
+    /* 2 prompt tokens, 2 decode steps: 3.5 positions of 4 bytes on average. */
+    assert_true(fabs(df - decode_tps * (4000 + 4 * 3.5) / 2e9) <= 1e-6 * df);
     assert_true(fabs(pf - prefill_tps * 2 * 1000 / 0.5e9) <= 1e-6 * pf);
     json_decref(j);
 }
