@@ -97,7 +97,9 @@ LM_INLINE void lm_split_even_odd(float *restrict xs, const float *restrict x, in
  * LM_GEMV_AHEAD bytes ahead (measured on Qwen3-0.6B bf16: 4 rows read side
  * by side, 22.4 tokens/s; one row at a time, 23.0). */
 #define LM_GEMV_ROWS 8
+#ifndef LM_GEMV_AHEAD
 #define LM_GEMV_AHEAD 1024
+#endif
 
 /* One 32-weight chunk: ae += even weights x even inputs, ao += odd x odd. */
 LM_INLINE void lm_bf16_chunk(lm_v16 *ae, lm_v16 *ao, const uint16_t *w, const float *xs)
