@@ -35,7 +35,7 @@ static const char RUN_USAGE[] =
     "  -s, --size S        model size, with MODEL (lmcc list)\n"
     "      --variant V     base, instruct, reasoning, ... (default: instruct where there is one)\n"
     "      --revision R    branch, tag or commit of the repository (default main)\n"
-    "      --dtype D       weight dtype to compile for: float32, bfloat16, float16, q8_0, q4_0\n"
+    "      --dtype D       weight dtype to compile for: float32, bfloat16, float16, q8_0, q4_0, q4_k8\n"
     "                      (default: the config's)\n"
     "      --ctx N         KV-cache length to compile for (default: the model's context)\n"
     "      --completion    complete text even for a chat variant\n"

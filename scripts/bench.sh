@@ -12,7 +12,7 @@
 # 3. Builds each at bf16 (by default the linears' inputs and the KV cache
 #    rounded to bf16, multiplied on AMX or with AVX-512 BF16 dot products
 #    where the CPU has them), at bf16 with --matmul-input f32 --kv-dtype f32
-#    (f32 activations and cache), at q8_0 and at q4_0 (int8 inputs, VNNI
+#    (f32 activations and cache), at q8_0, q4_0 and q4_k8 (int8 inputs, VNNI
 #    where the CPU has it), and runs the executable's --bench: prefill
 #    of a 512-token prompt, then 128 decode steps (-n 129: the first new
 #    token comes from the prefill, each later one from one decode step).
@@ -88,7 +88,7 @@ for entry in "${models[@]}"; do
     "$lmcc" synth "$config" -o "$ckpt" --seed 1 --dtype bf16 >&2 || die "lmcc synth $config failed"
     touch "$ckpt/.complete"
   fi
-  for variant in bf16 bf16-f32 q8_0 q4_0; do
+  for variant in bf16 bf16-f32 q8_0 q4_0 q4_k8; do
     dtype=${variant%%-*}
     opts=(--dtype "$dtype")
     [ "$variant" = "$dtype" ] || opts+=(--matmul-input f32 --kv-dtype f32)

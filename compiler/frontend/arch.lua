@@ -37,6 +37,7 @@ local DTYPES = {
   float16 = "f16", f16 = "f16",
   q8_0 = "q8_0",
   q4_0 = "q4_0",
+  q4_k8 = "q4_k8",
 }
 M.DTYPES = DTYPES
 

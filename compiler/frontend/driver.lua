@@ -60,11 +60,11 @@ local function prepare(cfg, marks, opts)
   end
   -- A bf16 build rounds the linears' inputs and the KV cache to bf16 unless
   -- told otherwise, as transformers computes with a bf16 model's tensors;
-  -- a bf16 model quantized to q8_0 or q4_0 keeps its KV cache bf16 too
+  -- a bf16 model quantized to q8_0, q4_0 or q4_k8 keeps its KV cache bf16 too
   -- (its linears take int8 inputs; llama.cpp's cache is f16 by default);
   -- every other build keeps both f32.
   local bf16_default = c.dtype == "bf16" and "bf16" or "f32"
-  local quantized = c.dtype == "q8_0" or c.dtype == "q4_0"
+  local quantized = c.dtype == "q8_0" or c.dtype == "q4_0" or c.dtype == "q4_k8"
   local kv_default = (c.dtype == "bf16" or (quantized and checkpoint_dtype == "bf16")) and "bf16" or "f32"
   local mi = opts.matmul_input or bf16_default
   if mi ~= "f32" and mi ~= "bf16" then

@@ -14,8 +14,8 @@ local plan = require("plan")
 
 local M = {}
 
-local DTYPE_ENUM = { f32 = "LM_F32", bf16 = "LM_BF16", f16 = "LM_F16", q8_0 = "LM_Q8_0", q4_0 = "LM_Q4_0" }
-local DTYPE_BYTES = { f32 = 4, bf16 = 2, f16 = 2, q8_0 = 34 / 32, q4_0 = 18 / 32 }
+local DTYPE_ENUM = { f32 = "LM_F32", bf16 = "LM_BF16", f16 = "LM_F16", q8_0 = "LM_Q8_0", q4_0 = "LM_Q4_0", q4_k8 = "LM_Q4_K8" }
+local DTYPE_BYTES = { f32 = 4, bf16 = 2, f16 = 2, q8_0 = 34 / 32, q4_0 = 18 / 32, q4_k8 = 148 / 256 }
 
 local function read_template(dir, name)
   local path = dir .. "/" .. name
@@ -114,7 +114,7 @@ function M.run(g, opts)
     w.slot = i - 1
     local wd = w.kind == "matrix" and dtype or "f32"
     w.dtype = wd
-    if (wd == "q8_0" or wd == "q4_0") and w.shape[#w.shape] % 32 ~= 0 then
+    if (wd == "q8_0" or wd == "q4_0" or wd == "q4_k8") and w.shape[#w.shape] % 32 ~= 0 then
       CompileError.raise(("%s: %s needs rows that are a multiple of 32; '%s' has %d; build with --dtype bf16"):format(
         opts.config_path, wd, w.name, w.shape[#w.shape]))
     end

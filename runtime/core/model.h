@@ -17,6 +17,8 @@ typedef enum lm_dtype {
     LM_F16 = 2,
     LM_Q8_0 = 3, /* blocks of 32 int8 with one f16 scale, as GGUF Q8_0 */
     LM_Q4_0 = 4, /* blocks of 32 4-bit values with one f16 scale, as GGUF Q4_0 */
+    LM_Q4_K8 = 5, /* 4-bit values with a scale and a min per 32, in 8-bit steps of a
+                   * per-256 f16 pair: k-quant-like (core/qlayout.h) */
 } lm_dtype;
 
 /* Q8_0 values, as GGUF's Q8_0: blocks of 32 weights along a row (cols % 32
@@ -36,6 +38,17 @@ typedef enum lm_dtype {
  * interleaved by 16 rows like Q8_0. */
 #define LM_Q4_BLOCK 32
 #define LM_Q4_BLOCK_BYTES 18
+
+/* Q4_K8 values, lmcc's k-quant-like 4-bit type (GGUF's Q4_K idea with 8-bit
+ * sub-scales, not its bit layout): along a row, super-blocks of 256 (the
+ * last may be shorter) hold an f16 ds and dm; each of their 32-blocks an
+ * 8-bit sc and mn and 32 nibbles q in [0, 15] (GGUF's Q4_0 nibble order);
+ * the weight is ds * sc * q - dm * mn. 4.625 bits a weight (q4_0: 4.5).
+ * Quantized per block by least squares over a few candidate steps, the
+ * min clamped to at most 0 (bind.c). Before interleaving, a row's block
+ * is 22 bytes: ds, dm (its super-block's), sc, mn, 16 bytes of nibbles. */
+#define LM_Q4K8_SUPER 8
+#define LM_Q4K8_BLOCK_BYTES 22
 
 #define LM_MAX_DIMS 4
 

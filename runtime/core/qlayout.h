@@ -18,9 +18,14 @@
  *   q4_0 (288 bytes): d[16], then 4 chunks; chunk j holds GGUF's qs bytes
  *         4j..4j+3 of each row: low nibbles are elements 4j..4j+3, high
  *         nibbles elements 16+4j..16+4j+3, each q in [0, 15] for q - 8.
+ *   q4_k8 (288 bytes): sc[16], mn[16] (u8), then q4_0's 4 chunks of
+ *         nibbles (q in [0, 15], no offset); each run of up to 8 group
+ *         blocks (a super-block) follows a 64-byte header of the 16 rows'
+ *         f16 ds[16], dm[16].
  *
- * Both keep the quants unsigned, the operand vpdpbusd wants unsigned; the
- * kernels subtract 128 or 8 times the activation block's sum. */
+ * All keep the quants unsigned, the operand vpdpbusd wants unsigned; the
+ * kernels subtract 128 or 8 times the activation block's sum (q4_k8: its
+ * min term, dm * mn times that sum). */
 #ifndef LMRT_CORE_QLAYOUT_H
 #define LMRT_CORE_QLAYOUT_H
 
@@ -35,27 +40,52 @@
 #define LM_QSCALES_BYTES (LM_QROWS * 2)
 #define LM_Q8_GROUP_BLOCK_BYTES (LM_QSCALES_BYTES + LM_QROWS * 32)
 #define LM_Q4_GROUP_BLOCK_BYTES (LM_QSCALES_BYTES + LM_QROWS * 16)
+#define LM_Q4K8_HEADER_BYTES (LM_QROWS * 4)
+#define LM_Q4K8_SUPER_BYTES (LM_Q4K8_HEADER_BYTES + LM_Q4K8_SUPER * LM_Q4_GROUP_BLOCK_BYTES)
 
 static inline int lm_dtype_is_quantized(lm_dtype dt)
 {
-    return dt == LM_Q8_0 || dt == LM_Q4_0;
+    return dt == LM_Q8_0 || dt == LM_Q4_0 || dt == LM_Q4_K8;
 }
 
 static inline size_t lm_qgroup_block_bytes(lm_dtype dt)
 {
-    return dt == LM_Q4_0 ? LM_Q4_GROUP_BLOCK_BYTES : LM_Q8_GROUP_BLOCK_BYTES;
+    return dt == LM_Q8_0 ? LM_Q8_GROUP_BLOCK_BYTES : LM_Q4_GROUP_BLOCK_BYTES;
+}
+
+/* Bytes of one group (16 rows, all K / 32 blocks, q4_k8's headers). */
+static inline size_t lm_qgroup_bytes(lm_dtype dt, size_t K)
+{
+    const size_t nb = K / 32;
+    if (dt == LM_Q4_K8)
+        return (nb + LM_Q4K8_SUPER - 1) / LM_Q4K8_SUPER * LM_Q4K8_HEADER_BYTES + nb * LM_Q4_GROUP_BLOCK_BYTES;
+    return nb * lm_qgroup_block_bytes(dt);
+}
+
+/* Where block b starts within its group (q4_k8: past its super-block's header). */
+static inline size_t lm_qblock_offset(lm_dtype dt, size_t b)
+{
+    if (dt == LM_Q4_K8)
+        return b / LM_Q4K8_SUPER * LM_Q4K8_SUPER_BYTES + LM_Q4K8_HEADER_BYTES + b % LM_Q4K8_SUPER * LM_Q4_GROUP_BLOCK_BYTES;
+    return b * lm_qgroup_block_bytes(dt);
 }
 
 /* Bytes of a [rows, K] quantized weight, its last group padded. */
 static inline size_t lm_qweight_bytes(lm_dtype dt, size_t rows, size_t K)
 {
-    return (rows + LM_QROWS - 1) / LM_QROWS * (K / 32) * lm_qgroup_block_bytes(dt);
+    return (rows + LM_QROWS - 1) / LM_QROWS * lm_qgroup_bytes(dt, K);
 }
 
 /* The group block holding row r's block b. */
 static inline const uint8_t *lm_qgroup_block(const void *w, lm_dtype dt, size_t K, size_t r, size_t b)
 {
-    return (const uint8_t *)w + ((r / LM_QROWS) * (K / 32) + b) * lm_qgroup_block_bytes(dt);
+    return (const uint8_t *)w + (r / LM_QROWS) * lm_qgroup_bytes(dt, K) + lm_qblock_offset(dt, b);
+}
+
+/* q4_k8: the header (ds[16], dm[16]) of the super-block holding group block g. */
+static inline const uint8_t *lm_q4k8_header(const uint8_t *group_block, size_t b)
+{
+    return group_block - LM_Q4K8_HEADER_BYTES - b % LM_Q4K8_SUPER * LM_Q4_GROUP_BLOCK_BYTES;
 }
 
 /* Element k of row r, as f32. */
@@ -67,6 +97,16 @@ static inline float lm_qweight_at(const void *w, lm_dtype dt, size_t K, size_t r
     memcpy(&h, g + 2 * lane, 2);
     const uint8_t *q = g + LM_QSCALES_BYTES;
     int v;
+    if (dt == LM_Q4_K8) {
+        const uint8_t *head = lm_q4k8_header(g, k / 32);
+        uint16_t ds, dm;
+        memcpy(&ds, head + 2 * lane, 2);
+        memcpy(&dm, head + 2 * LM_QROWS + 2 * lane, 2);
+        const size_t i = e % 16;
+        const uint8_t byte = q[(i / 4) * 64 + lane * 4 + i % 4];
+        const int nib = e < 16 ? byte & 15 : byte >> 4;
+        return lm_f16_to_f32(ds) * (float)g[lane] * (float)nib - lm_f16_to_f32(dm) * (float)g[LM_QROWS + lane];
+    }
     if (dt == LM_Q8_0) {
         v = (int)q[(e / 4) * 64 + lane * 4 + e % 4] - 128;
     } else {
@@ -77,26 +117,36 @@ static inline float lm_qweight_at(const void *w, lm_dtype dt, size_t K, size_t r
     return lm_f16_to_f32(h) * (float)v;
 }
 
-/* Interleaves up to 16 rows of GGUF blocks (rows[r]: K / 32 blocks of row
- * r; nrows of them, the rest of the group zero) into one group's K / 32
- * group blocks at dst. */
+/* Interleaves up to 16 rows of row blocks (rows[r]: K / 32 blocks of row
+ * r, GGUF's for q8_0 and q4_0, core/model.h's 22-byte ones for q4_k8;
+ * nrows of them, the rest of the group zero) into one group at dst. */
 static inline void lm_qgroup_pack(uint8_t *dst, const uint8_t *const rows[LM_QROWS], int nrows, lm_dtype dt,
                                   size_t K)
 {
     const size_t gb = lm_qgroup_block_bytes(dt);
-    const size_t src_bytes = dt == LM_Q4_0 ? LM_Q4_BLOCK_BYTES : LM_Q8_BLOCK_BYTES;
-    const int chunks = dt == LM_Q4_0 ? 4 : 8;
-    for (size_t b = 0; b < K / 32; b++, dst += gb) {
-        memset(dst, 0, gb);
+    const size_t src_bytes = dt == LM_Q4_K8 ? LM_Q4K8_BLOCK_BYTES : dt == LM_Q4_0 ? LM_Q4_BLOCK_BYTES : LM_Q8_BLOCK_BYTES;
+    const size_t head = dt == LM_Q4_K8 ? 6 : 2; /* bytes before a row block's quants */
+    const int chunks = dt == LM_Q8_0 ? 8 : 4;
+    memset(dst, 0, lm_qgroup_bytes(dt, K));
+    for (size_t b = 0; b < K / 32; b++) {
+        uint8_t *g = dst + lm_qblock_offset(dt, b);
         if (dt == LM_Q8_0) /* a zero row's quants are 0 + 128 */
-            memset(dst + LM_QSCALES_BYTES, 128, gb - LM_QSCALES_BYTES);
+            memset(g + LM_QSCALES_BYTES, 128, gb - LM_QSCALES_BYTES);
         for (int r = 0; r < nrows; r++) {
             const uint8_t *blk = rows[r] + b * src_bytes;
-            memcpy(dst + 2 * r, blk, 2);
+            if (dt == LM_Q4_K8) {
+                uint8_t *h = g - LM_Q4K8_HEADER_BYTES - b % LM_Q4K8_SUPER * gb;
+                memcpy(h + 2 * r, blk, 2);
+                memcpy(h + 2 * LM_QROWS + 2 * r, blk + 2, 2);
+                g[r] = blk[4];
+                g[LM_QROWS + r] = blk[5];
+            } else {
+                memcpy(g + 2 * r, blk, 2);
+            }
             for (int j = 0; j < chunks; j++)
                 for (int i = 0; i < 4; i++) {
-                    const uint8_t q = blk[2 + 4 * j + i];
-                    dst[LM_QSCALES_BYTES + 64 * j + 4 * r + i] = dt == LM_Q8_0 ? (uint8_t)(q ^ 0x80) : q;
+                    const uint8_t q = blk[head + 4 * j + i];
+                    g[LM_QSCALES_BYTES + 64 * j + 4 * r + i] = dt == LM_Q8_0 ? (uint8_t)(q ^ 0x80) : q;
                 }
         }
     }

@@ -112,7 +112,8 @@ LM_INLINE float lm_weight_at(const void *w, lm_dtype dt, size_t i)
     case LM_BF16: return lm_bf16_to_f32(((const uint16_t *)w)[i]);
     case LM_F16: return lm_f16_to_f32(((const uint16_t *)w)[i]);
     case LM_Q8_0:
-    case LM_Q4_0: break; /* grouped by rows: lm_qweight_at */
+    case LM_Q4_0:
+    case LM_Q4_K8: break; /* grouped by rows: lm_qweight_at */
     }
     return 0.0f;
 }

@@ -99,8 +99,9 @@ LM_INLINE void lm_qgroup_dot(float out[][LM_QROWS], const uint8_t *restrict g, c
 {
     const int nb = K / 32;
     const size_t gb = lm_qgroup_block_bytes(dt);
-    const int off = dt == LM_Q4_0 ? 8 : 128;
+    const int off = dt == LM_Q4_0 ? 8 : dt == LM_Q8_0 ? 128 : 0;
     const __m512i nibble = _mm512_set1_epi8(15);
+    __m512 ds = _mm512_setzero_ps(), dm = _mm512_setzero_ps(); /* q4_k8: the super-block's */
     /* The token loops unrolled in full, so acc stays in registers (left to
      * clang, down_proj's K = 3072 kept it on the stack: a third of the
      * speed). */
@@ -109,12 +110,12 @@ LM_INLINE void lm_qgroup_dot(float out[][LM_QROWS], const uint8_t *restrict g, c
     for (int t = 0; t < nt; t++)
         acc[t] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
-        const uint8_t *blk = g + (size_t)b * gb, *qs = blk + LM_QSCALES_BYTES;
+        const uint8_t *blk = g + lm_qblock_offset(dt, (size_t)b), *qs = blk + LM_QSCALES_BYTES;
         if (nt == 1)
             for (size_t line = 0; line < gb; line += 64)
                 __builtin_prefetch(blk + LM_QPREFETCH + line);
         __m512i w[8];
-        if (dt == LM_Q4_0) {
+        if (dt != LM_Q8_0) {
             for (int j = 0; j < 4; j++) {
                 const __m512i v = _mm512_loadu_si512(qs + 64 * j);
                 w[j] = _mm512_and_si512(v, nibble);
@@ -124,7 +125,20 @@ LM_INLINE void lm_qgroup_dot(float out[][LM_QROWS], const uint8_t *restrict g, c
             for (int j = 0; j < 8; j++)
                 w[j] = _mm512_loadu_si512(qs + 64 * j);
         }
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk));
+        /* The 16 rows' scales (q4_k8: ds * sc, and the mins dm * mn). */
+        __m512 dw, mw = _mm512_setzero_ps();
+        if (dt == LM_Q4_K8) {
+            if (b % LM_Q4K8_SUPER == 0) {
+                const uint8_t *head = blk - LM_Q4K8_HEADER_BYTES;
+                ds = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)head));
+                dm = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(head + 2 * LM_QROWS)));
+            }
+            dw = _mm512_mul_ps(ds, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)blk))));
+            mw = _mm512_mul_ps(dm, _mm512_cvtepi32_ps(
+                                       _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(blk + LM_QROWS)))));
+        } else {
+            dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk));
+        }
         LM_UNROLL(LM_QTILE)
         for (int t = 0; t < nt; t++) {
             const uint8_t *x = xt[t];
@@ -154,6 +168,8 @@ LM_INLINE void lm_qgroup_dot(float out[][LM_QROWS], const uint8_t *restrict g, c
             }
             const __m512 dot = _mm512_cvtepi32_ps(d);
             acc[t] = _mm512_fmadd_ps(dot, _mm512_mul_ps(dw, _mm512_set1_ps(xd)), acc[t]);
+            if (dt == LM_Q4_K8)
+                acc[t] = _mm512_fnmadd_ps(mw, _mm512_set1_ps(xd * (float)xs), acc[t]);
         }
     }
     LM_UNROLL(LM_QTILE)
@@ -166,8 +182,7 @@ LM_INLINE void lm_qgroup_dot(float out[][LM_QROWS], const uint8_t *restrict g, c
                              lm_dtype dt, int nt)
 {
     const int nb = K / 32;
-    const size_t gb = lm_qgroup_block_bytes(dt);
-    const int off = dt == LM_Q4_0 ? 8 : 128;
+    const int off = dt == LM_Q4_0 ? 8 : dt == LM_Q8_0 ? 128 : 0;
     for (int t = 0; t < nt; t++) {
         const uint8_t *x = xt[t];
         const int8_t *xq = (const int8_t *)x;
@@ -175,7 +190,7 @@ LM_INLINE void lm_qgroup_dot(float out[][LM_QROWS], const uint8_t *restrict g, c
         const int32_t *xs = (const int32_t *)(x + K + nb * 4);
         float acc[LM_QROWS] = { 0 };
         for (int b = 0; b < nb; b++) {
-            const uint8_t *blk = g + (size_t)b * gb, *qs = blk + LM_QSCALES_BYTES;
+            const uint8_t *blk = g + lm_qblock_offset(dt, (size_t)b), *qs = blk + LM_QSCALES_BYTES;
             int32_t dot[LM_QROWS];
             for (int r = 0; r < LM_QROWS; r++)
                 dot[r] = -off * xs[b];
@@ -183,16 +198,26 @@ LM_INLINE void lm_qgroup_dot(float out[][LM_QROWS], const uint8_t *restrict g, c
                 /* Input dword k pairs with chunk k (q8_0), or with chunk k % 4's
                  * low (k < 4) or high nibbles (q4_0). */
                 const int8_t *xk = xq + b * 32 + 4 * k;
-                const uint8_t *chunk = qs + 64 * (dt == LM_Q4_0 ? k % 4 : k);
+                const uint8_t *chunk = qs + 64 * (dt == LM_Q8_0 ? k : k % 4);
                 for (int r = 0; r < LM_QROWS; r++)
                     for (int i = 0; i < 4; i++) {
                         int q = chunk[4 * r + i];
-                        if (dt == LM_Q4_0)
+                        if (dt != LM_Q8_0)
                             q = k < 4 ? q & 15 : q >> 4;
                         dot[r] += q * xk[i];
                     }
             }
             for (int r = 0; r < LM_QROWS; r++) {
+                if (dt == LM_Q4_K8) {
+                    const uint8_t *head = lm_q4k8_header(blk, (size_t)b);
+                    uint16_t ds, dm;
+                    memcpy(&ds, head + 2 * r, 2);
+                    memcpy(&dm, head + 2 * LM_QROWS + 2 * r, 2);
+                    const float sw = lm_f16_to_f32(ds) * (float)blk[r], mw = lm_f16_to_f32(dm) * (float)blk[LM_QROWS + r];
+                    acc[r] = fmaf((float)dot[r], sw * xd[b], acc[r]);
+                    acc[r] = fmaf(-mw, xd[b] * (float)xs[b], acc[r]);
+                    continue;
+                }
                 uint16_t h;
                 memcpy(&h, blk + 2 * r, 2);
                 acc[r] = fmaf((float)dot[r], lm_f16_to_f32(h) * xd[b], acc[r]);
@@ -232,8 +257,9 @@ LM_INLINE void lm_linear_quant_task(const lm_linear_args *a, const float *x, flo
         block0 += pblocks;
         for (int r0 = b * BLOCK_ROWS; r0 < e * BLOCK_ROWS && r0 < out; r0 += LM_QROWS) {
             const int nr = out - r0 < LM_QROWS ? out - r0 : LM_QROWS;
-            const uint8_t *g = lm_qgroup_block(a->w[p], dt, (size_t)K, (size_t)r0, 0);
-            const uint8_t *gu = swiglu ? lm_qgroup_block(a->w[1], dt, (size_t)K, (size_t)r0, 0) : NULL;
+            const size_t group = (size_t)r0 / LM_QROWS * lm_qgroup_bytes(dt, (size_t)K);
+            const uint8_t *g = (const uint8_t *)a->w[p] + group;
+            const uint8_t *gu = swiglu ? (const uint8_t *)a->w[1] + group : NULL;
             for (int t0 = 0; t0 < n; t0 += LM_QTILE) {
                 const int nt = n - t0 < LM_QTILE ? n - t0 : LM_QTILE;
                 const uint8_t *xt[LM_QTILE];

@@ -30,6 +30,7 @@ static const char *slot_dtype_name(lm_dtype t)
     case LM_F16: return "f16";
     case LM_Q8_0: return "q8_0";
     case LM_Q4_0: return "q4_0";
+    case LM_Q4_K8: return "q4_k8";
     }
     return "?";
 }
@@ -130,7 +131,7 @@ static void check_slot(const lm_weight_desc *w, const lm_checkpoint *ck, unsigne
     if (!is_float_source(t->dtype))
         add_problem(p, "tensor '%s' has unsupported dtype %s (expected F32, BF16 or F16)",
                     w->hf_name, lm_st_dtype_name(t->dtype));
-    if ((w->dtype == LM_Q8_0 || w->dtype == LM_Q4_0) && w->shape[w->ndim - 1] % LM_Q8_BLOCK != 0)
+    if (lm_dtype_is_quantized(w->dtype) && w->shape[w->ndim - 1] % LM_Q8_BLOCK != 0)
         add_problem(p, "tensor '%s' cannot be quantized to %s: last dimension %" PRId64
                        " is not a multiple of %d",
                     w->hf_name, slot_dtype_name(w->dtype), w->shape[w->ndim - 1], LM_Q8_BLOCK);
@@ -206,6 +207,93 @@ static void quantize_q4_0(unsigned char *dst, const float *x, size_t n)
     }
 }
 
+/* q4_k8's fit of one 32-block: x ~ scale * q - minv for q in [0, 15], minv
+ * >= 0 (the block's minimum, or 0 when every value is positive). Tries 9
+ * steps around (max - min) / 15 (llama.cpp's k-quants search a similar
+ * range), each time solving the least squares for scale and min given the
+ * q it rounds to, and keeps the one of least squared error. */
+static void fit_q4k8_block(const float *x, float *scale, float *minv)
+{
+    float lo = x[0], hi = x[0], sx = 0.0f, sxx = 0.0f;
+    for (int i = 0; i < 32; i++) {
+        lo = fminf(lo, x[i]);
+        hi = fmaxf(hi, x[i]);
+        sx += x[i];
+        sxx += x[i] * x[i];
+    }
+    lo = fminf(lo, 0.0f);
+    *scale = (hi - lo) / 15.0f;
+    *minv = -lo;
+    if (!(hi > lo))
+        return;
+    float best = INFINITY;
+    for (int step = 0; step <= 8; step++) {
+        const float iscale = (14.0f + 0.25f * (float)step) / (hi - lo);
+        float sq = 0.0f, sqq = 0.0f, sqx = 0.0f;
+        for (int i = 0; i < 32; i++) {
+            const float q = fminf(15.0f, fmaxf(0.0f, rintf((x[i] - lo) * iscale)));
+            sq += q;
+            sqq += q * q;
+            sqx += q * x[i];
+        }
+        const float den = 32.0f * sqq - sq * sq;
+        if (den <= 0.0f)
+            continue;
+        float a = (32.0f * sqx - sq * sx) / den, c = (sx - a * sq) / 32.0f;
+        if (c > 0.0f) { /* the min must not rise above 0 */
+            c = 0.0f;
+            a = sqx / sqq;
+        }
+        if (!(a > 0.0f))
+            continue;
+        /* sum (a q + c - x)^2, from the sums */
+        const float err = a * a * sqq + 2.0f * a * c * sq - 2.0f * a * sqx + 32.0f * c * c - 2.0f * c * sx + sxx;
+        if (err < best) {
+            best = err;
+            *scale = a;
+            *minv = -c;
+        }
+    }
+}
+
+/* One row of n floats (n % 32 == 0) into q4_k8 row blocks as core/model.h
+ * lays them out: per super-block of up to 8 blocks, each block's fit, the
+ * scales and mins in 8-bit steps of the super-block's f16 ds and dm, then
+ * q = round((x + dm * mn) / (ds * sc)) in [0, 15]. */
+static void quantize_q4_k8(unsigned char *dst, const float *x, size_t n)
+{
+    const size_t nb = n / 32;
+    for (size_t s0 = 0; s0 < nb; s0 += LM_Q4K8_SUPER) {
+        const size_t count = nb - s0 < LM_Q4K8_SUPER ? nb - s0 : LM_Q4K8_SUPER;
+        float scale[LM_Q4K8_SUPER], minv[LM_Q4K8_SUPER], smax = 0.0f, mmax = 0.0f;
+        for (size_t b = 0; b < count; b++) {
+            fit_q4k8_block(x + (s0 + b) * 32, &scale[b], &minv[b]);
+            smax = fmaxf(smax, scale[b]);
+            mmax = fmaxf(mmax, minv[b]);
+        }
+        const uint16_t dsh = lm_f32_to_f16(smax / 255.0f), dmh = lm_f32_to_f16(mmax / 255.0f);
+        const float ds = lm_f16_to_f32(dsh), dm = lm_f16_to_f32(dmh);
+        for (size_t b = 0; b < count; b++) {
+            const float *xb = x + (s0 + b) * 32;
+            unsigned char *o = dst + (s0 + b) * LM_Q4K8_BLOCK_BYTES;
+            const float sc = ds > 0.0f ? fminf(255.0f, rintf(scale[b] / ds)) : 0.0f;
+            const float mn = dm > 0.0f ? fminf(255.0f, rintf(minv[b] / dm)) : 0.0f;
+            const float s_eff = ds * sc, m_eff = dm * mn;
+            memcpy(o, &dsh, 2);
+            memcpy(o + 2, &dmh, 2);
+            o[4] = (unsigned char)sc;
+            o[5] = (unsigned char)mn;
+            int q[32];
+            for (int i = 0; i < 32; i++) {
+                const float v = s_eff > 0.0f ? rintf((xb[i] + m_eff) / s_eff) : 0.0f;
+                q[i] = v < 0.0f ? 0 : v > 15.0f ? 15 : (int)v;
+            }
+            for (int j = 0; j < 16; j++)
+                o[6 + j] = (unsigned char)(q[j] | q[j + 16] << 4);
+        }
+    }
+}
+
 /* Converts n source elements into dst as float slot dtype t. */
 static void convert(void *dst, lm_dtype t, const unsigned char *src, lm_st_dtype st, size_t n)
 {
@@ -236,8 +324,10 @@ static void convert(void *dst, lm_dtype t, const unsigned char *src, lm_st_dtype
 static void quantize_groups(uint8_t *dst, lm_dtype t, const unsigned char *src, lm_st_dtype st, size_t rows,
                             size_t K, size_t g0, size_t g1, float *row, uint8_t *blocks)
 {
-    const size_t row_bytes = K / 32 * (t == LM_Q4_0 ? LM_Q4_BLOCK_BYTES : LM_Q8_BLOCK_BYTES);
-    const size_t group_bytes = K / 32 * lm_qgroup_block_bytes(t);
+    const size_t row_bytes = K / 32 * (t == LM_Q4_K8 ? LM_Q4K8_BLOCK_BYTES
+                                       : t == LM_Q4_0 ? LM_Q4_BLOCK_BYTES
+                                                      : LM_Q8_BLOCK_BYTES);
+    const size_t group_bytes = lm_qgroup_bytes(t, K);
     const size_t esz = lm_st_dtype_size(st);
     for (size_t g = g0; g < g1; g++) {
         const uint8_t *ptrs[LM_QROWS];
@@ -245,7 +335,9 @@ static void quantize_groups(uint8_t *dst, lm_dtype t, const unsigned char *src, 
         for (size_t r = g * LM_QROWS; r < rows && nr < LM_QROWS; r++, nr++) {
             uint8_t *b = blocks + (size_t)nr * row_bytes;
             load_f32(row, src + r * K * esz, st, K);
-            if (t == LM_Q4_0)
+            if (t == LM_Q4_K8)
+                quantize_q4_k8(b, row, K);
+            else if (t == LM_Q4_0)
                 quantize_q4_0(b, row, K);
             else
                 quantize_q8_0(b, row, K);
@@ -359,7 +451,8 @@ static size_t slot_bytes(const lm_weight_desc *w)
     case LM_BF16:
     case LM_F16: return rows * K * 2;
     case LM_Q8_0:
-    case LM_Q4_0: return lm_qweight_bytes(w->dtype, rows, K);
+    case LM_Q4_0:
+    case LM_Q4_K8: return lm_qweight_bytes(w->dtype, rows, K);
     }
     return 0;
 }
@@ -530,7 +623,7 @@ static int quantizes(const lm_model_desc *d, const lm_checkpoint *ck)
 {
     for (int i = 0; i < d->n_weights; i++) {
         const lm_weight_desc *w = &d->weights[i];
-        if ((w->dtype == LM_Q8_0 || w->dtype == LM_Q4_0) && !binds_in_place(w, lm_checkpoint_find(ck, w->hf_name)))
+        if (lm_dtype_is_quantized(w->dtype) && !binds_in_place(w, lm_checkpoint_find(ck, w->hf_name)))
             return 1;
     }
     return 0;

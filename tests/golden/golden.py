@@ -131,7 +131,7 @@ def main(argv=None):
     ap.add_argument("--gen", type=int, default=32)
     ap.add_argument("--reference", default=DEFAULT_REFERENCE,
                     help="PyTorch reference script with qwen3_ref.py's command line")
-    ap.add_argument("--build-dtype", choices=["q8_0", "q4_0"],
+    ap.add_argument("--build-dtype", choices=["q8_0", "q4_0", "q4_k8"],
                     help="compile the weights to this dtype (quantized at load) while the reference "
                          "uses the checkpoint's; then greedy ids may differ, and the test checks "
                          "--tol and --min-top1 instead")

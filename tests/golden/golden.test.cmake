@@ -117,6 +117,12 @@ if(LMCC_PYTHON3)
   # and 1.0), so top-1 says little here.
   lmcc_golden_quantized(qwen3-tiny qwen3_ref.py q4_0 "" --tol 0.6 --min-top1 0.4)
   lmcc_golden_quantized(qwen1-tiny qwen1_ref.py q4_0 "" --tol 2.5 --min-top1 0.35)
+  # q4_k8 (lmcc's k-quant-like 4-bit type: a scale and a min per 32, in
+  # 8-bit steps of a per-256 pair), the same way, with the int8 inputs:
+  # measured qwen3-tiny max 0.35 (mean 0.042; q4_0 0.053), top-1 0.53;
+  # qwen1-tiny max 1.26 (mean 0.207; q4_0 0.282), top-1 0.67 (q4_0 0.50).
+  lmcc_golden_quantized(qwen3-tiny qwen3_ref.py q4_k8 "" --tol 0.5 --mean-tol 0.05 --min-top1 0.4)
+  lmcc_golden_quantized(qwen1-tiny qwen1_ref.py q4_k8 "" --tol 1.8 --mean-tol 0.25 --min-top1 0.5)
   # And exactness: against the reference run on the checkpoint quantized and
   # dequantized by an independent NumPy implementation of GGUF's q8_0 and
   # q4_0 (tests/golden/quantize_ref.py), each linear's input quantized to

@@ -35,10 +35,24 @@ static void *make_weight(lm_dtype dt, int rows, int K, uint64_t *s)
 {
     size_t n = (size_t)rows * (size_t)K;
     if (lm_dtype_is_quantized(dt)) {
-        const size_t bb = dt == LM_Q8_0 ? LM_Q8_BLOCK_BYTES : LM_Q4_BLOCK_BYTES;
+        const size_t bb = dt == LM_Q8_0 ? LM_Q8_BLOCK_BYTES : dt == LM_Q4_0 ? LM_Q4_BLOCK_BYTES : LM_Q4K8_BLOCK_BYTES;
         uint8_t *blocks = malloc(n / 32 * bb);
+        uint16_t ds = 0, dm = 0;
         for (size_t b = 0; b < n / 32; b++) {
             uint8_t *blk = blocks + b * bb;
+            if (dt == LM_Q4_K8) { /* ds, dm per super-block of a row; sc, mn, nibbles per block */
+                if (b % ((size_t)K / 32) % LM_Q4K8_SUPER == 0) {
+                    ds = lm_f32_to_f16(0.0005f + 0.001f * fabsf(rnd(s)));
+                    dm = lm_f32_to_f16(0.0002f + 0.001f * fabsf(rnd(s)));
+                }
+                memcpy(blk, &ds, 2);
+                memcpy(blk + 2, &dm, 2);
+                blk[4] = (uint8_t)(128.0f + 127.0f * rnd(s));
+                blk[5] = (uint8_t)(128.0f + 127.0f * rnd(s));
+                for (int i = 0; i < 16; i++)
+                    blk[6 + i] = (uint8_t)((int)(8.0f + 7.99f * rnd(s)) | (int)(8.0f + 7.99f * rnd(s)) << 4);
+                continue;
+            }
             uint16_t d = lm_f32_to_f16(dt == LM_Q8_0 ? 0.001f + 0.01f * fabsf(rnd(s)) : 0.01f + 0.1f * fabsf(rnd(s)));
             memcpy(blk, &d, 2);
             if (dt == LM_Q8_0)
@@ -49,7 +63,7 @@ static void *make_weight(lm_dtype dt, int rows, int K, uint64_t *s)
                     blk[2 + i] = (uint8_t)((int)(8.0f + 7.99f * rnd(s)) | (int)(8.0f + 7.99f * rnd(s)) << 4);
         }
         uint8_t *w = malloc(lm_qweight_bytes(dt, (size_t)rows, (size_t)K));
-        const size_t row_bytes = (size_t)K / 32 * bb, group_bytes = (size_t)K / 32 * lm_qgroup_block_bytes(dt);
+        const size_t row_bytes = (size_t)K / 32 * bb, group_bytes = lm_qgroup_bytes(dt, (size_t)K);
         for (int g = 0; g * LM_QROWS < rows; g++) {
             const uint8_t *ptrs[LM_QROWS];
             int nr = rows - g * LM_QROWS < LM_QROWS ? rows - g * LM_QROWS : LM_QROWS;
@@ -213,6 +227,7 @@ static void run_all_x(lm_dtype dt, int xbf16)
                 { dt, ns[i], 128, 36, 40, 1, 1, 0, LM_LINEAR_PLAIN, xbf16 },
                 { dt, ns[i], 128, 64, 0, 0, 0, 1, LM_LINEAR_PLAIN, xbf16 },
                 { dt, ns[i], 96, 72, 0, 1, 0, 0, LM_LINEAR_SWIGLU, xbf16 },
+                { dt, ns[i], 320, 40, 0, 1, 0, 0, LM_LINEAR_PLAIN, xbf16 },
             };
             for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
                 run_case(&cases[k], threads);
@@ -261,6 +276,14 @@ static void test_linear_q4_0(void **state)
     run_all(LM_Q4_0);
 }
 
+/* q4_k8: scales and mins per block in super-blocks of 8 (K = 320: one
+ * whole and one partial; the others partial only). */
+static void test_linear_q4_k8(void **state)
+{
+    (void)state;
+    run_all(LM_Q4_K8);
+}
+
 /* The 16-row interleaving (core/qlayout.h) against blocks written by hand:
  * q4_0's nibble order within a block and q8_0's offset quants, for every
  * row of a group and a padded last group. */
@@ -307,6 +330,48 @@ static void test_qlayout(void **state)
     }
 }
 
+/* q4_k8's interleaving against blocks written by hand: 10 blocks a row
+ * (a whole super-block of 8 and a partial one), 17 rows (a padded group):
+ * weight = ds * sc * q - dm * mn with each super-block's own ds and dm. */
+static void test_qlayout_q4_k8(void **state)
+{
+    (void)state;
+    enum { ROWS = 17, K = 320, NB = K / 32 };
+    static uint8_t rows[ROWS][NB * LM_Q4K8_BLOCK_BYTES];
+    for (int r = 0; r < ROWS; r++)
+        for (int b = 0; b < NB; b++) {
+            uint8_t *blk = rows[r] + b * LM_Q4K8_BLOCK_BYTES;
+            const uint16_t ds = lm_f32_to_f16(0.25f * (float)(r + 1 + b / LM_Q4K8_SUPER));
+            const uint16_t dm = lm_f32_to_f16(0.5f * (float)(b / LM_Q4K8_SUPER + 1));
+            memcpy(blk, &ds, 2);
+            memcpy(blk + 2, &dm, 2);
+            blk[4] = (uint8_t)(b + 1);
+            blk[5] = (uint8_t)(2 * r);
+            for (int j = 0; j < 16; j++)
+                blk[6 + j] = (uint8_t)(j | (15 - j) << 4);
+        }
+    uint8_t *packed = malloc(lm_qweight_bytes(LM_Q4_K8, ROWS, K));
+    assert_int_equal(lm_qweight_bytes(LM_Q4_K8, ROWS, K), 2 * (2 * 64 + NB * 288));
+    for (int g = 0; g < 2; g++) {
+        const uint8_t *ptrs[LM_QROWS];
+        const int nr = g == 0 ? LM_QROWS : ROWS - LM_QROWS;
+        for (int r = 0; r < nr; r++)
+            ptrs[r] = rows[g * LM_QROWS + r];
+        lm_qgroup_pack(packed + (size_t)g * lm_qgroup_bytes(LM_Q4_K8, K), ptrs, nr, LM_Q4_K8, K);
+    }
+    for (int r = 0; r < 2 * LM_QROWS; r++)
+        for (int k = 0; k < K; k++) {
+            const int b = k / 32, j = k % 32, q = j < 16 ? j : 15 - (j - 16);
+            const float want = r >= ROWS ? 0.0f
+                                         : 0.25f * (float)(r + 1 + b / LM_Q4K8_SUPER) * (float)(b + 1) * (float)q -
+                                               0.5f * (float)(b / LM_Q4K8_SUPER + 1) * (float)(2 * r);
+            const float got = lm_qweight_at(packed, LM_Q4_K8, K, (size_t)r, (size_t)k);
+            if (got != want)
+                fail_msg("q4_k8 row %d col %d: got %g, want %g", r, k, got, want);
+        }
+    free(packed);
+}
+
 /* The softmax's vector exponential against libm over [-100, 0]: within
  * 4e-7 relative (about 3 ulp) where expf is normal, and 0 below -87. */
 static void test_exp16_nonpos(void **state)
@@ -342,7 +407,9 @@ int main(void)
         cmocka_unit_test(test_linear_f16),
         cmocka_unit_test(test_linear_q8_0),
         cmocka_unit_test(test_linear_q4_0),
+        cmocka_unit_test(test_linear_q4_k8),
         cmocka_unit_test(test_qlayout),
+        cmocka_unit_test(test_qlayout_q4_k8),
         cmocka_unit_test(test_exp16_nonpos),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -76,9 +76,9 @@ function M.matmul_kernel(e)
     or '"f32-fma"'
 end
 
--- q8_0 and q4_0 weights take their input quantized to int8 (linear_quant.h).
+-- q8_0, q4_0 and q4_k8 weights take their input quantized to int8 (linear_quant.h).
 function M.quantized(e)
-  return e.dtype == "q8_0" or e.dtype == "q4_0"
+  return e.dtype == "q8_0" or e.dtype == "q4_0" or e.dtype == "q4_k8"
 end
 
 function M.emit(node, e)
