@@ -25,6 +25,14 @@ LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, 
     lm_rope_cs cs = { .pos = -1 };
     if (rot)
         lm_rope_table(inv, rot, a->rope_base, &a->rope_scaling);
+    /* A batch's rows of each head, keys and values, resident first: one
+     * call each instead of a page fault per 4 KiB (perf on a 512-token
+     * prefill: the kernel's fault path 5.1% -> 2.6-3.0% of the samples). */
+    if (a->n >= 16)
+        for (int h = tid; h < KVH; h += nthreads) {
+            lm_kv_populate(kc, (size_t)h * CTX + (size_t)a->pos, a->n, D, kv16);
+            lm_kv_populate(vc, (size_t)h * CTX + (size_t)a->pos, a->n, D, kv16);
+        }
     for (int item = tid; item < a->n * KVH; item += nthreads) {
         int t = item / KVH, h = item % KVH, p = a->pos + t;
         const size_t slot = (size_t)h * CTX + (size_t)p;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../core/dtype.h"
+#include "../core/pages.h"
 #include "base.h"
 #include "norm.h"
 #include "rope.h"
@@ -93,6 +94,15 @@ LM_INLINE void lm_kv_prefetch_row(const void *row, int D, int kv16)
 LM_INLINE float *lm_kv_values(const lm_attn_args *a, int KVH, int CTX, int D, int kv16)
 {
     return a->cache + (size_t)KVH * CTX * D / (kv16 ? 2 : 1);
+}
+
+/* Rows [row, row + n) of a cache region (keys or values of one head) made
+ * resident in one call before a batch writes them, instead of a page
+ * fault per 4 KiB. */
+LM_INLINE void lm_kv_populate(const float *base, size_t row, int n, int D, int kv16)
+{
+    const size_t esz = kv16 ? 2 : 4;
+    lm_pages_populate_write((char *)base + row * (size_t)D * esz, (size_t)n * (size_t)D * esz);
 }
 
 /* One head's key or query as attention uses it: normalized (or copied)
