@@ -41,3 +41,10 @@ add_test(NAME commands.weight_cache
     ${CMAKE_BINARY_DIR}/commands/weight_cache
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(commands.weight_cache PROPERTIES TIMEOUT 120 LABELS commands)
+
+# scripts/bench-vs-llamacpp.sh's refusals (its runs need the user's
+# llama.cpp builds).
+add_test(NAME commands.bench_vs
+  COMMAND bash ${CMAKE_SOURCE_DIR}/tests/commands/bench_vs.sh ${CMAKE_BINARY_DIR}/commands/bench_vs
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(commands.bench_vs PROPERTIES TIMEOUT 60 LABELS commands)
