@@ -229,13 +229,24 @@ static void fit_q4k8_block(const float *x, float *scale, float *minv)
     float best = INFINITY;
     for (int step = 0; step <= 8; step++) {
         const float iscale = (14.0f + 0.25f * (float)step) / (hi - lo);
-        float sq = 0.0f, sqq = 0.0f, sqx = 0.0f;
-        for (int i = 0; i < 32; i++) {
-            const float q = fminf(15.0f, fmaxf(0.0f, rintf((x[i] - lo) * iscale)));
-            sq += q;
-            sqq += q * q;
-            sqx += q * x[i];
+        /* The q, then their sums as 16 lane pairs and a tree: loops the
+         * compiler vectorizes (one serial chain of 32 made the q4_k8 fit
+         * 3 times q4_0's whole quantizing). */
+        float q[32], s1[16], s2[16], s3[16];
+        for (int i = 0; i < 32; i++)
+            q[i] = fminf(15.0f, fmaxf(0.0f, rintf((x[i] - lo) * iscale)));
+        for (int i = 0; i < 16; i++) {
+            s1[i] = q[i] + q[i + 16];
+            s2[i] = q[i] * q[i] + q[i + 16] * q[i + 16];
+            s3[i] = q[i] * x[i] + q[i + 16] * x[i + 16];
         }
+        for (int w = 8; w >= 1; w /= 2)
+            for (int i = 0; i < w; i++) {
+                s1[i] += s1[i + w];
+                s2[i] += s2[i + w];
+                s3[i] += s3[i + w];
+            }
+        const float sq = s1[0], sqq = s2[0], sqx = s3[0];
         const float den = 32.0f * sqq - sq * sq;
         if (den <= 0.0f)
             continue;
