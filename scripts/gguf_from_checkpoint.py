@@ -58,8 +58,8 @@ def tensors(ckpt):
 
 def byte_level_vocab(vocab_size):
     """A vocabulary for a checkpoint without tokenizer.json (lmcc synth's):
-    GPT-2's 256 byte tokens, so that any text tokenizes, then up to 1000
-    pairs of them with their merges (llama.cpp refuses a BPE without
+    GPT-2's 256 byte tokens, so that any text tokenizes, then the pairs of
+    lowercase letters with their merges (llama.cpp refuses a BPE without
     merges), then placeholders up to the model's vocabulary size."""
     keep = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
     chars, extra = {}, 0
@@ -70,12 +70,11 @@ def byte_level_vocab(vocab_size):
             chars[byte] = chr(256 + extra)
             extra += 1
     vocab = {chars[b]: b for b in range(256)}
-    merges = []
-    for i in range(min(1000, max(0, vocab_size - 256))):
-        a, b = chars[ord("a") + i % 26], chars[ord("a") + i // 26 % 26] if i < 676 else chars[i % 256]
-        if a + b not in vocab:
-            vocab[a + b] = len(vocab)
-            merges.append(f"{a} {b}")
+    letters = [chars[c] for c in range(ord("a"), ord("z") + 1)]
+    pairs = [(a, b) for a in letters for b in letters][: max(0, vocab_size - 256)]
+    for a, b in pairs:
+        vocab[a + b] = len(vocab)
+    merges = [f"{a} {b}" for a, b in pairs]
     return {"model": {"type": "BPE", "vocab": vocab, "merges": merges}}
 
 

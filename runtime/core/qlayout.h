@@ -48,6 +48,13 @@ static inline int lm_dtype_is_quantized(lm_dtype dt)
     return dt == LM_Q8_0 || dt == LM_Q4_0 || dt == LM_Q4_K8;
 }
 
+/* Bytes of one row's 32-block before interleaving: GGUF's for q8_0 and
+ * q4_0, core/model.h's for q4_k8. */
+static inline size_t lm_qrow_block_bytes(lm_dtype dt)
+{
+    return dt == LM_Q4_K8 ? LM_Q4K8_BLOCK_BYTES : dt == LM_Q4_0 ? LM_Q4_BLOCK_BYTES : LM_Q8_BLOCK_BYTES;
+}
+
 static inline size_t lm_qgroup_block_bytes(lm_dtype dt)
 {
     return dt == LM_Q8_0 ? LM_Q8_GROUP_BLOCK_BYTES : LM_Q4_GROUP_BLOCK_BYTES;
@@ -82,10 +89,11 @@ static inline const uint8_t *lm_qgroup_block(const void *w, lm_dtype dt, size_t 
     return (const uint8_t *)w + (r / LM_QROWS) * lm_qgroup_bytes(dt, K) + lm_qblock_offset(dt, b);
 }
 
-/* q4_k8: the header (ds[16], dm[16]) of the super-block holding group block g. */
-static inline const uint8_t *lm_q4k8_header(const uint8_t *group_block, size_t b)
+/* q4_k8: the header (ds[16], dm[16]) of the super-block holding block b,
+ * whose group block starts at group_block. */
+static inline uint8_t *lm_q4k8_header(const uint8_t *group_block, size_t b)
 {
-    return group_block - LM_Q4K8_HEADER_BYTES - b % LM_Q4K8_SUPER * LM_Q4_GROUP_BLOCK_BYTES;
+    return (uint8_t *)group_block - LM_Q4K8_HEADER_BYTES - b % LM_Q4K8_SUPER * LM_Q4_GROUP_BLOCK_BYTES;
 }
 
 /* Element k of row r, as f32. */
@@ -96,25 +104,18 @@ static inline float lm_qweight_at(const void *w, lm_dtype dt, size_t K, size_t r
     uint16_t h;
     memcpy(&h, g + 2 * lane, 2);
     const uint8_t *q = g + LM_QSCALES_BYTES;
-    int v;
-    if (dt == LM_Q4_K8) {
-        const uint8_t *head = lm_q4k8_header(g, k / 32);
-        uint16_t ds, dm;
-        memcpy(&ds, head + 2 * lane, 2);
-        memcpy(&dm, head + 2 * LM_QROWS + 2 * lane, 2);
-        const size_t i = e % 16;
-        const uint8_t byte = q[(i / 4) * 64 + lane * 4 + i % 4];
-        const int nib = e < 16 ? byte & 15 : byte >> 4;
-        return lm_f16_to_f32(ds) * (float)g[lane] * (float)nib - lm_f16_to_f32(dm) * (float)g[LM_QROWS + lane];
-    }
-    if (dt == LM_Q8_0) {
-        v = (int)q[(e / 4) * 64 + lane * 4 + e % 4] - 128;
-    } else {
-        const size_t i = e % 16;
-        const uint8_t byte = q[(i / 4) * 64 + lane * 4 + i % 4];
-        v = (e < 16 ? byte & 15 : byte >> 4) - 8;
-    }
-    return lm_f16_to_f32(h) * (float)v;
+    if (dt == LM_Q8_0)
+        return lm_f16_to_f32(h) * (float)((int)q[(e / 4) * 64 + lane * 4 + e % 4] - 128);
+    const size_t i = e % 16;
+    const uint8_t byte = q[(i / 4) * 64 + lane * 4 + i % 4];
+    const int nib = e < 16 ? byte & 15 : byte >> 4;
+    if (dt == LM_Q4_0)
+        return lm_f16_to_f32(h) * (float)(nib - 8);
+    const uint8_t *head = lm_q4k8_header(g, k / 32);
+    uint16_t ds, dm;
+    memcpy(&ds, head + 2 * lane, 2);
+    memcpy(&dm, head + 2 * LM_QROWS + 2 * lane, 2);
+    return lm_f16_to_f32(ds) * (float)g[lane] * (float)nib - lm_f16_to_f32(dm) * (float)g[LM_QROWS + lane];
 }
 
 /* Interleaves up to 16 rows of row blocks (rows[r]: K / 32 blocks of row
@@ -124,7 +125,7 @@ static inline void lm_qgroup_pack(uint8_t *dst, const uint8_t *const rows[LM_QRO
                                   size_t K)
 {
     const size_t gb = lm_qgroup_block_bytes(dt);
-    const size_t src_bytes = dt == LM_Q4_K8 ? LM_Q4K8_BLOCK_BYTES : dt == LM_Q4_0 ? LM_Q4_BLOCK_BYTES : LM_Q8_BLOCK_BYTES;
+    const size_t src_bytes = lm_qrow_block_bytes(dt);
     const size_t head = dt == LM_Q4_K8 ? 6 : 2; /* bytes before a row block's quants */
     const int chunks = dt == LM_Q8_0 ? 8 : 4;
     memset(dst, 0, lm_qgroup_bytes(dt, K));
@@ -135,7 +136,7 @@ static inline void lm_qgroup_pack(uint8_t *dst, const uint8_t *const rows[LM_QRO
         for (int r = 0; r < nrows; r++) {
             const uint8_t *blk = rows[r] + b * src_bytes;
             if (dt == LM_Q4_K8) {
-                uint8_t *h = g - LM_Q4K8_HEADER_BYTES - b % LM_Q4K8_SUPER * gb;
+                uint8_t *h = lm_q4k8_header(g, b);
                 memcpy(h + 2 * r, blk, 2);
                 memcpy(h + 2 * LM_QROWS + 2 * r, blk + 2, 2);
                 g[r] = blk[4];

@@ -207,9 +207,9 @@ LM_INLINE void lm_qgroup_dot(float out[][LM_QROWS], const uint8_t *restrict g, c
                         dot[r] += q * xk[i];
                     }
             }
+            const uint8_t *head = dt == LM_Q4_K8 ? lm_q4k8_header(blk, (size_t)b) : NULL;
             for (int r = 0; r < LM_QROWS; r++) {
                 if (dt == LM_Q4_K8) {
-                    const uint8_t *head = lm_q4k8_header(blk, (size_t)b);
                     uint16_t ds, dm;
                     memcpy(&ds, head + 2 * r, 2);
                     memcpy(&dm, head + 2 * LM_QROWS + 2 * r, 2);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../core/dtype.h"
+#include "../core/pages.h"
 #include "../core/qlayout.h"
 #include "weight_cache.h"
 
@@ -335,9 +336,7 @@ static void convert(void *dst, lm_dtype t, const unsigned char *src, lm_st_dtype
 static void quantize_groups(uint8_t *dst, lm_dtype t, const unsigned char *src, lm_st_dtype st, size_t rows,
                             size_t K, size_t g0, size_t g1, float *row, uint8_t *blocks)
 {
-    const size_t row_bytes = K / 32 * (t == LM_Q4_K8 ? LM_Q4K8_BLOCK_BYTES
-                                       : t == LM_Q4_0 ? LM_Q4_BLOCK_BYTES
-                                                      : LM_Q8_BLOCK_BYTES);
+    const size_t row_bytes = K / 32 * lm_qrow_block_bytes(t);
     const size_t group_bytes = lm_qgroup_bytes(t, K);
     const size_t esz = lm_st_dtype_size(st);
     for (size_t g = g0; g < g1; g++) {
@@ -356,22 +355,6 @@ static void quantize_groups(uint8_t *dst, lm_dtype t, const unsigned char *src, 
         }
         lm_qgroup_pack(dst + g * group_bytes, ptrs, nr, t, K);
     }
-}
-
-/* Maps [src, src + bytes) of the checkpoint in one call instead of one
- * fault per page. */
-static void populate_source(const unsigned char *src, size_t bytes)
-{
-#ifdef MADV_POPULATE_READ
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t lo = (uintptr_t)src & ~(page - 1);
-    uintptr_t hi = (uintptr_t)src + bytes;
-    if (hi > lo)
-        (void)madvise((void *)lo, hi - lo, MADV_POPULATE_READ); /* a hint; older kernels refuse */
-#else
-    (void)src;
-    (void)bytes;
-#endif
 }
 
 /* One thread's piece of a conversion: units [begin, end) of slot data,
@@ -393,12 +376,12 @@ static void *convert_job_run(void *arg)
     const size_t esz = lm_st_dtype_size(j->st);
     if (lm_dtype_is_quantized(j->t)) {
         const size_t r0 = j->begin * LM_QROWS, r1 = j->end * LM_QROWS < j->rows ? j->end * LM_QROWS : j->rows;
-        populate_source(j->src + r0 * j->K * esz, (r1 - r0) * j->K * esz);
+        lm_pages_populate_read(j->src + r0 * j->K * esz, (r1 - r0) * j->K * esz);
         quantize_groups(j->dst, j->t, j->src, j->st, j->rows, j->K, j->begin, j->end, j->row, j->blocks);
         return NULL;
     }
     const size_t n = j->end - j->begin;
-    populate_source(j->src + j->begin * esz, n * esz);
+    lm_pages_populate_read(j->src + j->begin * esz, n * esz);
     convert((char *)j->dst + j->begin * (j->t == LM_F32 ? 4 : 2), j->t, j->src + j->begin * esz, j->st, n);
     return NULL;
 }
@@ -432,7 +415,7 @@ static int convert_parallel(void *dst, lm_dtype t, const unsigned char *src, lm_
         jobs[njobs] = (convert_job){ dst, t, src, st, rows, K, b, units - b < per ? units : b + per, NULL, NULL };
         if (quant) {
             jobs[njobs].row = malloc(K * sizeof(float));
-            jobs[njobs].blocks = malloc(LM_QROWS * (K / 32) * LM_Q8_BLOCK_BYTES);
+            jobs[njobs].blocks = malloc(LM_QROWS * (K / 32) * lm_qrow_block_bytes(t));
             ok = ok && jobs[njobs].row && jobs[njobs].blocks;
         }
     }

@@ -35,7 +35,7 @@ static void *make_weight(lm_dtype dt, int rows, int K, uint64_t *s)
 {
     size_t n = (size_t)rows * (size_t)K;
     if (lm_dtype_is_quantized(dt)) {
-        const size_t bb = dt == LM_Q8_0 ? LM_Q8_BLOCK_BYTES : dt == LM_Q4_0 ? LM_Q4_BLOCK_BYTES : LM_Q4K8_BLOCK_BYTES;
+        const size_t bb = lm_qrow_block_bytes(dt);
         uint8_t *blocks = malloc(n / 32 * bb);
         uint16_t ds = 0, dm = 0;
         for (size_t b = 0; b < n / 32; b++) {
