@@ -1,5 +1,7 @@
 /* What the chat renderers share (chat_template.c dispatches, chat_qwen.c
- * and chat_llama.c render); not part of the public API. */
+ * and chat_llama.c render, chat_strip.c has
+ * the strip they share); not part of
+ * the public API. */
 #ifndef LMRT_TEXT_CHAT_INTERNAL_H
 #define LMRT_TEXT_CHAT_INTERNAL_H
 
