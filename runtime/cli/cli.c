@@ -52,6 +52,8 @@ enum {
     OPT_SEED,
     OPT_SEQUENCES,
     OPT_TOKENIZER,
+    OPT_PERPLEXITY,
+    OPT_CHUNK,
 };
 
 static const struct option long_options[] = {
@@ -68,6 +70,8 @@ static const struct option long_options[] = {
     {"stream", no_argument, NULL, OPT_STREAM},
     {"no-stream", no_argument, NULL, OPT_NO_STREAM},
     {"tokenizer", required_argument, NULL, OPT_TOKENIZER},
+    {"perplexity", required_argument, NULL, OPT_PERPLEXITY},
+    {"chunk", required_argument, NULL, OPT_CHUNK},
     {"max-tokens", required_argument, NULL, 'n'},
     {"temperature", required_argument, NULL, OPT_TEMPERATURE},
     {"top-k", required_argument, NULL, OPT_TOP_K},
@@ -222,6 +226,23 @@ static const char *option_text(int argc, char **argv, int index, int short_opt, 
 /* Which options go together; returns 0 or -1 with the clash in e. */
 static int check_combination(const char *prog, cli_options *o, lm_err *e)
 {
+    if (o->chunk && !o->perplexity_file)
+        return lm_fail(e, "'--chunk' only applies to --perplexity");
+    if (o->perplexity_file) {
+        /* It scores the file's own tokens: nothing is generated or sampled. */
+        const char *bad = o->tokens_text ? "--tokens" : o->prompt_text ? "-p" : o->prompt_file ? "-f"
+                          : o->chat ? "--chat" : o->interactive ? "--interactive"
+                          : o->logits_path ? "--logits" : o->dump_dir ? "--dump" : o->bench ? "--bench"
+                          : o->max_tokens >= 0 ? "-n" : o->num_sequences > 1 ? "--num-return-sequences"
+                          : o->has_temperature || o->has_top_k || o->has_top_p || o->has_min_p ||
+                                    o->has_penalty || o->has_seed
+                              ? "a sampling option"
+                              : NULL;
+        if (bad)
+            return lm_fail(e, "'--perplexity' scores a file and generates nothing; drop '%s'", bad);
+        o->mode = MODE_PERPLEXITY;
+        return 0;
+    }
     int sources = !!o->tokens_text + !!o->prompt_text + !!o->prompt_file;
     if (sources > 1)
         return lm_fail(e, "%s give a prompt; pass only one of '-p' (--prompt), '-f' (--file) "
@@ -266,8 +287,8 @@ static int check_combination(const char *prog, cli_options *o, lm_err *e)
     else if (o->prompt_text || o->prompt_file)
         o->mode = MODE_TEXT;
     else
-        return lm_fail(e, "no prompt given; pass -p TEXT, -f FILE, --chat, --interactive or "
-                          "--tokens 1,2,3 (run '%s --help' for usage)",
+        return lm_fail(e, "no prompt given; pass -p TEXT, -f FILE, --chat, --interactive, "
+                          "--tokens 1,2,3 or --perplexity FILE (run '%s --help' for usage)",
                        prog);
     return 0;
 }
@@ -332,6 +353,12 @@ static int parse_options(const lm_model_desc *d, const char *prog, int argc, cha
             break;
         case OPT_TOKENIZER:
             o->tokenizer_path = optarg;
+            break;
+        case OPT_PERPLEXITY:
+            o->perplexity_file = optarg;
+            break;
+        case OPT_CHUNK:
+            rc = int_option("--chunk", optarg, 2, INT32_MAX, "an integer >= 2", &o->chunk, NULL, e);
             break;
         case 'n':
             rc = int_option("-n/--max-tokens", optarg, 0, INT32_MAX, "a non-negative integer",
@@ -451,6 +478,12 @@ int lm_main(const lm_model_desc *d, int argc, char **argv)
     if (parsed < 0) {
         lm_print_error(prog, &e);
         return EXIT_USAGE;
+    }
+    if (o.mode == MODE_PERPLEXITY) {
+        int status = cli_run_perplexity(d, &o, &e);
+        if (status != 0)
+            lm_print_error(prog, &e);
+        return status;
     }
     if (o.mode != MODE_TOKENS) {
         int status = cli_run_text(d, &o, prog, &e);

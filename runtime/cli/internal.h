@@ -5,6 +5,7 @@
  *   help.c      --help and --version text
  *   tokens.c    --tokens: ids in, ids out
  *   text.c      -p/-f completion, --chat and --interactive REPLs
+ *   perplexity.c --perplexity: a file's mean negative log-likelihood
  *   report.c    one prompt's diagnostics: --logits, --dump, timing, the
  *               --bench JSON object, --stats lines */
 #ifndef LMRT_CLI_INTERNAL_H
@@ -25,7 +26,7 @@
 #define DEFAULT_MAX_TOKENS 16
 #define DEFAULT_INTERACTIVE_TOKENS 128
 
-typedef enum cli_mode { MODE_NONE, MODE_TOKENS, MODE_TEXT, MODE_CHAT, MODE_INTERACTIVE } cli_mode;
+typedef enum cli_mode { MODE_NONE, MODE_TOKENS, MODE_TEXT, MODE_CHAT, MODE_INTERACTIVE, MODE_PERPLEXITY } cli_mode;
 
 typedef struct cli_options {
     const char *model_dir;      /* the checkpoint directory (-m, resolved) */
@@ -34,6 +35,8 @@ typedef struct cli_options {
     const char *prompt_text;  /* -p */
     const char *prompt_file;  /* -f */
     const char *tokenizer_path;
+    const char *perplexity_file; /* --perplexity FILE */
+    int chunk;                   /* --chunk N; 0: the context */
     const char *system_text;
     const char *chat_format_name; /* --chat-format NAME, NULL: as the checkpoint's files say */
     lm_chat_format chat_format;   /* NAME parsed, when given */
@@ -78,6 +81,11 @@ lm_sampler *cli_sampler_from_flags(const cli_options *o, lm_sampler_params *p, i
 int cli_run_tokens(const lm_model_desc *d, const cli_options *o, const int32_t *prompt,
                    int n_prompt, lm_err *e);
 int cli_run_text(const lm_model_desc *d, const cli_options *o, const char *prog, lm_err *e);
+int cli_run_perplexity(const lm_model_desc *d, const cli_options *o, lm_err *e);
+
+/* The whole file at path into out, NUL-terminated (what: the option, for
+ * messages). */
+int cli_read_file(const char *what, const char *path, lm_bytes *out, lm_err *e);
 
 /* ---- report.c: one prompt's diagnostics (--tokens, -p, -f) -------------- */
 

@@ -25,11 +25,11 @@ typedef struct text_run {
     int has_first;
 } text_run;
 
-static int read_whole_file(const char *path, lm_bytes *out, lm_err *e)
+int cli_read_file(const char *what, const char *path, lm_bytes *out, lm_err *e)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return lm_fail(e, "-f: cannot open %s: %s", path, strerror(errno));
+        return lm_fail(e, "%s: cannot open %s: %s", what, path, strerror(errno));
     char buf[65536];
     size_t n;
     int rc = 0;
@@ -37,7 +37,7 @@ static int read_whole_file(const char *path, lm_bytes *out, lm_err *e)
         if ((rc = lm_bytes_append(out, buf, n, e)) != 0)
             break;
     if (rc == 0 && ferror(f))
-        rc = lm_fail(e, "-f: cannot read %s: %s", path, strerror(errno));
+        rc = lm_fail(e, "%s: cannot read %s: %s", what, path, strerror(errno));
     fclose(f);
     /* Make text exist and be NUL-terminated even for an empty file. */
     return rc == 0 ? lm_bytes_append(out, "", 0, e) : -1;
@@ -49,7 +49,7 @@ static int text_prepare(text_run *tr, lm_err *e)
 {
     const cli_options *o = tr->o;
     if (o->prompt_file) {
-        if (read_whole_file(o->prompt_file, &tr->first, e) != 0)
+        if (cli_read_file("-f", o->prompt_file, &tr->first, e) != 0)
             return -1;
         tr->has_first = 1;
     } else if (o->prompt_text) {

@@ -9,6 +9,7 @@ Like the references themselves, nothing here comes from lmcc's C code.
 
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -152,6 +153,24 @@ def greedy(logits_of, tokens, n):
     return out
 
 
+def perplexity(logits_of, tokens, chunk):
+    """lmcc's --perplexity scheme (runtime/generate/perplexity.h): tokens in
+    consecutive chunks of `chunk`, each from an empty context, every token
+    but a chunk's first scored; the mean negative log-likelihood in double."""
+    total, scored, chunks = 0.0, 0, 0
+    for c0 in range(0, len(tokens) - 1, chunk):
+        part = tokens[c0:c0 + chunk]
+        if len(part) < 2:
+            break
+        logp = torch.log_softmax(logits_of(part).double(), dim=-1)
+        targets = torch.tensor(part[1:], dtype=torch.int64)
+        total -= logp[:-1].gather(1, targets[:, None]).sum().item()
+        scored += len(part) - 1
+        chunks += 1
+    nll = total / scored
+    return {"chunk": chunk, "chunks": chunks, "scored": scored, "nll": nll, "perplexity": math.exp(nll)}
+
+
 def parse_tokens(text, vocab):
     try:
         ids = [int(t) for t in text.split(",") if t.strip() != ""]
@@ -170,9 +189,12 @@ def main(model_class, prog, description, argv=None):
 
       PROG CKPT --tokens 1,2,3 [--logits OUT.npy] [-n N] [--threads T]
            [--matmul-input f32|bf16] [--kv-dtype f32|bf16] [--int8-inputs]
+           [--perplexity-chunk C]
 
     --logits writes float32 [n_tokens, vocab] logits of every input position.
     -n N prints the N greedily generated ids, comma-separated, on one line.
+    --perplexity-chunk C prints the tokens' perplexity in chunks of C tokens
+    as one JSON object (tokens may be given as @FILE of comma-separated ids).
 
     model_class(ckpt) has .cfg.vocab_size and .logits_for(prompt), which
     returns the function ids -> logits to use for that prompt's logits and
@@ -189,6 +211,8 @@ def main(model_class, prog, description, argv=None):
                     help="round keys and values to bf16 as the KV cache keeps them (lmcc build --kv-dtype bf16)")
     ap.add_argument("--int8-inputs", action="store_true",
                     help="quantize each linear's input to int8 per 32-block first (lmcc's q8_0 and q4_0 builds)")
+    ap.add_argument("--perplexity-chunk", type=int, default=0,
+                    help="print the perplexity of the tokens in chunks of this many (JSON)")
     args = ap.parse_args(argv)
     global MATMUL_INPUT, KV_DTYPE, INT8_INPUTS
     MATMUL_INPUT = args.matmul_input
@@ -198,7 +222,11 @@ def main(model_class, prog, description, argv=None):
         torch.set_num_threads(args.threads)
     try:
         model = model_class(args.ckpt)
-        tokens = parse_tokens(args.tokens, model.cfg.vocab_size)
+        text = args.tokens
+        if text.startswith("@"):
+            with open(text[1:]) as f:
+                text = f.read()
+        tokens = parse_tokens(text, model.cfg.vocab_size)
         if args.n < 0:
             raise ValueError("-n must be >= 0")
         logits_of = model.logits_for(tokens)
@@ -209,6 +237,10 @@ def main(model_class, prog, description, argv=None):
             os.replace(tmp, args.logits)
         if args.n > 0:
             print(",".join(str(i) for i in greedy(logits_of, tokens, args.n)))
+        if args.perplexity_chunk:
+            if args.perplexity_chunk < 2 or len(tokens) < 2:
+                raise ValueError("--perplexity-chunk needs a chunk of at least 2 and at least 2 tokens")
+            print(json.dumps(perplexity(logits_of, tokens, args.perplexity_chunk)))
     except (OSError, ValueError, KeyError, CheckpointError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "core/pool.h"
+#include "generate/perplexity.h"
 #include "generate/sampler.h"
 #include "generate/session.h"
 #include "weights/npy.h"
@@ -361,6 +362,64 @@ static void test_argmax(void **state)
     assert_int_equal(lm_argmax(y, 3), 2);
 }
 
+/* lm_perplexity: chunks from an empty cache, a chunk's first token
+ * unscored, the mean in double; against the toy's own logits. */
+static void test_perplexity_chunks(void **state)
+{
+    (void)state;
+    lm_session *s = open_toy(2);
+    int32_t ids[11];
+    for (int i = 0; i < 11; i++)
+        ids[i] = (int32_t)((i * 5 + 3) % VOCAB);
+    lm_perplexity_result r;
+    lm_err e = {{0}};
+    assert_int_equal(lm_perplexity(s, ids, 11, 4, &r, &e), 0);
+    assert_int_equal(r.chunks, 3);
+    assert_int_equal(r.scored, 3 + 3 + 2);
+    assert_int_equal(n_calls, 3); /* each chunk fits one forward call (batch 4) */
+    assert_int_equal(contract_violations, 0);
+    double total = 0;
+    for (int c0 = 0; c0 < 11; c0 += 4) {
+        int len = 11 - c0 < 4 ? 11 - c0 : 4;
+        float want[4 * VOCAB];
+        expected_logits(ids + c0, 0, len, want);
+        for (int j = 0; j + 1 < len; j++) {
+            double sum = 0;
+            for (int v = 0; v < VOCAB; v++)
+                sum += exp((double)want[j * VOCAB + v]);
+            total += log(sum) - want[j * VOCAB + ids[c0 + j + 1]];
+        }
+    }
+    assert_true(fabs(r.nll - total / 8) < 1e-9);
+    assert_true(fabs(r.perplexity - exp(total / 8)) < 1e-6 * r.perplexity);
+
+    /* A chunk longer than a forward call: two calls for each of 8 tokens. */
+    n_calls = 0;
+    assert_int_equal(lm_perplexity(s, ids, 11, 8, &r, &e), 0);
+    assert_int_equal(r.chunks, 2);
+    assert_int_equal(r.scored, 7 + 2);
+    assert_int_equal(n_calls, 2 + 1);
+
+    /* A last chunk of one token scores nothing and runs nothing. */
+    n_calls = 0;
+    assert_int_equal(lm_perplexity(s, ids, 9, 4, &r, &e), 0);
+    assert_int_equal(r.chunks, 2);
+    assert_int_equal(r.scored, 6);
+    assert_int_equal(n_calls, 2);
+
+    n_calls = 0;
+    assert_int_equal(lm_perplexity(s, ids, 11, 1, &r, &e), -1);
+    assert_non_null(strstr(e.msg, "chunk of 1"));
+    assert_int_equal(lm_perplexity(s, ids, 11, CTX + 1, &r, &e), -1);
+    assert_int_equal(lm_perplexity(s, ids, 1, 4, &r, &e), -1);
+    assert_non_null(strstr(e.msg, "at least 2"));
+    ids[9] = 99;
+    assert_int_equal(lm_perplexity(s, ids, 11, 4, &r, &e), -1);
+    assert_non_null(strstr(e.msg, "token 9 is id 99"));
+    assert_int_equal(n_calls, 0);
+    lm_session_close(s);
+}
+
 /* ---- lm_main in-process ----------------------------------------------- */
 
 /* Runs lm_main with stdout and stderr captured. args ends with NULL. */
@@ -523,10 +582,39 @@ static void test_cli_usage_errors(void **state)
     assert_int_equal(n_calls, 0);
 }
 
+/* "toy -m CKPT a b [c]" is a usage error (exit 2) whose message holds needle. */
+static void expect_usage_error(const char *needle, const char *a, const char *b, const char *c)
+{
+    cli_result r;
+    run_cli(&r, "toy", "-m", ckpt, a, b, c, NULL);
+    expect_status(&r, 2);
+    if (!strstr(r.err, needle))
+        fail_msg("'%s %s %s': stderr lacks \"%s\": %s", a, b, c ? c : "", needle, r.err);
+    assert_int_equal(n_calls, 0);
+}
+
+/* --perplexity scores a file: no prompt, generation or sampling with it. */
+static void test_cli_perplexity_usage(void **state)
+{
+    (void)state;
+    const char *drop = "'--perplexity' scores a file and generates nothing; drop ";
+    expect_usage_error("drop '--tokens'", "--perplexity=x.txt", "--tokens", "1");
+    expect_usage_error(drop, "--perplexity=x.txt", "--temperature", "0.5");
+    expect_usage_error("drop 'a sampling option'", "--perplexity=x.txt", "--seed", "3");
+    expect_usage_error("drop '-n'", "--perplexity=x.txt", "-n", "3");
+    expect_usage_error("drop '-p'", "--perplexity=x.txt", "-p", "hi");
+    expect_usage_error("'--chunk' only applies to --perplexity", "--tokens=1", "--chunk", "4");
+    expect_usage_error("--chunk", "--perplexity=x.txt", "--chunk", "1");
+    expect_usage_error("context holds 16", "--perplexity=x.txt", "--chunk", "17");
+}
+
 static void test_cli_runtime_errors(void **state)
 {
     (void)state;
     cli_result r;
+    run_cli(&r, "toy", "-m", ckpt, "--perplexity", "/nonexistent/file.txt", NULL);
+    expect_status(&r, 1);
+    assert_non_null(strstr(r.err, "--perplexity: cannot open /nonexistent/file.txt"));
     run_cli(&r, "toy", "-m", ckpt, "--tokens", "1,99", NULL);
     expect_status(&r, 1);
     assert_non_null(strstr(r.err, "toy: error: prompt: token id 99 at index 1"));
@@ -649,9 +737,11 @@ int main(void)
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_parse_token_list),
         cmocka_unit_test(test_argmax),
+        cmocka_unit_test(test_perplexity_chunks),
         cmocka_unit_test(test_cli_greedy_generation),
         cmocka_unit_test(test_cli_logits_and_dump),
         cmocka_unit_test(test_cli_usage_errors),
+        cmocka_unit_test(test_cli_perplexity_usage),
         cmocka_unit_test(test_cli_runtime_errors),
         cmocka_unit_test(test_cli_help_and_version),
         cmocka_unit_test(test_cli_bench_json),
