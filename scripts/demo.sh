@@ -1,18 +1,38 @@
 #!/usr/bin/env bash
-# make demo: compile a small Qwen3 config, make a synthetic checkpoint for it
-# with `lmcc synth`, and run the generated executable on a token sequence.
+# make demo: compile lmcc's trained model (a 4.2M-parameter Qwen3 trained on
+# the King James Bible, tools/kjv/checkpoint), then let it complete two
+# prompts: greedily, and sampled with a fixed seed. Each prints the text and
+# the speed the executable measured.
 set -euo pipefail
 build=${1:-build}
-config=configs/test/qwen3-demo.yaml
+config=configs/test/qwen3-kjv.yaml
+ckpt=tools/kjv/checkpoint
 out=$build/demo
+exe=$out/qwen3-kjv
 
-echo "== lmcc synth $config (random weights in Hugging Face layout)"
-"$build/lmcc" synth "$config" -o "$out/checkpoint" --seed 1 --dtype bf16
+[ -f "$ckpt/model.safetensors" ] || { echo "demo: $ckpt/model.safetensors is missing" >&2; exit 1; }
 
-echo "== lmcc build $config"
+echo "== lmcc build $config -o $out"
 "$build/lmcc" build "$config" -o "$out"
 
-prompt=101,2023,2003,1037,3231,1997,1996,6254,2005,1048
-echo "== $out/qwen3-demo -m $out/checkpoint --tokens $prompt -n 24 --stats"
-echo "generated ids:"
-"$out/qwen3-demo" -m "$out/checkpoint" --tokens "$prompt" -n 24 --stats
+# Completes PROMPT with the model (further options after it) and --stats;
+# prints the prompt and its continuation, then the speed lines of the
+# statistics (the rest of them is for diagnosis).
+complete() {
+  local prompt=$1 stats
+  shift
+  stats=$(mktemp)
+  trap 'rm -f "$stats"' RETURN
+  echo
+  echo "== $exe -m $ckpt -p \"$prompt\" $*"
+  printf '%s' "$prompt"
+  if ! "$exe" -m "$ckpt" -p "$prompt" --stats "$@" 2> "$stats"; then
+    cat "$stats" >&2
+    return 1
+  fi
+  echo
+  grep -E '^(prefill|decode):' "$stats" | sed 's/^/   /'
+}
+
+complete "In the beginning" -n 40
+complete "And the LORD said unto Moses," -n 40 --temperature 0.8 --top-p 0.95 --seed 7

@@ -5,7 +5,7 @@
  *   help.c      --help and --version text
  *   tokens.c    --tokens: ids in, ids out
  *   text.c      -p/-f completion, --chat and --interactive REPLs
- *   perplexity.c --perplexity: a file's mean negative log-likelihood
+ *   score.c     --perplexity: a file's mean negative log-likelihood
  *   report.c    one prompt's diagnostics: --logits, --dump, timing, the
  *               --bench JSON object, --stats lines */
 #ifndef LMRT_CLI_INTERNAL_H

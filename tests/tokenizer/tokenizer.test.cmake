@@ -37,6 +37,14 @@ if(LMCC_TOK_PYTHON3 AND LMCC_TOK_NODE AND LMCC_TOK_NPM)
       --lmcc $<TARGET_FILE:lmcc> --npm-prefix ${LMCC_TOK_NPM_PREFIX} --package tokenizer-llama3
       --post-processor ${LMCC_TOK_DIR}/llama3.2-post-processor.json --add-special-tokens
       --corpus ${LMCC_TOK_DIR}/corpus --work ${CMAKE_BINARY_DIR}/tokenizer/golden-llama3-bos)
+  # lmcc's own trained tokenizer (tools/kjv/checkpoint), read by
+  # @lenml/tokenizers itself, on the corpus and the held-out chapters.
+  add_test(NAME tokenizer.golden_kjv
+    COMMAND ${LMCC_TOK_PYTHON3} ${LMCC_TOK_DIR}/golden_tokenizer.py
+      --lmcc $<TARGET_FILE:lmcc> --npm-prefix ${LMCC_TOK_NPM_PREFIX}
+      --tokenizer-dir ${CMAKE_SOURCE_DIR}/tools/kjv/checkpoint
+      --extra ${CMAKE_SOURCE_DIR}/tools/kjv/checkpoint/heldout.txt
+      --corpus ${LMCC_TOK_DIR}/corpus --work ${CMAKE_BINARY_DIR}/tokenizer/golden-kjv)
   # (b) a qwen.tiktoken derived from the same vocabulary gives the same ids.
   add_test(NAME tokenizer.tiktoken_qwen1
     COMMAND ${LMCC_TOK_PYTHON3} ${LMCC_TOK_DIR}/tiktoken_check.py
@@ -48,6 +56,7 @@ if(LMCC_TOK_PYTHON3 AND LMCC_TOK_NODE AND LMCC_TOK_NPM)
       --lmcc $<TARGET_FILE:lmcc> --npm-prefix ${LMCC_TOK_NPM_PREFIX}
       --work ${CMAKE_BINARY_DIR}/tokenizer/chat)
   set_tests_properties(tokenizer.golden_qwen3 tokenizer.golden_llama3 tokenizer.golden_llama3_bos
+    tokenizer.golden_kjv
     tokenizer.tiktoken_qwen1 tokenizer.chat_template
     PROPERTIES FIXTURES_REQUIRED lmcc_tok_npm TIMEOUT 900 LABELS tokenizer)
 else()
