@@ -132,10 +132,15 @@ if(LMCC_PYTHON3)
   # neighbouring int8 step, which moves a position's logits by up to a few
   # 1e-3 (measured qwen3-tiny q8_0: max 4.7e-3 at one position, 1.2e-3 at
   # another, all others 0 to 1e-6; mean 2.3e-5), so the test bounds the max
-  # as the bf16 rows do and the mean tightly; greedy 32/32.
+  # as the bf16 rows do and the mean tightly; greedy 32/32. Which input
+  # flips depends on the reference's summation order, so on its BLAS:
+  # qwen1-tiny q4_0 measured max 2.4e-6 (mean 1.9e-7) with Debian's
+  # reference BLAS and 0.031 at one position (mean 1.2e-4) with OpenBLAS
+  # (libopenblas0-openmp, which tools/kjv's training wants); its logits are
+  # 4 times qwen3-tiny's, hence its wider bounds.
   lmcc_golden_quantized(qwen3-tiny qwen3_ref.py q8_0 -exact --tol 2e-2 --mean-tol 1e-4 --quantized-reference)
   lmcc_golden_quantized(qwen3-tiny qwen3_ref.py q4_0 -exact --tol 2e-2 --mean-tol 1e-4 --quantized-reference)
-  lmcc_golden_quantized(qwen1-tiny qwen1_ref.py q4_0 -exact --tol 2e-2 --mean-tol 1e-4 --quantized-reference)
+  lmcc_golden_quantized(qwen1-tiny qwen1_ref.py q4_0 -exact --tol 6e-2 --mean-tol 4e-4 --quantized-reference)
 endif()
 
 # The AVX2 + FMA lowering end to end (no AVX-512, no AMX), where this CPU
