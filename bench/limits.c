@@ -16,7 +16,10 @@
  *   amx_bf16_gflops     and for AMX tiles (tdpbf16ps, 16384 flops each), null
  *                       where the CPU or the kernel lacks them. A model built
  *                       with --matmul-input bf16 multiplies with one of these
- *                       and is measured against it.
+ *                       and is measured against it;
+ *   amx_int8_gops       and for AMX int8 tiles (tdpbssd, 32768 ops each:
+ *                       16384 multiply-adds), null likewise; q8_0 and q4_0
+ *                       batches on Intel multiply with these.
  *
  * Extra keys say how much the way of measuring matters on this machine:
  * one thread's bandwidth, the bandwidth on 4 KiB pages, one thread's FMA
@@ -52,6 +55,9 @@
 #if (defined(__AMXBF16__) || defined(__AMX_BF16__)) && defined(__x86_64__) && defined(__linux__)
 #include <sys/syscall.h>
 #define HAVE_AMX 1
+#if defined(__AMXINT8__) || defined(__AMX_INT8__)
+#define HAVE_AMX_INT8 1
+#endif
 #endif
 
 /* The widest vectors -march=native gives, and as many FMA accumulators as
@@ -217,7 +223,7 @@ static int amx_allowed(void)
     return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
 }
 
-static float amx_loop(float seed)
+static float amx_loop(float seed, int int8)
 {
     struct {
         unsigned char palette, start_row, reserved[14];
@@ -245,19 +251,32 @@ static float amx_loop(float seed)
     _tile_loadd(5, src, 64);
     _tile_loadd(6, src, 64);
     _tile_loadd(7, src, 64);
-    for (long it = 0; it < AMX_ITERS; it++) {
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
+    if (!int8) {
+        for (long it = 0; it < AMX_ITERS; it++) {
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+        }
     }
+#ifdef HAVE_AMX_INT8
+    /* The same blocking with int8 operands (the bit patterns above read
+     * as int8 pairs; the int32 sums wrap, which costs nothing). */
+    else
+        for (long it = 0; it < AMX_ITERS; it++) {
+            _tile_dpbssd(0, 4, 6);
+            _tile_dpbssd(1, 4, 7);
+            _tile_dpbssd(2, 5, 6);
+            _tile_dpbssd(3, 5, 7);
+        }
+#endif
     _tile_stored(3, out, 64);
     _tile_release();
     return out[0];
 }
 #endif
 
-typedef enum { MEASURE_READ, MEASURE_READ_HALF, MEASURE_FMA, MEASURE_BF16_DOT, MEASURE_INT8_DOT, MEASURE_AMX } measure_kind;
+typedef enum { MEASURE_READ, MEASURE_READ_HALF, MEASURE_FMA, MEASURE_BF16_DOT, MEASURE_INT8_DOT, MEASURE_AMX, MEASURE_AMX_INT8 } measure_kind;
 
 typedef struct job {
     measure_kind kind;
@@ -283,7 +302,8 @@ static void *worker(void *arg)
     case MEASURE_INT8_DOT: j->result = int8_dot_loop(j->seed); break;
 #endif
 #ifdef HAVE_AMX
-    case MEASURE_AMX: j->result = amx_loop(j->seed); break;
+    case MEASURE_AMX: j->result = amx_loop(j->seed, 0); break;
+    case MEASURE_AMX_INT8: j->result = amx_loop(j->seed, 1); break;
 #endif
     default: break;
     }
@@ -414,11 +434,12 @@ static int fma_gflops(int threads, float *sink, double *gflops)
 }
 
 /* The bf16 peaks as JSON values: a number, or null where not available. */
-static int dot_peaks(int threads, float *sink, char *dot, char *int8, char *amx, size_t cap)
+static int dot_peaks(int threads, float *sink, char *dot, char *int8, char *amx, char *amx8, size_t cap)
 {
     snprintf(dot, cap, "null");
     snprintf(int8, cap, "null");
     snprintf(amx, cap, "null");
+    snprintf(amx8, cap, "null");
 #ifdef HAVE_INT8_DOT
     double i8;
     if (peak_gflops(threads, MEASURE_INT8_DOT, (double)FMA_ITERS * FMA_CHAINS * 128, sink, &i8) != 0)
@@ -437,6 +458,11 @@ static int dot_peaks(int threads, float *sink, char *dot, char *int8, char *amx,
         if (peak_gflops(threads, MEASURE_AMX, (double)AMX_ITERS * 4 * 16 * 16 * 32 * 2, sink, &a) != 0)
             return -1;
         snprintf(amx, cap, "%.1f", a);
+#ifdef HAVE_AMX_INT8
+        if (peak_gflops(threads, MEASURE_AMX_INT8, (double)AMX_ITERS * 4 * 16 * 16 * 64 * 2, sink, &a) != 0)
+            return -1;
+        snprintf(amx8, cap, "%.1f", a);
+#endif
     }
 #endif
     (void)threads;
@@ -526,29 +552,29 @@ int main(int argc, char **argv)
                bw, bw_best, load_average());
     } else if (quick) {
         double fma;
-        char dot[32], int8[32], amx[32];
-        if (fma_gflops(threads, &sink, &fma) != 0 || dot_peaks(threads, &sink, dot, int8, amx, sizeof dot) != 0)
+        char dot[32], int8[32], amx[32], amx8[32];
+        if (fma_gflops(threads, &sink, &fma) != 0 || dot_peaks(threads, &sink, dot, int8, amx, amx8, sizeof dot) != 0)
             return 1;
         printf("{\"read_bandwidth_gbs\": %.2f, \"read_bandwidth_best_pass_gbs\": %.2f, "
                "\"fma_gflops\": %.1f, \"bf16_dot_gflops\": %s, \"int8_dot_gops\": %s, \"amx_bf16_gflops\": %s, "
-               "\"load_average_1min\": %.2f}\n",
-               bw, bw_best, fma, dot, int8, amx, load_average());
+               "\"amx_int8_gops\": %s, \"load_average_1min\": %.2f}\n",
+               bw, bw_best, fma, dot, int8, amx, amx8, load_average());
     } else {
         char cpu[256];
         cpu_model(cpu, sizeof cpu);
         double bw1, bw4k, fma, fma1;
-        char dot[32], int8[32], amx[32];
+        char dot[32], int8[32], amx[32], amx8[32];
         if (bandwidth(1, 1, &sink, &bw1, NULL, NULL) != 0 || bandwidth(threads, 0, &sink, &bw4k, NULL, NULL) != 0 ||
             fma_gflops(threads, &sink, &fma) != 0 || fma_gflops(1, &sink, &fma1) != 0 ||
-            dot_peaks(threads, &sink, dot, int8, amx, sizeof dot) != 0)
+            dot_peaks(threads, &sink, dot, int8, amx, amx8, sizeof dot) != 0)
             return 1;
         printf("{\"cpu\": \"%s\", \"threads\": %d, \"read_bandwidth_gbs\": %.2f, \"fma_gflops\": %.1f, "
-               "\"bf16_dot_gflops\": %s, \"int8_dot_gops\": %s, \"amx_bf16_gflops\": %s, "
+               "\"bf16_dot_gflops\": %s, \"int8_dot_gops\": %s, \"amx_bf16_gflops\": %s, \"amx_int8_gops\": %s, "
                "\"read_bandwidth_best_pass_gbs\": %.2f, "
                "\"read_bandwidth_1thread_gbs\": %.2f, \"read_bandwidth_4k_pages_gbs\": %.2f, "
                "\"fma_gflops_1thread\": %.1f, \"vector_bits\": %d, \"read_buffer_huge_fraction\": %.2f, "
                "\"read_buffer_bytes\": %zu, \"load_average_1min\": %.2f}\n",
-               cpu, threads, bw, fma, dot, int8, amx, bw_best, bw1, bw4k, fma1, VEC_BYTES * 8, huge_frac, read_buffer_bytes(),
+               cpu, threads, bw, fma, dot, int8, amx, amx8, bw_best, bw1, bw4k, fma1, VEC_BYTES * 8, huge_frac, read_buffer_bytes(),
                load_average());
     }
     keep_result = sink;

@@ -217,7 +217,7 @@ cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if l
            "unknown")
 doc = {"machine": dict({"cpu": cpu, "threads": len(os.sched_getaffinity(0))},
                        **{k: machine.get(k) for k in ("read_bandwidth_gbs", "fma_gflops", "bf16_dot_gflops",
-                                                       "int8_dot_gops", "amx_bf16_gflops")}),
+                                                       "int8_dot_gops", "amx_bf16_gflops", "amx_int8_gops")}),
        "prompt_tokens": 512, "decode_tokens": 128, "rounds": rounds, "results": results}
 print(json.dumps(doc, indent=2))
 PYEOF

@@ -22,7 +22,7 @@
 #    prefill is measured against the peak of the kernel it uses.
 # 4. Prints one JSON document on stdout:
 #      {"machine": {"cpu", "threads", "read_bandwidth_gbs", "fma_gflops",
-#                   "bf16_dot_gflops", "int8_dot_gops", "amx_bf16_gflops"},
+#                   "bf16_dot_gflops", "int8_dot_gops", "amx_bf16_gflops", "amx_int8_gops"},
 #       "runs": [<each executable's --bench object>]}
 #    Progress goes to stderr; BUILD_DIR/bench/details.json adds what the
 #    document's fixed shape leaves out (the bandwidth and load average at
@@ -105,7 +105,7 @@ for entry in "${models[@]}"; do
 import json, sys
 m = json.load(open(sys.argv[1]))
 flags = [f'--{k} {m[j]}' for k, j in (('bf16-dot-gflops', 'bf16_dot_gflops'), ('int8-dot-gops', 'int8_dot_gops'),
-                                          ('amx-gflops', 'amx_bf16_gflops'))
+                                          ('amx-gflops', 'amx_bf16_gflops'), ('amx-int8-gops', 'amx_int8_gops'))
          if m.get(j) is not None]
 print(m['read_bandwidth_gbs'], m['fma_gflops'], ' '.join(flags))" "$work/bandwidth-$name-$variant.json")"
     if [ "$dtype" = bf16 ]; then
@@ -139,7 +139,8 @@ def load(name):
 machine = load("machine.json")
 runs = [load(f"run-{n}.json") for n in names]
 doc = {"machine": {k: machine[k] for k in ("cpu", "threads", "read_bandwidth_gbs", "fma_gflops",
-                                           "bf16_dot_gflops", "int8_dot_gops", "amx_bf16_gflops")},
+                                           "bf16_dot_gflops", "int8_dot_gops", "amx_bf16_gflops",
+                                           "amx_int8_gops")},
        "runs": runs}
 details = {"machine": machine,
            "bandwidth_at_end": load("bandwidth-end.json"),

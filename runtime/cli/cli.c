@@ -35,6 +35,7 @@ enum {
     OPT_BF16_DOT,
     OPT_INT8_DOT,
     OPT_AMX,
+    OPT_AMX_INT8,
     OPT_VERSION,
     OPT_CHAT,
     OPT_INTERACTIVE,
@@ -89,6 +90,7 @@ static const struct option long_options[] = {
     {"bf16-dot-gflops", required_argument, NULL, OPT_BF16_DOT},
     {"int8-dot-gops", required_argument, NULL, OPT_INT8_DOT},
     {"amx-gflops", required_argument, NULL, OPT_AMX},
+    {"amx-int8-gops", required_argument, NULL, OPT_AMX_INT8},
     {"stats", no_argument, NULL, OPT_STATS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -430,6 +432,10 @@ static int parse_options(const lm_model_desc *d, const char *prog, int argc, cha
         case OPT_AMX:
             rc = double_option("--amx-gflops", optarg, 0, HUGE_VAL, 1,
                                "a positive number of GFLOP/s", &o->amx_gflops, NULL, e);
+            break;
+        case OPT_AMX_INT8:
+            rc = double_option("--amx-int8-gops", optarg, 0, HUGE_VAL, 1,
+                               "a positive number of GOP/s", &o->amx_int8_gops, NULL, e);
             break;
         case 'h':
             cli_print_usage(stdout, prog, d);

@@ -55,6 +55,7 @@ typedef struct cli_options {
     double bf16_dot_gflops;
     double int8_dot_gops;
     double amx_gflops;
+    double amx_int8_gops;
     /* Sampling flags; has_* says which were given. */
     int has_temperature, has_top_k, has_top_p, has_min_p, has_penalty, has_seed;
     double temperature, top_p, min_p, penalty;

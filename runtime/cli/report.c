@@ -111,6 +111,7 @@ static int print_bench(const lm_model_desc *d, const cli_options *o, const run_t
     const double peak = strcmp(kernel, "amx-bf16") == 0      ? o->amx_gflops
                         : strcmp(kernel, "amx-bf16x2") == 0  ? o->amx_gflops / 2
                         : strcmp(kernel, "amx-bf16x3") == 0  ? o->amx_gflops / 3
+                        : strcmp(kernel, "amx-int8") == 0    ? o->amx_int8_gops
                         : strcmp(kernel, "avx512-bf16") == 0 ? o->bf16_dot_gflops
                         : strcmp(kernel, "int8-vnni") == 0   ? o->int8_dot_gops
                                                              : o->fma_gflops;

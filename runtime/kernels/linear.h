@@ -1,6 +1,7 @@
 /* The linear op: lm_linear_task takes each call to the multiply path that
- * suits it (linear_gemv.h, linear_gemm.h, linear_bf16.h, linear_amx.h),
- * all of which store through linear_epilogue.h. */
+ * suits it (linear_gemv.h, linear_gemm.h, linear_bf16.h, linear_amx.h,
+ * linear_quant.h, linear_quant_amx.h), all of which store through
+ * linear_epilogue.h. */
 #ifndef LMRT_KERNELS_LINEAR_H
 #define LMRT_KERNELS_LINEAR_H
 
@@ -15,6 +16,7 @@
 #include "linear_gemm.h"
 #include "linear_gemv.h"
 #include "linear_quant.h"
+#include "linear_quant_amx.h"
 #include "norm.h"
 
 /* One thread's share of a fused linear. The parts' output rows are laid end
@@ -35,6 +37,12 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
         scratch += (size_t)n * K;
     }
     if (lm_dtype_is_quantized(dt)) {
+#if LM_AMX_INT8
+        if (n >= LM_GEMM_MIN_TOKENS && lm_amx_ready()) {
+            lm_linear_quant_amx_task(a, x, scratch, tid, nthreads, K, nparts, outs, dt, mode, xbf16);
+            return;
+        }
+#endif
         lm_linear_quant_task(a, x, scratch, tid, nthreads, K, nparts, outs, dt, mode, xbf16);
         return;
     }

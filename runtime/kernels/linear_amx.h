@@ -54,9 +54,10 @@ LM_INLINE int lm_amx_ready(void)
     return s > 0;
 }
 
-/* Palette 1, all eight tiles 16 rows of 64 bytes. Per thread: each task
- * that uses the tiles loads it and releases the tiles when done. */
-LM_INLINE void lm_amx_begin(void)
+/* Palette 1 with tile i of rows[i] rows of colsb[i] bytes. Per thread:
+ * each task that uses the tiles loads a configuration and releases the
+ * tiles when done. */
+LM_INLINE void lm_amx_configure(const uint8_t rows[8], const uint16_t colsb[8])
 {
     struct {
         uint8_t palette, start_row, reserved[14];
@@ -66,10 +67,18 @@ LM_INLINE void lm_amx_begin(void)
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
     for (int i = 0; i < 8; i++) {
-        cfg.colsb[i] = 64;
-        cfg.rows[i] = 16;
+        cfg.colsb[i] = colsb[i];
+        cfg.rows[i] = rows[i];
     }
     _tile_loadconfig(&cfg);
+}
+
+/* All eight tiles 16 rows of 64 bytes. */
+LM_INLINE void lm_amx_begin(void)
+{
+    static const uint8_t rows[8] = { 16, 16, 16, 16, 16, 16, 16, 16 };
+    static const uint16_t colsb[8] = { 64, 64, 64, 64, 64, 64, 64, 64 };
+    lm_amx_configure(rows, colsb);
 }
 
 /* r[j][i] = r[i][j] for a 16 x 16 matrix of 32-bit values held in 16

@@ -91,7 +91,46 @@ LM_INLINE void lm_quantize_x_q8(uint8_t *restrict dst, const float *restrict x, 
 #define LM_QUANT_KERNEL "int8"
 #endif
 
+/* The output rows [*r0, *r1) of part p that thread tid takes: the parts'
+ * rows laid end to end, cut into 32-row blocks (two groups), one run of
+ * blocks per thread. */
+LM_INLINE void lm_quant_thread_rows(int tid, int nthreads, int nouts, const int *outs, int p, int *r0, int *r1)
+{
+    enum { BLOCK_ROWS = 2 * LM_QROWS };
+    int total = 0, block0 = 0;
+    for (int q = 0; q < nouts; q++) {
+        if (q < p)
+            block0 += (outs[q] + BLOCK_ROWS - 1) / BLOCK_ROWS;
+        total += (outs[q] + BLOCK_ROWS - 1) / BLOCK_ROWS;
+    }
+    int bb, be;
+    lm_split(total, tid, nthreads, &bb, &be);
+    const int pblocks = (outs[p] + BLOCK_ROWS - 1) / BLOCK_ROWS;
+    const int b = bb > block0 ? bb - block0 : 0;
+    const int e = be - block0 < pblocks ? be - block0 : pblocks;
+    *r0 = b * BLOCK_ROWS;
+    *r1 = e * BLOCK_ROWS < outs[p] ? e * BLOCK_ROWS : outs[p];
+}
+
 #if LM_QUANT_VNNI
+/* The 16 rows' scales of group block blk (block b of its group): d, or for
+ * q4_k8 ds * sc, with its mins dm * mn in *mw. ds and dm carry q4_k8's
+ * super-block values from one block to the next. */
+LM_INLINE __m512 lm_qblock_scales(const uint8_t *blk, lm_dtype dt, int b, __m512 *ds, __m512 *dm, __m512 *mw)
+{
+    if (dt != LM_Q4_K8) {
+        *mw = _mm512_setzero_ps();
+        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk));
+    }
+    if (b % LM_Q4K8_SUPER == 0) {
+        const uint8_t *head = blk - LM_Q4K8_HEADER_BYTES;
+        *ds = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)head));
+        *dm = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(head + 2 * LM_QROWS)));
+    }
+    *mw = _mm512_mul_ps(*dm, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(blk + LM_QROWS)))));
+    return _mm512_mul_ps(*ds, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)blk))));
+}
+
 /* out[t][r] = x_t . row r of the group at g (its first group block), for
  * nt tokens (a constant where inlined; xt[t] their quantized inputs). */
 LM_INLINE void lm_qgroup_dot(float out[][LM_QROWS], const uint8_t *restrict g, const uint8_t *const xt[], int K,
@@ -125,20 +164,8 @@ LM_INLINE void lm_qgroup_dot(float out[][LM_QROWS], const uint8_t *restrict g, c
             for (int j = 0; j < 8; j++)
                 w[j] = _mm512_loadu_si512(qs + 64 * j);
         }
-        /* The 16 rows' scales (q4_k8: ds * sc, and the mins dm * mn). */
-        __m512 dw, mw = _mm512_setzero_ps();
-        if (dt == LM_Q4_K8) {
-            if (b % LM_Q4K8_SUPER == 0) {
-                const uint8_t *head = blk - LM_Q4K8_HEADER_BYTES;
-                ds = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)head));
-                dm = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(head + 2 * LM_QROWS)));
-            }
-            dw = _mm512_mul_ps(ds, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)blk))));
-            mw = _mm512_mul_ps(dm, _mm512_cvtepi32_ps(
-                                       _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(blk + LM_QROWS)))));
-        } else {
-            dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk));
-        }
+        __m512 mw;
+        const __m512 dw = lm_qblock_scales(blk, dt, b, &ds, &dm, &mw);
         LM_UNROLL(LM_QTILE)
         for (int t = 0; t < nt; t++) {
             const uint8_t *x = xt[t];
@@ -242,20 +269,11 @@ LM_INLINE void lm_linear_quant_task(const lm_linear_args *a, const float *x, flo
         lm_quantize_x_q8(xq + (size_t)t * LM_QX_BYTES(K), x + (size_t)t * K, K, xbf16);
     const int swiglu = mode == LM_LINEAR_SWIGLU;
     const int nouts = swiglu ? 1 : nparts;
-    enum { BLOCK_ROWS = 2 * LM_QROWS };
-    int total = 0;
-    for (int p = 0; p < nouts; p++)
-        total += (outs[p] + BLOCK_ROWS - 1) / BLOCK_ROWS;
-    int bb, be;
-    lm_split(total, tid, nthreads, &bb, &be);
-    int block0 = 0;
     for (int p = 0; p < nouts; p++) {
         const int out = outs[p];
-        const int pblocks = (out + BLOCK_ROWS - 1) / BLOCK_ROWS;
-        const int b = bb > block0 ? bb - block0 : 0;
-        const int e = be - block0 < pblocks ? be - block0 : pblocks;
-        block0 += pblocks;
-        for (int r0 = b * BLOCK_ROWS; r0 < e * BLOCK_ROWS && r0 < out; r0 += LM_QROWS) {
+        int r_begin, r_end;
+        lm_quant_thread_rows(tid, nthreads, nouts, outs, p, &r_begin, &r_end);
+        for (int r0 = r_begin; r0 < r_end; r0 += LM_QROWS) {
             const int nr = out - r0 < LM_QROWS ? out - r0 : LM_QROWS;
             const size_t group = (size_t)r0 / LM_QROWS * lm_qgroup_bytes(dt, (size_t)K);
             const uint8_t *g = (const uint8_t *)a->w[p] + group;

@@ -69,7 +69,7 @@ end
 -- (runtime/kernels/linear_bf16.h), for the whole model: the benchmarks count
 -- the prefill against that kernel's peak.
 function M.matmul_kernel(e)
-  return M.quantized(e) and "LM_QUANT_KERNEL"
+  return M.quantized(e) and "LM_QBATCH_KERNEL"
     or e.xbf16 and "LM_BF16_KERNEL"
     or e.dtype == "bf16" and "LM_F32_BF16W_KERNEL"
     or e.dtype == "f16" and "LM_F32_SPLITW_KERNEL"
@@ -110,13 +110,15 @@ function M.emit(node, e)
     MODE_DOC = node.act == "swiglu" and ", silu(gate) * up" or "",
   })
   -- Per-thread scratch: the normalized input, then for q8_0 and q4_0 the
-  -- input quantized (LM_QX_BYTES(K) = 5K/4 bytes a token), else the
+  -- input quantized (LM_QX_BYTES(K) = 5K/4 bytes a token, in whole
+  -- 16-token tiles) and two unpacked 16-row panels for AMX
+  -- (LM_QAMX_SCRATCH_BYTES: 640 bytes a 32-block, 10K floats), else the
   -- bf16-rounded input and 32 packed weight rows (two blocks for swiglu);
   -- see lm_linear_task. bf16 and f16 weights also take f32 inputs to AMX
   -- tiles, in two bf16 parts.
   local norm_floats = node.norm and e.batch * K or 0
   if M.quantized(e) then
-    e:scratch(norm_floats + e.batch * (K * 5 // 16))
+    e:scratch(norm_floats + (e.batch + 15) // 16 * 16 * (K * 5 // 16) + 10 * K)
   else
     local bf16_input_region = M.matmul_kernel(e) ~= '"f32-fma"'
     e:scratch(norm_floats + (bf16_input_region and (e.batch + 32) * K or 0)
