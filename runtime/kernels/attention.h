@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../core/dtype.h"
+#include "attention_amx.h"
 #include "attention_tile.h"
 #include "base.h"
 #include "exp.h"
@@ -134,11 +135,26 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
         lm_rope_cs tcs[LM_ATTN_LANES];
         for (int i = 0; i < LM_ATTN_LANES; i++)
             tcs[i].pos = -1;
+#if LM_AMX_ATTENTION
+        /* A bf16 cache on AMX tiles (attention_amx.h). */
+        const int amx = kv16 && lm_attn_amx_fits(D) && lm_amx_ready();
+        if (amx)
+            lm_amx_begin();
+#endif
         for (int item = tid; item < tiles * KVH; item += nthreads) {
-            const int t0 = item / KVH * T, kvh = item % KVH;
-            lm_attn_query_tile(a, q, t0, a->n - t0 < T ? a->n - t0 : T, kvh, H, KVH, D, CTX, eps, rot, scale,
-                               logn_seq, tcs, inv, kv16);
+            const int t0 = item / KVH * T, kvh = item % KVH, tn = a->n - t0 < T ? a->n - t0 : T;
+#if LM_AMX_ATTENTION
+            if (amx) {
+                lm_attn_query_tile_amx(a, q, t0, tn, kvh, H, KVH, D, CTX, eps, rot, scale, logn_seq, tcs, inv);
+                continue;
+            }
+#endif
+            lm_attn_query_tile(a, q, t0, tn, kvh, H, KVH, D, CTX, eps, rot, scale, logn_seq, tcs, inv, kv16);
         }
+#if LM_AMX_ATTENTION
+        if (amx)
+            _tile_release();
+#endif
         return;
     }
     /* Interleaved items balance the causal triangle across threads. */

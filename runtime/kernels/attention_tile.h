@@ -64,6 +64,26 @@ LM_INLINE lm_v16 lm_mask_ninf16(lm_v16 s, lm_i32x16 masked)
     return v;
 }
 
+/* Row r of a tile of T tokens from t0 (lane = token x group + head): its
+ * position, and for r < T x group its query normalized, rotated and
+ * scaled (the score scale, and logn, folded in once) into row. Lanes past
+ * the rows compute on a zero query at the last row's position, masked as
+ * it is, and are never written out. */
+LM_INLINE int lm_attn_tile_query(const lm_attn_args *a, float *restrict row, int r, int t0, int T, int kvh, int H,
+                                 int group, int D, float eps, int rot, float scale, int logn_seq,
+                                 lm_rope_cs cs[LM_ATTN_LANES], const float *inv)
+{
+    const int tt = r < T * group ? r / group : T - 1, p = a->pos + t0 + tt;
+    if (r < T * group) {
+        const float *qs = a->q + (size_t)(t0 + tt) * H * D + (size_t)(kvh * group + r % group) * D;
+        lm_attn_head_row(row, qs, a->q_norm, D, eps, rot, p, &cs[tt], inv);
+        const float qscale = scale * (logn_seq ? lm_logn_scale(p, logn_seq) : 1.0f);
+        for (int d = 0; d < D; d++)
+            row[d] *= qscale;
+    }
+    return p;
+}
+
 /* Tokens [t0, t0 + T) of the call, query heads of KV head kvh: T x group
  * <= 16 lanes, lane = token x group + head. D a multiple of 16, at most
  * 16 x (LM_ATTN_BLOCK + LM_ATTN_KEYS). cs[tt] keeps the RoPE angles of the
@@ -85,20 +105,11 @@ LM_INLINE void lm_attn_query_tile(const lm_attn_args *a, float *scratch, int t0,
     memset(qt, 0, sizeof(float) * (size_t)D * L);
     memset(ot, 0, sizeof(float) * (size_t)D * L);
     for (int r = 0; r < L; r++) {
-        /* Lanes past the tile's rows compute on a zero query, masked as
-         * its last row is, and are never written out. */
-        const int tt = r < R ? r / group : T - 1, p = a->pos + t0 + tt;
-        plane[r] = p;
-        if (r >= R)
-            continue;
-        const int g = r % group;
         float *row = pt;
-        const float *qs = a->q + (size_t)(t0 + tt) * H * D + (size_t)(kvh * group + g) * D;
-        lm_attn_head_row(row, qs, a->q_norm, D, eps, rot, p, &cs[tt], inv);
-        /* The score scale (and logn) folded into the queries once. */
-        const float qscale = scale * (logn_seq ? lm_logn_scale(p, logn_seq) : 1.0f);
-        for (int d = 0; d < D; d++)
-            qt[(size_t)d * L + r] = row[d] * qscale;
+        plane[r] = lm_attn_tile_query(a, row, r, t0, T, kvh, H, group, D, eps, rot, scale, logn_seq, cs, inv);
+        if (r < R)
+            for (int d = 0; d < D; d++)
+                qt[(size_t)d * L + r] = row[d];
     }
     const float *kc = a->cache, *vc = lm_kv_values(a, KVH, CTX, D, kv16);
     const size_t head = (size_t)kvh * CTX;

@@ -426,6 +426,77 @@ static void test_quant_amx_matches_vnni(void **state)
 
 /* The softmax's vector exponential against libm over [-100, 0]: within
  * 4e-7 relative (about 3 ulp) where expf is normal, and 0 below -87. */
+/* A batch's attention on AMX tiles (bf16 queries and probabilities)
+ * against the f32 lane-wise tiles on the same bf16 cache: D 64, 128, 256,
+ * groups 2 and 4, a prompt from position 0 and a chunk after 70 cached
+ * positions, tiles cut short at the call's end, blocks of 64 keys crossed
+ * by the causal edge. A wrong transpose, pair order or mask is off by
+ * tenths; the two roundings to bf16 stay below 1e-2. */
+static void test_attention_amx_matches_f32(void **state)
+{
+    (void)state;
+#if LM_AMX_ATTENTION
+    if (!lm_amx_ready())
+        skip();
+    const int Ds[] = { 64, 128, 256 }, groups[] = { 2, 4 }, poss[] = { 0, 70 };
+    for (int di = 0; di < 3; di++)
+        for (int gi = 0; gi < 2; gi++)
+            for (int pi = 0; pi < 2; pi++) {
+                const int D = Ds[di], KVH = 2, H = KVH * groups[gi], pos = poss[pi], n = 61, CTX = 256;
+                uint64_t s = 11u + (uint64_t)(D * 7 + H * 3 + pos);
+                float *q = malloc(sizeof(float) * (size_t)n * H * D);
+                for (int i = 0; i < n * H * D; i++)
+                    q[i] = rnd(&s);
+                uint16_t *cache = calloc((size_t)2 * KVH * CTX * D, sizeof(uint16_t));
+                for (int h = 0; h < 2 * KVH; h++)
+                    for (int j = 0; j < pos + n; j++)
+                        for (int d = 0; d < D; d++)
+                            cache[((size_t)h * CTX + j) * D + d] = lm_f32_to_bf16(2.0f * rnd(&s));
+                float inv[LM_MAX_ROT / 2];
+                const lm_rope_scaling none = { 0 };
+                lm_rope_table(inv, D, 10000.0f, &none);
+                float *out[2], *scratch = malloc(sizeof(float) * LM_ATTN_TILE_SCRATCH(D));
+                const int T = LM_ATTN_LANES / groups[gi];
+                for (int path = 0; path < 2; path++) {
+                    out[path] = calloc((size_t)n * H * D, sizeof(float));
+                    lm_attn_args a = { .q = q, .cache = (float *)cache, .out = out[path], .n = n, .pos = pos };
+                    lm_amx_begin();
+                    for (int t0 = 0; t0 < n; t0 += T)
+                        for (int kvh = 0; kvh < KVH; kvh++) {
+                            lm_rope_cs cs[LM_ATTN_LANES];
+                            for (int i = 0; i < LM_ATTN_LANES; i++)
+                                cs[i].pos = -1;
+                            const int tn = n - t0 < T ? n - t0 : T;
+                            const float scale = 1.0f / sqrtf((float)D);
+                            if (path)
+                                lm_attn_query_tile_amx(&a, scratch, t0, tn, kvh, H, KVH, D, CTX, 1e-6f, D, scale, 0,
+                                                       cs, inv);
+                            else
+                                lm_attn_query_tile(&a, scratch, t0, tn, kvh, H, KVH, D, CTX, 1e-6f, D, scale, 0, cs,
+                                                   inv, 1);
+                        }
+                    _tile_release();
+                }
+                double worst = 0, sum = 0;
+                for (int i = 0; i < n * H * D; i++) {
+                    const double e = fabs((double)out[1][i] - (double)out[0][i]);
+                    worst = e > worst ? e : worst;
+                    sum += e;
+                }
+                if (worst > 1e-2 || sum / (n * H * D) > 1e-3)
+                    fail_msg("D %d, group %d, pos %d: max error %g, mean %g", D, groups[gi], pos, worst,
+                             sum / (n * H * D));
+                free(out[0]);
+                free(out[1]);
+                free(scratch);
+                free(cache);
+                free(q);
+            }
+#else
+    skip();
+#endif
+}
+
 static void test_exp16_nonpos(void **state)
 {
     (void)state;
@@ -463,6 +534,7 @@ int main(void)
         cmocka_unit_test(test_qlayout),
         cmocka_unit_test(test_qlayout_q4_k8),
         cmocka_unit_test(test_quant_amx_matches_vnni),
+        cmocka_unit_test(test_attention_amx_matches_f32),
         cmocka_unit_test(test_exp16_nonpos),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
