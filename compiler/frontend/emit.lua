@@ -100,6 +100,14 @@ function M.run(g, opts)
     xbf16 = opts.matmul_input == "bf16",
     -- lmcc build --kv-dtype bf16: the KV cache holds bf16 keys and values.
     kv16 = opts.kv_dtype == "bf16",
+    -- Attention's products from bf16 (queries and probabilities rounded,
+    -- as transformers' bf16 attention rounds them) where the cache is bf16
+    -- and the linears' inputs are not f32: bf16 builds by default, and
+    -- quantized ones (int8 inputs) with a bf16 cache. Their batch kernels
+    -- run on AMX tiles or vdpbf16ps (runtime/kernels/attention_amx.h,
+    -- attention_dpbf16.h).
+    abf16 = opts.kv_dtype == "bf16" and (opts.matmul_input == "bf16" or dtype == "q8_0" or dtype == "q4_0"
+      or dtype == "q4_k8"),
     template_dir = opts.templates, templates = {},
     kernels = {}, kernel_names = {}, kernel_list = {}, body = {},
     scratch_floats = 0, params = 0, head_params = 0, weight_bytes = 0, kv_floats = 0,

@@ -382,7 +382,7 @@ _Static_assert(!1 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 
 static void attention_32_8_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 32, 8, 128, 131072, 0.0f, 128,
-                       0.08838834764831843f, 0, 1);
+                       0.08838834764831843f, 0, 1, 1);
 }
 
 /* x[n, 4096] -> [n, 4096], bf16 weights, inputs rounded to bf16 */

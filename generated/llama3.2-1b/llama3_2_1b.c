@@ -237,7 +237,7 @@ _Static_assert(!1 || 64 <= LM_KV16_MAX_D, "head dimension too large for a bf16 K
 static void attention_32_8_64_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 32, 8, 64, 131072, 0.0f, 64,
-                       0.125f, 0, 1);
+                       0.125f, 0, 1, 1);
 }
 
 /* x[n, 2048] -> [n, 2048], bf16 weights, inputs rounded to bf16 */

@@ -415,7 +415,7 @@ _Static_assert(!1 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 
 static void attention_28_4_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 28, 4, 128, 32768, 0.0f, 128,
-                       0.08838834764831843f, 0, 1);
+                       0.08838834764831843f, 0, 1, 1);
 }
 
 /* x[n, 3584] -> [n, 3584], bf16 weights, inputs rounded to bf16 */

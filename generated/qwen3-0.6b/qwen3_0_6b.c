@@ -388,7 +388,7 @@ _Static_assert(!1 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 
 static void attention_16_8_128_query(void *arg, int tid, int nthreads)
 {
     lm_attn_query_task(arg, tid, nthreads, 16, 8, 128, 40960, 1e-06f, 128,
-                       0.08838834764831843f, 0, 1);
+                       0.08838834764831843f, 0, 1, 1);
 }
 
 /* x[n, 2048] -> [n, 1024], bf16 weights, inputs rounded to bf16 */

@@ -11,6 +11,7 @@
 
 #include "../core/dtype.h"
 #include "attention_amx.h"
+#include "attention_dpbf16.h"
 #include "attention_tile.h"
 #include "base.h"
 #include "exp.h"
@@ -117,7 +118,8 @@ LM_INLINE float lm_kv_dot(const float *restrict q, const void *row, int D, int k
 #define LM_ATTN_AHEAD 4
 
 LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, int H, int KVH,
-                                  int D, int CTX, float eps, int rot, float scale, int logn_seq, int kv16)
+                                  int D, int CTX, float eps, int rot, float scale, int logn_seq, int kv16,
+                                  int abf16)
 {
     const float *kc = a->cache, *vc = lm_kv_values(a, KVH, CTX, D, kv16);
     const int group = H / KVH;
@@ -137,7 +139,7 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
             tcs[i].pos = -1;
 #if LM_AMX_ATTENTION
         /* A bf16 cache on AMX tiles (attention_amx.h). */
-        const int amx = kv16 && lm_attn_amx_fits(D) && lm_amx_ready();
+        const int amx = abf16 && kv16 && lm_attn_amx_fits(D) && lm_amx_ready();
         if (amx)
             lm_amx_begin();
 #endif
@@ -149,7 +151,14 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
                 continue;
             }
 #endif
-            lm_attn_query_tile(a, q, t0, tn, kvh, H, KVH, D, CTX, eps, rot, scale, logn_seq, tcs, inv, kv16);
+#if LM_DPBF16_ATTENTION
+            /* A bf16 cache on vdpbf16ps (attention_dpbf16.h). */
+            if (abf16 && kv16 && lm_attn_dp_fits(D)) {
+                lm_attn_query_tile_dp(a, q, t0, tn, kvh, H, KVH, D, CTX, eps, rot, scale, logn_seq, tcs, inv);
+                continue;
+            }
+#endif
+            lm_attn_query_tile(a, q, t0, tn, kvh, H, KVH, D, CTX, eps, rot, scale, logn_seq, tcs, inv, kv16, abf16);
         }
 #if LM_AMX_ATTENTION
         if (amx)
@@ -168,7 +177,7 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
             const float *qs = a->q + (size_t)t * H * D + (size_t)(kvh * group + g) * D;
             lm_attn_head_row(qg, qs, a->q_norm, D, eps, rot, p, &cs, inv);
             for (int i = 0; i < D; i++)
-                qg[i] *= qscale;
+                qg[i] = (abf16 ? lm_bf16_to_f32(lm_f32_to_bf16(qg[i])) : qg[i]) * qscale;
             memset(acc + (size_t)g * D, 0, sizeof(float) * D);
             m[g] = -INFINITY;
             l[g] = 0.0f;
@@ -213,6 +222,14 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
                     lsum += sg[jj];
                 }
                 l[g] += lsum;
+                /* abf16: the values weighted by bf16 probabilities, as the
+                 * batch kernels and transformers' bf16 attention do. */
+                if (abf16) {
+                    for (jj = 0; jj + 16 <= nb; jj += 16)
+                        lm_store16(sg + jj, lm_round_bf16_16(lm_load16(sg + jj)));
+                    for (; jj < nb; jj++)
+                        sg[jj] = lm_bf16_to_f32(lm_f32_to_bf16(sg[jj]));
+                }
             }
             if (D % 16 == 0 && D <= 16 * LM_ATTN_MAX_D16) {
                 /* The accumulator of a head stays in registers for the

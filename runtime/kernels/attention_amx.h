@@ -8,8 +8,8 @@
  * per block of LM_ATTN_BLOCK keys:
  *   - scores transposed, S^T[key][row] = K x Q^T: the keys are the left
  *     operand straight from the cache (16 rows of 32 dimensions a tile);
- *     the queries, rounded to bf16 once per tile with the score scale
- *     folded in, are the right one, whose rows hold pairs of dimensions
+ *     the queries, rounded to bf16 once per tile (the score scale applied
+ *     to the f32 scores), are the right one, whose rows hold pairs of dimensions
  *     side by side (a 16 x 16 transpose of 32-bit pairs, once per tile).
  *     (Scores the other way round would need that transpose of every key
  *     block, for every tile: it was most of the kernel's time.)
@@ -116,8 +116,11 @@ LM_INLINE void lm_attn_query_tile_amx(const lm_attn_args *a, float *scratch, int
     /* The queries, one bf16 row each, then transposed per 32 dimensions. */
     uint16_t *qrows = (uint16_t *)part;
     memset(qrows, 0, sizeof(uint16_t) * (size_t)L * D);
+    lm_v16 qsv;
     for (int r = 0; r < L; r++) {
-        plane[r] = lm_attn_tile_query(a, row, r, t0, T, kvh, H, group, D, eps, rot, scale, logn_seq, cs, inv);
+        float qs;
+        plane[r] = lm_attn_tile_query(a, row, r, t0, T, kvh, H, group, D, eps, rot, scale, logn_seq, cs, inv, 1, &qs);
+        qsv[r] = qs;
         if (r < R)
             for (int d = 0; d < D; d++)
                 qrows[(size_t)r * D + d] = lm_f32_to_bf16(row[d]);
@@ -187,10 +190,11 @@ LM_INLINE void lm_attn_query_tile_amx(const lm_attn_args *a, float *scratch, int
             }
             _tile_stored(0, st + (size_t)16 * c16 * L, 4 * L);
         }
-        /* The causal mask and the block's maximum, lane-wise. */
+        /* The score scale (in f32, after the bf16 product, as PyTorch
+         * scales), the causal mask and the block's maximum, lane-wise. */
         lm_v16 mb = (lm_v16){ 0 } - INFINITY;
         for (int k = 0; k < B; k++) {
-            lm_v16 sk = lm_load16(st + (size_t)k * L);
+            lm_v16 sk = lm_load16(st + (size_t)k * L) * qsv;
             if (j0 + k > plane[0])
                 sk = lm_mask_ninf16(sk, (lm_i32x16){ 0 } + (j0 + k) > plane);
             lm_store16(st + (size_t)k * L, sk);
@@ -242,13 +246,7 @@ LM_INLINE void lm_attn_query_tile_amx(const lm_attn_args *a, float *scratch, int
                 lm_store16(o, lm_load16(o) * c_row[r] + lm_load16(part + (size_t)d0 * 16 + 16 * r));
             }
     }
-    float l_row[L];
-    memcpy(l_row, &l, sizeof l_row);
-    for (int r = 0; r < R; r++) {
-        float *o = a->out + (size_t)(t0 + r / group) * H * D + (size_t)(kvh * group + r % group) * D;
-        for (int d = 0; d < D; d++)
-            o[d] = ot[(size_t)r * D + d] / l_row[r];
-    }
+    lm_attn_tile_out(a, ot, (size_t)D, 1, l, t0, R, group, kvh, H, D);
 }
 
 #endif

@@ -65,23 +65,77 @@ LM_INLINE lm_v16 lm_mask_ninf16(lm_v16 s, lm_i32x16 masked)
 }
 
 /* Row r of a tile of T tokens from t0 (lane = token x group + head): its
- * position, and for r < T x group its query normalized, rotated and
- * scaled (the score scale, and logn, folded in once) into row. Lanes past
- * the rows compute on a zero query at the last row's position, masked as
- * it is, and are never written out. */
+ * position, and for r < T x group its query normalized and rotated into
+ * row, rounded to bf16 when abf16 (attention's products from bf16, as
+ * transformers' bf16 attention rounds its queries), then multiplied by its
+ * score scale (and logn) when qscale is NULL, else with the scale left to
+ * the caller in *qscale. Lanes past the rows compute on a zero query at
+ * the last row's position, masked as it is, and are never written out. */
 LM_INLINE int lm_attn_tile_query(const lm_attn_args *a, float *restrict row, int r, int t0, int T, int kvh, int H,
                                  int group, int D, float eps, int rot, float scale, int logn_seq,
-                                 lm_rope_cs cs[LM_ATTN_LANES], const float *inv)
+                                 lm_rope_cs cs[LM_ATTN_LANES], const float *inv, int abf16, float *qscale)
 {
     const int tt = r < T * group ? r / group : T - 1, p = a->pos + t0 + tt;
+    const float qs_ = scale * (logn_seq ? lm_logn_scale(p, logn_seq) : 1.0f);
+    if (qscale)
+        *qscale = qs_;
     if (r < T * group) {
         const float *qs = a->q + (size_t)(t0 + tt) * H * D + (size_t)(kvh * group + r % group) * D;
         lm_attn_head_row(row, qs, a->q_norm, D, eps, rot, p, &cs[tt], inv);
-        const float qscale = scale * (logn_seq ? lm_logn_scale(p, logn_seq) : 1.0f);
-        for (int d = 0; d < D; d++)
-            row[d] *= qscale;
+        if (abf16)
+            for (int d = 0; d < D; d++)
+                row[d] = lm_bf16_to_f32(lm_f32_to_bf16(row[d]));
+        if (!qscale)
+            for (int d = 0; d < D; d++)
+                row[d] *= qs_;
     }
     return p;
+}
+
+/* e rounded to bf16 (nearest even) and back, lane-wise in the integers as
+ * lm_f32_to_bf16 rounds (the probabilities' rounding of abf16: finite,
+ * never NaN). */
+LM_INLINE lm_v16 lm_round_bf16_16(lm_v16 e)
+{
+    lm_u32x16 u;
+    memcpy(&u, &e, sizeof u);
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    memcpy(&e, &u, sizeof e);
+    return e;
+}
+
+/* The tile's outputs, row r (< R) of ot at r x rs + d x ds, over their
+ * softmax sums l into the call's [n, heads x D] output. */
+LM_INLINE void lm_attn_tile_out(const lm_attn_args *a, const float *ot, size_t rs, size_t ds, lm_v16 l, int t0,
+                                int R, int group, int kvh, int H, int D)
+{
+    for (int r = 0; r < R; r++) {
+        float *o = a->out + (size_t)(t0 + r / group) * H * D + (size_t)(kvh * group + r % group) * D;
+        for (int d = 0; d < D; d++)
+            o[d] = ot[(size_t)r * rs + (size_t)d * ds] / l[r];
+    }
+}
+
+/* One block's step of the lane-wise online softmax: the running maximum m
+ * raised to the block's mb, the sum l and the outputs ot ([D][16]) rescaled
+ * to it, the block's nb scores in pt ([nb][16]) replaced by their
+ * exponentials (rounded to bf16 when abf16; l sums them unrounded). Every
+ * lane has key 0, so the maximum is finite from the first block on;
+ * exp(-inf) of the first rescale is 0. */
+LM_INLINE void lm_attn_tile_softmax(float *pt, int nb, lm_v16 mb, lm_v16 *m, lm_v16 *l, float *ot, int D, int abf16)
+{
+    enum { L = LM_ATTN_LANES };
+    const lm_v16 mn = lm_max16(*m, mb);
+    const lm_v16 c = lm_exp16_nonpos(*m - mn);
+    *m = mn;
+    *l *= c;
+    for (int d = 0; d < D; d++)
+        lm_store16(ot + (size_t)d * L, lm_load16(ot + (size_t)d * L) * c);
+    for (int jj = 0; jj < nb; jj++) {
+        const lm_v16 e = lm_exp16_nonpos(lm_load16(pt + (size_t)jj * L) - mn);
+        lm_store16(pt + (size_t)jj * L, abf16 ? lm_round_bf16_16(e) : e);
+        *l += e;
+    }
 }
 
 /* Tokens [t0, t0 + T) of the call, query heads of KV head kvh: T x group
@@ -91,7 +145,7 @@ LM_INLINE int lm_attn_tile_query(const lm_attn_args *a, float *restrict row, int
  * (computed per tile and head they were 3% of a prefill). */
 LM_INLINE void lm_attn_query_tile(const lm_attn_args *a, float *scratch, int t0, int T, int kvh, int H, int KVH,
                                   int D, int CTX, float eps, int rot, float scale, int logn_seq,
-                                  lm_rope_cs cs[LM_ATTN_LANES], const float *inv, int kv16)
+                                  lm_rope_cs cs[LM_ATTN_LANES], const float *inv, int kv16, int abf16)
 {
     enum { L = LM_ATTN_LANES };
     const int group = H / KVH, R = T * group;
@@ -106,7 +160,8 @@ LM_INLINE void lm_attn_query_tile(const lm_attn_args *a, float *scratch, int t0,
     memset(ot, 0, sizeof(float) * (size_t)D * L);
     for (int r = 0; r < L; r++) {
         float *row = pt;
-        plane[r] = lm_attn_tile_query(a, row, r, t0, T, kvh, H, group, D, eps, rot, scale, logn_seq, cs, inv);
+        plane[r] = lm_attn_tile_query(a, row, r, t0, T, kvh, H, group, D, eps, rot, scale, logn_seq, cs, inv, abf16,
+                                      NULL);
         if (r < R)
             for (int d = 0; d < D; d++)
                 qt[(size_t)d * L + r] = row[d];
@@ -146,19 +201,7 @@ LM_INLINE void lm_attn_query_tile(const lm_attn_args *a, float *scratch, int t0,
                 mb = lm_max16(mb, s[k]);
             }
         }
-        /* Every lane has key 0, so the maximum is finite from the first
-         * block on; exp(-inf) of the first rescale is 0. */
-        const lm_v16 mn = lm_max16(m, mb);
-        const lm_v16 c = lm_exp16_nonpos(m - mn);
-        m = mn;
-        l *= c;
-        for (int d = 0; d < D; d++)
-            lm_store16(ot + (size_t)d * L, lm_load16(ot + (size_t)d * L) * c);
-        for (int jj = 0; jj < nb; jj++) {
-            const lm_v16 e = lm_exp16_nonpos(lm_load16(pt + (size_t)jj * L) - m);
-            lm_store16(pt + (size_t)jj * L, e);
-            l += e;
-        }
+        lm_attn_tile_softmax(pt, nb, mb, &m, &l, ot, D, abf16);
         /* A bf16 cache's values for the block, in f32 once. */
         if (kv16)
             for (int jj = 0; jj < nb; jj++)
@@ -178,11 +221,7 @@ LM_INLINE void lm_attn_query_tile(const lm_attn_args *a, float *scratch, int t0,
                 lm_store16(ot + (size_t)(d0 + i) * L, acc[i]);
         }
     }
-    for (int r = 0; r < R; r++) {
-        float *o = a->out + (size_t)(t0 + r / group) * H * D + (size_t)(kvh * group + r % group) * D;
-        for (int d = 0; d < D; d++)
-            o[d] = ot[(size_t)d * L + r] / l[r];
-    }
+    lm_attn_tile_out(a, ot, 1, L, l, t0, R, group, kvh, H, D);
 }
 
 #endif

@@ -24,6 +24,12 @@ find_program(LMCC_PYTHON3 NAMES python3 HINTS /usr/bin)
 # the cache and carries to every later position (max 0.012, mean 1.2e-3,
 # greedy parting at a 0.0038 near-tie), where seeds 1, 7 and 99 give mean
 # 1.2e-8, 1.5e-4 and 1.2e-5; so the defaults rows are qwen3's and llama's.
+# The defaults also round attention's queries and probabilities to bf16 (as
+# transformers' bf16 attention does; the reference the same way), two more
+# places for a flip: on the Intel host, whose AMX linears sum in another
+# order than the reference, qwen3's query at position 15 flips and carries
+# to the 9 positions after it (max 0.014, mean 1.0e-3; with the vdpbf16ps
+# linears of -DLM_NO_AMX 4.8e-7 and 6.7e-9): their mean bound is 3e-3.
 # The longctx case runs a 24-token prompt + 32 generated ids on seq_length 16,
 # so Qwen1's dynamic NTK and logn attention both act. The llama3 RoPE case
 # rescales from an original context of 16, which changes the logits there:
@@ -44,8 +50,8 @@ set(LMCC_GOLDEN_CASES
   "llama-rope-llama3-f32|configs/test/llama-tiny-rope-llama3.yaml|f32|1|1e-4|llama_ref.py"
   "llama-rope-linear-f32|configs/test/llama-tiny-rope-linear.yaml|f32|1|1e-4|llama_ref.py"
   "llama-headdim-bias-tied-bf16-2shards|configs/test/llama-tiny-headdim-bias.yaml|bf16|2|1e-3|llama_ref.py"
-  "qwen3-untied-bf16-defaults|configs/test/qwen3-tiny-untied-bf16.yaml|bf16|2|2e-2|qwen3_ref.py|bf16|1e-3|bf16"
-  "llama-headdim-bias-bf16-defaults|configs/test/llama-tiny-headdim-bias.yaml|bf16|2|2e-2|llama_ref.py|bf16|1e-3|bf16")
+  "qwen3-untied-bf16-defaults|configs/test/qwen3-tiny-untied-bf16.yaml|bf16|2|2e-2|qwen3_ref.py|bf16|3e-3|bf16"
+  "llama-headdim-bias-bf16-defaults|configs/test/llama-tiny-headdim-bias.yaml|bf16|2|2e-2|llama_ref.py|bf16|3e-3|bf16")
 
 # Registers golden.<prefix><name> for one case of the table's shape; ARGN
 # goes to golden.py as it is.

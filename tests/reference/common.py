@@ -70,6 +70,23 @@ def kv_round(t):
     return t.to(torch.bfloat16).to(torch.float32) if KV_DTYPE == "bf16" else t
 
 
+def attention_bf16():
+    """Whether lmcc computes attention's products from bf16: with a bf16 KV
+    cache and linear inputs that are not f32 (--matmul-input bf16, or a
+    quantized build's int8 inputs), as transformers' bf16 attention does:
+    the queries rounded to bf16 (after their norm and RoPE, before the score
+    scale), the scores and softmax in f32, the probabilities rounded to bf16
+    for their product with the values (PyTorch's CPU attention kernel rounds
+    them so), the sum of the unrounded ones dividing the result."""
+    return KV_DTYPE == "bf16" and (MATMUL_INPUT == "bf16" or INT8_INPUTS)
+
+
+def query_round(q):
+    """A query as attention multiplies it: rounded to bf16 and back under
+    attention_bf16()."""
+    return q.to(torch.bfloat16).to(torch.float32) if attention_bf16() else q
+
+
 def linear(x, weight, bias=None):
     """x W^T + b, with x first rounded to bf16 (nearest even) and back under
     --matmul-input bf16, as transformers' bf16 tensors round it. The products
@@ -121,7 +138,7 @@ def gqa_attention(q, k, v, scale):
     (repeat_kv); keys and values are first rounded as the KV cache keeps
     them."""
     heads, n, hd = q.shape
-    k, v = kv_round(k), kv_round(v)
+    q, k, v = query_round(q), kv_round(k), kv_round(v)
     groups = heads // k.shape[0]
     k = k.repeat_interleave(groups, dim=0)
     v = v.repeat_interleave(groups, dim=0)
@@ -136,6 +153,10 @@ def causal_attend(scores, v):
     n = scores.shape[-1]
     causal = torch.ones(n, n, dtype=torch.bool).triu(1)
     scores = scores.masked_fill(causal, float("-inf"))
+    if attention_bf16():
+        e = torch.exp(scores - scores.amax(dim=-1, keepdim=True))
+        weighted = torch.matmul(e.to(torch.bfloat16).to(torch.float32), v)
+        return weighted / e.sum(dim=-1, keepdim=True)
     probs = torch.softmax(scores, dim=-1, dtype=torch.float32)
     return torch.matmul(probs, v)
 

@@ -29,7 +29,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (BaseConfig, causal_attend, check_shapes, kv_round, linear,  # noqa: E402
+from common import (BaseConfig, causal_attend, check_shapes, kv_round, linear, query_round,  # noqa: E402
                     load_checkpoint, main, rms_norm, rotate_half)
 
 
@@ -131,6 +131,7 @@ class Qwen1:
         q = self.apply_rotary(q, cos, sin)
         k = self.apply_rotary(k, cos, sin)
         k, v = kv_round(k), kv_round(v)   # as the KV cache keeps them
+        q = query_round(q)                # as attention multiplies it
         if logn is not None:
             q = q * logn[:, None, None]
         q, k, v = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)   # [H, n, hd]

@@ -109,7 +109,7 @@ function M.emit(node, e)
   local name = e:instance(("attention_%d_%d_%d"):format(H, KVH, D), "attention.c.in", {
     HEADS = H, KV_HEADS = KVH, HEAD_DIM = D, CTX = e.ctx, EPS = clit.float(node.eps),
     ROT = rot, SCALE = clit.float(node.scale), LOGN = node.logn or 0, DOC = table.concat(doc, ", "),
-    KV16 = e.kv16 and 1 or 0,
+    KV16 = e.kv16 and 1 or 0, ABF16 = e.abf16 and 1 or 0,
   })
   local base_expr = node.rope and node.rope.ntk
     and ("lm_ntk_base(%s, %d, c->seq_tokens, %d)"):format(clit.shortest(base, true), rot, node.rope.ntk)
