@@ -384,6 +384,7 @@ static void attention_16_8_128_store(void *arg, int tid, int nthreads)
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(16 / 8, 128),
                "the emitter sized the scratch for a different attention block");
 _Static_assert(!1 || 128 <= LM_KV16_MAX_D, "head dimension too large for a bf16 KV cache");
+_Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_16_8_128_query(void *arg, int tid, int nthreads)
 {

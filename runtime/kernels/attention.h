@@ -138,8 +138,10 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
         for (int i = 0; i < LM_ATTN_LANES; i++)
             tcs[i].pos = -1;
 #if LM_AMX_ATTENTION
-        /* A bf16 cache on AMX tiles (attention_amx.h). */
-        const int amx = abf16 && kv16 && lm_attn_amx_fits(D) && lm_amx_ready();
+        /* Attention from bf16 (abf16, which the emitter sets only with a
+         * bf16 cache: its template asserts it) on AMX tiles
+         * (attention_amx.h). */
+        const int amx = abf16 && lm_attn_amx_fits(D) && lm_amx_ready();
         if (amx)
             lm_amx_begin();
 #endif
@@ -153,7 +155,7 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
 #endif
 #if LM_DPBF16_ATTENTION
             /* A bf16 cache on vdpbf16ps (attention_dpbf16.h). */
-            if (abf16 && kv16 && lm_attn_dp_fits(D)) {
+            if (abf16 && lm_attn_dp_fits(D)) {
                 lm_attn_query_tile_dp(a, q, t0, tn, kvh, H, KVH, D, CTX, eps, rot, scale, logn_seq, tcs, inv);
                 continue;
             }

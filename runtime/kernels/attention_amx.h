@@ -34,6 +34,7 @@
 
 #include "base.h"
 #include "exp.h"
+#include "attention_dpbf16.h"
 #include "attention_tile.h"
 #include "kv_cache.h"
 #include "linear_amx.h"
@@ -66,18 +67,6 @@ LM_INLINE int lm_attn_amx_fits(int D)
     return D % 32 == 0 && D <= 256 && LM_ATTN_AMX_SCRATCH(D) <= LM_ATTN_TILE_SCRATCH(D);
 }
 
-/* Two vectors of 16 f32 as 16 pairs of bf16: lane i holds (a[i], b[i]). */
-LM_INLINE __m512i lm_bf16_pairs(lm_v16 a, lm_v16 b, __m512i idx)
-{
-    __m512 fa, fb;
-    memcpy(&fa, &a, sizeof fa);
-    memcpy(&fb, &b, sizeof fb);
-    const __m512bh h = _mm512_cvtne2ps_pbh(fb, fa);
-    __m512i w;
-    memcpy(&w, &h, sizeof w);
-    return _mm512_permutexvar_epi16(idx, w);
-}
-
 /* Tiles: 0 scores, 1 keys, 2-5 queries (4 x 32 dimensions at most, the
  * rest reloaded), then for the values 0 partial sums, 1-2 probabilities
  * of the block's two halves, 3 values. All 16 rows of 64 bytes
@@ -99,19 +88,7 @@ LM_INLINE void lm_attn_query_tile_amx(const lm_attn_args *a, float *scratch, int
     const int pmax = a->pos + t0 + T - 1;
     lm_i32x16 plane;
     lm_v16 m = (lm_v16){ 0 } - INFINITY, l = { 0 };
-    __m512i pair_idx, rows_idx, qv[16];
-    {
-        /* Word 2i of the result is word i of the first part, 2i + 1 word
-         * i of the second: the halves of one vector (pair_idx) or two
-         * vectors (rows_idx, for _mm512_permutex2var_epi16). */
-        uint16_t ix[32], jx[32];
-        for (int i = 0; i < 32; i++) {
-            ix[i] = (uint16_t)(i / 2 + (i & 1) * 16);
-            jx[i] = (uint16_t)(i / 2 + (i & 1) * 32);
-        }
-        memcpy(&pair_idx, ix, sizeof ix);
-        memcpy(&rows_idx, jx, sizeof jx);
-    }
+    __m512i qv[16];
     memset(ot, 0, sizeof(float) * (size_t)L * D);
     /* The queries, one bf16 row each, then transposed per 32 dimensions. */
     uint16_t *qrows = (uint16_t *)part;
@@ -150,10 +127,9 @@ LM_INLINE void lm_attn_query_tile_amx(const lm_attn_args *a, float *scratch, int
             for (int kp = 0; kp < B / 2; kp++) {
                 const int ja = j0 + 2 * kp <= pmax ? j0 + 2 * kp : pmax;
                 const int jb = j0 + 2 * kp + 1 <= pmax ? j0 + 2 * kp + 1 : pmax;
-                const __m512i va = _mm512_castsi256_si512(_mm256_loadu_si256((const void *)(vc + (head + (size_t)ja) * D + d0)));
-                const __m512i vb = _mm512_castsi256_si512(_mm256_loadu_si256((const void *)(vc + (head + (size_t)jb) * D + d0)));
                 _mm512_storeu_si512(vp + ((size_t)d0 / 16 * (B / 2) + kp) * 16,
-                                    _mm512_permutex2var_epi16(va, rows_idx, vb));
+                                    lm_bf16_rows_pairs(vc + (head + (size_t)ja) * D + d0,
+                                                       vc + (head + (size_t)jb) * D + d0));
             }
         for (int c16 = 0; c16 < B / 16; c16++) {
             const int jc = j0 + 16 * c16;
@@ -213,7 +189,7 @@ LM_INLINE void lm_attn_query_tile_amx(const lm_attn_args *a, float *scratch, int
                 const lm_v16 e0 = lm_exp16_nonpos(lm_load16(st + (size_t)k * L) - m);
                 const lm_v16 e1 = lm_exp16_nonpos(lm_load16(st + (size_t)(k + 1) * L) - m);
                 l += e0 + e1;
-                w[kp] = lm_bf16_pairs(e0, e1, pair_idx);
+                w[kp] = lm_bf16_pairs(e0, e1);
             }
             /* w[kp] lane r is row r's pair kp; the left operand wants
              * row r's pairs along its row. */

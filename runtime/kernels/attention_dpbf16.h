@@ -36,6 +36,43 @@
 #define LM_DPBF16_ATTENTION 0
 #endif
 
+#if LM_DPBF16
+
+/* bf16 pairs, shared with attention_amx.h (AMX implies AVX-512 BF16). */
+LM_INLINE __m512bh lm_as_bh(__m512i v)
+{
+    __m512bh h;
+    memcpy(&h, &v, sizeof h);
+    return h;
+}
+
+/* Lane i of a and of b as one bf16 pair (a's in the low half). */
+LM_INLINE __m512i lm_bf16_pairs(lm_v16 a, lm_v16 b)
+{
+    __m512 fa, fb;
+    memcpy(&fa, &a, sizeof fa);
+    memcpy(&fb, &b, sizeof fb);
+    const __m512bh h = _mm512_cvtne2ps_pbh(fb, fa); /* a's 16, then b's */
+    __m512i w;
+    memcpy(&w, &h, sizeof w);
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                                         21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    return _mm512_permutexvar_epi16(idx, w);
+}
+
+/* 16 bf16 values of row a and of row b, word by word: pair i is
+ * (a[i], b[i]), a's in the low half. */
+LM_INLINE __m512i lm_bf16_rows_pairs(const uint16_t *a, const uint16_t *b)
+{
+    const __m512i idx = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6,
+                                         37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+    const __m512i va = _mm512_castsi256_si512(_mm256_loadu_si256((const void *)a));
+    const __m512i vb = _mm512_castsi256_si512(_mm256_loadu_si256((const void *)b));
+    return _mm512_permutex2var_epi16(va, idx, vb);
+}
+
+#endif
+
 #if LM_DPBF16_ATTENTION
 
 /* Scratch floats of one tile (D even, at most 16 x (LM_ATTN_BLOCK +
@@ -50,27 +87,6 @@
 LM_INLINE int lm_attn_dp_fits(int D)
 {
     return D % 16 == 0 && D <= 16 * (LM_ATTN_BLOCK + LM_ATTN_KEYS) && LM_ATTN_DP_SCRATCH(D) <= LM_ATTN_TILE_SCRATCH(D);
-}
-
-LM_INLINE __m512bh lm_as_bh(__m512i v)
-{
-    __m512bh h;
-    memcpy(&h, &v, sizeof h);
-    return h;
-}
-
-/* Lane i of a and of b as one bf16 pair (a's in the low half). */
-LM_INLINE __m512i lm_dp_pairs(lm_v16 a, lm_v16 b)
-{
-    __m512 fa, fb;
-    memcpy(&fa, &a, sizeof fa);
-    memcpy(&fb, &b, sizeof fb);
-    const __m512bh h = _mm512_cvtne2ps_pbh(fb, fa); /* a's 16, then b's */
-    __m512i w;
-    memcpy(&w, &h, sizeof w);
-    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
-                                         21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    return _mm512_permutexvar_epi16(idx, w);
 }
 
 /* The tile of attention_tile.h's lm_attn_query_tile (same arguments, a
@@ -142,11 +158,11 @@ LM_INLINE void lm_attn_query_tile_dp(const lm_attn_args *a, float *scratch, int 
             lm_store16(pt + (size_t)nb * L, (lm_v16){ 0 });
         for (int kp = 0; kp < np; kp++) {
             _mm512_storeu_si512(pp + (size_t)kp * L,
-                                lm_dp_pairs(lm_load16(pt + (size_t)2 * kp * L), lm_load16(pt + (size_t)(2 * kp + 1) * L)));
+                                lm_bf16_pairs(lm_load16(pt + (size_t)2 * kp * L), lm_load16(pt + (size_t)(2 * kp + 1) * L)));
             const uint16_t *va = vc + (head + (size_t)(j0 + 2 * kp)) * D;
             const uint16_t *vb = 2 * kp + 1 < nb ? va + D : va;
-            for (int d = 0; d < D; d++)
-                vp[(size_t)kp * D + d] = (uint32_t)va[d] | (uint32_t)vb[d] << 16;
+            for (int d0 = 0; d0 < D; d0 += 16)
+                _mm512_storeu_si512(vp + (size_t)kp * D + d0, lm_bf16_rows_pairs(va + d0, vb + d0));
         }
         for (int d0 = 0; d0 < D; d0 += 16) {
             __m512 acc[16];

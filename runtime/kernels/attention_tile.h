@@ -76,18 +76,16 @@ LM_INLINE int lm_attn_tile_query(const lm_attn_args *a, float *restrict row, int
                                  lm_rope_cs cs[LM_ATTN_LANES], const float *inv, int abf16, float *qscale)
 {
     const int tt = r < T * group ? r / group : T - 1, p = a->pos + t0 + tt;
-    const float qs_ = scale * (logn_seq ? lm_logn_scale(p, logn_seq) : 1.0f);
+    const float row_scale = scale * (logn_seq ? lm_logn_scale(p, logn_seq) : 1.0f);
     if (qscale)
-        *qscale = qs_;
+        *qscale = row_scale;
     if (r < T * group) {
-        const float *qs = a->q + (size_t)(t0 + tt) * H * D + (size_t)(kvh * group + r % group) * D;
-        lm_attn_head_row(row, qs, a->q_norm, D, eps, rot, p, &cs[tt], inv);
-        if (abf16)
-            for (int d = 0; d < D; d++)
-                row[d] = lm_bf16_to_f32(lm_f32_to_bf16(row[d]));
-        if (!qscale)
-            for (int d = 0; d < D; d++)
-                row[d] *= qs_;
+        const float *src = a->q + (size_t)(t0 + tt) * H * D + (size_t)(kvh * group + r % group) * D;
+        lm_attn_head_row(row, src, a->q_norm, D, eps, rot, p, &cs[tt], inv);
+        for (int d = 0; d < D; d++) {
+            const float q = abf16 ? lm_bf16_to_f32(lm_f32_to_bf16(row[d])) : row[d];
+            row[d] = qscale ? q : q * row_scale;
+        }
     }
     return p;
 }
