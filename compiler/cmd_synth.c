@@ -67,7 +67,8 @@ static json_t *lua_to_json_object(lua_State *L, int idx)
 }
 
 /* Lua value at the top of the stack -> JSON (config.json field values): a
- * sequence is an array, a table with string keys an object. */
+ * sequence (or an empty table) is an array, a table with string keys an
+ * object. */
 static json_t *lua_to_json(lua_State *L, int idx)
 {
     switch (lua_type(L, idx)) {
@@ -79,8 +80,14 @@ static json_t *lua_to_json(lua_State *L, int idx)
         return json_real(lua_tonumber(L, idx));
     case LUA_TTABLE: {
         int n = (int)lua_rawlen(L, idx);
-        if (n == 0)
+        if (n == 0) {
+            /* An empty table is an empty list (mlp_only_layers: []). */
+            lua_pushnil(L);
+            if (lua_next(L, idx) == 0)
+                return json_array();
+            lua_pop(L, 2);
             return lua_to_json_object(L, idx);
+        }
         json_t *a = json_array();
         for (int i = 1; i <= n; i++) {
             lua_rawgeti(L, idx, i);

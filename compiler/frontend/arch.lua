@@ -24,6 +24,16 @@ M.int = type_of("int", function(v) return math.type(v) == "integer" end)
 M.float = type_of("float", function(v) return type(v) == "number" end)
 M.bool = type_of("bool", function(v) return type(v) == "boolean" end)
 M.string = type_of("string", function(v) return type(v) == "string" end)
+-- A list of non-negative integers ([] or [0, 3]): layer indices.
+M.ints = type_of("list of non-negative ints", function(v)
+  if type(v) ~= "table" then return false end
+  local n = 0
+  for _ in pairs(v) do n = n + 1 end
+  for i = 1, n do
+    if math.type(v[i]) ~= "integer" or v[i] < 0 then return false end
+  end
+  return true
+end)
 
 -- Keys every architecture has; the script declares the rest.
 local COMMON = {

@@ -14,6 +14,7 @@ local M = {}
 local function script_env()
   local env = {
     arch = arch.arch, int = arch.int, float = arch.float, bool = arch.bool, string = arch.string,
+    ints = arch.ints,
     math = math, table = table, ipairs = ipairs, pairs = pairs, tostring = tostring,
     tonumber = tonumber, type = type, error = error, assert = assert, select = select,
   }
@@ -140,6 +141,12 @@ end
 -- YAML scalars as our configs write them: 1000000.0, 1.0e-6, true.
 local function yaml_value(v)
   if type(v) == "boolean" then return tostring(v) end
+  if type(v) == "table" then
+    -- A list of layer indices, in flow style: [] or [0, 3].
+    local items = {}
+    for i, x in ipairs(v) do items[i] = yaml_value(x) end
+    return "[" .. table.concat(items, ", ") .. "]"
+  end
   if math.type(v) == "integer" then return ("%d"):format(v) end
   if type(v) == "number" then
     if v == math.floor(v) and math.abs(v) < 1e15 then return ("%.1f"):format(v) end

@@ -15,6 +15,7 @@ local plan = require("plan")
 local M = {}
 
 local DTYPE_ENUM = { f32 = "LM_F32", bf16 = "LM_BF16", f16 = "LM_F16", q8_0 = "LM_Q8_0", q4_0 = "LM_Q4_0", q4_k8 = "LM_Q4_K8" }
+local QUANTIZED = { q8_0 = true, q4_0 = true, q4_k8 = true }
 local DTYPE_BYTES = { f32 = 4, bf16 = 2, f16 = 2, q8_0 = 34 / 32, q4_0 = 18 / 32, q4_k8 = 148 / 256 }
 
 local function read_template(dir, name)
@@ -88,7 +89,7 @@ end
 function Emitter:bytes_of(w)
   local n = 1
   for _, d in ipairs(w.shape) do n = n * d end
-  return math.floor(n * DTYPE_BYTES[w.kind == "matrix" and self.dtype or "f32"] + 0.5)
+  return math.floor(n * DTYPE_BYTES[w.dtype] + 0.5)
 end
 
 function M.run(g, opts)
@@ -120,7 +121,8 @@ function M.run(g, opts)
   local rows = {}
   for i, w in ipairs(g.weights) do
     w.slot = i - 1
-    local wd = w.kind == "matrix" and dtype or "f32"
+    -- A precise matrix (a router's) stays bf16 in a quantized build.
+    local wd = w.kind ~= "matrix" and "f32" or (w.precise and QUANTIZED[dtype] and "bf16") or dtype
     w.dtype = wd
     if (wd == "q8_0" or wd == "q4_0" or wd == "q4_k8") and w.shape[#w.shape] % 32 ~= 0 then
       CompileError.raise(("%s: %s needs rows that are a multiple of 32; '%s' has %d; build with --dtype bf16"):format(
@@ -140,6 +142,10 @@ function M.run(g, opts)
         kind, value = "LM_CFG_STRING", "0"
       elseif type(f[2]) == "string" then
         kind, value, text = "LM_CFG_STRING", "0", clit.string(f[2])
+      elseif type(f[2]) == "table" then
+        local items = {}
+        for i, v in ipairs(f[2]) do items[i] = ("%d"):format(v) end
+        kind, value, text = "LM_CFG_INTS", "0", clit.string(table.concat(items, ","))
       elseif type(f[2]) == "boolean" then
         kind, value = "LM_CFG_BOOL", f[2] and "1" or "0"
       elseif math.type(f[2]) == "integer" then

@@ -5,6 +5,7 @@
 #define LMRT_KERNELS_LINEAR_EPILOGUE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base.h"
 #include "exp.h"
@@ -19,6 +20,11 @@ typedef struct lm_linear_args {
     const float *bias[LM_MAX_PARTS];   /* [out_p] or NULL */
     float *y[LM_MAX_PARTS];            /* [n, out_p]; swiglu: y[0] only */
     const float *residual;             /* [n, out_0] added to y[0], or NULL */
+    /* Scatter-accumulate (one plain part; the experts' down projection,
+     * moe.h): token t's row goes to y[0] row y_rows[t], which gains
+     * y_scale[t] times it. NULL for a plain store. */
+    const int32_t *y_rows;
+    const float *y_scale;
     float *scratch;                    /* per-thread scratch base */
     size_t scratch_stride;             /* floats per thread */
     int n;
@@ -47,6 +53,13 @@ LM_INLINE void lm_linear_store(const lm_linear_args *a, int p, int out, int t0, 
         }
         const float *res = a->residual ? a->residual + (size_t)(t0 + t) * out + r0 : NULL;
         const float *bias = a->bias[p] ? a->bias[p] + r0 : NULL;
+        if (a->y_scale) {
+            const float s = a->y_scale[t0 + t];
+            float *dst = a->y[p] + (size_t)a->y_rows[t0 + t] * out + r0;
+            for (int r = 0; r < nr; r++)
+                dst[r] += s * (bias ? ar[r] + bias[r] : ar[r]);
+            continue;
+        }
         for (int r = 0; r < nr; r++) {
             float v = ar[r];
             if (bias)

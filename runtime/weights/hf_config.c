@@ -32,6 +32,8 @@ static void format_expected(char *buf, size_t size, const lm_config_check *c)
         snprintf(buf, size, "%s", c->value != 0 ? "true" : "false");
     else if (c->kind == LM_CFG_STRING)
         snprintf(buf, size, c->text ? "\"%.56s\"" : "without it", c->text);
+    else if (c->kind == LM_CFG_INTS)
+        snprintf(buf, size, "[%.56s]", c->text);
     else
         format_number(buf, size, c->value);
 }
@@ -48,8 +50,35 @@ static void format_found(char *buf, size_t size, const json_t *v)
         snprintf(buf, size, "the string \"%.60s\"", json_string_value(v));
     else if (json_is_null(v))
         snprintf(buf, size, "null");
-    else
-        snprintf(buf, size, "%s", json_is_array(v) ? "an array" : "an object");
+    else if (json_is_array(v)) {
+        char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        snprintf(buf, size, "%.80s", text ? text : "an array");
+        free(text);
+    } else
+        snprintf(buf, size, "an object");
+}
+
+/* Does v, an array of integers (or null for an empty list), hold the
+ * integers of text ("0,3"), in order? */
+static int ints_match(const char *text, const json_t *v)
+{
+    if (json_is_null(v))
+        return text[0] == '\0';
+    if (!json_is_array(v))
+        return 0;
+    size_t i = 0;
+    const char *s = text;
+    while (*s) {
+        char *end;
+        long want = strtol(s, &end, 10);
+        const json_t *item = json_array_get(v, i++);
+        if (!json_is_integer(item) || json_integer_value(item) != want)
+            return 0;
+        s = *end == ',' ? end + 1 : end;
+        if (end == s && *s)
+            return 0;
+    }
+    return i == json_array_size(v);
 }
 
 static int matches(const lm_config_check *c, const json_t *v)
@@ -71,6 +100,8 @@ static int matches(const lm_config_check *c, const json_t *v)
     case LM_CFG_STRING:
         return c->text ? json_is_string(v) && strcmp(json_string_value(v), c->text) == 0
                        : json_is_null(v);
+    case LM_CFG_INTS:
+        return ints_match(c->text ? c->text : "", v);
     }
     return 0;
 }

@@ -18,6 +18,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = os.path.join(ROOT, "configs", "test", "qwen3-tiny.yaml")
 QWEN2_TINY = os.path.join(ROOT, "configs", "test", "qwen2-tiny.yaml")
+MOE_TINY = os.path.join(ROOT, "configs", "test", "qwen3-moe-tiny.yaml")
 LLAMA_TINY = os.path.join(ROOT, "configs", "test", "llama-tiny-rope-llama3.yaml")
 
 failures = []
@@ -253,6 +254,20 @@ def checkpoint_cases(lmcc, work):
 
 # ---- Qwen2: sliding windows refused, biases as the architecture says ------
 
+def synth_and_build(lmcc, work, config, tag):
+    """(checkpoint dir, executable) of config: an f32 checkpoint from lmcc
+    synth and the model built from it; exits when either fails."""
+    good = os.path.join(work, tag + "-good")
+    bindir = os.path.join(work, tag + "-bin")
+    for cmd in ([lmcc, "synth", config, "-o", good, "--seed", "7", "--dtype", "f32"],
+                [lmcc, "build", config, "-o", bindir]):
+        p = run(cmd)
+        if p.returncode != 0:
+            print(p.stderr.decode())
+            sys.exit(f"setup failed: {' '.join(cmd)}")
+    return good, os.path.join(bindir, os.path.basename(config)[:-len(".yaml")])
+
+
 def qwen2_cases(lmcc, work):
     base = open(QWEN2_TINY).read()
     path = os.path.join(work, "qwen2_sliding.yaml")
@@ -262,15 +277,7 @@ def qwen2_cases(lmcc, work):
     check_error("config.qwen2_use_sliding_window", run([lmcc, "build", path, "--emit-only", "-o", out]),
                 "lmcc", ["qwen2_sliding.yaml:14:", "use_sliding_window", "not supported"], out)
 
-    good = os.path.join(work, "qwen2-good")
-    bindir = os.path.join(work, "qwen2-bin")
-    for cmd in ([lmcc, "synth", QWEN2_TINY, "-o", good, "--seed", "7", "--dtype", "f32"],
-                [lmcc, "build", QWEN2_TINY, "-o", bindir]):
-        p = run(cmd)
-        if p.returncode != 0:
-            print(p.stderr.decode())
-            sys.exit(f"setup failed: {' '.join(cmd)}")
-    exe = os.path.join(bindir, "qwen2-tiny")
+    good, exe = synth_and_build(lmcc, work, QWEN2_TINY, "qwen2")
 
     # lmcc import of a config.json that turns sliding windows on.
     cfg = json.load(open(os.path.join(good, "config.json")))
@@ -301,6 +308,48 @@ def qwen2_cases(lmcc, work):
     d = variant("qwen2-o-bias", rewrite(o_proj_bias))
     check_error("ckpt.qwen2_unexpected_bias", run_exe(d), "qwen2-tiny",
                 ["unexpected tensor 'model.layers.0.self_attn.o_proj.bias'"])
+
+
+# ---- Qwen3 MoE: routing keys, and a checkpoint routed otherwise -----------
+
+def moe_cases(lmcc, work):
+    base = open(MOE_TINY).read()
+
+    def case(name, text, expect):
+        path = os.path.join(work, name + ".yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        out = os.path.join(work, "out-" + name)
+        check_error("config." + name, run([lmcc, "build", path, "--emit-only", "-o", out]), "lmcc", expect, out)
+
+    case("moe_topk_over_experts", base.replace("experts_per_token: 2", "experts_per_token: 9"),
+         ["moe_topk_over_experts.yaml:", "experts_per_token (9) must not exceed num_experts (8)"])
+    case("moe_dense_layer_out_of_range", base + "dense_layers: [2]\n",
+         ["dense_layers names layer 2", "layers 0 to 1"])
+    case("moe_dense_layers_not_ints", base + "dense_layers: [one]\n",
+         ["dense_layers", "expected list of non-negative ints"])
+    case("moe_sparse_step_zero", base + "sparse_step: 0\n", ["sparse_step must be positive"])
+
+    good, exe = synth_and_build(lmcc, work, MOE_TINY, "moe")
+    cfg = json.load(open(os.path.join(good, "config.json")))
+
+    def with_config(**changes):
+        def mutate(d):
+            c = dict(cfg, **changes)
+            json.dump(c, open(os.path.join(d, "config.json"), "w"))
+        return mutate
+
+    # Routing that differs from the compiled model's is refused by name.
+    for name, changes, expect in (
+            ("moe_dense_layers", {"mlp_only_layers": [1]}, ["mlp_only_layers is [1], compiled []"]),
+            ("moe_renorm_off", {"norm_topk_prob": False}, ["norm_topk_prob is false, compiled true"]),
+            ("moe_topk", {"num_experts_per_tok": 3}, ["num_experts_per_tok is 3, compiled 2"])):
+        d = copy_variant(good, work, name, with_config(**changes))
+        check_error("ckpt." + name, run([exe, "-m", d, "--tokens", "1,2,3", "-n", "2"]), "qwen3-moe-tiny", expect)
+    d = copy_variant(good, work, "moe-no-expert", rewrite_st(
+        lambda t: t.pop("model.layers.1.mlp.experts.5.down_proj.weight")))
+    check_error("ckpt.moe_missing_expert", run([exe, "-m", d, "--tokens", "1,2,3", "-n", "2"]), "qwen3-moe-tiny",
+                ["missing tensor 'model.layers.1.mlp.experts.5.down_proj.weight'"])
 
 
 # ---- Llama: rope_scaling types lmcc does not have -------------------------
@@ -407,6 +456,7 @@ def main():
     checkpoint_cases(a.lmcc, a.work)
     qwen2_cases(a.lmcc, a.work)
     llama_cases(a.lmcc, a.work)
+    moe_cases(a.lmcc, a.work)
     if failures:
         print(f"{len(failures)} bad-input case(s) failed: {', '.join(failures)}")
         return 1

@@ -51,7 +51,12 @@ set(LMCC_GOLDEN_CASES
   "llama-rope-linear-f32|configs/test/llama-tiny-rope-linear.yaml|f32|1|1e-4|llama_ref.py"
   "llama-headdim-bias-tied-bf16-2shards|configs/test/llama-tiny-headdim-bias.yaml|bf16|2|1e-3|llama_ref.py"
   "qwen3-untied-bf16-defaults|configs/test/qwen3-tiny-untied-bf16.yaml|bf16|2|2e-2|qwen3_ref.py|bf16|3e-3|bf16"
-  "llama-headdim-bias-bf16-defaults|configs/test/llama-tiny-headdim-bias.yaml|bf16|2|2e-2|llama_ref.py|bf16|3e-3|bf16")
+  "llama-headdim-bias-bf16-defaults|configs/test/llama-tiny-headdim-bias.yaml|bf16|2|2e-2|llama_ref.py|bf16|3e-3|bf16"
+  "qwen3-moe-top2-renorm-f32|configs/test/qwen3-moe-tiny.yaml|f32|1|1e-4|qwen3_moe_ref.py"
+  "qwen3-moe-top3-raw-f32|configs/test/qwen3-moe-tiny-top3-raw.yaml|f32|1|1e-4|qwen3_moe_ref.py"
+  "qwen3-moe-step2-dense-layers-f32|configs/test/qwen3-moe-tiny-mixed.yaml|f32|1|1e-4|qwen3_moe_ref.py"
+  "qwen3-moe-bf16-2shards|configs/test/qwen3-moe-tiny-bf16.yaml|bf16|2|1e-3|qwen3_moe_ref.py"
+  "qwen3-moe-bf16-defaults|configs/test/qwen3-moe-tiny-bf16.yaml|bf16|2|2e-2|qwen3_moe_ref.py|bf16|3e-3|bf16")
 
 # Registers golden.<prefix><name> for one case of the table's shape; ARGN
 # goes to golden.py as it is.
@@ -90,6 +95,27 @@ endfunction()
 if(LMCC_PYTHON3)
   foreach(case ${LMCC_GOLDEN_CASES})
     lmcc_golden_case("" "${case}")
+  endforeach()
+  # Each MoE routing rule matters: with the reference breaking one
+  # (QWEN3_MOE_REF_BREAK in tests/reference/qwen3_moe_ref.py) its case must
+  # fail, by a logit mismatch, or for the layer selection by the tensors
+  # the broken rule asks for not being in the checkpoint.
+  foreach(broken
+      "qwen3-moe-top2-renorm-f32|renorm|EXCEEDS TOLERANCE"
+      "qwen3-moe-top3-raw-f32|renorm|EXCEEDS TOLERANCE"
+      "qwen3-moe-top2-renorm-f32|topk|EXCEEDS TOLERANCE"
+      "qwen3-moe-step2-dense-layers-f32|dense_layers|every layer as sparse: missing tensor model.layers.0.mlp.gate.weight")
+    string(REPLACE "|" ";" fields "${broken}")
+    list(GET fields 0 case_name)
+    list(GET fields 1 rule)
+    list(GET fields 2 expect)
+    foreach(case ${LMCC_GOLDEN_CASES})
+      if(case MATCHES "^${case_name}[|]")
+        lmcc_golden_case("broken-${rule}." "${case}")
+        set_tests_properties(golden.broken-${rule}.${case_name} PROPERTIES
+          ENVIRONMENT "QWEN3_MOE_REF_BREAK=${rule}" PASS_REGULAR_EXPRESSION "${expect}")
+      endif()
+    endforeach()
   endforeach()
 else()
   message(WARNING "python3 not found: the golden tests are not registered; install python3-torch")

@@ -556,6 +556,123 @@ static void test_exp16_nonpos(void **state)
     assert_true(one[0] == 1.0f);
 }
 
+/* The router: probabilities of a softmax over all experts, the largest k
+ * first with ties to the lower index, renormalized only when asked. */
+static void test_router_topk(void **state)
+{
+    (void)state;
+    /* Experts 1, 2 and 4 tie for the largest score, 0 and 3 for the next. */
+    const float scores[6] = { 0.5f, 2.0f, 2.0f, 0.5f, 2.0f, -1.0f };
+    double z = 0;
+    for (int e = 0; e < 6; e++)
+        z += exp((double)scores[e]);
+    for (int renorm = 0; renorm <= 1; renorm++) {
+        float route[8];
+        lm_router_row(route, scores, 6, 4, renorm);
+        const int want_ids[4] = { 1, 2, 4, 0 };
+        double chosen = 0;
+        for (int j = 0; j < 4; j++)
+            chosen += exp((double)scores[want_ids[j]]) / z;
+        for (int j = 0; j < 4; j++) {
+            assert_int_equal((int)route[j], want_ids[j]);
+            double p = exp((double)scores[want_ids[j]]) / z;
+            double want = renorm ? p / chosen : p;
+            if (fabs(route[4 + j] - want) > 1e-6)
+                fail_msg("renorm %d: weight %d = %.9g, want %.9g", renorm, j, route[4 + j], want);
+        }
+    }
+}
+
+/* The experts node's plumbing (grouping by expert, gather with the norm,
+ * the residual, the weighted scatter of the down projection) against the
+ * same experts run token by token through the single-token linear path,
+ * for every dtype, random and skewed routes (every token on the same two
+ * experts), token counts that take the decode, tile and GEMM paths, and
+ * the tasks split over 1-3 threads. */
+static void experts_case(lm_dtype dt, int n, int skewed, int threads)
+{
+    enum { D = 64, F = 48, E = 6, TOPK = 2 };
+    uint64_t s = 7u + (uint64_t)n * 131u + (uint64_t)skewed;
+    float *x = malloc(sizeof(float) * (size_t)n * D), *res = malloc(sizeof(float) * (size_t)n * D);
+    float *norm_w = malloc(sizeof(float) * D), *route = malloc(sizeof(float) * (size_t)n * 2 * TOPK);
+    for (int i = 0; i < n * D; i++) {
+        x[i] = rnd(&s);
+        res[i] = rnd(&s);
+    }
+    for (int i = 0; i < D; i++)
+        norm_w[i] = 1.0f + 0.5f * rnd(&s);
+    for (int t = 0; t < n; t++) {
+        float scores[E];
+        for (int e = 0; e < E; e++)
+            scores[e] = skewed ? (e == 3 ? 2.0f : e == 0 ? 1.0f : 0.0f) + 0.01f * rnd(&s) : 2.0f * rnd(&s);
+        lm_router_row(route + (size_t)t * 2 * TOPK, scores, E, TOPK, 1);
+    }
+    const void *w[3 * E];
+    for (int e = 0; e < E; e++) {
+        w[3 * e] = make_weight(dt, F, D, &s);
+        w[3 * e + 1] = make_weight(dt, F, D, &s);
+        w[3 * e + 2] = make_weight(dt, D, F, &s);
+    }
+    const size_t stride = 4 * ((size_t)n + 64) * D + LM_MOE_GROUP_FLOATS(E, (size_t)n * TOPK);
+    float *scratch = malloc(sizeof(float) * stride * (size_t)threads);
+    float *y = malloc(sizeof(float) * (size_t)n * D);
+    float *xs = malloc(sizeof(float) * (size_t)n * TOPK * D), *hs = malloc(sizeof(float) * (size_t)n * TOPK * F);
+    const lm_experts_args a = { .x = x, .norm_w = norm_w, .route = route, .w = w, .residual = res, .y = y,
+                                .xs = xs, .hs = hs, .scratch = scratch, .scratch_stride = stride, .n = n };
+    for (int tid = 0; tid < threads; tid++)
+        lm_experts_gather_task(&a, tid, threads, D, 1e-6f, E, TOPK);
+    for (int tid = 0; tid < threads; tid++)
+        lm_experts_up_task(&a, tid, threads, D, F, E, TOPK, dt, 0);
+    for (int tid = 0; tid < threads; tid++)
+        lm_experts_down_task(&a, tid, threads, D, F, E, TOPK, dt, 0);
+
+    const int up_outs[2] = { F, F }, down_outs[1] = { D };
+    for (int t = 0; t < n; t++) {
+        float xn[D], h[F], o[D];
+        double want[D];
+        lm_rmsnorm_row(xn, x + (size_t)t * D, norm_w, D, 1e-6f);
+        for (int i = 0; i < D; i++)
+            want[i] = res[(size_t)t * D + i];
+        for (int j = 0; j < TOPK; j++) {
+            const int e = (int)route[(size_t)t * 2 * TOPK + j];
+            const lm_linear_args up = { .x = xn, .w = { w[3 * e], w[3 * e + 1] }, .y = { h },
+                                        .scratch = scratch, .scratch_stride = stride, .n = 1 };
+            lm_linear_task(&up, 0, 1, D, 0.0f, 2, up_outs, dt, LM_LINEAR_SWIGLU, 0);
+            const lm_linear_args down = { .x = h, .w = { w[3 * e + 2] }, .y = { o },
+                                          .scratch = scratch, .scratch_stride = stride, .n = 1 };
+            lm_linear_task(&down, 0, 1, F, 0.0f, 1, down_outs, dt, LM_LINEAR_PLAIN, 0);
+            for (int i = 0; i < D; i++)
+                want[i] += (double)route[(size_t)t * 2 * TOPK + TOPK + j] * o[i];
+        }
+        for (int i = 0; i < D; i++)
+            if (fabs(y[(size_t)t * D + i] - want[i]) > 1e-4 * (1.0 + fabs(want[i])))
+                fail_msg("dtype %d n %d skewed %d threads %d: token %d dim %d = %.9g, want %.9g", (int)dt, n,
+                         skewed, threads, t, i, y[(size_t)t * D + i], want[i]);
+    }
+    for (int i = 0; i < 3 * E; i++)
+        free((void *)w[i]);
+    free(x);
+    free(res);
+    free(norm_w);
+    free(route);
+    free(scratch);
+    free(y);
+    free(xs);
+    free(hs);
+}
+
+static void test_experts_match_per_token(void **state)
+{
+    (void)state;
+    const lm_dtype dts[] = { LM_F32, LM_BF16, LM_Q8_0, LM_Q4_0 };
+    const int ns[] = { 1, 3, 13, 40 };
+    for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++)
+        for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+            for (int skewed = 0; skewed <= 1; skewed++)
+                for (int threads = 1; threads <= 3; threads++)
+                    experts_case(dts[d], ns[i], skewed, threads);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -572,6 +689,8 @@ int main(void)
         cmocka_unit_test(test_attention_amx_matches_f32),
         cmocka_unit_test(test_attention_dpbf16_matches_f32),
         cmocka_unit_test(test_exp16_nonpos),
+        cmocka_unit_test(test_router_topk),
+        cmocka_unit_test(test_experts_match_per_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

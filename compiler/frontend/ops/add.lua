@@ -37,7 +37,7 @@
 -- runs alone is its own node. Kernels are C in runtime/kernels/, reached
 -- through a template in templates/ that the emitter fills.
 
-local linear = require("ops.linear")
+local ops = require("ops")
 local rowwise = require("rowwise")
 
 local M = { kind = "add" }
@@ -51,18 +51,18 @@ function M.build(g, a, b, name)
   return g:op("add", { a, b }, a.cols, {}, name or ((b.name or "x") .. ".residual"))
 end
 
--- add(r, linear(x)) is one linear whose epilogue adds r: the sum is
--- written once instead of the product being written and read back.
+-- add(r, p(x)) where p's op can add a residual in its epilogue (a linear,
+-- the experts) is that op writing p(x) + r: the sum is written once instead
+-- of the product being written and read back. The op's with_residual hook
+-- returns the node.
 function M.absorb(op, f)
+  if op.inputs[1] == op.inputs[2] then return nil end
   for side = 2, 1, -1 do
-    local lin = f:producer(op.inputs[side], "linear")
-    if lin and f:only_user(lin.out, op) and op.inputs[1] ~= op.inputs[2] then
-      f:kill(lin)
-      return linear.node({
-        x = lin.inputs[1], residual = op.inputs[3 - side],
-        parts = { { w = lin.attrs.w, bias = lin.attrs.bias } },
-        outs = { op.out }, name = op.out.name, index = op.index,
-      })
+    local p = op.inputs[side].producer
+    local m = p and not p.dead and ops.find(p.kind)
+    if m and m.with_residual and f:only_user(p.out, op) then
+      f:kill(p)
+      return m.with_residual(p, op.inputs[3 - side], op)
     end
   end
   return nil

@@ -23,6 +23,8 @@ function M.build(g, x, name, out_features, opts)
   g:check_int("linear", out_features, "out_features")
   opts = opts or {}
   local w = g:matrix("linear", name, out_features, x.cols, "matrix")
+  -- precise: the weight keeps bf16 in a quantized build (a router's).
+  if opts.precise then w.precise = true end
   local b = opts.bias and g:vector("linear", opts.bias, out_features, "bias") or nil
   return g:op("linear", { x }, out_features, { w = w, bias = b }, g:weight_tensor_name(name))
 end
@@ -42,7 +44,7 @@ function M.lower(op, f)
   local x = op.inputs[1]
   local by_input = f:state("linear")
   local mm = by_input[x]
-  if mm and #mm.parts < MAX_PARTS and op.out ~= f.g.result then
+  if mm and #mm.parts < MAX_PARTS and op.out ~= f.g.result and not mm.parts[1].w.precise == not op.attrs.w.precise then
     mm.parts[#mm.parts + 1] = { w = op.attrs.w, bias = op.attrs.bias }
     mm.outs[#mm.outs + 1] = op.out
     mm.name = mm.name .. "+" .. op.out.name:match("[^.]*$")
@@ -57,6 +59,16 @@ end
 -- ops/rmsnorm.lua: may this node normalize t, its input, itself?
 function M.accepts_norm(node, t)
   return node.x == t and node.residual ~= t and not node.norm
+end
+
+-- ops/add.lua: add(residual, linear(x)) is this linear with the residual
+-- added in its epilogue.
+function M.with_residual(op, residual, add_op)
+  return M.node({
+    x = op.inputs[1], residual = residual,
+    parts = { { w = op.attrs.w, bias = op.attrs.bias } },
+    outs = { add_op.out }, name = add_op.out.name, index = add_op.index,
+  })
 end
 
 function M.take_norm(node, norm, src)
@@ -81,8 +93,20 @@ function M.quantized(e)
   return e.dtype == "q8_0" or e.dtype == "q4_0" or e.dtype == "q4_k8"
 end
 
+-- Per-thread scratch floats of one lm_linear_task call over up to e.batch
+-- rows of width K with weights of dtype (see the comment in M.emit).
+function M.scratch_floats(e, dtype, K, norm, swiglu)
+  local norm_floats = norm and e.batch * K or 0
+  if M.quantized({ dtype = dtype }) then
+    return norm_floats + (e.batch + 15) // 16 * 16 * (K * 5 // 16) + 10 * K
+  end
+  local bf16_input_region = M.matmul_kernel(e) ~= '"f32-fma"'
+  return norm_floats + (bf16_input_region and (e.batch + 32) * K or 0) + (swiglu and 2 or 1) * 32 * K
+end
+
 function M.emit(node, e)
-  local dtype, xbf16 = e.dtype, e.xbf16
+  -- The node's weights' dtype: the build's, or bf16 for a precise one.
+  local dtype, xbf16 = node.parts[1].w.dtype, e.xbf16
   local K = node.x.cols
   local outs, outs_doc, ws, bs, ys = {}, {}, {}, {}, {}
   for i, p in ipairs(node.parts) do
@@ -116,14 +140,7 @@ function M.emit(node, e)
   -- bf16-rounded input and 32 packed weight rows (two blocks for swiglu);
   -- see lm_linear_task. bf16 and f16 weights also take f32 inputs to AMX
   -- tiles, in two bf16 parts.
-  local norm_floats = node.norm and e.batch * K or 0
-  if M.quantized(e) then
-    e:scratch(norm_floats + (e.batch + 15) // 16 * 16 * (K * 5 // 16) + 10 * K)
-  else
-    local bf16_input_region = M.matmul_kernel(e) ~= '"f32-fma"'
-    e:scratch(norm_floats + (bf16_input_region and (e.batch + 32) * K or 0)
-      + (node.act == "swiglu" and 2 or 1) * 32 * K)
-  end
+  e:scratch(M.scratch_floats(e, dtype, K, node.norm ~= nil, node.act == "swiglu"))
   local fields = {}
   if node.result then
     fields[#fields + 1] = (".x = all_logits ? %s : %s + (size_t)(n - 1) * %d"):format(e:A(node.x), e:A(node.x), K)
