@@ -10,7 +10,11 @@
 # itself; give at least one. lmcc builds, downloads and commits none of
 # their code. ik_llama.cpp runs with -rtr 1 (weights repacked at load).
 #
-# For each model (default Qwen3-0.6B's shapes) the script
+# BENCH_MODELS: qwen3-0.6b (the default), llama3.2-1b, qwen3-30b-a3b-8layers
+# (Qwen3-30B-A3B's layers, 8 of its 48: a mixture of experts; llama.cpp at
+# c392e50 predates Qwen3 MoE, so give that one --ik-llama-cpp only).
+#
+# For each model the script
 # 1. makes the random bf16 checkpoint scripts/bench.sh uses (cached in
 #    BUILD_DIR/bench/ckpt-<model>) and writes it as GGUF with llama.cpp's
 #    own writer (scripts/gguf_from_checkpoint.py, the tree's gguf-py), then
@@ -96,7 +100,8 @@ work=$build/bench out=$build/bench/vs
 mkdir -p "$work/gguf" "$out"
 threads=$(nproc)
 
-all_models=("qwen3-0.6b:configs/qwen3/qwen3-0.6b.yaml" "llama3.2-1b:configs/llama/llama3.2-1b.yaml")
+all_models=("qwen3-0.6b:configs/qwen3/qwen3-0.6b.yaml" "llama3.2-1b:configs/llama/llama3.2-1b.yaml"
+            "qwen3-30b-a3b-8layers:configs/bench/qwen3-30b-a3b-8layers.yaml")
 models=()
 for entry in "${all_models[@]}"; do
   name=${entry%%:*}

@@ -7,8 +7,9 @@
 # 1. Measures the memory read bandwidth, the f32 FMA peak and, where the CPU
 #    has them, the AVX-512 BF16 and AMX peaks (BUILD_DIR/lmcc-limits).
 # 2. Makes (once, cached in BUILD_DIR/bench/ckpt-<model>) random bf16
-#    checkpoints with the exact shapes of Qwen3-0.6B, Qwen-1.8B and
-#    Llama-3.2-1B.
+#    checkpoints with the exact shapes of Qwen3-0.6B, Qwen-1.8B,
+#    Llama-3.2-1B and (8 layers of) Qwen3-30B-A3B; the MoE model is built at
+#    bf16, q8_0 and q4_0 only.
 # 3. Builds each at bf16 (by default the linears' inputs and the KV cache
 #    rounded to bf16, multiplied on AMX or with AVX-512 BF16 dot products
 #    where the CPU has them), at bf16 with --matmul-input f32 --kv-dtype f32
@@ -47,9 +48,16 @@ done
 mkdir -p "$work"
 
 # name : config : GB of disk its bf16 checkpoint takes, with room to spare
+#   [: the builds, comma-separated (default all five of step 3)]
+# The mixture-of-experts run has Qwen3-30B-A3B's per-layer shapes with 8 of
+# its 48 layers (an 11 GB checkpoint); its decode is counted against the
+# weights a token reads (attention, router, the 8 chosen experts, head), and
+# its --bench object says how evenly the run's tokens were routed
+# (moe_routing).
 all_models=("qwen3-0.6b:configs/qwen3/qwen3-0.6b.yaml:2"
             "qwen1-1.8b:configs/qwen1/qwen1-1.8b.yaml:5"
-            "llama3.2-1b:configs/llama/llama3.2-1b.yaml:4")
+            "llama3.2-1b:configs/llama/llama3.2-1b.yaml:4"
+            "qwen3-30b-a3b-8layers:configs/bench/qwen3-30b-a3b-8layers.yaml:13:bf16,q8_0,q4_0")
 models=()
 for entry in "${all_models[@]}"; do
   name=${entry%%:*}
@@ -62,7 +70,7 @@ done
 # Disk first, so a short disk fails now and not minutes into a synth.
 need_gb=0
 for entry in "${models[@]}"; do
-  IFS=: read -r name config gb <<< "$entry"
+  IFS=: read -r name config gb variants <<< "$entry"
   [ -f "$work/ckpt-$name/.complete" ] || need_gb=$((need_gb + gb))
 done
 free_gb=$(df -Pk "$work" | awk 'NR==2 {print int($4 / 1048576)}')
@@ -80,7 +88,8 @@ prompt=$($PY -c "print(','.join(str((i * 7919 + 13) % 128000) for i in range($PR
 
 runs=()
 for entry in "${models[@]}"; do
-  IFS=: read -r name config gb <<< "$entry"
+  IFS=: read -r name config gb variants <<< "$entry"
+  variants=${variants:-bf16,bf16-f32,q8_0,q4_0,q4_k8}
   ckpt=$work/ckpt-$name
   if [ ! -f "$ckpt/.complete" ]; then
     say "making a random $name checkpoint (once; cached in $ckpt)"
@@ -88,7 +97,7 @@ for entry in "${models[@]}"; do
     "$lmcc" synth "$config" -o "$ckpt" --seed 1 --dtype bf16 >&2 || die "lmcc synth $config failed"
     touch "$ckpt/.complete"
   fi
-  for variant in bf16 bf16-f32 q8_0 q4_0 q4_k8; do
+  for variant in ${variants//,/ }; do
     dtype=${variant%%-*}
     opts=(--dtype "$dtype")
     [ "$variant" = "$dtype" ] || opts+=(--matmul-input f32 --kv-dtype f32)

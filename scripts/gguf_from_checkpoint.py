@@ -5,8 +5,11 @@ the user built), so that llama.cpp and lmcc run the same weights.
 
   gguf_from_checkpoint.py CKPT_DIR OUT.gguf --gguf-py LLAMA_CPP/gguf-py
 
-For the benchmark checkpoints `lmcc synth` makes: Qwen3 and Llama
-(config.json's model_type qwen3, qwen2 or llama), bf16, f16 or f32
+For the benchmark checkpoints `lmcc synth` makes: Qwen3, Qwen3 MoE and
+Llama (config.json's model_type qwen3, qwen3_moe, qwen2 or llama; a MoE
+layer's per-expert matrices are stacked into the [experts, rows, cols]
+tensors llama.cpp reads, its router kept in f32 as llama.cpp's converter
+keeps it), bf16, f16 or f32
 tensors copied as they are stored, and the byte-level BPE tokenizer.json
 if there is one (else GPT-2's 256 byte tokens and placeholders).
 llama.cpp's convert_hf_to_gguf.py does the same for real checkpoints but
@@ -17,12 +20,13 @@ every matrix in the one type, as lmcc's --dtype does).
 import argparse
 import json
 import os
+import re
 import struct
 import sys
 
 import numpy as np
 
-ARCHS = {"qwen3": ("QWEN3", "qwen2"), "qwen2": ("QWEN2", "qwen2"), "llama": ("LLAMA", "llama-bpe")}
+ARCHS = {"qwen3": ("QWEN3", "qwen2"), "qwen3_moe": ("QWEN3MOE", "qwen2"), "qwen2": ("QWEN2", "qwen2"), "llama": ("LLAMA", "llama-bpe")}
 
 
 def fail(msg):
@@ -150,20 +154,41 @@ def main():
     w.add_rope_dimension_count(head_dim)
     w.add_rope_freq_base(float(cfg.get("rope_theta", 10000.0)))
     w.add_layer_norm_rms_eps(float(cfg["rms_norm_eps"]))
+    if mt == "qwen3_moe":
+        w.add_expert_count(cfg["num_experts"])
+        w.add_expert_used_count(cfg["num_experts_per_tok"])
+        w.add_expert_feed_forward_length(cfg["moe_intermediate_size"])
     w.add_file_type(gguf.LlamaFileType.MOSTLY_BF16)
     add_tokenizer(w, gguf, a.ckpt, cfg["vocab_size"], ARCHS[mt][1], cfg)
     names = gguf.get_tensor_name_map(arch, n_layers)
     raw_types = {"BF16": gguf.GGMLQuantizationType.BF16, "F16": gguf.GGMLQuantizationType.F16,
                  "F32": gguf.GGMLQuantizationType.F32}
+    experts = {}  # (layer, proj) -> {expert: (dtype, raw)}
+    expert_name = re.compile(r"^(model\.layers\.\d+\.mlp\.experts)\.(\d+)\.(\w+_proj)\.weight$")
     for name, dtype, shape, raw in tensors(a.ckpt):
+        m = expert_name.match(name)
+        if m:
+            experts.setdefault((m.group(1), m.group(3)), {})[int(m.group(2))] = (dtype, raw)
+            continue
         new = names.get_name(name, try_suffixes=(".weight", ".bias"))
         if new is None:
             fail(f"{a.ckpt}: tensor {name} has no GGUF name for {mt}")
-        if len(shape) == 1 and dtype != "F32":
+        if (len(shape) == 1 or name.endswith(".mlp.gate.weight")) and dtype != "F32":
             # Norms and biases: llama.cpp reads them as f32.
             raw = (raw.astype(np.uint32) << 16).view(np.float32) if dtype == "BF16" else raw.astype(np.float32)
             dtype = "F32"
         w.add_tensor(new, np.ascontiguousarray(raw), raw_dtype=raw_types[dtype])
+    for (prefix, proj), by_expert in sorted(experts.items()):
+        if sorted(by_expert) != list(range(cfg["num_experts"])):
+            fail(f"{a.ckpt}: {prefix}: {proj} of experts {sorted(by_expert)}, expected 0 to {cfg['num_experts'] - 1}")
+        dtypes = {d for d, _ in by_expert.values()}
+        if len(dtypes) != 1:
+            fail(f"{a.ckpt}: {prefix}: {proj} in several dtypes {sorted(dtypes)}")
+        new = names.get_name(f"{prefix}.{proj}.weight", try_suffixes=(".weight",))
+        if new is None:
+            fail(f"{a.ckpt}: {prefix}.{proj} has no GGUF name for {mt}")
+        stacked = np.stack([by_expert[e][1] for e in range(cfg["num_experts"])])
+        w.add_tensor(new, stacked, raw_dtype=raw_types[dtypes.pop()])
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -112,6 +112,7 @@ function M.run(g, opts)
     template_dir = opts.templates, templates = {},
     kernels = {}, kernel_names = {}, kernel_list = {}, body = {},
     scratch_floats = 0, params = 0, head_params = 0, weight_bytes = 0, kv_floats = 0,
+    moe_layers = 0, moe_experts = 0,
   }, Emitter)
   for _, name in ipairs({ "model.c.in", "model.h.in", "main.c.in", "model.mk.in", "model.cmake.in" }) do
     e:template(name)
@@ -185,7 +186,14 @@ function M.run(g, opts)
   local comment = {}
   for _, k in ipairs(opts.config_keys) do
     local v = cfg[k]
-    local s = math.type(v) == "float" and clit.shortest(v, true) or tostring(v)
+    local s
+    if type(v) == "table" then
+      local items = {}
+      for i, x in ipairs(v) do items[i] = tostring(x) end
+      s = "[" .. table.concat(items, ", ") .. "]"
+    else
+      s = math.type(v) == "float" and clit.shortest(v, true) or tostring(v)
+    end
     comment[#comment + 1] = (" *   %s: %s"):format(k, s)
   end
 
@@ -196,6 +204,7 @@ function M.run(g, opts)
     DEFINES = table.concat(defines, "\n"), N_WEIGHTS = #g.weights, WEIGHT_TABLE = table.concat(rows, "\n"),
     N_CHECKS = #checks, CONFIG_CHECKS = table.concat(checks, "\n"),
     KERNELS = table.concat(e.kernel_list), FORWARD = table.concat(e.body, "\n"),
+    MOE_LAYERS = e.moe_layers, MOE_EXPERTS = e.moe_experts,
     PARAMS_PER_TOKEN = e.params, HEAD_PARAMS = e.head_params, WEIGHT_BYTES_PER_TOKEN = e.weight_bytes,
     VOCAB = cfg.vocab_size, GUARD = C:upper() .. "_H", VAR = C:upper(),
   }

@@ -4892,5 +4892,7 @@ const lm_model_desc llama3_1_70b_model = {
     .params_per_token = 69501714432,
     .head_params = 1050673152,
     .weight_bytes_per_token = 139003428864,
+    .moe_layers = 0,
+    .moe_experts = 0,
     .forward = forward,
 };

@@ -2060,5 +2060,7 @@ const lm_model_desc llama3_1_8b_model = {
     .params_per_token = 7504658432,
     .head_params = 525336576,
     .weight_bytes_per_token = 15009316864,
+    .moe_layers = 0,
+    .moe_experts = 0,
     .forward = forward,
 };

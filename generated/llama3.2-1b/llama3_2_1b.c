@@ -1115,5 +1115,7 @@ const lm_model_desc llama3_2_1b_model = {
     .params_per_token = 1235746816,
     .head_params = 262668288,
     .weight_bytes_per_token = 2471493632,
+    .moe_layers = 0,
+    .moe_experts = 0,
     .forward = forward,
 };

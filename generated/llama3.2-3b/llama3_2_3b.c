@@ -1823,5 +1823,7 @@ const lm_model_desc llama3_2_3b_model = {
     .params_per_token = 3212574720,
     .head_params = 394002432,
     .weight_bytes_per_token = 6425149440,
+    .moe_layers = 0,
+    .moe_experts = 0,
     .forward = forward,
 };

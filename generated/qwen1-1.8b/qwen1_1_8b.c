@@ -1652,5 +1652,7 @@ const lm_model_desc qwen1_1_8b_model = {
     .params_per_token = 1525415936,
     .head_params = 311164928,
     .weight_bytes_per_token = 3050831872,
+    .moe_layers = 0,
+    .moe_experts = 0,
     .forward = forward,
 };

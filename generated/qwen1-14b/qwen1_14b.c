@@ -2644,5 +2644,7 @@ const lm_model_desc qwen1_14b_model = {
     .params_per_token = 13387694080,
     .head_params = 778567680,
     .weight_bytes_per_token = 26775388160,
+    .moe_layers = 0,
+    .moe_experts = 0,
     .forward = forward,
 };

@@ -5124,5 +5124,7 @@ const lm_model_desc qwen1_72b_model = {
     .params_per_token = 71038926848,
     .head_params = 1245708288,
     .weight_bytes_per_token = 142077853696,
+    .moe_layers = 0,
+    .moe_experts = 0,
     .forward = forward,
 };

@@ -2148,5 +2148,7 @@ const lm_model_desc qwen1_7b_model = {
     .params_per_token = 7098335232,
     .head_params = 622329856,
     .weight_bytes_per_token = 14196670464,
+    .moe_layers = 0,
+    .moe_experts = 0,
     .forward = forward,
 };

@@ -1644,5 +1644,7 @@ const lm_model_desc qwen2_5_0_5b_model = {
     .params_per_token = 493961216,
     .head_params = 136134656,
     .weight_bytes_per_token = 987922432,
+    .moe_layers = 0,
+    .moe_experts = 0,
     .forward = forward,
 };

@@ -1892,5 +1892,7 @@ const lm_model_desc qwen2_5_1_5b_model = {
     .params_per_token = 1543569408,
     .head_params = 233373696,
     .weight_bytes_per_token = 3087138816,
+    .moe_layers = 0,
+    .moe_experts = 0,
     .forward = forward,
 };

@@ -3133,5 +3133,7 @@ const lm_model_desc qwen2_5_14b_model = {
     .params_per_token = 13990625280,
     .head_params = 778567680,
     .weight_bytes_per_token = 27981250560,
+    .moe_layers = 0,
+    .moe_experts = 0,
     .forward = forward,
 };

@@ -4125,5 +4125,7 @@ const lm_model_desc qwen2_5_32b_model = {
     .params_per_token = 31984189440,
     .head_params = 778567680,
     .weight_bytes_per_token = 63968378880,
+    .moe_layers = 0,
+    .moe_experts = 0,
     .forward = forward,
 };

@@ -2388,5 +2388,7 @@ const lm_model_desc qwen2_5_3b_model = {
     .params_per_token = 3085697024,
     .head_params = 311164928,
     .weight_bytes_per_token = 6171394048,
+    .moe_layers = 0,
+    .moe_experts = 0,
     .forward = forward,
 };

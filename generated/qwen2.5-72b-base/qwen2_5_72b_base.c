@@ -5117,5 +5117,7 @@ const lm_model_desc qwen2_5_72b_base_model = {
     .params_per_token = 71458357248,
     .head_params = 1245708288,
     .weight_bytes_per_token = 142916714496,
+    .moe_layers = 0,
+    .moe_experts = 0,
     .forward = forward,
 };

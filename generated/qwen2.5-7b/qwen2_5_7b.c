@@ -1893,5 +1893,7 @@ const lm_model_desc qwen2_5_7b_model = {
     .params_per_token = 7070285824,
     .head_params = 544997376,
     .weight_bytes_per_token = 14140571648,
+    .moe_layers = 0,
+    .moe_experts = 0,
     .forward = forward,
 };

@@ -1838,5 +1838,7 @@ const lm_model_desc qwen3_0_6b_model = {
     .params_per_token = 595984384,
     .head_params = 155582464,
     .weight_bytes_per_token = 1191968768,
+    .moe_layers = 0,
+    .moe_experts = 0,
     .forward = forward,
 };

@@ -1838,5 +1838,7 @@ const lm_model_desc qwen3_1_7b_model = {
     .params_per_token = 1720451072,
     .head_params = 311164928,
     .weight_bytes_per_token = 3440902144,
+    .moe_layers = 0,
+    .moe_experts = 0,
     .forward = forward,
 };

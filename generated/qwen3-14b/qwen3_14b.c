@@ -2559,5 +2559,7 @@ const lm_model_desc qwen3_14b_model = {
     .params_per_token = 13989969920,
     .head_params = 777912320,
     .weight_bytes_per_token = 27979939840,
+    .moe_layers = 0,
+    .moe_experts = 0,
     .forward = forward,
 };

@@ -3999,5 +3999,7 @@ const lm_model_desc qwen3_32b_model = {
     .params_per_token = 31983534080,
     .head_params = 777912320,
     .weight_bytes_per_token = 63967068160,
+    .moe_layers = 0,
+    .moe_experts = 0,
     .forward = forward,
 };

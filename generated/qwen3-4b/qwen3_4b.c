@@ -2318,5 +2318,7 @@ const lm_model_desc qwen3_4b_model = {
     .params_per_token = 4022272000,
     .head_params = 388956160,
     .weight_bytes_per_token = 8044544000,
+    .moe_layers = 0,
+    .moe_experts = 0,
     .forward = forward,
 };

@@ -2319,5 +2319,7 @@ const lm_model_desc qwen3_8b_model = {
     .params_per_token = 7568097280,
     .head_params = 622329856,
     .weight_bytes_per_token = 15136194560,
+    .moe_layers = 0,
+    .moe_experts = 0,
     .forward = forward,
 };

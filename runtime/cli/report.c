@@ -100,8 +100,42 @@ static json_t *json_rate(double numerator, double seconds)
     return json_real(numerator / seconds);
 }
 
-static int print_bench(const lm_model_desc *d, const cli_options *o, const run_timing *t,
-                       lm_err *e)
+/* How evenly a run routed its tokens: per layer, the busiest expert's
+ * tokens over the mean (1 is perfectly even, E / k the worst: every token
+ * on the same k experts), their mean and largest over the layers, and how
+ * many (layer, expert) pairs got no token. Null for a dense model. */
+static json_t *routing_skew(const lm_model_desc *d, const lm_session *s)
+{
+    const uint64_t *counts = lm_session_expert_tokens(s);
+    if (!counts || d->moe_layers <= 0 || d->moe_experts <= 0)
+        return json_null();
+    double skew_sum = 0, skew_max = 0;
+    uint64_t routed = 0, idle = 0;
+    for (int l = 0; l < d->moe_layers; l++) {
+        const uint64_t *c = counts + (size_t)l * d->moe_experts;
+        uint64_t total = 0, most = 0;
+        for (int x = 0; x < d->moe_experts; x++) {
+            total += c[x];
+            most = c[x] > most ? c[x] : most;
+            idle += c[x] == 0;
+        }
+        routed += total;
+        const double skew = total ? (double)most * d->moe_experts / (double)total : 0.0;
+        skew_sum += skew;
+        skew_max = skew > skew_max ? skew : skew_max;
+    }
+    json_t *obj = json_object();
+    json_object_set_new(obj, "layers", json_integer(d->moe_layers));
+    json_object_set_new(obj, "experts", json_integer(d->moe_experts));
+    json_object_set_new(obj, "tokens_routed", json_integer((json_int_t)routed));
+    json_object_set_new(obj, "skew_mean", json_real(skew_sum / d->moe_layers));
+    json_object_set_new(obj, "skew_max", json_real(skew_max));
+    json_object_set_new(obj, "idle_experts", json_integer((json_int_t)idle));
+    return obj;
+}
+
+static int print_bench(const lm_model_desc *d, const cli_options *o, const lm_session *s,
+                       const run_timing *t, lm_err *e)
 {
     json_t *prefill_tps = json_rate(t->prefill_tokens, t->prefill_s);
     json_t *decode_tps = json_rate(t->decode_tokens, t->decode_s);
@@ -150,6 +184,7 @@ static int print_bench(const lm_model_desc *d, const cli_options *o, const run_t
     json_object_set_new(obj, "ttft_s", json_real(t->ttft_s));
     json_object_set_new(obj, "load_s", json_real(t->load_s));
     json_object_set_new(obj, "peak_rss_bytes", rss >= 0 ? json_integer(rss) : json_null());
+    json_object_set_new(obj, "moe_routing", routing_skew(d, s));
     char *text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(9));
     json_decref(obj);
     if (!text)
@@ -278,7 +313,7 @@ void cli_prompt_sampled(prompt_run *pr, int seq, const lm_gen_result *r)
 int cli_prompt_report(const lm_model_desc *d, const cli_options *o, const lm_session *s,
                       const prompt_run *pr, lm_err *e)
 {
-    if (o->bench && print_bench(d, o, &pr->t, e) != 0)
+    if (o->bench && print_bench(d, o, s, &pr->t, e) != 0)
         return -1;
     fflush(stdout);
     if (o->stats)

@@ -100,6 +100,8 @@ typedef struct lm_ctx {
     void *dump_user;
     int seq_tokens;         /* tokens the current sequence started with (its
                                first feed); Qwen1's dynamic NTK depends on it */
+    uint64_t *expert_tokens; /* [moe_layers][moe_experts]: tokens routed to each
+                                expert since the session opened, or NULL */
 } lm_ctx;
 
 typedef struct lm_model_desc {
@@ -129,6 +131,10 @@ typedef struct lm_model_desc {
     int64_t head_params;       /* of which the output head's: a forward call runs it for
                                 * its last position only, unless all logits are asked for */
     int64_t weight_bytes_per_token;
+    /* Mixture-of-experts layers and their experts (0 for a dense model):
+     * the session counts the tokens routed to each (--bench's skew). */
+    int moe_layers;
+    int moe_experts;
     /* Run tokens[0..n) at positions pos..pos+n-1 (1 <= n <= batch,
      * pos + n <= context), extending the KV cache. Writes logits of every
      * position to logits[n][vocab] when all_logits, else of the last only. */

@@ -152,6 +152,13 @@ lm_session *lm_session_open(const lm_model_desc *d, const char *checkpoint_dir, 
     s->ctx.kv = s->kv;
     s->ctx.pool = s->pool;
     s->ctx.threads = threads;
+    if (d->moe_layers > 0 && d->moe_experts > 0) {
+        s->ctx.expert_tokens = calloc((size_t)d->moe_layers * (size_t)d->moe_experts, sizeof(uint64_t));
+        if (!s->ctx.expert_tokens) {
+            lm_fail(e, "session: out of memory for the expert counters");
+            goto fail;
+        }
+    }
     s->load_s = lm_now_seconds() - start;
     return s;
 
@@ -168,6 +175,7 @@ void lm_session_close(lm_session *s)
     if (s->kv)
         munmap(s->kv, s->kv_bytes);
     free(s->last_logits);
+    free(s->ctx.expert_tokens);
     free(s->scratch);
     free(s->arena);
     /* The binder may have left a partial result on failure; freeing an
@@ -301,4 +309,9 @@ size_t lm_session_checkpoint_huge_bytes(const lm_session *s)
 int lm_session_weights_from_cache(const lm_session *s)
 {
     return s->weights.from_cache;
+}
+
+const uint64_t *lm_session_expert_tokens(const lm_session *s)
+{
+    return s->ctx.expert_tokens;
 }

@@ -43,6 +43,10 @@ int lm_session_feed(lm_session *s, const int32_t *tokens, int n, float *all_logi
  * after a rewind that dropped that position. Valid until the next feed. */
 const float *lm_session_logits(const lm_session *s);
 
+/* Tokens routed to each expert since the session opened,
+ * [d->moe_layers][d->moe_experts], or NULL for a dense model. */
+const uint64_t *lm_session_expert_tokens(const lm_session *s);
+
 /* Tokens in the KV cache: the position the next fed token gets. */
 int lm_session_position(const lm_session *s);
 

@@ -82,6 +82,7 @@ typedef struct lm_experts_args {
     float *y;                /* [n, D] */
     float *xs;               /* [n k, D]: the gathered input rows */
     float *hs;               /* [n k, F]: silu(gate) * up of each row */
+    uint64_t *counts;        /* [E]: tokens routed to each expert, or NULL */
     float *scratch;          /* per-thread scratch base */
     size_t scratch_stride;   /* floats per thread */
     int n;
@@ -130,6 +131,9 @@ LM_INLINE void lm_experts_gather_task(const lm_experts_args *a, int tid, int nth
                                       int k)
 {
     const lm_moe_groups g = lm_moe_group(a, tid, E, k);
+    if (a->counts && tid == 0)
+        for (int x = 0; x < E; x++)
+            a->counts[x] += (uint64_t)(g.start[x + 1] - g.start[x]);
     int b, e;
     lm_split(a->n * k, tid, nthreads, &b, &e);
     for (int i = b; i < e; i++) {

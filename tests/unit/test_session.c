@@ -673,12 +673,13 @@ static void test_cli_bench_json(void **state)
     for (size_t i = 0; i < 5; i++)
         assert_true(json_is_number(json_object_get(j, numbers[i])));
     assert_true(json_integer_value(json_object_get(j, "peak_rss_bytes")) > 0);
+    assert_true(json_is_null(json_object_get(j, "moe_routing"))); /* a dense model */
     assert_string_equal(json_string_value(json_object_get(j, "matmul_input")), "f32");
     assert_string_equal(json_string_value(json_object_get(j, "matmul_kernel")), "f32-fma");
     /* What a decode step reads: the weights, and the toy's 4 bytes of KV
      * cache a position for the 5 + (3 + 1) / 2 positions attended on average. */
     assert_int_equal(json_integer_value(json_object_get(j, "decode_bytes_per_token")), 4000 + 4 * 7);
-    assert_int_equal(json_object_size(j), 15);
+    assert_int_equal(json_object_size(j), 16);
     json_decref(j);
     /* The ids went to stderr, so stdout stays one JSON object. */
     assert_non_null(strchr(r.err, ','));

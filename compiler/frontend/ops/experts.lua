@@ -114,11 +114,18 @@ function M.emit(node, e)
     ".y = " .. e:A(node.outs[1]),
     ".xs = " .. e:A(a.xs),
     ".hs = " .. e:A(a.hs),
+    (".counts = c->expert_tokens ? c->expert_tokens + (size_t)%d * %d : NULL"):format(e.moe_layers, E),
     ".scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS",
     ".n = n",
   }
   local list = {}
-  for i = 1, 10 do if fields[i] then list[#list + 1] = fields[i] end end
+  for i = 1, 11 do if fields[i] then list[#list + 1] = fields[i] end end
+  e.moe_layers = e.moe_layers + 1
+  if e.moe_experts ~= 0 and e.moe_experts ~= E then
+    error(("experts %s: %d experts where an earlier layer has %d; the routing counters need one expert count for every layer"):format(
+      node.name, E, e.moe_experts))
+  end
+  e.moe_experts = E
   e:line(("    /* %s: %s[n, %d] -> %d of %d experts of width %d -> [n, %d] */"):format(node.name,
     node.norm and "rmsnorm " or "", D, k, E, F, D))
   e:line(("    %s(c->pool, &(lm_experts_args){\n        %s });"):format(name, table.concat(list, ",\n        ")))
