@@ -94,7 +94,13 @@ function M.quantized(e)
 end
 
 -- Per-thread scratch floats of one lm_linear_task call over up to e.batch
--- rows of width K with weights of dtype (see the comment in M.emit).
+-- rows of width K with weights of dtype: the normalized input, then for
+-- q8_0 and q4_0 the input quantized (LM_QX_BYTES(K) = 5K/4 bytes a token,
+-- in whole 16-token tiles) and two unpacked 16-row panels for AMX
+-- (LM_QAMX_SCRATCH_BYTES: 640 bytes a 32-block, 10K floats), else the
+-- bf16-rounded input and 32 packed weight rows (two blocks for swiglu);
+-- see lm_linear_task. bf16 and f16 weights also take f32 inputs to AMX
+-- tiles, in two bf16 parts.
 function M.scratch_floats(e, dtype, K, norm, swiglu)
   local norm_floats = norm and e.batch * K or 0
   if M.quantized({ dtype = dtype }) then
@@ -133,13 +139,6 @@ function M.emit(node, e)
     OUTS_DOC = table.concat(outs_doc, " "),
     MODE_DOC = node.act == "swiglu" and ", silu(gate) * up" or "",
   })
-  -- Per-thread scratch: the normalized input, then for q8_0 and q4_0 the
-  -- input quantized (LM_QX_BYTES(K) = 5K/4 bytes a token, in whole
-  -- 16-token tiles) and two unpacked 16-row panels for AMX
-  -- (LM_QAMX_SCRATCH_BYTES: 640 bytes a 32-block, 10K floats), else the
-  -- bf16-rounded input and 32 packed weight rows (two blocks for swiglu);
-  -- see lm_linear_task. bf16 and f16 weights also take f32 inputs to AMX
-  -- tiles, in two bf16 parts.
   e:scratch(M.scratch_floats(e, dtype, K, node.norm ~= nil, node.act == "swiglu"))
   local fields = {}
   if node.result then
