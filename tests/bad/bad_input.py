@@ -351,6 +351,15 @@ def moe_cases(lmcc, work):
     check_error("ckpt.moe_missing_expert", run([exe, "-m", d, "--tokens", "1,2,3", "-n", "2"]), "qwen3-moe-tiny",
                 ["missing tensor 'model.layers.1.mlp.experts.5.down_proj.weight'"])
 
+    # A router with one expert too few: the layer's gate names its shape.
+    def short_router(t):
+        dtype, shape, blob = t["model.layers.0.mlp.gate.weight"]
+        rows = shape[0] - 1
+        t["model.layers.0.mlp.gate.weight"] = (dtype, [rows, shape[1]], blob[:len(blob) * rows // shape[0]])
+    d = copy_variant(good, work, "moe-short-router", rewrite_st(short_router))
+    check_error("ckpt.moe_router_shape", run([exe, "-m", d, "--tokens", "1,2,3", "-n", "2"]), "qwen3-moe-tiny",
+                ["model.layers.0.mlp.gate.weight", "has shape [7, 64], expected [8, 64]"])
+
 
 # ---- Llama: rope_scaling types lmcc does not have -------------------------
 
