@@ -9,10 +9,10 @@ set -euo pipefail
 # over any older clang.
 packages=(
   build-essential cmake pkg-config clang-19 libclang-rt-19-dev
-  libyaml-dev liblua5.4-dev libjansson-dev libcmocka-dev
+  libyaml-dev liblua5.4-dev libjansson-dev libmicrohttpd-dev libcmocka-dev
   libpcre2-dev libutf8proc-dev libcurl4-openssl-dev libssl-dev
   python3 python3-numpy python3-torch python3-jinja2
-  ca-certificates
+  ca-certificates curl
 )
 
 missing=()

@@ -23,7 +23,7 @@ target_include_directories(llama3_1_8b PUBLIC ${CMAKE_CURRENT_LIST_DIR} ${LMCC_H
 separate_arguments(LMCC_EXTRA_FLAGS_LIST UNIX_COMMAND "${LMCC_EXTRA_FLAGS}")
 target_compile_options(llama3_1_8b PRIVATE -O3 -march=native ${LMCC_EXTRA_FLAGS_LIST})
 target_link_options(llama3_1_8b PUBLIC ${LMCC_EXTRA_FLAGS_LIST})
-target_link_libraries(llama3_1_8b PUBLIC ${LMCC_RUNTIME_LIB} jansson pcre2-8 utf8proc pthread m)
+target_link_libraries(llama3_1_8b PUBLIC ${LMCC_RUNTIME_LIB} jansson microhttpd pcre2-8 utf8proc pthread m)
 
 add_executable(llama3.1-8b ${CMAKE_CURRENT_LIST_DIR}/llama3_1_8b_main.c)
 target_link_libraries(llama3.1-8b PRIVATE llama3_1_8b)

@@ -21,7 +21,7 @@ LMCC_EXTRA_FLAGS ?=
 LLAMA3_2_3B_GOAL := $(.DEFAULT_GOAL)
 LLAMA3_2_3B_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 LLAMA3_2_3B_CFLAGS := -std=c17 -O3 -march=native $(LMCC_EXTRA_FLAGS) -I$(LLAMA3_2_3B_DIR) -I$(LMCC_HOME)/runtime
-LLAMA3_2_3B_LDLIBS := $(LMCC_RUNTIME_LIB) $(LMCC_EXTRA_FLAGS) -ljansson -lpcre2-8 -lutf8proc -lpthread -lm
+LLAMA3_2_3B_LDLIBS := $(LMCC_RUNTIME_LIB) $(LMCC_EXTRA_FLAGS) -ljansson -lmicrohttpd -lpcre2-8 -lutf8proc -lpthread -lm
 LLAMA3_2_3B_LIB := $(LLAMA3_2_3B_DIR)/libllama3_2_3b.a
 LLAMA3_2_3B_EXE := $(LLAMA3_2_3B_DIR)/llama3.2-3b
 

@@ -21,7 +21,7 @@ LMCC_EXTRA_FLAGS ?=
 QWEN1_1_8B_GOAL := $(.DEFAULT_GOAL)
 QWEN1_1_8B_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 QWEN1_1_8B_CFLAGS := -std=c17 -O3 -march=native $(LMCC_EXTRA_FLAGS) -I$(QWEN1_1_8B_DIR) -I$(LMCC_HOME)/runtime
-QWEN1_1_8B_LDLIBS := $(LMCC_RUNTIME_LIB) $(LMCC_EXTRA_FLAGS) -ljansson -lpcre2-8 -lutf8proc -lpthread -lm
+QWEN1_1_8B_LDLIBS := $(LMCC_RUNTIME_LIB) $(LMCC_EXTRA_FLAGS) -ljansson -lmicrohttpd -lpcre2-8 -lutf8proc -lpthread -lm
 QWEN1_1_8B_LIB := $(QWEN1_1_8B_DIR)/libqwen1_1_8b.a
 QWEN1_1_8B_EXE := $(QWEN1_1_8B_DIR)/qwen1-1.8b
 

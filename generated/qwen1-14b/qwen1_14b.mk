@@ -21,7 +21,7 @@ LMCC_EXTRA_FLAGS ?=
 QWEN1_14B_GOAL := $(.DEFAULT_GOAL)
 QWEN1_14B_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 QWEN1_14B_CFLAGS := -std=c17 -O3 -march=native $(LMCC_EXTRA_FLAGS) -I$(QWEN1_14B_DIR) -I$(LMCC_HOME)/runtime
-QWEN1_14B_LDLIBS := $(LMCC_RUNTIME_LIB) $(LMCC_EXTRA_FLAGS) -ljansson -lpcre2-8 -lutf8proc -lpthread -lm
+QWEN1_14B_LDLIBS := $(LMCC_RUNTIME_LIB) $(LMCC_EXTRA_FLAGS) -ljansson -lmicrohttpd -lpcre2-8 -lutf8proc -lpthread -lm
 QWEN1_14B_LIB := $(QWEN1_14B_DIR)/libqwen1_14b.a
 QWEN1_14B_EXE := $(QWEN1_14B_DIR)/qwen1-14b
 

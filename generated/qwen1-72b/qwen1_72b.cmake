@@ -23,7 +23,7 @@ target_include_directories(qwen1_72b PUBLIC ${CMAKE_CURRENT_LIST_DIR} ${LMCC_HOM
 separate_arguments(LMCC_EXTRA_FLAGS_LIST UNIX_COMMAND "${LMCC_EXTRA_FLAGS}")
 target_compile_options(qwen1_72b PRIVATE -O3 -march=native ${LMCC_EXTRA_FLAGS_LIST})
 target_link_options(qwen1_72b PUBLIC ${LMCC_EXTRA_FLAGS_LIST})
-target_link_libraries(qwen1_72b PUBLIC ${LMCC_RUNTIME_LIB} jansson pcre2-8 utf8proc pthread m)
+target_link_libraries(qwen1_72b PUBLIC ${LMCC_RUNTIME_LIB} jansson microhttpd pcre2-8 utf8proc pthread m)
 
 add_executable(qwen1-72b ${CMAKE_CURRENT_LIST_DIR}/qwen1_72b_main.c)
 target_link_libraries(qwen1-72b PRIVATE qwen1_72b)

@@ -21,7 +21,7 @@ LMCC_EXTRA_FLAGS ?=
 QWEN1_72B_GOAL := $(.DEFAULT_GOAL)
 QWEN1_72B_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 QWEN1_72B_CFLAGS := -std=c17 -O3 -march=native $(LMCC_EXTRA_FLAGS) -I$(QWEN1_72B_DIR) -I$(LMCC_HOME)/runtime
-QWEN1_72B_LDLIBS := $(LMCC_RUNTIME_LIB) $(LMCC_EXTRA_FLAGS) -ljansson -lpcre2-8 -lutf8proc -lpthread -lm
+QWEN1_72B_LDLIBS := $(LMCC_RUNTIME_LIB) $(LMCC_EXTRA_FLAGS) -ljansson -lmicrohttpd -lpcre2-8 -lutf8proc -lpthread -lm
 QWEN1_72B_LIB := $(QWEN1_72B_DIR)/libqwen1_72b.a
 QWEN1_72B_EXE := $(QWEN1_72B_DIR)/qwen1-72b
 

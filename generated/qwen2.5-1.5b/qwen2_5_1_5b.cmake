@@ -23,7 +23,7 @@ target_include_directories(qwen2_5_1_5b PUBLIC ${CMAKE_CURRENT_LIST_DIR} ${LMCC_
 separate_arguments(LMCC_EXTRA_FLAGS_LIST UNIX_COMMAND "${LMCC_EXTRA_FLAGS}")
 target_compile_options(qwen2_5_1_5b PRIVATE -O3 -march=native ${LMCC_EXTRA_FLAGS_LIST})
 target_link_options(qwen2_5_1_5b PUBLIC ${LMCC_EXTRA_FLAGS_LIST})
-target_link_libraries(qwen2_5_1_5b PUBLIC ${LMCC_RUNTIME_LIB} jansson pcre2-8 utf8proc pthread m)
+target_link_libraries(qwen2_5_1_5b PUBLIC ${LMCC_RUNTIME_LIB} jansson microhttpd pcre2-8 utf8proc pthread m)
 
 add_executable(qwen2.5-1.5b ${CMAKE_CURRENT_LIST_DIR}/qwen2_5_1_5b_main.c)
 target_link_libraries(qwen2.5-1.5b PRIVATE qwen2_5_1_5b)

@@ -21,7 +21,7 @@ LMCC_EXTRA_FLAGS ?=
 QWEN2_5_14B_GOAL := $(.DEFAULT_GOAL)
 QWEN2_5_14B_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 QWEN2_5_14B_CFLAGS := -std=c17 -O3 -march=native $(LMCC_EXTRA_FLAGS) -I$(QWEN2_5_14B_DIR) -I$(LMCC_HOME)/runtime
-QWEN2_5_14B_LDLIBS := $(LMCC_RUNTIME_LIB) $(LMCC_EXTRA_FLAGS) -ljansson -lpcre2-8 -lutf8proc -lpthread -lm
+QWEN2_5_14B_LDLIBS := $(LMCC_RUNTIME_LIB) $(LMCC_EXTRA_FLAGS) -ljansson -lmicrohttpd -lpcre2-8 -lutf8proc -lpthread -lm
 QWEN2_5_14B_LIB := $(QWEN2_5_14B_DIR)/libqwen2_5_14b.a
 QWEN2_5_14B_EXE := $(QWEN2_5_14B_DIR)/qwen2.5-14b
 

@@ -21,7 +21,7 @@ LMCC_EXTRA_FLAGS ?=
 QWEN2_5_3B_GOAL := $(.DEFAULT_GOAL)
 QWEN2_5_3B_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 QWEN2_5_3B_CFLAGS := -std=c17 -O3 -march=native $(LMCC_EXTRA_FLAGS) -I$(QWEN2_5_3B_DIR) -I$(LMCC_HOME)/runtime
-QWEN2_5_3B_LDLIBS := $(LMCC_RUNTIME_LIB) $(LMCC_EXTRA_FLAGS) -ljansson -lpcre2-8 -lutf8proc -lpthread -lm
+QWEN2_5_3B_LDLIBS := $(LMCC_RUNTIME_LIB) $(LMCC_EXTRA_FLAGS) -ljansson -lmicrohttpd -lpcre2-8 -lutf8proc -lpthread -lm
 QWEN2_5_3B_LIB := $(QWEN2_5_3B_DIR)/libqwen2_5_3b.a
 QWEN2_5_3B_EXE := $(QWEN2_5_3B_DIR)/qwen2.5-3b
 

@@ -21,7 +21,7 @@ LMCC_EXTRA_FLAGS ?=
 QWEN2_5_72B_BASE_GOAL := $(.DEFAULT_GOAL)
 QWEN2_5_72B_BASE_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 QWEN2_5_72B_BASE_CFLAGS := -std=c17 -O3 -march=native $(LMCC_EXTRA_FLAGS) -I$(QWEN2_5_72B_BASE_DIR) -I$(LMCC_HOME)/runtime
-QWEN2_5_72B_BASE_LDLIBS := $(LMCC_RUNTIME_LIB) $(LMCC_EXTRA_FLAGS) -ljansson -lpcre2-8 -lutf8proc -lpthread -lm
+QWEN2_5_72B_BASE_LDLIBS := $(LMCC_RUNTIME_LIB) $(LMCC_EXTRA_FLAGS) -ljansson -lmicrohttpd -lpcre2-8 -lutf8proc -lpthread -lm
 QWEN2_5_72B_BASE_LIB := $(QWEN2_5_72B_BASE_DIR)/libqwen2_5_72b_base.a
 QWEN2_5_72B_BASE_EXE := $(QWEN2_5_72B_BASE_DIR)/qwen2.5-72b-base
 

@@ -23,7 +23,7 @@ target_include_directories(qwen3_0_6b PUBLIC ${CMAKE_CURRENT_LIST_DIR} ${LMCC_HO
 separate_arguments(LMCC_EXTRA_FLAGS_LIST UNIX_COMMAND "${LMCC_EXTRA_FLAGS}")
 target_compile_options(qwen3_0_6b PRIVATE -O3 -march=native ${LMCC_EXTRA_FLAGS_LIST})
 target_link_options(qwen3_0_6b PUBLIC ${LMCC_EXTRA_FLAGS_LIST})
-target_link_libraries(qwen3_0_6b PUBLIC ${LMCC_RUNTIME_LIB} jansson pcre2-8 utf8proc pthread m)
+target_link_libraries(qwen3_0_6b PUBLIC ${LMCC_RUNTIME_LIB} jansson microhttpd pcre2-8 utf8proc pthread m)
 
 add_executable(qwen3-0.6b ${CMAKE_CURRENT_LIST_DIR}/qwen3_0_6b_main.c)
 target_link_libraries(qwen3-0.6b PRIVATE qwen3_0_6b)

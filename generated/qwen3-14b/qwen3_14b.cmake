@@ -23,7 +23,7 @@ target_include_directories(qwen3_14b PUBLIC ${CMAKE_CURRENT_LIST_DIR} ${LMCC_HOM
 separate_arguments(LMCC_EXTRA_FLAGS_LIST UNIX_COMMAND "${LMCC_EXTRA_FLAGS}")
 target_compile_options(qwen3_14b PRIVATE -O3 -march=native ${LMCC_EXTRA_FLAGS_LIST})
 target_link_options(qwen3_14b PUBLIC ${LMCC_EXTRA_FLAGS_LIST})
-target_link_libraries(qwen3_14b PUBLIC ${LMCC_RUNTIME_LIB} jansson pcre2-8 utf8proc pthread m)
+target_link_libraries(qwen3_14b PUBLIC ${LMCC_RUNTIME_LIB} jansson microhttpd pcre2-8 utf8proc pthread m)
 
 add_executable(qwen3-14b ${CMAKE_CURRENT_LIST_DIR}/qwen3_14b_main.c)
 target_link_libraries(qwen3-14b PRIVATE qwen3_14b)

@@ -21,7 +21,7 @@ LMCC_EXTRA_FLAGS ?=
 QWEN3_32B_GOAL := $(.DEFAULT_GOAL)
 QWEN3_32B_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 QWEN3_32B_CFLAGS := -std=c17 -O3 -march=native $(LMCC_EXTRA_FLAGS) -I$(QWEN3_32B_DIR) -I$(LMCC_HOME)/runtime
-QWEN3_32B_LDLIBS := $(LMCC_RUNTIME_LIB) $(LMCC_EXTRA_FLAGS) -ljansson -lpcre2-8 -lutf8proc -lpthread -lm
+QWEN3_32B_LDLIBS := $(LMCC_RUNTIME_LIB) $(LMCC_EXTRA_FLAGS) -ljansson -lmicrohttpd -lpcre2-8 -lutf8proc -lpthread -lm
 QWEN3_32B_LIB := $(QWEN3_32B_DIR)/libqwen3_32b.a
 QWEN3_32B_EXE := $(QWEN3_32B_DIR)/qwen3-32b
 

@@ -21,7 +21,7 @@ LMCC_EXTRA_FLAGS ?=
 QWEN3_4B_GOAL := $(.DEFAULT_GOAL)
 QWEN3_4B_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 QWEN3_4B_CFLAGS := -std=c17 -O3 -march=native $(LMCC_EXTRA_FLAGS) -I$(QWEN3_4B_DIR) -I$(LMCC_HOME)/runtime
-QWEN3_4B_LDLIBS := $(LMCC_RUNTIME_LIB) $(LMCC_EXTRA_FLAGS) -ljansson -lpcre2-8 -lutf8proc -lpthread -lm
+QWEN3_4B_LDLIBS := $(LMCC_RUNTIME_LIB) $(LMCC_EXTRA_FLAGS) -ljansson -lmicrohttpd -lpcre2-8 -lutf8proc -lpthread -lm
 QWEN3_4B_LIB := $(QWEN3_4B_DIR)/libqwen3_4b.a
 QWEN3_4B_EXE := $(QWEN3_4B_DIR)/qwen3-4b
 

@@ -55,6 +55,10 @@ enum {
     OPT_TOKENIZER,
     OPT_PERPLEXITY,
     OPT_CHUNK,
+    OPT_SERVE,
+    OPT_API_KEY,
+    OPT_QUEUE,
+    OPT_TIMEOUT,
 };
 
 static const struct option long_options[] = {
@@ -73,6 +77,10 @@ static const struct option long_options[] = {
     {"tokenizer", required_argument, NULL, OPT_TOKENIZER},
     {"perplexity", required_argument, NULL, OPT_PERPLEXITY},
     {"chunk", required_argument, NULL, OPT_CHUNK},
+    {"serve", required_argument, NULL, OPT_SERVE},
+    {"api-key", required_argument, NULL, OPT_API_KEY},
+    {"queue", required_argument, NULL, OPT_QUEUE},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"max-tokens", required_argument, NULL, 'n'},
     {"temperature", required_argument, NULL, OPT_TEMPERATURE},
     {"top-k", required_argument, NULL, OPT_TOP_K},
@@ -225,21 +233,45 @@ static const char *option_text(int argc, char **argv, int index, int short_opt, 
     return buf;
 }
 
+/* The first option given that picks a prompt, a generation mode or a
+ * sampling setting, or NULL: what the modes that take none refuse. */
+static const char *generation_option(const cli_options *o)
+{
+    return o->tokens_text ? "--tokens" : o->prompt_text ? "-p" : o->prompt_file ? "-f"
+           : o->chat ? "--chat" : o->interactive ? "--interactive"
+           : o->logits_path ? "--logits" : o->dump_dir ? "--dump" : o->bench ? "--bench"
+           : o->max_tokens >= 0 ? "-n" : o->num_sequences > 1 ? "--num-return-sequences"
+           : o->has_temperature || o->has_top_k || o->has_top_p || o->has_min_p || o->has_penalty ||
+                   o->has_seed
+               ? "a sampling option"
+               : NULL;
+}
+
 /* Which options go together; returns 0 or -1 with the clash in e. */
 static int check_combination(const char *prog, cli_options *o, lm_err *e)
 {
     if (o->chunk && !o->perplexity_file)
         return lm_fail(e, "'--chunk' only applies to --perplexity");
+    if (!o->serve_text && (o->api_key || o->queue >= 0 || o->timeout_s > 0))
+        return lm_fail(e, "'%s' only applies to --serve",
+                       o->api_key ? "--api-key" : o->queue >= 0 ? "--queue" : "--timeout");
+    if (o->serve_text) {
+        /* The server takes its prompts and sampling settings per request. */
+        const char *bad = o->perplexity_file ? "--perplexity" : o->system_text ? "--system"
+                                                                : generation_option(o);
+        if (bad)
+            return lm_fail(e, "'--serve' takes prompts and sampling settings from each request; "
+                              "drop '%s'",
+                           bad);
+        if (o->chat_format_name && lm_chat_format_parse(o->chat_format_name, &o->chat_format) != 0)
+            return lm_fail(e, "--chat-format '%s' is not a chat format; expected one of %s",
+                           o->chat_format_name, lm_chat_format_names());
+        o->mode = MODE_SERVE;
+        return 0;
+    }
     if (o->perplexity_file) {
         /* It scores the file's own tokens: nothing is generated or sampled. */
-        const char *bad = o->tokens_text ? "--tokens" : o->prompt_text ? "-p" : o->prompt_file ? "-f"
-                          : o->chat ? "--chat" : o->interactive ? "--interactive"
-                          : o->logits_path ? "--logits" : o->dump_dir ? "--dump" : o->bench ? "--bench"
-                          : o->max_tokens >= 0 ? "-n" : o->num_sequences > 1 ? "--num-return-sequences"
-                          : o->has_temperature || o->has_top_k || o->has_top_p || o->has_min_p ||
-                                    o->has_penalty || o->has_seed
-                              ? "a sampling option"
-                              : NULL;
+        const char *bad = generation_option(o);
         if (bad)
             return lm_fail(e, "'--perplexity' scores a file and generates nothing; drop '%s'", bad);
         o->mode = MODE_PERPLEXITY;
@@ -305,6 +337,7 @@ static int parse_options(const lm_model_desc *d, const char *prog, int argc, cha
     o->think = -1;
     o->stream = -1;
     o->num_sequences = 1;
+    o->queue = -1;
     /* getopt keeps global state; lm_main may run more than once per process
      * (tests, embedding), so restart the scan. */
 #ifdef __GLIBC__
@@ -318,7 +351,7 @@ static int parse_options(const lm_model_desc *d, const char *prog, int argc, cha
     while (rc == 0 && (c = getopt_long(argc, argv, ":m:n:t:p:f:h", long_options, NULL)) != -1) {
         switch (c) {
         case 'm':
-            o->model_dir = optarg;
+            o->model_dir = o->model_arg = optarg;
             break;
         case OPT_TOKENS:
             o->tokens_text = optarg;
@@ -358,6 +391,21 @@ static int parse_options(const lm_model_desc *d, const char *prog, int argc, cha
             break;
         case OPT_PERPLEXITY:
             o->perplexity_file = optarg;
+            break;
+        case OPT_SERVE:
+            o->serve_text = optarg;
+            break;
+        case OPT_API_KEY:
+            if (!*optarg || strlen(optarg) > 512)
+                return lm_fail(e, "--api-key: the key must be 1 to 512 bytes");
+            o->api_key = optarg;
+            break;
+        case OPT_QUEUE:
+            rc = int_option("--queue", optarg, 0, 4096, "an integer in [0, 4096]", &o->queue, NULL, e);
+            break;
+        case OPT_TIMEOUT:
+            rc = double_option("--timeout", optarg, 0, 86400, 1, "a number of seconds in (0, 86400]",
+                               &o->timeout_s, NULL, e);
             break;
         case OPT_CHUNK:
             rc = int_option("--chunk", optarg, 2, INT32_MAX, "an integer >= 2", &o->chunk, NULL, e);
@@ -484,6 +532,12 @@ int lm_main(const lm_model_desc *d, int argc, char **argv)
     if (parsed < 0) {
         lm_print_error(prog, &e);
         return EXIT_USAGE;
+    }
+    if (o.mode == MODE_SERVE) {
+        int status = cli_run_serve(d, &o, &e);
+        if (status != 0)
+            lm_print_error(prog, &e);
+        return status;
     }
     if (o.mode == MODE_PERPLEXITY) {
         int status = cli_run_perplexity(d, &o, &e);

