@@ -76,6 +76,7 @@ def main():
     ap.add_argument("--lmcc", required=True)
     ap.add_argument("--npm-prefix", required=True)
     ap.add_argument("--work", required=True)
+    ap.add_argument("--openai-prefix", help="an npm prefix with the openai package: run its client too")
     a = ap.parse_args()
     shutil.rmtree(a.work, ignore_errors=True)
     os.makedirs(a.work)
@@ -102,7 +103,10 @@ def main():
             except subprocess.SubprocessError:
                 pass
             time.sleep(0.05)
-        serve_cases(port, prompt, want)
+        if a.openai_prefix:
+            openai_cases(a.openai_prefix, port, prompt, want)
+        else:
+            serve_cases(port, prompt, want)
     finally:
         srv.send_signal(signal.SIGTERM)
         try:
@@ -115,6 +119,26 @@ def main():
     if failures:
         sys.exit(f"{len(failures)} serve case(s) failed: {', '.join(failures)}")
     print("serve: all cases passed")
+
+
+def openai_cases(prefix, port, prompt, want):
+    """The official openai client's view of the same answers."""
+    out = json.loads(run(["node", os.path.join(HERE, "openai_client.js"), prefix,
+                          f"http://127.0.0.1:{port}/v1", KEY, prompt]))
+    check("openai.models", out["model"] == "qwen3-tiny-fullvocab", out["model"])
+    check("openai.completion_equals_cli", out["completion"] == want, f"{out['completion']!r} vs {want!r}")
+    check("openai.completion_usage", out["completion_usage"]["completion_tokens"] == 12, str(out["completion_usage"]))
+    check("openai.stream_equals_cli", out["completion_stream"] == want, repr(out["completion_stream"]))
+    check("openai.stream_usage", (out["completion_stream_usage"] or {}).get("completion_tokens") == 12,
+          str(out["completion_stream_usage"]))
+    check("openai.chat_stream_equals_chat", out["chat_stream"] == out["chat"] and out["chat_finish"] == "length",
+          f"{out['chat_stream']!r} vs {out['chat']!r}")
+    check("openai.chat_n", len(out["chat_n"]) == 3 and len(set(out["chat_n"])) > 1, str(out["chat_n"]))
+    check("openai.stop", out["stopped"] == want[:want.index(out["stop"])] and out["stopped_finish"] == "stop",
+          f"{out['stopped']!r}")
+    um = out["unknown_model"]
+    check("openai.unknown_model_404", isinstance(um, dict) and um["status"] == 404 and "no-such-model" in um["message"],
+          str(um))
 
 
 def serve_cases(port, prompt, want):
