@@ -371,6 +371,25 @@ serve_job *serve_parse_completion(serve *sv, int chat, const char *body, size_t 
 
 /* ---- writing ------------------------------------------------------------ */
 
+/* Generated text as a JSON string. A model may generate bytes that are not
+ * UTF-8 (a byte token that never completes a character); JSON cannot carry
+ * them, so they become U+FFFD, as the tokenizers' lossy decode does. NULL
+ * only when memory runs out. */
+static json_t *text_json(const char *s, size_t n)
+{
+    char *fixed;
+    size_t fixed_n;
+    lm_err e;
+    int rc = lm_utf8_lossy(s ? s : "", n, &fixed, &fixed_n, &e);
+    if (rc < 0)
+        return NULL;
+    if (rc == 0)
+        return json_stringn(s ? s : "", n);
+    json_t *v = json_stringn(fixed, fixed_n);
+    free(fixed);
+    return v;
+}
+
 int serve_prompt_tokens(const serve_job *job)
 {
     return (int)job->prompt.n;
@@ -424,16 +443,21 @@ int serve_answer_json(const serve *sv, const serve_job *job, lm_bytes *out, lm_e
             lm_reasoning_split(t, ch->text.n, 1, &r0, &r1, &c0, &c1);
         json_t *c;
         if (job->chat) {
-            json_t *msg = json_pack("{s:s, s:s%}", "role", "assistant", "content", t + c0, c1 - c0);
-            if (job->split_reasoning && r1 > r0)
-                json_object_set_new(msg, "reasoning_content", json_stringn(t + r0, r1 - r0));
+            json_t *msg = json_pack("{s:s, s:o*}", "role", "assistant", "content",
+                                    text_json(t + c0, c1 - c0));
+            if (msg && job->split_reasoning && r1 > r0)
+                json_object_set_new(msg, "reasoning_content", text_json(t + r0, r1 - r0));
             c = json_pack("{s:i, s:o, s:o, s:s}", "index", i, "message", msg, "logprobs",
                           json_null(), "finish_reason", ch->finish ? ch->finish : "length");
         } else {
-            c = json_pack("{s:i, s:s%, s:o, s:s}", "index", i, "text", t, ch->text.n, "logprobs",
-                          json_null(), "finish_reason", ch->finish ? ch->finish : "length");
+            c = json_pack("{s:i, s:o*, s:o, s:s}", "index", i, "text", text_json(t, ch->text.n),
+                          "logprobs", json_null(), "finish_reason", ch->finish ? ch->finish : "length");
         }
-        json_array_append_new(choices, c);
+        if (!c || json_array_append_new(choices, c) != 0) {
+            json_decref(choices);
+            json_decref(root);
+            return lm_fail(e, "out of memory writing the answer");
+        }
     }
     json_object_set_new(root, "choices", choices);
     json_object_set_new(root, "usage", usage_json(job));
@@ -442,7 +466,11 @@ int serve_answer_json(const serve *sv, const serve_job *job, lm_bytes *out, lm_e
 
 static json_t *chunk_json(const serve *sv, const serve_job *job, json_t *choice)
 {
-    json_t *root = envelope(sv, job, 1);
+    json_t *root = choice ? envelope(sv, job, 1) : NULL;
+    if (!root) {
+        json_decref(choice);
+        return NULL; /* append_json reports it */
+    }
     json_object_set_new(root, "choices", json_pack("[o]", choice));
     if (job->include_usage)
         json_object_set_new(root, "usage", json_null());
@@ -459,14 +487,15 @@ int serve_event_delta(const serve *sv, const serve_job *job, int index, const ch
         if (first)
             json_object_set_new(delta, "role", json_string("assistant"));
         if (reasoning)
-            json_object_set_new(delta, "reasoning_content", json_stringn(reasoning, rn));
+            json_object_set_new(delta, "reasoning_content", text_json(reasoning, rn));
         if (content)
-            json_object_set_new(delta, "content", json_stringn(content, cn));
+            json_object_set_new(delta, "content", text_json(content, cn));
         choice = json_pack("{s:i, s:o, s:o, s:o}", "index", index, "delta", delta, "logprobs",
                            json_null(), "finish_reason", json_null());
     } else {
-        choice = json_pack("{s:i, s:s%, s:o, s:o}", "index", index, "text", content ? content : "",
-                           content ? cn : 0, "logprobs", json_null(), "finish_reason", json_null());
+        choice = json_pack("{s:i, s:o*, s:o, s:o}", "index", index, "text",
+                           text_json(content, content ? cn : 0), "logprobs", json_null(),
+                           "finish_reason", json_null());
     }
     return append_json(chunk_json(sv, job, choice), 1, out, e);
 }
@@ -565,7 +594,7 @@ int serve_detokenize(serve *sv, const char *body, size_t n, lm_bytes *out, int *
         rc = lm_tokenizer_decode(sv->tok, ids.v, ids.n, &text, e);
     lm_ids_free(&ids);
     if (rc == 0)
-        rc = append_json(json_pack("{s:s%}", "content", text.v ? text.v : "", text.n), 0, out, e);
+        rc = append_json(json_pack("{s:o*}", "content", text_json(text.v, text.n)), 0, out, e);
     lm_bytes_free(&text);
     return rc;
 }

@@ -94,6 +94,11 @@ static int on_token(void *user, int32_t id, lm_err *e)
     }
     ch->n_tokens++;
     size_t before = ch->text.n;
+    /* Checkpoints pad the embedding past the tokenizer (Qwen3: 151936 rows,
+     * 151669 tokens); an id there has no text, as transformers' decode
+     * skips it. */
+    if (id >= lm_tokenizer_vocab_size(sv->tok))
+        goto out;
     if (lm_detok_feed(&c->detok, id, &ch->text, e) != 0) {
         rc = -1;
         goto out;

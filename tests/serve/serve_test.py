@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -94,7 +95,7 @@ def main():
     port = free_port()
     log = open(os.path.join(a.work, "server.log"), "w")
     srv = subprocess.Popen([exe, "-m", ckpt, "--serve", f"127.0.0.1:{port}", "--api-key", KEY,
-                            "--queue", "2", "-t", "2"], stderr=log)
+                            "--queue", "8", "-t", "2"], stderr=log)
     try:
         for _ in range(200):
             try:
@@ -107,6 +108,7 @@ def main():
             openai_cases(a.openai_prefix, port, prompt, want)
         else:
             serve_cases(port, prompt, want)
+            load_cases(port, srv.pid)
     finally:
         srv.send_signal(signal.SIGTERM)
         try:
@@ -139,6 +141,75 @@ def openai_cases(prefix, port, prompt, want):
     um = out["unknown_model"]
     check("openai.unknown_model_404", isinstance(um, dict) and um["status"] == 404 and "no-such-model" in um["message"],
           str(um))
+
+
+# Distinct first words: no two prompts share a cached prefix past the chat
+# template's, so each is prefilled the same way whatever ran before it.
+WORDS = ("apple banana cherry dragon eagle forest garden harbor island jungle kettle lemon "
+         "mountain needle orange pepper quiet river silver tiger umbrella valley window yellow "
+         "zebra anchor bridge candle desert engine feather glacier hammer ivory jacket kingdom "
+         "ladder marble nectar ocean pillow quartz rocket saddle thunder uniform violin walnut "
+         "yogurt basket castle dolphin ember falcon goblet helmet insect jewel koala lantern "
+         "meadow noodle orchid puzzle").split()
+
+
+def load_request(i):
+    """The i-th request of the load test: chat or completion, streamed or not, seeded."""
+    body = {"max_tokens": 6, "temperature": 0.7, "seed": 100 + i, "stream": i % 4 >= 2}
+    if i % 2:
+        return "/v1/chat/completions", dict(body, messages=[{"role": "user", "content": WORDS[i] + " soup"}])
+    return "/v1/completions", dict(body, prompt=WORDS[i] + " soup is")
+
+
+def answer_text(path, code, text):
+    """The generated text of a response, streamed or not; None if it failed."""
+    if code != 200:
+        return None
+    chat = "chat" in path
+    if text.startswith("data: "):
+        events = [l[6:] for l in text.split("\n") if l.startswith("data: ")]
+        if events[-1] != "[DONE]":
+            return None
+        chunks = [json.loads(e)["choices"] for e in events[:-1]]
+        return "".join((c[0]["delta"].get("content", "") if chat else c[0]["text"]) for c in chunks if c)
+    c = json.loads(text)["choices"][0]
+    return c["message"]["content"] if chat else c["text"]
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+
+def load_cases(port, pid):
+    """64 requests from 8 concurrent clients: each answer equals the same
+    request run alone, and a second round leaves the server as it was."""
+    alone = [answer_text(*load_request(i)[:1], *curl(port, *load_request(i))) for i in range(64)]
+    check("load.alone_answers", all(a is not None for a in alone), str(alone[:4]))
+
+    def round_of_load():
+        got = [None] * 64
+
+        def client(k):
+            for i in range(k, 64, 8):
+                path, body = load_request(i)
+                got[i] = answer_text(path, *curl(port, path, body))
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return got
+    got = round_of_load()
+    diff = [i for i in range(64) if got[i] != alone[i]]
+    check("load.concurrent_equals_alone", not diff,
+          "; ".join(f"{i}: {got[i]!r} vs {alone[i]!r}" for i in diff[:4]))
+    rss1 = rss_kib(pid)
+    round_of_load()
+    rss2 = rss_kib(pid)
+    check("load.no_memory_growth", rss2 - rss1 < 16 * 1024, f"RSS {rss1} -> {rss2} KiB")
+    code, t = curl(port, "/metrics")
+    check("load.metrics_idle", "lmcc_queue_depth 0" in t and "lmcc_requests_running 0" in t, t[-400:])
 
 
 def serve_cases(port, prompt, want):
