@@ -21,6 +21,21 @@ char *serve_error_json(const char *message, const char *type, const char *param,
     return s;
 }
 
+/* Jobs are made here (serve_parse_completion) and freed here. */
+void serve_job_release(serve *sv, serve_job *job)
+{
+    (void)sv;
+    if (--job->refs > 0)
+        return;
+    lm_ids_free(&job->prompt);
+    for (int i = 0; i < job->n_stops; i++)
+        free(job->stops[i]);
+    for (int i = 0; i < SERVE_MAX_N; i++)
+        lm_bytes_free(&job->choices[i].text);
+    lm_bytes_free(&job->out);
+    free(job);
+}
+
 /* ---- reading ------------------------------------------------------------ */
 
 typedef struct req {

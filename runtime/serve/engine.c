@@ -18,20 +18,6 @@ typedef struct token_ctx {
     int aborted;   /* cancelled, or past the deadline */
 } token_ctx;
 
-void serve_job_release(serve *sv, serve_job *job)
-{
-    (void)sv;
-    if (--job->refs > 0)
-        return;
-    lm_ids_free(&job->prompt);
-    for (int i = 0; i < job->n_stops; i++)
-        free(job->stops[i]);
-    for (int i = 0; i < SERVE_MAX_N; i++)
-        lm_bytes_free(&job->choices[i].text);
-    lm_bytes_free(&job->out);
-    free(job);
-}
-
 int serve_submit(serve *sv, serve_job *job)
 {
     pthread_mutex_lock(&sv->mu);

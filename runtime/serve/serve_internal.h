@@ -94,10 +94,10 @@ int serve_engine_start(serve *sv, lm_err *e);
 void serve_engine_stop(serve *sv);
 /* Queues job (refs taken for the engine); -1 when the queue is full. */
 int serve_submit(serve *sv, serve_job *job);
-/* Drops one reference (under sv->mu); frees the job at zero. */
-void serve_job_release(serve *sv, serve_job *job);
 
 /* ---- api.c ---- */
+/* Drops one reference (under sv->mu); frees the job at zero. */
+void serve_job_release(serve *sv, serve_job *job);
 /* Reads a request body into a new job; on a client error returns NULL
  * with the HTTP status in *status, the message in e and the parameter
  * that is wrong (or NULL) in *param. */

@@ -26,6 +26,7 @@ FOLDER_ORDER = [
     ("core",),
     ("kernels", "weights", "text", "hub"),
     ("generate",),
+    ("serve",),
     ("cli",),
 ]
 LEVEL = {f: i for i, fs in enumerate(FOLDER_ORDER) for f in fs}
