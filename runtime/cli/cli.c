@@ -247,6 +247,15 @@ static const char *generation_option(const cli_options *o)
                : NULL;
 }
 
+/* --chat-format NAME into o->chat_format, when given. */
+static int parse_chat_format(cli_options *o, lm_err *e)
+{
+    if (o->chat_format_name && lm_chat_format_parse(o->chat_format_name, &o->chat_format) != 0)
+        return lm_fail(e, "--chat-format '%s' is not a chat format; expected one of %s",
+                       o->chat_format_name, lm_chat_format_names());
+    return 0;
+}
+
 /* Which options go together; returns 0 or -1 with the clash in e. */
 static int check_combination(const char *prog, cli_options *o, lm_err *e)
 {
@@ -263,9 +272,8 @@ static int check_combination(const char *prog, cli_options *o, lm_err *e)
             return lm_fail(e, "'--serve' takes prompts and sampling settings from each request; "
                               "drop '%s'",
                            bad);
-        if (o->chat_format_name && lm_chat_format_parse(o->chat_format_name, &o->chat_format) != 0)
-            return lm_fail(e, "--chat-format '%s' is not a chat format; expected one of %s",
-                           o->chat_format_name, lm_chat_format_names());
+        if (parse_chat_format(o, e) != 0)
+            return -1;
         o->mode = MODE_SERVE;
         return 0;
     }
@@ -307,9 +315,8 @@ static int check_combination(const char *prog, cli_options *o, lm_err *e)
                        o->system_text ? "--system" : o->chat_format_name ? "--chat-format"
                                                    : o->think            ? "--think"
                                                                          : "--no-think");
-    if (o->chat_format_name && lm_chat_format_parse(o->chat_format_name, &o->chat_format) != 0)
-        return lm_fail(e, "--chat-format '%s' is not a chat format; expected one of %s",
-                       o->chat_format_name, lm_chat_format_names());
+    if (parse_chat_format(o, e) != 0)
+        return -1;
     if (o->bench && o->num_sequences > 1)
         return lm_fail(e, "'--bench' measures one sequence; drop --num-return-sequences");
     if (o->chat)

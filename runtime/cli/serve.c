@@ -19,7 +19,7 @@ int cli_run_serve(const lm_model_desc *d, const cli_options *o, lm_err *e)
 
 int cli_run_serve(const lm_model_desc *d, const cli_options *o, lm_err *e)
 {
-    char host[64] = "127.0.0.1";
+    char host[64]; /* without one, lm_serve binds 127.0.0.1 */
     const char *port_text = o->serve_text;
     const char *colon = strrchr(o->serve_text, ':');
     if (colon) {
@@ -36,7 +36,7 @@ int cli_run_serve(const lm_model_desc *d, const cli_options *o, lm_err *e)
         return lm_fail(e, "--serve: '%.80s' is not [HOST:]PORT with a port in [0, 65535]",
                        o->serve_text);
     lm_serve_opts so = {
-        .host = host,
+        .host = colon ? host : NULL,
         .port = (int)port,
         .model_dir = o->model_dir,
         .model_ref = o->model_arg,

@@ -69,8 +69,7 @@ static int text_prepare(text_run *tr, lm_err *e)
     tr->sampler = cli_sampler_from_flags(o, &sp, tr->d->vocab_size, &failed, e);
     if (failed)
         return -1;
-    if (lm_gen_eos_ids(o->model_dir, &tr->stop, e) != 0 ||
-        lm_gen_tokenizer_stops(tr->tok, &tr->stop, e) != 0)
+    if (lm_gen_text_stops(o->model_dir, tr->tok, &tr->stop, e) != 0)
         return -1;
     int stream = o->stream >= 0 ? o->stream : isatty(fileno(stdout));
     lm_text_out_init(&tr->out, tr->tok, o->bench ? stderr : stdout, o->bench ? 0 : stream);

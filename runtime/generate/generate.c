@@ -172,6 +172,11 @@ int lm_gen_tokenizer_stops(const lm_tokenizer *t, lm_ids *stop, lm_err *e)
     return 0;
 }
 
+int lm_gen_text_stops(const char *dir, const lm_tokenizer *t, lm_ids *stop, lm_err *e)
+{
+    return lm_gen_eos_ids(dir, stop, e) == 0 && lm_gen_tokenizer_stops(t, stop, e) == 0 ? 0 : -1;
+}
+
 /* ---- the loop --------------------------------------------------------- */
 
 struct lm_gen {

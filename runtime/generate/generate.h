@@ -46,6 +46,9 @@ int lm_gen_eos_ids(const char *dir, lm_ids *stop, lm_err *e);
  * they are not in stop yet. */
 int lm_gen_tokenizer_stops(const lm_tokenizer *t, lm_ids *stop, lm_err *e);
 
+/* Both: what text generation from the checkpoint in dir stops at. */
+int lm_gen_text_stops(const char *dir, const lm_tokenizer *t, lm_ids *stop, lm_err *e);
+
 /* ---- the loop --------------------------------------------------------- */
 
 typedef struct lm_gen lm_gen;

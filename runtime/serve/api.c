@@ -86,6 +86,25 @@ static int get_int(req *r, const char *key, long long lo, long long hi, long lon
     return 1;
 }
 
+/* The same, into the field they set (left as it is when the key is absent). */
+static int get_float(req *r, const char *key, double lo, double hi, float *out)
+{
+    double x;
+    int rc = get_number(r, key, lo, hi, &x);
+    if (rc > 0)
+        *out = (float)x;
+    return rc;
+}
+
+static int get_int32(req *r, const char *key, int lo, int hi, int *out)
+{
+    long long x;
+    int rc = get_int(r, key, lo, hi, &x);
+    if (rc > 0)
+        *out = (int)x;
+    return rc;
+}
+
 static int get_bool(req *r, json_t *obj, const char *key, int *out)
 {
     json_t *v = json_object_get(obj, key);
@@ -139,6 +158,8 @@ static int read_stops(req *r, serve_job *job)
             return bad(r, "stop", "'%s' must hold %s", "non-empty strings of at most 256 bytes");
         if (!(job->stops[job->n_stops] = strdup(json_string_value(s))))
             return lm_fail(r->e, "out of memory");
+        if (json_string_length(s) > job->stop_longest)
+            job->stop_longest = json_string_length(s);
         job->n_stops++;
     }
     return 0;
@@ -178,7 +199,7 @@ static int message_text(req *r, json_t *content, char **out)
     return *out ? 0 : lm_fail(r->e, "out of memory");
 }
 
-static int encode_chat(serve *sv, req *r, serve_job *job, int *thinking)
+static int encode_chat(serve *sv, req *r, serve_job *job, int thinking)
 {
     json_t *msgs = json_object_get(r->root, "messages");
     if (!json_is_array(msgs) || json_array_size(msgs) == 0)
@@ -204,7 +225,7 @@ static int encode_chat(serve *sv, req *r, serve_job *job, int *thinking)
         m[i].reasoning = json_is_string(reasoning) ? json_string_value(reasoning) : NULL;
     }
     if (rc == 0) {
-        lm_chat_opts co = {.add_generation_prompt = 1, .enable_thinking = *thinking};
+        lm_chat_opts co = {.add_generation_prompt = 1, .enable_thinking = thinking};
         pthread_mutex_lock(&sv->tok_mu);
         rc = lm_chat_encode(sv->tok, sv->chat_format, m, n, co, &job->prompt, r->e);
         pthread_mutex_unlock(&sv->tok_mu);
@@ -253,59 +274,37 @@ static int read_request(serve *sv, req *r, serve_job *job, int chat)
         if (!json_is_string(model))
             return bad(r, "model", "'%s' must be %s", "a string");
         const char *name = json_string_value(model);
-        if (strcmp(name, sv->model_id) != 0 && !(sv->o->model_ref && strcmp(name, sv->o->model_ref) == 0)) {
+        if (strcmp(name, sv->d->name) != 0 && !(sv->o->model_ref && strcmp(name, sv->o->model_ref) == 0)) {
             *r->status = 404;
             *r->param = "model";
             return lm_fail(r->e, "the model '%.200s' does not exist; this server has '%s'", name,
-                           sv->model_id);
+                           sv->d->name);
         }
     }
     if (refuse_unsupported(r) != 0)
         return -1;
     job->sp = sv->defaults;
-    double x;
-    long long k;
-    int rc;
-    if ((rc = get_number(r, "temperature", 0, 2, &x)) < 0)
-        return -1;
-    if (rc)
-        job->sp.temperature = (float)x;
-    if ((rc = get_number(r, "top_p", 0, 1, &x)) < 0)
-        return -1;
-    if (rc)
-        job->sp.top_p = (float)x;
-    if ((rc = get_number(r, "min_p", 0, 1, &x)) < 0)
-        return -1;
-    if (rc)
-        job->sp.min_p = (float)x;
-    if ((rc = get_number(r, "repetition_penalty", 1e-6, 100, &x)) < 0)
-        return -1;
-    if (rc)
-        job->sp.repetition_penalty = (float)x;
-    if ((rc = get_int(r, "top_k", -1, 1 << 30, &k)) < 0)
-        return -1;
-    if (rc)
-        job->sp.top_k = k < 0 ? 0 : (int)k; /* -1: off, as vLLM takes it */
-    if ((rc = get_int(r, "seed", INT64_MIN, INT64_MAX, &k)) < 0)
-        return -1;
-    if (rc) {
-        job->sp.seed = (uint64_t)k;
-        job->has_seed = 1;
-    } else {
-        job->sp.seed = (uint64_t)(lm_now_seconds() * 1e9) ^ (uint64_t)(uintptr_t)job;
-    }
     job->max_tokens = -1;
+    job->n = 1;
     const char *max_key = json_object_get(r->root, "max_completion_tokens") ? "max_completion_tokens"
                                                                             : "max_tokens";
-    if ((rc = get_int(r, max_key, 1, sv->d->context, &k)) < 0)
+    if (get_float(r, "temperature", 0, 2, &job->sp.temperature) < 0 ||
+        get_float(r, "top_p", 0, 1, &job->sp.top_p) < 0 ||
+        get_float(r, "min_p", 0, 1, &job->sp.min_p) < 0 ||
+        get_float(r, "repetition_penalty", 1e-6, 100, &job->sp.repetition_penalty) < 0 ||
+        get_int32(r, "top_k", -1, 1 << 30, &job->sp.top_k) < 0 ||
+        get_int32(r, max_key, 1, sv->d->context, &job->max_tokens) < 0 ||
+        get_int32(r, "n", 1, SERVE_MAX_N, &job->n) < 0)
         return -1;
-    if (rc)
-        job->max_tokens = (int)k;
-    job->n = 1;
-    if ((rc = get_int(r, "n", 1, SERVE_MAX_N, &k)) < 0)
+    if (job->sp.top_k < 0)
+        job->sp.top_k = 0; /* -1: off, as vLLM takes it */
+    long long seed;
+    int rc = get_int(r, "seed", INT64_MIN, INT64_MAX, &seed);
+    if (rc < 0)
         return -1;
-    if (rc)
-        job->n = (int)k;
+    job->has_seed = rc;
+    job->sp.seed = rc ? (uint64_t)seed
+                      : (uint64_t)(lm_now_seconds() * 1e9) ^ (uint64_t)(uintptr_t)job;
     if (get_bool(r, r->root, "stream", &job->stream) < 0)
         return -1;
     json_t *so = json_object_get(r->root, "stream_options");
@@ -328,7 +327,7 @@ static int read_request(serve *sv, req *r, serve_job *job, int chat)
             if (get_bool(r, kw, "enable_thinking", &thinking) < 0)
                 return -1;
         }
-        if (encode_chat(sv, r, job, &thinking) != 0)
+        if (encode_chat(sv, r, job, thinking) != 0)
             return -1;
         job->split_reasoning = sv->chat_format == LM_CHAT_QWEN3 && thinking;
     } else if (encode_prompt(sv, r, job) != 0) {
@@ -430,7 +429,7 @@ static json_t *envelope(const serve *sv, const serve_job *job, int chunk)
     const char *object = job->chat ? (chunk ? "chat.completion.chunk" : "chat.completion")
                                    : "text_completion";
     return json_pack("{s:s, s:s, s:I, s:s}", "id", job->id, "object", object, "created",
-                     (json_int_t)job->created, "model", sv->model_id);
+                     (json_int_t)job->created, "model", sv->d->name);
 }
 
 static int append_json(json_t *v, int event, lm_bytes *out, lm_err *e)
@@ -617,7 +616,7 @@ int serve_detokenize(serve *sv, const char *body, size_t n, lm_bytes *out, int *
 char *serve_models_json(const serve *sv)
 {
     json_t *v = json_pack("{s:s, s:[{s:s, s:s, s:I, s:s}]}", "object", "list", "data", "id",
-                          sv->model_id, "object", "model", "created", (json_int_t)0, "owned_by",
+                          sv->d->name, "object", "model", "created", (json_int_t)0, "owned_by",
                           "lmcc");
     char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
     json_decref(v);
@@ -629,7 +628,7 @@ int serve_metrics_text(serve *sv, lm_bytes *out, lm_err *e)
     char buf[2048];
     pthread_mutex_lock(&sv->mu);
     serve_metrics m = sv->m;
-    int queued = sv->queued, running = sv->running;
+    int queued = sv->queued, running = sv->current != NULL;
     pthread_mutex_unlock(&sv->mu);
     int n = snprintf(
         buf, sizeof buf,

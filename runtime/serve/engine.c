@@ -21,7 +21,7 @@ typedef struct token_ctx {
 int serve_submit(serve *sv, serve_job *job)
 {
     pthread_mutex_lock(&sv->mu);
-    if (sv->stopping || sv->queued >= sv->o->queue + (sv->running ? 0 : 1)) {
+    if (sv->stopping || sv->queued >= sv->o->queue + (sv->current ? 0 : 1)) {
         pthread_mutex_unlock(&sv->mu);
         return -1;
     }
@@ -38,7 +38,8 @@ int serve_submit(serve *sv, serve_job *job)
     return 0;
 }
 
-/* Sends text[from..to) of one part, streaming; under sv->mu. */
+/* Streams what of text[0..upto) has not been sent, as reasoning and
+ * content deltas; under sv->mu. */
 static int stream_parts(token_ctx *c, size_t upto, int final, lm_err *e)
 {
     serve_job *job = c->job;
@@ -90,11 +91,7 @@ static int on_token(void *user, int32_t id, lm_err *e)
         goto out;
     }
     /* A stop may begin in the earlier text: look back one stop's length. */
-    size_t longest = 0;
-    for (int i = 0; i < job->n_stops; i++)
-        if (strlen(job->stops[i]) > longest)
-            longest = strlen(job->stops[i]);
-    size_t from = before > longest ? before - longest : 0;
+    size_t from = before > job->stop_longest ? before - job->stop_longest : 0;
     size_t hit = from + lm_stop_find(ch->text.v + from, ch->text.n - from,
                                      (const char *const *)job->stops, job->n_stops);
     if (hit < ch->text.n) {
@@ -160,10 +157,10 @@ static int run_choice(serve *sv, serve_job *job, lm_sampler *sampler, int index,
 
 static void fail_job(serve *sv, serve_job *job, const lm_err *err)
 {
-    /* Before anything was sent the status can still say so; a stream that
-     * has begun ends with an error event. */
+    /* A stream's 200 went out when it was queued: it ends with an error
+     * event. Otherwise the status can still say so. */
     char *body = serve_error_json(err->msg, "server_error", NULL, NULL);
-    if (job->stream && job->out_sent > 0) {
+    if (job->stream) {
         lm_err e2;
         lm_bytes_append(&job->out, "data: ", 6, &e2);
         if (body)
@@ -186,7 +183,6 @@ static void fail_job(serve *sv, serve_job *job, const lm_err *err)
 static void end_job(serve *sv, serve_job *job)
 {
     job->done = 1;
-    sv->running = 0;
     sv->current = NULL;
     pthread_cond_broadcast(&sv->progress);
     serve_job_release(sv, job);
@@ -246,7 +242,6 @@ static void *engine_main(void *arg)
         if (!sv->head)
             sv->tail = NULL;
         sv->queued--;
-        sv->running = 1;
         sv->current = job;
         job->started = 1;
         if (job->cancelled) { /* its client left while it waited */

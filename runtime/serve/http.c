@@ -204,6 +204,84 @@ static enum MHD_Result completion(serve *sv, struct MHD_Connection *c, int chat,
     return ok;
 }
 
+/* ---- routes: each answers one path and method ---- */
+
+typedef enum MHD_Result (*route_fn)(serve *sv, struct MHD_Connection *c, conn *cn);
+
+static enum MHD_Result chat_completion(serve *sv, struct MHD_Connection *c, conn *cn)
+{
+    return completion(sv, c, 1, cn);
+}
+
+static enum MHD_Result text_completion(serve *sv, struct MHD_Connection *c, conn *cn)
+{
+    return completion(sv, c, 0, cn);
+}
+
+static enum MHD_Result health(serve *sv, struct MHD_Connection *c, conn *cn)
+{
+    static const char ok[] = "{\"status\":\"ok\"}";
+    return reply(c, 200, "application/json", ok, sizeof ok - 1);
+}
+
+/* /tokenize and /detokenize: the body in, JSON out. */
+static enum MHD_Result tokens_route(serve *sv, struct MHD_Connection *c, conn *cn, int decode)
+{
+    lm_bytes out = {0};
+    lm_err e = {{0}};
+    int status = 200;
+    const char *b = cn->body.v ? cn->body.v : "";
+    int rc = decode ? serve_detokenize(sv, b, cn->body.n, &out, &status, &e)
+                    : serve_tokenize(sv, b, cn->body.n, &out, &status, &e);
+    enum MHD_Result ok = rc == 0 ? reply(c, 200, "application/json", out.v, out.n)
+                                 : reply_error(c, (unsigned)status, e.msg, NULL);
+    lm_bytes_free(&out);
+    return ok;
+}
+
+static enum MHD_Result tokenize(serve *sv, struct MHD_Connection *c, conn *cn)
+{
+    return tokens_route(sv, c, cn, 0);
+}
+
+static enum MHD_Result detokenize(serve *sv, struct MHD_Connection *c, conn *cn)
+{
+    return tokens_route(sv, c, cn, 1);
+}
+
+static enum MHD_Result models(serve *sv, struct MHD_Connection *c, conn *cn)
+{
+    char *s = serve_models_json(sv);
+    enum MHD_Result ok = s ? reply(c, 200, "application/json", s, strlen(s)) : MHD_NO;
+    free(s);
+    return ok;
+}
+
+static enum MHD_Result metrics(serve *sv, struct MHD_Connection *c, conn *cn)
+{
+    lm_bytes out = {0};
+    lm_err e = {{0}};
+    enum MHD_Result ok = serve_metrics_text(sv, &out, &e) == 0
+                             ? reply(c, 200, "text/plain; version=0.0.4", out.v, out.n)
+                             : reply_error(c, 500, e.msg, NULL);
+    lm_bytes_free(&out);
+    return ok;
+}
+
+static const struct route {
+    const char *path, *method;
+    route_fn fn;
+    int open; /* answered without the API key */
+} ROUTES[] = {
+    {"/health", "GET", health, 1},
+    {"/v1/chat/completions", "POST", chat_completion, 0},
+    {"/v1/completions", "POST", text_completion, 0},
+    {"/tokenize", "POST", tokenize, 0},
+    {"/detokenize", "POST", detokenize, 0},
+    {"/v1/models", "GET", models, 0},
+    {"/metrics", "GET", metrics, 0},
+};
+
 /* Compares in time independent of where the strings differ. */
 static int same_secret(const char *a, const char *b)
 {
@@ -240,12 +318,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         snprintf(msg, sizeof msg, "the request body exceeds %zu bytes", sv->o->max_body);
         return reply_error(c, 413, msg, NULL);
     }
-    int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
-    if (strcmp(url, "/health") == 0 && get) {
-        static const char ok[] = "{\"status\":\"ok\"}";
-        return reply(c, 200, "application/json", ok, sizeof ok - 1);
-    }
-    if (sv->o->api_key) {
+    const struct route *route = NULL;
+    for (size_t i = 0; i < sizeof ROUTES / sizeof *ROUTES && !route; i++)
+        if (strcmp(url, ROUTES[i].path) == 0)
+            route = &ROUTES[i];
+    int method_ok = route && strcmp(method, route->method) == 0;
+    if (sv->o->api_key && !(method_ok && route->open)) {
         const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
         char want[1024];
         snprintf(want, sizeof want, "Bearer %s", sv->o->api_key);
@@ -253,47 +331,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             return reply_error(c, 401, "invalid or missing API key: send 'Authorization: Bearer KEY'",
                                NULL);
     }
-    lm_bytes out = {0};
-    lm_err e = {{0}};
-    int status = 200;
-    enum MHD_Result ok;
-    if (strcmp(url, "/v1/chat/completions") == 0 && post)
-        return completion(sv, c, 1, cn);
-    if (strcmp(url, "/v1/completions") == 0 && post)
-        return completion(sv, c, 0, cn);
-    if ((strcmp(url, "/tokenize") == 0 || strcmp(url, "/detokenize") == 0) && post) {
-        const char *b = cn->body.v ? cn->body.v : "";
-        int rc = url[1] == 't' ? serve_tokenize(sv, b, cn->body.n, &out, &status, &e)
-                               : serve_detokenize(sv, b, cn->body.n, &out, &status, &e);
-        ok = rc == 0 ? reply(c, 200, "application/json", out.v, out.n)
-                     : reply_error(c, (unsigned)status, e.msg, NULL);
-        lm_bytes_free(&out);
-        return ok;
-    }
-    if (strcmp(url, "/v1/models") == 0 && get) {
-        char *s = serve_models_json(sv);
-        ok = s ? reply(c, 200, "application/json", s, strlen(s)) : MHD_NO;
-        free(s);
-        return ok;
-    }
-    if (strcmp(url, "/metrics") == 0 && get) {
-        ok = serve_metrics_text(sv, &out, &e) == 0
-                 ? reply(c, 200, "text/plain; version=0.0.4", out.v, out.n)
-                 : reply_error(c, 500, e.msg, NULL);
-        lm_bytes_free(&out);
-        return ok;
-    }
-    static const char *const paths[] = {"/health", "/v1/chat/completions", "/v1/completions",
-                                        "/tokenize", "/detokenize", "/v1/models", "/metrics"};
-    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
-        if (strcmp(url, paths[i]) == 0) {
-            char msg[160];
-            snprintf(msg, sizeof msg, "%s does not take %.16s", url, method);
-            return reply_error(c, 405, msg, NULL);
-        }
+    if (method_ok)
+        return route->fn(sv, c, cn);
     char msg[320];
-    snprintf(msg, sizeof msg, "no endpoint %.200s", url);
-    return reply_error(c, 404, msg, NULL);
+    if (route)
+        snprintf(msg, sizeof msg, "%s does not take %.16s", url, method);
+    else
+        snprintf(msg, sizeof msg, "no endpoint %.200s", url);
+    return reply_error(c, route ? 405 : 404, msg, NULL);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **state,
@@ -316,8 +361,7 @@ static int load(serve *sv, lm_err *e)
     int found;
     if (lm_gen_config_load(o->model_dir, &sv->defaults, &found, e) != 0)
         return -1;
-    if (lm_gen_eos_ids(o->model_dir, &sv->eos, e) != 0 ||
-        lm_gen_tokenizer_stops(sv->tok, &sv->eos, e) != 0)
+    if (lm_gen_text_stops(o->model_dir, sv->tok, &sv->eos, e) != 0)
         return -1;
     if (o->has_chat_format) {
         sv->chat_format = o->chat_format;
@@ -334,7 +378,7 @@ static int load(serve *sv, lm_err *e)
 
 int lm_serve(const lm_model_desc *d, const lm_serve_opts *o, lm_err *e)
 {
-    serve sv = {.d = d, .o = o, .model_id = d->name};
+    serve sv = {.d = d, .o = o};
     pthread_mutex_init(&sv.mu, NULL);
     pthread_mutex_init(&sv.tok_mu, NULL);
     pthread_cond_init(&sv.work, NULL);

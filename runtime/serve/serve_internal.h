@@ -39,6 +39,7 @@ typedef struct serve_job {
     int has_seed;
     char *stops[SERVE_MAX_STOPS];
     int n_stops;
+    size_t stop_longest;   /* bytes of the longest stop */
     int n;
     int stream, include_usage;
     int split_reasoning;
@@ -66,7 +67,6 @@ typedef struct serve_metrics {
 typedef struct serve {
     const lm_model_desc *d;
     const lm_serve_opts *o;
-    const char *model_id;
     lm_tokenizer *tok;
     pthread_mutex_t tok_mu; /* encoding uses the tokenizer's scratch */
     lm_chat_format chat_format;
@@ -81,8 +81,7 @@ typedef struct serve {
     pthread_cond_t progress; /* some job has new output or is done */
     serve_job *head, *tail;
     int queued;
-    int running;
-    serve_job *current; /* the job the engine runs */
+    serve_job *current; /* the job the engine runs, or NULL */
     int stopping;
     serve_metrics m;
     pthread_t engine;

@@ -184,7 +184,10 @@ def rss_kib(pid):
 def load_cases(port, pid):
     """64 requests from 8 concurrent clients: each answer equals the same
     request run alone, and a second round leaves the server as it was."""
-    alone = [answer_text(*load_request(i)[:1], *curl(port, *load_request(i))) for i in range(64)]
+    def one(i):
+        path, body = load_request(i)
+        return answer_text(path, *curl(port, path, body))
+    alone = [one(i) for i in range(64)]
     check("load.alone_answers", all(a is not None for a in alone), str(alone[:4]))
 
     def round_of_load():
@@ -192,8 +195,7 @@ def load_cases(port, pid):
 
         def client(k):
             for i in range(k, 64, 8):
-                path, body = load_request(i)
-                got[i] = answer_text(path, *curl(port, path, body))
+                got[i] = one(i)
         threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
         for t in threads:
             t.start()
