@@ -804,7 +804,7 @@ static void linear_8192_8192_1024_1024_bf16_norm_xbf16(void *arg, int tid, int n
  * RoPE base 500000.0 over 128 dims, llama3 scaling x8.0 from 8192.0, causal, online softmax */
 static void attention_64_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 131072, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 64, 8, 128, 131072, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(64 / 8, 128),
@@ -814,7 +814,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_64_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 64, 8, 128, 131072, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 64, 8, 128, 131072, 0.0f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -847,14 +847,16 @@ static void linear_8192_128256_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 }
 
 
-/* The forward pass. Activations live at fixed offsets of the arena A
- * (floats; each buffer holds BATCH rows); W are the bound weights. */
-static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, float *logits,
-                    int all_logits)
+/* The forward pass over b's n tokens, one or more sequences (spans) side
+ * by side: every op but attention treats them as rows alike. Activations
+ * live at fixed offsets of the arena A (floats; each buffer holds BATCH
+ * rows); W are the bound weights. */
+static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_logits)
 {
     float *const A = c->arena;
     const void *const *W = c->w;
-    (void)pos;
+    const int32_t *const tokens = b->tokens;
+    const int n = b->n;
     /* model.embed_tokens: [n, 8192] */
     lm_pool_run(c->pool, embed_8192_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 8192);
@@ -871,12 +873,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.v_proj", A + 6553600, n, 1024);
     /* model.layers.0.self_attn: layer 0, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 2097152, .k = A + 6291456, .v = A + 6553600,
+        lm_attn_call a = { .a = { .q = A + 2097152, .k = A + 6291456, .v = A + 6553600,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)0 * 134217728, .out = A + 4194304,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -921,12 +924,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.1.self_attn: layer 1, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)1 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -971,12 +975,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.2.self_attn: layer 2, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)2 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1021,12 +1026,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.3.self_attn: layer 3, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)3 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1071,12 +1077,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.4.self_attn: layer 4, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)4 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1121,12 +1128,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.5.self_attn: layer 5, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)5 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1171,12 +1179,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.6.self_attn: layer 6, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)6 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1221,12 +1230,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.7.self_attn: layer 7, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)7 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1271,12 +1281,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.8.self_attn: layer 8, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)8 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1321,12 +1332,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.9.self_attn: layer 9, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)9 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1371,12 +1383,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.10.self_attn: layer 10, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)10 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1421,12 +1434,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.11.self_attn: layer 11, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)11 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1471,12 +1485,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.12.self_attn: layer 12, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)12 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1521,12 +1536,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.13.self_attn: layer 13, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)13 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1571,12 +1587,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.14.self_attn: layer 14, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)14 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1621,12 +1638,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.15.self_attn: layer 15, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)15 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1671,12 +1689,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.16.self_attn: layer 16, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)16 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1721,12 +1740,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.17.self_attn: layer 17, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)17 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1771,12 +1791,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.18.self_attn: layer 18, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)18 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1821,12 +1842,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.19.self_attn: layer 19, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)19 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1871,12 +1893,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.20.self_attn: layer 20, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)20 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1921,12 +1944,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.21.self_attn: layer 21, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)21 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1971,12 +1995,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.22.self_attn: layer 22, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)22 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2021,12 +2046,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.23.self_attn: layer 23, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)23 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2071,12 +2097,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.24.self_attn: layer 24, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)24 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2121,12 +2148,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.25.self_attn: layer 25, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)25 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2171,12 +2199,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.26.self_attn: layer 26, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)26 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2221,12 +2250,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.27.self_attn: layer 27, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)27 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2271,12 +2301,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.28.self_attn: layer 28, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)28 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2321,12 +2352,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.29.self_attn: layer 29, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)29 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2371,12 +2403,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.30.self_attn: layer 30, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)30 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2421,12 +2454,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.31.self_attn: layer 31, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)31 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2471,12 +2505,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.32.self_attn: layer 32, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)32 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2521,12 +2556,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.33.self_attn: layer 33, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)33 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2571,12 +2607,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.34.self_attn: layer 34, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)34 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2621,12 +2658,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.35.self_attn: layer 35, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)35 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2671,12 +2709,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.36.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.36.self_attn: layer 36, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)36 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2721,12 +2760,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.37.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.37.self_attn: layer 37, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)37 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2771,12 +2811,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.38.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.38.self_attn: layer 38, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)38 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2821,12 +2862,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.39.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.39.self_attn: layer 39, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)39 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2871,12 +2913,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.40.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.40.self_attn: layer 40, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)40 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2921,12 +2964,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.41.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.41.self_attn: layer 41, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)41 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2971,12 +3015,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.42.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.42.self_attn: layer 42, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)42 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3021,12 +3066,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.43.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.43.self_attn: layer 43, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)43 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3071,12 +3117,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.44.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.44.self_attn: layer 44, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)44 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3121,12 +3168,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.45.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.45.self_attn: layer 45, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)45 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3171,12 +3219,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.46.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.46.self_attn: layer 46, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)46 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3221,12 +3270,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.47.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.47.self_attn: layer 47, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)47 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3271,12 +3321,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.48.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.48.self_attn: layer 48, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)48 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3321,12 +3372,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.49.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.49.self_attn: layer 49, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)49 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3371,12 +3423,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.50.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.50.self_attn: layer 50, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)50 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3421,12 +3474,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.51.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.51.self_attn: layer 51, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)51 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3471,12 +3525,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.52.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.52.self_attn: layer 52, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)52 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3521,12 +3576,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.53.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.53.self_attn: layer 53, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)53 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3571,12 +3627,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.54.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.54.self_attn: layer 54, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)54 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3621,12 +3678,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.55.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.55.self_attn: layer 55, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)55 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3671,12 +3729,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.56.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.56.self_attn: layer 56, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)56 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3721,12 +3780,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.57.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.57.self_attn: layer 57, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)57 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3771,12 +3831,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.58.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.58.self_attn: layer 58, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)58 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3821,12 +3882,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.59.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.59.self_attn: layer 59, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)59 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3871,12 +3933,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.60.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.60.self_attn: layer 60, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)60 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3921,12 +3984,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.61.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.61.self_attn: layer 61, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)61 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3971,12 +4035,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.62.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.62.self_attn: layer 62, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)62 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4021,12 +4086,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.63.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.63.self_attn: layer 63, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)63 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4071,12 +4137,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.64.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.64.self_attn: layer 64, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)64 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4121,12 +4188,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.65.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.65.self_attn: layer 65, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)65 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4171,12 +4239,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.66.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.66.self_attn: layer 66, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)66 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4221,12 +4290,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.67.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.67.self_attn: layer 67, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)67 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4271,12 +4341,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.68.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.68.self_attn: layer 68, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)68 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4321,12 +4392,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.69.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.69.self_attn: layer 69, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)69 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4371,12 +4443,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.70.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.70.self_attn: layer 70, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)70 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4421,12 +4494,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.71.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.71.self_attn: layer 71, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)71 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4471,12 +4545,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.72.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.72.self_attn: layer 72, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)72 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4521,12 +4596,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.73.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.73.self_attn: layer 73, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)73 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4571,12 +4647,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.74.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.74.self_attn: layer 74, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)74 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4621,12 +4698,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.75.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.75.self_attn: layer 75, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)75 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4671,12 +4749,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.76.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.76.self_attn: layer 76, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)76 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4721,12 +4800,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.77.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.77.self_attn: layer 77, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)77 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4771,12 +4851,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.78.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.78.self_attn: layer 78, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)78 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4821,12 +4902,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.79.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.79.self_attn: layer 79, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)79 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4860,12 +4942,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.79.mlp.down_proj.residual", A + 9437184, n, 8192);
     /* logits: rmsnorm [n, 8192] -> [n, 128256] */
     lm_pool_run(c->pool, linear_8192_128256_bf16_norm_xbf16, &(lm_linear_args){
-        .x = all_logits ? A + 9437184 : A + 9437184 + (size_t)(n - 1) * 8192,
+        .x = A + 9437184,
         .norm_w = W[721],
         .w = { W[722] },
         .y = { logits },
         .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS,
-        .n = all_logits ? n : 1 });
+        .n = all_logits ? n : lm_span_last_rows(A + 9437184, 8192, b) });
 }
 
 const lm_model_desc llama3_1_70b_model = {

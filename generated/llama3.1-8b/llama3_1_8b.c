@@ -372,7 +372,7 @@ static void linear_4096_4096_1024_1024_bf16_norm_xbf16(void *arg, int tid, int n
  * RoPE base 500000.0 over 128 dims, llama3 scaling x8.0 from 8192.0, causal, online softmax */
 static void attention_32_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 131072, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 32, 8, 128, 131072, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(32 / 8, 128),
@@ -382,7 +382,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_32_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 32, 8, 128, 131072, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 32, 8, 128, 131072, 0.0f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -415,14 +415,16 @@ static void linear_4096_128256_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 }
 
 
-/* The forward pass. Activations live at fixed offsets of the arena A
- * (floats; each buffer holds BATCH rows); W are the bound weights. */
-static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, float *logits,
-                    int all_logits)
+/* The forward pass over b's n tokens, one or more sequences (spans) side
+ * by side: every op but attention treats them as rows alike. Activations
+ * live at fixed offsets of the arena A (floats; each buffer holds BATCH
+ * rows); W are the bound weights. */
+static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_logits)
 {
     float *const A = c->arena;
     const void *const *W = c->w;
-    (void)pos;
+    const int32_t *const tokens = b->tokens;
+    const int n = b->n;
     /* model.embed_tokens: [n, 4096] */
     lm_pool_run(c->pool, embed_4096_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 4096);
@@ -439,12 +441,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.v_proj", A + 3407872, n, 1024);
     /* model.layers.0.self_attn: layer 0, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 1048576, .k = A + 3145728, .v = A + 3407872,
+        lm_attn_call a = { .a = { .q = A + 1048576, .k = A + 3145728, .v = A + 3407872,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)0 * 134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -489,12 +492,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.1.self_attn: layer 1, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)1 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -539,12 +543,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.2.self_attn: layer 2, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)2 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -589,12 +594,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.3.self_attn: layer 3, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)3 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -639,12 +645,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.4.self_attn: layer 4, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)4 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -689,12 +696,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.5.self_attn: layer 5, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)5 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -739,12 +747,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.6.self_attn: layer 6, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)6 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -789,12 +798,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.7.self_attn: layer 7, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)7 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -839,12 +849,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.8.self_attn: layer 8, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)8 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -889,12 +900,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.9.self_attn: layer 9, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)9 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -939,12 +951,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.10.self_attn: layer 10, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)10 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -989,12 +1002,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.11.self_attn: layer 11, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)11 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1039,12 +1053,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.12.self_attn: layer 12, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)12 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1089,12 +1104,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.13.self_attn: layer 13, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)13 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1139,12 +1155,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.14.self_attn: layer 14, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)14 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1189,12 +1206,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.15.self_attn: layer 15, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)15 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1239,12 +1257,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.16.self_attn: layer 16, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)16 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1289,12 +1308,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.17.self_attn: layer 17, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)17 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1339,12 +1359,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.18.self_attn: layer 18, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)18 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1389,12 +1410,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.19.self_attn: layer 19, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)19 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1439,12 +1461,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.20.self_attn: layer 20, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)20 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1489,12 +1512,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.21.self_attn: layer 21, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)21 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1539,12 +1563,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.22.self_attn: layer 22, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)22 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1589,12 +1614,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.23.self_attn: layer 23, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)23 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1639,12 +1665,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.24.self_attn: layer 24, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)24 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1689,12 +1716,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.25.self_attn: layer 25, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)25 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1739,12 +1767,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.26.self_attn: layer 26, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)26 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1789,12 +1818,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.27.self_attn: layer 27, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)27 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1839,12 +1869,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.28.self_attn: layer 28, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)28 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1889,12 +1920,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.29.self_attn: layer 29, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)29 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1939,12 +1971,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.30.self_attn: layer 30, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)30 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1989,12 +2022,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.31.self_attn: layer 31, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)31 * 134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -2028,12 +2062,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.31.mlp.down_proj.residual", A + 4718592, n, 4096);
     /* logits: rmsnorm [n, 4096] -> [n, 128256] */
     lm_pool_run(c->pool, linear_4096_128256_bf16_norm_xbf16, &(lm_linear_args){
-        .x = all_logits ? A + 4718592 : A + 4718592 + (size_t)(n - 1) * 4096,
+        .x = A + 4718592,
         .norm_w = W[289],
         .w = { W[290] },
         .y = { logits },
         .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS,
-        .n = all_logits ? n : 1 });
+        .n = all_logits ? n : lm_span_last_rows(A + 4718592, 4096, b) });
 }
 
 const lm_model_desc llama3_1_8b_model = {

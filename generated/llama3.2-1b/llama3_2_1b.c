@@ -227,7 +227,7 @@ static void linear_2048_2048_512_512_bf16_norm_xbf16(void *arg, int tid, int nth
  * RoPE base 500000.0 over 64 dims, llama3 scaling x32.0 from 8192.0, causal, online softmax */
 static void attention_32_8_64_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 64, 131072, 0.0f, 64, 1);
+    lm_attn_store_call(arg, tid, nthreads, 32, 8, 64, 131072, 0.0f, 64, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(32 / 8, 64),
@@ -237,7 +237,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_32_8_64_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 32, 8, 64, 131072, 0.0f, 64,
+    lm_attn_query_call(arg, tid, nthreads, 32, 8, 64, 131072, 0.0f, 64,
                        0.125f, 0, 1, 1);
 }
 
@@ -270,14 +270,16 @@ static void linear_2048_128256_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 }
 
 
-/* The forward pass. Activations live at fixed offsets of the arena A
- * (floats; each buffer holds BATCH rows); W are the bound weights. */
-static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, float *logits,
-                    int all_logits)
+/* The forward pass over b's n tokens, one or more sequences (spans) side
+ * by side: every op but attention treats them as rows alike. Activations
+ * live at fixed offsets of the arena A (floats; each buffer holds BATCH
+ * rows); W are the bound weights. */
+static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_logits)
 {
     float *const A = c->arena;
     const void *const *W = c->w;
-    (void)pos;
+    const int32_t *const tokens = b->tokens;
+    const int n = b->n;
     /* model.embed_tokens: [n, 2048] */
     lm_pool_run(c->pool, embed_2048_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 2048);
@@ -294,12 +296,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.v_proj", A + 1703936, n, 512);
     /* model.layers.0.self_attn: layer 0, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 524288, .k = A + 1572864, .v = A + 1703936,
+        lm_attn_call a = { .a = { .q = A + 524288, .k = A + 1572864, .v = A + 1703936,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)0 * 67108864, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_64_store, &a);
         lm_pool_run(c->pool, attention_32_8_64_query, &a);
     }
@@ -344,12 +347,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.v_proj", A + 1179648, n, 512);
     /* model.layers.1.self_attn: layer 1, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)1 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_64_store, &a);
         lm_pool_run(c->pool, attention_32_8_64_query, &a);
     }
@@ -394,12 +398,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.v_proj", A + 1179648, n, 512);
     /* model.layers.2.self_attn: layer 2, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)2 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_64_store, &a);
         lm_pool_run(c->pool, attention_32_8_64_query, &a);
     }
@@ -444,12 +449,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.v_proj", A + 1179648, n, 512);
     /* model.layers.3.self_attn: layer 3, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)3 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_64_store, &a);
         lm_pool_run(c->pool, attention_32_8_64_query, &a);
     }
@@ -494,12 +500,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.v_proj", A + 1179648, n, 512);
     /* model.layers.4.self_attn: layer 4, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)4 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_64_store, &a);
         lm_pool_run(c->pool, attention_32_8_64_query, &a);
     }
@@ -544,12 +551,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.v_proj", A + 1179648, n, 512);
     /* model.layers.5.self_attn: layer 5, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)5 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_64_store, &a);
         lm_pool_run(c->pool, attention_32_8_64_query, &a);
     }
@@ -594,12 +602,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.v_proj", A + 1179648, n, 512);
     /* model.layers.6.self_attn: layer 6, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)6 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_64_store, &a);
         lm_pool_run(c->pool, attention_32_8_64_query, &a);
     }
@@ -644,12 +653,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.v_proj", A + 1179648, n, 512);
     /* model.layers.7.self_attn: layer 7, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)7 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_64_store, &a);
         lm_pool_run(c->pool, attention_32_8_64_query, &a);
     }
@@ -694,12 +704,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.v_proj", A + 1179648, n, 512);
     /* model.layers.8.self_attn: layer 8, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)8 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_64_store, &a);
         lm_pool_run(c->pool, attention_32_8_64_query, &a);
     }
@@ -744,12 +755,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.v_proj", A + 1179648, n, 512);
     /* model.layers.9.self_attn: layer 9, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)9 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_64_store, &a);
         lm_pool_run(c->pool, attention_32_8_64_query, &a);
     }
@@ -794,12 +806,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.v_proj", A + 1179648, n, 512);
     /* model.layers.10.self_attn: layer 10, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)10 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_64_store, &a);
         lm_pool_run(c->pool, attention_32_8_64_query, &a);
     }
@@ -844,12 +857,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.v_proj", A + 1179648, n, 512);
     /* model.layers.11.self_attn: layer 11, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)11 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_64_store, &a);
         lm_pool_run(c->pool, attention_32_8_64_query, &a);
     }
@@ -894,12 +908,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.v_proj", A + 1179648, n, 512);
     /* model.layers.12.self_attn: layer 12, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)12 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_64_store, &a);
         lm_pool_run(c->pool, attention_32_8_64_query, &a);
     }
@@ -944,12 +959,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.v_proj", A + 1179648, n, 512);
     /* model.layers.13.self_attn: layer 13, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)13 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_64_store, &a);
         lm_pool_run(c->pool, attention_32_8_64_query, &a);
     }
@@ -994,12 +1010,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.v_proj", A + 1179648, n, 512);
     /* model.layers.14.self_attn: layer 14, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)14 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_64_store, &a);
         lm_pool_run(c->pool, attention_32_8_64_query, &a);
     }
@@ -1044,12 +1061,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.v_proj", A + 1179648, n, 512);
     /* model.layers.15.self_attn: layer 15, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)15 * 67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_64_store, &a);
         lm_pool_run(c->pool, attention_32_8_64_query, &a);
     }
@@ -1083,12 +1101,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.15.mlp.down_proj.residual", A + 2621440, n, 2048);
     /* logits: rmsnorm [n, 2048] -> [n, 128256] */
     lm_pool_run(c->pool, linear_2048_128256_bf16_norm_xbf16, &(lm_linear_args){
-        .x = all_logits ? A + 2621440 : A + 2621440 + (size_t)(n - 1) * 2048,
+        .x = A + 2621440,
         .norm_w = W[145],
         .w = { W[0] },
         .y = { logits },
         .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS,
-        .n = all_logits ? n : 1 });
+        .n = all_logits ? n : lm_span_last_rows(A + 2621440, 2048, b) });
 }
 
 const lm_model_desc llama3_2_1b_model = {

@@ -335,7 +335,7 @@ static void linear_3072_3072_1024_1024_bf16_norm_xbf16(void *arg, int tid, int n
  * RoPE base 500000.0 over 128 dims, llama3 scaling x32.0 from 8192.0, causal, online softmax */
 static void attention_24_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 131072, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 24, 8, 128, 131072, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(24 / 8, 128),
@@ -345,7 +345,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_24_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 24, 8, 128, 131072, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 24, 8, 128, 131072, 0.0f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -378,14 +378,16 @@ static void linear_3072_128256_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 }
 
 
-/* The forward pass. Activations live at fixed offsets of the arena A
- * (floats; each buffer holds BATCH rows); W are the bound weights. */
-static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, float *logits,
-                    int all_logits)
+/* The forward pass over b's n tokens, one or more sequences (spans) side
+ * by side: every op but attention treats them as rows alike. Activations
+ * live at fixed offsets of the arena A (floats; each buffer holds BATCH
+ * rows); W are the bound weights. */
+static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_logits)
 {
     float *const A = c->arena;
     const void *const *W = c->w;
-    (void)pos;
+    const int32_t *const tokens = b->tokens;
+    const int n = b->n;
     /* model.embed_tokens: [n, 3072] */
     lm_pool_run(c->pool, embed_3072_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 3072);
@@ -402,12 +404,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.v_proj", A + 2621440, n, 1024);
     /* model.layers.0.self_attn: layer 0, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 786432, .k = A + 2359296, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 786432, .k = A + 2359296, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)0 * 134217728, .out = A + 1572864,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -452,12 +455,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.1.self_attn: layer 1, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)1 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -502,12 +506,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.2.self_attn: layer 2, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)2 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -552,12 +557,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.3.self_attn: layer 3, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)3 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -602,12 +608,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.4.self_attn: layer 4, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)4 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -652,12 +659,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.5.self_attn: layer 5, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)5 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -702,12 +710,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.6.self_attn: layer 6, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)6 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -752,12 +761,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.7.self_attn: layer 7, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)7 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -802,12 +812,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.8.self_attn: layer 8, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)8 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -852,12 +863,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.9.self_attn: layer 9, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)9 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -902,12 +914,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.10.self_attn: layer 10, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)10 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -952,12 +965,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.11.self_attn: layer 11, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)11 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -1002,12 +1016,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.12.self_attn: layer 12, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)12 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -1052,12 +1067,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.13.self_attn: layer 13, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)13 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -1102,12 +1118,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.14.self_attn: layer 14, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)14 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -1152,12 +1169,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.15.self_attn: layer 15, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)15 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -1202,12 +1220,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.16.self_attn: layer 16, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)16 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -1252,12 +1271,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.17.self_attn: layer 17, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)17 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -1302,12 +1322,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.18.self_attn: layer 18, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)18 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -1352,12 +1373,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.19.self_attn: layer 19, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)19 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -1402,12 +1424,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.20.self_attn: layer 20, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)20 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -1452,12 +1475,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.21.self_attn: layer 21, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)21 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -1502,12 +1526,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.22.self_attn: layer 22, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)22 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -1552,12 +1577,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.23.self_attn: layer 23, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)23 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -1602,12 +1628,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.24.self_attn: layer 24, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)24 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -1652,12 +1679,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.25.self_attn: layer 25, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)25 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -1702,12 +1730,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.26.self_attn: layer 26, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)26 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -1752,12 +1781,13 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.v_proj", A + 1835008, n, 1024);
     /* model.layers.27.self_attn: layer 27, [n, 3072] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)27 * 134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_24_8_128_store, &a);
         lm_pool_run(c->pool, attention_24_8_128_query, &a);
     }
@@ -1791,12 +1821,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.down_proj.residual", A + 2883584, n, 3072);
     /* logits: rmsnorm [n, 3072] -> [n, 128256] */
     lm_pool_run(c->pool, linear_3072_128256_bf16_norm_xbf16, &(lm_linear_args){
-        .x = all_logits ? A + 2883584 : A + 2883584 + (size_t)(n - 1) * 3072,
+        .x = A + 2883584,
         .norm_w = W[253],
         .w = { W[0] },
         .y = { logits },
         .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS,
-        .n = all_logits ? n : 1 });
+        .n = all_logits ? n : lm_span_last_rows(A + 2883584, 3072, b) });
 }
 
 const lm_model_desc llama3_2_3b_model = {

@@ -364,7 +364,7 @@ static void linear_2048_2048_2048_2048_bf16_norm_xbf16(void *arg, int tid, int n
  * RoPE base 10000.0 over 128 dims, dynamic NTK past 8192 tokens, logn query scaling past 8192, causal, online softmax */
 static void attention_16_16_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 16, 128, 8192, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 16, 16, 128, 8192, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(16 / 16, 128),
@@ -374,7 +374,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_16_16_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 16, 16, 128, 8192, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 16, 16, 128, 8192, 0.0f, 128,
                        0.08838834764831843f, 8192, 1, 1);
 }
 
@@ -407,14 +407,16 @@ static void linear_2048_151936_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 }
 
 
-/* The forward pass. Activations live at fixed offsets of the arena A
- * (floats; each buffer holds BATCH rows); W are the bound weights. */
-static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, float *logits,
-                    int all_logits)
+/* The forward pass over b's n tokens, one or more sequences (spans) side
+ * by side: every op but attention treats them as rows alike. Activations
+ * live at fixed offsets of the arena A (floats; each buffer holds BATCH
+ * rows); W are the bound weights. */
+static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_logits)
 {
     float *const A = c->arena;
     const void *const *W = c->w;
-    (void)pos;
+    const int32_t *const tokens = b->tokens;
+    const int n = b->n;
     /* transformer.wte: [n, 2048] */
     lm_pool_run(c->pool, embed_2048_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.wte", A + 0, n, 2048);
@@ -432,11 +434,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.0.attn.c_attn.weight.rows4096", A + 1572864, n, 2048);
     /* transformer.h.0.attn: layer 0, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 524288, .k = A + 1048576, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 524288, .k = A + 1048576, .v = A + 1572864,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)0 * 16777216, .out = A + 2097152,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -482,11 +485,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.1.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.1.attn: layer 1, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)1 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -532,11 +536,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.2.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.2.attn: layer 2, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)2 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -582,11 +587,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.3.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.3.attn: layer 3, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)3 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -632,11 +638,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.4.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.4.attn: layer 4, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)4 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -682,11 +689,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.5.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.5.attn: layer 5, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)5 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -732,11 +740,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.6.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.6.attn: layer 6, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)6 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -782,11 +791,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.7.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.7.attn: layer 7, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)7 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -832,11 +842,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.8.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.8.attn: layer 8, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)8 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -882,11 +893,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.9.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.9.attn: layer 9, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)9 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -932,11 +944,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.10.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.10.attn: layer 10, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)10 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -982,11 +995,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.11.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.11.attn: layer 11, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)11 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -1032,11 +1046,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.12.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.12.attn: layer 12, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)12 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -1082,11 +1097,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.13.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.13.attn: layer 13, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)13 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -1132,11 +1148,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.14.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.14.attn: layer 14, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)14 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -1182,11 +1199,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.15.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.15.attn: layer 15, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)15 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -1232,11 +1250,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.16.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.16.attn: layer 16, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)16 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -1282,11 +1301,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.17.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.17.attn: layer 17, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)17 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -1332,11 +1352,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.18.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.18.attn: layer 18, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)18 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -1382,11 +1403,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.19.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.19.attn: layer 19, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)19 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -1432,11 +1454,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.20.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.20.attn: layer 20, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)20 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -1482,11 +1505,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.21.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.21.attn: layer 21, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)21 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -1532,11 +1556,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.22.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.22.attn: layer 22, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)22 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -1582,11 +1607,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.23.attn.c_attn.weight.rows4096", A + 1048576, n, 2048);
     /* transformer.h.23.attn: layer 23, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)23 * 16777216, .out = A + 2457600,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_16_16_128_store, &a);
         lm_pool_run(c->pool, attention_16_16_128_query, &a);
     }
@@ -1620,12 +1646,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.23.mlp.c_proj.residual", A + 1933312, n, 2048);
     /* logits: rmsnorm [n, 2048] -> [n, 151936] */
     lm_pool_run(c->pool, linear_2048_151936_bf16_norm_xbf16, &(lm_linear_args){
-        .x = all_logits ? A + 1933312 : A + 1933312 + (size_t)(n - 1) * 2048,
+        .x = A + 1933312,
         .norm_w = W[289],
         .w = { W[290] },
         .y = { logits },
         .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS,
-        .n = all_logits ? n : 1 });
+        .n = all_logits ? n : lm_span_last_rows(A + 1933312, 2048, b) });
 }
 
 const lm_model_desc qwen1_1_8b_model = {

@@ -556,7 +556,7 @@ static void linear_5120_5120_5120_5120_bf16_norm_xbf16(void *arg, int tid, int n
  * RoPE base 10000.0 over 128 dims, dynamic NTK past 2048 tokens, logn query scaling past 2048, causal, online softmax */
 static void attention_40_40_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 40, 128, 8192, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 40, 40, 128, 8192, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(40 / 40, 128),
@@ -566,7 +566,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_40_40_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 40, 40, 128, 8192, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 40, 40, 128, 8192, 0.0f, 128,
                        0.08838834764831843f, 2048, 1, 1);
 }
 
@@ -599,14 +599,16 @@ static void linear_5120_152064_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 }
 
 
-/* The forward pass. Activations live at fixed offsets of the arena A
- * (floats; each buffer holds BATCH rows); W are the bound weights. */
-static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, float *logits,
-                    int all_logits)
+/* The forward pass over b's n tokens, one or more sequences (spans) side
+ * by side: every op but attention treats them as rows alike. Activations
+ * live at fixed offsets of the arena A (floats; each buffer holds BATCH
+ * rows); W are the bound weights. */
+static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_logits)
 {
     float *const A = c->arena;
     const void *const *W = c->w;
-    (void)pos;
+    const int32_t *const tokens = b->tokens;
+    const int n = b->n;
     /* transformer.wte: [n, 5120] */
     lm_pool_run(c->pool, embed_5120_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.wte", A + 0, n, 5120);
@@ -624,11 +626,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.0.attn.c_attn.weight.rows10240", A + 3932160, n, 5120);
     /* transformer.h.0.attn: layer 0, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 1310720, .k = A + 2621440, .v = A + 3932160,
+        lm_attn_call a = { .a = { .q = A + 1310720, .k = A + 2621440, .v = A + 3932160,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)0 * 41943040, .out = A + 5242880,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -674,11 +677,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.1.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.1.attn: layer 1, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)1 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -724,11 +728,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.2.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.2.attn: layer 2, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)2 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -774,11 +779,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.3.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.3.attn: layer 3, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)3 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -824,11 +830,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.4.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.4.attn: layer 4, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)4 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -874,11 +881,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.5.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.5.attn: layer 5, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)5 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -924,11 +932,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.6.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.6.attn: layer 6, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)6 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -974,11 +983,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.7.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.7.attn: layer 7, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)7 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -1024,11 +1034,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.8.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.8.attn: layer 8, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)8 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -1074,11 +1085,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.9.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.9.attn: layer 9, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)9 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -1124,11 +1136,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.10.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.10.attn: layer 10, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)10 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -1174,11 +1187,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.11.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.11.attn: layer 11, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)11 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -1224,11 +1238,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.12.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.12.attn: layer 12, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)12 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -1274,11 +1289,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.13.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.13.attn: layer 13, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)13 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -1324,11 +1340,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.14.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.14.attn: layer 14, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)14 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -1374,11 +1391,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.15.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.15.attn: layer 15, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)15 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -1424,11 +1442,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.16.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.16.attn: layer 16, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)16 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -1474,11 +1493,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.17.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.17.attn: layer 17, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)17 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -1524,11 +1544,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.18.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.18.attn: layer 18, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)18 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -1574,11 +1595,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.19.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.19.attn: layer 19, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)19 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -1624,11 +1646,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.20.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.20.attn: layer 20, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)20 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -1674,11 +1697,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.21.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.21.attn: layer 21, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)21 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -1724,11 +1748,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.22.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.22.attn: layer 22, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)22 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -1774,11 +1799,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.23.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.23.attn: layer 23, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)23 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -1824,11 +1850,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.24.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.24.attn: layer 24, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)24 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -1874,11 +1901,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.25.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.25.attn: layer 25, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)25 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -1924,11 +1952,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.26.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.26.attn: layer 26, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)26 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -1974,11 +2003,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.27.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.27.attn: layer 27, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)27 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -2024,11 +2054,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.28.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.28.attn: layer 28, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)28 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -2074,11 +2105,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.29.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.29.attn: layer 29, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)29 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -2124,11 +2156,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.30.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.30.attn: layer 30, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)30 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -2174,11 +2207,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.31.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.31.attn: layer 31, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)31 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -2224,11 +2258,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.32.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.32.attn: layer 32, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)32 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -2274,11 +2309,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.33.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.33.attn: layer 33, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)33 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -2324,11 +2360,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.34.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.34.attn: layer 34, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)34 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -2374,11 +2411,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.35.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.35.attn: layer 35, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)35 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -2424,11 +2462,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.36.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.36.attn: layer 36, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)36 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -2474,11 +2513,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.37.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.37.attn: layer 37, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)37 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -2524,11 +2564,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.38.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.38.attn: layer 38, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)38 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -2574,11 +2615,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.39.attn.c_attn.weight.rows10240", A + 2621440, n, 5120);
     /* transformer.h.39.attn: layer 39, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)39 * 41943040, .out = A + 6127616,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 2048),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
         lm_pool_run(c->pool, attention_40_40_128_store, &a);
         lm_pool_run(c->pool, attention_40_40_128_query, &a);
     }
@@ -2612,12 +2654,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.39.mlp.c_proj.residual", A + 4816896, n, 5120);
     /* logits: rmsnorm [n, 5120] -> [n, 152064] */
     lm_pool_run(c->pool, linear_5120_152064_bf16_norm_xbf16, &(lm_linear_args){
-        .x = all_logits ? A + 4816896 : A + 4816896 + (size_t)(n - 1) * 5120,
+        .x = A + 4816896,
         .norm_w = W[481],
         .w = { W[482] },
         .y = { logits },
         .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS,
-        .n = all_logits ? n : 1 });
+        .n = all_logits ? n : lm_span_last_rows(A + 4816896, 5120, b) });
 }
 
 const lm_model_desc qwen1_14b_model = {

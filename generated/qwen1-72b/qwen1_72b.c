@@ -1036,7 +1036,7 @@ static void linear_8192_8192_8192_8192_bf16_norm_xbf16(void *arg, int tid, int n
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_64_64_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 64, 128, 32768, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 64, 64, 128, 32768, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(64 / 64, 128),
@@ -1046,7 +1046,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_64_64_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 64, 64, 128, 32768, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 64, 64, 128, 32768, 0.0f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -1079,14 +1079,16 @@ static void linear_8192_152064_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 }
 
 
-/* The forward pass. Activations live at fixed offsets of the arena A
- * (floats; each buffer holds BATCH rows); W are the bound weights. */
-static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, float *logits,
-                    int all_logits)
+/* The forward pass over b's n tokens, one or more sequences (spans) side
+ * by side: every op but attention treats them as rows alike. Activations
+ * live at fixed offsets of the arena A (floats; each buffer holds BATCH
+ * rows); W are the bound weights. */
+static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_logits)
 {
     float *const A = c->arena;
     const void *const *W = c->w;
-    (void)pos;
+    const int32_t *const tokens = b->tokens;
+    const int n = b->n;
     /* transformer.wte: [n, 8192] */
     lm_pool_run(c->pool, embed_8192_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.wte", A + 0, n, 8192);
@@ -1104,11 +1106,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.0.attn.c_attn.weight.rows16384", A + 6291456, n, 8192);
     /* transformer.h.0.attn: layer 0, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 2097152, .k = A + 4194304, .v = A + 6291456,
+        lm_attn_call a = { .a = { .q = A + 2097152, .k = A + 4194304, .v = A + 6291456,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)0 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -1154,11 +1157,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.1.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.1.attn: layer 1, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)1 * 268435456, .out = A + 6291456,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -1204,11 +1208,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.2.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.2.attn: layer 2, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)2 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -1254,11 +1259,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.3.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.3.attn: layer 3, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)3 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -1304,11 +1310,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.4.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.4.attn: layer 4, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)4 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -1354,11 +1361,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.5.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.5.attn: layer 5, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)5 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -1404,11 +1412,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.6.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.6.attn: layer 6, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)6 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -1454,11 +1463,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.7.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.7.attn: layer 7, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)7 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -1504,11 +1514,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.8.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.8.attn: layer 8, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)8 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -1554,11 +1565,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.9.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.9.attn: layer 9, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)9 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -1604,11 +1616,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.10.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.10.attn: layer 10, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)10 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -1654,11 +1667,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.11.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.11.attn: layer 11, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)11 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -1704,11 +1718,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.12.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.12.attn: layer 12, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)12 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -1754,11 +1769,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.13.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.13.attn: layer 13, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)13 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -1804,11 +1820,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.14.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.14.attn: layer 14, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)14 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -1854,11 +1871,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.15.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.15.attn: layer 15, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)15 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -1904,11 +1922,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.16.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.16.attn: layer 16, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)16 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -1954,11 +1973,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.17.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.17.attn: layer 17, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)17 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -2004,11 +2024,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.18.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.18.attn: layer 18, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)18 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -2054,11 +2075,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.19.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.19.attn: layer 19, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)19 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -2104,11 +2126,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.20.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.20.attn: layer 20, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)20 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -2154,11 +2177,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.21.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.21.attn: layer 21, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)21 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -2204,11 +2228,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.22.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.22.attn: layer 22, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)22 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -2254,11 +2279,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.23.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.23.attn: layer 23, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)23 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -2304,11 +2330,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.24.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.24.attn: layer 24, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)24 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -2354,11 +2381,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.25.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.25.attn: layer 25, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)25 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -2404,11 +2432,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.26.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.26.attn: layer 26, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)26 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -2454,11 +2483,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.27.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.27.attn: layer 27, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)27 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -2504,11 +2534,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.28.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.28.attn: layer 28, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)28 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -2554,11 +2585,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.29.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.29.attn: layer 29, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)29 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -2604,11 +2636,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.30.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.30.attn: layer 30, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)30 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -2654,11 +2687,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.31.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.31.attn: layer 31, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)31 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -2704,11 +2738,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.32.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.32.attn: layer 32, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)32 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -2754,11 +2789,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.33.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.33.attn: layer 33, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)33 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -2804,11 +2840,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.34.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.34.attn: layer 34, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)34 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -2854,11 +2891,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.35.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.35.attn: layer 35, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)35 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -2904,11 +2942,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.36.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.36.attn: layer 36, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)36 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -2954,11 +2993,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.37.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.37.attn: layer 37, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)37 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -3004,11 +3044,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.38.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.38.attn: layer 38, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)38 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -3054,11 +3095,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.39.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.39.attn: layer 39, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)39 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -3104,11 +3146,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.40.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.40.attn: layer 40, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)40 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -3154,11 +3197,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.41.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.41.attn: layer 41, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)41 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -3204,11 +3248,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.42.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.42.attn: layer 42, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)42 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -3254,11 +3299,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.43.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.43.attn: layer 43, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)43 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -3304,11 +3350,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.44.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.44.attn: layer 44, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)44 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -3354,11 +3401,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.45.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.45.attn: layer 45, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)45 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -3404,11 +3452,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.46.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.46.attn: layer 46, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)46 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -3454,11 +3503,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.47.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.47.attn: layer 47, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)47 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -3504,11 +3554,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.48.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.48.attn: layer 48, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)48 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -3554,11 +3605,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.49.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.49.attn: layer 49, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)49 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -3604,11 +3656,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.50.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.50.attn: layer 50, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)50 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -3654,11 +3707,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.51.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.51.attn: layer 51, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)51 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -3704,11 +3758,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.52.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.52.attn: layer 52, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)52 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -3754,11 +3809,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.53.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.53.attn: layer 53, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)53 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -3804,11 +3860,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.54.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.54.attn: layer 54, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)54 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -3854,11 +3911,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.55.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.55.attn: layer 55, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)55 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -3904,11 +3962,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.56.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.56.attn: layer 56, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)56 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -3954,11 +4013,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.57.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.57.attn: layer 57, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)57 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -4004,11 +4064,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.58.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.58.attn: layer 58, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)58 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -4054,11 +4115,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.59.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.59.attn: layer 59, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)59 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -4104,11 +4166,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.60.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.60.attn: layer 60, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)60 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -4154,11 +4217,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.61.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.61.attn: layer 61, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)61 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -4204,11 +4268,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.62.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.62.attn: layer 62, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)62 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -4254,11 +4319,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.63.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.63.attn: layer 63, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)63 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -4304,11 +4370,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.64.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.64.attn: layer 64, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)64 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -4354,11 +4421,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.65.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.65.attn: layer 65, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)65 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -4404,11 +4472,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.66.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.66.attn: layer 66, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)66 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -4454,11 +4523,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.67.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.67.attn: layer 67, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)67 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -4504,11 +4574,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.68.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.68.attn: layer 68, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)68 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -4554,11 +4625,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.69.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.69.attn: layer 69, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)69 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -4604,11 +4676,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.70.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.70.attn: layer 70, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)70 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -4654,11 +4727,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.71.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.71.attn: layer 71, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)71 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -4704,11 +4778,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.72.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.72.attn: layer 72, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)72 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -4754,11 +4829,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.73.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.73.attn: layer 73, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)73 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -4804,11 +4880,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.74.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.74.attn: layer 74, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)74 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -4854,11 +4931,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.75.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.75.attn: layer 75, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)75 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -4904,11 +4982,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.76.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.76.attn: layer 76, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)76 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -4954,11 +5033,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.77.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.77.attn: layer 77, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)77 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -5004,11 +5084,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.78.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.78.attn: layer 78, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)78 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -5054,11 +5135,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.79.attn.c_attn.weight.rows16384", A + 4194304, n, 8192);
     /* transformer.h.79.attn: layer 79, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)79 * 268435456, .out = A + 8388608,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_64_128_store, &a);
         lm_pool_run(c->pool, attention_64_64_128_query, &a);
     }
@@ -5092,12 +5174,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.79.mlp.c_proj.residual", A + 6291456, n, 8192);
     /* logits: rmsnorm [n, 8192] -> [n, 152064] */
     lm_pool_run(c->pool, linear_8192_152064_bf16_norm_xbf16, &(lm_linear_args){
-        .x = all_logits ? A + 6291456 : A + 6291456 + (size_t)(n - 1) * 8192,
+        .x = A + 6291456,
         .norm_w = W[961],
         .w = { W[962] },
         .y = { logits },
         .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS,
-        .n = all_logits ? n : 1 });
+        .n = all_logits ? n : lm_span_last_rows(A + 6291456, 8192, b) });
 }
 
 const lm_model_desc qwen1_72b_model = {

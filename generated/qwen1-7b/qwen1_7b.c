@@ -460,7 +460,7 @@ static void linear_4096_4096_4096_4096_bf16_norm_xbf16(void *arg, int tid, int n
  * RoPE base 10000.0 over 128 dims, dynamic NTK past 8192 tokens, logn query scaling past 8192, causal, online softmax */
 static void attention_32_32_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 32, 128, 32768, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 32, 32, 128, 32768, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(32 / 32, 128),
@@ -470,7 +470,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_32_32_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 32, 32, 128, 32768, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 32, 32, 128, 32768, 0.0f, 128,
                        0.08838834764831843f, 8192, 1, 1);
 }
 
@@ -503,14 +503,16 @@ static void linear_4096_151936_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 }
 
 
-/* The forward pass. Activations live at fixed offsets of the arena A
- * (floats; each buffer holds BATCH rows); W are the bound weights. */
-static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, float *logits,
-                    int all_logits)
+/* The forward pass over b's n tokens, one or more sequences (spans) side
+ * by side: every op but attention treats them as rows alike. Activations
+ * live at fixed offsets of the arena A (floats; each buffer holds BATCH
+ * rows); W are the bound weights. */
+static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_logits)
 {
     float *const A = c->arena;
     const void *const *W = c->w;
-    (void)pos;
+    const int32_t *const tokens = b->tokens;
+    const int n = b->n;
     /* transformer.wte: [n, 4096] */
     lm_pool_run(c->pool, embed_4096_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "transformer.wte", A + 0, n, 4096);
@@ -528,11 +530,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.0.attn.c_attn.weight.rows8192", A + 3145728, n, 4096);
     /* transformer.h.0.attn: layer 0, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 1048576, .k = A + 2097152, .v = A + 3145728,
+        lm_attn_call a = { .a = { .q = A + 1048576, .k = A + 2097152, .v = A + 3145728,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)0 * 134217728, .out = A + 4194304,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -578,11 +581,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.1.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.1.attn: layer 1, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)1 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -628,11 +632,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.2.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.2.attn: layer 2, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)2 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -678,11 +683,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.3.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.3.attn: layer 3, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)3 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -728,11 +734,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.4.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.4.attn: layer 4, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)4 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -778,11 +785,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.5.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.5.attn: layer 5, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)5 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -828,11 +836,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.6.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.6.attn: layer 6, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)6 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -878,11 +887,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.7.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.7.attn: layer 7, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)7 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -928,11 +938,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.8.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.8.attn: layer 8, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)8 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -978,11 +989,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.9.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.9.attn: layer 9, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)9 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -1028,11 +1040,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.10.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.10.attn: layer 10, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)10 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -1078,11 +1091,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.11.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.11.attn: layer 11, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)11 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -1128,11 +1142,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.12.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.12.attn: layer 12, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)12 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -1178,11 +1193,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.13.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.13.attn: layer 13, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)13 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -1228,11 +1244,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.14.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.14.attn: layer 14, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)14 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -1278,11 +1295,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.15.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.15.attn: layer 15, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)15 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -1328,11 +1346,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.16.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.16.attn: layer 16, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)16 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -1378,11 +1397,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.17.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.17.attn: layer 17, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)17 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -1428,11 +1448,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.18.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.18.attn: layer 18, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)18 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -1478,11 +1499,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.19.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.19.attn: layer 19, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)19 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -1528,11 +1550,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.20.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.20.attn: layer 20, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)20 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -1578,11 +1601,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.21.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.21.attn: layer 21, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)21 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -1628,11 +1652,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.22.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.22.attn: layer 22, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)22 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -1678,11 +1703,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.23.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.23.attn: layer 23, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)23 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -1728,11 +1754,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.24.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.24.attn: layer 24, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)24 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -1778,11 +1805,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.25.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.25.attn: layer 25, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)25 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -1828,11 +1856,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.26.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.26.attn: layer 26, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)26 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -1878,11 +1907,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.27.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.27.attn: layer 27, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)27 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -1928,11 +1958,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.28.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.28.attn: layer 28, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)28 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -1978,11 +2009,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.29.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.29.attn: layer 29, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)29 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -2028,11 +2060,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.30.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.30.attn: layer 30, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)30 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -2078,11 +2111,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.31.attn.c_attn.weight.rows8192", A + 2097152, n, 4096);
     /* transformer.h.31.attn: layer 31, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)31 * 134217728, .out = A + 4915200,
-            .rope_base = lm_ntk_base(10000.0, 128, c->seq_tokens, 8192),
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .rope_base = 10000.0f,
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
         lm_pool_run(c->pool, attention_32_32_128_store, &a);
         lm_pool_run(c->pool, attention_32_32_128_query, &a);
     }
@@ -2116,12 +2150,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "transformer.h.31.mlp.c_proj.residual", A + 3866624, n, 4096);
     /* logits: rmsnorm [n, 4096] -> [n, 151936] */
     lm_pool_run(c->pool, linear_4096_151936_bf16_norm_xbf16, &(lm_linear_args){
-        .x = all_logits ? A + 3866624 : A + 3866624 + (size_t)(n - 1) * 4096,
+        .x = A + 3866624,
         .norm_w = W[385],
         .w = { W[386] },
         .y = { logits },
         .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS,
-        .n = all_logits ? n : 1 });
+        .n = all_logits ? n : lm_span_last_rows(A + 3866624, 4096, b) });
 }
 
 const lm_model_desc qwen1_7b_model = {

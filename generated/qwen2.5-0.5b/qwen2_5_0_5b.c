@@ -356,7 +356,7 @@ static void linear_896_896_128_128_bf16_norm_xbf16(void *arg, int tid, int nthre
  * RoPE base 1000000.0 over 64 dims, causal, online softmax */
 static void attention_14_2_64_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 2, 64, 32768, 0.0f, 64, 1);
+    lm_attn_store_call(arg, tid, nthreads, 14, 2, 64, 32768, 0.0f, 64, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(14 / 2, 64),
@@ -366,7 +366,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_14_2_64_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 14, 2, 64, 32768, 0.0f, 64,
+    lm_attn_query_call(arg, tid, nthreads, 14, 2, 64, 32768, 0.0f, 64,
                        0.125f, 0, 1, 1);
 }
 
@@ -399,14 +399,16 @@ static void linear_896_151936_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 }
 
 
-/* The forward pass. Activations live at fixed offsets of the arena A
- * (floats; each buffer holds BATCH rows); W are the bound weights. */
-static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, float *logits,
-                    int all_logits)
+/* The forward pass over b's n tokens, one or more sequences (spans) side
+ * by side: every op but attention treats them as rows alike. Activations
+ * live at fixed offsets of the arena A (floats; each buffer holds BATCH
+ * rows); W are the bound weights. */
+static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_logits)
 {
     float *const A = c->arena;
     const void *const *W = c->w;
-    (void)pos;
+    const int32_t *const tokens = b->tokens;
+    const int n = b->n;
     /* model.embed_tokens: [n, 896] */
     lm_pool_run(c->pool, embed_896_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 896);
@@ -424,11 +426,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.v_proj", A + 720896, n, 128);
     /* model.layers.0.self_attn: layer 0, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 229376, .k = A + 688128, .v = A + 720896,
+        lm_attn_call a = { .a = { .q = A + 229376, .k = A + 688128, .v = A + 720896,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)0 * 4194304, .out = A + 458752,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -474,11 +477,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.1.self_attn: layer 1, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)1 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -524,11 +528,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.2.self_attn: layer 2, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)2 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -574,11 +579,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.3.self_attn: layer 3, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)3 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -624,11 +630,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.4.self_attn: layer 4, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)4 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -674,11 +681,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.5.self_attn: layer 5, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)5 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -724,11 +732,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.6.self_attn: layer 6, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)6 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -774,11 +783,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.7.self_attn: layer 7, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)7 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -824,11 +834,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.8.self_attn: layer 8, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)8 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -874,11 +885,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.9.self_attn: layer 9, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)9 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -924,11 +936,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.10.self_attn: layer 10, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)10 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -974,11 +987,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.11.self_attn: layer 11, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)11 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -1024,11 +1038,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.12.self_attn: layer 12, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)12 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -1074,11 +1089,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.13.self_attn: layer 13, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)13 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -1124,11 +1140,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.14.self_attn: layer 14, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)14 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -1174,11 +1191,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.15.self_attn: layer 15, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)15 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -1224,11 +1242,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.16.self_attn: layer 16, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)16 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -1274,11 +1293,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.17.self_attn: layer 17, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)17 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -1324,11 +1344,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.18.self_attn: layer 18, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)18 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -1374,11 +1395,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.19.self_attn: layer 19, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)19 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -1424,11 +1446,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.20.self_attn: layer 20, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)20 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -1474,11 +1497,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.21.self_attn: layer 21, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)21 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -1524,11 +1548,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.22.self_attn: layer 22, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)22 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -1574,11 +1599,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.v_proj", A + 491520, n, 128);
     /* model.layers.23.self_attn: layer 23, [n, 896] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)23 * 4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_14_2_64_store, &a);
         lm_pool_run(c->pool, attention_14_2_64_query, &a);
     }
@@ -1612,12 +1638,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.23.mlp.down_proj.residual", A + 1474560, n, 896);
     /* logits: rmsnorm [n, 896] -> [n, 151936] */
     lm_pool_run(c->pool, linear_896_151936_bf16_norm_xbf16, &(lm_linear_args){
-        .x = all_logits ? A + 1474560 : A + 1474560 + (size_t)(n - 1) * 896,
+        .x = A + 1474560,
         .norm_w = W[289],
         .w = { W[0] },
         .y = { logits },
         .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS,
-        .n = all_logits ? n : 1 });
+        .n = all_logits ? n : lm_span_last_rows(A + 1474560, 896, b) });
 }
 
 const lm_model_desc qwen2_5_0_5b_model = {

@@ -404,7 +404,7 @@ static void linear_1536_1536_256_256_bf16_norm_xbf16(void *arg, int tid, int nth
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_12_2_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 2, 128, 32768, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 12, 2, 128, 32768, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(12 / 2, 128),
@@ -414,7 +414,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_12_2_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 12, 2, 128, 32768, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 12, 2, 128, 32768, 0.0f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -447,14 +447,16 @@ static void linear_1536_151936_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 }
 
 
-/* The forward pass. Activations live at fixed offsets of the arena A
- * (floats; each buffer holds BATCH rows); W are the bound weights. */
-static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, float *logits,
-                    int all_logits)
+/* The forward pass over b's n tokens, one or more sequences (spans) side
+ * by side: every op but attention treats them as rows alike. Activations
+ * live at fixed offsets of the arena A (floats; each buffer holds BATCH
+ * rows); W are the bound weights. */
+static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_logits)
 {
     float *const A = c->arena;
     const void *const *W = c->w;
-    (void)pos;
+    const int32_t *const tokens = b->tokens;
+    const int n = b->n;
     /* model.embed_tokens: [n, 1536] */
     lm_pool_run(c->pool, embed_1536_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 1536);
@@ -472,11 +474,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.v_proj", A + 1245184, n, 256);
     /* model.layers.0.self_attn: layer 0, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 393216, .k = A + 1179648, .v = A + 1245184,
+        lm_attn_call a = { .a = { .q = A + 393216, .k = A + 1179648, .v = A + 1245184,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)0 * 8388608, .out = A + 786432,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -522,11 +525,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.1.self_attn: layer 1, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)1 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -572,11 +576,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.2.self_attn: layer 2, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)2 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -622,11 +627,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.3.self_attn: layer 3, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)3 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -672,11 +678,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.4.self_attn: layer 4, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)4 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -722,11 +729,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.5.self_attn: layer 5, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)5 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -772,11 +780,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.6.self_attn: layer 6, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)6 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -822,11 +831,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.7.self_attn: layer 7, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)7 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -872,11 +882,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.8.self_attn: layer 8, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)8 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -922,11 +933,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.9.self_attn: layer 9, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)9 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -972,11 +984,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.10.self_attn: layer 10, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)10 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -1022,11 +1035,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.11.self_attn: layer 11, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)11 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -1072,11 +1086,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.12.self_attn: layer 12, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)12 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -1122,11 +1137,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.13.self_attn: layer 13, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)13 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -1172,11 +1188,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.14.self_attn: layer 14, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)14 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -1222,11 +1239,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.15.self_attn: layer 15, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)15 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -1272,11 +1290,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.16.self_attn: layer 16, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)16 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -1322,11 +1341,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.17.self_attn: layer 17, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)17 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -1372,11 +1392,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.18.self_attn: layer 18, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)18 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -1422,11 +1443,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.19.self_attn: layer 19, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)19 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -1472,11 +1494,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.20.self_attn: layer 20, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)20 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -1522,11 +1545,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.21.self_attn: layer 21, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)21 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -1572,11 +1596,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.22.self_attn: layer 22, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)22 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -1622,11 +1647,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.23.self_attn: layer 23, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)23 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -1672,11 +1698,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.24.self_attn: layer 24, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)24 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -1722,11 +1749,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.25.self_attn: layer 25, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)25 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -1772,11 +1800,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.26.self_attn: layer 26, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)26 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -1822,11 +1851,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.v_proj", A + 851968, n, 256);
     /* model.layers.27.self_attn: layer 27, [n, 1536] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)27 * 8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_12_2_128_store, &a);
         lm_pool_run(c->pool, attention_12_2_128_query, &a);
     }
@@ -1860,12 +1890,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.down_proj.residual", A + 2686976, n, 1536);
     /* logits: rmsnorm [n, 1536] -> [n, 151936] */
     lm_pool_run(c->pool, linear_1536_151936_bf16_norm_xbf16, &(lm_linear_args){
-        .x = all_logits ? A + 2686976 : A + 2686976 + (size_t)(n - 1) * 1536,
+        .x = A + 2686976,
         .norm_w = W[337],
         .w = { W[0] },
         .y = { logits },
         .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS,
-        .n = all_logits ? n : 1 });
+        .n = all_logits ? n : lm_span_last_rows(A + 2686976, 1536, b) });
 }
 
 const lm_model_desc qwen2_5_1_5b_model = {

@@ -645,7 +645,7 @@ static void linear_5120_5120_1024_1024_bf16_norm_xbf16(void *arg, int tid, int n
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_40_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 131072, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 40, 8, 128, 131072, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(40 / 8, 128),
@@ -655,7 +655,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_40_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 40, 8, 128, 131072, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 40, 8, 128, 131072, 0.0f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -688,14 +688,16 @@ static void linear_5120_152064_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 }
 
 
-/* The forward pass. Activations live at fixed offsets of the arena A
- * (floats; each buffer holds BATCH rows); W are the bound weights. */
-static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, float *logits,
-                    int all_logits)
+/* The forward pass over b's n tokens, one or more sequences (spans) side
+ * by side: every op but attention treats them as rows alike. Activations
+ * live at fixed offsets of the arena A (floats; each buffer holds BATCH
+ * rows); W are the bound weights. */
+static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_logits)
 {
     float *const A = c->arena;
     const void *const *W = c->w;
-    (void)pos;
+    const int32_t *const tokens = b->tokens;
+    const int n = b->n;
     /* model.embed_tokens: [n, 5120] */
     lm_pool_run(c->pool, embed_5120_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 5120);
@@ -713,11 +715,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.v_proj", A + 4194304, n, 1024);
     /* model.layers.0.self_attn: layer 0, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 1310720, .k = A + 3932160, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 1310720, .k = A + 3932160, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)0 * 134217728, .out = A + 2621440,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -763,11 +766,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.1.self_attn: layer 1, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)1 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -813,11 +817,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.2.self_attn: layer 2, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)2 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -863,11 +868,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.3.self_attn: layer 3, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)3 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -913,11 +919,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.4.self_attn: layer 4, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)4 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -963,11 +970,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.5.self_attn: layer 5, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)5 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1013,11 +1021,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.6.self_attn: layer 6, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)6 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1063,11 +1072,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.7.self_attn: layer 7, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)7 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1113,11 +1123,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.8.self_attn: layer 8, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)8 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1163,11 +1174,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.9.self_attn: layer 9, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)9 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1213,11 +1225,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.10.self_attn: layer 10, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)10 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1263,11 +1276,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.11.self_attn: layer 11, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)11 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1313,11 +1327,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.12.self_attn: layer 12, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)12 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1363,11 +1378,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.13.self_attn: layer 13, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)13 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1413,11 +1429,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.14.self_attn: layer 14, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)14 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1463,11 +1480,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.15.self_attn: layer 15, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)15 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1513,11 +1531,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.16.self_attn: layer 16, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)16 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1563,11 +1582,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.17.self_attn: layer 17, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)17 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1613,11 +1633,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.18.self_attn: layer 18, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)18 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1663,11 +1684,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.19.self_attn: layer 19, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)19 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1713,11 +1735,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.20.self_attn: layer 20, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)20 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1763,11 +1786,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.21.self_attn: layer 21, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)21 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1813,11 +1837,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.22.self_attn: layer 22, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)22 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1863,11 +1888,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.23.self_attn: layer 23, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)23 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1913,11 +1939,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.24.self_attn: layer 24, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)24 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1963,11 +1990,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.25.self_attn: layer 25, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)25 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2013,11 +2041,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.26.self_attn: layer 26, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)26 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2063,11 +2092,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.27.self_attn: layer 27, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)27 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2113,11 +2143,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.28.self_attn: layer 28, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)28 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2163,11 +2194,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.29.self_attn: layer 29, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)29 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2213,11 +2245,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.30.self_attn: layer 30, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)30 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2263,11 +2296,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.31.self_attn: layer 31, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)31 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2313,11 +2347,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.32.self_attn: layer 32, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)32 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2363,11 +2398,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.33.self_attn: layer 33, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)33 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2413,11 +2449,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.34.self_attn: layer 34, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)34 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2463,11 +2500,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.35.self_attn: layer 35, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)35 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2513,11 +2551,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.36.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.36.self_attn: layer 36, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)36 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2563,11 +2602,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.37.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.37.self_attn: layer 37, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)37 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2613,11 +2653,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.38.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.38.self_attn: layer 38, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)38 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2663,11 +2704,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.39.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.39.self_attn: layer 39, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)39 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2713,11 +2755,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.40.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.40.self_attn: layer 40, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)40 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2763,11 +2806,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.41.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.41.self_attn: layer 41, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)41 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2813,11 +2857,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.42.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.42.self_attn: layer 42, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)42 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2863,11 +2908,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.43.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.43.self_attn: layer 43, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)43 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2913,11 +2959,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.44.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.44.self_attn: layer 44, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)44 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2963,11 +3010,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.45.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.45.self_attn: layer 45, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)45 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3013,11 +3061,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.46.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.46.self_attn: layer 46, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)46 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3063,11 +3112,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.47.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.47.self_attn: layer 47, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)47 * 134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3101,12 +3151,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.47.mlp.down_proj.residual", A + 4849664, n, 5120);
     /* logits: rmsnorm [n, 5120] -> [n, 152064] */
     lm_pool_run(c->pool, linear_5120_152064_bf16_norm_xbf16, &(lm_linear_args){
-        .x = all_logits ? A + 4849664 : A + 4849664 + (size_t)(n - 1) * 5120,
+        .x = A + 4849664,
         .norm_w = W[577],
         .w = { W[578] },
         .y = { logits },
         .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS,
-        .n = all_logits ? n : 1 });
+        .n = all_logits ? n : lm_span_last_rows(A + 4849664, 5120, b) });
 }
 
 const lm_model_desc qwen2_5_14b_base_model = {

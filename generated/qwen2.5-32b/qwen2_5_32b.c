@@ -837,7 +837,7 @@ static void linear_5120_5120_1024_1024_bf16_norm_xbf16(void *arg, int tid, int n
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_40_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 32768, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 40, 8, 128, 32768, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(40 / 8, 128),
@@ -847,7 +847,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_40_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 40, 8, 128, 32768, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 40, 8, 128, 32768, 0.0f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -880,14 +880,16 @@ static void linear_5120_152064_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 }
 
 
-/* The forward pass. Activations live at fixed offsets of the arena A
- * (floats; each buffer holds BATCH rows); W are the bound weights. */
-static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, float *logits,
-                    int all_logits)
+/* The forward pass over b's n tokens, one or more sequences (spans) side
+ * by side: every op but attention treats them as rows alike. Activations
+ * live at fixed offsets of the arena A (floats; each buffer holds BATCH
+ * rows); W are the bound weights. */
+static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_logits)
 {
     float *const A = c->arena;
     const void *const *W = c->w;
-    (void)pos;
+    const int32_t *const tokens = b->tokens;
+    const int n = b->n;
     /* model.embed_tokens: [n, 5120] */
     lm_pool_run(c->pool, embed_5120_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 5120);
@@ -905,11 +907,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.v_proj", A + 4194304, n, 1024);
     /* model.layers.0.self_attn: layer 0, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 1310720, .k = A + 3932160, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 1310720, .k = A + 3932160, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)0 * 33554432, .out = A + 2621440,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -955,11 +958,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.1.self_attn: layer 1, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)1 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1005,11 +1009,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.2.self_attn: layer 2, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)2 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1055,11 +1060,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.3.self_attn: layer 3, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)3 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1105,11 +1111,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.4.self_attn: layer 4, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)4 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1155,11 +1162,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.5.self_attn: layer 5, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)5 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1205,11 +1213,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.6.self_attn: layer 6, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)6 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1255,11 +1264,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.7.self_attn: layer 7, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)7 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1305,11 +1315,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.8.self_attn: layer 8, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)8 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1355,11 +1366,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.9.self_attn: layer 9, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)9 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1405,11 +1417,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.10.self_attn: layer 10, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)10 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1455,11 +1468,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.11.self_attn: layer 11, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)11 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1505,11 +1519,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.12.self_attn: layer 12, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)12 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1555,11 +1570,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.13.self_attn: layer 13, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)13 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1605,11 +1621,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.14.self_attn: layer 14, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)14 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1655,11 +1672,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.15.self_attn: layer 15, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)15 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1705,11 +1723,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.16.self_attn: layer 16, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)16 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1755,11 +1774,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.17.self_attn: layer 17, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)17 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1805,11 +1825,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.18.self_attn: layer 18, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)18 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1855,11 +1876,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.19.self_attn: layer 19, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)19 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1905,11 +1927,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.20.self_attn: layer 20, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)20 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1955,11 +1978,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.21.self_attn: layer 21, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)21 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2005,11 +2029,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.22.self_attn: layer 22, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)22 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2055,11 +2080,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.23.self_attn: layer 23, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)23 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2105,11 +2131,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.24.self_attn: layer 24, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)24 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2155,11 +2182,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.25.self_attn: layer 25, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)25 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2205,11 +2233,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.26.self_attn: layer 26, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)26 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2255,11 +2284,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.27.self_attn: layer 27, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)27 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2305,11 +2335,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.28.self_attn: layer 28, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)28 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2355,11 +2386,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.29.self_attn: layer 29, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)29 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2405,11 +2437,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.30.self_attn: layer 30, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)30 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2455,11 +2488,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.31.self_attn: layer 31, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)31 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2505,11 +2539,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.32.self_attn: layer 32, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)32 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2555,11 +2590,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.33.self_attn: layer 33, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)33 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2605,11 +2641,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.34.self_attn: layer 34, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)34 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2655,11 +2692,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.35.self_attn: layer 35, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)35 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2705,11 +2743,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.36.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.36.self_attn: layer 36, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)36 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2755,11 +2794,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.37.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.37.self_attn: layer 37, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)37 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2805,11 +2845,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.38.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.38.self_attn: layer 38, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)38 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2855,11 +2896,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.39.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.39.self_attn: layer 39, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)39 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2905,11 +2947,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.40.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.40.self_attn: layer 40, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)40 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2955,11 +2998,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.41.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.41.self_attn: layer 41, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)41 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3005,11 +3049,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.42.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.42.self_attn: layer 42, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)42 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3055,11 +3100,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.43.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.43.self_attn: layer 43, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)43 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3105,11 +3151,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.44.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.44.self_attn: layer 44, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)44 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3155,11 +3202,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.45.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.45.self_attn: layer 45, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)45 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3205,11 +3253,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.46.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.46.self_attn: layer 46, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)46 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3255,11 +3304,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.47.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.47.self_attn: layer 47, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)47 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3305,11 +3355,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.48.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.48.self_attn: layer 48, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)48 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3355,11 +3406,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.49.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.49.self_attn: layer 49, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)49 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3405,11 +3457,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.50.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.50.self_attn: layer 50, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)50 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3455,11 +3508,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.51.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.51.self_attn: layer 51, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)51 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3505,11 +3559,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.52.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.52.self_attn: layer 52, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)52 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3555,11 +3610,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.53.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.53.self_attn: layer 53, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)53 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3605,11 +3661,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.54.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.54.self_attn: layer 54, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)54 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3655,11 +3712,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.55.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.55.self_attn: layer 55, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)55 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3705,11 +3763,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.56.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.56.self_attn: layer 56, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)56 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3755,11 +3814,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.57.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.57.self_attn: layer 57, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)57 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3805,11 +3865,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.58.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.58.self_attn: layer 58, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)58 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3855,11 +3916,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.59.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.59.self_attn: layer 59, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)59 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3905,11 +3967,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.60.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.60.self_attn: layer 60, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)60 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -3955,11 +4018,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.61.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.61.self_attn: layer 61, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)61 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -4005,11 +4069,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.62.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.62.self_attn: layer 62, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)62 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -4055,11 +4120,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.63.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.63.self_attn: layer 63, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)63 * 33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -4093,12 +4159,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.63.mlp.down_proj.residual", A + 8388608, n, 5120);
     /* logits: rmsnorm [n, 5120] -> [n, 152064] */
     lm_pool_run(c->pool, linear_5120_152064_bf16_norm_xbf16, &(lm_linear_args){
-        .x = all_logits ? A + 8388608 : A + 8388608 + (size_t)(n - 1) * 5120,
+        .x = A + 8388608,
         .norm_w = W[769],
         .w = { W[770] },
         .y = { logits },
         .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS,
-        .n = all_logits ? n : 1 });
+        .n = all_logits ? n : lm_span_last_rows(A + 8388608, 5120, b) });
 }
 
 const lm_model_desc qwen2_5_32b_model = {

@@ -500,7 +500,7 @@ static void linear_2048_2048_256_256_bf16_norm_xbf16(void *arg, int tid, int nth
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_16_2_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 2, 128, 32768, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 16, 2, 128, 32768, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(16 / 2, 128),
@@ -510,7 +510,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_16_2_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 16, 2, 128, 32768, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 16, 2, 128, 32768, 0.0f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -543,14 +543,16 @@ static void linear_2048_151936_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 }
 
 
-/* The forward pass. Activations live at fixed offsets of the arena A
- * (floats; each buffer holds BATCH rows); W are the bound weights. */
-static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, float *logits,
-                    int all_logits)
+/* The forward pass over b's n tokens, one or more sequences (spans) side
+ * by side: every op but attention treats them as rows alike. Activations
+ * live at fixed offsets of the arena A (floats; each buffer holds BATCH
+ * rows); W are the bound weights. */
+static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_logits)
 {
     float *const A = c->arena;
     const void *const *W = c->w;
-    (void)pos;
+    const int32_t *const tokens = b->tokens;
+    const int n = b->n;
     /* model.embed_tokens: [n, 2048] */
     lm_pool_run(c->pool, embed_2048_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 2048);
@@ -568,11 +570,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.v_proj", A + 1638400, n, 256);
     /* model.layers.0.self_attn: layer 0, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 524288, .k = A + 1572864, .v = A + 1638400,
+        lm_attn_call a = { .a = { .q = A + 524288, .k = A + 1572864, .v = A + 1638400,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)0 * 8388608, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -618,11 +621,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.1.self_attn: layer 1, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)1 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -668,11 +672,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.2.self_attn: layer 2, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)2 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -718,11 +723,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.3.self_attn: layer 3, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)3 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -768,11 +774,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.4.self_attn: layer 4, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)4 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -818,11 +825,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.5.self_attn: layer 5, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)5 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -868,11 +876,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.6.self_attn: layer 6, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)6 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -918,11 +927,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.7.self_attn: layer 7, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)7 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -968,11 +978,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.8.self_attn: layer 8, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)8 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -1018,11 +1029,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.9.self_attn: layer 9, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)9 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -1068,11 +1080,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.10.self_attn: layer 10, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)10 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -1118,11 +1131,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.11.self_attn: layer 11, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)11 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -1168,11 +1182,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.12.self_attn: layer 12, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)12 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -1218,11 +1233,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.13.self_attn: layer 13, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)13 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -1268,11 +1284,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.14.self_attn: layer 14, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)14 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -1318,11 +1335,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.15.self_attn: layer 15, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)15 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -1368,11 +1386,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.16.self_attn: layer 16, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)16 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -1418,11 +1437,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.17.self_attn: layer 17, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)17 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -1468,11 +1488,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.18.self_attn: layer 18, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)18 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -1518,11 +1539,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.19.self_attn: layer 19, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)19 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -1568,11 +1590,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.20.self_attn: layer 20, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)20 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -1618,11 +1641,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.21.self_attn: layer 21, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)21 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -1668,11 +1692,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.22.self_attn: layer 22, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)22 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -1718,11 +1743,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.23.self_attn: layer 23, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)23 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -1768,11 +1794,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.24.self_attn: layer 24, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)24 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -1818,11 +1845,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.25.self_attn: layer 25, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)25 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -1868,11 +1896,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.26.self_attn: layer 26, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)26 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -1918,11 +1947,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.27.self_attn: layer 27, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)27 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -1968,11 +1998,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.28.self_attn: layer 28, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)28 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -2018,11 +2049,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.29.self_attn: layer 29, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)29 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -2068,11 +2100,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.30.self_attn: layer 30, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)30 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -2118,11 +2151,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.31.self_attn: layer 31, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)31 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -2168,11 +2202,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.32.self_attn: layer 32, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)32 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -2218,11 +2253,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.33.self_attn: layer 33, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)33 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -2268,11 +2304,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.34.self_attn: layer 34, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)34 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -2318,11 +2355,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn.v_proj", A + 1114112, n, 256);
     /* model.layers.35.self_attn: layer 35, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)35 * 8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_2_128_store, &a);
         lm_pool_run(c->pool, attention_16_2_128_query, &a);
     }
@@ -2356,12 +2394,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.35.mlp.down_proj.residual", A + 3342336, n, 2048);
     /* logits: rmsnorm [n, 2048] -> [n, 151936] */
     lm_pool_run(c->pool, linear_2048_151936_bf16_norm_xbf16, &(lm_linear_args){
-        .x = all_logits ? A + 3342336 : A + 3342336 + (size_t)(n - 1) * 2048,
+        .x = A + 3342336,
         .norm_w = W[433],
         .w = { W[0] },
         .y = { logits },
         .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS,
-        .n = all_logits ? n : 1 });
+        .n = all_logits ? n : lm_span_last_rows(A + 3342336, 2048, b) });
 }
 
 const lm_model_desc qwen2_5_3b_model = {

@@ -1029,7 +1029,7 @@ static void linear_8192_8192_1024_1024_bf16_norm_xbf16(void *arg, int tid, int n
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_64_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 32768, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 64, 8, 128, 32768, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(64 / 8, 128),
@@ -1039,7 +1039,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_64_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 64, 8, 128, 32768, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 64, 8, 128, 32768, 0.0f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -1072,14 +1072,16 @@ static void linear_8192_152064_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 }
 
 
-/* The forward pass. Activations live at fixed offsets of the arena A
- * (floats; each buffer holds BATCH rows); W are the bound weights. */
-static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, float *logits,
-                    int all_logits)
+/* The forward pass over b's n tokens, one or more sequences (spans) side
+ * by side: every op but attention treats them as rows alike. Activations
+ * live at fixed offsets of the arena A (floats; each buffer holds BATCH
+ * rows); W are the bound weights. */
+static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_logits)
 {
     float *const A = c->arena;
     const void *const *W = c->w;
-    (void)pos;
+    const int32_t *const tokens = b->tokens;
+    const int n = b->n;
     /* model.embed_tokens: [n, 8192] */
     lm_pool_run(c->pool, embed_8192_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 8192);
@@ -1097,11 +1099,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.v_proj", A + 6553600, n, 1024);
     /* model.layers.0.self_attn: layer 0, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 2097152, .k = A + 6291456, .v = A + 6553600,
+        lm_attn_call a = { .a = { .q = A + 2097152, .k = A + 6291456, .v = A + 6553600,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)0 * 33554432, .out = A + 4194304,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1147,11 +1150,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.1.self_attn: layer 1, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)1 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1197,11 +1201,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.2.self_attn: layer 2, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)2 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1247,11 +1252,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.3.self_attn: layer 3, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)3 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1297,11 +1303,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.4.self_attn: layer 4, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)4 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1347,11 +1354,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.5.self_attn: layer 5, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)5 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1397,11 +1405,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.6.self_attn: layer 6, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)6 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1447,11 +1456,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.7.self_attn: layer 7, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)7 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1497,11 +1507,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.8.self_attn: layer 8, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)8 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1547,11 +1558,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.9.self_attn: layer 9, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)9 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1597,11 +1609,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.10.self_attn: layer 10, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)10 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1647,11 +1660,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.11.self_attn: layer 11, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)11 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1697,11 +1711,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.12.self_attn: layer 12, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)12 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1747,11 +1762,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.13.self_attn: layer 13, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)13 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1797,11 +1813,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.14.self_attn: layer 14, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)14 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1847,11 +1864,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.15.self_attn: layer 15, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)15 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1897,11 +1915,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.16.self_attn: layer 16, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)16 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1947,11 +1966,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.17.self_attn: layer 17, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)17 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1997,11 +2017,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.18.self_attn: layer 18, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)18 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2047,11 +2068,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.19.self_attn: layer 19, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)19 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2097,11 +2119,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.20.self_attn: layer 20, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)20 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2147,11 +2170,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.21.self_attn: layer 21, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)21 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2197,11 +2221,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.22.self_attn: layer 22, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)22 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2247,11 +2272,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.23.self_attn: layer 23, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)23 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2297,11 +2323,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.24.self_attn: layer 24, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)24 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2347,11 +2374,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.25.self_attn: layer 25, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)25 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2397,11 +2425,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.26.self_attn: layer 26, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)26 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2447,11 +2476,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.27.self_attn: layer 27, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)27 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2497,11 +2527,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.28.self_attn: layer 28, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)28 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2547,11 +2578,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.29.self_attn: layer 29, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)29 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2597,11 +2629,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.30.self_attn: layer 30, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)30 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2647,11 +2680,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.31.self_attn: layer 31, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)31 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2697,11 +2731,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.32.self_attn: layer 32, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)32 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2747,11 +2782,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.33.self_attn: layer 33, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)33 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2797,11 +2833,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.34.self_attn: layer 34, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)34 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2847,11 +2884,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.35.self_attn: layer 35, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)35 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2897,11 +2935,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.36.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.36.self_attn: layer 36, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)36 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2947,11 +2986,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.37.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.37.self_attn: layer 37, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)37 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2997,11 +3037,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.38.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.38.self_attn: layer 38, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)38 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3047,11 +3088,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.39.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.39.self_attn: layer 39, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)39 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3097,11 +3139,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.40.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.40.self_attn: layer 40, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)40 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3147,11 +3190,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.41.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.41.self_attn: layer 41, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)41 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3197,11 +3241,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.42.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.42.self_attn: layer 42, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)42 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3247,11 +3292,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.43.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.43.self_attn: layer 43, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)43 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3297,11 +3343,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.44.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.44.self_attn: layer 44, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)44 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3347,11 +3394,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.45.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.45.self_attn: layer 45, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)45 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3397,11 +3445,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.46.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.46.self_attn: layer 46, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)46 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3447,11 +3496,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.47.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.47.self_attn: layer 47, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)47 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3497,11 +3547,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.48.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.48.self_attn: layer 48, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)48 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3547,11 +3598,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.49.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.49.self_attn: layer 49, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)49 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3597,11 +3649,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.50.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.50.self_attn: layer 50, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)50 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3647,11 +3700,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.51.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.51.self_attn: layer 51, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)51 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3697,11 +3751,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.52.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.52.self_attn: layer 52, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)52 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3747,11 +3802,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.53.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.53.self_attn: layer 53, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)53 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3797,11 +3853,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.54.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.54.self_attn: layer 54, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)54 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3847,11 +3904,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.55.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.55.self_attn: layer 55, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)55 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3897,11 +3955,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.56.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.56.self_attn: layer 56, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)56 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3947,11 +4006,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.57.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.57.self_attn: layer 57, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)57 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3997,11 +4057,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.58.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.58.self_attn: layer 58, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)58 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4047,11 +4108,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.59.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.59.self_attn: layer 59, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)59 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4097,11 +4159,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.60.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.60.self_attn: layer 60, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)60 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4147,11 +4210,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.61.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.61.self_attn: layer 61, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)61 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4197,11 +4261,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.62.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.62.self_attn: layer 62, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)62 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4247,11 +4312,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.63.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.63.self_attn: layer 63, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)63 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4297,11 +4363,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.64.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.64.self_attn: layer 64, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)64 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4347,11 +4414,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.65.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.65.self_attn: layer 65, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)65 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4397,11 +4465,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.66.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.66.self_attn: layer 66, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)66 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4447,11 +4516,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.67.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.67.self_attn: layer 67, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)67 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4497,11 +4567,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.68.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.68.self_attn: layer 68, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)68 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4547,11 +4618,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.69.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.69.self_attn: layer 69, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)69 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4597,11 +4669,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.70.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.70.self_attn: layer 70, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)70 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4647,11 +4720,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.71.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.71.self_attn: layer 71, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)71 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4697,11 +4771,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.72.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.72.self_attn: layer 72, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)72 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4747,11 +4822,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.73.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.73.self_attn: layer 73, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)73 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4797,11 +4873,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.74.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.74.self_attn: layer 74, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)74 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4847,11 +4924,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.75.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.75.self_attn: layer 75, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)75 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4897,11 +4975,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.76.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.76.self_attn: layer 76, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)76 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4947,11 +5026,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.77.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.77.self_attn: layer 77, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)77 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -4997,11 +5077,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.78.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.78.self_attn: layer 78, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)78 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -5047,11 +5128,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.79.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.79.self_attn: layer 79, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)79 * 33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -5085,12 +5167,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.79.mlp.down_proj.residual", A + 9666560, n, 8192);
     /* logits: rmsnorm [n, 8192] -> [n, 152064] */
     lm_pool_run(c->pool, linear_8192_152064_bf16_norm_xbf16, &(lm_linear_args){
-        .x = all_logits ? A + 9666560 : A + 9666560 + (size_t)(n - 1) * 8192,
+        .x = A + 9666560,
         .norm_w = W[961],
         .w = { W[962] },
         .y = { logits },
         .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS,
-        .n = all_logits ? n : 1 });
+        .n = all_logits ? n : lm_span_last_rows(A + 9666560, 8192, b) });
 }
 
 const lm_model_desc qwen2_5_72b_model = {

@@ -405,7 +405,7 @@ static void linear_3584_3584_512_512_bf16_norm_xbf16(void *arg, int tid, int nth
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_28_4_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 4, 128, 32768, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 28, 4, 128, 32768, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(28 / 4, 128),
@@ -415,7 +415,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_28_4_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 28, 4, 128, 32768, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 28, 4, 128, 32768, 0.0f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -448,14 +448,16 @@ static void linear_3584_152064_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 }
 
 
-/* The forward pass. Activations live at fixed offsets of the arena A
- * (floats; each buffer holds BATCH rows); W are the bound weights. */
-static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, float *logits,
-                    int all_logits)
+/* The forward pass over b's n tokens, one or more sequences (spans) side
+ * by side: every op but attention treats them as rows alike. Activations
+ * live at fixed offsets of the arena A (floats; each buffer holds BATCH
+ * rows); W are the bound weights. */
+static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_logits)
 {
     float *const A = c->arena;
     const void *const *W = c->w;
-    (void)pos;
+    const int32_t *const tokens = b->tokens;
+    const int n = b->n;
     /* model.embed_tokens: [n, 3584] */
     lm_pool_run(c->pool, embed_3584_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 3584);
@@ -473,11 +475,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.v_proj", A + 2883584, n, 512);
     /* model.layers.0.self_attn: layer 0, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 917504, .k = A + 2752512, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 917504, .k = A + 2752512, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)0 * 16777216, .out = A + 1835008,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -523,11 +526,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.1.self_attn: layer 1, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)1 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -573,11 +577,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.2.self_attn: layer 2, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)2 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -623,11 +628,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.3.self_attn: layer 3, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)3 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -673,11 +679,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.4.self_attn: layer 4, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)4 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -723,11 +730,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.5.self_attn: layer 5, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)5 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -773,11 +781,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.6.self_attn: layer 6, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)6 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -823,11 +832,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.7.self_attn: layer 7, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)7 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -873,11 +883,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.8.self_attn: layer 8, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)8 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -923,11 +934,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.9.self_attn: layer 9, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)9 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -973,11 +985,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.10.self_attn: layer 10, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)10 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -1023,11 +1036,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.11.self_attn: layer 11, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)11 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -1073,11 +1087,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.12.self_attn: layer 12, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)12 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -1123,11 +1138,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.13.self_attn: layer 13, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)13 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -1173,11 +1189,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.14.self_attn: layer 14, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)14 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -1223,11 +1240,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.15.self_attn: layer 15, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)15 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -1273,11 +1291,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.16.self_attn: layer 16, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)16 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -1323,11 +1342,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.17.self_attn: layer 17, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)17 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -1373,11 +1393,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.18.self_attn: layer 18, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)18 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -1423,11 +1444,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.19.self_attn: layer 19, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)19 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -1473,11 +1495,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.20.self_attn: layer 20, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)20 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -1523,11 +1546,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.21.self_attn: layer 21, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)21 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -1573,11 +1597,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.22.self_attn: layer 22, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)22 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -1623,11 +1648,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.23.self_attn: layer 23, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)23 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -1673,11 +1699,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.24.self_attn: layer 24, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)24 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -1723,11 +1750,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.25.self_attn: layer 25, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)25 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -1773,11 +1801,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.26.self_attn: layer 26, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)26 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -1823,11 +1852,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.v_proj", A + 1966080, n, 512);
     /* model.layers.27.self_attn: layer 27, [n, 3584] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
             .cache = c->kv + (size_t)27 * 16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_28_4_128_store, &a);
         lm_pool_run(c->pool, attention_28_4_128_query, &a);
     }
@@ -1861,12 +1891,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.down_proj.residual", A + 5767168, n, 3584);
     /* logits: rmsnorm [n, 3584] -> [n, 152064] */
     lm_pool_run(c->pool, linear_3584_152064_bf16_norm_xbf16, &(lm_linear_args){
-        .x = all_logits ? A + 5767168 : A + 5767168 + (size_t)(n - 1) * 3584,
+        .x = A + 5767168,
         .norm_w = W[337],
         .w = { W[338] },
         .y = { logits },
         .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS,
-        .n = all_logits ? n : 1 });
+        .n = all_logits ? n : lm_span_last_rows(A + 5767168, 3584, b) });
 }
 
 const lm_model_desc qwen2_5_7b_model = {

@@ -378,7 +378,7 @@ static void linear_1024_2048_1024_1024_bf16_norm_xbf16(void *arg, int tid, int n
  * per-head rmsnorm of q and k, RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_16_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 16, 8, 128, 40960, 1e-06f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(16 / 8, 128),
@@ -388,7 +388,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_16_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 16, 8, 128, 40960, 1e-06f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 16, 8, 128, 40960, 1e-06f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -421,14 +421,16 @@ static void linear_1024_151936_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 }
 
 
-/* The forward pass. Activations live at fixed offsets of the arena A
- * (floats; each buffer holds BATCH rows); W are the bound weights. */
-static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, float *logits,
-                    int all_logits)
+/* The forward pass over b's n tokens, one or more sequences (spans) side
+ * by side: every op but attention treats them as rows alike. Activations
+ * live at fixed offsets of the arena A (floats; each buffer holds BATCH
+ * rows); W are the bound weights. */
+static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_logits)
 {
     float *const A = c->arena;
     const void *const *W = c->w;
-    (void)pos;
+    const int32_t *const tokens = b->tokens;
+    const int n = b->n;
     /* model.embed_tokens: [n, 1024] */
     lm_pool_run(c->pool, embed_1024_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 1048576, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 1048576, n, 1024);
@@ -445,11 +447,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.0.self_attn: layer 0, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[5], .k_norm = W[6],
             .cache = c->kv + (size_t)0 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -494,11 +497,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.1.self_attn: layer 1, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[16], .k_norm = W[17],
             .cache = c->kv + (size_t)1 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -543,11 +547,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.2.self_attn: layer 2, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[27], .k_norm = W[28],
             .cache = c->kv + (size_t)2 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -592,11 +597,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.3.self_attn: layer 3, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[38], .k_norm = W[39],
             .cache = c->kv + (size_t)3 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -641,11 +647,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.4.self_attn: layer 4, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[49], .k_norm = W[50],
             .cache = c->kv + (size_t)4 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -690,11 +697,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.5.self_attn: layer 5, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[60], .k_norm = W[61],
             .cache = c->kv + (size_t)5 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -739,11 +747,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.6.self_attn: layer 6, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[71], .k_norm = W[72],
             .cache = c->kv + (size_t)6 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -788,11 +797,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.7.self_attn: layer 7, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[82], .k_norm = W[83],
             .cache = c->kv + (size_t)7 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -837,11 +847,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.8.self_attn: layer 8, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[93], .k_norm = W[94],
             .cache = c->kv + (size_t)8 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -886,11 +897,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.9.self_attn: layer 9, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[104], .k_norm = W[105],
             .cache = c->kv + (size_t)9 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -935,11 +947,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.10.self_attn: layer 10, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[115], .k_norm = W[116],
             .cache = c->kv + (size_t)10 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -984,11 +997,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.11.self_attn: layer 11, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[126], .k_norm = W[127],
             .cache = c->kv + (size_t)11 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -1033,11 +1047,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.12.self_attn: layer 12, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[137], .k_norm = W[138],
             .cache = c->kv + (size_t)12 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -1082,11 +1097,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.13.self_attn: layer 13, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[148], .k_norm = W[149],
             .cache = c->kv + (size_t)13 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -1131,11 +1147,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.14.self_attn: layer 14, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[159], .k_norm = W[160],
             .cache = c->kv + (size_t)14 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -1180,11 +1197,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.15.self_attn: layer 15, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[170], .k_norm = W[171],
             .cache = c->kv + (size_t)15 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -1229,11 +1247,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.16.self_attn: layer 16, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[181], .k_norm = W[182],
             .cache = c->kv + (size_t)16 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -1278,11 +1297,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.17.self_attn: layer 17, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[192], .k_norm = W[193],
             .cache = c->kv + (size_t)17 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -1327,11 +1347,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.18.self_attn: layer 18, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[203], .k_norm = W[204],
             .cache = c->kv + (size_t)18 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -1376,11 +1397,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.19.self_attn: layer 19, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[214], .k_norm = W[215],
             .cache = c->kv + (size_t)19 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -1425,11 +1447,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.20.self_attn: layer 20, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[225], .k_norm = W[226],
             .cache = c->kv + (size_t)20 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -1474,11 +1497,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.21.self_attn: layer 21, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[236], .k_norm = W[237],
             .cache = c->kv + (size_t)21 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -1523,11 +1547,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.22.self_attn: layer 22, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[247], .k_norm = W[248],
             .cache = c->kv + (size_t)22 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -1572,11 +1597,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.23.self_attn: layer 23, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[258], .k_norm = W[259],
             .cache = c->kv + (size_t)23 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -1621,11 +1647,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.24.self_attn: layer 24, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[269], .k_norm = W[270],
             .cache = c->kv + (size_t)24 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -1670,11 +1697,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.25.self_attn: layer 25, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[280], .k_norm = W[281],
             .cache = c->kv + (size_t)25 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -1719,11 +1747,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.26.self_attn: layer 26, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[291], .k_norm = W[292],
             .cache = c->kv + (size_t)26 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -1768,11 +1797,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.v_proj", A + 1572864, n, 1024);
     /* model.layers.27.self_attn: layer 27, [n, 2048] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[302], .k_norm = W[303],
             .cache = c->kv + (size_t)27 * 41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_16_8_128_store, &a);
         lm_pool_run(c->pool, attention_16_8_128_query, &a);
     }
@@ -1806,12 +1836,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.27.mlp.down_proj.residual", A + 786432, n, 1024);
     /* logits: rmsnorm [n, 1024] -> [n, 151936] */
     lm_pool_run(c->pool, linear_1024_151936_bf16_norm_xbf16, &(lm_linear_args){
-        .x = all_logits ? A + 786432 : A + 786432 + (size_t)(n - 1) * 1024,
+        .x = A + 786432,
         .norm_w = W[309],
         .w = { W[0] },
         .y = { logits },
         .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS,
-        .n = all_logits ? n : 1 });
+        .n = all_logits ? n : lm_span_last_rows(A + 786432, 1024, b) });
 }
 
 const lm_model_desc qwen3_0_6b_model = {

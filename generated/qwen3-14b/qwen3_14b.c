@@ -511,7 +511,7 @@ static void linear_5120_5120_1024_1024_bf16_norm_xbf16(void *arg, int tid, int n
  * per-head rmsnorm of q and k, RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_40_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 40, 8, 128, 40960, 1e-06f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(40 / 8, 128),
@@ -521,7 +521,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_40_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 40, 8, 128, 40960, 1e-06f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 40, 8, 128, 40960, 1e-06f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -554,14 +554,16 @@ static void linear_5120_151936_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 }
 
 
-/* The forward pass. Activations live at fixed offsets of the arena A
- * (floats; each buffer holds BATCH rows); W are the bound weights. */
-static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, float *logits,
-                    int all_logits)
+/* The forward pass over b's n tokens, one or more sequences (spans) side
+ * by side: every op but attention treats them as rows alike. Activations
+ * live at fixed offsets of the arena A (floats; each buffer holds BATCH
+ * rows); W are the bound weights. */
+static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_logits)
 {
     float *const A = c->arena;
     const void *const *W = c->w;
-    (void)pos;
+    const int32_t *const tokens = b->tokens;
+    const int n = b->n;
     /* model.embed_tokens: [n, 5120] */
     lm_pool_run(c->pool, embed_5120_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 5120);
@@ -578,11 +580,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.v_proj", A + 4194304, n, 1024);
     /* model.layers.0.self_attn: layer 0, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 1310720, .k = A + 3932160, .v = A + 4194304,
+        lm_attn_call a = { .a = { .q = A + 1310720, .k = A + 3932160, .v = A + 4194304,
             .q_norm = W[5], .k_norm = W[6],
             .cache = c->kv + (size_t)0 * 41943040, .out = A + 2621440,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -627,11 +630,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.1.self_attn: layer 1, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[16], .k_norm = W[17],
             .cache = c->kv + (size_t)1 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -676,11 +680,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.2.self_attn: layer 2, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[27], .k_norm = W[28],
             .cache = c->kv + (size_t)2 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -725,11 +730,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.3.self_attn: layer 3, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[38], .k_norm = W[39],
             .cache = c->kv + (size_t)3 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -774,11 +780,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.4.self_attn: layer 4, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[49], .k_norm = W[50],
             .cache = c->kv + (size_t)4 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -823,11 +830,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.5.self_attn: layer 5, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[60], .k_norm = W[61],
             .cache = c->kv + (size_t)5 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -872,11 +880,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.6.self_attn: layer 6, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[71], .k_norm = W[72],
             .cache = c->kv + (size_t)6 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -921,11 +930,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.7.self_attn: layer 7, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[82], .k_norm = W[83],
             .cache = c->kv + (size_t)7 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -970,11 +980,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.8.self_attn: layer 8, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[93], .k_norm = W[94],
             .cache = c->kv + (size_t)8 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1019,11 +1030,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.9.self_attn: layer 9, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[104], .k_norm = W[105],
             .cache = c->kv + (size_t)9 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1068,11 +1080,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.10.self_attn: layer 10, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[115], .k_norm = W[116],
             .cache = c->kv + (size_t)10 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1117,11 +1130,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.11.self_attn: layer 11, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[126], .k_norm = W[127],
             .cache = c->kv + (size_t)11 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1166,11 +1180,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.12.self_attn: layer 12, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[137], .k_norm = W[138],
             .cache = c->kv + (size_t)12 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1215,11 +1230,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.13.self_attn: layer 13, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[148], .k_norm = W[149],
             .cache = c->kv + (size_t)13 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1264,11 +1280,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.14.self_attn: layer 14, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[159], .k_norm = W[160],
             .cache = c->kv + (size_t)14 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1313,11 +1330,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.15.self_attn: layer 15, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[170], .k_norm = W[171],
             .cache = c->kv + (size_t)15 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1362,11 +1380,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.16.self_attn: layer 16, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[181], .k_norm = W[182],
             .cache = c->kv + (size_t)16 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1411,11 +1430,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.17.self_attn: layer 17, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[192], .k_norm = W[193],
             .cache = c->kv + (size_t)17 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1460,11 +1480,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.18.self_attn: layer 18, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[203], .k_norm = W[204],
             .cache = c->kv + (size_t)18 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1509,11 +1530,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.19.self_attn: layer 19, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[214], .k_norm = W[215],
             .cache = c->kv + (size_t)19 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1558,11 +1580,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.20.self_attn: layer 20, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[225], .k_norm = W[226],
             .cache = c->kv + (size_t)20 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1607,11 +1630,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.21.self_attn: layer 21, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[236], .k_norm = W[237],
             .cache = c->kv + (size_t)21 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1656,11 +1680,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.22.self_attn: layer 22, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[247], .k_norm = W[248],
             .cache = c->kv + (size_t)22 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1705,11 +1730,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.23.self_attn: layer 23, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[258], .k_norm = W[259],
             .cache = c->kv + (size_t)23 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1754,11 +1780,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.24.self_attn: layer 24, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[269], .k_norm = W[270],
             .cache = c->kv + (size_t)24 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1803,11 +1830,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.25.self_attn: layer 25, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[280], .k_norm = W[281],
             .cache = c->kv + (size_t)25 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1852,11 +1880,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.26.self_attn: layer 26, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[291], .k_norm = W[292],
             .cache = c->kv + (size_t)26 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1901,11 +1930,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.27.self_attn: layer 27, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[302], .k_norm = W[303],
             .cache = c->kv + (size_t)27 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1950,11 +1980,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.28.self_attn: layer 28, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[313], .k_norm = W[314],
             .cache = c->kv + (size_t)28 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -1999,11 +2030,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.29.self_attn: layer 29, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[324], .k_norm = W[325],
             .cache = c->kv + (size_t)29 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2048,11 +2080,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.30.self_attn: layer 30, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[335], .k_norm = W[336],
             .cache = c->kv + (size_t)30 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2097,11 +2130,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.31.self_attn: layer 31, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[346], .k_norm = W[347],
             .cache = c->kv + (size_t)31 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2146,11 +2180,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.32.self_attn: layer 32, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[357], .k_norm = W[358],
             .cache = c->kv + (size_t)32 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2195,11 +2230,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.33.self_attn: layer 33, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[368], .k_norm = W[369],
             .cache = c->kv + (size_t)33 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2244,11 +2280,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.34.self_attn: layer 34, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[379], .k_norm = W[380],
             .cache = c->kv + (size_t)34 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2293,11 +2330,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.35.self_attn: layer 35, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[390], .k_norm = W[391],
             .cache = c->kv + (size_t)35 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2342,11 +2380,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.36.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.36.self_attn: layer 36, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[401], .k_norm = W[402],
             .cache = c->kv + (size_t)36 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2391,11 +2430,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.37.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.37.self_attn: layer 37, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[412], .k_norm = W[413],
             .cache = c->kv + (size_t)37 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2440,11 +2480,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.38.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.38.self_attn: layer 38, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[423], .k_norm = W[424],
             .cache = c->kv + (size_t)38 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2489,11 +2530,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.39.self_attn.v_proj", A + 2883584, n, 1024);
     /* model.layers.39.self_attn: layer 39, [n, 5120] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = W[434], .k_norm = W[435],
             .cache = c->kv + (size_t)39 * 41943040, .out = A + 1310720,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_40_8_128_store, &a);
         lm_pool_run(c->pool, attention_40_8_128_query, &a);
     }
@@ -2527,12 +2569,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.39.mlp.down_proj.residual", A + 5767168, n, 5120);
     /* logits: rmsnorm [n, 5120] -> [n, 151936] */
     lm_pool_run(c->pool, linear_5120_151936_bf16_norm_xbf16, &(lm_linear_args){
-        .x = all_logits ? A + 5767168 : A + 5767168 + (size_t)(n - 1) * 5120,
+        .x = A + 5767168,
         .norm_w = W[441],
         .w = { W[442] },
         .y = { logits },
         .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS,
-        .n = all_logits ? n : 1 });
+        .n = all_logits ? n : lm_span_last_rows(A + 5767168, 5120, b) });
 }
 
 const lm_model_desc qwen3_14b_model = {

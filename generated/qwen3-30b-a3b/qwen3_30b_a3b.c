@@ -18946,7 +18946,7 @@ static void linear_2048_4096_512_512_bf16_norm_xbf16(void *arg, int tid, int nth
  * per-head rmsnorm of q and k, RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_32_4_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 4, 128, 40960, 1e-06f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 32, 4, 128, 40960, 1e-06f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(32 / 4, 128),
@@ -18956,7 +18956,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_32_4_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 32, 4, 128, 40960, 1e-06f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 32, 4, 128, 40960, 1e-06f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -19011,14 +19011,16 @@ static void linear_2048_151936_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 }
 
 
-/* The forward pass. Activations live at fixed offsets of the arena A
- * (floats; each buffer holds BATCH rows); W are the bound weights. */
-static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, float *logits,
-                    int all_logits)
+/* The forward pass over b's n tokens, one or more sequences (spans) side
+ * by side: every op but attention treats them as rows alike. Activations
+ * live at fixed offsets of the arena A (floats; each buffer holds BATCH
+ * rows); W are the bound weights. */
+static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_logits)
 {
     float *const A = c->arena;
     const void *const *W = c->w;
-    (void)pos;
+    const int32_t *const tokens = b->tokens;
+    const int n = b->n;
     /* model.embed_tokens: [n, 2048] */
     lm_pool_run(c->pool, embed_2048_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 2097152, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 2097152, n, 2048);
@@ -19035,11 +19037,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.v_proj", A + 2752512, n, 512);
     /* model.layers.0.self_attn: layer 0, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2621440, .v = A + 2752512,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2752512,
             .q_norm = W[5], .k_norm = W[6],
             .cache = c->kv + (size_t)0 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -19092,11 +19095,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.1.self_attn: layer 1, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[398], .k_norm = W[399],
             .cache = c->kv + (size_t)1 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -19149,11 +19153,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.2.self_attn: layer 2, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[791], .k_norm = W[792],
             .cache = c->kv + (size_t)2 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -19206,11 +19211,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.3.self_attn: layer 3, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[1184], .k_norm = W[1185],
             .cache = c->kv + (size_t)3 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -19263,11 +19269,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.4.self_attn: layer 4, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[1577], .k_norm = W[1578],
             .cache = c->kv + (size_t)4 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -19320,11 +19327,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.5.self_attn: layer 5, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[1970], .k_norm = W[1971],
             .cache = c->kv + (size_t)5 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -19377,11 +19385,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.6.self_attn: layer 6, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[2363], .k_norm = W[2364],
             .cache = c->kv + (size_t)6 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -19434,11 +19443,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.7.self_attn: layer 7, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[2756], .k_norm = W[2757],
             .cache = c->kv + (size_t)7 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -19491,11 +19501,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.8.self_attn: layer 8, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[3149], .k_norm = W[3150],
             .cache = c->kv + (size_t)8 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -19548,11 +19559,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.9.self_attn: layer 9, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[3542], .k_norm = W[3543],
             .cache = c->kv + (size_t)9 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -19605,11 +19617,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.10.self_attn: layer 10, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[3935], .k_norm = W[3936],
             .cache = c->kv + (size_t)10 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -19662,11 +19675,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.11.self_attn: layer 11, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[4328], .k_norm = W[4329],
             .cache = c->kv + (size_t)11 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -19719,11 +19733,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.12.self_attn: layer 12, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[4721], .k_norm = W[4722],
             .cache = c->kv + (size_t)12 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -19776,11 +19791,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.13.self_attn: layer 13, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[5114], .k_norm = W[5115],
             .cache = c->kv + (size_t)13 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -19833,11 +19849,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.14.self_attn: layer 14, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[5507], .k_norm = W[5508],
             .cache = c->kv + (size_t)14 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -19890,11 +19907,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.15.self_attn: layer 15, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[5900], .k_norm = W[5901],
             .cache = c->kv + (size_t)15 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -19947,11 +19965,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.16.self_attn: layer 16, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[6293], .k_norm = W[6294],
             .cache = c->kv + (size_t)16 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -20004,11 +20023,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.17.self_attn: layer 17, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[6686], .k_norm = W[6687],
             .cache = c->kv + (size_t)17 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -20061,11 +20081,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.18.self_attn: layer 18, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[7079], .k_norm = W[7080],
             .cache = c->kv + (size_t)18 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -20118,11 +20139,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.19.self_attn: layer 19, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[7472], .k_norm = W[7473],
             .cache = c->kv + (size_t)19 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -20175,11 +20197,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.20.self_attn: layer 20, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[7865], .k_norm = W[7866],
             .cache = c->kv + (size_t)20 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -20232,11 +20255,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.21.self_attn: layer 21, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[8258], .k_norm = W[8259],
             .cache = c->kv + (size_t)21 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -20289,11 +20313,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.22.self_attn: layer 22, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[8651], .k_norm = W[8652],
             .cache = c->kv + (size_t)22 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -20346,11 +20371,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.23.self_attn: layer 23, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[9044], .k_norm = W[9045],
             .cache = c->kv + (size_t)23 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -20403,11 +20429,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.24.self_attn: layer 24, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[9437], .k_norm = W[9438],
             .cache = c->kv + (size_t)24 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -20460,11 +20487,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.25.self_attn: layer 25, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[9830], .k_norm = W[9831],
             .cache = c->kv + (size_t)25 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -20517,11 +20545,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.26.self_attn: layer 26, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[10223], .k_norm = W[10224],
             .cache = c->kv + (size_t)26 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -20574,11 +20603,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.27.self_attn: layer 27, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[10616], .k_norm = W[10617],
             .cache = c->kv + (size_t)27 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -20631,11 +20661,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.28.self_attn: layer 28, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[11009], .k_norm = W[11010],
             .cache = c->kv + (size_t)28 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -20688,11 +20719,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.29.self_attn: layer 29, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[11402], .k_norm = W[11403],
             .cache = c->kv + (size_t)29 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -20745,11 +20777,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.30.self_attn: layer 30, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[11795], .k_norm = W[11796],
             .cache = c->kv + (size_t)30 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -20802,11 +20835,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.31.self_attn: layer 31, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[12188], .k_norm = W[12189],
             .cache = c->kv + (size_t)31 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -20859,11 +20893,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.32.self_attn: layer 32, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[12581], .k_norm = W[12582],
             .cache = c->kv + (size_t)32 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -20916,11 +20951,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.33.self_attn: layer 33, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[12974], .k_norm = W[12975],
             .cache = c->kv + (size_t)33 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -20973,11 +21009,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.34.self_attn: layer 34, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[13367], .k_norm = W[13368],
             .cache = c->kv + (size_t)34 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -21030,11 +21067,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.35.self_attn: layer 35, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[13760], .k_norm = W[13761],
             .cache = c->kv + (size_t)35 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -21087,11 +21125,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.36.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.36.self_attn: layer 36, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[14153], .k_norm = W[14154],
             .cache = c->kv + (size_t)36 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -21144,11 +21183,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.37.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.37.self_attn: layer 37, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[14546], .k_norm = W[14547],
             .cache = c->kv + (size_t)37 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -21201,11 +21241,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.38.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.38.self_attn: layer 38, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[14939], .k_norm = W[14940],
             .cache = c->kv + (size_t)38 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -21258,11 +21299,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.39.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.39.self_attn: layer 39, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[15332], .k_norm = W[15333],
             .cache = c->kv + (size_t)39 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -21315,11 +21357,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.40.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.40.self_attn: layer 40, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[15725], .k_norm = W[15726],
             .cache = c->kv + (size_t)40 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -21372,11 +21415,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.41.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.41.self_attn: layer 41, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[16118], .k_norm = W[16119],
             .cache = c->kv + (size_t)41 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -21429,11 +21473,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.42.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.42.self_attn: layer 42, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[16511], .k_norm = W[16512],
             .cache = c->kv + (size_t)42 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -21486,11 +21531,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.43.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.43.self_attn: layer 43, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[16904], .k_norm = W[16905],
             .cache = c->kv + (size_t)43 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -21543,11 +21589,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.44.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.44.self_attn: layer 44, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[17297], .k_norm = W[17298],
             .cache = c->kv + (size_t)44 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -21600,11 +21647,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.45.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.45.self_attn: layer 45, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[17690], .k_norm = W[17691],
             .cache = c->kv + (size_t)45 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -21657,11 +21705,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.46.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.46.self_attn: layer 46, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[18083], .k_norm = W[18084],
             .cache = c->kv + (size_t)46 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -21714,11 +21763,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.47.self_attn.v_proj", A + 2228224, n, 512);
     /* model.layers.47.self_attn: layer 47, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[18476], .k_norm = W[18477],
             .cache = c->kv + (size_t)47 * 20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_4_128_store, &a);
         lm_pool_run(c->pool, attention_32_4_128_query, &a);
     }
@@ -21760,12 +21810,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.47.mlp.experts.residual", A + 6291456, n, 2048);
     /* logits: rmsnorm [n, 2048] -> [n, 151936] */
     lm_pool_run(c->pool, linear_2048_151936_bf16_norm_xbf16, &(lm_linear_args){
-        .x = all_logits ? A + 6291456 : A + 6291456 + (size_t)(n - 1) * 2048,
+        .x = A + 6291456,
         .norm_w = W[18865],
         .w = { W[18866] },
         .y = { logits },
         .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS,
-        .n = all_logits ? n : 1 });
+        .n = all_logits ? n : lm_span_last_rows(A + 6291456, 2048, b) });
 }
 
 const lm_model_desc qwen3_30b_a3b_model = {

@@ -775,7 +775,7 @@ static void linear_5120_8192_1024_1024_bf16_norm_xbf16(void *arg, int tid, int n
  * per-head rmsnorm of q and k, RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_64_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 64, 8, 128, 40960, 1e-06f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(64 / 8, 128),
@@ -785,7 +785,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_64_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 64, 8, 128, 40960, 1e-06f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 64, 8, 128, 40960, 1e-06f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -818,14 +818,16 @@ static void linear_5120_151936_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 }
 
 
-/* The forward pass. Activations live at fixed offsets of the arena A
- * (floats; each buffer holds BATCH rows); W are the bound weights. */
-static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, float *logits,
-                    int all_logits)
+/* The forward pass over b's n tokens, one or more sequences (spans) side
+ * by side: every op but attention treats them as rows alike. Activations
+ * live at fixed offsets of the arena A (floats; each buffer holds BATCH
+ * rows); W are the bound weights. */
+static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_logits)
 {
     float *const A = c->arena;
     const void *const *W = c->w;
-    (void)pos;
+    const int32_t *const tokens = b->tokens;
+    const int n = b->n;
     /* model.embed_tokens: [n, 5120] */
     lm_pool_run(c->pool, embed_5120_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 4194304, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 4194304, n, 5120);
@@ -842,11 +844,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.v_proj", A + 5767168, n, 1024);
     /* model.layers.0.self_attn: layer 0, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 5505024, .v = A + 5767168,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 5505024, .v = A + 5767168,
             .q_norm = W[5], .k_norm = W[6],
             .cache = c->kv + (size_t)0 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -891,11 +894,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.1.self_attn: layer 1, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[16], .k_norm = W[17],
             .cache = c->kv + (size_t)1 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -940,11 +944,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.2.self_attn: layer 2, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[27], .k_norm = W[28],
             .cache = c->kv + (size_t)2 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -989,11 +994,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.3.self_attn: layer 3, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[38], .k_norm = W[39],
             .cache = c->kv + (size_t)3 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1038,11 +1044,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.4.self_attn: layer 4, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[49], .k_norm = W[50],
             .cache = c->kv + (size_t)4 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1087,11 +1094,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.5.self_attn: layer 5, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[60], .k_norm = W[61],
             .cache = c->kv + (size_t)5 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1136,11 +1144,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.6.self_attn: layer 6, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[71], .k_norm = W[72],
             .cache = c->kv + (size_t)6 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1185,11 +1194,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.7.self_attn: layer 7, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[82], .k_norm = W[83],
             .cache = c->kv + (size_t)7 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1234,11 +1244,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.8.self_attn: layer 8, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[93], .k_norm = W[94],
             .cache = c->kv + (size_t)8 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1283,11 +1294,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.9.self_attn: layer 9, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[104], .k_norm = W[105],
             .cache = c->kv + (size_t)9 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1332,11 +1344,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.10.self_attn: layer 10, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[115], .k_norm = W[116],
             .cache = c->kv + (size_t)10 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1381,11 +1394,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.11.self_attn: layer 11, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[126], .k_norm = W[127],
             .cache = c->kv + (size_t)11 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1430,11 +1444,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.12.self_attn: layer 12, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[137], .k_norm = W[138],
             .cache = c->kv + (size_t)12 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1479,11 +1494,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.13.self_attn: layer 13, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[148], .k_norm = W[149],
             .cache = c->kv + (size_t)13 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1528,11 +1544,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.14.self_attn: layer 14, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[159], .k_norm = W[160],
             .cache = c->kv + (size_t)14 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1577,11 +1594,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.15.self_attn: layer 15, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[170], .k_norm = W[171],
             .cache = c->kv + (size_t)15 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1626,11 +1644,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.16.self_attn: layer 16, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[181], .k_norm = W[182],
             .cache = c->kv + (size_t)16 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1675,11 +1694,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.17.self_attn: layer 17, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[192], .k_norm = W[193],
             .cache = c->kv + (size_t)17 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1724,11 +1744,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.18.self_attn: layer 18, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[203], .k_norm = W[204],
             .cache = c->kv + (size_t)18 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1773,11 +1794,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.19.self_attn: layer 19, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[214], .k_norm = W[215],
             .cache = c->kv + (size_t)19 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1822,11 +1844,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.20.self_attn: layer 20, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[225], .k_norm = W[226],
             .cache = c->kv + (size_t)20 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1871,11 +1894,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.21.self_attn: layer 21, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[236], .k_norm = W[237],
             .cache = c->kv + (size_t)21 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1920,11 +1944,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.22.self_attn: layer 22, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[247], .k_norm = W[248],
             .cache = c->kv + (size_t)22 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -1969,11 +1994,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.23.self_attn: layer 23, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[258], .k_norm = W[259],
             .cache = c->kv + (size_t)23 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2018,11 +2044,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.24.self_attn: layer 24, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[269], .k_norm = W[270],
             .cache = c->kv + (size_t)24 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2067,11 +2094,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.25.self_attn: layer 25, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[280], .k_norm = W[281],
             .cache = c->kv + (size_t)25 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2116,11 +2144,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.26.self_attn: layer 26, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[291], .k_norm = W[292],
             .cache = c->kv + (size_t)26 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2165,11 +2194,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.27.self_attn: layer 27, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[302], .k_norm = W[303],
             .cache = c->kv + (size_t)27 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2214,11 +2244,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.28.self_attn: layer 28, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[313], .k_norm = W[314],
             .cache = c->kv + (size_t)28 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2263,11 +2294,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.29.self_attn: layer 29, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[324], .k_norm = W[325],
             .cache = c->kv + (size_t)29 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2312,11 +2344,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.30.self_attn: layer 30, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[335], .k_norm = W[336],
             .cache = c->kv + (size_t)30 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2361,11 +2394,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.31.self_attn: layer 31, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[346], .k_norm = W[347],
             .cache = c->kv + (size_t)31 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2410,11 +2444,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.32.self_attn: layer 32, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[357], .k_norm = W[358],
             .cache = c->kv + (size_t)32 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2459,11 +2494,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.33.self_attn: layer 33, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[368], .k_norm = W[369],
             .cache = c->kv + (size_t)33 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2508,11 +2544,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.34.self_attn: layer 34, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[379], .k_norm = W[380],
             .cache = c->kv + (size_t)34 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2557,11 +2594,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.35.self_attn: layer 35, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[390], .k_norm = W[391],
             .cache = c->kv + (size_t)35 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2606,11 +2644,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.36.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.36.self_attn: layer 36, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[401], .k_norm = W[402],
             .cache = c->kv + (size_t)36 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2655,11 +2694,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.37.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.37.self_attn: layer 37, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[412], .k_norm = W[413],
             .cache = c->kv + (size_t)37 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2704,11 +2744,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.38.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.38.self_attn: layer 38, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[423], .k_norm = W[424],
             .cache = c->kv + (size_t)38 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2753,11 +2794,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.39.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.39.self_attn: layer 39, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[434], .k_norm = W[435],
             .cache = c->kv + (size_t)39 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2802,11 +2844,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.40.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.40.self_attn: layer 40, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[445], .k_norm = W[446],
             .cache = c->kv + (size_t)40 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2851,11 +2894,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.41.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.41.self_attn: layer 41, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[456], .k_norm = W[457],
             .cache = c->kv + (size_t)41 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2900,11 +2944,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.42.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.42.self_attn: layer 42, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[467], .k_norm = W[468],
             .cache = c->kv + (size_t)42 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2949,11 +2994,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.43.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.43.self_attn: layer 43, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[478], .k_norm = W[479],
             .cache = c->kv + (size_t)43 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -2998,11 +3044,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.44.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.44.self_attn: layer 44, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[489], .k_norm = W[490],
             .cache = c->kv + (size_t)44 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3047,11 +3094,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.45.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.45.self_attn: layer 45, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[500], .k_norm = W[501],
             .cache = c->kv + (size_t)45 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3096,11 +3144,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.46.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.46.self_attn: layer 46, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[511], .k_norm = W[512],
             .cache = c->kv + (size_t)46 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3145,11 +3194,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.47.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.47.self_attn: layer 47, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[522], .k_norm = W[523],
             .cache = c->kv + (size_t)47 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3194,11 +3244,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.48.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.48.self_attn: layer 48, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[533], .k_norm = W[534],
             .cache = c->kv + (size_t)48 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3243,11 +3294,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.49.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.49.self_attn: layer 49, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[544], .k_norm = W[545],
             .cache = c->kv + (size_t)49 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3292,11 +3344,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.50.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.50.self_attn: layer 50, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[555], .k_norm = W[556],
             .cache = c->kv + (size_t)50 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3341,11 +3394,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.51.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.51.self_attn: layer 51, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[566], .k_norm = W[567],
             .cache = c->kv + (size_t)51 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3390,11 +3444,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.52.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.52.self_attn: layer 52, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[577], .k_norm = W[578],
             .cache = c->kv + (size_t)52 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3439,11 +3494,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.53.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.53.self_attn: layer 53, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[588], .k_norm = W[589],
             .cache = c->kv + (size_t)53 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3488,11 +3544,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.54.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.54.self_attn: layer 54, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[599], .k_norm = W[600],
             .cache = c->kv + (size_t)54 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3537,11 +3594,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.55.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.55.self_attn: layer 55, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[610], .k_norm = W[611],
             .cache = c->kv + (size_t)55 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3586,11 +3644,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.56.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.56.self_attn: layer 56, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[621], .k_norm = W[622],
             .cache = c->kv + (size_t)56 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3635,11 +3694,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.57.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.57.self_attn: layer 57, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[632], .k_norm = W[633],
             .cache = c->kv + (size_t)57 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3684,11 +3744,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.58.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.58.self_attn: layer 58, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[643], .k_norm = W[644],
             .cache = c->kv + (size_t)58 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3733,11 +3794,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.59.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.59.self_attn: layer 59, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[654], .k_norm = W[655],
             .cache = c->kv + (size_t)59 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3782,11 +3844,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.60.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.60.self_attn: layer 60, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[665], .k_norm = W[666],
             .cache = c->kv + (size_t)60 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3831,11 +3894,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.61.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.61.self_attn: layer 61, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[676], .k_norm = W[677],
             .cache = c->kv + (size_t)61 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3880,11 +3944,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.62.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.62.self_attn: layer 62, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[687], .k_norm = W[688],
             .cache = c->kv + (size_t)62 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3929,11 +3994,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.63.self_attn.v_proj", A + 4456448, n, 1024);
     /* model.layers.63.self_attn: layer 63, [n, 8192] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[698], .k_norm = W[699],
             .cache = c->kv + (size_t)63 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_64_8_128_store, &a);
         lm_pool_run(c->pool, attention_64_8_128_query, &a);
     }
@@ -3967,12 +4033,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.63.mlp.down_proj.residual", A + 7864320, n, 5120);
     /* logits: rmsnorm [n, 5120] -> [n, 151936] */
     lm_pool_run(c->pool, linear_5120_151936_bf16_norm_xbf16, &(lm_linear_args){
-        .x = all_logits ? A + 7864320 : A + 7864320 + (size_t)(n - 1) * 5120,
+        .x = A + 7864320,
         .norm_w = W[705],
         .w = { W[706] },
         .y = { logits },
         .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS,
-        .n = all_logits ? n : 1 });
+        .n = all_logits ? n : lm_span_last_rows(A + 7864320, 5120, b) });
 }
 
 const lm_model_desc qwen3_32b_model = {

@@ -467,7 +467,7 @@ static void linear_4096_4096_1024_1024_bf16_norm_xbf16(void *arg, int tid, int n
  * per-head rmsnorm of q and k, RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_32_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_task(arg, tid, nthreads, 8, 128, 40960, 1e-06f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 32, 8, 128, 40960, 1e-06f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(32 / 8, 128),
@@ -477,7 +477,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_32_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_task(arg, tid, nthreads, 32, 8, 128, 40960, 1e-06f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 32, 8, 128, 40960, 1e-06f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -510,14 +510,16 @@ static void linear_4096_151936_bf16_norm_xbf16(void *arg, int tid, int nthreads)
 }
 
 
-/* The forward pass. Activations live at fixed offsets of the arena A
- * (floats; each buffer holds BATCH rows); W are the bound weights. */
-static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, float *logits,
-                    int all_logits)
+/* The forward pass over b's n tokens, one or more sequences (spans) side
+ * by side: every op but attention treats them as rows alike. Activations
+ * live at fixed offsets of the arena A (floats; each buffer holds BATCH
+ * rows); W are the bound weights. */
+static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_logits)
 {
     float *const A = c->arena;
     const void *const *W = c->w;
-    (void)pos;
+    const int32_t *const tokens = b->tokens;
+    const int n = b->n;
     /* model.embed_tokens: [n, 4096] */
     lm_pool_run(c->pool, embed_4096_bf16, &(lm_embed_args){ .tokens = tokens, .table = W[0], .y = A + 0, .n = n });
     if (c->dump) c->dump(c->dump_user, "model.embed_tokens", A + 0, n, 4096);
@@ -534,11 +536,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.0.self_attn.v_proj", A + 3407872, n, 1024);
     /* model.layers.0.self_attn: layer 0, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 1048576, .k = A + 3145728, .v = A + 3407872,
+        lm_attn_call a = { .a = { .q = A + 1048576, .k = A + 3145728, .v = A + 3407872,
             .q_norm = W[5], .k_norm = W[6],
             .cache = c->kv + (size_t)0 * 41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -583,11 +586,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.1.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.1.self_attn: layer 1, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[16], .k_norm = W[17],
             .cache = c->kv + (size_t)1 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -632,11 +636,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.2.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.2.self_attn: layer 2, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[27], .k_norm = W[28],
             .cache = c->kv + (size_t)2 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -681,11 +686,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.3.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.3.self_attn: layer 3, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[38], .k_norm = W[39],
             .cache = c->kv + (size_t)3 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -730,11 +736,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.4.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.4.self_attn: layer 4, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[49], .k_norm = W[50],
             .cache = c->kv + (size_t)4 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -779,11 +786,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.5.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.5.self_attn: layer 5, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[60], .k_norm = W[61],
             .cache = c->kv + (size_t)5 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -828,11 +836,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.6.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.6.self_attn: layer 6, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[71], .k_norm = W[72],
             .cache = c->kv + (size_t)6 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -877,11 +886,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.7.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.7.self_attn: layer 7, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[82], .k_norm = W[83],
             .cache = c->kv + (size_t)7 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -926,11 +936,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.8.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.8.self_attn: layer 8, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[93], .k_norm = W[94],
             .cache = c->kv + (size_t)8 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -975,11 +986,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.9.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.9.self_attn: layer 9, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[104], .k_norm = W[105],
             .cache = c->kv + (size_t)9 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1024,11 +1036,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.10.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.10.self_attn: layer 10, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[115], .k_norm = W[116],
             .cache = c->kv + (size_t)10 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1073,11 +1086,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.11.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.11.self_attn: layer 11, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[126], .k_norm = W[127],
             .cache = c->kv + (size_t)11 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1122,11 +1136,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.12.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.12.self_attn: layer 12, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[137], .k_norm = W[138],
             .cache = c->kv + (size_t)12 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1171,11 +1186,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.13.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.13.self_attn: layer 13, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[148], .k_norm = W[149],
             .cache = c->kv + (size_t)13 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1220,11 +1236,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.14.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.14.self_attn: layer 14, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[159], .k_norm = W[160],
             .cache = c->kv + (size_t)14 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1269,11 +1286,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.15.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.15.self_attn: layer 15, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[170], .k_norm = W[171],
             .cache = c->kv + (size_t)15 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1318,11 +1336,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.16.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.16.self_attn: layer 16, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[181], .k_norm = W[182],
             .cache = c->kv + (size_t)16 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1367,11 +1386,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.17.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.17.self_attn: layer 17, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[192], .k_norm = W[193],
             .cache = c->kv + (size_t)17 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1416,11 +1436,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.18.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.18.self_attn: layer 18, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[203], .k_norm = W[204],
             .cache = c->kv + (size_t)18 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1465,11 +1486,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.19.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.19.self_attn: layer 19, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[214], .k_norm = W[215],
             .cache = c->kv + (size_t)19 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1514,11 +1536,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.20.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.20.self_attn: layer 20, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[225], .k_norm = W[226],
             .cache = c->kv + (size_t)20 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1563,11 +1586,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.21.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.21.self_attn: layer 21, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[236], .k_norm = W[237],
             .cache = c->kv + (size_t)21 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1612,11 +1636,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.22.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.22.self_attn: layer 22, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[247], .k_norm = W[248],
             .cache = c->kv + (size_t)22 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1661,11 +1686,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.23.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.23.self_attn: layer 23, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[258], .k_norm = W[259],
             .cache = c->kv + (size_t)23 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1710,11 +1736,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.24.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.24.self_attn: layer 24, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[269], .k_norm = W[270],
             .cache = c->kv + (size_t)24 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1759,11 +1786,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.25.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.25.self_attn: layer 25, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[280], .k_norm = W[281],
             .cache = c->kv + (size_t)25 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1808,11 +1836,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.26.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.26.self_attn: layer 26, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[291], .k_norm = W[292],
             .cache = c->kv + (size_t)26 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1857,11 +1886,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.27.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.27.self_attn: layer 27, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[302], .k_norm = W[303],
             .cache = c->kv + (size_t)27 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1906,11 +1936,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.28.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.28.self_attn: layer 28, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[313], .k_norm = W[314],
             .cache = c->kv + (size_t)28 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -1955,11 +1986,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.29.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.29.self_attn: layer 29, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[324], .k_norm = W[325],
             .cache = c->kv + (size_t)29 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -2004,11 +2036,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.30.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.30.self_attn: layer 30, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[335], .k_norm = W[336],
             .cache = c->kv + (size_t)30 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -2053,11 +2086,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.31.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.31.self_attn: layer 31, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[346], .k_norm = W[347],
             .cache = c->kv + (size_t)31 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -2102,11 +2136,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.32.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.32.self_attn: layer 32, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[357], .k_norm = W[358],
             .cache = c->kv + (size_t)32 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -2151,11 +2186,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.33.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.33.self_attn: layer 33, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[368], .k_norm = W[369],
             .cache = c->kv + (size_t)33 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -2200,11 +2236,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.34.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.34.self_attn: layer 34, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[379], .k_norm = W[380],
             .cache = c->kv + (size_t)34 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -2249,11 +2286,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.35.self_attn.v_proj", A + 2359296, n, 1024);
     /* model.layers.35.self_attn: layer 35, [n, 4096] */
     {
-        lm_attn_args a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
+        lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[390], .k_norm = W[391],
             .cache = c->kv + (size_t)35 * 41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
-            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };
+            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
+            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
         lm_pool_run(c->pool, attention_32_8_128_store, &a);
         lm_pool_run(c->pool, attention_32_8_128_query, &a);
     }
@@ -2287,12 +2325,12 @@ static void forward(const lm_ctx *c, const int32_t *tokens, int n, int pos, floa
     if (c->dump) c->dump(c->dump_user, "model.layers.35.mlp.down_proj.residual", A + 4194304, n, 4096);
     /* logits: rmsnorm [n, 4096] -> [n, 151936] */
     lm_pool_run(c->pool, linear_4096_151936_bf16_norm_xbf16, &(lm_linear_args){
-        .x = all_logits ? A + 4194304 : A + 4194304 + (size_t)(n - 1) * 4096,
+        .x = A + 4194304,
         .norm_w = W[397],
         .w = { W[398] },
         .y = { logits },
         .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS,
-        .n = all_logits ? n : 1 });
+        .n = all_logits ? n : lm_span_last_rows(A + 4194304, 4096, b) });
 }
 
 const lm_model_desc qwen3_8b_model = {

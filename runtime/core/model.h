@@ -84,6 +84,27 @@ typedef struct lm_config_check {
 
 struct lm_ctx;
 
+/* One sequence's tokens in a forward call: the call's rows [row, row + n)
+ * (row: the n of the spans before it) run at positions pos..pos+n-1 of
+ * KV-cache slot `slot`, a region of desc->kv_floats floats of its own. */
+typedef struct lm_span {
+    int slot;
+    int pos;
+    int n;
+    int seq_tokens; /* tokens the sequence started with (its first feed);
+                       Qwen1's dynamic NTK depends on it */
+} lm_span;
+
+/* What one forward call runs: n tokens of n_spans sequences, span after
+ * span. One sequence is one span; a server's decode step has one span per
+ * active request, each a token long, and perhaps a prompt's chunk. */
+typedef struct lm_batch {
+    const int32_t *tokens; /* [n] */
+    int n;                 /* 1 <= n <= desc->batch */
+    const lm_span *spans;  /* [n_spans], distinct slots, each n >= 1 */
+    int n_spans;
+} lm_batch;
+
 /* Called after each materialised op of a forward when --dump is on:
  * rows x cols float32 values named like "model.layers.0.self_attn.q_proj". */
 typedef void (*lm_dump_fn)(void *user, const char *name, const float *data, int rows, int cols);
@@ -93,13 +114,11 @@ typedef struct lm_ctx {
     const void *const *w;   /* bound weight pointers, indexed by slot */
     float *arena;           /* activations: desc->arena_floats floats */
     float *scratch;         /* per-thread scratch: threads * desc->scratch_floats */
-    float *kv;              /* KV cache: desc->kv_floats floats, lazily backed */
+    float *kv;              /* KV cache: desc->kv_floats floats per slot, lazily backed */
     struct lm_pool *pool;
     int threads;
     lm_dump_fn dump;        /* NULL unless dumping */
     void *dump_user;
-    int seq_tokens;         /* tokens the current sequence started with (its
-                               first feed); Qwen1's dynamic NTK depends on it */
     uint64_t *expert_tokens; /* [moe_layers][moe_experts]: tokens routed to each
                                 expert since the session opened, or NULL */
 } lm_ctx;
@@ -135,11 +154,11 @@ typedef struct lm_model_desc {
      * the session counts the tokens routed to each (--bench's skew). */
     int moe_layers;
     int moe_experts;
-    /* Run tokens[0..n) at positions pos..pos+n-1 (1 <= n <= batch,
-     * pos + n <= context), extending the KV cache. Writes logits of every
-     * position to logits[n][vocab] when all_logits, else of the last only. */
-    void (*forward)(const lm_ctx *ctx, const int32_t *tokens, int n, int pos, float *logits,
-                    int all_logits);
+    /* Runs b's tokens, each span at its positions in its slot (pos + n <=
+     * context), extending those slots' KV caches. Writes logits of every
+     * row to logits[n][vocab] when all_logits, else of each span's last
+     * row to logits[n_spans][vocab]. */
+    void (*forward)(const lm_ctx *ctx, const lm_batch *b, float *logits, int all_logits);
 } lm_model_desc;
 
 #endif

@@ -27,7 +27,10 @@ struct lm_session {
     int logits_valid;
     lm_pool *pool;
     lm_ctx ctx;
-    int pos;
+    int slots;          /* KV-cache slots: independent sequences */
+    lm_span *seq;       /* [slots]: each slot's position (pos) and seq_tokens */
+    lm_span *spans;     /* [batch]: a forward call's spans */
+    int32_t *tokens;    /* [batch]: a forward call's tokens */
     double load_s;
     double forward_s;
     int64_t forward_tokens;
@@ -74,29 +77,33 @@ static float *alloc_floats(size_t count, const char *what, lm_err *e)
     return p;
 }
 
-/* Reserves the KV cache as address space only: pages cost memory when a
- * position is first written, so a long --ctx costs nothing until used. */
-static int map_kv_cache(lm_session *s, lm_err *e)
+/* Reserves the KV cache of `slots` sequences as address space only: pages
+ * cost memory when a position is first written, so a long --ctx (and each
+ * further slot) costs nothing until used. */
+static int map_kv_cache(lm_session *s, int slots, lm_err *e)
 {
     size_t floats = s->d->kv_floats;
     if (floats == 0)
         return 0;
-    if (floats > SIZE_MAX / sizeof(float))
-        return lm_fail(e, "session: KV cache of %zu floats does not fit in the address space; "
-                          "rebuild with a smaller --ctx", floats);
-    s->kv_bytes = floats * sizeof(float);
-    void *p = mmap(NULL, s->kv_bytes, PROT_READ | PROT_WRITE,
+    if (floats > SIZE_MAX / sizeof(float) / (size_t)slots)
+        return lm_fail(e, "session: KV cache of %d x %zu floats does not fit in the address space; "
+                          "rebuild with a smaller --ctx or use fewer slots", slots, floats);
+    size_t bytes = floats * sizeof(float) * (size_t)slots;
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) {
-        s->kv_bytes = 0;
-        return lm_fail(e, "session: cannot reserve %zu bytes for the KV cache: %s; "
-                          "rebuild with a smaller --ctx", floats * sizeof(float), strerror(errno));
-    }
+    if (p == MAP_FAILED)
+        return lm_fail(e, "session: cannot reserve %zu bytes for the KV cache of %d sequences: %s; "
+                          "rebuild with a smaller --ctx or use fewer slots",
+                       bytes, slots, strerror(errno));
+    if (s->kv)
+        munmap(s->kv, s->kv_bytes);
+    s->kv_bytes = bytes;
     /* No MADV_HUGEPAGE here: each head's K and V regions would cost a
      * zeroed 2 MiB page on first touch (900 MiB for Qwen3-0.6B) before a
      * single position is used; 4 KiB pages keep the cache's memory
      * proportional to the positions in use. */
     s->kv = p;
+    s->ctx.kv = p;
     return 0;
 }
 
@@ -138,7 +145,15 @@ lm_session *lm_session_open(const lm_model_desc *d, const char *checkpoint_dir, 
         !(s->scratch = alloc_floats((size_t)threads * d->scratch_floats, "thread scratch", e)) ||
         !(s->last_logits = alloc_floats((size_t)d->vocab_size, "logits", e)))
         goto fail;
-    if (map_kv_cache(s, e) != 0)
+    s->slots = 1;
+    s->seq = calloc(1, sizeof *s->seq);
+    s->spans = calloc((size_t)d->batch, sizeof *s->spans);
+    s->tokens = calloc((size_t)d->batch, sizeof *s->tokens);
+    if (!s->seq || !s->spans || !s->tokens) {
+        lm_fail(e, "session: out of memory");
+        goto fail;
+    }
+    if (map_kv_cache(s, 1, e) != 0)
         goto fail;
     s->pool = lm_pool_create(threads);
     if (!s->pool) {
@@ -149,7 +164,6 @@ lm_session *lm_session_open(const lm_model_desc *d, const char *checkpoint_dir, 
     s->ctx.w = (const void *const *)s->weights.ptr;
     s->ctx.arena = s->arena;
     s->ctx.scratch = s->scratch;
-    s->ctx.kv = s->kv;
     s->ctx.pool = s->pool;
     s->ctx.threads = threads;
     if (d->moe_layers > 0 && d->moe_experts > 0) {
@@ -175,6 +189,9 @@ void lm_session_close(lm_session *s)
     if (s->kv)
         munmap(s->kv, s->kv_bytes);
     free(s->last_logits);
+    free(s->seq);
+    free(s->spans);
+    free(s->tokens);
     free(s->ctx.expert_tokens);
     free(s->scratch);
     free(s->arena);
@@ -210,39 +227,113 @@ int lm_check_tokens(const lm_model_desc *d, const int32_t *tokens, int n, int po
     return 0;
 }
 
+/* One forward call of s->spans[0..n_spans) over s->tokens[0..n). */
+static void run_forward(lm_session *s, int n, int n_spans, float *logits, int all_logits)
+{
+    lm_batch b = {.tokens = s->tokens, .n = n, .spans = s->spans, .n_spans = n_spans};
+    double t0 = lm_now_seconds();
+    s->d->forward(&s->ctx, &b, logits, all_logits);
+    s->forward_s += lm_now_seconds() - t0;
+    s->forward_tokens += n;
+    s->ctx.dump = NULL; /* a dump covers one forward call */
+    s->ctx.dump_user = NULL;
+    for (int i = 0; i < n_spans; i++)
+        s->seq[s->spans[i].slot].pos += s->spans[i].n;
+}
+
+/* A slot's next span of n tokens. A sequence's first feed fixes what
+ * position-dependent schemes such as Qwen1's dynamic NTK see as its
+ * length, across all its chunks. */
+static lm_span next_span(lm_session *s, int slot, int n, int first_feed_n)
+{
+    lm_span *q = &s->seq[slot];
+    if (q->pos == 0)
+        q->seq_tokens = first_feed_n;
+    return (lm_span){.slot = slot, .pos = q->pos, .n = n, .seq_tokens = q->seq_tokens};
+}
+
 int lm_session_feed(lm_session *s, const int32_t *tokens, int n, float *all_logits, lm_err *e)
 {
     const lm_model_desc *d = s->d;
-    if (lm_check_tokens(d, tokens, n, s->pos, e) != 0)
+    if (lm_check_tokens(d, tokens, n, s->seq[0].pos, e) != 0)
         return -1;
     size_t vocab = (size_t)d->vocab_size;
-    /* A sequence's first feed fixes what position-dependent schemes such
-     * as Qwen1's dynamic NTK see as its length, across all its chunks. */
-    if (s->pos == 0)
-        s->ctx.seq_tokens = n;
     for (int done = 0; done < n;) {
         int chunk = n - done < d->batch ? n - done : d->batch;
-        double t0 = lm_now_seconds();
+        s->spans[0] = next_span(s, 0, chunk, n);
+        memcpy(s->tokens, tokens + done, sizeof(int32_t) * (size_t)chunk);
         if (all_logits) {
             float *rows = all_logits + (size_t)done * vocab;
-            d->forward(&s->ctx, tokens + done, chunk, s->pos, rows, 1);
+            run_forward(s, chunk, 1, rows, 1);
             if (done + chunk == n)
                 memcpy(s->last_logits, rows + (size_t)(chunk - 1) * vocab, vocab * sizeof(float));
         } else {
             /* Only the last chunk's logits are kept; the forward writes the
              * last position's row to logits[0..vocab). */
-            d->forward(&s->ctx, tokens + done, chunk, s->pos, s->last_logits, 0);
+            run_forward(s, chunk, 1, s->last_logits, 0);
         }
-        s->forward_s += lm_now_seconds() - t0;
-        s->forward_tokens += chunk;
-        s->ctx.dump = NULL; /* a dump covers one forward call */
-        s->ctx.dump_user = NULL;
-        s->pos += chunk;
         done += chunk;
     }
     if (n > 0)
         s->logits_valid = 1;
     return 0;
+}
+
+int lm_session_feed_batch(lm_session *s, const lm_feed *feeds, int n_feeds, float *logits, lm_err *e)
+{
+    const lm_model_desc *d = s->d;
+    if (n_feeds < 1)
+        return lm_fail(e, "session: a batch needs at least one sequence");
+    int total = 0;
+    for (int i = 0; i < n_feeds; i++) {
+        const lm_feed *f = &feeds[i];
+        if (f->slot < 0 || f->slot >= s->slots)
+            return lm_fail(e, "session: slot %d of a batch is not one of the session's %d", f->slot,
+                           s->slots);
+        for (int j = 0; j < i; j++)
+            if (feeds[j].slot == f->slot)
+                return lm_fail(e, "session: slot %d appears twice in one batch", f->slot);
+        if (f->n < 1)
+            return lm_fail(e, "session: slot %d's part of a batch has no tokens", f->slot);
+        if (f->n > d->batch - total)
+            return lm_fail(e, "session: a batch of more than %d tokens", d->batch);
+        if (lm_check_tokens(d, f->tokens, f->n, s->seq[f->slot].pos, e) != 0)
+            return -1;
+        total += f->n;
+    }
+    for (int i = 0, row = 0; i < n_feeds; i++) {
+        s->spans[i] = next_span(s, feeds[i].slot, feeds[i].n,
+                                feeds[i].prompt_tokens > 0 ? feeds[i].prompt_tokens : feeds[i].n);
+        memcpy(s->tokens + row, feeds[i].tokens, sizeof(int32_t) * (size_t)feeds[i].n);
+        row += feeds[i].n;
+        if (feeds[i].slot == 0)
+            s->logits_valid = 0; /* slot 0's logits are now in logits, not last_logits */
+    }
+    run_forward(s, total, n_feeds, logits, 0);
+    return 0;
+}
+
+int lm_session_set_slots(lm_session *s, int slots, lm_err *e)
+{
+    if (slots < 1 || slots > s->d->batch)
+        return lm_fail(e, "session: %d sequences; use 1 to %d (the model's --batch)", slots, s->d->batch);
+    lm_span *seq = calloc((size_t)slots, sizeof *seq);
+    if (!seq)
+        return lm_fail(e, "session: out of memory");
+    if (map_kv_cache(s, slots, e) != 0) {
+        free(seq);
+        return -1;
+    }
+    free(s->seq);
+    s->seq = seq;
+    s->slots = slots;
+    s->logits_valid = 0;
+    return 0;
+}
+
+int lm_session_slots(const lm_session *s)
+{
+    return s->slots;
 }
 
 const float *lm_session_logits(const lm_session *s)
@@ -252,17 +343,30 @@ const float *lm_session_logits(const lm_session *s)
 
 int lm_session_position(const lm_session *s)
 {
-    return s->pos;
+    return s->seq[0].pos;
+}
+
+int lm_session_slot_position(const lm_session *s, int slot)
+{
+    return slot >= 0 && slot < s->slots ? s->seq[slot].pos : -1;
+}
+
+void lm_session_slot_rewind(lm_session *s, int slot, int pos)
+{
+    if (slot < 0 || slot >= s->slots)
+        return;
+    if (pos < 0)
+        pos = 0;
+    if (pos >= s->seq[slot].pos)
+        return;
+    s->seq[slot].pos = pos;
+    if (slot == 0)
+        s->logits_valid = 0; /* they belong to a position no longer in the cache */
 }
 
 void lm_session_rewind(lm_session *s, int pos)
 {
-    if (pos < 0)
-        pos = 0;
-    if (pos >= s->pos)
-        return;
-    s->pos = pos;
-    s->logits_valid = 0; /* they belong to a position no longer in the cache */
+    lm_session_slot_rewind(s, 0, pos);
 }
 
 void lm_session_set_dump(lm_session *s, lm_dump_fn fn, void *user)

@@ -56,6 +56,39 @@ int lm_session_position(const lm_session *s);
  * overwritten by the next feed. */
 void lm_session_rewind(lm_session *s, int pos);
 
+/* ---- several sequences at once (a server's requests) ----------------
+ * A session holds `slots` independent sequences, each with a KV cache of
+ * its own; slot 0 is the one lm_session_feed, lm_session_logits,
+ * lm_session_position and lm_session_rewind use. One forward call can run
+ * tokens of several slots: decode reads every weight once for all of them. */
+
+/* Makes the session hold `slots` sequences (1 to d->batch), all empty.
+ * Reserves slots x the KV cache's address space; memory is used only as
+ * positions fill. */
+int lm_session_set_slots(lm_session *s, int slots, lm_err *e);
+int lm_session_slots(const lm_session *s);
+
+/* tokens[0..n) to feed to slot `slot` at its current position. A prompt
+ * fed in chunks gives its whole length with its first chunk, as one
+ * lm_session_feed would see it (Qwen1's dynamic NTK depends on it). */
+typedef struct lm_feed {
+    int slot;
+    const int32_t *tokens;
+    int n;
+    int prompt_tokens; /* at position 0: the prompt's length; 0: n */
+} lm_feed;
+
+/* Runs every feed in ONE forward call (distinct slots, each n >= 1, at
+ * most d->batch tokens in all, each fitting its slot's context) and
+ * advances each slot's position. logits receives [n_feeds][vocab]: each
+ * feed's last position. Nothing runs when a feed is refused. */
+int lm_session_feed_batch(lm_session *s, const lm_feed *feeds, int n_feeds, float *logits, lm_err *e);
+
+/* Tokens in slot's KV cache (-1 for a slot the session does not hold), and
+ * its truncation to the first pos (as lm_session_rewind). */
+int lm_session_slot_position(const lm_session *s, int slot);
+void lm_session_slot_rewind(lm_session *s, int slot, int pos);
+
 /* Calls fn for every named intermediate tensor of the NEXT forward call only
  * (feeding more than d->batch tokens makes several calls). */
 void lm_session_set_dump(lm_session *s, lm_dump_fn fn, void *user);

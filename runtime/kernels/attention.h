@@ -23,8 +23,9 @@
 #define LM_KV_DECODE_AHEAD 256
 #endif
 
-/* Phase 1: norm + RoPE of the new keys, and both into the cache. */
-LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, int KVH, int D,
+/* Phase 1: norm + RoPE of the new keys, and both into the cache; this
+ * thread's items of one span, from `first` on, every nthreads-th. */
+LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int first, int nthreads, int KVH, int D,
                                   int CTX, float eps, int rot, int kv16)
 {
     float *kc = a->cache, *vc = lm_kv_values(a, KVH, CTX, D, kv16);
@@ -36,7 +37,7 @@ LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, 
      * call each instead of a page fault per 4 KiB (perf on a 512-token
      * prefill: the kernel's fault path 5.1% -> 2.6-3.0% of the samples). */
     if (a->n >= 16) {
-        for (int h = tid; h < KVH; h += nthreads) {
+        for (int h = first; h < KVH; h += nthreads) {
             lm_kv_populate(kc, (size_t)h * CTX + (size_t)a->pos, a->n, D, kv16);
             lm_kv_populate(vc, (size_t)h * CTX + (size_t)a->pos, a->n, D, kv16);
         }
@@ -47,12 +48,12 @@ LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int tid, int nthreads, 
          * rows fault every 16 positions of a bf16 cache). */
         const int start = (a->pos + a->n - 1) / LM_KV_DECODE_AHEAD * LM_KV_DECODE_AHEAD;
         const int rows = CTX - start < LM_KV_DECODE_AHEAD ? CTX - start : LM_KV_DECODE_AHEAD;
-        for (int h = tid; h < KVH; h += nthreads) {
+        for (int h = first; h < KVH; h += nthreads) {
             lm_kv_populate(kc, (size_t)h * CTX + (size_t)start, rows, D, kv16);
             lm_kv_populate(vc, (size_t)h * CTX + (size_t)start, rows, D, kv16);
         }
     }
-    for (int item = tid; item < a->n * KVH; item += nthreads) {
+    for (int item = first; item < a->n * KVH; item += nthreads) {
         int t = item / KVH, h = item % KVH, p = a->pos + t;
         const size_t slot = (size_t)h * CTX + (size_t)p;
         float krow[LM_KV16_MAX_D];
@@ -117,20 +118,34 @@ LM_INLINE float lm_kv_dot(const float *restrict q, const void *row, int D, int k
 /* Rows ahead that decode attention fetches its keys. */
 #define LM_ATTN_AHEAD 4
 
-LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, int H, int KVH,
-                                  int D, int CTX, float eps, int rot, float scale, int logn_seq, int kv16,
-                                  int abf16)
+/* Whether a span of n tokens takes the batch path, and its work items. */
+LM_INLINE int lm_attn_tiled(int n, int D)
+{
+    return n >= LM_ATTN_TILE_MIN && D % 16 == 0 && D <= 16 * (LM_ATTN_BLOCK + LM_ATTN_KEYS);
+}
+
+LM_INLINE int lm_attn_query_items(int n, int group, int KVH, int D)
+{
+    const int T = LM_ATTN_LANES / group;
+    return (lm_attn_tiled(n, D) ? (n + T - 1) / T : n) * KVH;
+}
+
+/* One span's queries: this thread's items from `first` on, every
+ * nthreads-th, with scratch its own. */
+LM_INLINE void lm_attn_query_task(const lm_attn_args *a, float *scratch, int first, int nthreads, int H,
+                                  int KVH, int D, int CTX, float eps, int rot, float scale, int logn_seq,
+                                  int kv16, int abf16)
 {
     const float *kc = a->cache, *vc = lm_kv_values(a, KVH, CTX, D, kv16);
     const int group = H / KVH;
-    float *q = a->scratch + (size_t)tid * a->scratch_stride; /* [group][D] */
+    float *q = scratch;                                      /* [group][D] */
     float *acc = q + (size_t)group * D;                      /* [group][D] */
     float *sc = acc + (size_t)group * D;                     /* [group][LM_ATTN_BLOCK] */
     float inv[LM_MAX_ROT / 2];
     lm_rope_cs cs = { .pos = -1 };
     if (rot)
         lm_rope_table(inv, rot, a->rope_base, &a->rope_scaling);
-    if (a->n >= LM_ATTN_TILE_MIN && D % 16 == 0 && D <= 16 * (LM_ATTN_BLOCK + LM_ATTN_KEYS)) {
+    if (lm_attn_tiled(a->n, D)) {
         /* A batch: tiles of 16 / group tokens, interleaved over the
          * threads as below. */
         const int T = LM_ATTN_LANES / group, tiles = (a->n + T - 1) / T;
@@ -145,7 +160,7 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
         if (amx)
             lm_amx_begin();
 #endif
-        for (int item = tid; item < tiles * KVH; item += nthreads) {
+        for (int item = first; item < tiles * KVH; item += nthreads) {
             const int t0 = item / KVH * T, kvh = item % KVH, tn = a->n - t0 < T ? a->n - t0 : T;
 #if LM_AMX_ATTENTION
             if (amx) {
@@ -169,7 +184,7 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
         return;
     }
     /* Interleaved items balance the causal triangle across threads. */
-    for (int item = tid; item < a->n * KVH; item += nthreads) {
+    for (int item = first; item < a->n * KVH; item += nthreads) {
         const int t = item / KVH, kvh = item % KVH, p = a->pos + t;
         /* The score scale (and logn) folded into the queries once. */
         const float qscale = scale * (logn_seq ? lm_logn_scale(p, logn_seq) : 1.0f);
@@ -268,6 +283,32 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, int tid, int nthreads, 
             for (int i = 0; i < D; i++)
                 o[i] = acc[(size_t)g * D + i] / l[g];
         }
+    }
+}
+
+/* ---- a forward call's attention: every span, items dealt over all ---- */
+
+LM_INLINE void lm_attn_store_call(const lm_attn_call *c, int tid, int nthreads, int H, int KVH, int D, int CTX,
+                                  float eps, int rot, int kv16)
+{
+    for (int s = 0, row = 0, base = 0; s < c->n_spans; s++) {
+        const lm_attn_args a = lm_attn_span(c, s, row, H, KVH, D, rot);
+        lm_attn_store_task(&a, lm_attn_first_item(tid, base, nthreads), nthreads, KVH, D, CTX, eps, rot, kv16);
+        row += a.n;
+        base += a.n * KVH;
+    }
+}
+
+LM_INLINE void lm_attn_query_call(const lm_attn_call *c, int tid, int nthreads, int H, int KVH, int D, int CTX,
+                                  float eps, int rot, float scale, int logn_seq, int kv16, int abf16)
+{
+    float *scratch = c->a.scratch + (size_t)tid * c->a.scratch_stride;
+    for (int s = 0, row = 0, base = 0; s < c->n_spans; s++) {
+        const lm_attn_args a = lm_attn_span(c, s, row, H, KVH, D, rot);
+        lm_attn_query_task(&a, scratch, lm_attn_first_item(tid, base, nthreads), nthreads, H, KVH, D, CTX, eps,
+                           rot, scale, logn_seq, kv16, abf16);
+        row += a.n;
+        base += lm_attn_query_items(a.n, H / KVH, KVH, D);
     }
 }
 

@@ -16,6 +16,7 @@
 #include "elementwise.h"
 #include "embedding.h"
 #include "linear.h"
+#include "logits.h"
 #include "moe.h"
 #include "norm.h"
 #include "rope.h"

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../core/dtype.h"
+#include "../core/model.h"
 #include "../core/pages.h"
 #include "base.h"
 #include "norm.h"
@@ -38,6 +39,44 @@ typedef struct lm_attn_args {
     size_t scratch_stride;
     int n, pos;
 } lm_attn_args;
+
+/* A forward call's attention: its rows belong to one or more sequences
+ * (lm_span), each in a KV-cache slot of its own. The kernels run each span
+ * as an lm_attn_args of its rows, its slot's cache and its positions. */
+typedef struct lm_attn_call {
+    lm_attn_args a;        /* every row of the call; slot 0's cache; n, pos unused */
+    const lm_span *spans;
+    int n_spans;
+    size_t slot_floats;    /* floats from one slot's cache to the next's */
+    double ntk_base;       /* with ntk: the RoPE base dynamic NTK scales per sequence */
+    int ntk;               /* Qwen1's dynamic NTK seq_length, or 0 */
+} lm_attn_call;
+
+/* Span s of c, whose first row is `row`, as the kernels take it. */
+LM_INLINE lm_attn_args lm_attn_span(const lm_attn_call *c, int s, int row, int H, int KVH, int D, int rot)
+{
+    const lm_span *sp = &c->spans[s];
+    lm_attn_args a = c->a;
+    a.q += (size_t)row * H * D;
+    a.out += (size_t)row * H * D;
+    a.k += (size_t)row * KVH * D;
+    a.v += (size_t)row * KVH * D;
+    a.cache += (size_t)sp->slot * c->slot_floats;
+    a.n = sp->n;
+    a.pos = sp->pos;
+    if (c->ntk)
+        a.rope_base = lm_ntk_base(c->ntk_base, rot, sp->seq_tokens, c->ntk);
+    return a;
+}
+
+/* The first of a span's work items that thread tid takes, the call's items
+ * being dealt round robin over the threads and the span's starting at
+ * `base`: a decode step of many one-token spans keeps every thread busy
+ * even when a span has fewer items than there are threads. */
+LM_INLINE int lm_attn_first_item(int tid, int base, int nthreads)
+{
+    return ((tid - base) % nthreads + nthreads) % nthreads;
+}
 
 /* ---- the KV cache: f32, or bf16 (lmcc build --kv-dtype bf16) -------------
  * A bf16 cache holds each key (after its norm and RoPE) and value rounded

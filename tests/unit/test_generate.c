@@ -64,10 +64,11 @@ static void toy_row(const int32_t *h, int p, float *row)
         row[v] = v == target ? 5.0f : is_letter(v) ? (float)((v * 7 + p) % 20) * 0.1f : -1e4f;
 }
 
-static void toy_forward(const lm_ctx *ctx, const int32_t *tokens, int n, int pos, float *logits,
-                        int all_logits)
+static void toy_forward(const lm_ctx *ctx, const lm_batch *b, float *logits, int all_logits)
 {
-    if (n < 1 || n > BATCH || pos < 0 || pos + n > CTX)
+    const int32_t *tokens = b->tokens;
+    const int n = b->n, pos = b->spans[0].pos;
+    if (n < 1 || n > BATCH || pos < 0 || pos + n > CTX || b->n_spans != 1 || b->spans[0].n != n)
         g_violations++;
     g_forward_tokens += n;
     g_calls_at_zero += pos == 0;

@@ -26,7 +26,7 @@
 /* ---- the toy model ---------------------------------------------------- */
 
 typedef struct forward_call {
-    int n, pos, all_logits;
+    int n, pos, all_logits, n_spans;
 } forward_call;
 
 static forward_call calls[64];
@@ -50,6 +50,7 @@ static float toy_logit(int target, int p, int v)
 
 typedef struct logits_job {
     const lm_ctx *ctx;
+    const float *kv; /* the span's slot */
     int pos;       /* position of row 0 */
     int rows;
     int first_row; /* position offset of the first row written */
@@ -69,36 +70,52 @@ static void fill_logits(void *arg, int tid, int nthreads)
         int p = job->pos + job->first_row + r;
         int32_t history[CTX];
         for (int j = 0; j <= p; j++)
-            history[j] = (int32_t)job->ctx->kv[j];
+            history[j] = (int32_t)job->kv[j];
         int target = toy_target(history, p);
         for (int v = begin; v < end; v++)
             job->out[(size_t)r * VOCAB + v] = toy_logit(target, p, v);
     }
 }
 
-static void toy_forward(const lm_ctx *ctx, const int32_t *tokens, int n, int pos, float *logits,
-                        int all_logits)
+/* Each span in its slot's cache (CTX floats a slot), as the generated
+ * forward keeps them apart. */
+static void toy_forward(const lm_ctx *ctx, const lm_batch *b, float *logits, int all_logits)
 {
-    if (n < 1 || n > BATCH || pos < 0 || pos + n > CTX)
+    const int n = b->n, pos = b->spans[0].pos;
+    int span_tokens = 0;
+    for (int s = 0; s < b->n_spans; s++) {
+        const lm_span *sp = &b->spans[s];
+        if (sp->n < 1 || sp->pos < 0 || sp->pos + sp->n > CTX)
+            contract_violations++;
+        span_tokens += sp->n;
+    }
+    if (n < 1 || n > BATCH || b->n_spans < 1 || span_tokens != n)
         contract_violations++;
     if (n_calls < 64)
-        calls[n_calls] = (forward_call){n, pos, all_logits};
+        calls[n_calls] = (forward_call){n, pos, all_logits, b->n_spans};
     n_calls++;
-    for (int i = 0; i < n; i++) {
-        ctx->arena[i] = (float)tokens[i];
-        ctx->kv[pos + i] = (float)tokens[i];
-    }
+    for (int i = 0; i < n; i++)
+        ctx->arena[i] = (float)b->tokens[i];
     if (ctx->dump) {
         ctx->dump(ctx->dump_user, "toy.tokens", ctx->arena, n, 1);
         float pairs[BATCH * 2];
         for (int i = 0; i < n; i++) {
             pairs[2 * i] = (float)(pos + i);
-            pairs[2 * i + 1] = (float)tokens[i];
+            pairs[2 * i + 1] = (float)b->tokens[i];
         }
         ctx->dump(ctx->dump_user, "toy.layer/0", pairs, n, 2);
     }
-    logits_job job = {ctx, pos, all_logits ? n : 1, all_logits ? 0 : n - 1, logits};
-    lm_pool_run(ctx->pool, fill_logits, &job);
+    for (int s = 0, row = 0, out = 0; s < b->n_spans; s++) {
+        const lm_span *sp = &b->spans[s];
+        float *kv = ctx->kv + (size_t)sp->slot * CTX;
+        for (int i = 0; i < sp->n; i++)
+            kv[sp->pos + i] = (float)b->tokens[row + i];
+        logits_job job = {ctx, kv, sp->pos, all_logits ? sp->n : 1, all_logits ? 0 : sp->n - 1,
+                          logits + (size_t)out * VOCAB};
+        lm_pool_run(ctx->pool, fill_logits, &job);
+        row += sp->n;
+        out += all_logits ? sp->n : 1;
+    }
 }
 
 static const lm_config_check toy_checks[] = {
@@ -169,7 +186,7 @@ static void test_feed_chunks_and_collects_logits(void **state)
 
     assert_int_equal(n_calls, 3);
     assert_int_equal(contract_violations, 0);
-    const forward_call expect[3] = {{4, 0, 1}, {4, 4, 1}, {2, 8, 1}};
+    const forward_call expect[3] = {{4, 0, 1, 1}, {4, 4, 1, 1}, {2, 8, 1, 1}};
     for (int i = 0; i < 3; i++) {
         assert_int_equal(calls[i].n, expect[i].n);
         assert_int_equal(calls[i].pos, expect[i].pos);
@@ -283,6 +300,96 @@ static void record_dump(void *user, const char *name, const float *data, int row
         log->rows[log->count] = rows;
     }
     log->count++;
+}
+
+#define FEED(s, t, k) {.slot = (s), .tokens = (t), .n = (k)}
+
+/* Several sequences in one forward call: each span in its own slot, the
+ * logits those of each sequence fed alone; refusals run nothing. */
+static void test_feed_batch_keeps_sequences_apart(void **state)
+{
+    (void)state;
+    lm_session *s = open_toy(2);
+    lm_err e = {{0}};
+    assert_int_equal(lm_session_set_slots(s, 3, &e), 0);
+    assert_int_equal(lm_session_slots(s), 3);
+    const int32_t a[5] = {3, 1, 4, 1, 5}, b[3] = {9, 2, 6};
+    float got[3 * VOCAB], want[5 * VOCAB];
+
+    /* A prompt chunk of a (slot 1) beside all of b (slot 2): 2 + 2 tokens. */
+    lm_feed f[2] = {FEED(1, a, 2), FEED(2, b, 2)};
+    assert_int_equal(lm_session_feed_batch(s, f, 2, got, &e), 0);
+    assert_int_equal(n_calls, 1);
+    assert_int_equal(calls[0].n, 4);
+    assert_int_equal(calls[0].n_spans, 2);
+    assert_int_equal(calls[0].all_logits, 0);
+    expected_logits(a, 0, 2, want);
+    assert_memory_equal(got, want + VOCAB, VOCAB * sizeof(float));
+    expected_logits(b, 0, 2, want);
+    assert_memory_equal(got + VOCAB, want + VOCAB, VOCAB * sizeof(float));
+    assert_int_equal(lm_session_slot_position(s, 1), 2);
+    assert_int_equal(lm_session_slot_position(s, 2), 2);
+    assert_int_equal(lm_session_position(s), 0); /* slot 0 untouched */
+
+    /* Next step: one token of b, the rest of a (4 tokens, the batch). */
+    lm_feed g[2] = {FEED(2, b + 2, 1), FEED(1, a + 2, 3)};
+    n_calls = 0;
+    assert_int_equal(lm_session_feed_batch(s, g, 2, got, &e), 0);
+    assert_int_equal(n_calls, 1);
+    assert_int_equal(calls[0].n_spans, 2);
+    expected_logits(b, 0, 3, want);
+    assert_memory_equal(got, want + 2 * VOCAB, VOCAB * sizeof(float));
+    expected_logits(a, 0, 5, want);
+    assert_memory_equal(got + VOCAB, want + 4 * VOCAB, VOCAB * sizeof(float));
+    assert_int_equal(lm_session_slot_position(s, 1), 5);
+    assert_int_equal(lm_session_slot_position(s, 2), 3);
+
+    /* Refused, running nothing: too many tokens, a slot twice, a slot the
+     * session lacks, an empty feed, an id outside the vocabulary, a
+     * sequence past the context (slot 2 filled to 15 of 16 first). */
+    const int32_t bad[1] = {VOCAB}, zeros[4] = {0};
+    const lm_feed fill[1] = {FEED(2, zeros, 4)};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(lm_session_feed_batch(s, fill, 1, got, &e), 0);
+    assert_int_equal(lm_session_slot_position(s, 2), 15);
+    const struct {
+        lm_feed f[2];
+        int n;
+        const char *msg;
+    } refused[] = {
+        {{FEED(0, a, 4), FEED(1, a, 1)}, 2, "more than 4 tokens"},
+        {{FEED(1, a, 1), FEED(1, b, 1)}, 2, "slot 1 appears twice"},
+        {{FEED(3, a, 1)}, 1, "slot 3 of a batch is not one of the session's 3"},
+        {{FEED(0, a, 0)}, 1, "has no tokens"},
+        {{FEED(0, bad, 1)}, 1, "outside the vocabulary"},
+        {{FEED(0, a, 1), FEED(2, zeros, 2)}, 2, "exceed the model's context"},
+    };
+    n_calls = 0;
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        lm_err err = {{0}};
+        assert_int_equal(lm_session_feed_batch(s, refused[i].f, refused[i].n, got, &err), -1);
+        assert_non_null(strstr(err.msg, refused[i].msg));
+    }
+    assert_int_equal(n_calls, 0);
+    assert_int_equal(lm_session_slot_position(s, 0), 0);
+    lm_err err = {{0}};
+    assert_int_equal(lm_session_feed_batch(s, f, 0, got, &err), -1);
+    assert_int_equal(n_calls, 0);
+
+    /* A slot's rewind leaves the others; slot 0 is the plain feed's. */
+    lm_session_slot_rewind(s, 1, 2);
+    assert_int_equal(lm_session_slot_position(s, 1), 2);
+    assert_int_equal(lm_session_slot_position(s, 2), 15);
+    assert_int_equal(lm_session_slot_position(s, 7), -1);
+    assert_int_equal(lm_session_feed(s, b, 3, NULL, &e), 0);
+    assert_int_equal(lm_session_slot_position(s, 0), 3);
+    expected_logits(b, 0, 3, want);
+    assert_memory_equal(lm_session_logits(s), want + 2 * VOCAB, VOCAB * sizeof(float));
+
+    assert_int_equal(lm_session_set_slots(s, 0, &err), -1);
+    assert_non_null(strstr(err.msg, "use 1 to 4"));
+    assert_int_equal(lm_session_set_slots(s, 5, &err), -1);
+    lm_session_close(s);
 }
 
 static void test_dump_covers_one_forward_call(void **state)
@@ -734,6 +841,7 @@ int main(void)
         cmocka_unit_test(test_feed_without_all_logits_keeps_last),
         cmocka_unit_test(test_bad_ids_and_overflow_run_nothing),
         cmocka_unit_test(test_rewind_reuses_prefix),
+        cmocka_unit_test(test_feed_batch_keeps_sequences_apart),
         cmocka_unit_test(test_dump_covers_one_forward_call),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_parse_token_list),

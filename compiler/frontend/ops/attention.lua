@@ -111,9 +111,6 @@ function M.emit(node, e)
     ROT = rot, SCALE = clit.float(node.scale), LOGN = node.logn or 0, DOC = table.concat(doc, ", "),
     KV16 = e.kv16 and 1 or 0, ABF16 = e.abf16 and 1 or 0,
   })
-  local base_expr = node.rope and node.rope.ntk
-    and ("lm_ntk_base(%s, %d, c->seq_tokens, %d)"):format(clit.shortest(base, true), rot, node.rope.ntk)
-    or clit.float(base)
   -- LM_ATTN_SCRATCH in runtime/kernels/attention.h, checked there: per
   -- query head of the group, the query, its accumulator and a block of 64
   -- scores; or a batch tile: queries and outputs [D][16], 72 x 16 scores.
@@ -122,12 +119,12 @@ function M.emit(node, e)
   local layer_floats = 2 * KVH * e.ctx * D // (e.kv16 and 2 or 1)
   e:line(("    /* %s: layer %d, [n, %d] */"):format(node.name, node.layer, node.outs[1].cols))
   e:line("    {")
-  e:line(("        lm_attn_args a = { .q = %s, .k = %s, .v = %s,"):format(e:A(node.q), e:A(node.k), e:A(node.v)))
+  e:line(("        lm_attn_call a = { .a = { .q = %s, .k = %s, .v = %s,"):format(e:A(node.q), e:A(node.k), e:A(node.v)))
   e:line(("            .q_norm = %s, .k_norm = %s,"):format(node.q_norm and e:W(node.q_norm) or "NULL",
     node.k_norm and e:W(node.k_norm) or "NULL"))
   e:line(("            .cache = c->kv + (size_t)%d * %d, .out = %s,"):format(node.layer, layer_floats,
     e:A(node.outs[1])))
-  e:line(("            .rope_base = %s,"):format(base_expr))
+  e:line(("            .rope_base = %s,"):format(clit.float(base)))
   local sc = node.rope and node.rope.scaling
   if sc then
     e:line(("            .rope_scaling = { %s, %s, %s, %s, %s },"):format(
@@ -135,7 +132,12 @@ function M.emit(node, e)
       clit.float(sc.low_freq_factor or 0.0), clit.float(sc.high_freq_factor or 0.0),
       clit.float(sc.original_max_position_embeddings or 0.0)))
   end
-  e:line("            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS, .n = n, .pos = pos };")
+  e:line("            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },")
+  -- Each sequence of the call in its own slot; dynamic NTK scales the base
+  -- by that sequence's length.
+  local ntk = node.rope and node.rope.ntk
+  e:line(("            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS%s };"):format(
+    ntk and (", .ntk_base = %s, .ntk = %d"):format(clit.shortest(base, true), ntk) or ""))
   e:line(("        lm_pool_run(c->pool, %s_store, &a);"):format(name))
   e:line(("        lm_pool_run(c->pool, %s_query, &a);"):format(name))
   e:line("    }")

@@ -141,11 +141,7 @@ function M.emit(node, e)
   })
   e:scratch(M.scratch_floats(e, dtype, K, node.norm ~= nil, node.act == "swiglu"))
   local fields = {}
-  if node.result then
-    fields[#fields + 1] = (".x = all_logits ? %s : %s + (size_t)(n - 1) * %d"):format(e:A(node.x), e:A(node.x), K)
-  else
-    fields[#fields + 1] = ".x = " .. e:A(node.x)
-  end
+  fields[#fields + 1] = ".x = " .. e:A(node.x)
   if node.norm then fields[#fields + 1] = ".norm_w = " .. e:W(node.norm.w) end
   fields[#fields + 1] = ".w = { " .. table.concat(ws, ", ") .. " }"
   local any_bias = false
@@ -154,7 +150,10 @@ function M.emit(node, e)
   fields[#fields + 1] = ".y = { " .. table.concat(ys, ", ") .. " }"
   if node.residual then fields[#fields + 1] = ".residual = " .. e:A(node.residual) end
   fields[#fields + 1] = ".scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS"
-  fields[#fields + 1] = node.result and ".n = all_logits ? n : 1" or ".n = n"
+  -- The head runs every row only when all logits are asked for; else each
+  -- span's last row, gathered to the front (the input's last use).
+  fields[#fields + 1] = node.result and (".n = all_logits ? n : lm_span_last_rows(%s, %d, b)"):format(e:A(node.x), K)
+    or ".n = n"
   e:line(("    /* %s: %s%s -> %s */"):format(node.name, node.norm and "rmsnorm " or "",
     ("[n, %d]"):format(K), table.concat(outs_doc, " ")))
   e:line(("    lm_pool_run(c->pool, %s, &(lm_linear_args){\n        %s });"):format(
