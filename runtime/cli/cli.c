@@ -58,6 +58,7 @@ enum {
     OPT_SERVE,
     OPT_API_KEY,
     OPT_QUEUE,
+    OPT_PARALLEL,
     OPT_TIMEOUT,
 };
 
@@ -80,6 +81,7 @@ static const struct option long_options[] = {
     {"serve", required_argument, NULL, OPT_SERVE},
     {"api-key", required_argument, NULL, OPT_API_KEY},
     {"queue", required_argument, NULL, OPT_QUEUE},
+    {"parallel", required_argument, NULL, OPT_PARALLEL},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"max-tokens", required_argument, NULL, 'n'},
     {"temperature", required_argument, NULL, OPT_TEMPERATURE},
@@ -261,9 +263,12 @@ static int check_combination(const char *prog, cli_options *o, lm_err *e)
 {
     if (o->chunk && !o->perplexity_file)
         return lm_fail(e, "'--chunk' only applies to --perplexity");
-    if (!o->serve_text && (o->api_key || o->queue >= 0 || o->timeout_s > 0))
+    if (!o->serve_text && (o->api_key || o->queue >= 0 || o->parallel > 0 || o->timeout_s > 0))
         return lm_fail(e, "'%s' only applies to --serve",
-                       o->api_key ? "--api-key" : o->queue >= 0 ? "--queue" : "--timeout");
+                       o->api_key        ? "--api-key"
+                       : o->queue >= 0   ? "--queue"
+                       : o->parallel > 0 ? "--parallel"
+                                         : "--timeout");
     if (o->serve_text) {
         /* The server takes its prompts and sampling settings per request. */
         const char *bad = o->perplexity_file ? "--perplexity" : o->system_text ? "--system"
@@ -409,6 +414,9 @@ static int parse_options(const lm_model_desc *d, const char *prog, int argc, cha
             break;
         case OPT_QUEUE:
             rc = int_option("--queue", optarg, 0, 4096, "an integer in [0, 4096]", &o->queue, NULL, e);
+            break;
+        case OPT_PARALLEL:
+            rc = int_option("--parallel", optarg, 1, 4096, "an integer in [1, 4096]", &o->parallel, NULL, e);
             break;
         case OPT_TIMEOUT:
             rc = double_option("--timeout", optarg, 0, 86400, 1, "a number of seconds in (0, 86400]",

@@ -41,6 +41,7 @@ typedef struct cli_options {
     const char *serve_text;      /* --serve [HOST:]PORT */
     const char *api_key;         /* --api-key KEY */
     int queue;                   /* --queue N; -1: not given */
+    int parallel;                /* --parallel N; 0: not given */
     double timeout_s;            /* --timeout S; 0: not given */
     const char *system_text;
     const char *chat_format_name; /* --chat-format NAME, NULL: as the checkpoint's files say */

@@ -45,6 +45,7 @@ int cli_run_serve(const lm_model_desc *d, const cli_options *o, lm_err *e)
         .has_chat_format = o->chat_format_name != NULL,
         .chat_format = o->chat_format,
         .threads = o->threads,
+        .parallel = o->parallel > 0 ? o->parallel : 1,
         .queue = o->queue >= 0 ? o->queue : DEFAULT_QUEUE,
         .timeout_s = o->timeout_s > 0 ? o->timeout_s : DEFAULT_TIMEOUT_S,
         .max_body = MAX_BODY_BYTES,

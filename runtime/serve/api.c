@@ -302,7 +302,6 @@ static int read_request(serve *sv, req *r, serve_job *job, int chat)
     int rc = get_int(r, "seed", INT64_MIN, INT64_MAX, &seed);
     if (rc < 0)
         return -1;
-    job->has_seed = rc;
     job->sp.seed = rc ? (uint64_t)seed
                       : (uint64_t)(lm_now_seconds() * 1e9) ^ (uint64_t)(uintptr_t)job;
     if (get_bool(r, r->root, "stream", &job->stream) < 0)
@@ -625,10 +624,10 @@ char *serve_models_json(const serve *sv)
 
 int serve_metrics_text(serve *sv, lm_bytes *out, lm_err *e)
 {
-    char buf[2048];
+    char buf[4096];
     pthread_mutex_lock(&sv->mu);
     serve_metrics m = sv->m;
-    int queued = sv->queued, running = sv->current != NULL;
+    int queued = sv->queued, running = sv->running, slots = sv->n_slots, busy = sv->busy_slots;
     pthread_mutex_unlock(&sv->mu);
     int n = snprintf(
         buf, sizeof buf,
@@ -644,14 +643,25 @@ int serve_metrics_text(serve *sv, lm_bytes *out, lm_err *e)
         "# TYPE lmcc_queue_depth gauge\nlmcc_queue_depth %d\n"
         "# HELP lmcc_requests_running Requests the engine is running.\n"
         "# TYPE lmcc_requests_running gauge\nlmcc_requests_running %d\n"
+        "# HELP lmcc_slots Sequences the engine can run at once (--parallel).\n"
+        "# TYPE lmcc_slots gauge\nlmcc_slots %d\n"
+        "# HELP lmcc_slots_busy Slots running a request's choice.\n"
+        "# TYPE lmcc_slots_busy gauge\nlmcc_slots_busy %d\n"
         "# HELP lmcc_time_to_first_token_seconds Time from arrival to the first token.\n"
         "# TYPE lmcc_time_to_first_token_seconds summary\n"
         "lmcc_time_to_first_token_seconds_sum %.6f\nlmcc_time_to_first_token_seconds_count %llu\n"
-        "# HELP lmcc_tokens_per_second Tokens generated per second the engine ran.\n"
+        "# HELP lmcc_forward_calls_total Forward calls (engine steps).\n"
+        "# TYPE lmcc_forward_calls_total counter\nlmcc_forward_calls_total %llu\n"
+        "# HELP lmcc_forward_sequences_total Sequences the forward calls ran, summed.\n"
+        "# TYPE lmcc_forward_sequences_total counter\nlmcc_forward_sequences_total %llu\n"
+        "# HELP lmcc_tokens_per_second Tokens generated per second of forward calls.\n"
         "# TYPE lmcc_tokens_per_second gauge\nlmcc_tokens_per_second %.3f\n",
         (unsigned long long)m.requests, (unsigned long long)m.requests_failed,
         (unsigned long long)m.prompt_tokens, (unsigned long long)m.completion_tokens, queued,
-        running, m.ttft_sum_s, (unsigned long long)m.ttft_count,
-        m.decode_s > 0 ? (double)m.completion_tokens / m.decode_s : 0.0);
+        running, slots, busy, m.ttft_sum_s, (unsigned long long)m.ttft_count,
+        (unsigned long long)m.steps, (unsigned long long)m.step_sequences,
+        m.busy_s > 0 ? (double)m.completion_tokens / m.busy_s : 0.0);
+    if (n < 0 || (size_t)n >= sizeof buf)
+        return lm_fail(e, "metrics: the text does not fit its buffer");
     return lm_bytes_append(out, buf, (size_t)n, e);
 }

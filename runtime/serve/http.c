@@ -192,8 +192,8 @@ static enum MHD_Result completion(serve *sv, struct MHD_Connection *c, int chat,
     unsigned st = (unsigned)job->status;
     if (gone == 0 && job->done && job->cancelled) {
         st = 503;
-        ok = reply_error(c, st, job->started ? "the request was cancelled (timeout or shutdown)"
-                                             : "the server is shutting down",
+        ok = reply_error(c, st, job->expired ? "the request ran past the server's --timeout"
+                                             : "the request was cancelled: the server is shutting down",
                          NULL);
     } else if (gone == 0) {
         ok = reply(c, st, "application/json", job->out.v, job->out.n);
@@ -371,9 +371,7 @@ static int load(serve *sv, lm_err *e)
         sv->chat_format_known =
             lm_chat_format_detect(tok_path, sv->tok, &sv->chat_format, &ignored) == 0;
     }
-    if (!(sv->s = lm_session_open(sv->d, o->model_dir, o->threads, e)))
-        return -1;
-    return (sv->g = lm_gen_new(sv->s, e)) ? 0 : -1;
+    return (sv->s = lm_session_open(sv->d, o->model_dir, o->threads, e)) ? 0 : -1;
 }
 
 int lm_serve(const lm_model_desc *d, const lm_serve_opts *o, lm_err *e)
@@ -398,8 +396,10 @@ int lm_serve(const lm_model_desc *d, const lm_serve_opts *o, lm_err *e)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (load(&sv, e) != 0 || serve_engine_start(&sv, e) != 0)
+    if (load(&sv, e) != 0 || serve_engine_start(&sv, o->parallel, e) != 0) {
+        serve_engine_stop(&sv);
         goto done;
+    }
     daemon = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
                               NULL, NULL, handle, &sv, MHD_OPTION_SOCK_ADDR, &addr,
                               MHD_OPTION_NOTIFY_COMPLETED, completed, &sv,
@@ -411,8 +411,8 @@ int lm_serve(const lm_model_desc *d, const lm_serve_opts *o, lm_err *e)
         goto done;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
-    fprintf(stderr, "%s: serving on http://%s:%u (model '%s', queue %d)\n", d->name, host,
-            di ? di->port : (unsigned)o->port, d->name, o->queue);
+    fprintf(stderr, "%s: serving on http://%s:%u (model '%s', %d slots, queue %d)\n", d->name, host,
+            di ? di->port : (unsigned)o->port, d->name, o->parallel, o->queue);
     int sig;
     sigwait(&sigs, &sig);
     fprintf(stderr, "%s: %s: cancelling what is in flight and stopping\n", d->name,
@@ -421,7 +421,7 @@ int lm_serve(const lm_model_desc *d, const lm_serve_opts *o, lm_err *e)
     MHD_stop_daemon(daemon);
     rc = 0;
 done:
-    lm_gen_free(sv.g);
+    serve_engine_free(&sv);
     lm_session_close(sv.s);
     lm_ids_free(&sv.eos);
     lm_tokenizer_free(sv.tok);

@@ -4,8 +4,9 @@
  *   GET /health, POST /tokenize, POST /detokenize, GET /metrics
  *
  * libmicrohttpd parses HTTP (a thread per connection); jansson reads and
- * writes the JSON. One engine thread owns the session and runs the
- * requests one after another from a bounded queue (docs/serving.md). */
+ * writes the JSON. One engine thread owns the session and runs up to
+ * --parallel sequences at once, every decode step of all of them in one
+ * forward call, taking requests from a bounded queue (docs/serving.md). */
 #ifndef LMRT_SERVE_SERVE_H
 #define LMRT_SERVE_SERVE_H
 
@@ -23,7 +24,8 @@ typedef struct lm_serve_opts {
     int has_chat_format;      /* else the checkpoint's files decide */
     lm_chat_format chat_format;
     int threads;
-    int queue;                /* requests that may wait beside the running one */
+    int parallel;             /* sequences run at once: KV-cache slots (>= 1) */
+    int queue;                /* requests that may wait for a slot */
     double timeout_s;         /* a request's limit, queueing included */
     size_t max_body;          /* bytes of a request body */
 } lm_serve_opts;

@@ -2,7 +2,8 @@
  *   http.c        libmicrohttpd: routing, bodies, authorization, errors,
  *                 waiting for and streaming a job's output; lm_serve
  *   api.c         the OpenAI requests read into jobs, and the answers
- *   engine.c      the thread that owns the session and runs the jobs
+ *   engine.c      the thread that owns the session and its slots, and runs
+ *                 the jobs' choices side by side
  *   text_split.c  stop strings and Qwen3's reasoning in generated text */
 #ifndef LMRT_SERVE_INTERNAL_H
 #define LMRT_SERVE_INTERNAL_H
@@ -36,7 +37,6 @@ typedef struct serve_job {
     lm_ids prompt;
     int max_tokens;        /* -1: until the context is full */
     lm_sampler_params sp;
-    int has_seed;
     char *stops[SERVE_MAX_STOPS];
     int n_stops;
     size_t stop_longest;   /* bytes of the longest stop */
@@ -47,20 +47,28 @@ typedef struct serve_job {
     long long created;
     double queued_at, deadline;
     int fd;                /* the client's socket, watched for a hangup */
+    int next_choice;       /* the engine's: choices given a slot so far */
+    int choices_left;      /* the engine's: choices not finished */
 
     /* state */
     lm_bytes out;          /* bytes ready for the client: SSE events, or the body */
     size_t out_sent;
     int started, done, cancelled, refs;
+    int expired;           /* cancelled because its --timeout passed */
     int status;            /* HTTP status of the answer (200 unless it failed) */
     serve_choice choices[SERVE_MAX_N];
     double first_token_at;
     struct serve_job *next;
 } serve_job;
 
+typedef struct serve_slot serve_slot;
+
 typedef struct serve_metrics {
     uint64_t requests, requests_failed, prompt_tokens, completion_tokens;
-    double ttft_sum_s, decode_s;
+    double ttft_sum_s;
+    double busy_s;         /* seconds the engine ran forward calls */
+    uint64_t steps;        /* forward calls */
+    uint64_t step_sequences; /* sequences in them, summed: / steps = mean batch */
     uint64_t ttft_count;
 } serve_metrics;
 
@@ -74,23 +82,34 @@ typedef struct serve {
     lm_sampler_params defaults;
     lm_ids eos;
     lm_session *s;
-    lm_gen *g;
 
     pthread_mutex_t mu;
     pthread_cond_t work;    /* a job was queued, or stopping */
     pthread_cond_t progress; /* some job has new output or is done */
     serve_job *head, *tail;
     int queued;
-    serve_job *current; /* the job the engine runs, or NULL */
+    int running;        /* jobs with choices in slots */
+    int busy_slots;
     int stopping;
     serve_metrics m;
+
+    /* The engine's; n_slots and busy_slots under mu. */
+    serve_slot *slots;  /* [n_slots] */
+    int n_slots;
+    long admitted;      /* choices given a slot so far */
+    lm_feed *feeds;     /* [n_slots]: a step's forward call */
+    serve_slot **feed_slots;
+    float *logits;      /* [n_slots][vocab] */
     pthread_t engine;
+    int engine_started;
 } serve;
 
 /* ---- engine.c ---- */
-int serve_engine_start(serve *sv, lm_err *e);
-/* Cancels the running job and every queued one, then joins the thread. */
+/* Gives the session `parallel` slots and starts the engine thread. */
+int serve_engine_start(serve *sv, int parallel, lm_err *e);
+/* Cancels the running jobs and every queued one, then joins the thread. */
 void serve_engine_stop(serve *sv);
+void serve_engine_free(serve *sv);
 /* Queues job (refs taken for the engine); -1 when the queue is full. */
 int serve_submit(serve *sv, serve_job *job);
 

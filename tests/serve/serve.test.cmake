@@ -15,6 +15,12 @@ if(LMCC_SERVE_PYTHON3 AND LMCC_SERVE_CURL)
       --lmcc $<TARGET_FILE:lmcc> --npm-prefix ${CMAKE_BINARY_DIR}/npm
       --work ${CMAKE_BINARY_DIR}/serve/curl)
   set_tests_properties(serve.curl PROPERTIES FIXTURES_REQUIRED lmcc_tok_npm TIMEOUT 600 LABELS serve)
+  # The same with four slots: concurrent requests batched into shared calls.
+  add_test(NAME serve.curl_parallel
+    COMMAND ${LMCC_SERVE_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/serve/serve_test.py
+      --lmcc $<TARGET_FILE:lmcc> --npm-prefix ${CMAKE_BINARY_DIR}/npm --parallel 4
+      --work ${CMAKE_BINARY_DIR}/serve/curl_parallel)
+  set_tests_properties(serve.curl_parallel PROPERTIES FIXTURES_REQUIRED lmcc_tok_npm TIMEOUT 600 LABELS serve)
 else()
   message(STATUS "serve.curl not registered: it needs python3 and curl")
 endif()
@@ -25,7 +31,7 @@ if(LMCC_SERVE_PYTHON3 AND LMCC_SERVE_NODE AND LMCC_SERVE_NPM)
   add_test(NAME serve.openai
     COMMAND ${LMCC_SERVE_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/serve/serve_test.py
       --lmcc $<TARGET_FILE:lmcc> --npm-prefix ${CMAKE_BINARY_DIR}/npm
-      --openai-prefix ${LMCC_SERVE_NPM_PREFIX} --work ${CMAKE_BINARY_DIR}/serve/openai)
+      --openai-prefix ${LMCC_SERVE_NPM_PREFIX} --parallel 4 --work ${CMAKE_BINARY_DIR}/serve/openai)
   set_tests_properties(serve.openai PROPERTIES FIXTURES_REQUIRED "lmcc_tok_npm;lmcc_serve_npm" TIMEOUT 600
     LABELS serve)
 endif()

@@ -4,7 +4,14 @@ real Qwen3 tokenizer serves on 127.0.0.1; the greedy completion equals what
 -p prints for the same prompt, a stream adds up to the same text, stop
 strings cut it across token boundaries, and every bad request is a 4xx
 with an OpenAI error object (and the server still answers afterwards).
-SIGTERM ends the server with status 0."""
+SIGTERM ends the server with status 0.
+
+With --parallel N the server runs N slots: the same cases, the load test's
+answers (concurrent ones batched into shared forward calls) equal to the
+same requests alone, and concurrent requests shown to share forward calls.
+That build keeps f32 linear inputs and an f32 KV cache: bf16 rounding in a
+batch of another shape moves logits by up to about 1e-2 (tests/batch), so
+a seeded sample could part at a near-tie and the equality would be luck."""
 
 import argparse
 import json
@@ -33,7 +40,7 @@ def run(cmd, **kw):
 
 def check(name, ok, detail=""):
     if ok:
-        print(f"ok   {name}")
+        print(f"ok   {name}" + (f" ({detail})" if detail and len(detail) < 80 else ""))
     else:
         failures.append(name)
         print(f"FAIL {name} {detail}")
@@ -78,6 +85,7 @@ def main():
     ap.add_argument("--npm-prefix", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--openai-prefix", help="an npm prefix with the openai package: run its client too")
+    ap.add_argument("--parallel", type=int, default=1, help="the server's --parallel slots")
     a = ap.parse_args()
     shutil.rmtree(a.work, ignore_errors=True)
     os.makedirs(a.work)
@@ -87,7 +95,8 @@ def main():
     for f in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(os.path.join(pkg, f), ckpt)
     bindir = os.path.join(a.work, "bin")
-    run([a.lmcc, "build", CONFIG, "-o", bindir])
+    exact = ["--matmul-input", "f32", "--kv-dtype", "f32"] if a.parallel > 1 else []
+    run([a.lmcc, "build", CONFIG, "-o", bindir] + exact)
     exe = os.path.join(bindir, "qwen3-tiny-fullvocab")
     prompt = "The quick brown fox jumps over the lazy dog."
     want = run([exe, "-m", ckpt, "-p", prompt, "-n", "12", "--no-stream"]).rstrip("\n")
@@ -95,7 +104,7 @@ def main():
     port = free_port()
     log = open(os.path.join(a.work, "server.log"), "w")
     srv = subprocess.Popen([exe, "-m", ckpt, "--serve", f"127.0.0.1:{port}", "--api-key", KEY,
-                            "--queue", "8", "-t", "2"], stderr=log)
+                            "--queue", "8", "--parallel", str(a.parallel), "-t", "2"], stderr=log)
     try:
         for _ in range(200):
             try:
@@ -109,6 +118,8 @@ def main():
         else:
             serve_cases(port, prompt, want)
             load_cases(port, srv.pid)
+            if a.parallel > 1:
+                parallel_cases(port, a.parallel)
     finally:
         srv.send_signal(signal.SIGTERM)
         try:
@@ -212,6 +223,37 @@ def load_cases(port, pid):
     check("load.no_memory_growth", rss2 - rss1 < 16 * 1024, f"RSS {rss1} -> {rss2} KiB")
     code, t = curl(port, "/metrics")
     check("load.metrics_idle", "lmcc_queue_depth 0" in t and "lmcc_requests_running 0" in t, t[-400:])
+
+
+def metric(text, name):
+    return next(float(l.split()[1]) for l in text.split("\n") if l.startswith(name + " "))
+
+
+def parallel_cases(port, slots):
+    """Requests arriving together run side by side: the engine's forward
+    calls then hold several sequences each (its counters say how many)."""
+    t0 = curl(port, "/metrics")[1]
+    check("parallel.slots_metric", metric(t0, "lmcc_slots") == slots, t0[-600:])
+    body = {"prompt": "Once upon a time", "max_tokens": 120, "temperature": 0}
+    answers = [None] * slots
+    start = threading.Barrier(slots)
+
+    def client(k):
+        start.wait()
+        answers[k] = answer_text("/v1/completions", *curl(port, "/v1/completions", body))
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(slots)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    t1 = curl(port, "/metrics")[1]
+    calls = metric(t1, "lmcc_forward_calls_total") - metric(t0, "lmcc_forward_calls_total")
+    seqs = metric(t1, "lmcc_forward_sequences_total") - metric(t0, "lmcc_forward_sequences_total")
+    check("parallel.same_greedy_answers", answers[0] is not None and len(set(answers)) == 1, str(answers)[:300])
+    # Alone, the requests would take 4 x 120 calls of one sequence each.
+    check("parallel.shared_forward_calls", calls > 0 and seqs / calls > 1.5,
+          f"{seqs:.0f} sequences in {calls:.0f} forward calls")
+    check("parallel.slots_free_after", metric(t1, "lmcc_slots_busy") == 0, t1[-600:])
 
 
 def serve_cases(port, prompt, want):
