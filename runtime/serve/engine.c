@@ -406,19 +406,18 @@ static void step(serve *sv)
             budget--;
         }
     }
-    /* Prompts in what is left of the batch, the oldest first. */
-    for (;;) {
+    /* Prompts in what is left of the batch, the oldest first: each pass
+     * takes the prefilling slot admitted next after the last one taken. */
+    for (long after = -1; budget > 0;) {
         serve_slot *first = NULL;
         for (int i = 0; i < sv->n_slots; i++) {
             serve_slot *sl = &sv->slots[i];
-            int taken = 0;
-            for (int f = 0; f < n; f++)
-                taken |= who[f] == sl;
-            if (sl->state == SLOT_PREFILL && !taken && (!first || sl->order < first->order))
+            if (sl->state == SLOT_PREFILL && sl->order > after && (!first || sl->order < first->order))
                 first = sl;
         }
-        if (!first || budget == 0)
+        if (!first)
             break;
+        after = first->order;
         const serve_job *job = first->job;
         int left = (int)(job->prompt.n - first->cached.n);
         int chunk = left < budget ? left : budget;
