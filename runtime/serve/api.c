@@ -304,7 +304,8 @@ static int read_request(serve *sv, req *r, serve_job *job, int chat)
         return -1;
     job->sp.seed = rc ? (uint64_t)seed
                       : (uint64_t)(lm_now_seconds() * 1e9) ^ (uint64_t)(uintptr_t)job;
-    if (get_bool(r, r->root, "stream", &job->stream) < 0)
+    if (get_bool(r, r->root, "stream", &job->stream) < 0 ||
+        get_bool(r, r->root, "ignore_eos", &job->ignore_eos) < 0)
         return -1;
     json_t *so = json_object_get(r->root, "stream_options");
     if (so && !json_is_null(so)) {

@@ -262,7 +262,9 @@ static void take_token(serve *sv, serve_slot *sl, const float *row)
     lm_err e = {{0}};
     int32_t id = sl->sampler ? lm_sampler_next(sl->sampler, row, sl->cached.v, (int)sl->cached.n, &e)
                              : lm_argmax(row, sv->d->vocab_size);
-    token_end end = id < 0 ? TOKEN_ERROR : is_eos(sv, id) ? TOKEN_STOP : emit_token(sv, sl, id, &e);
+    token_end end = id < 0                                   ? TOKEN_ERROR
+                    : !sl->job->ignore_eos && is_eos(sv, id) ? TOKEN_STOP
+                                                             : emit_token(sv, sl, id, &e);
     pthread_mutex_lock(&sv->mu);
     if (end == TOKEN_ERROR) {
         finish_job(sv, sl->job, &e, 0);

@@ -42,6 +42,7 @@ typedef struct serve_job {
     size_t stop_longest;   /* bytes of the longest stop */
     int n;
     int stream, include_usage;
+    int ignore_eos;        /* end tokens are generated as text (vLLM's and llama-server's field) */
     int split_reasoning;
     char id[64];
     long long created;

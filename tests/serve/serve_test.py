@@ -68,6 +68,67 @@ def free_port():
         return s.getsockname()[1]
 
 
+def start_server(exe, ckpt, port, work, log_name, extra):
+    """The server on 127.0.0.1:port, once /health answers."""
+    log = open(os.path.join(work, log_name), "w")
+    srv = subprocess.Popen([exe, "-m", ckpt, "--serve", f"127.0.0.1:{port}", "-t", "2"] + extra, stderr=log)
+    for _ in range(200):
+        try:
+            if curl(port, "/health", key=None)[0] == 200:
+                break
+        except subprocess.SubprocessError:
+            pass
+        time.sleep(0.05)
+    return srv, log
+
+
+def stop_server(srv, log):
+    """SIGTERM; the exit status, or "hung"."""
+    srv.send_signal(signal.SIGTERM)
+    try:
+        rc = srv.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        srv.kill()
+        rc = "hung"
+    log.close()
+    return rc
+
+
+def eos_cases(exe, ckpt, work):
+    """End tokens, and ignore_eos: a copy of the checkpoint whose
+    generation_config.json names the fourth greedy token of a prompt as its
+    end token; a completion stops there ("stop"), and with ignore_eos runs
+    on to max_tokens ("length") with the same ids as the CLI."""
+    ids = [int(x) for x in run([exe, "-m", ckpt, "--tokens", "1,2,3", "-n", "8"]).split(",")]
+    eos = ids[3]
+    cut = ids.index(eos)
+    eos_ckpt = os.path.join(work, "ckpt-eos")
+    os.makedirs(eos_ckpt)
+    for f in os.listdir(ckpt):
+        if f != "generation_config.json":
+            os.symlink(os.path.join(ckpt, f), os.path.join(eos_ckpt, f))
+    with open(os.path.join(eos_ckpt, "generation_config.json"), "w") as f:
+        json.dump({"eos_token_id": eos}, f)
+    port = free_port()
+    srv, log = start_server(exe, eos_ckpt, port, work, "server-eos.log", [])
+    try:
+        req = {"prompt": [1, 2, 3], "max_tokens": 8, "temperature": 0}
+        code, t = curl(port, "/v1/completions", req, key=None)
+        r = json.loads(t) if code == 200 else {}
+        check("eos_ends_the_text", code == 200 and r["usage"]["completion_tokens"] == cut and
+              r["choices"][0]["finish_reason"] == "stop", t[:300])
+        code, t = curl(port, "/v1/completions", dict(req, ignore_eos=True), key=None)
+        r = json.loads(t) if code == 200 else {}
+        code2, t2 = curl(port, "/detokenize", {"tokens": ids}, key=None)
+        whole = json.loads(t2).get("content") if code2 == 200 else None
+        check("ignore_eos_runs_to_max_tokens", code == 200 and r["usage"]["completion_tokens"] == 8 and
+              r["choices"][0]["finish_reason"] == "length" and r["choices"][0]["text"] == whole, t[:300])
+        error_case(port, "ignore_eos_wrong_type", 400, dict(req, ignore_eos=1), key=None, param="ignore_eos",
+                   path="/v1/completions")
+    finally:
+        check("eos_server_sigterm_exit_0", stop_server(srv, log) == 0)
+
+
 def error_case(port, name, status, body=None, raw=None, key=KEY, param=None, path="/v1/chat/completions"):
     code, text = curl(port, path, body, key=key, raw=raw)
     try:
@@ -102,17 +163,9 @@ def main():
     want = run([exe, "-m", ckpt, "-p", prompt, "-n", "12", "--no-stream"]).rstrip("\n")
 
     port = free_port()
-    log = open(os.path.join(a.work, "server.log"), "w")
-    srv = subprocess.Popen([exe, "-m", ckpt, "--serve", f"127.0.0.1:{port}", "--api-key", KEY,
-                            "--queue", "8", "--parallel", str(a.parallel), "-t", "2"], stderr=log)
+    srv, log = start_server(exe, ckpt, port, a.work, "server.log",
+                            ["--api-key", KEY, "--queue", "8", "--parallel", str(a.parallel)])
     try:
-        for _ in range(200):
-            try:
-                if curl(port, "/health", key=None)[0] == 200:
-                    break
-            except subprocess.SubprocessError:
-                pass
-            time.sleep(0.05)
         if a.openai_prefix:
             openai_cases(a.openai_prefix, port, prompt, want)
         else:
@@ -121,14 +174,10 @@ def main():
             if a.parallel > 1:
                 parallel_cases(port, a.parallel)
     finally:
-        srv.send_signal(signal.SIGTERM)
-        try:
-            rc = srv.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            srv.kill()
-            rc = "hung"
-        log.close()
+        rc = stop_server(srv, log)
     check("sigterm_exit_0", rc == 0, f"exit {rc}")
+    if not a.openai_prefix and a.parallel == 1:
+        eos_cases(exe, ckpt, a.work)
     if failures:
         sys.exit(f"{len(failures)} serve case(s) failed: {', '.join(failures)}")
     print("serve: all cases passed")
