@@ -36,6 +36,8 @@
 # Progress and the engines' output go to stderr and BUILD_DIR/bench/vs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-common.sh
+. scripts/bench-common.sh
 PY=/usr/bin/python3
 build=build rounds=3 dtypes="bf16 q8_0 q4_0" llama_dir="" ik_dir=""
 PROMPT_TOKENS=512
@@ -63,30 +65,14 @@ for d in $dtypes; do
 done
 [ -n "$llama_dir$ik_dir" ] || die "give a llama.cpp build (LLAMA_CPP_DIR or --llama-cpp) and/or --ik-llama-cpp DIR"
 
-# The bin directory and the gguf-py directory of a tree or of its bin directory.
-bin_of() {
-  local d=$1
-  for b in "$d/build/bin" "$d/bin" "$d"; do
-    [ -x "$b/llama-bench" ] && { (cd "$b" && pwd); return; }
-  done
-  die "$d: no llama-bench in $d/build/bin, $d/bin or $d; build llama.cpp there first (cmake -B build && cmake --build build)"
-}
-gguf_py_of() {
-  local d=$1
-  for g in "$d/gguf-py" "$d/../gguf-py" "$d/../../gguf-py"; do
-    [ -f "$g/gguf/__init__.py" ] && { (cd "$g" && pwd); return; }
-  done
-  echo ""
-}
-
 peers=() # name:bin:extra llama-bench flags
 gguf_py="" quantize=""
 for spec in "llama.cpp:$llama_dir:" "ik_llama.cpp:$ik_dir:-rtr 1"; do
   IFS=: read -r pname pdir pflags <<< "$spec"
   [ -n "$pdir" ] || continue
-  pbin=$(bin_of "$pdir")
+  pbin=$(peer_bin "$pdir" llama-bench)
   peers+=("$pname:$pbin:$pflags")
-  [ -n "$gguf_py" ] || gguf_py=$(gguf_py_of "$pdir")
+  [ -n "$gguf_py" ] || gguf_py=$(peer_gguf_py "$pdir")
   [ -n "$quantize" ] || { [ -x "$pbin/llama-quantize" ] && quantize=$pbin/llama-quantize; }
 done
 [ -n "$gguf_py" ] || die "no gguf-py directory beside the llama.cpp builds given; pass the source trees"
@@ -132,12 +118,7 @@ record() { echo "$1" >> "$records"; }
 for entry in "${models[@]}"; do
   IFS=: read -r name config <<< "$entry"
   ckpt=$work/ckpt-$name
-  if [ ! -f "$ckpt/.complete" ]; then
-    say "making a random $name checkpoint (once; cached in $ckpt)"
-    rm -rf "$ckpt"
-    "$lmcc" synth "$config" -o "$ckpt" --seed 1 --dtype bf16 >&2 || die "lmcc synth $config failed"
-    touch "$ckpt/.complete"
-  fi
+  bench_checkpoint "$ckpt" "$config"
   for dtype in $dtypes; do
     gguf=$work/gguf/$name-$dtype.gguf
     if [ ! -f "$gguf" ]; then

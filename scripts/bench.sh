@@ -31,6 +31,8 @@
 set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-common.sh
+. scripts/bench-common.sh
 lmcc=$build/lmcc
 limits=$build/lmcc-limits
 work=$build/bench
@@ -91,12 +93,7 @@ for entry in "${models[@]}"; do
   IFS=: read -r name config gb variants <<< "$entry"
   variants=${variants:-bf16,bf16-f32,q8_0,q4_0,q4_k8}
   ckpt=$work/ckpt-$name
-  if [ ! -f "$ckpt/.complete" ]; then
-    say "making a random $name checkpoint (once; cached in $ckpt)"
-    rm -rf "$ckpt"
-    "$lmcc" synth "$config" -o "$ckpt" --seed 1 --dtype bf16 >&2 || die "lmcc synth $config failed"
-    touch "$ckpt/.complete"
-  fi
+  bench_checkpoint "$ckpt" "$config"
   for variant in ${variants//,/ }; do
     dtype=${variant%%-*}
     opts=(--dtype "$dtype")

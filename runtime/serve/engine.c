@@ -102,11 +102,6 @@ static token_end emit_token(serve *sv, serve_slot *sl, int32_t id, lm_err *e)
     }
     ch->n_tokens++;
     size_t before = ch->text.n;
-    /* Checkpoints pad the embedding past the tokenizer (Qwen3: 151936 rows,
-     * 151669 tokens); an id there has no text, as transformers' decode
-     * skips it. */
-    if (id >= lm_tokenizer_vocab_size(sv->tok))
-        goto out;
     if (lm_detok_feed(&sl->detok, id, &ch->text, e) != 0) {
         end = TOKEN_ERROR;
         goto out;

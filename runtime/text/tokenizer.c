@@ -378,15 +378,30 @@ int lm_tokenizer_encode_prompt(lm_tokenizer *t, const char *text, size_t len, in
 
 /* ---- decoding ---- */
 
+/* The text of id for decoding. An id no token has (a hole in the
+ * vocabulary, or a checkpoint's padding rows past it: Qwen3 has 151936
+ * embedding rows for 151669 tokens) has none, as transformers' decode skips
+ * it; only a negative id is an error. */
+static const char *token_text(const lm_tokenizer *t, int32_t id, size_t *len, lm_err *e)
+{
+    if (id < 0) {
+        lm_fail(e, "tokenizer: token id %d is negative", id);
+        return NULL;
+    }
+    const char *b = lm_tokenizer_token_bytes(t, id, len);
+    if (!b)
+        *len = 0;
+    return b ? b : "";
+}
+
 int lm_tokenizer_decode(const lm_tokenizer *t, const int32_t *ids, size_t n, lm_bytes *out,
                         lm_err *e)
 {
     for (size_t i = 0; i < n; i++) {
-        size_t len;
-        const char *b = lm_tokenizer_token_bytes(t, ids[i], &len);
+        size_t len = 0;
+        const char *b = token_text(t, ids[i], &len, e);
         if (!b)
-            return lm_fail(e, "tokenizer: token id %d is not in the vocabulary (0..%d)", ids[i],
-                           t->n_ids - 1);
+            return -1;
         if (lm_bytes_append(out, b, len, e) != 0)
             return -1;
     }
@@ -419,11 +434,10 @@ static size_t incomplete_tail(const unsigned char *b, size_t n)
 
 int lm_detok_feed(lm_detok_stream *s, int32_t id, lm_bytes *out, lm_err *e)
 {
-    size_t len;
-    const char *b = lm_tokenizer_token_bytes(s->tok, id, &len);
+    size_t len = 0;
+    const char *b = token_text(s->tok, id, &len, e);
     if (!b)
-        return lm_fail(e, "tokenizer: token id %d is not in the vocabulary (0..%d)", id,
-                       s->tok->n_ids - 1);
+        return -1;
     /* Join the held bytes and the new ones in a small window to decide what
      * stays held; everything before the window's tail goes out. */
     size_t start = out->n;

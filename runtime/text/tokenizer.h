@@ -31,7 +31,9 @@
  * each piece is BPE-merged over its UTF-8 bytes.
  *
  * decode: ids -> the bytes they stand for (added tokens -> their text); the
- * result may be invalid UTF-8 when the ids split a character.
+ * result may be invalid UTF-8 when the ids split a character. An id no
+ * token has (a checkpoint's padding rows past the tokenizer) has no text,
+ * as in transformers; a negative id is an error.
  *
  * A tokenizer is read-only after load except for encode's piece cache and
  * scratch buffers: one thread at a time may encode with one tokenizer;
