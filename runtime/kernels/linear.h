@@ -81,14 +81,16 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
     if (xbf16 || xp)
         scratch += (size_t)(n + 32) * K;
     const int swiglu = mode == LM_LINEAR_SWIGLU;
-    const int gemm = n >= LM_GEMM_MIN_TOKENS;
-    /* One token of bf16 weights: the row-streaming gemv, with x split once
-     * per call. */
+    /* A few tokens of bf16 weights (one, or a batched decode where
+     * LM_GEMV_MAX_TOKENS allows): the row-streaming gemv, each token's x
+     * split once per call. */
     const float *xv = NULL;
-    if (!xh && n == 1 && K % 32 == 0 && dt == LM_BF16) {
-        lm_split_even_odd(scratch, x, K);
+    if (!xh && !xp && n <= LM_GEMV_MAX_TOKENS && K % 32 == 0 && dt == LM_BF16) {
+        for (int t = 0; t < n; t++)
+            lm_split_even_odd(scratch + (size_t)t * K, x + (size_t)t * K, K);
         xv = scratch;
     }
+    const int gemm = !xv && n >= LM_GEMM_MIN_TOKENS;
     const int nouts = swiglu ? 1 : nparts;
     int total = 0;
     for (int p = 0; p < nouts; p++)
@@ -157,11 +159,18 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
                         size_t wr[LM_GEMV_ROWS];
                         for (int r = 0; r < LM_GEMV_ROWS; r++)
                             wr[r] = (size_t)(q0 + (r < qn ? r : qn - 1)) * (size_t)K;
-                        float acc[LM_GEMV_ROWS], up[LM_GEMV_ROWS];
-                        lm_gemv_rows(acc, xv, a->w[p], wr, K);
-                        if (swiglu)
-                            lm_gemv_rows(up, xv, a->w[1], wr, K);
-                        lm_linear_store(a, p, out, 0, 1, q0, qn, acc, swiglu ? up : NULL, LM_GEMV_ROWS);
+                        float acc[LM_GEMV_MAX_TOKENS][LM_GEMV_ROWS], up[LM_GEMV_MAX_TOKENS][LM_GEMV_ROWS];
+                        if (n == 1) {
+                            lm_gemv_rows(acc[0], xv, a->w[p], wr, K);
+                            if (swiglu)
+                                lm_gemv_rows(up[0], xv, a->w[1], wr, K);
+                        } else {
+                            lm_gemv_rows_tokens(acc, xv, n, a->w[p], wr, K);
+                            if (swiglu)
+                                lm_gemv_rows_tokens(up, xv, n, a->w[1], wr, K);
+                        }
+                        lm_linear_store(a, p, out, 0, n, q0, qn, &acc[0][0], swiglu ? &up[0][0] : NULL,
+                                        LM_GEMV_ROWS);
                     }
                     continue;
                 }

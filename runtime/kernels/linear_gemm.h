@@ -66,6 +66,39 @@ LM_INLINE void lm_pack_rows(float *restrict wp, const void *w, lm_dtype dt, int 
 }
 
 /* out[t][0..32) = x_t . (packed rows), for T <= LM_GEMM_TOKENS tokens. */
+#if !defined(__AVX512F__)
+/* AVX2 has 16 ymm registers, not the 32 x 16 floats the tile's
+ * accumulators need: the tile is taken as four sub-tiles of 4 tokens x 16
+ * rows (8 accumulators, two weight vectors, a broadcast), each a pass over
+ * its half of the packed rows, which stay in L2. */
+LM_INLINE void lm_gemm_tile(float out[LM_GEMM_TOKENS][LM_GEMM_ROWS], const float *const xt[LM_GEMM_TOKENS],
+                            const float *restrict wp, int K, int T)
+{
+    enum { SUB = 4 };
+    for (int h = 0; h < LM_GEMM_ROWS; h += 16)
+        for (int t0 = 0; t0 < T; t0 += SUB) {
+            lm_v8 a0[SUB], a1[SUB];
+            const float *x[SUB];
+            for (int t = 0; t < SUB; t++) {
+                a0[t] = a1[t] = lm_splat8(0.0f);
+                x[t] = xt[t0 + t < T ? t0 + t : T - 1];
+            }
+            for (int k = 0; k < K; k++) {
+                const float *wk = wp + (size_t)k * LM_GEMM_ROWS + h;
+                const lm_v8 w0 = lm_load8(wk), w1 = lm_load8(wk + 8);
+                for (int t = 0; t < SUB; t++) {
+                    const lm_v8 xv = lm_splat8(x[t][k]);
+                    a0[t] += xv * w0;
+                    a1[t] += xv * w1;
+                }
+            }
+            for (int t = 0; t < SUB && t0 + t < T; t++) {
+                lm_store8(out[t0 + t] + h, a0[t]);
+                lm_store8(out[t0 + t] + h + 8, a1[t]);
+            }
+        }
+}
+#else
 LM_INLINE void lm_gemm_tile(float out[LM_GEMM_TOKENS][LM_GEMM_ROWS], const float *const xt[LM_GEMM_TOKENS],
                             const float *restrict wp, int K, int T)
 {
@@ -88,5 +121,6 @@ LM_INLINE void lm_gemm_tile(float out[LM_GEMM_TOKENS][LM_GEMM_ROWS], const float
         lm_store16(out[t] + 16, a1[t]);
     }
 }
+#endif
 
 #endif
