@@ -153,9 +153,11 @@ engines+=("lmcc:$port")
 for peer in "${peers[@]}"; do
   IFS=: read -r pname pbin pflags <<< "$peer"
   port=$(free_port)
+  # In $out: ik_llama.cpp's server writes llama.log where it runs.
   # shellcheck disable=SC2086 # flag list
-  "$pbin/llama-server" -m "$gguf" -t "$threads" -tb "$threads" -c $((ctx * max_streams)) -np "$max_streams" \
-    --host 127.0.0.1 --port "$port" $pflags > "$out/$pname.log" 2>&1 &
+  (cd "$out" && exec "$pbin/llama-server" -m "$(cd "$(dirname "$gguf")" && pwd)/$(basename "$gguf")" \
+    -t "$threads" -tb "$threads" -c $((ctx * max_streams)) -np "$max_streams" \
+    --host 127.0.0.1 --port "$port" $pflags > "$pname.log" 2>&1) &
   pids+=($!)
   wait_health "$pname" "$port" "$!" "$out/$pname.log"
   engines+=("$pname:$port")
