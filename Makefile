@@ -2,11 +2,12 @@
 #   make demo   build lmcc, compile a small Qwen3, run it on a synthetic checkpoint
 #   make test   build with ASan/UBSan and run every test through ctest
 #   make bench  measure speed against this machine's limits (JSON)
+#   make fuzz   run every libFuzzer target FUZZ_SECONDS (default 120) on its corpus
 
 JOBS ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
 
-.PHONY: demo test bench setup build clean
+.PHONY: demo test bench fuzz setup build clean
 
 setup:
 	@bash scripts/setup.sh
@@ -25,6 +26,10 @@ test: setup
 
 bench: build
 	@bash scripts/bench.sh build
+
+FUZZ_SECONDS ?= 120
+fuzz: setup
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
 
 clean:
 	rm -rf build build-test

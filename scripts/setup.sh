@@ -5,10 +5,10 @@
 set -euo pipefail
 
 # clang-19 (Debian 12's newest, the design's compiler for lmcc and for the
-# models it compiles) with its sanitizer runtime; CMakeLists.txt picks it
-# over any older clang.
+# models it compiles) with its sanitizer runtime and libFuzzer (make fuzz);
+# CMakeLists.txt picks it over any older clang.
 packages=(
-  build-essential cmake pkg-config clang-19 libclang-rt-19-dev
+  build-essential cmake pkg-config clang-19 libclang-rt-19-dev libfuzzer-19-dev
   libyaml-dev liblua5.4-dev libjansson-dev libmicrohttpd-dev libcmocka-dev
   libpcre2-dev libutf8proc-dev libcurl4-openssl-dev libssl-dev
   python3 python3-numpy python3-torch python3-jinja2
