@@ -112,7 +112,7 @@ function M.run(g, opts)
     template_dir = opts.templates, templates = {},
     kernels = {}, kernel_names = {}, kernel_list = {}, body = {},
     scratch_floats = 0, params = 0, head_params = 0, weight_bytes = 0, kv_floats = 0,
-    moe_layers = 0, moe_experts = 0,
+    moe_layers = 0, moe_experts = 0, rope_ntk = 0,
   }, Emitter)
   for _, name in ipairs({ "model.c.in", "model.h.in", "main.c.in", "model.mk.in", "model.cmake.in" }) do
     e:template(name)
@@ -204,7 +204,7 @@ function M.run(g, opts)
     DEFINES = table.concat(defines, "\n"), N_WEIGHTS = #g.weights, WEIGHT_TABLE = table.concat(rows, "\n"),
     N_CHECKS = #checks, CONFIG_CHECKS = table.concat(checks, "\n"),
     KERNELS = table.concat(e.kernel_list), FORWARD = table.concat(e.body, "\n"),
-    MOE_LAYERS = e.moe_layers, MOE_EXPERTS = e.moe_experts,
+    MOE_LAYERS = e.moe_layers, MOE_EXPERTS = e.moe_experts, ROPE_NTK = e.rope_ntk,
     PARAMS_PER_TOKEN = e.params, HEAD_PARAMS = e.head_params, WEIGHT_BYTES_PER_TOKEN = e.weight_bytes,
     VOCAB = cfg.vocab_size, GUARD = C:upper() .. "_H", VAR = C:upper(),
   }

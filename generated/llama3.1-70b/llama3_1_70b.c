@@ -4976,5 +4976,6 @@ const lm_model_desc llama3_1_70b_model = {
     .weight_bytes_per_token = 139003428864,
     .moe_layers = 0,
     .moe_experts = 0,
+    .rope_ntk = 0,
     .forward = forward,
 };

@@ -2096,5 +2096,6 @@ const lm_model_desc llama3_1_8b_model = {
     .weight_bytes_per_token = 15009316864,
     .moe_layers = 0,
     .moe_experts = 0,
+    .rope_ntk = 0,
     .forward = forward,
 };

@@ -1135,5 +1135,6 @@ const lm_model_desc llama3_2_1b_model = {
     .weight_bytes_per_token = 2471493632,
     .moe_layers = 0,
     .moe_experts = 0,
+    .rope_ntk = 0,
     .forward = forward,
 };

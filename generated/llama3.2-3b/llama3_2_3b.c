@@ -1855,5 +1855,6 @@ const lm_model_desc llama3_2_3b_model = {
     .weight_bytes_per_token = 6425149440,
     .moe_layers = 0,
     .moe_experts = 0,
+    .rope_ntk = 0,
     .forward = forward,
 };

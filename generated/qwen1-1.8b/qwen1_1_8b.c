@@ -1680,5 +1680,6 @@ const lm_model_desc qwen1_1_8b_model = {
     .weight_bytes_per_token = 3050831872,
     .moe_layers = 0,
     .moe_experts = 0,
+    .rope_ntk = 8192,
     .forward = forward,
 };

@@ -2688,5 +2688,6 @@ const lm_model_desc qwen1_14b_model = {
     .weight_bytes_per_token = 26775388160,
     .moe_layers = 0,
     .moe_experts = 0,
+    .rope_ntk = 2048,
     .forward = forward,
 };

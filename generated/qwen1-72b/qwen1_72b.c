@@ -5208,5 +5208,6 @@ const lm_model_desc qwen1_72b_model = {
     .weight_bytes_per_token = 142077853696,
     .moe_layers = 0,
     .moe_experts = 0,
+    .rope_ntk = 0,
     .forward = forward,
 };

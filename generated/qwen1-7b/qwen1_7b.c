@@ -2184,5 +2184,6 @@ const lm_model_desc qwen1_7b_model = {
     .weight_bytes_per_token = 14196670464,
     .moe_layers = 0,
     .moe_experts = 0,
+    .rope_ntk = 8192,
     .forward = forward,
 };

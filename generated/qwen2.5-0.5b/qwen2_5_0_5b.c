@@ -1672,5 +1672,6 @@ const lm_model_desc qwen2_5_0_5b_model = {
     .weight_bytes_per_token = 987922432,
     .moe_layers = 0,
     .moe_experts = 0,
+    .rope_ntk = 0,
     .forward = forward,
 };

@@ -1924,5 +1924,6 @@ const lm_model_desc qwen2_5_1_5b_model = {
     .weight_bytes_per_token = 3087138816,
     .moe_layers = 0,
     .moe_experts = 0,
+    .rope_ntk = 0,
     .forward = forward,
 };

@@ -3185,5 +3185,6 @@ const lm_model_desc qwen2_5_14b_model = {
     .weight_bytes_per_token = 27981250560,
     .moe_layers = 0,
     .moe_experts = 0,
+    .rope_ntk = 0,
     .forward = forward,
 };

@@ -4193,5 +4193,6 @@ const lm_model_desc qwen2_5_32b_model = {
     .weight_bytes_per_token = 63968378880,
     .moe_layers = 0,
     .moe_experts = 0,
+    .rope_ntk = 0,
     .forward = forward,
 };

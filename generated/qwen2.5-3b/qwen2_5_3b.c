@@ -2428,5 +2428,6 @@ const lm_model_desc qwen2_5_3b_model = {
     .weight_bytes_per_token = 6171394048,
     .moe_layers = 0,
     .moe_experts = 0,
+    .rope_ntk = 0,
     .forward = forward,
 };

@@ -5201,5 +5201,6 @@ const lm_model_desc qwen2_5_72b_model = {
     .weight_bytes_per_token = 142916714496,
     .moe_layers = 0,
     .moe_experts = 0,
+    .rope_ntk = 0,
     .forward = forward,
 };

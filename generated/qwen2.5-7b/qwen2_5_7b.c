@@ -1925,5 +1925,6 @@ const lm_model_desc qwen2_5_7b_model = {
     .weight_bytes_per_token = 14140571648,
     .moe_layers = 0,
     .moe_experts = 0,
+    .rope_ntk = 0,
     .forward = forward,
 };

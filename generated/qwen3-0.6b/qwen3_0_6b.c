@@ -1870,5 +1870,6 @@ const lm_model_desc qwen3_0_6b_model = {
     .weight_bytes_per_token = 1191968768,
     .moe_layers = 0,
     .moe_experts = 0,
+    .rope_ntk = 0,
     .forward = forward,
 };

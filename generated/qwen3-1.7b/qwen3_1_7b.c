@@ -1870,5 +1870,6 @@ const lm_model_desc qwen3_1_7b_model = {
     .weight_bytes_per_token = 3440902144,
     .moe_layers = 0,
     .moe_experts = 0,
+    .rope_ntk = 0,
     .forward = forward,
 };

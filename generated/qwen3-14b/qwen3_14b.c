@@ -2603,5 +2603,6 @@ const lm_model_desc qwen3_14b_model = {
     .weight_bytes_per_token = 27979939840,
     .moe_layers = 0,
     .moe_experts = 0,
+    .rope_ntk = 0,
     .forward = forward,
 };

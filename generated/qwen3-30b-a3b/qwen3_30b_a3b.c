@@ -21844,5 +21844,6 @@ const lm_model_desc qwen3_30b_a3b_model = {
     .weight_bytes_per_token = 6083313664,
     .moe_layers = 48,
     .moe_experts = 128,
+    .rope_ntk = 0,
     .forward = forward,
 };

@@ -4067,5 +4067,6 @@ const lm_model_desc qwen3_32b_model = {
     .weight_bytes_per_token = 63967068160,
     .moe_layers = 0,
     .moe_experts = 0,
+    .rope_ntk = 0,
     .forward = forward,
 };

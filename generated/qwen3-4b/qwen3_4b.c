@@ -2358,5 +2358,6 @@ const lm_model_desc qwen3_4b_model = {
     .weight_bytes_per_token = 8044544000,
     .moe_layers = 0,
     .moe_experts = 0,
+    .rope_ntk = 0,
     .forward = forward,
 };

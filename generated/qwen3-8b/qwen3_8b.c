@@ -2359,5 +2359,6 @@ const lm_model_desc qwen3_8b_model = {
     .weight_bytes_per_token = 15136194560,
     .moe_layers = 0,
     .moe_experts = 0,
+    .rope_ntk = 0,
     .forward = forward,
 };

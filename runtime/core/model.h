@@ -154,6 +154,11 @@ typedef struct lm_model_desc {
      * the session counts the tokens routed to each (--bench's skew). */
     int moe_layers;
     int moe_experts;
+    /* Dynamic NTK's seq_length (Qwen1), else 0. RoPE's base then depends on
+     * each sequence's length, so keys cached for one sequence are not those
+     * another would compute: a server must not reuse another request's
+     * cached prefix. */
+    int rope_ntk;
     /* Runs b's tokens, each span at its positions in its slot (pos + n <=
      * context), extending those slots' KV caches. Writes logits of every
      * row to logits[n][vocab] when all_logits, else of each span's last

@@ -299,9 +299,13 @@ static int start_choice(serve *sv, serve_job *job, int index, lm_err *e)
             best = k;
         }
     }
-    /* At least the prompt's last id is fed: its logits start the choice. */
+    /* At least the prompt's last id is fed: its logits start the choice.
+     * With dynamic NTK the cached keys were rotated for another sequence's
+     * length: nothing is reused. */
     if (best == job->prompt.n)
         best--;
+    if (sv->d->rope_ntk)
+        best = 0;
     const int slot = (int)(sl - sv->slots);
     lm_session_slot_rewind(sv->s, slot, (int)best);
     sl->cached.n = best;

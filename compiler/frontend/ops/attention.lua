@@ -136,6 +136,7 @@ function M.emit(node, e)
   -- Each sequence of the call in its own slot; dynamic NTK scales the base
   -- by that sequence's length.
   local ntk = node.rope and node.rope.ntk
+  if ntk then e.rope_ntk = ntk end
   e:line(("            .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS%s };"):format(
     ntk and (", .ntk_base = %s, .ntk = %d"):format(clit.shortest(base, true), ntk) or ""))
   e:line(("        lm_pool_run(c->pool, %s_store, &a);"):format(name))
