@@ -5,9 +5,11 @@
 #   otherwise: each target is linked with standalone_main.c as
 #     fuzz_<name>_replay, and ctest (label fuzz) replays its committed
 #     corpus, tests/fuzz/corpus/<name>/, under whatever sanitizers the build
-#     has (make test: ASan/UBSan).
+#     has (make test: ASan/UBSan), plus LMCC_FUZZ_MUTATIONS fixed mutants of
+#     each input (standalone_main.c).
 option(LMCC_FUZZ "Build the libFuzzer targets (clang; ASan, UBSan, coverage)" OFF)
 
+set(LMCC_FUZZ_MUTATIONS 32 CACHE STRING "Mutants of each corpus input that ctest's replay runs")
 set(LMCC_FUZZ_TARGETS safetensors safetensors_index hf_config config_yaml registry
     tokenizer_json tiktoken tokenize chat serve_request)
 set(LMCC_FUZZ_DIR ${CMAKE_SOURCE_DIR}/tests/fuzz)
@@ -34,7 +36,7 @@ foreach(name ${LMCC_FUZZ_TARGETS})
   else()
     set(exe fuzz_${name}_replay)
     add_executable(${exe} ${srcs} ${LMCC_FUZZ_DIR}/standalone_main.c)
-    add_test(NAME fuzz.${name} COMMAND ${exe} ${LMCC_FUZZ_DIR}/corpus/${name})
+    add_test(NAME fuzz.${name} COMMAND ${exe} -mutations=${LMCC_FUZZ_MUTATIONS} ${LMCC_FUZZ_DIR}/corpus/${name})
     set_tests_properties(fuzz.${name} PROPERTIES LABELS fuzz TIMEOUT 120)
   endif()
   target_include_directories(${exe} PRIVATE ${LMCC_FUZZ_DIR})

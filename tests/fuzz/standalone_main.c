@@ -1,8 +1,11 @@
 /* Replays a corpus through a fuzz target without libFuzzer, so the normal
  * build (gcc or clang, ASan/UBSan) runs every committed input:
- *   fuzz_safetensors_replay tests/fuzz/corpus/safetensors [more dirs or files]
+ *   fuzz_safetensors_replay [-mutations=N] tests/fuzz/corpus/safetensors [more]
  * Each file is one call of LLVMFuzzerTestOneInput; a crash or sanitizer
- * report fails the run, as it would under libFuzzer. */
+ * report fails the run, as it would under libFuzzer. -mutations=N also runs
+ * N new inputs made from each file (bytes flipped, inserted, erased,
+ * repeated, the input cut short), the same ones every run: a short, fixed
+ * exploration past the corpus that CI can afford. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +15,77 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
+
+static int mutations;
+
+/* xorshift64: the mutants depend only on the file and their number. */
+static uint64_t next_random(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* One mutant of in[0..n) into out (room for cap >= n bytes); its length. */
+static size_t mutate(const uint8_t *in, size_t n, uint8_t *out, size_t cap, uint64_t *rng)
+{
+    memcpy(out, in, n);
+    int edits = 1 + (int)(next_random(rng) % 4);
+    for (int k = 0; k < edits; k++) {
+        size_t at = n ? next_random(rng) % n : 0, len = 1 + next_random(rng) % 8;
+        switch (next_random(rng) % 5) {
+        case 0: /* flip a byte to something else */
+            if (n)
+                out[at] ^= (uint8_t)(1 + next_random(rng) % 255);
+            break;
+        case 1: /* insert an interesting byte */
+            if (n + 1 <= cap) {
+                static const uint8_t interesting[] = {0, 0xff, '"', '\\', '{', '[', ':', '\n', '*', '&', 0x80};
+                memmove(out + at + 1, out + at, n - at);
+                out[at] = interesting[next_random(rng) % sizeof interesting];
+                n++;
+            }
+            break;
+        case 2: /* erase a run */
+            if (at + len <= n) {
+                memmove(out + at, out + at + len, n - at - len);
+                n -= len;
+            }
+            break;
+        case 3: /* repeat a run once */
+            if (at + len <= n && n + len <= cap) {
+                memmove(out + at + len, out + at, n - at);
+                n += len;
+            }
+            break;
+        case 4: /* cut the input short */
+            n = at;
+            break;
+        }
+    }
+    return n;
+}
+
+static void run_mutants(const uint8_t *buf, size_t n, uint64_t seed)
+{
+    size_t cap = n + 64;
+    uint8_t *m = malloc(cap);
+    if (!m)
+        abort();
+    uint64_t rng = seed * 0x9e3779b97f4a7c15ULL + 1;
+    for (int i = 0; i < mutations; i++) {
+        size_t len = mutate(buf, n, m, cap, &rng);
+        /* A copy of exactly len bytes, so ASan sees reads past the input. */
+        uint8_t *exact = malloc(len ? len : 1);
+        if (!exact)
+            abort();
+        memcpy(exact, m, len);
+        LLVMFuzzerTestOneInput(exact, len);
+        free(exact);
+    }
+    free(m);
+}
 
 static int run_file(const char *path)
 {
@@ -32,6 +106,10 @@ static int run_file(const char *path)
     }
     fclose(f);
     LLVMFuzzerTestOneInput(buf, (size_t)n);
+    uint64_t seed = 1469598103934665603ULL; /* FNV-1a of the name: mutants per file */
+    for (const char *c = strrchr(path, '/') ? strrchr(path, '/') + 1 : path; *c; c++)
+        seed = (seed ^ (unsigned char)*c) * 1099511628211ULL;
+    run_mutants(buf, (size_t)n, seed);
     free(buf);
     return 0;
 }
@@ -86,8 +164,12 @@ int main(int argc, char **argv)
     }
     if (LLVMFuzzerInitialize)
         LLVMFuzzerInitialize(&argc, &argv);
-    int count = 0;
-    for (int i = 1; i < argc; i++) {
+    int count = 0, first = 1;
+    if (strncmp(argv[1], "-mutations=", 11) == 0) {
+        mutations = atoi(argv[1] + 11);
+        first = 2;
+    }
+    for (int i = first; i < argc; i++) {
         struct stat st;
         if (stat(argv[i], &st) != 0) {
             fprintf(stderr, "fuzz replay: %s: no such file or directory\n", argv[i]);
@@ -101,6 +183,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "fuzz replay: no inputs in the corpus\n");
         return 1;
     }
-    printf("%s: %d inputs replayed\n", argv[0], count);
+    printf("%s: %d inputs replayed, %d mutants of each\n", argv[0], count, mutations);
     return 0;
 }
