@@ -4,7 +4,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,16 +16,8 @@
 #include "hub_cache.h"
 #include "hub_digest.h"
 #include "hub_http.h"
+#include "hub_model_info.h"
 #include "hub_progress.h"
-
-#define MAX_FILES 4096
-
-/* What the model API announced of one file. */
-typedef struct announced {
-    char *path;
-    long long size;     /* -1 when the API did not say */
-    char sha256[65];    /* "" for files outside LFS */
-} announced;
 
 typedef struct pull {
     const lm_hub_pull_opts *o;
@@ -34,28 +25,9 @@ typedef struct pull {
     char endpoint[1024];
     int have_token;
     char cache[4096], repo_dir[4096], locks_dir[4096];
-    char commit[LM_HUB_COMMIT_LEN + 1];
-    announced files[MAX_FILES];
-    int n_files;
+    lm_hub_model_info info; /* the commit and the files to fetch */
     lm_hub_progress_style style;
 } pull;
-
-/* Whether lmcc needs a file of a repository (by its path in the repo). */
-static int wanted_file(const char *path)
-{
-    static const char *const names[] = {
-        "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-        "special_tokens_map.json", "qwen.tiktoken", "chat_template.jinja",
-        "model.safetensors.index.json",
-    };
-    if (strchr(path, '/'))
-        return 0; /* original/, onnx/ ...: other formats of the same weights */
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(path, names[i]) == 0)
-            return 1;
-    size_t n = strlen(path);
-    return n > 12 && strcmp(path + n - 12, ".safetensors") == 0;
-}
 
 /* $HF_ENDPOINT without a trailing '/', else the public hub. */
 static void endpoint_of(char *buf, size_t cap)
@@ -125,35 +97,6 @@ static int status_error(pull *p, const char *file, const lm_hub_response *r, lm_
 
 /* ---- 1. the file list ------------------------------------------------- */
 
-static int add_file(pull *p, json_t *sib, lm_err *e)
-{
-    json_t *name = json_object_get(sib, "rfilename");
-    if (!json_is_string(name))
-        return lm_fail(e, "%s: the model API listed a file without rfilename", p->o->repo);
-    if (!wanted_file(json_string_value(name)))
-        return 0;
-    if (p->n_files == MAX_FILES)
-        return lm_fail(e, "%s: more than %d files to fetch", p->o->repo, MAX_FILES);
-    announced *a = &p->files[p->n_files];
-    const char *path = json_string_value(name);
-    /* A file name that could leave the snapshot directory is hostile. */
-    if (!*path || path[0] == '.' || strlen(path) > 255)
-        return lm_fail(e, "%s: the model API listed a bad file name '%.100s'", p->o->repo, path);
-    a->path = strdup(path);
-    a->size = json_is_integer(json_object_get(sib, "size")) ? json_integer_value(json_object_get(sib, "size")) : -1;
-    json_t *lfs = json_object_get(sib, "lfs");
-    json_t *sha = json_object_get(lfs, "sha256");
-    a->sha256[0] = '\0';
-    if (json_is_string(sha) && strlen(json_string_value(sha)) == 64)
-        snprintf(a->sha256, sizeof a->sha256, "%s", json_string_value(sha));
-    if (json_is_integer(json_object_get(lfs, "size")))
-        a->size = json_integer_value(json_object_get(lfs, "size"));
-    if (!a->path)
-        return lm_fail(e, "out of memory");
-    p->n_files++;
-    return 0;
-}
-
 static int list_files(pull *p, lm_err *e)
 {
     char url[4096];
@@ -162,47 +105,17 @@ static int list_files(pull *p, lm_err *e)
              repo_rev ? repo_rev : "main");
     curl_free(repo_rev);
     char *body = NULL;
+    size_t n = 0;
     lm_hub_response r;
-    if (lm_hub_get(p->http, url, &body, NULL, &r, e) != 0)
+    if (lm_hub_get(p->http, url, &body, &n, &r, e) != 0)
         return -2; /* no answer at all */
     if (r.status != 200) {
         free(body);
         return status_error(p, NULL, &r, e);
     }
-    json_error_t je;
-    json_t *root = json_loads(body, 0, &je);
+    int rc = lm_hub_parse_model_info(p->o->repo, p->o->revision, url, body, n, &p->info, e);
     free(body);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return lm_fail(e, "%s: the model API answered something that is not a JSON object (%s)", url,
-                       je.text);
-    }
-    int rc = 0;
-    json_t *sha = json_object_get(root, "sha"), *sibs = json_object_get(root, "siblings");
-    if (!json_is_string(sha) || !lm_hub_is_commit(json_string_value(sha)))
-        rc = lm_fail(e, "%s: the model API gave no commit hash (sha)", url);
-    else if (!json_is_array(sibs))
-        rc = lm_fail(e, "%s: the model API gave no file list (siblings)", url);
-    if (rc == 0) {
-        snprintf(p->commit, sizeof p->commit, "%s", json_string_value(sha));
-        size_t i;
-        json_t *sib;
-        json_array_foreach(sibs, i, sib) if (rc == 0) rc = add_file(p, sib, e);
-    }
-    json_decref(root);
-    if (rc != 0)
-        return -1;
-    int config = 0, weights = 0;
-    for (int i = 0; i < p->n_files; i++) {
-        config |= strcmp(p->files[i].path, "config.json") == 0;
-        weights |= strstr(p->files[i].path, ".safetensors") && !strstr(p->files[i].path, ".index.json");
-    }
-    if (!config)
-        return lm_fail(e, "%s@%s has no config.json: not a transformers model", p->o->repo, p->o->revision);
-    if (!weights)
-        return lm_fail(e, "%s@%s has no *.safetensors weights; lmcc reads safetensors only", p->o->repo,
-                       p->o->revision);
-    return 0;
+    return rc;
 }
 
 /* ---- 2-3. one file ----------------------------------------------------- */
@@ -235,11 +148,11 @@ typedef struct file_meta {
     char url[4096];      /* where the bytes are (the CDN for LFS files) */
 } file_meta;
 
-static int file_metadata(pull *p, const announced *a, file_meta *m, lm_err *e)
+static int file_metadata(pull *p, const lm_hub_file *a, file_meta *m, lm_err *e)
 {
     char url[4096];
     char *esc = curl_easy_escape(NULL, a->path, 0);
-    snprintf(url, sizeof url, "%s/%s/resolve/%s/%s", p->endpoint, p->o->repo, p->commit, esc ? esc : "");
+    snprintf(url, sizeof url, "%s/%s/resolve/%s/%s", p->endpoint, p->o->repo, p->info.commit, esc ? esc : "");
     curl_free(esc);
     lm_hub_response r;
     if (lm_hub_head(p->http, url, &r, e) != 0)
@@ -250,9 +163,9 @@ static int file_metadata(pull *p, const announced *a, file_meta *m, lm_err *e)
     if (!r.repo_commit[0])
         return lm_fail(e, "%s: no X-Repo-Commit in the answer; %s does not look like a Hugging Face hub "
                           "(check HF_ENDPOINT, proxy and certificates)", url, p->endpoint);
-    if (strcmp(r.repo_commit, p->commit) != 0)
+    if (strcmp(r.repo_commit, p->info.commit) != 0)
         return lm_fail(e, "%s: the hub answered for commit %s, not %s; pull again", a->path,
-                       r.repo_commit, p->commit);
+                       r.repo_commit, p->info.commit);
     normalize_etag(r.linked_etag[0] ? r.linked_etag : r.etag, m->etag, sizeof m->etag);
     if (!m->etag[0] || strchr(m->etag, '/') || m->etag[0] == '.')
         return lm_fail(e, "%s: the hub sent no usable ETag for %s", p->o->repo, a->path);
@@ -313,7 +226,7 @@ static int enough_space(const char *dir, long long need, const char *file, lm_er
 }
 
 /* The bytes of one file into blobs/<etag>, under its lock. */
-static int fetch_blob(pull *p, const announced *a, const file_meta *m, const char *blob, lm_err *e)
+static int fetch_blob(pull *p, const lm_hub_file *a, const file_meta *m, const char *blob, lm_err *e)
 {
     char incomplete[4200], blobs_dir[4200];
     snprintf(incomplete, sizeof incomplete, "%s.incomplete", blob);
@@ -382,10 +295,10 @@ static int blob_ready(const char *blob, long long size)
     return stat(blob, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == size;
 }
 
-static int fetch_file(pull *p, const announced *a, lm_err *e)
+static int fetch_file(pull *p, const lm_hub_file *a, lm_err *e)
 {
     char pointer[4200], blob[4600], lock[4600];
-    snprintf(pointer, sizeof pointer, "%s/snapshots/%s/%s", p->repo_dir, p->commit, a->path);
+    snprintf(pointer, sizeof pointer, "%s/snapshots/%s/%s", p->repo_dir, p->info.commit, a->path);
     struct stat st;
     /* stat follows the link: the blob behind it is there. */
     if (stat(pointer, &st) == 0 && S_ISREG(st.st_mode)) {
@@ -471,20 +384,19 @@ int lm_hub_pull(const lm_hub_pull_opts *o0, char *snapshot, size_t cap, lm_err *
         }
         goto out;
     }
-    for (int i = 0; i < p->n_files; i++)
-        if (fetch_file(p, &p->files[i], e) != 0)
+    for (int i = 0; i < p->info.n_files; i++)
+        if (fetch_file(p, &p->info.files[i], e) != 0)
             goto out;
-    if (lm_hub_write_ref(p->repo_dir, o.revision, p->commit, e) != 0)
+    if (lm_hub_write_ref(p->repo_dir, o.revision, p->info.commit, e) != 0)
         goto out;
-    if (snprintf(snapshot, cap, "%s/snapshots/%s", p->repo_dir, p->commit) >= (int)cap) {
+    if (snprintf(snapshot, cap, "%s/snapshots/%s", p->repo_dir, p->info.commit) >= (int)cap) {
         lm_fail(e, "%s: path too long", p->repo_dir);
         goto out;
     }
     rc = 0;
 out:
     lm_hub_http_close(p->http);
-    for (int i = 0; i < p->n_files; i++)
-        free(p->files[i].path);
+    lm_hub_model_info_free(&p->info);
     free(p);
     return rc;
 }

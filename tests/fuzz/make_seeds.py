@@ -99,3 +99,4 @@ sv = {
     'seed-detokenize': b'\x03' + json.dumps({'tokens': [9707, 11, 1000, 5]}).encode(),
 }
 corpus('serve_request', sv)
+# hub_model_info's seeds (the model API's answers) were written by hand.
