@@ -5,8 +5,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <utf8proc.h>
-
 #include "tokenizer_internal.h"
 
 /* ---- UTF-8 ---- */
@@ -169,6 +167,10 @@ void lm_tokenizer_free(lm_tokenizer *t)
     free(t->vocab.slot);
     tok_pair_map_free(&t->merges);
     free(t->added);
+    free(t->dec_off);
+    free(t->dec_len);
+    lm_bytes_free(&t->dec_blob);
+    tok_free_normalizer(t);
     lm_ids_free(&t->template_before);
     lm_ids_free(&t->template_after);
     pcre2_match_data_free(t->match);
@@ -199,6 +201,10 @@ const char *lm_tokenizer_token_bytes(const lm_tokenizer *t, int32_t id, size_t *
 {
     if (id < 0 || id >= t->n_ids || t->tok_len[id] == UINT32_MAX)
         return NULL;
+    if (t->dec_len) {
+        *len = t->dec_len[id];
+        return t->dec_blob.v + t->dec_off[id];
+    }
     *len = t->tok_len[id];
     return t->blob + t->tok_off[id];
 }
@@ -255,29 +261,21 @@ static int encode_piece(lm_tokenizer *t, const unsigned char *p, size_t n, lm_id
     return 0;
 }
 
-static int has_non_ascii(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] >= 0x80)
-            return 1;
-    return 0;
-}
-
-/* One stretch of valid UTF-8 without added tokens: NFC, split, merge. */
+/* One stretch of valid UTF-8 without added tokens: normalize, split, merge. */
 static int encode_stretch(lm_tokenizer *t, const char *s, size_t n, lm_ids *out, lm_err *e)
 {
-    utf8proc_uint8_t *nfc = NULL;
-    if (t->nfc && has_non_ascii(s, n)) {
-        utf8proc_ssize_t m = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &nfc,
-                                          UTF8PROC_STABLE | UTF8PROC_COMPOSE);
-        if (m < 0)
-            return lm_fail(e, "tokenizer: NFC normalization failed: %s", utf8proc_errmsg(m));
-        s = (const char *)nfc;
-        n = (size_t)m;
+    char *normalized = NULL;
+    size_t normalized_len = 0;
+    int changed = tok_normalize(t, s, n, &normalized, &normalized_len, e);
+    if (changed < 0)
+        return -1;
+    if (changed) {
+        s = normalized;
+        n = normalized_len;
     }
     int rc = 0;
     PCRE2_SIZE gap = 0, search = 0; /* gap: start of text not yet in a piece */
-    while (search < n) {
+    while (t->split && search < n) {
         int r = t->jit ? pcre2_jit_match(t->split, (PCRE2_SPTR)s, n, search, PCRE2_NO_UTF_CHECK,
                                          t->match, t->match_ctx)
                        : pcre2_match(t->split, (PCRE2_SPTR)s, n, search, PCRE2_NO_UTF_CHECK,
@@ -298,9 +296,16 @@ static int encode_stretch(lm_tokenizer *t, const char *s, size_t n, lm_ids *out,
                 search++;
             continue;
         }
-        /* "Isolated": the gap before a match and the match are both pieces. */
-        if ((start > gap && encode_piece(t, (const unsigned char *)s + gap, start - gap, out, e) != 0) ||
-            encode_piece(t, (const unsigned char *)s + start, end - start, out, e) != 0) {
+        if (t->split_merged_with_previous) {
+            /* "MergedWithPrevious": the match ends the piece the gap begins. */
+            if (encode_piece(t, (const unsigned char *)s + gap, end - gap, out, e) != 0) {
+                rc = -1;
+                break;
+            }
+        } else if ((start > gap &&
+                    encode_piece(t, (const unsigned char *)s + gap, start - gap, out, e) != 0) ||
+                   encode_piece(t, (const unsigned char *)s + start, end - start, out, e) != 0) {
+            /* "Isolated": the gap before a match and the match are both pieces. */
             rc = -1;
             break;
         }
@@ -308,7 +313,7 @@ static int encode_stretch(lm_tokenizer *t, const char *s, size_t n, lm_ids *out,
     }
     if (rc == 0 && gap < n)
         rc = encode_piece(t, (const unsigned char *)s + gap, n - gap, out, e);
-    free(nfc);
+    free(normalized);
     return rc;
 }
 

@@ -1,6 +1,8 @@
-/* tokenizer.json (Hugging Face "tokenizers", byte-level BPE as Qwen2/Qwen3
- * and Llama 3 ship it): vocabulary, merges, added tokens, NFC normalizer,
- * the split regex and the post-processor's template. Anything the file asks for that we do not implement is an error
+/* tokenizer.json (Hugging Face "tokenizers"): byte-level BPE as Qwen2/Qwen3
+ * and Llama 3 ship it, or BPE over characters with byte fallback as Gemma
+ * ships it: vocabulary, merges, added tokens, the split pattern and the
+ * post-processor's template; the normalizer and decoder steps are read by
+ * tokenizer_normalize.c and tokenizer_decoder.c. Anything the file asks for that we do not implement is an error
  * naming the field, never a silent difference in the ids. */
 #include <stdlib.h>
 #include <string.h>
@@ -53,39 +55,44 @@ static long byte_level_decode(const int16_t u2b[324], const char *s, size_t n, u
     return (long)o;
 }
 
+/* What the table keeps of a vocabulary string: a byte-level file's bytes,
+ * or the string itself (with its "▁" space markers) for a file over
+ * characters; -1 when it is not a byte-level string or exceeds cap. */
+static long token_bytes(const lm_tokenizer *t, const int16_t u2b[324], const char *s, size_t n,
+                        unsigned char *out, size_t cap)
+{
+    if (n > cap)
+        return -1;
+    if (t->byte_level)
+        return byte_level_decode(u2b, s, n, out);
+    memcpy(out, s, n);
+    return (long)n;
+}
+
 static int bool_field(json_t *o, const char *k)
 {
     return json_is_true(json_object_get(o, k));
 }
 
-/* A stage of the pipeline (normalizer, pre-tokenizer, post-processor). */
-typedef int (*stage_loader)(lm_tokenizer *t, json_t *stage, const char *path, lm_err *e);
-
-/* A "Sequence" stage: each of its members in order. */
-static int load_sequence(lm_tokenizer *t, json_t *members, stage_loader load, const char *path,
-                         lm_err *e)
+/* A String pattern is matched literally: the regex of its characters, each
+ * one escaped so that none is special. */
+static int compile_literal_split(lm_tokenizer *t, const char *literal, const char *path, lm_err *e)
 {
-    size_t i;
-    json_t *m;
-    json_array_foreach(members, i, m)
-        if (load(t, m, path, e) != 0)
-            return -1;
-    return 0;
-}
-
-static int load_normalizer(lm_tokenizer *t, json_t *norm, const char *path, lm_err *e)
-{
-    if (!norm || json_is_null(norm))
-        return 0;
-    const char *type = json_string_value(json_object_get(norm, "type"));
-    if (type && strcmp(type, "NFC") == 0) {
-        t->nfc = 1;
-        return 0;
+    size_t n = strlen(literal);
+    char *re = malloc(2 * n + 1);
+    if (!re)
+        return lm_fail(e, "%s: out of memory for the split pattern", path);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)literal[i];
+        if (c < 0x80 && !((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')))
+            re[o++] = '\\';
+        re[o++] = (char)c;
     }
-    if (type && strcmp(type, "Sequence") == 0)
-        return load_sequence(t, json_object_get(norm, "normalizers"), load_normalizer, path, e);
-    return lm_fail(e, "%s: normalizer '%s' is not supported; lmcc implements NFC", path,
-                   type ? type : "?");
+    re[o] = 0;
+    int rc = tok_compile_split(t, re, path, e);
+    free(re);
+    return rc;
 }
 
 static int load_pre_tokenizer(lm_tokenizer *t, json_t *pre, const char *path, lm_err *e)
@@ -94,20 +101,29 @@ static int load_pre_tokenizer(lm_tokenizer *t, json_t *pre, const char *path, lm
     if (!type)
         return lm_fail(e, "%s: pre_tokenizer has no type; lmcc needs a byte-level BPE tokenizer", path);
     if (strcmp(type, "Sequence") == 0)
-        return load_sequence(t, json_object_get(pre, "pretokenizers"), load_pre_tokenizer, path, e);
+        return tok_load_sequence(t, pre, "pretokenizers", load_pre_tokenizer, path, e);
     if (strcmp(type, "Split") == 0) {
-        const char *re = json_string_value(json_object_get(json_object_get(pre, "pattern"), "Regex"));
+        json_t *pattern = json_object_get(pre, "pattern");
+        const char *re = json_string_value(json_object_get(pattern, "Regex"));
+        const char *literal = json_string_value(json_object_get(pattern, "String"));
         const char *behavior = json_string_value(json_object_get(pre, "behavior"));
-        if (!re)
-            return lm_fail(e, "%s: Split pre_tokenizer without a Regex pattern is not supported", path);
-        if (!behavior || strcmp(behavior, "Isolated") != 0 || bool_field(pre, "invert"))
+        int isolated = behavior && strcmp(behavior, "Isolated") == 0;
+        int merged = behavior && strcmp(behavior, "MergedWithPrevious") == 0;
+        if (!re && (!literal || !*literal))
+            return lm_fail(e, "%s: Split pre_tokenizer has neither a Regex nor a String pattern", path);
+        if ((!isolated && !merged) || bool_field(pre, "invert"))
             return lm_fail(e, "%s: Split behavior '%s' (invert %d) is not supported; lmcc implements "
-                              "Isolated", path, behavior ? behavior : "?", bool_field(pre, "invert"));
+                              "Isolated and MergedWithPrevious", path, behavior ? behavior : "?",
+                           bool_field(pre, "invert"));
         if (t->split)
             return lm_fail(e, "%s: more than one split regex is not supported", path);
-        return tok_compile_split(t, re, path, e);
+        t->split_merged_with_previous = merged;
+        if (re)
+            return tok_compile_split(t, re, path, e);
+        return compile_literal_split(t, literal, path, e);
     }
     if (strcmp(type, "ByteLevel") == 0) {
+        t->byte_level = 1;
         if (bool_field(pre, "add_prefix_space"))
             return lm_fail(e, "%s: ByteLevel add_prefix_space is not supported", path);
         if (bool_field(pre, "use_regex")) {
@@ -127,8 +143,14 @@ static int load_model(lm_tokenizer *t, json_t *model, json_t *added, const int16
     const char *type = json_string_value(json_object_get(model, "type"));
     if (type && strcmp(type, "BPE") != 0)
         return lm_fail(e, "%s: model type '%s' is not supported; lmcc implements BPE", path, type);
-    if (bool_field(model, "byte_fallback"))
-        return lm_fail(e, "%s: BPE byte_fallback is not supported (not a byte-level vocabulary)", path);
+    int byte_fallback = bool_field(model, "byte_fallback");
+    if (t->byte_level && byte_fallback)
+        return lm_fail(e, "%s: BPE byte_fallback with a ByteLevel pre_tokenizer is not supported",
+                       path);
+    if (!t->byte_level && !byte_fallback)
+        return lm_fail(e, "%s: a BPE that is neither byte-level (ByteLevel pre_tokenizer) nor has "
+                          "byte_fallback is not supported (its unknown characters would need "
+                          "unk_token)", path);
     const char *pre = json_string_value(json_object_get(model, "continuing_subword_prefix"));
     const char *suf = json_string_value(json_object_get(model, "end_of_word_suffix"));
     if ((pre && *pre) || (suf && *suf))
@@ -168,14 +190,15 @@ static int load_model(lm_tokenizer *t, json_t *model, json_t *added, const int16
     unsigned char buf[1024];
     json_object_foreach(vocab, key, val) {
         size_t n = strlen(key);
-        long nb = n <= sizeof buf ? byte_level_decode(u2b, key, n, buf) : -1;
+        long nb = token_bytes(t, u2b, key, n, buf, sizeof buf);
         if (nb < 0)
-            return lm_fail(e, "%s: vocab entry '%s' is not a byte-level token; lmcc implements "
-                              "byte-level BPE", path, key);
+            return lm_fail(e, "%s: vocab entry '%s' is not a byte-level token (or longer than %zu "
+                              "bytes); lmcc implements byte-level BPE, or BPE with byte_fallback",
+                           path, key, sizeof buf);
         if (tok_set_token(t, (int32_t)json_integer_value(val), buf, (size_t)nb, e) != 0)
             return -1;
     }
-    if (tok_build_vocab_map(t, e) != 0)
+    if (tok_build_vocab_map(t, e) != 0 || (byte_fallback && tok_find_byte_tokens(t, path, e) != 0))
         return -1;
 
     if (tok_pair_map_init(&t->merges, json_array_size(merges), e) != 0)
@@ -202,8 +225,8 @@ static int load_model(lm_tokenizer *t, json_t *model, json_t *added, const int16
         } else {
             return lm_fail(e, "%s: merges[%zu] is neither \"a b\" nor [\"a\", \"b\"]", path, i);
         }
-        long nl = left_n + right_n <= sizeof buf ? byte_level_decode(u2b, left, left_n, buf) : -1;
-        long nr = nl >= 0 ? byte_level_decode(u2b, right, right_n, buf + nl) : -1;
+        long nl = token_bytes(t, u2b, left, left_n, buf, sizeof buf);
+        long nr = nl >= 0 ? token_bytes(t, u2b, right, right_n, buf + nl, sizeof buf - (size_t)nl) : -1;
         int32_t l = nl >= 0 ? tok_vocab_lookup(t, buf, (size_t)nl) : -1;
         int32_t r = nr >= 0 ? tok_vocab_lookup(t, buf + nl, (size_t)nr) : -1;
         int32_t merged = l >= 0 && r >= 0 ? tok_vocab_lookup(t, buf, (size_t)(nl + nr)) : -1;
@@ -261,7 +284,7 @@ static int load_post_processor(lm_tokenizer *t, json_t *pp, const char *path, lm
     if (type && strcmp(type, "ByteLevel") == 0)
         return 0;
     if (type && strcmp(type, "Sequence") == 0)
-        return load_sequence(t, json_object_get(pp, "processors"), load_post_processor, path, e);
+        return tok_load_sequence(t, pp, "processors", load_post_processor, path, e);
     if (type && strcmp(type, "TemplateProcessing") == 0) {
         json_t *single = json_object_get(pp, "single");
         json_t *specials = json_object_get(pp, "special_tokens");
@@ -325,23 +348,21 @@ int tok_load_hf_json(lm_tokenizer *t, const char *path, lm_err *e)
     byte_level_table(u2b);
     json_t *added = json_object_get(root, "added_tokens");
     json_t *pre = json_object_get(root, "pre_tokenizer");
-    json_t *decoder = json_object_get(root, "decoder");
-    const char *dec_type = json_string_value(json_object_get(decoder, "type"));
     if (!json_is_object(root) || !json_is_object(json_object_get(root, "model")))
         lm_fail(e, "%s: no \"model\" object; is this a Hugging Face tokenizer.json?", path);
     else if (added && !json_is_array(added))
         lm_fail(e, "%s: added_tokens is not an array", path);
-    else if (!json_is_object(pre))
-        lm_fail(e, "%s: no pre_tokenizer; lmcc implements byte-level BPE (Split + ByteLevel)", path);
-    else if (decoder && !json_is_null(decoder) && (!dec_type || strcmp(dec_type, "ByteLevel") != 0))
-        lm_fail(e, "%s: decoder '%s' is not supported; lmcc implements ByteLevel", path,
-                dec_type ? dec_type : "?");
-    else if (load_normalizer(t, json_object_get(root, "normalizer"), path, e) == 0 &&
-             load_pre_tokenizer(t, pre, path, e) == 0 &&
+    else if (pre && !json_is_null(pre) && !json_is_object(pre))
+        lm_fail(e, "%s: pre_tokenizer is not an object", path);
+    else if (tok_load_normalizer(t, json_object_get(root, "normalizer"), path, e) == 0 &&
+             (!json_is_object(pre) || load_pre_tokenizer(t, pre, path, e) == 0) &&
              load_model(t, json_object_get(root, "model"), added, u2b, path, e) == 0 &&
              load_added(t, added, path, e) == 0 &&
+             tok_load_decoder(t, json_object_get(root, "decoder"), path, e) == 0 &&
              load_post_processor(t, json_object_get(root, "post_processor"), path, e) == 0) {
-        if (!t->split)
+        /* A file over characters may leave its text unsplit (one piece per
+         * stretch); a byte-level one without a regex would merge across words. */
+        if (t->byte_level && !t->split)
             lm_fail(e, "%s: pre_tokenizer has no split regex; lmcc needs Split or ByteLevel "
                        "use_regex", path);
         else

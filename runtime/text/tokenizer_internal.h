@@ -5,6 +5,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <jansson.h>
+
 #include "tokenizer.h"
 
 /* Byte strings -> id, open addressing over ids; keys live in the token table. */
@@ -44,6 +46,16 @@ typedef struct tok_symbol {
     int32_t start, len, id, prev, next;
 } tok_symbol;
 
+/* One normalizer step, applied to each stretch between added tokens in the
+ * file's order (tokenizer_normalize.c). */
+typedef enum tok_norm_kind { TOK_NORM_NFC, TOK_NORM_REPLACE, TOK_NORM_PREPEND } tok_norm_kind;
+
+typedef struct tok_norm_step {
+    tok_norm_kind kind;
+    char *pattern, *content; /* malloc'd; Replace: pattern -> content; Prepend: content */
+    size_t pattern_len, content_len;
+} tok_norm_step;
+
 typedef struct tok_candidate {
     int32_t rank, left, right, merged, left_len, right_len;
 } tok_candidate;
@@ -61,7 +73,23 @@ struct lm_tokenizer {
     tok_bytes_map vocab;  /* ordinary tokens' bytes -> id */
     tok_pair_map merges;  /* HF only */
     int whole_piece_first; /* tiktoken; HF's ignore_merges */
-    int nfc;
+    /* Byte-level BPE (GPT-2's alphabet: a piece starts as one symbol per
+     * byte, byte_id holds each byte's token), or BPE over characters with
+     * byte fallback (SentencePiece's, as Gemma ships it: a piece starts as
+     * one symbol per character, a character the vocabulary lacks as its
+     * bytes' <0xNN> tokens, which byte_id then holds). */
+    int byte_level;
+
+    tok_norm_step *norm; /* the normalizer, in order */
+    size_t n_norm;
+    int split_merged_with_previous; /* Split "MergedWithPrevious": a match ends its piece */
+
+    /* What decode gives for each id when it differs from the vocabulary's
+     * text (tok_off/tok_len): the file's decoder steps (Replace "▁" by " ",
+     * ByteFallback, Fuse) applied to each token; NULL for byte-level files,
+     * whose table holds the bytes themselves. */
+    uint32_t *dec_off, *dec_len;
+    lm_bytes dec_blob;
 
     /* What the post-processor (tokenizer.json's TemplateProcessing) puts
      * before and after one sequence: Llama 3's <|begin_of_text|>. */
@@ -87,6 +115,35 @@ struct lm_tokenizer {
 /* Format loaders (tokenizer_bpe.c, tokenizer_tiktoken.c): fill t. */
 int tok_load_hf_json(lm_tokenizer *t, const char *path, lm_err *e);
 int tok_load_tiktoken(lm_tokenizer *t, const char *path, lm_err *e);
+
+/* A stage of the pipeline (normalizer, pre-tokenizer, post-processor) and
+ * a "Sequence" of them: each member of stage[key] in order (tokenizer_table.c). */
+typedef int (*tok_stage_loader)(lm_tokenizer *t, json_t *stage, const char *path, lm_err *e);
+int tok_load_sequence(lm_tokenizer *t, json_t *stage, const char *key, tok_stage_loader load,
+                      const char *path, lm_err *e);
+
+/* Normalizer steps (tokenizer_normalize.c). tok_load_normalizer reads the
+ * file's "normalizer" (NFC, Replace with a string pattern, Prepend,
+ * Sequence); tok_normalize applies them to s[0..n) and returns 1 with *out
+ * (malloc'd) when anything changed, 0 when s is unchanged, -1 on failure. */
+int tok_load_normalizer(lm_tokenizer *t, json_t *norm, const char *path, lm_err *e);
+int tok_add_norm_step(lm_tokenizer *t, tok_norm_kind kind, const char *pattern, size_t pattern_len,
+                      const char *content, size_t content_len, lm_err *e);
+int tok_normalize(const lm_tokenizer *t, const char *s, size_t n, char **out, size_t *out_len,
+                  lm_err *e);
+void tok_free_normalizer(lm_tokenizer *t);
+
+/* BPE over characters with byte fallback (tokenizer_fallback.c).
+ * tok_find_byte_tokens fills byte_id with the <0xNN> tokens (all 256
+ * needed); tok_char_symbols writes the first symbols of piece p[0..n)
+ * (valid UTF-8) into sym and returns how many. */
+int tok_find_byte_tokens(lm_tokenizer *t, const char *path, lm_err *e);
+size_t tok_char_symbols(const lm_tokenizer *t, const unsigned char *p, size_t n, tok_symbol *sym);
+
+/* The decoder (tokenizer_decoder.c): reads the file's "decoder" and, for a
+ * file that is not byte-level, fills dec_off/dec_len with each token's text
+ * after its steps. Call after every token (added ones too) is set. */
+int tok_load_decoder(lm_tokenizer *t, json_t *decoder, const char *path, lm_err *e);
 
 /* Table building (tokenizer_table.c). */
 uint64_t tok_hash(const void *p, size_t n);

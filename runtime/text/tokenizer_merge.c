@@ -1,5 +1,6 @@
-/* BPE over one piece: start from one symbol per byte and repeatedly merge
- * the adjacent pair of lowest rank, leftmost first on ties.
+/* BPE over one piece: start from one symbol per byte (byte-level files,
+ * tiktoken) or per character with byte fallback (tokenizer_fallback.c) and
+ * repeatedly merge the adjacent pair of lowest rank, leftmost first on ties.
  *
  * The rank of a pair is its merge's index in tokenizer.json, or for tiktoken
  * the rank (= id) of the two symbols' concatenated bytes. Both rules pick the
@@ -104,18 +105,22 @@ int tok_bpe_piece(lm_tokenizer *t, const unsigned char *p, size_t n, lm_ids *out
         if (id >= 0)
             return lm_ids_push(out, id, e);
     }
-    if (n == 1)
+    if (n == 1 && t->byte_level)
         return lm_ids_push(out, t->byte_id[p[0]], e);
     if (n > INT32_MAX / 4)
         return lm_fail(e, "tokenizer: a %zu-byte piece is too long", n);
     if (reserve_scratch(t, n, e) != 0)
         return -1;
     tok_symbol *sym = t->sym;
-    for (size_t i = 0; i < n; i++)
-        sym[i] = (tok_symbol){(int32_t)i, 1, t->byte_id[p[i]], (int32_t)i - 1,
-                              i + 1 < n ? (int32_t)i + 1 : -1};
+    size_t n_sym = n; /* a character-level piece has at most one symbol per byte */
+    if (t->byte_level)
+        for (size_t i = 0; i < n; i++)
+            sym[i] = (tok_symbol){(int32_t)i, 1, t->byte_id[p[i]], (int32_t)i - 1,
+                                  i + 1 < n ? (int32_t)i + 1 : -1};
+    else
+        n_sym = tok_char_symbols(t, p, n, sym);
     size_t n_heap = 0;
-    for (size_t i = 0; i + 1 < n; i++)
+    for (size_t i = 0; i + 1 < n_sym; i++)
         push_pair(t, p, sym, t->heap, &n_heap, (int32_t)i, (int32_t)i + 1);
 
     while (n_heap > 0) {

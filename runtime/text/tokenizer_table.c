@@ -102,6 +102,8 @@ int tok_build_vocab_map(lm_tokenizer *t, lm_err *e)
                                o, id);
         }
     }
+    if (!t->byte_level)
+        return 0; /* byte fallback's <0xNN> tokens are found by tok_find_byte_tokens */
     for (int b = 0; b < 256; b++) {
         unsigned char c = (unsigned char)b;
         t->byte_id[b] = tok_vocab_lookup(t, &c, 1);
@@ -251,5 +253,19 @@ int tok_compile_split(lm_tokenizer *t, const char *pattern, const char *where, l
         if (t->jit_stack)
             pcre2_jit_stack_assign(t->match_ctx, NULL, t->jit_stack);
     }
+    return 0;
+}
+
+int tok_load_sequence(lm_tokenizer *t, json_t *stage, const char *key, tok_stage_loader load,
+                      const char *path, lm_err *e)
+{
+    json_t *members = json_object_get(stage, key);
+    if (!json_is_array(members))
+        return lm_fail(e, "%s: a Sequence has no \"%s\" list", path, key);
+    size_t i;
+    json_t *m;
+    json_array_foreach(members, i, m)
+        if (load(t, m, path, e) != 0)
+            return -1;
     return 0;
 }

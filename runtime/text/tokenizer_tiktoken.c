@@ -105,6 +105,7 @@ int tok_load_tiktoken(lm_tokenizer *t, const char *path, lm_err *e)
             goto done;
         }
     t->n_ids = (int32_t)(count + 3 + QWEN1_EXTRAS);
+    t->byte_level = 1; /* ranks are over bytes */
     if (tok_build_vocab_map(t, e) != 0)
         goto done;
     const char *named[3] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
@@ -121,7 +122,9 @@ int tok_load_tiktoken(lm_tokenizer *t, const char *path, lm_err *e)
     if (tok_finish_added(t, e) != 0)
         goto done;
     t->whole_piece_first = 1; /* tiktoken looks the whole piece up before merging */
-    t->nfc = 1;               /* QWenTokenizer.tokenize normalizes to NFC first */
+    /* QWenTokenizer.tokenize normalizes to NFC first. */
+    if (tok_add_norm_step(t, TOK_NORM_NFC, "", 0, "", 0, e) != 0)
+        goto done;
     rc = tok_compile_split(t, QWEN1_SPLIT, path, e);
 done:
     free(text);

