@@ -11,7 +11,7 @@ option(LMCC_FUZZ "Build the libFuzzer targets (clang; ASan, UBSan, coverage)" OF
 
 set(LMCC_FUZZ_MUTATIONS 32 CACHE STRING "Mutants of each corpus input that ctest's replay runs")
 set(LMCC_FUZZ_TARGETS safetensors safetensors_index hf_config config_yaml registry
-    tokenizer_json tiktoken tokenize chat serve_request hub_model_info)
+    tokenizer_json tiktoken tokenize chat serve_request hub_model_info npy)
 set(LMCC_FUZZ_DIR ${CMAKE_SOURCE_DIR}/tests/fuzz)
 
 if(LMCC_FUZZ)
