@@ -28,6 +28,10 @@ else
   for exe in "$build"/fuzz/fuzz_*; do targets+=("${exe##*/fuzz_}"); done
 fi
 
+for t in "${targets[@]}"; do
+  [ -x "$build/fuzz/fuzz_$t" ] || { echo "fuzz: error: no target '$t' (tests/fuzz/fuzz_$t.c); the targets are: $(ls "$build"/fuzz | sed 's/^fuzz_//' | tr '\n' ' ')" >&2; exit 1; }
+done
+
 run=$build/fuzz-run
 # One target: a fresh copy of its corpus (new inputs land there, never in
 # the committed corpus), its dictionary when there is one.
