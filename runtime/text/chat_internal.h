@@ -1,7 +1,6 @@
-/* What the chat renderers share (chat_template.c dispatches, chat_qwen.c
- * and chat_llama.c render, chat_strip.c has
- * the strip they share); not part of
- * the public API. */
+/* What the chat renderers share (chat_template.c dispatches, chat_qwen.c,
+ * chat_llama.c and chat_gemma.c render, chat_strip.c has the strip they
+ * share); not part of the public API. */
 #ifndef LMRT_TEXT_CHAT_INTERNAL_H
 #define LMRT_TEXT_CHAT_INTERNAL_H
 
@@ -45,5 +44,6 @@ int chat_encode_chatml(lm_tokenizer *t, const lm_chat_msg *msgs, size_t n, lm_ch
                        lm_ids *out, lm_err *e);
 int chat_render_llama3(lm_chat_format f, const lm_chat_msg *msgs, size_t n, lm_chat_opts o,
                        lm_bytes *out, lm_err *e);
+int chat_render_gemma(const lm_chat_msg *msgs, size_t n, lm_chat_opts o, lm_bytes *out, lm_err *e);
 
 #endif

@@ -1,6 +1,6 @@
 /* Chat formats: their names, which one a checkpoint's files ask for, the
  * roles each accepts, and rendering and encoding by format. The renderers
- * are in chat_qwen.c and chat_llama.c. */
+ * are in chat_qwen.c, chat_llama.c and chat_gemma.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +16,7 @@ static const struct {
 } FORMATS[] = {
     {LM_CHAT_QWEN3, "qwen3"},     {LM_CHAT_QWEN25, "qwen2.5"},   {LM_CHAT_CHATML, "chatml"},
     {LM_CHAT_LLAMA3, "llama3"},   {LM_CHAT_LLAMA31, "llama3.1"}, {LM_CHAT_LLAMA32, "llama3.2"},
+    {LM_CHAT_GEMMA3, "gemma3"},
 };
 #define N_FORMATS (sizeof FORMATS / sizeof *FORMATS)
 
@@ -37,13 +38,20 @@ int lm_chat_format_parse(const char *name, lm_chat_format *f)
     return -1;
 }
 
-const char *lm_chat_format_names(void) { return "qwen3, qwen2.5, chatml, llama3, llama3.1, llama3.2"; }
+const char *lm_chat_format_names(void)
+{
+    return "qwen3, qwen2.5, chatml, llama3, llama3.1, llama3.2, gemma3";
+}
 
 /* ---- which format ---- */
 
 /* What each template writes that the others do not. */
 static int format_of_template(const char *tpl, lm_chat_format *f)
 {
+    if (strstr(tpl, "<start_of_turn>")) {
+        *f = LM_CHAT_GEMMA3;
+        return 0;
+    }
     if (strstr(tpl, "<|start_header_id|>")) {
         *f = !strstr(tpl, "Cutting Knowledge Date") ? LM_CHAT_LLAMA3
              : strstr(tpl, "strftime_now")          ? LM_CHAT_LLAMA32
@@ -69,6 +77,8 @@ static int format_of_tokenizer(const lm_tokenizer *t, lm_chat_format *f)
         *f = LM_CHAT_CHATML;
     else if (lm_tokenizer_token_id(t, "<|start_header_id|>") >= 0)
         *f = LM_CHAT_LLAMA31;
+    else if (lm_tokenizer_token_id(t, "<start_of_turn>") >= 0)
+        *f = LM_CHAT_GEMMA3;
     else if (lm_tokenizer_token_id(t, "<think>") >= 0)
         *f = LM_CHAT_QWEN3;
     else if (lm_tokenizer_token_id(t, "<|im_start|>") >= 0)
@@ -188,6 +198,7 @@ static int render(lm_chat_format f, const lm_chat_msg *msgs, size_t n, lm_chat_o
     case LM_CHAT_QWEN3: return chat_render_qwen3(msgs, n, o, out, e);
     case LM_CHAT_QWEN25: return chat_render_qwen25(msgs, n, o, out, e);
     case LM_CHAT_CHATML: return chat_render_chatml(msgs, n, o, out, e);
+    case LM_CHAT_GEMMA3: return chat_render_gemma(msgs, n, o, out, e);
     default: return chat_render_llama3(f, msgs, n, o, out, e);
     }
 }

@@ -2,8 +2,8 @@
  *
  * Each format renders what its model's chat_template renders for
  * system/user/assistant/tool messages without tool definitions (the Jinja
- * templates are followed statement by statement in chat_qwen.c and
- * chat_llama.c; the tests render the real templates with Jinja2):
+ * templates are followed statement by statement in chat_qwen.c,
+ * chat_llama.c and chat_gemma.c; the tests render the real templates with Jinja2):
  *
  *   LM_CHAT_QWEN3    Qwen3: a leading system message, earlier assistant turns
  *                    stripped of their <think>...</think> reasoning (kept
@@ -22,7 +22,12 @@
  *   LM_CHAT_LLAMA31  Llama 3.1: the same after a system block it always writes
  *                    ("Cutting Knowledge Date: December 2023\nToday Date: 26 Jul
  *                    2024\n\n" + the system message, if any).
- *   LM_CHAT_LLAMA32  Llama 3.2: as 3.1 with today's date (strftime_now). */
+ *   LM_CHAT_LLAMA32  Llama 3.2: as 3.1 with today's date (strftime_now).
+ *   LM_CHAT_GEMMA3   Gemma 3: "<bos>", then per message "<start_of_turn>role\n"
+ *                    + trimmed content + "<end_of_turn>\n", the assistant's
+ *                    role written "model", a system message's content and
+ *                    "\n\n" put before the first turn's; roles alternate
+ *                    user/assistant (chat_gemma.c). */
 #ifndef LMRT_TEXT_CHAT_TEMPLATE_H
 #define LMRT_TEXT_CHAT_TEMPLATE_H
 
@@ -36,6 +41,7 @@ typedef enum lm_chat_format {
     LM_CHAT_LLAMA3,
     LM_CHAT_LLAMA31,
     LM_CHAT_LLAMA32,
+    LM_CHAT_GEMMA3,
 } lm_chat_format;
 
 typedef struct lm_chat_msg {
@@ -53,7 +59,7 @@ typedef struct lm_chat_opts {
 } lm_chat_opts;
 
 /* Names as --chat-format takes them: qwen3, qwen2.5, chatml, llama3,
- * llama3.1, llama3.2. Parse returns -1 for an unknown name. */
+ * llama3.1, llama3.2, gemma3. Parse returns -1 for an unknown name. */
 const char *lm_chat_format_name(lm_chat_format f);
 int lm_chat_format_parse(const char *name, lm_chat_format *f);
 /* "qwen3, qwen2.5, ..." for messages and --help. */
@@ -64,7 +70,8 @@ const char *lm_chat_format_names(void);
  * chat_template.jinja) holds the chat_template, which is recognized by what
  * it writes. Without a template (Qwen1, synthetic checkpoints) the
  * tokenizer decides: qwen.tiktoken -> ChatML, Llama 3's header tokens ->
- * Llama 3.1, <think> -> Qwen3, else <|im_start|> -> Qwen2.5. A template
+ * Llama 3.1, <start_of_turn> -> Gemma 3, <think> -> Qwen3, else
+ * <|im_start|> -> Qwen2.5. A template
  * lmcc does not render, or a tokenizer with none of those, is an error
  * naming the file (pass a format by name instead). */
 int lm_chat_format_detect(const char *tokenizer_path, const lm_tokenizer *t, lm_chat_format *f,

