@@ -167,6 +167,8 @@ void lm_tokenizer_free(lm_tokenizer *t)
     free(t->vocab.slot);
     tok_pair_map_free(&t->merges);
     free(t->added);
+    free(t->added_map.slot);
+    free(t->added_lens);
     free(t->dec_off);
     free(t->dec_len);
     lm_bytes_free(&t->dec_blob);
@@ -191,9 +193,9 @@ int32_t lm_tokenizer_vocab_size(const lm_tokenizer *t) { return t->n_ids; }
 int32_t lm_tokenizer_token_id(const lm_tokenizer *t, const char *text)
 {
     size_t n = strlen(text);
-    for (size_t i = 0; i < t->n_added; i++)
-        if (t->added[i].len == n && memcmp(t->added[i].text, text, n) == 0)
-            return t->added[i].id;
+    int32_t k = n ? tok_added_lookup(t, text, n) : -1;
+    if (k >= 0)
+        return t->added[k].id;
     return n ? tok_vocab_lookup(t, text, n) : -1;
 }
 
@@ -324,14 +326,15 @@ static const tok_added *next_added(const lm_tokenizer *t, const char *s, size_t 
     if (!t->n_added)
         return NULL;
     for (size_t i = from; i < n; i++) {
-        if (!t->added_first[(unsigned char)s[i]])
+        unsigned char c = (unsigned char)s[i];
+        if (!t->added_first[c])
             continue;
-        for (size_t k = 0; k < t->n_added; k++) {
-            const tok_added *a = &t->added[k];
-            if (a->len <= n - i && (allow_special || !a->special) && a->text[0] == s[i] &&
-                memcmp(a->text, s + i, a->len) == 0) {
+        for (uint32_t k = t->added_len_at[c]; k < t->added_len_at[c + 1]; k++) {
+            size_t len = t->added_lens[k];
+            int32_t idx = len <= n - i ? tok_added_lookup(t, s + i, len) : -1;
+            if (idx >= 0 && (allow_special || !t->added[idx].special)) {
                 *at = i;
-                return a;
+                return &t->added[idx];
             }
         }
     }

@@ -1,5 +1,5 @@
-/* Text <-> token ids for Qwen and Llama 3 checkpoints, as Hugging Face
- * tokenizes them.
+/* Text <-> token ids for Qwen, Llama 3 and Gemma 3 checkpoints, as Hugging
+ * Face tokenizes them.
  *
  *   lm_err err;
  *   lm_tokenizer *tok = lm_tokenizer_load("Qwen3-0.6B/", &err);
@@ -15,6 +15,12 @@
  *     one by one, Llama 3's in groups of up to three); merges ranked by their
  *     order; the normalizer (NFC or none) and the post-processor's template
  *     as the file says.
+ *   tokenizer.json (Gemma 3, converted from SentencePiece): BPE over
+ *     characters with byte fallback (a character the vocabulary lacks is
+ *     its bytes' <0xNN> tokens); the normalizer's steps (Replace " " by
+ *     "▁", Prepend, NFC) in order, a split on a literal string, the
+ *     decoder's Replace "▁" by " ", ByteFallback and Fuse applied to each
+ *     token.
  *   qwen.tiktoken (Qwen1): "<base64 bytes> <rank>" lines, rank = id; tiktoken's
  *     merge rule (lowest-ranked concatenation first) and Qwen1's split pattern;
  *     <|endoftext|>, <|im_start|>, <|im_end|>, <|extra_0..204|> follow the ranks.
@@ -66,11 +72,12 @@ lm_tokenizer_format lm_tokenizer_format_of(const lm_tokenizer *t);
 int32_t lm_tokenizer_vocab_size(const lm_tokenizer *t);
 
 /* Id of the token whose text is exactly `text` (an added token's content,
- * e.g. "<|im_end|>", or an ordinary token's bytes), or -1. */
+ * e.g. "<|im_end|>", or an ordinary token's bytes; for a file over
+ * characters its vocabulary string, "▁the"), or -1. */
 int32_t lm_tokenizer_token_id(const lm_tokenizer *t, const char *text);
 
-/* The bytes id stands for (not NUL-terminated) and their length, or NULL
- * for ids outside the vocabulary. */
+/* The bytes id stands for, as decode gives them (not NUL-terminated), and
+ * their length, or NULL for ids outside the vocabulary. */
 const char *lm_tokenizer_token_bytes(const lm_tokenizer *t, int32_t id, size_t *len);
 
 /* Non-zero when id is an added token marked special (<|im_end|>, ...). */

@@ -98,6 +98,12 @@ struct lm_tokenizer {
     tok_added *added; /* sorted by length, longest first */
     size_t n_added;
     unsigned char added_first[256]; /* first bytes of added tokens */
+    /* Matching at one position looks up each length an added token
+     * starting with that byte has, longest first, instead of trying every
+     * added token: Gemma has 6415, 6322 of them starting with '<'. */
+    tok_bytes_map added_map;  /* added text -> index into added */
+    uint32_t added_len_at[257]; /* added_lens[added_len_at[b] .. added_len_at[b+1]) */
+    uint32_t *added_lens;       /* distinct lengths per first byte, longest first */
 
     pcre2_code *split;
     pcre2_match_data *match;
@@ -160,7 +166,9 @@ int tok_pair_lookup(const tok_pair_map *m, int32_t left, int32_t right, int32_t 
 void tok_pair_map_free(tok_pair_map *m);
 int tok_add_added(lm_tokenizer *t, int32_t id, const char *text, size_t len, int special,
                   lm_err *e);
-int tok_finish_added(lm_tokenizer *t, lm_err *e); /* sorts, fills added_first */
+int tok_finish_added(lm_tokenizer *t, lm_err *e); /* sorts, builds the matching index */
+/* Index into added of the added token whose text is s[0..n), or -1. */
+int32_t tok_added_lookup(const lm_tokenizer *t, const char *s, size_t n);
 int tok_compile_split(lm_tokenizer *t, const char *pattern, const char *where, lm_err *e);
 
 /* BPE over one piece's bytes (tokenizer_merge.c): appends ids to out. */

@@ -224,8 +224,50 @@ int tok_finish_added(lm_tokenizer *t, lm_err *e)
     memset(t->added_first, 0, sizeof t->added_first);
     for (size_t i = 0; i < t->n_added; i++)
         t->added_first[(unsigned char)t->added[i].text[0]] = 1;
-    (void)e;
+
+    size_t cap = pow2_at_least(t->n_added * 2);
+    t->added_map.slot = malloc(cap * sizeof *t->added_map.slot);
+    t->added_lens = malloc((t->n_added + 1) * sizeof *t->added_lens);
+    if (!t->added_map.slot || !t->added_lens)
+        return lm_fail(e, "tokenizer: out of memory for %zu added tokens", t->n_added);
+    memset(t->added_map.slot, 0xff, cap * sizeof *t->added_map.slot);
+    t->added_map.mask = cap - 1;
+    for (size_t k = 0; k < t->n_added; k++) {
+        const tok_added *a = &t->added[k];
+        size_t i = tok_hash(a->text, a->len) & t->added_map.mask;
+        while (t->added_map.slot[i] >= 0) {
+            const tok_added *o = &t->added[t->added_map.slot[i]];
+            if (o->len == a->len && memcmp(o->text, a->text, a->len) == 0)
+                return lm_fail(e, "tokenizer: added tokens %d and %d have the same text '%.*s'; the "
+                                  "file is corrupt", o->id, a->id, (int)a->len, a->text);
+            i = (i + 1) & t->added_map.mask;
+        }
+        t->added_map.slot[i] = (int32_t)k;
+    }
+    /* Distinct lengths per first byte, longest first (added is sorted so). */
+    uint32_t n_lens = 0;
+    for (int b = 0; b < 256; b++) {
+        t->added_len_at[b] = n_lens;
+        uint32_t last = 0;
+        for (size_t k = 0; k < t->n_added; k++)
+            if ((unsigned char)t->added[k].text[0] == b && t->added[k].len != last)
+                t->added_lens[n_lens++] = last = (uint32_t)t->added[k].len;
+    }
+    t->added_len_at[256] = n_lens;
     return 0;
+}
+
+int32_t tok_added_lookup(const lm_tokenizer *t, const char *s, size_t n)
+{
+    if (!t->added_map.slot)
+        return -1;
+    for (size_t i = tok_hash(s, n) & t->added_map.mask;; i = (i + 1) & t->added_map.mask) {
+        int32_t k = t->added_map.slot[i];
+        if (k < 0)
+            return -1;
+        if (t->added[k].len == n && memcmp(t->added[k].text, s, n) == 0)
+            return k;
+    }
 }
 
 int tok_compile_split(lm_tokenizer *t, const char *pattern, const char *where, lm_err *e)
