@@ -139,6 +139,11 @@ lm_tokenizer *lm_tokenizer_load(const char *path, lm_err *e)
         return NULL;
     }
     t->format = format;
+    if (!(t->path = strdup(file))) {
+        lm_fail(e, "tokenizer: out of memory");
+        free(t);
+        return NULL;
+    }
     int rc = format == LM_TOKENIZER_HF_BPE ? tok_load_hf_json(t, file, e)
                                            : tok_load_tiktoken(t, file, e);
     if (rc != 0) {
@@ -160,6 +165,7 @@ void lm_tokenizer_free(lm_tokenizer *t)
 {
     if (!t)
         return;
+    free(t->path);
     free(t->tok_off);
     free(t->tok_len);
     free(t->is_special);
@@ -287,7 +293,10 @@ static int encode_stretch(lm_tokenizer *t, const char *s, size_t n, lm_ids *out,
         if (r < 0) {
             PCRE2_UCHAR msg[256];
             pcre2_get_error_message(r, msg, sizeof msg);
-            rc = lm_fail(e, "tokenizer: split regex failed: %s", (const char *)msg);
+            rc = lm_fail(e, "%s: split regex failed: %s, at byte %zu of a %zu-byte stretch of "
+                            "the text; the pre_tokenizer's pattern cannot split this input (it "
+                            "backtracks too much): fix the pattern, or encode the text in parts",
+                         t->path, (const char *)msg, (size_t)search, n);
             break;
         }
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(t->match);

@@ -62,6 +62,7 @@ typedef struct tok_candidate {
 
 struct lm_tokenizer {
     lm_tokenizer_format format;
+    char *path; /* the file it was loaded from, for encode's errors */
     int32_t n_ids;      /* one more than the largest id */
     uint32_t *tok_off;  /* [n_ids] offset of each token's bytes in blob */
     uint32_t *tok_len;  /* [n_ids]; UINT32_MAX for ids no token has */
