@@ -150,12 +150,13 @@ port=$(free_port)
 pids+=($!)
 wait_health lmcc "$port" "$!" "$out/lmcc.log"
 engines+=("lmcc:$port")
+[ "${#peers[@]}" -eq 0 ] || gguf_path=$(cd "$(dirname "$gguf")" && pwd)/$(basename "$gguf")
 for peer in "${peers[@]}"; do
   IFS=: read -r pname pbin pflags <<< "$peer"
   port=$(free_port)
   # In $out: ik_llama.cpp's server writes llama.log where it runs.
   # shellcheck disable=SC2086 # flag list
-  (cd "$out" && exec "$pbin/llama-server" -m "$(cd "$(dirname "$gguf")" && pwd)/$(basename "$gguf")" \
+  (cd "$out" && exec "$pbin/llama-server" -m "$gguf_path" \
     -t "$threads" -tb "$threads" -c $((ctx * max_streams)) -np "$max_streams" \
     --host 127.0.0.1 --port "$port" $pflags > "$pname.log" 2>&1) &
   pids+=($!)
