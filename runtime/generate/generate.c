@@ -244,10 +244,7 @@ int lm_gen_prefill(lm_gen *g, const int32_t *ids, int n, float *all_logits, lm_e
     const lm_model_desc *d = lm_session_model(g->s);
     if (lm_check_tokens(d, ids, n, 0, e) != 0)
         return -1;
-    int common = 0;
-    if (!all_logits)
-        while ((size_t)common < g->cache.n && common < n && g->cache.v[common] == ids[common])
-            common++;
+    int common = all_logits ? 0 : (int)lm_ids_common_prefix(g->cache.v, g->cache.n, ids, (size_t)n);
     if (common == n) {
         /* All of it is cached: its logits are kept when it was the last
          * prompt, else the last id is fed again to get them. */
@@ -274,14 +271,6 @@ int lm_gen_prefill(lm_gen *g, const int32_t *ids, int n, float *all_logits, lm_e
     return n - common;
 }
 
-static int is_stop(const lm_gen_opts *o, int32_t id)
-{
-    for (int i = 0; i < o->n_stop; i++)
-        if (o->stop[i] == id)
-            return 1;
-    return 0;
-}
-
 int lm_gen_run(lm_gen *g, lm_sampler *sampler, const lm_gen_opts *o, lm_gen_result *r, lm_err *e)
 {
     memset(r, 0, sizeof *r);
@@ -300,7 +289,7 @@ int lm_gen_run(lm_gen *g, lm_sampler *sampler, const lm_gen_opts *o, lm_gen_resu
         }
         if (r->n_new == 0 && r->first_token_at == 0)
             r->first_token_at = lm_now_seconds();
-        if (is_stop(o, id)) {
+        if (lm_ids_contains(o->stop, (size_t)o->n_stop, id)) {
             r->end = LM_GEN_STOP;
             r->stop_id = id;
             break;

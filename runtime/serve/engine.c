@@ -242,14 +242,6 @@ static int finish_choice(serve *sv, serve_job *job, int index, serve_slot *sl, c
     return 1;
 }
 
-static int is_eos(const serve *sv, int32_t id)
-{
-    for (size_t i = 0; i < sv->eos.n; i++)
-        if (sv->eos.v[i] == id)
-            return 1;
-    return 0;
-}
-
 /* The slot's next id from its row of logits, with Hugging Face generate()'s
  * order of ends: a stop id; max_tokens; a full context. */
 static void take_token(serve *sv, serve_slot *sl, const float *row)
@@ -258,7 +250,7 @@ static void take_token(serve *sv, serve_slot *sl, const float *row)
     int32_t id = sl->sampler ? lm_sampler_next(sl->sampler, row, sl->cached.v, (int)sl->cached.n, &e)
                              : lm_argmax(row, sv->d->vocab_size);
     token_end end = id < 0                                   ? TOKEN_ERROR
-                    : !sl->job->ignore_eos && is_eos(sv, id) ? TOKEN_STOP
+                    : !sl->job->ignore_eos && lm_ids_contains(sv->eos.v, sv->eos.n, id) ? TOKEN_STOP
                                                              : emit_token(sv, sl, id, &e);
     pthread_mutex_lock(&sv->mu);
     if (end == TOKEN_ERROR) {
@@ -277,14 +269,6 @@ static void take_token(serve *sv, serve_slot *sl, const float *row)
     pthread_mutex_unlock(&sv->mu);
 }
 
-static size_t common_prefix(const lm_ids *a, const lm_ids *b)
-{
-    size_t n = 0;
-    while (n < a->n && n < b->n && a->v[n] == b->v[n])
-        n++;
-    return n;
-}
-
 /* Starts choice `index` of job in a free slot: the one whose cache shares
  * the longest prefix with the prompt (under sv->mu). */
 static int start_choice(serve *sv, serve_job *job, int index, lm_err *e)
@@ -293,7 +277,7 @@ static int start_choice(serve *sv, serve_job *job, int index, lm_err *e)
     size_t best = 0;
     for (int i = 0; i < sv->n_slots; i++) {
         serve_slot *c = &sv->slots[i];
-        size_t k = c->state == SLOT_FREE ? common_prefix(&c->cached, &job->prompt) : 0;
+        size_t k = c->state == SLOT_FREE ? lm_ids_common_prefix(c->cached.v, c->cached.n, job->prompt.v, job->prompt.n) : 0;
         if (c->state == SLOT_FREE && (!sl || k > best)) {
             sl = c;
             best = k;

@@ -18,6 +18,22 @@ void lm_bytes_free(lm_bytes *b)
     memset(b, 0, sizeof *b);
 }
 
+size_t lm_ids_common_prefix(const int32_t *a, size_t na, const int32_t *b, size_t nb)
+{
+    size_t n = 0;
+    while (n < na && n < nb && a[n] == b[n])
+        n++;
+    return n;
+}
+
+int lm_ids_contains(const int32_t *v, size_t n, int32_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == id)
+            return 1;
+    return 0;
+}
+
 int lm_ids_push(lm_ids *a, int32_t id, lm_err *e)
 {
     if (a->n == a->cap) {

@@ -25,6 +25,10 @@ typedef struct lm_bytes {
 void lm_ids_free(lm_ids *a);
 void lm_bytes_free(lm_bytes *b);
 int lm_ids_push(lm_ids *a, int32_t id, lm_err *e);
+/* How many leading ids a[0..na) and b[0..nb) share (a cache against a
+ * prompt), and whether v[0..n) holds id (a stop id). */
+size_t lm_ids_common_prefix(const int32_t *a, size_t na, const int32_t *b, size_t nb);
+int lm_ids_contains(const int32_t *v, size_t n, int32_t id);
 int lm_bytes_append(lm_bytes *b, const void *data, size_t n, lm_err *e);
 
 /* The whole file, NUL-terminated (malloc'd), its length in *n; NULL + e
