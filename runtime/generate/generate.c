@@ -248,14 +248,14 @@ int lm_gen_prefill(lm_gen *g, const int32_t *ids, int n, float *all_logits, lm_e
     if (common == n) {
         /* All of it is cached: its logits are kept when it was the last
          * prompt, else the last id is fed again to get them. */
-        if (g->prompt_n == n) {
-            lm_session_rewind(g->s, n);
+        if (g->prompt_n == n && lm_session_rewind(g->s, n) == n) {
             g->cache.n = (size_t)n;
             return 0;
         }
         common = n - 1;
     }
-    lm_session_rewind(g->s, common);
+    /* Sliding-window rings may keep less of the cache than asked. */
+    common = lm_session_rewind(g->s, common);
     g->cache.n = (size_t)common;
     g->prompt_n = 0;
     if (lm_session_feed(g->s, ids + common, n - common,
