@@ -163,8 +163,10 @@ int lm_gen_eos_ids(const char *dir, lm_ids *stop, lm_err *e)
 
 int lm_gen_tokenizer_stops(const lm_tokenizer *t, lm_ids *stop, lm_err *e)
 {
-    const char *names[2] = {"<|im_end|>", "<|endoftext|>"};
-    for (int i = 0; i < 2; i++) {
+    /* Qwen's turn and text ends, Gemma's turn end: a chat stops there even
+     * when the checkpoint's generation_config.json does not list them. */
+    const char *names[3] = {"<|im_end|>", "<|endoftext|>", "<end_of_turn>"};
+    for (int i = 0; i < 3; i++) {
         int32_t id = lm_tokenizer_token_id(t, names[i]);
         if (id >= 0 && push_unique(stop, id, e) != 0)
             return -1;
