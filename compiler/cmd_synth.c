@@ -108,6 +108,8 @@ static synth_init init_kind(const char *s)
         return SYNTH_NORM;
     if (strcmp(s, "bias") == 0)
         return SYNTH_BIAS;
+    if (strcmp(s, "norm_delta") == 0)
+        return SYNTH_NORM_DELTA;
     return SYNTH_MATRIX;
 }
 
@@ -119,7 +121,8 @@ static double init_scale(synth_init k)
 {
     switch (k) {
     case SYNTH_EMBEDDING: return 0.02;
-    case SYNTH_NORM: return 0.2;
+    case SYNTH_NORM:
+    case SYNTH_NORM_DELTA: return 0.2;
     case SYNTH_BIAS: return 0.2;
     default: return 1.0;
     }

@@ -17,6 +17,7 @@ typedef enum synth_init {
     SYNTH_EMBEDDING,/* normal(0, scale) */
     SYNTH_NORM,     /* 1 + normal(0, scale): a norm weight that is not all ones */
     SYNTH_BIAS,     /* normal(0, scale) */
+    SYNTH_NORM_DELTA, /* normal(0, scale): a norm weight the model adds one to (Gemma) */
 } synth_init;
 
 typedef struct synth_tensor {

@@ -134,8 +134,9 @@ function M.run(g, opts)
     end
     local dims = {}
     for d = 1, 4 do dims[d] = tostring(w.shape[d] or 0) end
-    rows[#rows + 1] = ("    /* %3d */ { %s, %s, %d, { %s }, %d, %d },"):format(
-      w.slot, clit.string(w.name), DTYPE_ENUM[wd], #w.shape, table.concat(dims, ", "), w.src_rows, w.row_begin)
+    rows[#rows + 1] = ("    /* %3d */ { %s, %s, %d, { %s }, %d, %d, %s },"):format(
+      w.slot, clit.string(w.name), DTYPE_ENUM[wd], #w.shape, table.concat(dims, ", "), w.src_rows, w.row_begin,
+      clit.float(w.offset))
   end
 
   local checks = {}

@@ -57,6 +57,32 @@ function Graph:check_int(op, v, what)
   end
 end
 
+-- An op's options table (nil: none), each key checked against spec, which
+-- maps a key to a check of its value: number (any finite number) or
+-- positive (a finite number > 0). A misspelt key is an error, not ignored.
+function Graph:options(op, opts, spec)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then self:fail(op, "options must be a table, got " .. type(opts)) end
+  local keys = {}
+  for k in pairs(opts) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local want, v = spec[k], opts[k]
+    if not want then
+      local known = {}
+      for name in pairs(spec) do known[#known + 1] = name end
+      table.sort(known)
+      self:fail(op, ("unknown option '%s'; options: %s"):format(k, table.concat(known, ", ")))
+    end
+    local finite = type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge
+    if not finite or (want == "positive" and v <= 0) then
+      self:fail(op, ("option %s must be a %s number, got %s"):format(k,
+        want == "positive" and "positive finite" or "finite", tostring(v)))
+    end
+  end
+  return opts
+end
+
 function Graph:tensor(cols, name, dtype)
   local t = { id = #self.tensors + 1, cols = cols, name = name, dtype = dtype or "f32", users = {} }
   self.tensors[#self.tensors + 1] = t
@@ -66,14 +92,17 @@ end
 -- A weight slot. kind "matrix" takes the model's weight dtype; "vector"
 -- (norm scales, biases) is always f32. init tells `lmcc synth` how to fill it.
 -- A slot may bind only rows [row_begin, row_begin + shape[1]) of a larger
--- checkpoint tensor (see Graph:rows).
-function Graph:weight(name, shape, kind, init, rows_of)
+-- checkpoint tensor (see Graph:rows). offset (default 0) is added to each
+-- value as the runtime binds it: one tensor with two offsets is two slots.
+function Graph:weight(name, shape, kind, init, rows_of, offset)
   if type(name) ~= "string" then
     self:fail("weight", "weight name must be a string, got " .. type(name))
   end
   local src_rows = rows_of and rows_of.src_rows or shape[1]
   local row_begin = rows_of and rows_of.row_begin or 0
+  offset = offset or 0
   local key = ("%s@%d"):format(name, row_begin)
+  if offset ~= 0 then key = ("%s+%.17g"):format(key, offset) end
   local w = self.weight_by_key[key]
   if w then
     if #w.shape ~= #shape or w.src_rows ~= src_rows then
@@ -88,7 +117,7 @@ function Graph:weight(name, shape, kind, init, rows_of)
     return w
   end
   w = { name = name, shape = shape, kind = kind, init = init, src_rows = src_rows,
-        row_begin = row_begin, src_shape = rows_of and rows_of.src_shape or shape }
+        row_begin = row_begin, src_shape = rows_of and rows_of.src_shape or shape, offset = offset }
   self.weights[#self.weights + 1] = w
   self.weight_by_key[key] = w
   return w
@@ -120,15 +149,25 @@ function Graph:matrix(op, ref, rows, cols, init)
   return self:weight(ref, { rows, cols }, "matrix", init)
 end
 
--- A weight vector of len values (norm scale, bias), named or a row range.
-function Graph:vector(op, ref, len, init)
+-- A weight vector of len values (norm scale, bias), named or a row range,
+-- with offset added to each value when bound (see Graph:weight).
+function Graph:vector(op, ref, len, init, offset)
   if type(ref) == "table" then
     if ref.shape[1] ~= len then
       self:fail(op, ("'%s': expected %d values, the slice has %d"):format(ref.name, len, ref.shape[1]))
     end
-    return self:weight(ref.name, ref.shape, "vector", init, ref)
+    return self:weight(ref.name, ref.shape, "vector", init, ref, offset)
   end
-  return self:weight(ref, { len }, "vector", init)
+  return self:weight(ref, { len }, "vector", init, nil, offset)
+end
+
+-- A norm's scale vector: with options.offset (Gemma's 1.0) the model
+-- scales by offset + w, bound as such, so every kernel that takes a norm
+-- weight serves it. `lmcc synth` fills such a weight around zero, so the
+-- scale varies around one as other models' norms do.
+function Graph:norm_weight(op, ref, len, opts)
+  local offset = self:options(op, opts, { offset = "number" }).offset or 0
+  return self:vector(op, ref, len, offset ~= 0 and "norm_delta" or "norm", offset)
 end
 
 -- The activation name an op's output takes from its weight:

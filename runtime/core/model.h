@@ -55,7 +55,10 @@ typedef enum lm_dtype {
 /* How a slot's data is derived from its checkpoint tensor. A plain slot binds
  * the whole tensor. A row slice binds rows [row_begin, row_begin + shape[0])
  * of a source tensor with src_rows rows: this is how a fused weight such as
- * Qwen1's c_attn is split into q, k and v, as the architecture script says. */
+ * Qwen1's c_attn is split into q, k and v, as the architecture script says.
+ * A nonzero offset is added to every element, in f32, as the slot is bound:
+ * Gemma's norms scale by (1 + w), and with 1 + w bound every kernel that
+ * takes a norm weight serves them unchanged. Such a slot is always a copy. */
 typedef struct lm_weight_desc {
     const char *hf_name;        /* tensor name in the checkpoint */
     lm_dtype dtype;             /* dtype the compiled code reads */
@@ -63,6 +66,7 @@ typedef struct lm_weight_desc {
     int64_t shape[LM_MAX_DIMS]; /* shape of the slot */
     int64_t src_rows;           /* rows of the source tensor; == shape[0] for a plain slot */
     int64_t row_begin;          /* first source row bound to this slot */
+    float offset;               /* added to each element when bound; 0: none */
 } lm_weight_desc;
 
 typedef enum lm_config_kind { LM_CFG_INT, LM_CFG_FLOAT, LM_CFG_BOOL, LM_CFG_STRING, LM_CFG_INTS } lm_config_kind;

@@ -58,6 +58,23 @@ LM_INLINE void lm_store16(float *p, lm_v16 v)
     memcpy(p, &v, sizeof v);
 }
 
+/* The first n (< 16) floats at p as a vector, zeros after, and its
+ * store: a row's tail goes through the same vector code as its body, so
+ * an element's value does not depend on where in the row it stands. */
+LM_INLINE lm_v16 lm_load16_part(const float *p, int n)
+{
+    float b[16] = { 0 };
+    memcpy(b, p, sizeof(float) * (size_t)n);
+    return lm_load16(b);
+}
+
+LM_INLINE void lm_store16_part(float *p, lm_v16 v, int n)
+{
+    float b[16];
+    lm_store16(b, v);
+    memcpy(p, b, sizeof(float) * (size_t)n);
+}
+
 LM_INLINE lm_v8 lm_load8_bf16(const uint16_t *p)
 {
     lm_u16x8 h;

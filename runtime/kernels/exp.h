@@ -1,5 +1,6 @@
-/* e^x and SiLU, for attention's softmax weights and for SwiGLU (the
- * linear epilogue and the standalone op): one polynomial both share. */
+/* e^x, the sigmoid and SiLU, for attention's softmax weights, SwiGLU (the
+ * linear epilogue and the standalone op) and tanh.h: one polynomial all
+ * share. */
 #ifndef LMRT_KERNELS_EXP_H
 #define LMRT_KERNELS_EXP_H
 
@@ -54,26 +55,34 @@ LM_INLINE lm_v16 lm_exp16_nonpos(lm_v16 x)
     return y;
 }
 
-/* silu(g) * u for 16 lanes: with e = e^-|g|, silu(g) = g / (1 + e) for
- * g >= 0 and g e / (1 + e) below. The scalar expf call was a fifth of an
- * AMX SwiGLU linear. */
-LM_INLINE lm_v16 lm_silu16_mul(lm_v16 g, lm_v16 u)
+/* sigmoid(z) = num / den for 16 lanes without overflow: with e = e^-|z|,
+ * num = 1 for z >= 0 and e below, den = 1 + e. SiLU and GELU-tanh
+ * (tanh.h) both are x sigmoid(z). */
+LM_INLINE void lm_sigmoid16_parts(lm_v16 z, lm_v16 *num, lm_v16 *den)
 {
     const lm_v16 one = (lm_v16){ 0 } + 1.0f;
-    const lm_i32x16 neg = g < 0.0f, sign = (lm_i32x16){ 0 } + INT32_MIN;
-    lm_i32x16 gi, oi;
-    memcpy(&gi, &g, sizeof gi);
+    const lm_i32x16 neg = z < 0.0f, sign = (lm_i32x16){ 0 } + INT32_MIN;
+    lm_i32x16 zi, oi;
+    memcpy(&zi, &z, sizeof zi);
     memcpy(&oi, &one, sizeof oi);
-    const lm_i32x16 mi = gi | sign; /* -|g| */
+    const lm_i32x16 mi = zi | sign; /* -|z| */
     lm_v16 m;
     memcpy(&m, &mi, sizeof m);
     const lm_v16 e = lm_exp16_nonpos(m);
     lm_i32x16 ei;
     memcpy(&ei, &e, sizeof ei);
-    const lm_i32x16 fi = (ei & neg) | (oi & ~neg); /* e where g < 0, else 1 */
-    lm_v16 f;
-    memcpy(&f, &fi, sizeof f);
-    return g * f / (one + e) * u;
+    const lm_i32x16 fi = (ei & neg) | (oi & ~neg); /* e where z < 0, else 1 */
+    memcpy(num, &fi, sizeof *num);
+    *den = one + e;
+}
+
+/* silu(g) * u for 16 lanes: g sigmoid(g) u. The scalar expf call was a
+ * fifth of an AMX SwiGLU linear. */
+LM_INLINE lm_v16 lm_silu16_mul(lm_v16 g, lm_v16 u)
+{
+    lm_v16 num, den;
+    lm_sigmoid16_parts(g, &num, &den);
+    return g * num / den * u;
 }
 
 #endif

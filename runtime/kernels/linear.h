@@ -23,7 +23,7 @@
  * to end and cut into equal runs of 32-row blocks, one run per thread, so
  * each thread reads a disjoint slice of the weights exactly once per call.
  * Per-thread scratch: the normalized input (n x K, with a norm prologue),
- * then packed weights (32 x K, twice for swiglu). */
+ * then packed weights (32 x K, twice when gated). */
 LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, int K, float eps,
                               int nparts, const int *outs, lm_dtype dt, lm_linear_mode mode, int xbf16)
 {
@@ -80,7 +80,7 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
     }
     if (xbf16 || xp)
         scratch += (size_t)(n + 32) * K;
-    const int swiglu = mode == LM_LINEAR_SWIGLU;
+    const int gated = mode != LM_LINEAR_PLAIN; /* two weights, one output */
     /* A few tokens of bf16 weights (one, or a batched decode where
      * LM_GEMV_MAX_TOKENS allows): the row-streaming gemv, each token's x
      * split once per call. */
@@ -91,7 +91,7 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
         xv = scratch;
     }
     const int gemm = !xv && n >= LM_GEMM_MIN_TOKENS;
-    const int nouts = swiglu ? 1 : nparts;
+    const int nouts = gated ? 1 : nparts;
     int total = 0;
     for (int p = 0; p < nouts; p++)
         total += (outs[p] + LM_GEMM_ROWS - 1) / LM_GEMM_ROWS;
@@ -122,20 +122,20 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
                 const int nr = out - r0 < LM_GEMM_ROWS ? out - r0 : LM_GEMM_ROWS;
 #if LM_AMX
                 if (xp) {
-                    lm_linear_block_amx(a, p, out, r0, nr, xp, xl, K, dt, swiglu, (uint16_t *)scratch, t_begin, t_end);
+                    lm_linear_block_amx(a, p, out, r0, nr, xp, xl, K, dt, mode, (uint16_t *)scratch, t_begin, t_end);
                     continue;
                 }
 #endif
 #if LM_DPBF16
                 if (xh) {
-                    lm_linear_block_dpbf16(a, p, out, r0, nr, xh, K, swiglu, scratch);
+                    lm_linear_block_dpbf16(a, p, out, r0, nr, xh, K, mode, scratch);
                     continue;
                 }
 #endif
                 if (gemm) {
                     float *wp = scratch, *wu = scratch + (size_t)K * LM_GEMM_ROWS;
                     lm_pack_rows(wp, a->w[p], dt, r0, nr, K);
-                    if (swiglu)
+                    if (gated)
                         lm_pack_rows(wu, a->w[1], dt, r0, nr, K);
                     for (int t0 = 0; t0 < n; t0 += LM_GEMM_TOKENS) {
                         const int nt = n - t0 < LM_GEMM_TOKENS ? n - t0 : LM_GEMM_TOKENS;
@@ -146,9 +146,9 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
                         /* A partial tile repeats its last token: one specialized
                          * micro-kernel, and compile time stays small. */
                         lm_gemm_tile(acc, xt, wp, K, LM_GEMM_TOKENS);
-                        if (swiglu)
+                        if (gated)
                             lm_gemm_tile(up, xt, wu, K, LM_GEMM_TOKENS);
-                        lm_linear_store(a, p, out, t0, nt, r0, nr, &acc[0][0], swiglu ? &up[0][0] : NULL,
+                        lm_linear_store(a, mode, p, out, t0, nt, r0, nr, &acc[0][0], gated ? &up[0][0] : NULL,
                                         LM_GEMM_ROWS);
                     }
                     continue;
@@ -162,14 +162,14 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
                         float acc[LM_GEMV_MAX_TOKENS][LM_GEMV_ROWS], up[LM_GEMV_MAX_TOKENS][LM_GEMV_ROWS];
                         if (n == 1) {
                             lm_gemv_rows(acc[0], xv, a->w[p], wr, K);
-                            if (swiglu)
+                            if (gated)
                                 lm_gemv_rows(up[0], xv, a->w[1], wr, K);
                         } else {
                             lm_gemv_rows_tokens(acc, xv, n, a->w[p], wr, K);
-                            if (swiglu)
+                            if (gated)
                                 lm_gemv_rows_tokens(up, xv, n, a->w[1], wr, K);
                         }
-                        lm_linear_store(a, p, out, 0, n, q0, qn, &acc[0][0], swiglu ? &up[0][0] : NULL,
+                        lm_linear_store(a, mode, p, out, 0, n, q0, qn, &acc[0][0], gated ? &up[0][0] : NULL,
                                         LM_GEMV_ROWS);
                     }
                     continue;
@@ -186,9 +186,9 @@ LM_INLINE void lm_linear_task(const lm_linear_args *a, int tid, int nthreads, in
                             xt[t] = x + (size_t)(t0 + (t < nt ? t : nt - 1)) * K;
                         float acc[LM_TILE][LM_TILE], up[LM_TILE][LM_TILE];
                         lm_tile_dot_n(acc, xt, a->w[p], dt, wr, K, nt);
-                        if (swiglu)
+                        if (gated)
                             lm_tile_dot_n(up, xt, a->w[1], dt, wr, K, nt);
-                        lm_linear_store(a, p, out, t0, nt, q0, qn, &acc[0][0], swiglu ? &up[0][0] : NULL,
+                        lm_linear_store(a, mode, p, out, t0, nt, q0, qn, &acc[0][0], gated ? &up[0][0] : NULL,
                                         LM_TILE);
                     }
                 }

@@ -269,34 +269,35 @@ LM_INLINE void lm_amx_split_rows(uint16_t *restrict hi, const void *w, lm_dtype 
  * NULL). A bf16 block of fewer than 32 rows (a matrix's last) is copied,
  * zero-padded, to wpad ([32, K] bf16) so the tiles never read past the
  * weights; f16 blocks are split there into two bf16 parts
- * (lm_amx_split_rows; [32, K] x 2, twice for swiglu). */
+ * (lm_amx_split_rows; [32, K] x 2, twice when gated). */
 LM_INLINE void lm_linear_block_amx(const lm_linear_args *a, int p, int out, int r0, int nr, const uint32_t *xp,
-                                   const uint32_t *xl, int K, lm_dtype dt, int swiglu, uint16_t *wpad, int t_begin,
-                                   int t_end)
+                                   const uint32_t *xl, int K, lm_dtype dt, lm_linear_mode mode, uint16_t *wpad,
+                                   int t_begin, int t_end)
 {
+    const int gated = mode != LM_LINEAR_PLAIN;
     const uint16_t *wg, *wu = NULL, *wgl = NULL, *wul = NULL;
     if (dt != LM_BF16) {
         uint16_t *up_parts = wpad + (size_t)64 * K;
         lm_amx_split_rows(wpad, a->w[p], dt, r0, nr, K);
         wg = wpad;
         wgl = wpad + (size_t)32 * K;
-        if (swiglu) {
+        if (gated) {
             lm_amx_split_rows(up_parts, a->w[1], dt, r0, nr, K);
             wu = up_parts;
             wul = up_parts + (size_t)32 * K;
         }
     } else {
         wg = (const uint16_t *)a->w[p] + (size_t)r0 * K;
-        wu = swiglu ? (const uint16_t *)a->w[1] + (size_t)r0 * K : NULL;
+        wu = gated ? (const uint16_t *)a->w[1] + (size_t)r0 * K : NULL;
     }
     if (dt == LM_BF16 && nr < 32) {
         uint16_t *pad_u = wpad + (size_t)32 * K;
-        memset(wpad, 0, sizeof(uint16_t) * 32 * (size_t)K * (swiglu ? 2 : 1));
+        memset(wpad, 0, sizeof(uint16_t) * 32 * (size_t)K * (gated ? 2 : 1));
         memcpy(wpad, wg, sizeof(uint16_t) * (size_t)nr * K);
-        if (swiglu)
+        if (gated)
             memcpy(pad_u, wu, sizeof(uint16_t) * (size_t)nr * K);
         wg = wpad;
-        wu = swiglu ? pad_u : NULL;
+        wu = gated ? pad_u : NULL;
     }
     const size_t group = (size_t)(K / 2) * 16;
     /* The first token tile reads the block from memory, the others from
@@ -314,15 +315,15 @@ LM_INLINE void lm_linear_block_amx(const lm_linear_args *a, int p, int out, int 
         const size_t pf_off = (size_t)(r0 + 32 + pr0) * K;
         /* (Converted weights are in wpad already: nothing to fetch.) */
         const uint16_t *pg = prn && dt == LM_BF16 ? (const uint16_t *)a->w[p] + pf_off : NULL;
-        const uint16_t *pu = prn && dt == LM_BF16 && swiglu ? (const uint16_t *)a->w[1] + pf_off : NULL;
+        const uint16_t *pu = prn && dt == LM_BF16 && gated ? (const uint16_t *)a->w[1] + pf_off : NULL;
         float sums[32][32], acc[32][32], up[32][32];
         lm_amx_32x32(sums, wg, wgl, x0, x1, l0, l1, K, pg, pg ? prn : 0);
         lm_amx_transpose(acc, sums);
-        if (swiglu) {
+        if (gated) {
             lm_amx_32x32(sums, wu, wul, x0, x1, l0, l1, K, pu, pu ? prn : 0);
             lm_amx_transpose(up, sums);
         }
-        lm_linear_store(a, p, out, t0, nt, r0, nr, &acc[0][0], swiglu ? &up[0][0] : NULL, 32);
+        lm_linear_store(a, mode, p, out, t0, nt, r0, nr, &acc[0][0], gated ? &up[0][0] : NULL, 32);
     }
 }
 #endif /* AMX */

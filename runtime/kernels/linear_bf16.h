@@ -178,15 +178,16 @@ LM_INLINE void lm_gemm_tile_dpbf16(float out[LM_GEMM_TOKENS][LM_GEMM_ROWS], cons
 /* Output rows [r0, r0 + nr) of part p for all n tokens of the bf16 input
  * xh ([n, K]): the packed tile kernel for a batch, the row-streaming gemv
  * (token by token over rows still in cache) for fewer tokens. wp: scratch
- * for packed rows (32 x K floats, twice for swiglu). */
+ * for packed rows (32 x K floats, twice when gated). */
 LM_INLINE void lm_linear_block_dpbf16(const lm_linear_args *a, int p, int out, int r0, int nr, const uint16_t *xh,
-                                      int K, int swiglu, float *wp)
+                                      int K, lm_linear_mode mode, float *wp)
 {
+    const int gated = mode != LM_LINEAR_PLAIN;
     const int n = a->n;
     if (n >= LM_GEMM_MIN_TOKENS) {
         uint32_t *wg = (uint32_t *)wp, *wu = (uint32_t *)(wp + (size_t)K * LM_GEMM_ROWS);
         lm_pack_pairs(wg, (const uint16_t *)a->w[p], r0, nr, K);
-        if (swiglu)
+        if (gated)
             lm_pack_pairs(wu, (const uint16_t *)a->w[1], r0, nr, K);
         for (int t0 = 0; t0 < n; t0 += LM_GEMM_TOKENS) {
             const int nt = n - t0 < LM_GEMM_TOKENS ? n - t0 : LM_GEMM_TOKENS;
@@ -195,9 +196,9 @@ LM_INLINE void lm_linear_block_dpbf16(const lm_linear_args *a, int p, int out, i
                 xt[t] = xh + (size_t)(t0 + (t < nt ? t : nt - 1)) * K;
             float acc[LM_GEMM_TOKENS][LM_GEMM_ROWS], up[LM_GEMM_TOKENS][LM_GEMM_ROWS];
             lm_gemm_tile_dpbf16(acc, xt, wg, K);
-            if (swiglu)
+            if (gated)
                 lm_gemm_tile_dpbf16(up, xt, wu, K);
-            lm_linear_store(a, p, out, t0, nt, r0, nr, &acc[0][0], swiglu ? &up[0][0] : NULL, LM_GEMM_ROWS);
+            lm_linear_store(a, mode, p, out, t0, nt, r0, nr, &acc[0][0], gated ? &up[0][0] : NULL, LM_GEMM_ROWS);
         }
         return;
     }
@@ -210,10 +211,10 @@ LM_INLINE void lm_linear_block_dpbf16(const lm_linear_args *a, int p, int out, i
             for (int r = 0; r < qn; r++) {
                 const size_t off = (size_t)(q0 + r) * (size_t)K;
                 acc[r] = lm_gemv_dpbf16_row(wg + off, xr, K);
-                if (swiglu)
+                if (gated)
                     up[r] = lm_gemv_dpbf16_row(wu + off, xr, K);
             }
-            lm_linear_store(a, p, out, t, 1, q0, qn, acc, swiglu ? up : NULL, LM_GEMV_ROWS);
+            lm_linear_store(a, mode, p, out, t, 1, q0, qn, acc, gated ? up : NULL, LM_GEMV_ROWS);
         }
     }
 }

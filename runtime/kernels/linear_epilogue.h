@@ -1,6 +1,7 @@
 /* What every linear path shares: the arguments of a fused linear and the
- * store of a finished tile (bias, residual, or silu(gate) * up). Below
- * the multiply paths (f32 FMA, vdpbf16ps, AMX) so each writes through it. */
+ * store of a finished tile (bias, residual, softcap, or act(gate) * up).
+ * Below the multiply paths (f32 FMA, vdpbf16ps, AMX, int8) so each writes
+ * through it. */
 #ifndef LMRT_KERNELS_LINEAR_EPILOGUE_H
 #define LMRT_KERNELS_LINEAR_EPILOGUE_H
 
@@ -9,6 +10,7 @@
 
 #include "base.h"
 #include "exp.h"
+#include "tanh.h"
 
 /* Up to this many weights share one input in a fused linear (q, k, v). */
 #define LM_MAX_PARTS 4
@@ -25,6 +27,9 @@ typedef struct lm_linear_args {
      * y_scale[t] times it. NULL for a plain store. */
     const int32_t *y_rows;
     const float *y_scale;
+    /* y = softcap * tanh(y / softcap) after the bias (Gemma's final logit
+     * softcapping), or 0 for none. Plain parts only. */
+    float softcap;
     float *scratch;                    /* per-thread scratch base */
     size_t scratch_stride;             /* floats per thread */
     int n;
@@ -33,16 +38,23 @@ typedef struct lm_linear_args {
 typedef enum lm_linear_mode {
     LM_LINEAR_PLAIN,   /* y_p = x W_p^T + b_p for each part */
     LM_LINEAR_SWIGLU,  /* y = silu(x W_0^T) * (x W_1^T) */
+    LM_LINEAR_GEGLU,   /* y = gelu_tanh(x W_0^T) * (x W_1^T) */
 } lm_linear_mode;
 
-/* Writes y[t0 + t][r0 + r] for a finished tile: bias, residual, or silu(gate) * up. */
-LM_INLINE void lm_linear_store(const lm_linear_args *a, int p, int out, int t0, int nt, int r0, int nr,
-                               const float *acc, const float *up, int ld)
+/* Writes y[t0 + t][r0 + r] for a finished tile: bias, residual and
+ * softcap, or for a gated mode act(gate) * up (up: the second weight's
+ * tile; NULL when plain). */
+LM_INLINE void lm_linear_store(const lm_linear_args *a, lm_linear_mode mode, int p, int out, int t0, int nt,
+                               int r0, int nr, const float *acc, const float *up, int ld)
 {
     for (int t = 0; t < nt; t++) {
         float *yrow = a->y[p] + (size_t)(t0 + t) * out + r0;
         const float *ar = acc + (size_t)t * ld;
-        if (up) {
+        if (mode == LM_LINEAR_GEGLU) {
+            lm_geglu_row(yrow, ar, up + (size_t)t * ld, nr);
+            continue;
+        }
+        if (mode == LM_LINEAR_SWIGLU) {
             const float *ur = up + (size_t)t * ld;
             int r = 0;
             for (; r + 16 <= nr; r += 16)
@@ -68,6 +80,8 @@ LM_INLINE void lm_linear_store(const lm_linear_args *a, int p, int out, int t0, 
                 v += res[r];
             yrow[r] = v;
         }
+        if (a->softcap != 0.0f)
+            lm_softcap_row(yrow, yrow, nr, a->softcap);
     }
 }
 

@@ -267,8 +267,8 @@ LM_INLINE void lm_linear_quant_task(const lm_linear_args *a, const float *x, flo
     uint8_t *xq = (uint8_t *)scratch;
     for (int t = 0; t < n; t++)
         lm_quantize_x_q8(xq + (size_t)t * LM_QX_BYTES(K), x + (size_t)t * K, K, xbf16);
-    const int swiglu = mode == LM_LINEAR_SWIGLU;
-    const int nouts = swiglu ? 1 : nparts;
+    const int gated = mode != LM_LINEAR_PLAIN; /* two weights, one output */
+    const int nouts = gated ? 1 : nparts;
     for (int p = 0; p < nouts; p++) {
         const int out = outs[p];
         int r_begin, r_end;
@@ -277,7 +277,7 @@ LM_INLINE void lm_linear_quant_task(const lm_linear_args *a, const float *x, flo
             const int nr = out - r0 < LM_QROWS ? out - r0 : LM_QROWS;
             const size_t group = (size_t)r0 / LM_QROWS * lm_qgroup_bytes(dt, (size_t)K);
             const uint8_t *g = (const uint8_t *)a->w[p] + group;
-            const uint8_t *gu = swiglu ? (const uint8_t *)a->w[1] + group : NULL;
+            const uint8_t *gu = gated ? (const uint8_t *)a->w[1] + group : NULL;
             for (int t0 = 0; t0 < n; t0 += LM_QTILE) {
                 const int nt = n - t0 < LM_QTILE ? n - t0 : LM_QTILE;
                 const uint8_t *xt[LM_QTILE];
@@ -288,14 +288,14 @@ LM_INLINE void lm_linear_quant_task(const lm_linear_args *a, const float *x, flo
                  * token, so one batch kernel serves every other size. */
                 if (nt == 1) {
                     lm_qgroup_dot(acc, g, xt, K, dt, 1);
-                    if (swiglu)
+                    if (gated)
                         lm_qgroup_dot(up, gu, xt, K, dt, 1);
                 } else {
                     lm_qgroup_dot(acc, g, xt, K, dt, LM_QTILE);
-                    if (swiglu)
+                    if (gated)
                         lm_qgroup_dot(up, gu, xt, K, dt, LM_QTILE);
                 }
-                lm_linear_store(a, p, out, t0, nt, r0, nr, &acc[0][0], swiglu ? &up[0][0] : NULL, LM_QROWS);
+                lm_linear_store(a, mode, p, out, t0, nt, r0, nr, &acc[0][0], gated ? &up[0][0] : NULL, LM_QROWS);
             }
         }
     }

@@ -179,8 +179,8 @@ LM_INLINE void lm_linear_quant_amx_task(const lm_linear_args *a, const float *x,
     /* Tokens past n: zero quants and scales, whose sums are dropped. */
     memset(xq + (size_t)n * stride, 0, (size_t)(padded - n) * stride);
     uint8_t *panel = xq + (size_t)padded * stride, *panel_up = panel + (size_t)K / 32 * LM_QPANEL_BLOCK_BYTES;
-    const int swiglu = mode == LM_LINEAR_SWIGLU;
-    const int nouts = swiglu ? 1 : nparts;
+    const int gated = mode != LM_LINEAR_PLAIN; /* two weights, one output */
+    const int nouts = gated ? 1 : nparts;
     lm_qamx_begin();
     for (int p = 0; p < nouts; p++) {
         const int out = outs[p];
@@ -190,16 +190,16 @@ LM_INLINE void lm_linear_quant_amx_task(const lm_linear_args *a, const float *x,
             const int nr = out - r0 < LM_QROWS ? out - r0 : LM_QROWS;
             const size_t group = (size_t)r0 / LM_QROWS * lm_qgroup_bytes(dt, (size_t)K);
             lm_qamx_unpack(panel, (const uint8_t *)a->w[p] + group, K, dt);
-            if (swiglu)
+            if (gated)
                 lm_qamx_unpack(panel_up, (const uint8_t *)a->w[1] + group, K, dt);
             for (int t0 = 0; t0 < n; t0 += 16) {
                 const int nt = n - t0 < 16 ? n - t0 : 16;
                 float acc[16][16], up[16][16];
                 const uint8_t *x0 = xq + (size_t)t0 * stride;
                 lm_qamx_tile(acc, panel, x0, stride, K, dt == LM_Q4_K8);
-                if (swiglu)
+                if (gated)
                     lm_qamx_tile(up, panel_up, x0, stride, K, dt == LM_Q4_K8);
-                lm_linear_store(a, p, out, t0, nt, r0, nr, &acc[0][0], swiglu ? &up[0][0] : NULL, LM_QROWS);
+                lm_linear_store(a, mode, p, out, t0, nt, r0, nr, &acc[0][0], gated ? &up[0][0] : NULL, LM_QROWS);
             }
         }
     }

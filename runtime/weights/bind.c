@@ -109,6 +109,8 @@ static void check_slot(const lm_weight_desc *w, const lm_checkpoint *ck, unsigne
                     w->hf_name, w->ndim, w->row_begin, w->row_begin + w->shape[0], w->src_rows);
         return;
     }
+    if (!isfinite(w->offset))
+        add_problem(p, "slot for '%s' has offset %g (a compiler bug, please report)", w->hf_name, (double)w->offset);
     int64_t src_shape[LM_MAX_DIMS];
     memcpy(src_shape, w->shape, sizeof src_shape);
     src_shape[0] = w->src_rows;
@@ -138,9 +140,10 @@ static void check_slot(const lm_weight_desc *w, const lm_checkpoint *ck, unsigne
                     w->hf_name, slot_dtype_name(w->dtype), w->shape[w->ndim - 1], LM_Q8_BLOCK);
 }
 
-/* Source elements [0, n) as f32. Loads go through memcpy because a converted
- * source may be misaligned (that is one reason it is not used in place). */
-static void load_f32(float *dst, const unsigned char *src, lm_st_dtype t, size_t n)
+/* Source elements [0, n) as f32, plus the slot's offset. Loads go through
+ * memcpy because a converted source may be misaligned (that is one reason
+ * it is not used in place). */
+static void load_f32(float *dst, const unsigned char *src, lm_st_dtype t, size_t n, float offset)
 {
     if (t == LM_ST_F32) {
         memcpy(dst, src, n * sizeof *dst);
@@ -157,6 +160,10 @@ static void load_f32(float *dst, const unsigned char *src, lm_st_dtype t, size_t
             dst[i] = lm_f16_to_f32(h);
         }
     }
+    /* f32 + f32 rounded once, as transformers' (1.0 + weight.float()) */
+    if (offset != 0.0f)
+        for (size_t i = 0; i < n; i++)
+            dst[i] += offset;
 }
 
 /* Quantizes n floats (n % 32 == 0) into Q8_0 blocks as core/model.h lays them out. */
@@ -306,14 +313,14 @@ static void quantize_q4_k8(unsigned char *dst, const float *x, size_t n)
     }
 }
 
-/* Converts n source elements into dst as float slot dtype t. */
-static void convert(void *dst, lm_dtype t, const unsigned char *src, lm_st_dtype st, size_t n)
+/* Converts n source elements into dst as float slot dtype t, offset added. */
+static void convert(void *dst, lm_dtype t, const unsigned char *src, lm_st_dtype st, size_t n, float offset)
 {
     if (t == LM_F32) {
-        load_f32(dst, src, st, n);
+        load_f32(dst, src, st, n, offset);
         return;
     }
-    if (same_storage(t, st)) { /* only misalignment kept it from binding in place */
+    if (same_storage(t, st) && offset == 0.0f) { /* only misalignment kept it from binding in place */
         memcpy(dst, src, n * 2);
         return;
     }
@@ -323,7 +330,7 @@ static void convert(void *dst, lm_dtype t, const unsigned char *src, lm_st_dtype
     size_t esz = lm_st_dtype_size(st);
     for (size_t i = 0; i < n; i += CHUNK) {
         size_t m = n - i < CHUNK ? n - i : CHUNK;
-        load_f32(buf, src + i * esz, st, m);
+        load_f32(buf, src + i * esz, st, m, offset);
         uint16_t *o = (uint16_t *)dst + i;
         for (size_t j = 0; j < m; j++)
             o[j] = t == LM_BF16 ? lm_f32_to_bf16(buf[j]) : lm_f32_to_f16(buf[j]);
@@ -333,8 +340,8 @@ static void convert(void *dst, lm_dtype t, const unsigned char *src, lm_st_dtype
 /* Groups [g0, g1) of 16 rows of a [rows, K] source, quantized to GGUF
  * blocks row by row (row: K floats, blocks: 16 rows of them) and
  * interleaved into dst as core/qlayout.h lays a quantized slot out. */
-static void quantize_groups(uint8_t *dst, lm_dtype t, const unsigned char *src, lm_st_dtype st, size_t rows,
-                            size_t K, size_t g0, size_t g1, float *row, uint8_t *blocks)
+static void quantize_groups(uint8_t *dst, lm_dtype t, const unsigned char *src, lm_st_dtype st, float offset,
+                            size_t rows, size_t K, size_t g0, size_t g1, float *row, uint8_t *blocks)
 {
     const size_t row_bytes = K / 32 * lm_qrow_block_bytes(t);
     const size_t group_bytes = lm_qgroup_bytes(t, K);
@@ -344,7 +351,7 @@ static void quantize_groups(uint8_t *dst, lm_dtype t, const unsigned char *src, 
         int nr = 0;
         for (size_t r = g * LM_QROWS; r < rows && nr < LM_QROWS; r++, nr++) {
             uint8_t *b = blocks + (size_t)nr * row_bytes;
-            load_f32(row, src + r * K * esz, st, K);
+            load_f32(row, src + r * K * esz, st, K, offset);
             if (t == LM_Q4_K8)
                 quantize_q4_k8(b, row, K);
             else if (t == LM_Q4_0)
@@ -365,6 +372,7 @@ typedef struct convert_job {
     lm_dtype t;
     const unsigned char *src;
     lm_st_dtype st;
+    float offset;
     size_t rows, K, begin, end;
     float *row;
     uint8_t *blocks;
@@ -377,12 +385,13 @@ static void *convert_job_run(void *arg)
     if (lm_dtype_is_quantized(j->t)) {
         const size_t r0 = j->begin * LM_QROWS, r1 = j->end * LM_QROWS < j->rows ? j->end * LM_QROWS : j->rows;
         lm_pages_populate_read(j->src + r0 * j->K * esz, (r1 - r0) * j->K * esz);
-        quantize_groups(j->dst, j->t, j->src, j->st, j->rows, j->K, j->begin, j->end, j->row, j->blocks);
+        quantize_groups(j->dst, j->t, j->src, j->st, j->offset, j->rows, j->K, j->begin, j->end, j->row, j->blocks);
         return NULL;
     }
     const size_t n = j->end - j->begin;
     lm_pages_populate_read(j->src + j->begin * esz, n * esz);
-    convert((char *)j->dst + j->begin * (j->t == LM_F32 ? 4 : 2), j->t, j->src + j->begin * esz, j->st, n);
+    convert((char *)j->dst + j->begin * (j->t == LM_F32 ? 4 : 2), j->t, j->src + j->begin * esz, j->st, n,
+            j->offset);
     return NULL;
 }
 
@@ -395,7 +404,8 @@ static void *convert_job_run(void *arg)
  * to q8_0: 1.2 s on one core). Pieces are whole 2048-element chunks or
  * whole row groups. A thread that cannot be started leaves its piece to
  * the calling thread. Fails only for want of memory for row buffers. */
-static int convert_parallel(void *dst, lm_dtype t, const unsigned char *src, lm_st_dtype st, size_t rows, size_t K)
+static int convert_parallel(void *dst, lm_dtype t, const unsigned char *src, lm_st_dtype st, float offset,
+                            size_t rows, size_t K)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int nt = cpus < 1 ? 1 : cpus > CONVERT_MAX_THREADS ? CONVERT_MAX_THREADS : (int)cpus;
@@ -412,7 +422,7 @@ static int convert_parallel(void *dst, lm_dtype t, const unsigned char *src, lm_
     int started[CONVERT_MAX_THREADS] = { 0 };
     int njobs = 0, ok = 1;
     for (size_t b = 0; b < units && njobs < nt; b += per, njobs++) {
-        jobs[njobs] = (convert_job){ dst, t, src, st, rows, K, b, units - b < per ? units : b + per, NULL, NULL };
+        jobs[njobs] = (convert_job){ dst, t, src, st, offset, rows, K, b, units - b < per ? units : b + per, NULL, NULL };
         if (quant) {
             jobs[njobs].row = malloc(K * sizeof(float));
             jobs[njobs].blocks = malloc(LM_QROWS * (K / 32) * lm_qrow_block_bytes(t));
@@ -451,14 +461,15 @@ static size_t slot_bytes(const lm_weight_desc *w)
     return 0;
 }
 
-/* An earlier slot converted from the same rows into the same dtype (tied
- * embeddings): its memory can be shared instead of converted twice. */
+/* An earlier slot converted from the same rows into the same dtype with
+ * the same offset (tied embeddings): its memory can be shared instead of
+ * converted twice. */
 static int shared_conversion(const lm_model_desc *d, const lm_weights *out, int i)
 {
     const lm_weight_desc *w = &d->weights[i];
     for (int j = 0; j < i; j++) {
         const lm_weight_desc *v = &d->weights[j];
-        if (out->owned[j] && v->dtype == w->dtype && v->ndim == w->ndim &&
+        if (out->owned[j] && v->dtype == w->dtype && v->ndim == w->ndim && v->offset == w->offset &&
             v->row_begin == w->row_begin && memcmp(v->shape, w->shape, sizeof v->shape) == 0 &&
             strcmp(v->hf_name, w->hf_name) == 0)
             return j;
@@ -473,9 +484,12 @@ static const unsigned char *slot_source(const lm_weight_desc *w, const lm_tensor
     return (const unsigned char *)t->data + (size_t)w->row_begin * per_row * lm_st_dtype_size(t->dtype);
 }
 
+/* In the mapping as it is: the compiled dtype, aligned, and no offset to
+ * add (an f32 norm of an f32 checkpoint with one is copied). */
 static int binds_in_place(const lm_weight_desc *w, const lm_tensor *t)
 {
-    return same_storage(w->dtype, t->dtype) && (uintptr_t)slot_source(w, t) % lm_st_dtype_size(t->dtype) == 0;
+    return same_storage(w->dtype, t->dtype) && w->offset == 0.0f &&
+           (uintptr_t)slot_source(w, t) % lm_st_dtype_size(t->dtype) == 0;
 }
 
 /* Converted slots start on 128-byte boundaries: the decode kernels stream
@@ -547,7 +561,8 @@ static int bind_slot(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights
                        lm_checkpoint_dir(ck), w->hf_name, slot_dtype_name(w->dtype), need);
     void *mem = (char *)out->arena + out->arena_used;
     out->arena_used += need;
-    if (convert && convert_parallel(mem, w->dtype, src, t->dtype, (size_t)w->shape[0], (size_t)row_elems(w)) != 0)
+    if (convert &&
+        convert_parallel(mem, w->dtype, src, t->dtype, w->offset, (size_t)w->shape[0], (size_t)row_elems(w)) != 0)
         return lm_fail(e, "%s: out of memory converting tensor '%s' to %s", lm_checkpoint_dir(ck), w->hf_name,
                        slot_dtype_name(w->dtype));
     out->owned[i] = mem;

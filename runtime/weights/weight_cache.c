@@ -86,6 +86,11 @@ void lm_weight_cache_open(lm_weight_cache *c, const lm_model_desc *d, const lm_c
         append(&id, &len, &cap, "slot %s %d %d %lld %lld %lld %lld %d %d\n", w->hf_name, (int)w->dtype, w->ndim,
                (long long)w->shape[0], (long long)w->shape[1], (long long)w->shape[2], (long long)w->shape[3],
                (int)w->src_rows, (int)w->row_begin);
+        /* The cache holds slots with their offset added (Gemma's norms):
+         * the same tensor bound with another offset is other bytes. Slots
+         * without one keep the lines caches were written with before. */
+        if (w->offset != 0.0f)
+            append(&id, &len, &cap, "offset %s %a\n", w->hf_name, (double)w->offset);
     }
     /* Each file of the checkpoint, as the file system identifies it: a
      * checkpoint replaced or rewritten is a different one. */

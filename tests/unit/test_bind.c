@@ -12,6 +12,7 @@
 #include "core/qlayout.h"
 #include "weights/bind.h"
 #include "weights/checkpoint.h"
+#include "weights/weight_cache.h"
 
 /* ---- fixtures ---------------------------------------------------------- */
 
@@ -95,7 +96,7 @@ static void bind_ok(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights 
     assert_int_equal(w->n, d->n_weights);
 }
 
-#define SLOT2(name, dt, r, c) {(name), (dt), 2, {(r), (c)}, (r), 0}
+#define SLOT2(name, dt, r, c) {(name), (dt), 2, {(r), (c)}, (r), 0, 0.0f}
 
 /* ---- binding ----------------------------------------------------------- */
 
@@ -117,7 +118,7 @@ static void test_in_place(void **state)
     const lm_weight_desc slots[] = {
         SLOT2("w.bf16", LM_BF16, 4, 8),
         SLOT2("w.f32", LM_F32, 4, 4),
-        {"w.f16", LM_F16, 1, {2}, 2, 0},
+        {"w.f16", LM_F16, 1, {2}, 2, 0, 0.0f},
     };
     lm_model_desc d = model_with(slots, 3);
     lm_weights w;
@@ -209,10 +210,10 @@ static void test_row_slices(void **state)
     write_model(*state, t, 1, 0);
     lm_checkpoint *ck = open_ok(*state);
     const lm_weight_desc slots[] = {
-        {"qkv", LM_F32, 2, {4, 4}, 12, 0},
-        {"qkv", LM_F32, 2, {4, 4}, 12, 4},
-        {"qkv", LM_F32, 2, {4, 4}, 12, 8},
-        {"qkv", LM_BF16, 2, {4, 4}, 12, 8},
+        {"qkv", LM_F32, 2, {4, 4}, 12, 0, 0.0f},
+        {"qkv", LM_F32, 2, {4, 4}, 12, 4, 0.0f},
+        {"qkv", LM_F32, 2, {4, 4}, 12, 8, 0.0f},
+        {"qkv", LM_BF16, 2, {4, 4}, 12, 8, 0.0f},
     };
     lm_model_desc d = model_with(slots, 4);
     lm_weights w;
@@ -228,6 +229,67 @@ static void test_row_slices(void **state)
     for (int i = 0; i < 16; i++)
         assert_true(lm_bf16_to_f32(v[i]) == (float)(32 + i));
     lm_weights_free(&w);
+    lm_checkpoint_close(ck);
+}
+
+/* Offset slots (Gemma's 1 + w norms): an f32 norm of an f32 checkpoint,
+ * which would bind in place, is copied with the offset added in f32; one
+ * tensor with two offsets is two bindings, with one offset a shared one;
+ * a bf16 source is converted and offset alike. The weight cache tells
+ * the offsets apart. */
+static void test_offset_slots(void **state)
+{
+    const float f[4] = { -0.25f, 0.0f, 0.125f, 3.0f };
+    uint16_t h[4];
+    for (int i = 0; i < 4; i++)
+        h[i] = lm_f32_to_bf16(f[i] * 1.5f);
+    const fixture_tensor t[] = {{"n", "F32", 1, {4}, f, sizeof f}, {"nb", "BF16", 1, {4}, h, sizeof h}};
+    write_model(*state, t, 2, 0);
+    lm_checkpoint *ck = open_ok(*state);
+    const lm_weight_desc slots[] = {
+        {"n", LM_F32, 1, {4}, 4, 0, 0.0f},
+        {"n", LM_F32, 1, {4}, 4, 0, 1.0f},
+        {"n", LM_F32, 1, {4}, 4, 0, 1.0f},
+        {"n", LM_F32, 1, {4}, 4, 0, 0.5f},
+        {"nb", LM_F32, 1, {4}, 4, 0, 1.0f},
+    };
+    lm_model_desc d = model_with(slots, 5);
+    lm_weights w;
+    bind_ok(&d, ck, &w);
+    assert_ptr_equal(w.ptr[0], lm_checkpoint_find(ck, "n")->data);
+    assert_ptr_not_equal(w.ptr[1], w.ptr[0]);
+    assert_ptr_equal(w.ptr[2], w.ptr[1]);
+    assert_ptr_not_equal(w.ptr[3], w.ptr[1]);
+    for (int i = 0; i < 4; i++) {
+        assert_true(((const float *)w.ptr[0])[i] == f[i]);
+        assert_true(((const float *)w.ptr[1])[i] == 1.0f + f[i]);
+        assert_true(((const float *)w.ptr[3])[i] == 0.5f + f[i]);
+        assert_true(((const float *)w.ptr[4])[i] == 1.0f + lm_bf16_to_f32(h[i]));
+    }
+    lm_weights_free(&w);
+
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/cache", (const char *)*state);
+    setenv("LMCC_WEIGHT_CACHE", dir, 1);
+    lm_weight_cache one, half, none;
+    lm_weight_cache_open(&one, &d, ck);
+    lm_weight_desc other[5];
+    memcpy(other, slots, sizeof other);
+    other[1].offset = other[2].offset = 0.5f;
+    lm_model_desc d2 = model_with(other, 5);
+    lm_weight_cache_open(&half, &d2, ck);
+    other[1].offset = other[2].offset = other[3].offset = other[4].offset = 0.0f;
+    lm_model_desc d0 = model_with(other, 5);
+    lm_weight_cache_open(&none, &d0, ck);
+    unsetenv("LMCC_WEIGHT_CACHE");
+    assert_true(one.path[0] && half.path[0]);
+    assert_string_not_equal(one.path, half.path);
+    /* No offset: the identity caches were written with before offsets. */
+    assert_null(strstr(none.identity, "offset"));
+    assert_non_null(strstr(one.identity, "offset n 0x1p+0\n"));
+    lm_weight_cache_close(&one);
+    lm_weight_cache_close(&half);
+    lm_weight_cache_close(&none);
     lm_checkpoint_close(ck);
 }
 
@@ -389,7 +451,7 @@ static void test_all_problems_in_one_message(void **state)
         SLOT2("a", LM_BF16, 64, 64),
         SLOT2("c", LM_F32, 4, 4),
         SLOT2("ids", LM_F32, 1, 2),
-        {"ok", LM_F32, 1, {2}, 2, 0},
+        {"ok", LM_F32, 1, {2}, 2, 0, 0.0f},
     };
     lm_model_desc d = model_with(slots, 4);
     const char *want[] = {
@@ -538,6 +600,7 @@ int main(void)
         DIR_TEST(test_conversions),
         DIR_TEST(test_row_slices),
         DIR_TEST(test_tied_slots),
+        DIR_TEST(test_offset_slots),
         DIR_TEST(test_q8_0),
         DIR_TEST(test_q8_needs_blocks),
         DIR_TEST(test_all_problems_in_one_message),

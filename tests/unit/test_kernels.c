@@ -1,7 +1,7 @@
 /* The linear kernels against a plain double-precision product: every path
  * (decode gemv for bf16 and q8_0, the 4-row dot tiles for f32/f16 and 2-3
  * tokens, the packed GEMM for 4+ tokens) with the norm prologue, bias,
- * residual and SwiGLU epilogues, on shapes with partial row blocks and
+ * residual, softcap, SwiGLU and GeGLU epilogues, on shapes with partial row blocks and
  * partial token tiles, split over several thread counts; and bf16 weights
  * with inputs rounded to bf16 (the AVX-512 BF16 kernels where this CPU has
  * them, the f32 kernels on rounded inputs elsewhere) against the same
@@ -100,14 +100,24 @@ typedef struct linear_case {
     int norm, bias, residual;
     lm_linear_mode mode;
     int xbf16;
+    float softcap;
 } linear_case;
+
+/* The reference of a gated mode's act(a) * b, in double. */
+static double gated_ref(lm_linear_mode mode, double a, double b)
+{
+    if (mode == LM_LINEAR_GEGLU) /* 0.5 a (1 + tanh(t)) = a sigmoid(2t) */
+        return a / (1.0 + exp(-1.5957691216057308 * (a + 0.044715 * a * a * a))) * b;
+    return a / (1.0 + exp(-a)) * b;
+}
 
 static void run_case(const linear_case *c, int threads)
 {
     uint64_t s = 42u + (uint64_t)c->n * 7u + (uint64_t)c->K;
     const int K = c->K, n = c->n;
-    const int nparts = c->mode == LM_LINEAR_SWIGLU || c->out1 ? 2 : 1;
-    const int outs[2] = { c->out0, c->mode == LM_LINEAR_SWIGLU ? c->out0 : c->out1 };
+    const int gated = c->mode != LM_LINEAR_PLAIN;
+    const int nparts = gated || c->out1 ? 2 : 1;
+    const int outs[2] = { c->out0, gated ? c->out0 : c->out1 };
     float *x = malloc(sizeof(float) * (size_t)n * K);
     for (int i = 0; i < n * K; i++)
         x[i] = rnd(&s);
@@ -134,7 +144,7 @@ static void run_case(const linear_case *c, int threads)
     float *scratch = malloc(sizeof(float) * stride * (size_t)threads);
     lm_linear_args a = { .x = x, .norm_w = c->norm ? norm_w : NULL, .w = { w[0], w[1] },
                          .bias = { bias[0], bias[1] }, .y = { y[0], y[1] }, .residual = res,
-                         .scratch = scratch, .scratch_stride = stride, .n = n };
+                         .scratch = scratch, .scratch_stride = stride, .softcap = c->softcap, .n = n };
     for (int tid = 0; tid < threads; tid++)
         lm_linear_task(&a, tid, threads, K, 1e-6f, nparts, outs, c->dt, c->mode, c->xbf16);
 
@@ -156,7 +166,7 @@ static void run_case(const linear_case *c, int threads)
             float v = c->norm ? norm_w[i] * (xt[i] * r) : xt[i];
             xn[i] = c->xbf16 ? lm_bf16_to_f32(lm_f32_to_bf16(c->norm ? xr[i] : v)) : v;
         }
-        for (int p = 0; p < (c->mode == LM_LINEAR_SWIGLU ? 1 : nparts); p++)
+        for (int p = 0; p < (gated ? 1 : nparts); p++)
             for (int o = 0; o < outs[p]; o++) {
                 /* qerr: how far the kernels' int8 inputs (quantized weights)
                  * may move each sum: half an input step per weight, the step
@@ -171,7 +181,7 @@ static void run_case(const linear_case *c, int threads)
                         d0 += w0 * xn[i];
                         mag += fabs(w0 * xn[i]);
                         qerr0 += fabs(w0) * amax / 254.0;
-                        if (c->mode == LM_LINEAR_SWIGLU) {
+                        if (gated) {
                             double w1 = weight_at(w[1], c->dt, K, o, i);
                             d1 += w1 * xn[i];
                             qerr1 += fabs(w1) * amax / 254.0;
@@ -181,19 +191,22 @@ static void run_case(const linear_case *c, int threads)
                 if (!lm_dtype_is_quantized(c->dt))
                     qerr0 = qerr1 = 0;
                 double want = d0;
-                if (c->mode == LM_LINEAR_SWIGLU) {
-                    want = d0 / (1.0 + exp(-d0)) * d1;
+                if (gated) {
+                    want = gated_ref(c->mode, d0, d1);
                 } else {
                     if (bias[p])
                         want += bias[p][o];
                     if (res)
                         want += res[(size_t)t * outs[0] + o];
+                    if (c->softcap != 0.0f)
+                        want = c->softcap * tanh(want / c->softcap); /* moves by at most the input's error */
                 }
                 double got = y[p][(size_t)t * outs[p] + o];
                 /* f32 sums of K products: error grows with K and the terms'
-                 * size; silu(a) * b moves by at most 1.1 |b| da + (|a| + 1) db. */
-                double tol = 1e-5 * (mag + 1.0) * (c->mode == LM_LINEAR_SWIGLU ? 4.0 + fabs(d1) : 1.0) +
-                             (c->mode == LM_LINEAR_SWIGLU ? 1.1 * fabs(d1) * qerr0 + (fabs(d0) + 1.0) * qerr1 : qerr0);
+                 * size; silu(a) * b and gelu_tanh(a) * b move by at most
+                 * 1.13 |b| da + (|a| + 1) db. */
+                double tol = 1e-5 * (mag + 1.0) * (gated ? 4.0 + fabs(d1) : 1.0) +
+                             (gated ? 1.13 * fabs(d1) * qerr0 + (fabs(d0) + 1.0) * qerr1 : qerr0);
                 if (fabs(got - want) > tol)
                     fail_msg("dtype %d n %d K %d part %d token %d row %d threads %d: got %.9g, want %.9g",
                              (int)c->dt, n, K, p, t, o, threads, got, want);
@@ -223,11 +236,14 @@ static void run_all_x(lm_dtype dt, int xbf16)
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
         for (int threads = 1; threads <= 3; threads++) {
             const linear_case cases[] = {
-                { dt, ns[i], 96, 72, 0, 0, 0, 0, LM_LINEAR_PLAIN, xbf16 },
-                { dt, ns[i], 128, 36, 40, 1, 1, 0, LM_LINEAR_PLAIN, xbf16 },
-                { dt, ns[i], 128, 64, 0, 0, 0, 1, LM_LINEAR_PLAIN, xbf16 },
-                { dt, ns[i], 96, 72, 0, 1, 0, 0, LM_LINEAR_SWIGLU, xbf16 },
-                { dt, ns[i], 320, 40, 0, 1, 0, 0, LM_LINEAR_PLAIN, xbf16 },
+                { dt, ns[i], 96, 72, 0, 0, 0, 0, LM_LINEAR_PLAIN, xbf16, 0.0f },
+                { dt, ns[i], 128, 36, 40, 1, 1, 0, LM_LINEAR_PLAIN, xbf16, 0.0f },
+                { dt, ns[i], 128, 64, 0, 0, 0, 1, LM_LINEAR_PLAIN, xbf16, 0.0f },
+                { dt, ns[i], 96, 72, 0, 1, 0, 0, LM_LINEAR_SWIGLU, xbf16, 0.0f },
+                { dt, ns[i], 96, 72, 0, 1, 0, 0, LM_LINEAR_GEGLU, xbf16, 0.0f },
+                /* a cap near the outputs' size, so tanh bends them; with a bias */
+                { dt, ns[i], 128, 40, 0, 1, 1, 0, LM_LINEAR_PLAIN, xbf16, 2.5f },
+                { dt, ns[i], 320, 40, 0, 1, 0, 0, LM_LINEAR_PLAIN, xbf16, 0.0f },
             };
             for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
                 run_case(&cases[k], threads);

@@ -1,13 +1,18 @@
 -- rmsnorm: RMSNorm over each row, in f32: x * rsqrt(mean(x^2) + eps) * w.
+--
+--   g:rmsnorm(x, name, eps [, { offset = 1.0 }])
+--
+-- offset: the scale is offset + w (Gemma's (1 + w)), added when the weight
+-- is bound (Graph:norm_weight).
 
 local clit = require("clit")
 local rowwise = require("rowwise")
 
 local M = { kind = "rmsnorm" }
 
-function M.build(g, x, name, eps)
+function M.build(g, x, name, eps, opts)
   g:check_tensor("rmsnorm", x, "input")
-  local w = g:vector("rmsnorm", name, x.cols, "norm")
+  local w = g:norm_weight("rmsnorm", name, x.cols, opts)
   return g:op("rmsnorm", { x }, x.cols, { w = w, eps = eps }, g:weight_tensor_name(name))
 end
 
