@@ -112,7 +112,7 @@ int cmd_list(int argc, char **argv)
                 row *rw = &rows[n_rows++];
                 char repo[512];
                 const char *repo_size = registry_repo_size(m, m->sizes[s]);
-                if (registry_substitute(var->repo, repo_size, 0, repo, sizeof repo, &e) != 0)
+                if (registry_substitute(var->repos[s], repo_size, 0, repo, sizeof repo, &e) != 0)
                     goto done;
                 snprintf(rw->col[COL_MODEL], sizeof rw->col[0], "%s", m->name);
                 snprintf(rw->col[COL_SIZE], sizeof rw->col[0], "%s", m->sizes[s]);

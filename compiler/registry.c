@@ -282,36 +282,42 @@ static int size_index(loader *ld, const registry_model *m, const char *key, cons
     return fail_key(ld, skey, "'%s' is not one of the sizes", size ? size : "?");
 }
 
-/* chat: one format for every size, or a mapping {size: format} naming
- * each size (Llama 3.2's sizes have its template, 3.1's theirs). */
-static int load_chats(loader *ld, int idx, const char *prefix, const registry_model *m,
-                      registry_variant *v)
+/* A variant's field that is one string for every size or a mapping {size:
+ * string} naming each size: chat (Llama 3.2's sizes have its template,
+ * 3.1's theirs) and repo (Gemma 3's 270M base is google/gemma-3-270m, its
+ * 1B base google/gemma-3-1b-pt). Absent: absent for every size, or a
+ * failure when absent is NULL. check, when given, vets each value. */
+static int load_per_size(loader *ld, int idx, const char *prefix, const registry_model *m, const char *field,
+                         size_t max, const char *absent, int (*check)(loader *, const char *, const char *),
+                         char ***out)
 {
     lua_State *L = ld->L;
     char key[512], skey[600];
-    snprintf(key, sizeof key, "%schat", prefix);
-    v->chats = calloc((size_t)m->n_sizes, sizeof *v->chats);
-    if (!v->chats)
+    snprintf(key, sizeof key, "%s%s", prefix, field);
+    char **values = *out = calloc((size_t)m->n_sizes, sizeof *values);
+    if (!values)
         return lm_fail(ld->e, "%s: out of memory", ld->path);
-    lua_getfield(L, idx, "chat");
+    lua_getfield(L, idx, field);
     int rc = 0, mapped = is_mapping(L, -1);
+    if (lua_isnil(L, -1) && !absent)
+        rc = fail_key(ld, key, "missing; it is required");
     for (int i = 0; i < m->n_sizes && rc == 0; i++) {
         snprintf(skey, sizeof skey, "%s.%s", key, m->sizes[i]);
         if (lua_isnil(L, -1)) {
-            if (!(v->chats[i] = strdup("none")))
+            if (!(values[i] = strdup(absent)))
                 rc = lm_fail(ld->e, "%s: out of memory", ld->path);
             continue;
         }
         if (mapped) {
             lua_getfield(L, -1, m->sizes[i]);
-            rc = lua_isnil(L, -1) ? fail_key(ld, skey, "the chat mapping must name every size")
-                                  : dup_string(ld, -1, skey, MAX_CHAT, &v->chats[i]);
+            rc = lua_isnil(L, -1) ? fail_key(ld, skey, "the %s mapping must name every size", field)
+                                  : dup_string(ld, -1, skey, max, &values[i]);
             lua_pop(L, 1);
         } else {
-            rc = dup_string(ld, -1, key, MAX_CHAT, &v->chats[i]);
+            rc = dup_string(ld, -1, key, max, &values[i]);
         }
-        if (rc == 0)
-            rc = check_chat(ld, mapped ? skey : key, v->chats[i]);
+        if (rc == 0 && check)
+            rc = check(ld, mapped ? skey : key, values[i]);
     }
     if (rc == 0 && mapped) { /* and nothing but sizes */
         lua_pushnil(L);
@@ -331,9 +337,10 @@ static int load_variant(loader *ld, int idx, const char *prefix, const registry_
 {
     static const char *const allowed[] = { "repo", "eos", "chat", "thinking", NULL };
     lua_State *L = ld->L;
-    if (check_keys(ld, idx, prefix, allowed) || field_string(ld, idx, prefix, "repo", 256, &v->repo) ||
+    if (check_keys(ld, idx, prefix, allowed) ||
+        load_per_size(ld, idx, prefix, m, "repo", 256, NULL, NULL, &v->repos) ||
         field_list(ld, idx, prefix, "eos", MAX_EOS_TOKEN, REGISTRY_MAX_EOS, &v->eos, &v->n_eos) ||
-        load_chats(ld, idx, prefix, m, v))
+        load_per_size(ld, idx, prefix, m, "chat", MAX_CHAT, "none", check_chat, &v->chats))
         return -1;
     char key[512];
     int rc = 0;
@@ -547,7 +554,7 @@ void registry_free(registry *r)
         for (int j = 0; m->variants && j < m->n_variants; j++) {
             registry_variant *v = &m->variants[j];
             free(v->name);
-            free(v->repo);
+            free_strings(v->repos, v->repos ? m->n_sizes : 0);
             free_strings(v->chats, v->chats ? m->n_sizes : 0);
             free_strings(v->eos, v->n_eos);
         }
@@ -694,14 +701,16 @@ int registry_lookup(const registry *r, const char *model, const char *size, cons
     }
     out->has_variant = 1;
     snprintf(out->variant, sizeof out->variant, "%s", v->name);
-    if (registry_substitute(v->repo, registry_repo_size(m, listed), 0, out->repo, sizeof out->repo, e) != 0)
-        return -1;
+    for (int i = 0; i < m->n_sizes; i++)
+        if (m->sizes[i] == listed) {
+            if (registry_substitute(v->repos[i], registry_repo_size(m, listed), 0, out->repo, sizeof out->repo,
+                                    e) != 0)
+                return -1;
+            snprintf(out->chat, sizeof out->chat, "%s", v->chats[i]);
+        }
     for (int i = 0; i < v->n_eos && i < REGISTRY_MAX_EOS; i++)
         snprintf(out->eos[i], sizeof out->eos[i], "%s", v->eos[i]);
     out->n_eos = v->n_eos;
-    for (int i = 0; i < m->n_sizes; i++)
-        if (m->sizes[i] == listed)
-            snprintf(out->chat, sizeof out->chat, "%s", v->chats[i]);
     out->thinking = v->thinking;
     return 0;
 }
@@ -723,7 +732,7 @@ int registry_find_repo(const registry *r, const char *repo, registry_entry *out,
         for (int v = 0; v < m->n_variants; v++)
             for (int s = 0; s < m->n_sizes; s++) {
                 char name[512];
-                if (registry_substitute(m->variants[v].repo, registry_repo_size(m, m->sizes[s]), 0, name,
+                if (registry_substitute(m->variants[v].repos[s], registry_repo_size(m, m->sizes[s]), 0, name,
                                         sizeof name, e) != 0)
                     return -1;
                 if (strcasecmp(name, repo) == 0)

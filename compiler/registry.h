@@ -17,7 +17,8 @@
 
 typedef struct registry_variant {
     char *name;              /* "base", "instruct", ... */
-    char *repo;              /* repository pattern, {size} as listed: "Qwen/Qwen3-{size}-Base" */
+    char **repos;            /* per size of the model (as listed): the repository
+                                pattern, {size} as listed: "Qwen/Qwen3-{size}-Base" */
     char **eos;              /* tokens that end generation */
     int n_eos;
     char **chats;            /* per size of the model (as listed): the chat format,

@@ -14,6 +14,9 @@ if(CMOCKA_FOUND)
   # SSE2, no FMA, F16C or AVX-512), the portable path a model built with
   # LMCC_NATIVE=OFF takes: the same vector code lowered to narrow vectors,
   # q8_0 without the int16 path, f16 scales converted in C.
+  if(TARGET test_attention_window)
+    target_compile_options(test_attention_window PRIVATE ${LMCC_OPT_FLAGS})
+  endif()
   if(TARGET test_kernels)
     target_compile_options(test_kernels PRIVATE ${LMCC_OPT_FLAGS})
     add_executable(test_kernels_portable ${CMAKE_SOURCE_DIR}/tests/unit/test_kernels.c)

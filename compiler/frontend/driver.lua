@@ -171,7 +171,9 @@ function M.import_config(hf, opts)
     if def.hf_model_type then
       supported[#supported + 1] = ("%s (arch %s)"):format(def.hf_model_type, name)
       if def.hf_model_type == mt then
-        local fields = def.import(hf)
+        -- An import may refuse a config.json it cannot express: nil, why.
+        local fields, why = def.import(hf)
+        if fields == nil then CompileError.file(src, why or "config.json cannot be imported") end
         local torch_dtype = hf.torch_dtype or hf.dtype or "bfloat16"
         local cfg, lines = { arch = name }, { "arch: " .. name }
         for _, f in ipairs(fields) do

@@ -113,6 +113,9 @@ function M.run(g, opts)
     kernels = {}, kernel_names = {}, kernel_list = {}, body = {},
     scratch_floats = 0, params = 0, head_params = 0, weight_bytes = 0, kv_floats = 0,
     moe_layers = 0, moe_experts = 0, rope_ntk = 0,
+    -- Sliding windows (ops/attention.lua): the window layers' share of
+    -- kv_floats, floats per cached position with and without a window.
+    kv_window_floats = 0, kv_window_per_position = 0, kv_full_per_position = 0, window = 0, window_slack = -1,
   }, Emitter)
   for _, name in ipairs({ "model.c.in", "model.h.in", "main.c.in", "model.mk.in", "model.cmake.in" }) do
     e:template(name)
@@ -205,6 +208,8 @@ function M.run(g, opts)
     N_CHECKS = #checks, CONFIG_CHECKS = table.concat(checks, "\n"),
     KERNELS = table.concat(e.kernel_list), FORWARD = table.concat(e.body, "\n"),
     MOE_LAYERS = e.moe_layers, MOE_EXPERTS = e.moe_experts, ROPE_NTK = e.rope_ntk,
+    KV_WINDOW_FLOATS = e.kv_window_floats, KV_WINDOW_PER_POSITION = e.kv_window_per_position,
+    KV_FULL_PER_POSITION = e.kv_full_per_position, WINDOW = e.window, WINDOW_SLACK = e.window_slack,
     PARAMS_PER_TOKEN = e.params, HEAD_PARAMS = e.head_params, WEIGHT_BYTES_PER_TOKEN = e.weight_bytes,
     VOCAB = cfg.vocab_size, GUARD = C:upper() .. "_H", VAR = C:upper(),
   }

@@ -804,7 +804,7 @@ static void linear_8192_8192_1024_1024_bf16_norm_xbf16(void *arg, int tid, int n
  * RoPE base 500000.0 over 128 dims, llama3 scaling x8.0 from 8192.0, causal, online softmax */
 static void attention_64_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_call(arg, tid, nthreads, 64, 8, 128, 131072, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 64, 8, 128, 131072, 0, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(64 / 8, 128),
@@ -814,7 +814,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_64_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_call(arg, tid, nthreads, 64, 8, 128, 131072, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 64, 8, 128, 131072, 0, 0.0f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -875,7 +875,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 2097152, .k = A + 6291456, .v = A + 6553600,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 134217728, .out = A + 4194304,
+            .cache = c->kv + (size_t)0, .out = A + 4194304,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -926,7 +926,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)134217728, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -977,7 +977,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)268435456, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1028,7 +1028,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)402653184, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1079,7 +1079,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)536870912, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1130,7 +1130,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)671088640, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1181,7 +1181,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)805306368, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1232,7 +1232,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)939524096, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1283,7 +1283,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)1073741824, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1334,7 +1334,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)1207959552, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1385,7 +1385,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)1342177280, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1436,7 +1436,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)1476395008, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1487,7 +1487,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)1610612736, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1538,7 +1538,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)1744830464, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1589,7 +1589,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)1879048192, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1640,7 +1640,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)2013265920, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1691,7 +1691,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)2147483648, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1742,7 +1742,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)2281701376, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1793,7 +1793,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)2415919104, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1844,7 +1844,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)2550136832, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1895,7 +1895,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)2684354560, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1946,7 +1946,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)2818572288, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1997,7 +1997,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)2952790016, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -2048,7 +2048,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)3087007744, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -2099,7 +2099,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)3221225472, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -2150,7 +2150,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)3355443200, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -2201,7 +2201,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)3489660928, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -2252,7 +2252,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)3623878656, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -2303,7 +2303,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)28 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)3758096384, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -2354,7 +2354,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)29 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)3892314112, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -2405,7 +2405,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)30 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)4026531840, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -2456,7 +2456,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)31 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)4160749568, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -2507,7 +2507,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)32 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)4294967296, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -2558,7 +2558,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)33 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)4429185024, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -2609,7 +2609,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)34 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)4563402752, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -2660,7 +2660,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)35 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)4697620480, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -2711,7 +2711,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)36 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)4831838208, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -2762,7 +2762,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)37 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)4966055936, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -2813,7 +2813,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)38 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)5100273664, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -2864,7 +2864,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)39 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)5234491392, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -2915,7 +2915,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)40 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)5368709120, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -2966,7 +2966,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)41 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)5502926848, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -3017,7 +3017,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)42 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)5637144576, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -3068,7 +3068,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)43 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)5771362304, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -3119,7 +3119,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)44 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)5905580032, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -3170,7 +3170,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)45 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)6039797760, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -3221,7 +3221,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)46 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)6174015488, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -3272,7 +3272,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)47 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)6308233216, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -3323,7 +3323,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)48 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)6442450944, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -3374,7 +3374,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)49 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)6576668672, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -3425,7 +3425,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)50 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)6710886400, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -3476,7 +3476,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)51 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)6845104128, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -3527,7 +3527,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)52 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)6979321856, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -3578,7 +3578,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)53 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)7113539584, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -3629,7 +3629,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)54 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)7247757312, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -3680,7 +3680,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)55 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)7381975040, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -3731,7 +3731,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)56 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)7516192768, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -3782,7 +3782,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)57 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)7650410496, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -3833,7 +3833,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)58 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)7784628224, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -3884,7 +3884,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)59 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)7918845952, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -3935,7 +3935,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)60 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)8053063680, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -3986,7 +3986,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)61 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)8187281408, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -4037,7 +4037,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)62 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)8321499136, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -4088,7 +4088,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)63 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)8455716864, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -4139,7 +4139,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)64 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)8589934592, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -4190,7 +4190,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)65 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)8724152320, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -4241,7 +4241,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)66 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)8858370048, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -4292,7 +4292,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)67 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)8992587776, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -4343,7 +4343,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)68 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)9126805504, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -4394,7 +4394,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)69 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)9261023232, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -4445,7 +4445,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)70 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)9395240960, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -4496,7 +4496,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)71 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)9529458688, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -4547,7 +4547,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)72 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)9663676416, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -4598,7 +4598,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)73 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)9797894144, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -4649,7 +4649,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)74 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)9932111872, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -4700,7 +4700,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)75 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)10066329600, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -4751,7 +4751,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)76 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)10200547328, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -4802,7 +4802,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)77 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)10334765056, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -4853,7 +4853,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)78 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)10468982784, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -4904,7 +4904,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)79 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)10603200512, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -4977,5 +4977,10 @@ const lm_model_desc llama3_1_70b_model = {
     .moe_layers = 0,
     .moe_experts = 0,
     .rope_ntk = 0,
+    .kv_full_position_floats = 81920,
+    .kv_window_floats = 0,
+    .kv_window_position_floats = 0,
+    .window = 0,
+    .window_slack = -1,
     .forward = forward,
 };

@@ -372,7 +372,7 @@ static void linear_4096_4096_1024_1024_bf16_norm_xbf16(void *arg, int tid, int n
  * RoPE base 500000.0 over 128 dims, llama3 scaling x8.0 from 8192.0, causal, online softmax */
 static void attention_32_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_call(arg, tid, nthreads, 32, 8, 128, 131072, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 32, 8, 128, 131072, 0, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(32 / 8, 128),
@@ -382,7 +382,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_32_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_call(arg, tid, nthreads, 32, 8, 128, 131072, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 32, 8, 128, 131072, 0, 0.0f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -443,7 +443,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 1048576, .k = A + 3145728, .v = A + 3407872,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 134217728, .out = A + 2097152,
+            .cache = c->kv + (size_t)0, .out = A + 2097152,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -494,7 +494,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)134217728, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -545,7 +545,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)268435456, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -596,7 +596,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)402653184, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -647,7 +647,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)536870912, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -698,7 +698,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)671088640, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -749,7 +749,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)805306368, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -800,7 +800,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)939524096, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -851,7 +851,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)1073741824, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -902,7 +902,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)1207959552, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -953,7 +953,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)1342177280, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1004,7 +1004,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)1476395008, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1055,7 +1055,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)1610612736, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1106,7 +1106,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)1744830464, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1157,7 +1157,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)1879048192, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1208,7 +1208,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)2013265920, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1259,7 +1259,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)2147483648, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1310,7 +1310,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)2281701376, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1361,7 +1361,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)2415919104, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1412,7 +1412,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)2550136832, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1463,7 +1463,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)2684354560, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1514,7 +1514,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)2818572288, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1565,7 +1565,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)2952790016, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1616,7 +1616,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)3087007744, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1667,7 +1667,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)3221225472, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1718,7 +1718,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)3355443200, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1769,7 +1769,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)3489660928, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1820,7 +1820,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)3623878656, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1871,7 +1871,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)28 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)3758096384, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1922,7 +1922,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)29 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)3892314112, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1973,7 +1973,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)30 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)4026531840, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -2024,7 +2024,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)31 * 134217728, .out = A + 1048576,
+            .cache = c->kv + (size_t)4160749568, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -2097,5 +2097,10 @@ const lm_model_desc llama3_1_8b_model = {
     .moe_layers = 0,
     .moe_experts = 0,
     .rope_ntk = 0,
+    .kv_full_position_floats = 32768,
+    .kv_window_floats = 0,
+    .kv_window_position_floats = 0,
+    .window = 0,
+    .window_slack = -1,
     .forward = forward,
 };

@@ -227,7 +227,7 @@ static void linear_2048_2048_512_512_bf16_norm_xbf16(void *arg, int tid, int nth
  * RoPE base 500000.0 over 64 dims, llama3 scaling x32.0 from 8192.0, causal, online softmax */
 static void attention_32_8_64_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_call(arg, tid, nthreads, 32, 8, 64, 131072, 0.0f, 64, 1);
+    lm_attn_store_call(arg, tid, nthreads, 32, 8, 64, 131072, 0, 0.0f, 64, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(32 / 8, 64),
@@ -237,7 +237,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_32_8_64_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_call(arg, tid, nthreads, 32, 8, 64, 131072, 0.0f, 64,
+    lm_attn_query_call(arg, tid, nthreads, 32, 8, 64, 131072, 0, 0.0f, 64,
                        0.125f, 0, 1, 1);
 }
 
@@ -298,7 +298,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 524288, .k = A + 1572864, .v = A + 1703936,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 67108864, .out = A + 1048576,
+            .cache = c->kv + (size_t)0, .out = A + 1048576,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -349,7 +349,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 67108864, .out = A + 524288,
+            .cache = c->kv + (size_t)67108864, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -400,7 +400,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 67108864, .out = A + 524288,
+            .cache = c->kv + (size_t)134217728, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -451,7 +451,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 67108864, .out = A + 524288,
+            .cache = c->kv + (size_t)201326592, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -502,7 +502,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 67108864, .out = A + 524288,
+            .cache = c->kv + (size_t)268435456, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -553,7 +553,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 67108864, .out = A + 524288,
+            .cache = c->kv + (size_t)335544320, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -604,7 +604,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 67108864, .out = A + 524288,
+            .cache = c->kv + (size_t)402653184, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -655,7 +655,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 67108864, .out = A + 524288,
+            .cache = c->kv + (size_t)469762048, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -706,7 +706,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 67108864, .out = A + 524288,
+            .cache = c->kv + (size_t)536870912, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -757,7 +757,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 67108864, .out = A + 524288,
+            .cache = c->kv + (size_t)603979776, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -808,7 +808,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 67108864, .out = A + 524288,
+            .cache = c->kv + (size_t)671088640, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -859,7 +859,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 67108864, .out = A + 524288,
+            .cache = c->kv + (size_t)738197504, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -910,7 +910,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 67108864, .out = A + 524288,
+            .cache = c->kv + (size_t)805306368, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -961,7 +961,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 67108864, .out = A + 524288,
+            .cache = c->kv + (size_t)872415232, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1012,7 +1012,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 67108864, .out = A + 524288,
+            .cache = c->kv + (size_t)939524096, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1063,7 +1063,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1179648,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 67108864, .out = A + 524288,
+            .cache = c->kv + (size_t)1006632960, .out = A + 524288,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1136,5 +1136,10 @@ const lm_model_desc llama3_2_1b_model = {
     .moe_layers = 0,
     .moe_experts = 0,
     .rope_ntk = 0,
+    .kv_full_position_floats = 8192,
+    .kv_window_floats = 0,
+    .kv_window_position_floats = 0,
+    .window = 0,
+    .window_slack = -1,
     .forward = forward,
 };

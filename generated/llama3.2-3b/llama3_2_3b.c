@@ -335,7 +335,7 @@ static void linear_3072_3072_1024_1024_bf16_norm_xbf16(void *arg, int tid, int n
  * RoPE base 500000.0 over 128 dims, llama3 scaling x32.0 from 8192.0, causal, online softmax */
 static void attention_24_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_call(arg, tid, nthreads, 24, 8, 128, 131072, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 24, 8, 128, 131072, 0, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(24 / 8, 128),
@@ -345,7 +345,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_24_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_call(arg, tid, nthreads, 24, 8, 128, 131072, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 24, 8, 128, 131072, 0, 0.0f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -406,7 +406,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 786432, .k = A + 2359296, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 134217728, .out = A + 1572864,
+            .cache = c->kv + (size_t)0, .out = A + 1572864,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -457,7 +457,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)134217728, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -508,7 +508,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)268435456, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -559,7 +559,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)402653184, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -610,7 +610,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)536870912, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -661,7 +661,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)671088640, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -712,7 +712,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)805306368, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -763,7 +763,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)939524096, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -814,7 +814,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)1073741824, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -865,7 +865,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)1207959552, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -916,7 +916,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)1342177280, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -967,7 +967,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)1476395008, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1018,7 +1018,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)1610612736, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1069,7 +1069,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)1744830464, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1120,7 +1120,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)1879048192, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1171,7 +1171,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)2013265920, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1222,7 +1222,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)2147483648, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1273,7 +1273,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)2281701376, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1324,7 +1324,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)2415919104, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1375,7 +1375,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)2550136832, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1426,7 +1426,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)2684354560, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1477,7 +1477,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)2818572288, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1528,7 +1528,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)2952790016, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1579,7 +1579,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)3087007744, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1630,7 +1630,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)3221225472, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1681,7 +1681,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)3355443200, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1732,7 +1732,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)3489660928, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1783,7 +1783,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1572864, .v = A + 1835008,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 134217728, .out = A + 786432,
+            .cache = c->kv + (size_t)3623878656, .out = A + 786432,
             .rope_base = 500000.0f,
             .rope_scaling = { LM_ROPE_LLAMA3, 32.0f, 1.0f, 4.0f, 8192.0f },
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
@@ -1856,5 +1856,10 @@ const lm_model_desc llama3_2_3b_model = {
     .moe_layers = 0,
     .moe_experts = 0,
     .rope_ntk = 0,
+    .kv_full_position_floats = 28672,
+    .kv_window_floats = 0,
+    .kv_window_position_floats = 0,
+    .window = 0,
+    .window_slack = -1,
     .forward = forward,
 };

@@ -364,7 +364,7 @@ static void linear_2048_2048_2048_2048_bf16_norm_xbf16(void *arg, int tid, int n
  * RoPE base 10000.0 over 128 dims, dynamic NTK past 8192 tokens, logn query scaling past 8192, causal, online softmax */
 static void attention_16_16_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_call(arg, tid, nthreads, 16, 16, 128, 8192, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 16, 16, 128, 8192, 0, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(16 / 16, 128),
@@ -374,7 +374,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_16_16_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_call(arg, tid, nthreads, 16, 16, 128, 8192, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 16, 16, 128, 8192, 0, 0.0f, 128,
                        0.08838834764831843f, 8192, 1, 1);
 }
 
@@ -436,7 +436,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 524288, .k = A + 1048576, .v = A + 1572864,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 16777216, .out = A + 2097152,
+            .cache = c->kv + (size_t)0, .out = A + 2097152,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -487,7 +487,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)16777216, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -538,7 +538,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)33554432, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -589,7 +589,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)50331648, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -640,7 +640,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)67108864, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -691,7 +691,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)83886080, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -742,7 +742,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)100663296, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -793,7 +793,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)117440512, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -844,7 +844,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)134217728, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -895,7 +895,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)150994944, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -946,7 +946,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)167772160, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -997,7 +997,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)184549376, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1048,7 +1048,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)201326592, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1099,7 +1099,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)218103808, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1150,7 +1150,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)234881024, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1201,7 +1201,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)251658240, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1252,7 +1252,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)268435456, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1303,7 +1303,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)285212672, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1354,7 +1354,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)301989888, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1405,7 +1405,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)318767104, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1456,7 +1456,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)335544320, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1507,7 +1507,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)352321536, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1558,7 +1558,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)369098752, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1609,7 +1609,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 524288, .v = A + 1048576,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 16777216, .out = A + 2457600,
+            .cache = c->kv + (size_t)385875968, .out = A + 2457600,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1681,5 +1681,10 @@ const lm_model_desc qwen1_1_8b_model = {
     .moe_layers = 0,
     .moe_experts = 0,
     .rope_ntk = 8192,
+    .kv_full_position_floats = 49152,
+    .kv_window_floats = 0,
+    .kv_window_position_floats = 0,
+    .window = 0,
+    .window_slack = -1,
     .forward = forward,
 };

@@ -556,7 +556,7 @@ static void linear_5120_5120_5120_5120_bf16_norm_xbf16(void *arg, int tid, int n
  * RoPE base 10000.0 over 128 dims, dynamic NTK past 2048 tokens, logn query scaling past 2048, causal, online softmax */
 static void attention_40_40_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_call(arg, tid, nthreads, 40, 40, 128, 8192, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 40, 40, 128, 8192, 0, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(40 / 40, 128),
@@ -566,7 +566,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_40_40_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_call(arg, tid, nthreads, 40, 40, 128, 8192, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 40, 40, 128, 8192, 0, 0.0f, 128,
                        0.08838834764831843f, 2048, 1, 1);
 }
 
@@ -628,7 +628,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 1310720, .k = A + 2621440, .v = A + 3932160,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 41943040, .out = A + 5242880,
+            .cache = c->kv + (size_t)0, .out = A + 5242880,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -679,7 +679,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)41943040, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -730,7 +730,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)83886080, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -781,7 +781,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)125829120, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -832,7 +832,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)167772160, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -883,7 +883,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)209715200, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -934,7 +934,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)251658240, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -985,7 +985,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)293601280, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -1036,7 +1036,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)335544320, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -1087,7 +1087,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)377487360, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -1138,7 +1138,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)419430400, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -1189,7 +1189,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)461373440, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -1240,7 +1240,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)503316480, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -1291,7 +1291,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)545259520, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -1342,7 +1342,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)587202560, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -1393,7 +1393,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)629145600, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -1444,7 +1444,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)671088640, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -1495,7 +1495,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)713031680, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -1546,7 +1546,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)754974720, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -1597,7 +1597,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)796917760, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -1648,7 +1648,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)838860800, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -1699,7 +1699,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)880803840, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -1750,7 +1750,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)922746880, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -1801,7 +1801,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)964689920, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -1852,7 +1852,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)1006632960, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -1903,7 +1903,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)1048576000, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -1954,7 +1954,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)1090519040, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -2005,7 +2005,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)1132462080, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -2056,7 +2056,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)28 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)1174405120, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -2107,7 +2107,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)29 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)1216348160, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -2158,7 +2158,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)30 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)1258291200, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -2209,7 +2209,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)31 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)1300234240, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -2260,7 +2260,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)32 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)1342177280, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -2311,7 +2311,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)33 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)1384120320, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -2362,7 +2362,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)34 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)1426063360, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -2413,7 +2413,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)35 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)1468006400, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -2464,7 +2464,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)36 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)1509949440, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -2515,7 +2515,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)37 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)1551892480, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -2566,7 +2566,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)38 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)1593835520, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -2617,7 +2617,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 2621440,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)39 * 41943040, .out = A + 6127616,
+            .cache = c->kv + (size_t)1635778560, .out = A + 6127616,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 2048 };
@@ -2689,5 +2689,10 @@ const lm_model_desc qwen1_14b_model = {
     .moe_layers = 0,
     .moe_experts = 0,
     .rope_ntk = 2048,
+    .kv_full_position_floats = 204800,
+    .kv_window_floats = 0,
+    .kv_window_position_floats = 0,
+    .window = 0,
+    .window_slack = -1,
     .forward = forward,
 };

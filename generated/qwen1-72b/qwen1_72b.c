@@ -1036,7 +1036,7 @@ static void linear_8192_8192_8192_8192_bf16_norm_xbf16(void *arg, int tid, int n
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_64_64_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_call(arg, tid, nthreads, 64, 64, 128, 32768, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 64, 64, 128, 32768, 0, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(64 / 64, 128),
@@ -1046,7 +1046,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_64_64_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_call(arg, tid, nthreads, 64, 64, 128, 32768, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 64, 64, 128, 32768, 0, 0.0f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -1108,7 +1108,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 2097152, .k = A + 4194304, .v = A + 6291456,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)0, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1159,7 +1159,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 268435456, .out = A + 6291456,
+            .cache = c->kv + (size_t)268435456, .out = A + 6291456,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1210,7 +1210,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)536870912, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1261,7 +1261,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)805306368, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1312,7 +1312,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)1073741824, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1363,7 +1363,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)1342177280, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1414,7 +1414,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)1610612736, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1465,7 +1465,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)1879048192, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1516,7 +1516,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)2147483648, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1567,7 +1567,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)2415919104, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1618,7 +1618,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)2684354560, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1669,7 +1669,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)2952790016, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1720,7 +1720,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)3221225472, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1771,7 +1771,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)3489660928, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1822,7 +1822,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)3758096384, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1873,7 +1873,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)4026531840, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1924,7 +1924,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)4294967296, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1975,7 +1975,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)4563402752, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2026,7 +2026,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)4831838208, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2077,7 +2077,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)5100273664, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2128,7 +2128,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)5368709120, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2179,7 +2179,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)5637144576, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2230,7 +2230,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)5905580032, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2281,7 +2281,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)6174015488, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2332,7 +2332,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)6442450944, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2383,7 +2383,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)6710886400, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2434,7 +2434,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)6979321856, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2485,7 +2485,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)7247757312, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2536,7 +2536,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)28 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)7516192768, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2587,7 +2587,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)29 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)7784628224, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2638,7 +2638,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)30 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)8053063680, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2689,7 +2689,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)31 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)8321499136, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2740,7 +2740,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)32 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)8589934592, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2791,7 +2791,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)33 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)8858370048, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2842,7 +2842,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)34 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)9126805504, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2893,7 +2893,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)35 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)9395240960, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2944,7 +2944,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)36 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)9663676416, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2995,7 +2995,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)37 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)9932111872, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3046,7 +3046,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)38 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)10200547328, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3097,7 +3097,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)39 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)10468982784, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3148,7 +3148,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)40 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)10737418240, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3199,7 +3199,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)41 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)11005853696, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3250,7 +3250,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)42 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)11274289152, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3301,7 +3301,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)43 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)11542724608, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3352,7 +3352,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)44 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)11811160064, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3403,7 +3403,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)45 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)12079595520, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3454,7 +3454,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)46 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)12348030976, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3505,7 +3505,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)47 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)12616466432, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3556,7 +3556,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)48 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)12884901888, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3607,7 +3607,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)49 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)13153337344, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3658,7 +3658,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)50 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)13421772800, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3709,7 +3709,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)51 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)13690208256, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3760,7 +3760,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)52 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)13958643712, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3811,7 +3811,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)53 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)14227079168, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3862,7 +3862,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)54 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)14495514624, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3913,7 +3913,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)55 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)14763950080, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3964,7 +3964,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)56 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)15032385536, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4015,7 +4015,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)57 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)15300820992, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4066,7 +4066,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)58 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)15569256448, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4117,7 +4117,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)59 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)15837691904, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4168,7 +4168,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)60 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)16106127360, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4219,7 +4219,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)61 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)16374562816, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4270,7 +4270,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)62 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)16642998272, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4321,7 +4321,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)63 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)16911433728, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4372,7 +4372,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)64 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)17179869184, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4423,7 +4423,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)65 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)17448304640, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4474,7 +4474,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)66 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)17716740096, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4525,7 +4525,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)67 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)17985175552, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4576,7 +4576,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)68 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)18253611008, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4627,7 +4627,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)69 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)18522046464, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4678,7 +4678,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)70 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)18790481920, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4729,7 +4729,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)71 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)19058917376, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4780,7 +4780,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)72 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)19327352832, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4831,7 +4831,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)73 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)19595788288, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4882,7 +4882,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)74 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)19864223744, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4933,7 +4933,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)75 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)20132659200, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4984,7 +4984,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)76 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)20401094656, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -5035,7 +5035,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)77 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)20669530112, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -5086,7 +5086,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)78 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)20937965568, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -5137,7 +5137,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)79 * 268435456, .out = A + 8388608,
+            .cache = c->kv + (size_t)21206401024, .out = A + 8388608,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -5209,5 +5209,10 @@ const lm_model_desc qwen1_72b_model = {
     .moe_layers = 0,
     .moe_experts = 0,
     .rope_ntk = 0,
+    .kv_full_position_floats = 655360,
+    .kv_window_floats = 0,
+    .kv_window_position_floats = 0,
+    .window = 0,
+    .window_slack = -1,
     .forward = forward,
 };

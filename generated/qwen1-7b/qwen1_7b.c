@@ -460,7 +460,7 @@ static void linear_4096_4096_4096_4096_bf16_norm_xbf16(void *arg, int tid, int n
  * RoPE base 10000.0 over 128 dims, dynamic NTK past 8192 tokens, logn query scaling past 8192, causal, online softmax */
 static void attention_32_32_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_call(arg, tid, nthreads, 32, 32, 128, 32768, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 32, 32, 128, 32768, 0, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(32 / 32, 128),
@@ -470,7 +470,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_32_32_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_call(arg, tid, nthreads, 32, 32, 128, 32768, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 32, 32, 128, 32768, 0, 0.0f, 128,
                        0.08838834764831843f, 8192, 1, 1);
 }
 
@@ -532,7 +532,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 1048576, .k = A + 2097152, .v = A + 3145728,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 134217728, .out = A + 4194304,
+            .cache = c->kv + (size_t)0, .out = A + 4194304,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -583,7 +583,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)134217728, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -634,7 +634,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)268435456, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -685,7 +685,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)402653184, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -736,7 +736,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)536870912, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -787,7 +787,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)671088640, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -838,7 +838,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)805306368, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -889,7 +889,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)939524096, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -940,7 +940,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)1073741824, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -991,7 +991,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)1207959552, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1042,7 +1042,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)1342177280, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1093,7 +1093,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)1476395008, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1144,7 +1144,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)1610612736, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1195,7 +1195,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)1744830464, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1246,7 +1246,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)1879048192, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1297,7 +1297,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)2013265920, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1348,7 +1348,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)2147483648, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1399,7 +1399,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)2281701376, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1450,7 +1450,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)2415919104, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1501,7 +1501,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)2550136832, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1552,7 +1552,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)2684354560, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1603,7 +1603,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)2818572288, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1654,7 +1654,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)2952790016, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1705,7 +1705,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)3087007744, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1756,7 +1756,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)3221225472, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1807,7 +1807,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)3355443200, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1858,7 +1858,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)3489660928, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1909,7 +1909,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)3623878656, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -1960,7 +1960,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)28 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)3758096384, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -2011,7 +2011,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)29 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)3892314112, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -2062,7 +2062,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)30 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)4026531840, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -2113,7 +2113,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 2097152,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)31 * 134217728, .out = A + 4915200,
+            .cache = c->kv + (size_t)4160749568, .out = A + 4915200,
             .rope_base = 10000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS, .ntk_base = 10000.0, .ntk = 8192 };
@@ -2185,5 +2185,10 @@ const lm_model_desc qwen1_7b_model = {
     .moe_layers = 0,
     .moe_experts = 0,
     .rope_ntk = 8192,
+    .kv_full_position_floats = 131072,
+    .kv_window_floats = 0,
+    .kv_window_position_floats = 0,
+    .window = 0,
+    .window_slack = -1,
     .forward = forward,
 };

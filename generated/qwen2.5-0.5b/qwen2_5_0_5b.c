@@ -356,7 +356,7 @@ static void linear_896_896_128_128_bf16_norm_xbf16(void *arg, int tid, int nthre
  * RoPE base 1000000.0 over 64 dims, causal, online softmax */
 static void attention_14_2_64_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_call(arg, tid, nthreads, 14, 2, 64, 32768, 0.0f, 64, 1);
+    lm_attn_store_call(arg, tid, nthreads, 14, 2, 64, 32768, 0, 0.0f, 64, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(14 / 2, 64),
@@ -366,7 +366,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_14_2_64_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_call(arg, tid, nthreads, 14, 2, 64, 32768, 0.0f, 64,
+    lm_attn_query_call(arg, tid, nthreads, 14, 2, 64, 32768, 0, 0.0f, 64,
                        0.125f, 0, 1, 1);
 }
 
@@ -428,7 +428,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 229376, .k = A + 688128, .v = A + 720896,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 4194304, .out = A + 458752,
+            .cache = c->kv + (size_t)0, .out = A + 458752,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -479,7 +479,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)4194304, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -530,7 +530,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)8388608, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -581,7 +581,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)12582912, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -632,7 +632,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)16777216, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -683,7 +683,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)20971520, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -734,7 +734,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)25165824, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -785,7 +785,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)29360128, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -836,7 +836,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)33554432, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -887,7 +887,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)37748736, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -938,7 +938,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)41943040, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -989,7 +989,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)46137344, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1040,7 +1040,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)50331648, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1091,7 +1091,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)54525952, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1142,7 +1142,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)58720256, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1193,7 +1193,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)62914560, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1244,7 +1244,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)67108864, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1295,7 +1295,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)71303168, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1346,7 +1346,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)75497472, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1397,7 +1397,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)79691776, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1448,7 +1448,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)83886080, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1499,7 +1499,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)88080384, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1550,7 +1550,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)92274688, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1601,7 +1601,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 458752, .v = A + 491520,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 4194304, .out = A + 229376,
+            .cache = c->kv + (size_t)96468992, .out = A + 229376,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1673,5 +1673,10 @@ const lm_model_desc qwen2_5_0_5b_model = {
     .moe_layers = 0,
     .moe_experts = 0,
     .rope_ntk = 0,
+    .kv_full_position_floats = 3072,
+    .kv_window_floats = 0,
+    .kv_window_position_floats = 0,
+    .window = 0,
+    .window_slack = -1,
     .forward = forward,
 };

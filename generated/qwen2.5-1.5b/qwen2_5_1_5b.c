@@ -404,7 +404,7 @@ static void linear_1536_1536_256_256_bf16_norm_xbf16(void *arg, int tid, int nth
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_12_2_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_call(arg, tid, nthreads, 12, 2, 128, 32768, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 12, 2, 128, 32768, 0, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(12 / 2, 128),
@@ -414,7 +414,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_12_2_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_call(arg, tid, nthreads, 12, 2, 128, 32768, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 12, 2, 128, 32768, 0, 0.0f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -476,7 +476,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 393216, .k = A + 1179648, .v = A + 1245184,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 8388608, .out = A + 786432,
+            .cache = c->kv + (size_t)0, .out = A + 786432,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -527,7 +527,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)8388608, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -578,7 +578,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)16777216, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -629,7 +629,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)25165824, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -680,7 +680,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)33554432, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -731,7 +731,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)41943040, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -782,7 +782,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)50331648, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -833,7 +833,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)58720256, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -884,7 +884,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)67108864, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -935,7 +935,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)75497472, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -986,7 +986,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)83886080, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1037,7 +1037,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)92274688, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1088,7 +1088,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)100663296, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1139,7 +1139,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)109051904, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1190,7 +1190,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)117440512, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1241,7 +1241,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)125829120, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1292,7 +1292,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)134217728, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1343,7 +1343,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)142606336, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1394,7 +1394,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)150994944, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1445,7 +1445,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)159383552, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1496,7 +1496,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)167772160, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1547,7 +1547,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)176160768, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1598,7 +1598,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)184549376, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1649,7 +1649,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)192937984, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1700,7 +1700,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)201326592, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1751,7 +1751,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)209715200, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1802,7 +1802,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)218103808, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1853,7 +1853,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 786432, .v = A + 851968,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 8388608, .out = A + 393216,
+            .cache = c->kv + (size_t)226492416, .out = A + 393216,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1925,5 +1925,10 @@ const lm_model_desc qwen2_5_1_5b_model = {
     .moe_layers = 0,
     .moe_experts = 0,
     .rope_ntk = 0,
+    .kv_full_position_floats = 7168,
+    .kv_window_floats = 0,
+    .kv_window_position_floats = 0,
+    .window = 0,
+    .window_slack = -1,
     .forward = forward,
 };

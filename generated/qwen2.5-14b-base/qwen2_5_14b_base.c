@@ -645,7 +645,7 @@ static void linear_5120_5120_1024_1024_bf16_norm_xbf16(void *arg, int tid, int n
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_40_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_call(arg, tid, nthreads, 40, 8, 128, 131072, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 40, 8, 128, 131072, 0, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(40 / 8, 128),
@@ -655,7 +655,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_40_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_call(arg, tid, nthreads, 40, 8, 128, 131072, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 40, 8, 128, 131072, 0, 0.0f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -717,7 +717,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 1310720, .k = A + 3932160, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 134217728, .out = A + 2621440,
+            .cache = c->kv + (size_t)0, .out = A + 2621440,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -768,7 +768,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -819,7 +819,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)268435456, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -870,7 +870,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)402653184, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -921,7 +921,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)536870912, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -972,7 +972,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)671088640, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1023,7 +1023,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)805306368, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1074,7 +1074,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)939524096, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1125,7 +1125,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)1073741824, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1176,7 +1176,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)1207959552, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1227,7 +1227,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)1342177280, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1278,7 +1278,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)1476395008, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1329,7 +1329,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)1610612736, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1380,7 +1380,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)1744830464, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1431,7 +1431,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)1879048192, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1482,7 +1482,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)2013265920, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1533,7 +1533,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)2147483648, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1584,7 +1584,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)2281701376, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1635,7 +1635,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)2415919104, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1686,7 +1686,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)2550136832, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1737,7 +1737,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)2684354560, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1788,7 +1788,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)2818572288, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1839,7 +1839,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)2952790016, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1890,7 +1890,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)3087007744, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1941,7 +1941,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)3221225472, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1992,7 +1992,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)3355443200, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2043,7 +2043,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)3489660928, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2094,7 +2094,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)3623878656, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2145,7 +2145,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)28 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)3758096384, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2196,7 +2196,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)29 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)3892314112, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2247,7 +2247,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)30 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)4026531840, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2298,7 +2298,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)31 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)4160749568, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2349,7 +2349,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)32 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)4294967296, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2400,7 +2400,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)33 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)4429185024, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2451,7 +2451,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)34 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)4563402752, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2502,7 +2502,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)35 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)4697620480, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2553,7 +2553,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)36 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)4831838208, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2604,7 +2604,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)37 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)4966055936, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2655,7 +2655,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)38 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)5100273664, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2706,7 +2706,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)39 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)5234491392, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2757,7 +2757,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)40 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)5368709120, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2808,7 +2808,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)41 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)5502926848, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2859,7 +2859,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)42 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)5637144576, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2910,7 +2910,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)43 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)5771362304, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2961,7 +2961,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)44 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)5905580032, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3012,7 +3012,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)45 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)6039797760, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3063,7 +3063,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)46 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)6174015488, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3114,7 +3114,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)47 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)6308233216, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3186,5 +3186,10 @@ const lm_model_desc qwen2_5_14b_base_model = {
     .moe_layers = 0,
     .moe_experts = 0,
     .rope_ntk = 0,
+    .kv_full_position_floats = 49152,
+    .kv_window_floats = 0,
+    .kv_window_position_floats = 0,
+    .window = 0,
+    .window_slack = -1,
     .forward = forward,
 };

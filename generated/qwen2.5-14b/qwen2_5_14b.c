@@ -645,7 +645,7 @@ static void linear_5120_5120_1024_1024_bf16_norm_xbf16(void *arg, int tid, int n
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_40_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_call(arg, tid, nthreads, 40, 8, 128, 32768, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 40, 8, 128, 32768, 0, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(40 / 8, 128),
@@ -655,7 +655,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_40_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_call(arg, tid, nthreads, 40, 8, 128, 32768, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 40, 8, 128, 32768, 0, 0.0f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -717,7 +717,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 1310720, .k = A + 3932160, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 33554432, .out = A + 2621440,
+            .cache = c->kv + (size_t)0, .out = A + 2621440,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -768,7 +768,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)33554432, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -819,7 +819,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)67108864, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -870,7 +870,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)100663296, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -921,7 +921,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -972,7 +972,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)167772160, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1023,7 +1023,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)201326592, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1074,7 +1074,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)234881024, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1125,7 +1125,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)268435456, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1176,7 +1176,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)301989888, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1227,7 +1227,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)335544320, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1278,7 +1278,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)369098752, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1329,7 +1329,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)402653184, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1380,7 +1380,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)436207616, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1431,7 +1431,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)469762048, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1482,7 +1482,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)503316480, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1533,7 +1533,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)536870912, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1584,7 +1584,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)570425344, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1635,7 +1635,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)603979776, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1686,7 +1686,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)637534208, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1737,7 +1737,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)671088640, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1788,7 +1788,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)704643072, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1839,7 +1839,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)738197504, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1890,7 +1890,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)771751936, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1941,7 +1941,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)805306368, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1992,7 +1992,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)838860800, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2043,7 +2043,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)872415232, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2094,7 +2094,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)905969664, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2145,7 +2145,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)28 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)939524096, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2196,7 +2196,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)29 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)973078528, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2247,7 +2247,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)30 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)1006632960, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2298,7 +2298,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)31 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)1040187392, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2349,7 +2349,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)32 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)1073741824, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2400,7 +2400,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)33 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)1107296256, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2451,7 +2451,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)34 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)1140850688, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2502,7 +2502,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)35 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)1174405120, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2553,7 +2553,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)36 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)1207959552, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2604,7 +2604,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)37 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)1241513984, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2655,7 +2655,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)38 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)1275068416, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2706,7 +2706,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)39 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)1308622848, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2757,7 +2757,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)40 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)1342177280, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2808,7 +2808,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)41 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)1375731712, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2859,7 +2859,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)42 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)1409286144, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2910,7 +2910,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)43 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)1442840576, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2961,7 +2961,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)44 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)1476395008, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3012,7 +3012,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)45 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)1509949440, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3063,7 +3063,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)46 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)1543503872, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3114,7 +3114,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)47 * 33554432, .out = A + 1310720,
+            .cache = c->kv + (size_t)1577058304, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3186,5 +3186,10 @@ const lm_model_desc qwen2_5_14b_model = {
     .moe_layers = 0,
     .moe_experts = 0,
     .rope_ntk = 0,
+    .kv_full_position_floats = 49152,
+    .kv_window_floats = 0,
+    .kv_window_position_floats = 0,
+    .window = 0,
+    .window_slack = -1,
     .forward = forward,
 };

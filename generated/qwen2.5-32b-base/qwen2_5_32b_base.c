@@ -837,7 +837,7 @@ static void linear_5120_5120_1024_1024_bf16_norm_xbf16(void *arg, int tid, int n
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_40_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_call(arg, tid, nthreads, 40, 8, 128, 131072, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 40, 8, 128, 131072, 0, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(40 / 8, 128),
@@ -847,7 +847,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_40_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_call(arg, tid, nthreads, 40, 8, 128, 131072, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 40, 8, 128, 131072, 0, 0.0f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -909,7 +909,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 1310720, .k = A + 3932160, .v = A + 4194304,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 134217728, .out = A + 2621440,
+            .cache = c->kv + (size_t)0, .out = A + 2621440,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -960,7 +960,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)134217728, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1011,7 +1011,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)268435456, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1062,7 +1062,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)402653184, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1113,7 +1113,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)536870912, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1164,7 +1164,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)671088640, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1215,7 +1215,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)805306368, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1266,7 +1266,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)939524096, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1317,7 +1317,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)1073741824, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1368,7 +1368,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)1207959552, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1419,7 +1419,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)1342177280, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1470,7 +1470,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)1476395008, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1521,7 +1521,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)1610612736, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1572,7 +1572,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)1744830464, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1623,7 +1623,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)1879048192, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1674,7 +1674,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)2013265920, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1725,7 +1725,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)2147483648, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1776,7 +1776,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)2281701376, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1827,7 +1827,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)2415919104, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1878,7 +1878,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)2550136832, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1929,7 +1929,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)2684354560, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1980,7 +1980,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)2818572288, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2031,7 +2031,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)2952790016, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2082,7 +2082,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)3087007744, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2133,7 +2133,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)3221225472, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2184,7 +2184,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)3355443200, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2235,7 +2235,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)3489660928, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2286,7 +2286,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)3623878656, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2337,7 +2337,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)28 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)3758096384, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2388,7 +2388,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)29 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)3892314112, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2439,7 +2439,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)30 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)4026531840, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2490,7 +2490,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)31 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)4160749568, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2541,7 +2541,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)32 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)4294967296, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2592,7 +2592,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)33 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)4429185024, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2643,7 +2643,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)34 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)4563402752, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2694,7 +2694,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)35 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)4697620480, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2745,7 +2745,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)36 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)4831838208, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2796,7 +2796,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)37 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)4966055936, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2847,7 +2847,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)38 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)5100273664, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2898,7 +2898,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)39 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)5234491392, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2949,7 +2949,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)40 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)5368709120, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3000,7 +3000,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)41 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)5502926848, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3051,7 +3051,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)42 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)5637144576, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3102,7 +3102,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)43 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)5771362304, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3153,7 +3153,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)44 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)5905580032, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3204,7 +3204,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)45 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)6039797760, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3255,7 +3255,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)46 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)6174015488, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3306,7 +3306,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)47 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)6308233216, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3357,7 +3357,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)48 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)6442450944, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3408,7 +3408,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)49 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)6576668672, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3459,7 +3459,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)50 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)6710886400, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3510,7 +3510,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)51 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)6845104128, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3561,7 +3561,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)52 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)6979321856, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3612,7 +3612,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)53 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)7113539584, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3663,7 +3663,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)54 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)7247757312, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3714,7 +3714,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)55 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)7381975040, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3765,7 +3765,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)56 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)7516192768, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3816,7 +3816,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)57 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)7650410496, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3867,7 +3867,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)58 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)7784628224, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3918,7 +3918,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)59 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)7918845952, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3969,7 +3969,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)60 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)8053063680, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4020,7 +4020,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)61 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)8187281408, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4071,7 +4071,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)62 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)8321499136, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4122,7 +4122,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)63 * 134217728, .out = A + 1310720,
+            .cache = c->kv + (size_t)8455716864, .out = A + 1310720,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4194,5 +4194,10 @@ const lm_model_desc qwen2_5_32b_base_model = {
     .moe_layers = 0,
     .moe_experts = 0,
     .rope_ntk = 0,
+    .kv_full_position_floats = 65536,
+    .kv_window_floats = 0,
+    .kv_window_position_floats = 0,
+    .window = 0,
+    .window_slack = -1,
     .forward = forward,
 };

@@ -500,7 +500,7 @@ static void linear_2048_2048_256_256_bf16_norm_xbf16(void *arg, int tid, int nth
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_16_2_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_call(arg, tid, nthreads, 16, 2, 128, 32768, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 16, 2, 128, 32768, 0, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(16 / 2, 128),
@@ -510,7 +510,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_16_2_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_call(arg, tid, nthreads, 16, 2, 128, 32768, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 16, 2, 128, 32768, 0, 0.0f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -572,7 +572,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 524288, .k = A + 1572864, .v = A + 1638400,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 8388608, .out = A + 1048576,
+            .cache = c->kv + (size_t)0, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -623,7 +623,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)8388608, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -674,7 +674,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)16777216, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -725,7 +725,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)25165824, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -776,7 +776,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)33554432, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -827,7 +827,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -878,7 +878,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)50331648, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -929,7 +929,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)58720256, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -980,7 +980,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)67108864, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1031,7 +1031,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)75497472, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1082,7 +1082,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)83886080, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1133,7 +1133,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)92274688, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1184,7 +1184,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)100663296, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1235,7 +1235,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)109051904, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1286,7 +1286,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)117440512, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1337,7 +1337,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)125829120, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1388,7 +1388,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)134217728, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1439,7 +1439,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)142606336, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1490,7 +1490,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)150994944, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1541,7 +1541,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)159383552, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1592,7 +1592,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)167772160, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1643,7 +1643,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)176160768, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1694,7 +1694,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)184549376, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1745,7 +1745,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)192937984, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1796,7 +1796,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)201326592, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1847,7 +1847,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)209715200, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1898,7 +1898,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)218103808, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1949,7 +1949,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)226492416, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2000,7 +2000,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)28 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)234881024, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2051,7 +2051,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)29 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)243269632, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2102,7 +2102,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)30 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)251658240, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2153,7 +2153,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)31 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)260046848, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2204,7 +2204,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)32 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)268435456, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2255,7 +2255,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)33 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)276824064, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2306,7 +2306,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)34 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)285212672, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2357,7 +2357,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1048576, .v = A + 1114112,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)35 * 8388608, .out = A + 524288,
+            .cache = c->kv + (size_t)293601280, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2429,5 +2429,10 @@ const lm_model_desc qwen2_5_3b_model = {
     .moe_layers = 0,
     .moe_experts = 0,
     .rope_ntk = 0,
+    .kv_full_position_floats = 9216,
+    .kv_window_floats = 0,
+    .kv_window_position_floats = 0,
+    .window = 0,
+    .window_slack = -1,
     .forward = forward,
 };

@@ -1029,7 +1029,7 @@ static void linear_8192_8192_1024_1024_bf16_norm_xbf16(void *arg, int tid, int n
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_64_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_call(arg, tid, nthreads, 64, 8, 128, 32768, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 64, 8, 128, 32768, 0, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(64 / 8, 128),
@@ -1039,7 +1039,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_64_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_call(arg, tid, nthreads, 64, 8, 128, 32768, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 64, 8, 128, 32768, 0, 0.0f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -1101,7 +1101,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 2097152, .k = A + 6291456, .v = A + 6553600,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 33554432, .out = A + 4194304,
+            .cache = c->kv + (size_t)0, .out = A + 4194304,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1152,7 +1152,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)33554432, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1203,7 +1203,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)67108864, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1254,7 +1254,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)100663296, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1305,7 +1305,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)134217728, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1356,7 +1356,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)167772160, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1407,7 +1407,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)201326592, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1458,7 +1458,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)234881024, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1509,7 +1509,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)268435456, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1560,7 +1560,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)301989888, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1611,7 +1611,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)335544320, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1662,7 +1662,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)369098752, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1713,7 +1713,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)402653184, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1764,7 +1764,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)436207616, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1815,7 +1815,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)469762048, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1866,7 +1866,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)503316480, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1917,7 +1917,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)536870912, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1968,7 +1968,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)570425344, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2019,7 +2019,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)603979776, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2070,7 +2070,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)637534208, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2121,7 +2121,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)671088640, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2172,7 +2172,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)704643072, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2223,7 +2223,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)738197504, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2274,7 +2274,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)771751936, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2325,7 +2325,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)805306368, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2376,7 +2376,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)838860800, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2427,7 +2427,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)872415232, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2478,7 +2478,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)905969664, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2529,7 +2529,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)28 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)939524096, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2580,7 +2580,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)29 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)973078528, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2631,7 +2631,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)30 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1006632960, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2682,7 +2682,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)31 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1040187392, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2733,7 +2733,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)32 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1073741824, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2784,7 +2784,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)33 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1107296256, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2835,7 +2835,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)34 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1140850688, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2886,7 +2886,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)35 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1174405120, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2937,7 +2937,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)36 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1207959552, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2988,7 +2988,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)37 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1241513984, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3039,7 +3039,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)38 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1275068416, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3090,7 +3090,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)39 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1308622848, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3141,7 +3141,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)40 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1342177280, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3192,7 +3192,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)41 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1375731712, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3243,7 +3243,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)42 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1409286144, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3294,7 +3294,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)43 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1442840576, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3345,7 +3345,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)44 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1476395008, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3396,7 +3396,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)45 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1509949440, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3447,7 +3447,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)46 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1543503872, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3498,7 +3498,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)47 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1577058304, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3549,7 +3549,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)48 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1610612736, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3600,7 +3600,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)49 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1644167168, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3651,7 +3651,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)50 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1677721600, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3702,7 +3702,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)51 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1711276032, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3753,7 +3753,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)52 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1744830464, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3804,7 +3804,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)53 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1778384896, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3855,7 +3855,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)54 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1811939328, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3906,7 +3906,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)55 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1845493760, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3957,7 +3957,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)56 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1879048192, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4008,7 +4008,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)57 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1912602624, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4059,7 +4059,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)58 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1946157056, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4110,7 +4110,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)59 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)1979711488, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4161,7 +4161,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)60 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)2013265920, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4212,7 +4212,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)61 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)2046820352, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4263,7 +4263,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)62 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)2080374784, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4314,7 +4314,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)63 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)2113929216, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4365,7 +4365,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)64 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)2147483648, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4416,7 +4416,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)65 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)2181038080, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4467,7 +4467,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)66 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)2214592512, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4518,7 +4518,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)67 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)2248146944, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4569,7 +4569,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)68 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)2281701376, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4620,7 +4620,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)69 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)2315255808, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4671,7 +4671,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)70 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)2348810240, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4722,7 +4722,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)71 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)2382364672, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4773,7 +4773,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)72 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)2415919104, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4824,7 +4824,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)73 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)2449473536, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4875,7 +4875,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)74 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)2483027968, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4926,7 +4926,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)75 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)2516582400, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4977,7 +4977,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)76 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)2550136832, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -5028,7 +5028,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)77 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)2583691264, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -5079,7 +5079,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)78 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)2617245696, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -5130,7 +5130,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)79 * 33554432, .out = A + 2097152,
+            .cache = c->kv + (size_t)2650800128, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -5202,5 +5202,10 @@ const lm_model_desc qwen2_5_72b_model = {
     .moe_layers = 0,
     .moe_experts = 0,
     .rope_ntk = 0,
+    .kv_full_position_floats = 81920,
+    .kv_window_floats = 0,
+    .kv_window_position_floats = 0,
+    .window = 0,
+    .window_slack = -1,
     .forward = forward,
 };

@@ -405,7 +405,7 @@ static void linear_3584_3584_512_512_bf16_norm_xbf16(void *arg, int tid, int nth
  * RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_28_4_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_call(arg, tid, nthreads, 28, 4, 128, 32768, 0.0f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 28, 4, 128, 32768, 0, 0.0f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(28 / 4, 128),
@@ -415,7 +415,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_28_4_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_call(arg, tid, nthreads, 28, 4, 128, 32768, 0.0f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 28, 4, 128, 32768, 0, 0.0f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -477,7 +477,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 917504, .k = A + 2752512, .v = A + 2883584,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)0 * 16777216, .out = A + 1835008,
+            .cache = c->kv + (size_t)0, .out = A + 1835008,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -528,7 +528,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)1 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)16777216, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -579,7 +579,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)2 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)33554432, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -630,7 +630,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)3 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)50331648, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -681,7 +681,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)4 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)67108864, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -732,7 +732,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)5 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)83886080, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -783,7 +783,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)6 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)100663296, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -834,7 +834,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)7 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)117440512, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -885,7 +885,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)8 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)134217728, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -936,7 +936,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)9 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)150994944, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -987,7 +987,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)10 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)167772160, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1038,7 +1038,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)11 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)184549376, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1089,7 +1089,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)12 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)201326592, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1140,7 +1140,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)13 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)218103808, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1191,7 +1191,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)14 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)234881024, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1242,7 +1242,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)15 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)251658240, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1293,7 +1293,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)16 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)268435456, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1344,7 +1344,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)17 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)285212672, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1395,7 +1395,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)18 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)301989888, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1446,7 +1446,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)19 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)318767104, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1497,7 +1497,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)20 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)335544320, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1548,7 +1548,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)21 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)352321536, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1599,7 +1599,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)22 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)369098752, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1650,7 +1650,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)23 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)385875968, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1701,7 +1701,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)24 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)402653184, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1752,7 +1752,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)25 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)419430400, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1803,7 +1803,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)26 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)436207616, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1854,7 +1854,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1835008, .v = A + 1966080,
             .q_norm = NULL, .k_norm = NULL,
-            .cache = c->kv + (size_t)27 * 16777216, .out = A + 917504,
+            .cache = c->kv + (size_t)452984832, .out = A + 917504,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1926,5 +1926,10 @@ const lm_model_desc qwen2_5_7b_model = {
     .moe_layers = 0,
     .moe_experts = 0,
     .rope_ntk = 0,
+    .kv_full_position_floats = 14336,
+    .kv_window_floats = 0,
+    .kv_window_position_floats = 0,
+    .window = 0,
+    .window_slack = -1,
     .forward = forward,
 };

@@ -378,7 +378,7 @@ static void linear_1024_2048_1024_1024_bf16_norm_xbf16(void *arg, int tid, int n
  * per-head rmsnorm of q and k, RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_16_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_call(arg, tid, nthreads, 16, 8, 128, 40960, 1e-06f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 16, 8, 128, 40960, 0, 1e-06f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(16 / 8, 128),
@@ -388,7 +388,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_16_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_call(arg, tid, nthreads, 16, 8, 128, 40960, 1e-06f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 16, 8, 128, 40960, 0, 1e-06f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -449,7 +449,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[5], .k_norm = W[6],
-            .cache = c->kv + (size_t)0 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)0, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -499,7 +499,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[16], .k_norm = W[17],
-            .cache = c->kv + (size_t)1 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)41943040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -549,7 +549,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[27], .k_norm = W[28],
-            .cache = c->kv + (size_t)2 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)83886080, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -599,7 +599,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[38], .k_norm = W[39],
-            .cache = c->kv + (size_t)3 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)125829120, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -649,7 +649,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[49], .k_norm = W[50],
-            .cache = c->kv + (size_t)4 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)167772160, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -699,7 +699,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[60], .k_norm = W[61],
-            .cache = c->kv + (size_t)5 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)209715200, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -749,7 +749,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[71], .k_norm = W[72],
-            .cache = c->kv + (size_t)6 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)251658240, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -799,7 +799,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[82], .k_norm = W[83],
-            .cache = c->kv + (size_t)7 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)293601280, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -849,7 +849,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[93], .k_norm = W[94],
-            .cache = c->kv + (size_t)8 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)335544320, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -899,7 +899,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[104], .k_norm = W[105],
-            .cache = c->kv + (size_t)9 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)377487360, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -949,7 +949,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[115], .k_norm = W[116],
-            .cache = c->kv + (size_t)10 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)419430400, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -999,7 +999,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[126], .k_norm = W[127],
-            .cache = c->kv + (size_t)11 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)461373440, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1049,7 +1049,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[137], .k_norm = W[138],
-            .cache = c->kv + (size_t)12 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)503316480, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1099,7 +1099,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[148], .k_norm = W[149],
-            .cache = c->kv + (size_t)13 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)545259520, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1149,7 +1149,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[159], .k_norm = W[160],
-            .cache = c->kv + (size_t)14 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)587202560, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1199,7 +1199,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[170], .k_norm = W[171],
-            .cache = c->kv + (size_t)15 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)629145600, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1249,7 +1249,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[181], .k_norm = W[182],
-            .cache = c->kv + (size_t)16 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)671088640, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1299,7 +1299,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[192], .k_norm = W[193],
-            .cache = c->kv + (size_t)17 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)713031680, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1349,7 +1349,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[203], .k_norm = W[204],
-            .cache = c->kv + (size_t)18 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)754974720, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1399,7 +1399,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[214], .k_norm = W[215],
-            .cache = c->kv + (size_t)19 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)796917760, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1449,7 +1449,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[225], .k_norm = W[226],
-            .cache = c->kv + (size_t)20 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)838860800, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1499,7 +1499,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[236], .k_norm = W[237],
-            .cache = c->kv + (size_t)21 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)880803840, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1549,7 +1549,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[247], .k_norm = W[248],
-            .cache = c->kv + (size_t)22 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)922746880, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1599,7 +1599,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[258], .k_norm = W[259],
-            .cache = c->kv + (size_t)23 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)964689920, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1649,7 +1649,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[269], .k_norm = W[270],
-            .cache = c->kv + (size_t)24 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)1006632960, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1699,7 +1699,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[280], .k_norm = W[281],
-            .cache = c->kv + (size_t)25 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)1048576000, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1749,7 +1749,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[291], .k_norm = W[292],
-            .cache = c->kv + (size_t)26 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)1090519040, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1799,7 +1799,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 1310720, .v = A + 1572864,
             .q_norm = W[302], .k_norm = W[303],
-            .cache = c->kv + (size_t)27 * 41943040, .out = A + 524288,
+            .cache = c->kv + (size_t)1132462080, .out = A + 524288,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1871,5 +1871,10 @@ const lm_model_desc qwen3_0_6b_model = {
     .moe_layers = 0,
     .moe_experts = 0,
     .rope_ntk = 0,
+    .kv_full_position_floats = 28672,
+    .kv_window_floats = 0,
+    .kv_window_position_floats = 0,
+    .window = 0,
+    .window_slack = -1,
     .forward = forward,
 };

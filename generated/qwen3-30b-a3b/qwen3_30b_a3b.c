@@ -18946,7 +18946,7 @@ static void linear_2048_4096_512_512_bf16_norm_xbf16(void *arg, int tid, int nth
  * per-head rmsnorm of q and k, RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_32_4_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_call(arg, tid, nthreads, 32, 4, 128, 40960, 1e-06f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 32, 4, 128, 40960, 0, 1e-06f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(32 / 4, 128),
@@ -18956,7 +18956,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_32_4_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_call(arg, tid, nthreads, 32, 4, 128, 40960, 1e-06f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 32, 4, 128, 40960, 0, 1e-06f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -19039,7 +19039,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2621440, .v = A + 2752512,
             .q_norm = W[5], .k_norm = W[6],
-            .cache = c->kv + (size_t)0 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)0, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -19097,7 +19097,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[398], .k_norm = W[399],
-            .cache = c->kv + (size_t)1 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)20971520, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -19155,7 +19155,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[791], .k_norm = W[792],
-            .cache = c->kv + (size_t)2 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -19213,7 +19213,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[1184], .k_norm = W[1185],
-            .cache = c->kv + (size_t)3 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)62914560, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -19271,7 +19271,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[1577], .k_norm = W[1578],
-            .cache = c->kv + (size_t)4 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)83886080, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -19329,7 +19329,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[1970], .k_norm = W[1971],
-            .cache = c->kv + (size_t)5 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)104857600, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -19387,7 +19387,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[2363], .k_norm = W[2364],
-            .cache = c->kv + (size_t)6 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)125829120, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -19445,7 +19445,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[2756], .k_norm = W[2757],
-            .cache = c->kv + (size_t)7 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)146800640, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -19503,7 +19503,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[3149], .k_norm = W[3150],
-            .cache = c->kv + (size_t)8 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)167772160, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -19561,7 +19561,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[3542], .k_norm = W[3543],
-            .cache = c->kv + (size_t)9 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)188743680, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -19619,7 +19619,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[3935], .k_norm = W[3936],
-            .cache = c->kv + (size_t)10 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)209715200, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -19677,7 +19677,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[4328], .k_norm = W[4329],
-            .cache = c->kv + (size_t)11 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)230686720, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -19735,7 +19735,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[4721], .k_norm = W[4722],
-            .cache = c->kv + (size_t)12 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)251658240, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -19793,7 +19793,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[5114], .k_norm = W[5115],
-            .cache = c->kv + (size_t)13 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)272629760, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -19851,7 +19851,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[5507], .k_norm = W[5508],
-            .cache = c->kv + (size_t)14 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)293601280, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -19909,7 +19909,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[5900], .k_norm = W[5901],
-            .cache = c->kv + (size_t)15 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)314572800, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -19967,7 +19967,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[6293], .k_norm = W[6294],
-            .cache = c->kv + (size_t)16 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)335544320, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -20025,7 +20025,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[6686], .k_norm = W[6687],
-            .cache = c->kv + (size_t)17 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)356515840, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -20083,7 +20083,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[7079], .k_norm = W[7080],
-            .cache = c->kv + (size_t)18 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)377487360, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -20141,7 +20141,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[7472], .k_norm = W[7473],
-            .cache = c->kv + (size_t)19 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)398458880, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -20199,7 +20199,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[7865], .k_norm = W[7866],
-            .cache = c->kv + (size_t)20 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)419430400, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -20257,7 +20257,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[8258], .k_norm = W[8259],
-            .cache = c->kv + (size_t)21 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)440401920, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -20315,7 +20315,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[8651], .k_norm = W[8652],
-            .cache = c->kv + (size_t)22 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)461373440, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -20373,7 +20373,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[9044], .k_norm = W[9045],
-            .cache = c->kv + (size_t)23 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)482344960, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -20431,7 +20431,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[9437], .k_norm = W[9438],
-            .cache = c->kv + (size_t)24 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)503316480, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -20489,7 +20489,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[9830], .k_norm = W[9831],
-            .cache = c->kv + (size_t)25 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)524288000, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -20547,7 +20547,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[10223], .k_norm = W[10224],
-            .cache = c->kv + (size_t)26 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)545259520, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -20605,7 +20605,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[10616], .k_norm = W[10617],
-            .cache = c->kv + (size_t)27 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)566231040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -20663,7 +20663,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[11009], .k_norm = W[11010],
-            .cache = c->kv + (size_t)28 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)587202560, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -20721,7 +20721,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[11402], .k_norm = W[11403],
-            .cache = c->kv + (size_t)29 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)608174080, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -20779,7 +20779,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[11795], .k_norm = W[11796],
-            .cache = c->kv + (size_t)30 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)629145600, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -20837,7 +20837,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[12188], .k_norm = W[12189],
-            .cache = c->kv + (size_t)31 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)650117120, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -20895,7 +20895,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[12581], .k_norm = W[12582],
-            .cache = c->kv + (size_t)32 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)671088640, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -20953,7 +20953,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[12974], .k_norm = W[12975],
-            .cache = c->kv + (size_t)33 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)692060160, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -21011,7 +21011,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[13367], .k_norm = W[13368],
-            .cache = c->kv + (size_t)34 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)713031680, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -21069,7 +21069,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[13760], .k_norm = W[13761],
-            .cache = c->kv + (size_t)35 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)734003200, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -21127,7 +21127,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[14153], .k_norm = W[14154],
-            .cache = c->kv + (size_t)36 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)754974720, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -21185,7 +21185,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[14546], .k_norm = W[14547],
-            .cache = c->kv + (size_t)37 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)775946240, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -21243,7 +21243,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[14939], .k_norm = W[14940],
-            .cache = c->kv + (size_t)38 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)796917760, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -21301,7 +21301,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[15332], .k_norm = W[15333],
-            .cache = c->kv + (size_t)39 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)817889280, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -21359,7 +21359,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[15725], .k_norm = W[15726],
-            .cache = c->kv + (size_t)40 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)838860800, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -21417,7 +21417,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[16118], .k_norm = W[16119],
-            .cache = c->kv + (size_t)41 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)859832320, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -21475,7 +21475,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[16511], .k_norm = W[16512],
-            .cache = c->kv + (size_t)42 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)880803840, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -21533,7 +21533,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[16904], .k_norm = W[16905],
-            .cache = c->kv + (size_t)43 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)901775360, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -21591,7 +21591,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[17297], .k_norm = W[17298],
-            .cache = c->kv + (size_t)44 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)922746880, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -21649,7 +21649,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[17690], .k_norm = W[17691],
-            .cache = c->kv + (size_t)45 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)943718400, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -21707,7 +21707,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[18083], .k_norm = W[18084],
-            .cache = c->kv + (size_t)46 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)964689920, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -21765,7 +21765,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2228224,
             .q_norm = W[18476], .k_norm = W[18477],
-            .cache = c->kv + (size_t)47 * 20971520, .out = A + 1048576,
+            .cache = c->kv + (size_t)985661440, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -21845,5 +21845,10 @@ const lm_model_desc qwen3_30b_a3b_model = {
     .moe_layers = 48,
     .moe_experts = 128,
     .rope_ntk = 0,
+    .kv_full_position_floats = 24576,
+    .kv_window_floats = 0,
+    .kv_window_position_floats = 0,
+    .window = 0,
+    .window_slack = -1,
     .forward = forward,
 };

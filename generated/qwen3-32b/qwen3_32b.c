@@ -775,7 +775,7 @@ static void linear_5120_8192_1024_1024_bf16_norm_xbf16(void *arg, int tid, int n
  * per-head rmsnorm of q and k, RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_64_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_call(arg, tid, nthreads, 64, 8, 128, 40960, 1e-06f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 64, 8, 128, 40960, 0, 1e-06f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(64 / 8, 128),
@@ -785,7 +785,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_64_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_call(arg, tid, nthreads, 64, 8, 128, 40960, 1e-06f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 64, 8, 128, 40960, 0, 1e-06f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -846,7 +846,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 5505024, .v = A + 5767168,
             .q_norm = W[5], .k_norm = W[6],
-            .cache = c->kv + (size_t)0 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)0, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -896,7 +896,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[16], .k_norm = W[17],
-            .cache = c->kv + (size_t)1 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)41943040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -946,7 +946,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[27], .k_norm = W[28],
-            .cache = c->kv + (size_t)2 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)83886080, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -996,7 +996,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[38], .k_norm = W[39],
-            .cache = c->kv + (size_t)3 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)125829120, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1046,7 +1046,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[49], .k_norm = W[50],
-            .cache = c->kv + (size_t)4 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)167772160, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1096,7 +1096,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[60], .k_norm = W[61],
-            .cache = c->kv + (size_t)5 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)209715200, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1146,7 +1146,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[71], .k_norm = W[72],
-            .cache = c->kv + (size_t)6 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)251658240, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1196,7 +1196,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[82], .k_norm = W[83],
-            .cache = c->kv + (size_t)7 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)293601280, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1246,7 +1246,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[93], .k_norm = W[94],
-            .cache = c->kv + (size_t)8 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)335544320, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1296,7 +1296,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[104], .k_norm = W[105],
-            .cache = c->kv + (size_t)9 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)377487360, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1346,7 +1346,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[115], .k_norm = W[116],
-            .cache = c->kv + (size_t)10 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)419430400, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1396,7 +1396,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[126], .k_norm = W[127],
-            .cache = c->kv + (size_t)11 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)461373440, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1446,7 +1446,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[137], .k_norm = W[138],
-            .cache = c->kv + (size_t)12 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)503316480, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1496,7 +1496,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[148], .k_norm = W[149],
-            .cache = c->kv + (size_t)13 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)545259520, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1546,7 +1546,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[159], .k_norm = W[160],
-            .cache = c->kv + (size_t)14 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)587202560, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1596,7 +1596,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[170], .k_norm = W[171],
-            .cache = c->kv + (size_t)15 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)629145600, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1646,7 +1646,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[181], .k_norm = W[182],
-            .cache = c->kv + (size_t)16 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)671088640, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1696,7 +1696,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[192], .k_norm = W[193],
-            .cache = c->kv + (size_t)17 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)713031680, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1746,7 +1746,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[203], .k_norm = W[204],
-            .cache = c->kv + (size_t)18 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)754974720, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1796,7 +1796,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[214], .k_norm = W[215],
-            .cache = c->kv + (size_t)19 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)796917760, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1846,7 +1846,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[225], .k_norm = W[226],
-            .cache = c->kv + (size_t)20 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)838860800, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1896,7 +1896,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[236], .k_norm = W[237],
-            .cache = c->kv + (size_t)21 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)880803840, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1946,7 +1946,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[247], .k_norm = W[248],
-            .cache = c->kv + (size_t)22 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)922746880, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1996,7 +1996,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[258], .k_norm = W[259],
-            .cache = c->kv + (size_t)23 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)964689920, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2046,7 +2046,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[269], .k_norm = W[270],
-            .cache = c->kv + (size_t)24 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1006632960, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2096,7 +2096,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[280], .k_norm = W[281],
-            .cache = c->kv + (size_t)25 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1048576000, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2146,7 +2146,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[291], .k_norm = W[292],
-            .cache = c->kv + (size_t)26 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1090519040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2196,7 +2196,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[302], .k_norm = W[303],
-            .cache = c->kv + (size_t)27 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1132462080, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2246,7 +2246,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[313], .k_norm = W[314],
-            .cache = c->kv + (size_t)28 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1174405120, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2296,7 +2296,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[324], .k_norm = W[325],
-            .cache = c->kv + (size_t)29 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1216348160, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2346,7 +2346,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[335], .k_norm = W[336],
-            .cache = c->kv + (size_t)30 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1258291200, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2396,7 +2396,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[346], .k_norm = W[347],
-            .cache = c->kv + (size_t)31 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1300234240, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2446,7 +2446,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[357], .k_norm = W[358],
-            .cache = c->kv + (size_t)32 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1342177280, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2496,7 +2496,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[368], .k_norm = W[369],
-            .cache = c->kv + (size_t)33 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1384120320, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2546,7 +2546,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[379], .k_norm = W[380],
-            .cache = c->kv + (size_t)34 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1426063360, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2596,7 +2596,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[390], .k_norm = W[391],
-            .cache = c->kv + (size_t)35 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1468006400, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2646,7 +2646,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[401], .k_norm = W[402],
-            .cache = c->kv + (size_t)36 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1509949440, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2696,7 +2696,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[412], .k_norm = W[413],
-            .cache = c->kv + (size_t)37 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1551892480, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2746,7 +2746,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[423], .k_norm = W[424],
-            .cache = c->kv + (size_t)38 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1593835520, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2796,7 +2796,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[434], .k_norm = W[435],
-            .cache = c->kv + (size_t)39 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1635778560, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2846,7 +2846,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[445], .k_norm = W[446],
-            .cache = c->kv + (size_t)40 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1677721600, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2896,7 +2896,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[456], .k_norm = W[457],
-            .cache = c->kv + (size_t)41 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1719664640, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2946,7 +2946,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[467], .k_norm = W[468],
-            .cache = c->kv + (size_t)42 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1761607680, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2996,7 +2996,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[478], .k_norm = W[479],
-            .cache = c->kv + (size_t)43 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1803550720, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3046,7 +3046,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[489], .k_norm = W[490],
-            .cache = c->kv + (size_t)44 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1845493760, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3096,7 +3096,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[500], .k_norm = W[501],
-            .cache = c->kv + (size_t)45 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1887436800, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3146,7 +3146,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[511], .k_norm = W[512],
-            .cache = c->kv + (size_t)46 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1929379840, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3196,7 +3196,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[522], .k_norm = W[523],
-            .cache = c->kv + (size_t)47 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)1971322880, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3246,7 +3246,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[533], .k_norm = W[534],
-            .cache = c->kv + (size_t)48 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)2013265920, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3296,7 +3296,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[544], .k_norm = W[545],
-            .cache = c->kv + (size_t)49 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)2055208960, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3346,7 +3346,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[555], .k_norm = W[556],
-            .cache = c->kv + (size_t)50 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)2097152000, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3396,7 +3396,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[566], .k_norm = W[567],
-            .cache = c->kv + (size_t)51 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)2139095040, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3446,7 +3446,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[577], .k_norm = W[578],
-            .cache = c->kv + (size_t)52 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)2181038080, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3496,7 +3496,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[588], .k_norm = W[589],
-            .cache = c->kv + (size_t)53 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)2222981120, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3546,7 +3546,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[599], .k_norm = W[600],
-            .cache = c->kv + (size_t)54 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)2264924160, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3596,7 +3596,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[610], .k_norm = W[611],
-            .cache = c->kv + (size_t)55 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)2306867200, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3646,7 +3646,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[621], .k_norm = W[622],
-            .cache = c->kv + (size_t)56 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)2348810240, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3696,7 +3696,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[632], .k_norm = W[633],
-            .cache = c->kv + (size_t)57 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)2390753280, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3746,7 +3746,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[643], .k_norm = W[644],
-            .cache = c->kv + (size_t)58 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)2432696320, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3796,7 +3796,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[654], .k_norm = W[655],
-            .cache = c->kv + (size_t)59 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)2474639360, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3846,7 +3846,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[665], .k_norm = W[666],
-            .cache = c->kv + (size_t)60 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)2516582400, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3896,7 +3896,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[676], .k_norm = W[677],
-            .cache = c->kv + (size_t)61 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)2558525440, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3946,7 +3946,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[687], .k_norm = W[688],
-            .cache = c->kv + (size_t)62 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)2600468480, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -3996,7 +3996,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 4194304, .v = A + 4456448,
             .q_norm = W[698], .k_norm = W[699],
-            .cache = c->kv + (size_t)63 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)2642411520, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -4068,5 +4068,10 @@ const lm_model_desc qwen3_32b_model = {
     .moe_layers = 0,
     .moe_experts = 0,
     .rope_ntk = 0,
+    .kv_full_position_floats = 65536,
+    .kv_window_floats = 0,
+    .kv_window_position_floats = 0,
+    .window = 0,
+    .window_slack = -1,
     .forward = forward,
 };

@@ -467,7 +467,7 @@ static void linear_4096_4096_1024_1024_bf16_norm_xbf16(void *arg, int tid, int n
  * per-head rmsnorm of q and k, RoPE base 1000000.0 over 128 dims, causal, online softmax */
 static void attention_32_8_128_store(void *arg, int tid, int nthreads)
 {
-    lm_attn_store_call(arg, tid, nthreads, 32, 8, 128, 40960, 1e-06f, 128, 1);
+    lm_attn_store_call(arg, tid, nthreads, 32, 8, 128, 40960, 0, 1e-06f, 128, 1);
 }
 
 _Static_assert(SCRATCH_FLOATS >= LM_ATTN_SCRATCH(32 / 8, 128),
@@ -477,7 +477,7 @@ _Static_assert(!1 || 1, "attention from bf16 reads a bf16 KV cache");
 
 static void attention_32_8_128_query(void *arg, int tid, int nthreads)
 {
-    lm_attn_query_call(arg, tid, nthreads, 32, 8, 128, 40960, 1e-06f, 128,
+    lm_attn_query_call(arg, tid, nthreads, 32, 8, 128, 40960, 0, 1e-06f, 128,
                        0.08838834764831843f, 0, 1, 1);
 }
 
@@ -538,7 +538,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 1048576, .k = A + 3145728, .v = A + 3407872,
             .q_norm = W[5], .k_norm = W[6],
-            .cache = c->kv + (size_t)0 * 41943040, .out = A + 2097152,
+            .cache = c->kv + (size_t)0, .out = A + 2097152,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -588,7 +588,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[16], .k_norm = W[17],
-            .cache = c->kv + (size_t)1 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)41943040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -638,7 +638,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[27], .k_norm = W[28],
-            .cache = c->kv + (size_t)2 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)83886080, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -688,7 +688,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[38], .k_norm = W[39],
-            .cache = c->kv + (size_t)3 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)125829120, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -738,7 +738,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[49], .k_norm = W[50],
-            .cache = c->kv + (size_t)4 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)167772160, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -788,7 +788,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[60], .k_norm = W[61],
-            .cache = c->kv + (size_t)5 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)209715200, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -838,7 +838,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[71], .k_norm = W[72],
-            .cache = c->kv + (size_t)6 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)251658240, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -888,7 +888,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[82], .k_norm = W[83],
-            .cache = c->kv + (size_t)7 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)293601280, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -938,7 +938,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[93], .k_norm = W[94],
-            .cache = c->kv + (size_t)8 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)335544320, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -988,7 +988,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[104], .k_norm = W[105],
-            .cache = c->kv + (size_t)9 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)377487360, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1038,7 +1038,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[115], .k_norm = W[116],
-            .cache = c->kv + (size_t)10 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)419430400, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1088,7 +1088,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[126], .k_norm = W[127],
-            .cache = c->kv + (size_t)11 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)461373440, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1138,7 +1138,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[137], .k_norm = W[138],
-            .cache = c->kv + (size_t)12 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)503316480, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1188,7 +1188,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[148], .k_norm = W[149],
-            .cache = c->kv + (size_t)13 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)545259520, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1238,7 +1238,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[159], .k_norm = W[160],
-            .cache = c->kv + (size_t)14 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)587202560, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1288,7 +1288,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[170], .k_norm = W[171],
-            .cache = c->kv + (size_t)15 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)629145600, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1338,7 +1338,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[181], .k_norm = W[182],
-            .cache = c->kv + (size_t)16 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)671088640, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1388,7 +1388,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[192], .k_norm = W[193],
-            .cache = c->kv + (size_t)17 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)713031680, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1438,7 +1438,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[203], .k_norm = W[204],
-            .cache = c->kv + (size_t)18 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)754974720, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1488,7 +1488,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[214], .k_norm = W[215],
-            .cache = c->kv + (size_t)19 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)796917760, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1538,7 +1538,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[225], .k_norm = W[226],
-            .cache = c->kv + (size_t)20 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)838860800, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1588,7 +1588,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[236], .k_norm = W[237],
-            .cache = c->kv + (size_t)21 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)880803840, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1638,7 +1638,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[247], .k_norm = W[248],
-            .cache = c->kv + (size_t)22 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)922746880, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1688,7 +1688,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[258], .k_norm = W[259],
-            .cache = c->kv + (size_t)23 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)964689920, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1738,7 +1738,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[269], .k_norm = W[270],
-            .cache = c->kv + (size_t)24 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)1006632960, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1788,7 +1788,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[280], .k_norm = W[281],
-            .cache = c->kv + (size_t)25 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)1048576000, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1838,7 +1838,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[291], .k_norm = W[292],
-            .cache = c->kv + (size_t)26 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)1090519040, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1888,7 +1888,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[302], .k_norm = W[303],
-            .cache = c->kv + (size_t)27 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)1132462080, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1938,7 +1938,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[313], .k_norm = W[314],
-            .cache = c->kv + (size_t)28 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)1174405120, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -1988,7 +1988,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[324], .k_norm = W[325],
-            .cache = c->kv + (size_t)29 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)1216348160, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2038,7 +2038,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[335], .k_norm = W[336],
-            .cache = c->kv + (size_t)30 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)1258291200, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2088,7 +2088,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[346], .k_norm = W[347],
-            .cache = c->kv + (size_t)31 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)1300234240, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2138,7 +2138,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[357], .k_norm = W[358],
-            .cache = c->kv + (size_t)32 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)1342177280, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2188,7 +2188,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[368], .k_norm = W[369],
-            .cache = c->kv + (size_t)33 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)1384120320, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2238,7 +2238,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[379], .k_norm = W[380],
-            .cache = c->kv + (size_t)34 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)1426063360, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2288,7 +2288,7 @@ static void forward(const lm_ctx *c, const lm_batch *b, float *logits, int all_l
     {
         lm_attn_call a = { .a = { .q = A + 0, .k = A + 2097152, .v = A + 2359296,
             .q_norm = W[390], .k_norm = W[391],
-            .cache = c->kv + (size_t)35 * 41943040, .out = A + 1048576,
+            .cache = c->kv + (size_t)1468006400, .out = A + 1048576,
             .rope_base = 1000000.0f,
             .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },
             .spans = b->spans, .n_spans = b->n_spans, .slot_floats = KV_FLOATS };
@@ -2360,5 +2360,10 @@ const lm_model_desc qwen3_8b_model = {
     .moe_layers = 0,
     .moe_experts = 0,
     .rope_ntk = 0,
+    .kv_full_position_floats = 36864,
+    .kv_window_floats = 0,
+    .kv_window_position_floats = 0,
+    .window = 0,
+    .window_slack = -1,
     .forward = forward,
 };

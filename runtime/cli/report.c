@@ -161,10 +161,12 @@ static int print_bench(const lm_model_desc *d, const cli_options *o, const lm_se
      * position it attends to (step i of the decode sits at position
      * prefill_tokens + i and attends to one more), on average over the
      * steps measured. */
-    const double kv_bytes_per_position = d->context > 0 ? (double)d->kv_floats * 4.0 / d->context : 0.0;
-    const double decode_bytes =
-        (double)d->weight_bytes_per_token +
-        kv_bytes_per_position * ((double)t->prefill_tokens + (t->decode_tokens + 1) / 2.0);
+    const double seen = (double)t->prefill_tokens + (t->decode_tokens + 1) / 2.0;
+    /* Sliding-window layers read at most their window. */
+    const double window_seen = d->window > 0 && seen > d->window ? d->window : seen;
+    const double decode_bytes = (double)d->weight_bytes_per_token +
+                                4.0 * ((double)d->kv_full_position_floats * seen +
+                                       (double)d->kv_window_position_floats * window_seen);
     if (o->bandwidth_gbs > 0 && json_is_real(decode_tps))
         decode_fraction = json_real(json_real_value(decode_tps) * decode_bytes / (o->bandwidth_gbs * 1e9));
     long long rss = peak_rss_bytes();
@@ -230,6 +232,18 @@ static void print_stats(const lm_session *s, const run_timing *t, const logits_s
             t->load_s, lm_session_threads(s), (double)lm_session_checkpoint_bytes(s) / 1e6,
             (double)lm_session_checkpoint_huge_bytes(s) / 1e6,
             lm_session_weights_from_cache(s) ? "; quantized weights from the weight cache" : "");
+    const lm_model_desc *d = lm_session_model(s);
+    const int slots = lm_session_slots(s);
+    if (d->kv_window_floats > 0)
+        fprintf(stderr,
+                "kv cache: %.1f MiB a sequence at the full context (%d sequences): %.1f MiB for the %d "
+                "positions of the full layers, %.1f MiB of rings for windows of %d\n",
+                (double)d->kv_floats * 4 / 1048576, slots,
+                (double)(d->kv_floats - d->kv_window_floats) * 4 / 1048576, d->context,
+                (double)d->kv_window_floats * 4 / 1048576, d->window);
+    else
+        fprintf(stderr, "kv cache: %.1f MiB a sequence at the full context of %d positions (%d sequences)\n",
+                (double)d->kv_floats * 4 / 1048576, d->context, slots);
     fprintf(stderr, "prefill: %d tokens in %.3f s (%.2f tokens/s), first token after %.3f s\n",
             t->prefill_tokens, t->prefill_s, t->prefill_s > 0 ? t->prefill_tokens / t->prefill_s : 0,
             t->ttft_s);

@@ -159,6 +159,19 @@ typedef struct lm_model_desc {
      * another would compute: a server must not reuse another request's
      * cached prefix. */
     int rope_ntk;
+    /* The KV cache per slot (kv_floats) is every layer's: a layer without a
+     * window holds kv_full_position_floats (summed over those layers) for
+     * each of the context's positions; the sliding-window layers hold rings
+     * of kv_window_floats in all, kv_window_position_floats per position
+     * of their windows (runtime/kernels/kv_cache.h). window is the largest
+     * window (0: none). A ring keeps the last rows it was written with, so
+     * a sequence can go back by at most window_slack positions from the
+     * furthest it reached and find its windows intact (-1: no rings). */
+    size_t kv_full_position_floats;
+    size_t kv_window_floats;
+    size_t kv_window_position_floats;
+    int window;
+    int window_slack;
     /* Runs b's tokens, each span at its positions in its slot (pos + n <=
      * context), extending those slots' KV caches. Writes logits of every
      * row to logits[n][vocab] when all_logits, else of each span's last

@@ -163,8 +163,10 @@ int lm_gen_eos_ids(const char *dir, lm_ids *stop, lm_err *e)
 
 int lm_gen_tokenizer_stops(const lm_tokenizer *t, lm_ids *stop, lm_err *e)
 {
-    const char *names[2] = {"<|im_end|>", "<|endoftext|>"};
-    for (int i = 0; i < 2; i++) {
+    /* Qwen's turn and text ends, Gemma's turn end: a chat stops there even
+     * when the checkpoint's generation_config.json does not list them. */
+    const char *names[3] = {"<|im_end|>", "<|endoftext|>", "<end_of_turn>"};
+    for (int i = 0; i < 3; i++) {
         int32_t id = lm_tokenizer_token_id(t, names[i]);
         if (id >= 0 && push_unique(stop, id, e) != 0)
             return -1;
@@ -248,14 +250,14 @@ int lm_gen_prefill(lm_gen *g, const int32_t *ids, int n, float *all_logits, lm_e
     if (common == n) {
         /* All of it is cached: its logits are kept when it was the last
          * prompt, else the last id is fed again to get them. */
-        if (g->prompt_n == n) {
-            lm_session_rewind(g->s, n);
+        if (g->prompt_n == n && lm_session_rewind(g->s, n) == n) {
             g->cache.n = (size_t)n;
             return 0;
         }
         common = n - 1;
     }
-    lm_session_rewind(g->s, common);
+    /* Sliding-window rings may keep less of the cache than asked. */
+    common = lm_session_rewind(g->s, common);
     g->cache.n = (size_t)common;
     g->prompt_n = 0;
     if (lm_session_feed(g->s, ids + common, n - common,

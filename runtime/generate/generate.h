@@ -42,7 +42,7 @@ int lm_gen_config_load(const char *dir, lm_sampler_params *p, int *found, lm_err
  * (an int or a list) when present, else config.json's. */
 int lm_gen_eos_ids(const char *dir, lm_ids *stop, lm_err *e);
 
-/* Appends the tokenizer's <|im_end|> and <|endoftext|> when it has them and
+/* Appends the tokenizer's <|im_end|>, <|endoftext|> and <end_of_turn> when it has them and
  * they are not in stop yet. */
 int lm_gen_tokenizer_stops(const lm_tokenizer *t, lm_ids *stop, lm_err *e);
 

@@ -29,6 +29,9 @@ struct lm_session {
     lm_ctx ctx;
     int slots;          /* KV-cache slots: independent sequences */
     lm_span *seq;       /* [slots]: each slot's position (pos) and seq_tokens */
+    int *reach;         /* [slots]: the furthest position each slot's cache was
+                           written to since it last started over (its
+                           sliding-window rings hold the rows written last) */
     lm_span *spans;     /* [batch]: a forward call's spans */
     int32_t *tokens;    /* [batch]: a forward call's tokens */
     double load_s;
@@ -147,9 +150,10 @@ lm_session *lm_session_open(const lm_model_desc *d, const char *checkpoint_dir, 
         goto fail;
     s->slots = 1;
     s->seq = calloc(1, sizeof *s->seq);
+    s->reach = calloc(1, sizeof *s->reach);
     s->spans = calloc((size_t)d->batch, sizeof *s->spans);
     s->tokens = calloc((size_t)d->batch, sizeof *s->tokens);
-    if (!s->seq || !s->spans || !s->tokens) {
+    if (!s->seq || !s->reach || !s->spans || !s->tokens) {
         lm_fail(e, "session: out of memory");
         goto fail;
     }
@@ -190,6 +194,7 @@ void lm_session_close(lm_session *s)
         munmap(s->kv, s->kv_bytes);
     free(s->last_logits);
     free(s->seq);
+    free(s->reach);
     free(s->spans);
     free(s->tokens);
     free(s->ctx.expert_tokens);
@@ -237,8 +242,12 @@ static void run_forward(lm_session *s, int n, int n_spans, float *logits, int al
     s->forward_tokens += n;
     s->ctx.dump = NULL; /* a dump covers one forward call */
     s->ctx.dump_user = NULL;
-    for (int i = 0; i < n_spans; i++)
-        s->seq[s->spans[i].slot].pos += s->spans[i].n;
+    for (int i = 0; i < n_spans; i++) {
+        const int slot = s->spans[i].slot;
+        s->seq[slot].pos += s->spans[i].n;
+        if (s->seq[slot].pos > s->reach[slot])
+            s->reach[slot] = s->seq[slot].pos;
+    }
 }
 
 /* A slot's next span of n tokens. A sequence's first feed fixes what
@@ -318,14 +327,21 @@ int lm_session_set_slots(lm_session *s, int slots, lm_err *e)
     if (slots < 1 || slots > s->d->batch)
         return lm_fail(e, "session: %d sequences; use 1 to %d (the model's --batch)", slots, s->d->batch);
     lm_span *seq = calloc((size_t)slots, sizeof *seq);
-    if (!seq)
+    int *reach = calloc((size_t)slots, sizeof *reach);
+    if (!seq || !reach) {
+        free(seq);
+        free(reach);
         return lm_fail(e, "session: out of memory");
+    }
     if (map_kv_cache(s, slots, e) != 0) {
         free(seq);
+        free(reach);
         return -1;
     }
     free(s->seq);
+    free(s->reach);
     s->seq = seq;
+    s->reach = reach;
     s->slots = slots;
     s->logits_valid = 0;
     return 0;
@@ -351,22 +367,30 @@ int lm_session_slot_position(const lm_session *s, int slot)
     return slot >= 0 && slot < s->slots ? s->seq[slot].pos : -1;
 }
 
-void lm_session_slot_rewind(lm_session *s, int slot, int pos)
+int lm_session_slot_rewind(lm_session *s, int slot, int pos)
 {
     if (slot < 0 || slot >= s->slots)
-        return;
+        return -1;
     if (pos < 0)
         pos = 0;
     if (pos >= s->seq[slot].pos)
-        return;
+        return s->seq[slot].pos;
+    /* The rings of sliding-window layers have overwritten the rows of the
+     * window before pos once the slot went further past it than their
+     * slack: the sequence starts over. */
+    if (s->d->kv_window_floats > 0 && s->reach[slot] - pos > s->d->window_slack)
+        pos = 0;
+    if (pos == 0)
+        s->reach[slot] = 0;
     s->seq[slot].pos = pos;
     if (slot == 0)
         s->logits_valid = 0; /* they belong to a position no longer in the cache */
+    return pos;
 }
 
-void lm_session_rewind(lm_session *s, int pos)
+int lm_session_rewind(lm_session *s, int pos)
 {
-    lm_session_slot_rewind(s, 0, pos);
+    return lm_session_slot_rewind(s, 0, pos);
 }
 
 void lm_session_set_dump(lm_session *s, lm_dump_fn fn, void *user)

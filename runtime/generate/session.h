@@ -52,9 +52,12 @@ int lm_session_position(const lm_session *s);
 
 /* Truncates the KV cache to its first pos tokens (0 <= pos <= position;
  * values outside are clamped), e.g. to reuse a prompt prefix shared with
- * the previous turn. The cache is causal, so the dropped entries are simply
- * overwritten by the next feed. */
-void lm_session_rewind(lm_session *s, int pos);
+ * the previous turn, and returns the tokens it kept. The cache is causal,
+ * so the dropped entries are simply overwritten by the next feed. A model
+ * with sliding-window layers keeps fewer, 0, when the sequence went
+ * further past pos than their rings' slack (window_slack in
+ * core/model.h): the caller feeds from what is kept. */
+int lm_session_rewind(lm_session *s, int pos);
 
 /* ---- several sequences at once (a server's requests) ----------------
  * A session holds `slots` independent sequences, each with a KV cache of
@@ -85,9 +88,10 @@ typedef struct lm_feed {
 int lm_session_feed_batch(lm_session *s, const lm_feed *feeds, int n_feeds, float *logits, lm_err *e);
 
 /* Tokens in slot's KV cache (-1 for a slot the session does not hold), and
- * its truncation to the first pos (as lm_session_rewind). */
+ * its truncation to the first pos (as lm_session_rewind: returns the tokens
+ * kept, -1 for a slot the session does not hold). */
 int lm_session_slot_position(const lm_session *s, int slot);
-void lm_session_slot_rewind(lm_session *s, int slot, int pos);
+int lm_session_slot_rewind(lm_session *s, int slot, int pos);
 
 /* Calls fn for every named intermediate tensor of the NEXT forward call only
  * (feeding more than d->batch tokens makes several calls). */

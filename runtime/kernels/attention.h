@@ -26,7 +26,7 @@
 /* Phase 1: norm + RoPE of the new keys, and both into the cache; this
  * thread's items of one span, from `first` on, every nthreads-th. */
 LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int first, int nthreads, int KVH, int D,
-                                  int CTX, float eps, int rot, int kv16)
+                                  int CTX, int win, float eps, int rot, int kv16)
 {
     float *kc = a->cache, *vc = lm_kv_values(a, KVH, CTX, D, kv16);
     float inv[LM_MAX_ROT / 2];
@@ -36,7 +36,15 @@ LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int first, int nthreads
     /* A batch's rows of each head, keys and values, resident first: one
      * call each instead of a page fault per 4 KiB (perf on a 512-token
      * prefill: the kernel's fault path 5.1% -> 2.6-3.0% of the samples). */
-    if (a->n >= 16) {
+    if (win) {
+        /* A window's ring is small and reused: all of it resident when a
+         * sequence starts in the slot. */
+        if (a->pos == 0)
+            for (int h = first; h < KVH; h += nthreads) {
+                lm_kv_populate(kc, (size_t)h * CTX, CTX, D, kv16);
+                lm_kv_populate(vc, (size_t)h * CTX, CTX, D, kv16);
+            }
+    } else if (a->n >= 16) {
         for (int h = first; h < KVH; h += nthreads) {
             lm_kv_populate(kc, (size_t)h * CTX + (size_t)a->pos, a->n, D, kv16);
             lm_kv_populate(vc, (size_t)h * CTX + (size_t)a->pos, a->n, D, kv16);
@@ -55,7 +63,7 @@ LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int first, int nthreads
     }
     for (int item = first; item < a->n * KVH; item += nthreads) {
         int t = item / KVH, h = item % KVH, p = a->pos + t;
-        const size_t slot = (size_t)h * CTX + (size_t)p;
+        const size_t slot = (size_t)h * CTX + lm_kv_pos_row(p, CTX, win);
         float krow[LM_KV16_MAX_D];
         float *kd = kv16 ? krow : kc + slot * D;
         const float *ks = a->k + (size_t)t * KVH * D + (size_t)h * D;
@@ -74,7 +82,8 @@ LM_INLINE void lm_attn_store_task(const lm_attn_args *a, int first, int nthreads
 }
 
 /* Phase 2: each (token, kv head) item attends, for every query head of its
- * group, to every cached position up to its own, with an online softmax.
+ * group, to every cached position up to its own (of those in its window,
+ * when the layer has one), with an online softmax.
  * Keys and values are read once per group (GQA), in blocks of
  * LM_ATTN_BLOCK positions: the block's scores first (independent dot
  * products, no chain through the softmax state), then its maximum, one
@@ -133,8 +142,8 @@ LM_INLINE int lm_attn_query_items(int n, int group, int KVH, int D)
 /* One span's queries: this thread's items from `first` on, every
  * nthreads-th, with scratch its own. */
 LM_INLINE void lm_attn_query_task(const lm_attn_args *a, float *scratch, int first, int nthreads, int H,
-                                  int KVH, int D, int CTX, float eps, int rot, float scale, int logn_seq,
-                                  int kv16, int abf16)
+                                  int KVH, int D, int CTX, int win, float eps, int rot, float scale,
+                                  int logn_seq, int kv16, int abf16)
 {
     const float *kc = a->cache, *vc = lm_kv_values(a, KVH, CTX, D, kv16);
     const int group = H / KVH;
@@ -155,8 +164,9 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, float *scratch, int fir
 #if LM_AMX_ATTENTION
         /* Attention from bf16 (abf16, which the emitter sets only with a
          * bf16 cache: its template asserts it) on AMX tiles
-         * (attention_amx.h). */
-        const int amx = abf16 && lm_attn_amx_fits(D) && lm_amx_ready();
+         * (attention_amx.h); a sliding window's layers and capped scores
+         * take the vdpbf16ps tiles, which have them. */
+        const int amx = abf16 && !win && a->softcap == 0.0f && lm_attn_amx_fits(D) && lm_amx_ready();
         if (amx)
             lm_amx_begin();
 #endif
@@ -171,11 +181,12 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, float *scratch, int fir
 #if LM_DPBF16_ATTENTION
             /* A bf16 cache on vdpbf16ps (attention_dpbf16.h). */
             if (abf16 && lm_attn_dp_fits(D)) {
-                lm_attn_query_tile_dp(a, q, t0, tn, kvh, H, KVH, D, CTX, eps, rot, scale, logn_seq, tcs, inv);
+                lm_attn_query_tile_dp(a, q, t0, tn, kvh, H, KVH, D, CTX, win, eps, rot, scale, logn_seq, tcs, inv);
                 continue;
             }
 #endif
-            lm_attn_query_tile(a, q, t0, tn, kvh, H, KVH, D, CTX, eps, rot, scale, logn_seq, tcs, inv, kv16, abf16);
+            lm_attn_query_tile(a, q, t0, tn, kvh, H, KVH, D, CTX, win, eps, rot, scale, logn_seq, tcs, inv, kv16,
+                               abf16);
         }
 #if LM_AMX_ATTENTION
         if (amx)
@@ -200,20 +211,26 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, float *scratch, int fir
             l[g] = 0.0f;
         }
         const size_t head = (size_t)kvh * CTX;
-        for (int j0 = 0; j0 <= p; j0 += LM_ATTN_BLOCK) {
+        /* A window's first block starts at its first position: every
+         * block has a key the query sees. */
+        for (int j0 = lm_attn_first_pos(p, win); j0 <= p; j0 += LM_ATTN_BLOCK) {
             const int nb = p + 1 - j0 < LM_ATTN_BLOCK ? p + 1 - j0 : LM_ATTN_BLOCK;
             for (int jj = 0; jj < nb; jj++) {
-                const size_t j = head + (size_t)(j0 + jj);
+                const size_t j = head + lm_kv_pos_row(j0 + jj, CTX, win);
                 const void *kj = lm_kv_row(kc, j, D, kv16);
                 /* The first line of each row waited on memory (two fifths
                  * of decode attention): fetch keys LM_ATTN_AHEAD rows
                  * ahead, and this row's values for the weighted sum. */
                 if (j0 + jj + LM_ATTN_AHEAD <= p)
-                    lm_kv_prefetch_row(lm_kv_row(kc, j + LM_ATTN_AHEAD, D, kv16), D, kv16);
+                    lm_kv_prefetch_row(lm_kv_row(kc, head + lm_kv_pos_row(j0 + jj + LM_ATTN_AHEAD, CTX, win), D, kv16),
+                                       D, kv16);
                 lm_kv_prefetch_row(lm_kv_row(vc, j, D, kv16), D, kv16);
                 for (int g = 0; g < group; g++)
                     sc[g * LM_ATTN_BLOCK + jj] = lm_kv_dot(q + (size_t)g * D, kj, D, kv16);
             }
+            if (a->softcap > 0.0f)
+                for (int g = 0; g < group; g++)
+                    lm_attn_softcap(sc + g * LM_ATTN_BLOCK, nb, a->softcap);
             for (int g = 0; g < group; g++) {
                 float *sg = sc + g * LM_ATTN_BLOCK;
                 float mb = sg[0];
@@ -258,7 +275,7 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, float *scratch, int fir
                     for (int i = 0; i < D / 16; i++)
                         av[i] = lm_load16(ag + 16 * i);
                     for (int jj = 0; jj < nb; jj++) {
-                        const void *vj = lm_kv_row(vc, head + (size_t)(j0 + jj), D, kv16);
+                        const void *vj = lm_kv_row(vc, head + lm_kv_pos_row(j0 + jj, CTX, win), D, kv16);
                         const float e = sc[g * LM_ATTN_BLOCK + jj];
                         for (int i = 0; i < D / 16; i++)
                             av[i] += e * lm_kv_load16(vj, 16 * i, kv16);
@@ -268,7 +285,7 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, float *scratch, int fir
                 }
             } else {
                 for (int jj = 0; jj < nb; jj++) {
-                    const void *vj = lm_kv_row(vc, head + (size_t)(j0 + jj), D, kv16);
+                    const void *vj = lm_kv_row(vc, head + lm_kv_pos_row(j0 + jj, CTX, win), D, kv16);
                     for (int g = 0; g < group; g++) {
                         float *restrict ag = acc + (size_t)g * D;
                         const float e = sc[g * LM_ATTN_BLOCK + jj];
@@ -289,24 +306,24 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, float *scratch, int fir
 /* ---- a forward call's attention: every span, items dealt over all ---- */
 
 LM_INLINE void lm_attn_store_call(const lm_attn_call *c, int tid, int nthreads, int H, int KVH, int D, int CTX,
-                                  float eps, int rot, int kv16)
+                                  int win, float eps, int rot, int kv16)
 {
     for (int s = 0, row = 0, base = 0; s < c->n_spans; s++) {
         const lm_attn_args a = lm_attn_span(c, s, row, H, KVH, D, rot);
-        lm_attn_store_task(&a, lm_attn_first_item(tid, base, nthreads), nthreads, KVH, D, CTX, eps, rot, kv16);
+        lm_attn_store_task(&a, lm_attn_first_item(tid, base, nthreads), nthreads, KVH, D, CTX, win, eps, rot, kv16);
         row += a.n;
         base += a.n * KVH;
     }
 }
 
 LM_INLINE void lm_attn_query_call(const lm_attn_call *c, int tid, int nthreads, int H, int KVH, int D, int CTX,
-                                  float eps, int rot, float scale, int logn_seq, int kv16, int abf16)
+                                  int win, float eps, int rot, float scale, int logn_seq, int kv16, int abf16)
 {
     float *scratch = c->a.scratch + (size_t)tid * c->a.scratch_stride;
     for (int s = 0, row = 0, base = 0; s < c->n_spans; s++) {
         const lm_attn_args a = lm_attn_span(c, s, row, H, KVH, D, rot);
-        lm_attn_query_task(&a, scratch, lm_attn_first_item(tid, base, nthreads), nthreads, H, KVH, D, CTX, eps,
-                           rot, scale, logn_seq, kv16, abf16);
+        lm_attn_query_task(&a, scratch, lm_attn_first_item(tid, base, nthreads), nthreads, H, KVH, D, CTX, win,
+                           eps, rot, scale, logn_seq, kv16, abf16);
         row += a.n;
         base += lm_attn_query_items(a.n, H / KVH, KVH, D);
     }

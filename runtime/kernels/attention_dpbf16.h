@@ -92,7 +92,7 @@ LM_INLINE int lm_attn_dp_fits(int D)
 /* The tile of attention_tile.h's lm_attn_query_tile (same arguments, a
  * bf16 cache). */
 LM_INLINE void lm_attn_query_tile_dp(const lm_attn_args *a, float *scratch, int t0, int T, int kvh, int H, int KVH,
-                                     int D, int CTX, float eps, int rot, float scale, int logn_seq,
+                                     int D, int CTX, int win, float eps, int rot, float scale, int logn_seq,
                                      lm_rope_cs cs[LM_ATTN_LANES], const float *inv)
 {
     enum { L = LM_ATTN_LANES, B = LM_ATTN_BLOCK, NK = LM_ATTN_KEYS };
@@ -120,7 +120,7 @@ LM_INLINE void lm_attn_query_tile_dp(const lm_attn_args *a, float *scratch, int 
     const uint16_t *vc = (const uint16_t *)lm_kv_values(a, KVH, CTX, D, 1);
     const size_t head = (size_t)kvh * CTX;
     lm_v16 m = (lm_v16){ 0 } - INFINITY, l = { 0 };
-    for (int j0 = 0; j0 <= pmax; j0 += B) {
+    for (int j0 = lm_attn_first_block(a->pos + t0, win); j0 <= pmax; j0 += B) {
         const int nb = pmax + 1 - j0 < B ? pmax + 1 - j0 : B;
         lm_v16 mb = (lm_v16){ 0 } - INFINITY;
         for (int jk = 0; jk < nb; jk += NK) {
@@ -129,7 +129,7 @@ LM_INLINE void lm_attn_query_tile_dp(const lm_attn_args *a, float *scratch, int 
             const uint32_t *kr[NK];
             for (int k = 0; k < NK; k++) {
                 const int j = j0 + jk + k;
-                kr[k] = (const uint32_t *)(kc + (head + (size_t)(j <= pmax ? j : pmax)) * D);
+                kr[k] = (const uint32_t *)(kc + (head + lm_kv_pos_row(j <= pmax ? j : pmax, CTX, win)) * D);
             }
             __m512 s[NK];
             for (int k = 0; k < NK; k++)
@@ -143,8 +143,9 @@ LM_INLINE void lm_attn_query_tile_dp(const lm_attn_args *a, float *scratch, int 
                 lm_v16 sk;
                 memcpy(&sk, &s[k], sizeof sk);
                 sk *= qsv; /* the score scale in f32, after the product */
-                const lm_i32x16 late = (lm_i32x16){ 0 } + (j0 + jk + k) > plane;
-                sk = lm_mask_ninf16(sk, late);
+                if (a->softcap > 0.0f)
+                    sk = lm_attn_softcap16(sk, a->softcap);
+                sk = lm_mask_ninf16(sk, lm_attn_unseen16(j0 + jk + k, plane, win));
                 lm_store16(pt + (size_t)(jk + k) * L, sk);
                 mb = lm_max16(mb, sk);
             }
@@ -159,7 +160,7 @@ LM_INLINE void lm_attn_query_tile_dp(const lm_attn_args *a, float *scratch, int 
         for (int kp = 0; kp < np; kp++) {
             _mm512_storeu_si512(pp + (size_t)kp * L,
                                 lm_bf16_pairs(lm_load16(pt + (size_t)2 * kp * L), lm_load16(pt + (size_t)(2 * kp + 1) * L)));
-            const uint16_t *va = vc + (head + (size_t)(j0 + 2 * kp)) * D;
+            const uint16_t *va = vc + (head + lm_kv_pos_row(j0 + 2 * kp, CTX, win)) * D;
             const uint16_t *vb = 2 * kp + 1 < nb ? va + D : va;
             for (int d0 = 0; d0 < D; d0 += 16)
                 _mm512_storeu_si512(vp + (size_t)kp * D + d0, lm_bf16_rows_pairs(va + d0, vb + d0));

@@ -64,6 +64,32 @@ LM_INLINE lm_v16 lm_mask_ninf16(lm_v16 s, lm_i32x16 masked)
     return v;
 }
 
+/* The lanes that do not see key j: past their position plane (causal),
+ * or before their window of win positions. */
+LM_INLINE lm_i32x16 lm_attn_unseen16(int j, lm_i32x16 plane, int win)
+{
+    const lm_i32x16 late = (lm_i32x16){ 0 } + j > plane;
+    return win ? late | (plane - j >= win) : late;
+}
+
+/* Capped scores, lane by lane (lm_attn_softcap). */
+LM_INLINE lm_v16 lm_attn_softcap16(lm_v16 s, float cap)
+{
+    float v[LM_ATTN_LANES];
+    memcpy(v, &s, sizeof v);
+    lm_attn_softcap(v, LM_ATTN_LANES, cap);
+    memcpy(&s, v, sizeof v);
+    return s;
+}
+
+/* Where a tile whose first token sits at pmin starts reading keys: the
+ * block of its first token's first position (blocks of a ring are runs of
+ * rows only from a multiple of the block on: kv_cache.h). */
+LM_INLINE int lm_attn_first_block(int pmin, int win)
+{
+    return lm_attn_first_pos(pmin, win) / LM_ATTN_BLOCK * LM_ATTN_BLOCK;
+}
+
 /* Row r of a tile of T tokens from t0 (lane = token x group + head): its
  * position, and for r < T x group its query normalized and rotated into
  * row, rounded to bf16 when abf16 (attention's products from bf16, as
@@ -114,18 +140,33 @@ LM_INLINE void lm_attn_tile_out(const lm_attn_args *a, const float *ot, size_t r
     }
 }
 
+/* The running maximum to subtract: m, or 0 in the lanes where it is still
+ * -inf. A lane of a sliding-window layer may see no key of a block (its
+ * window starts after it), and -inf - -inf would be NaN; with 0 its masked
+ * scores' exponentials and the rescale of its empty sums are 0, and its
+ * maximum stays -inf. Without a window every lane sees key 0 in the first
+ * block, and this changes nothing. */
+LM_INLINE lm_v16 lm_attn_finite_max16(lm_v16 m)
+{
+    const lm_i32x16 none = m == (lm_v16){ 0 } - INFINITY;
+    lm_i32x16 mi;
+    memcpy(&mi, &m, sizeof mi);
+    mi &= ~none;
+    memcpy(&m, &mi, sizeof m);
+    return m;
+}
+
 /* One block's step of the lane-wise online softmax: the running maximum m
  * raised to the block's mb, the sum l and the outputs ot ([D][16]) rescaled
  * to it, the block's nb scores in pt ([nb][16]) replaced by their
- * exponentials (rounded to bf16 when abf16; l sums them unrounded). Every
- * lane has key 0, so the maximum is finite from the first block on;
+ * exponentials (rounded to bf16 when abf16; l sums them unrounded).
  * exp(-inf) of the first rescale is 0. */
 LM_INLINE void lm_attn_tile_softmax(float *pt, int nb, lm_v16 mb, lm_v16 *m, lm_v16 *l, float *ot, int D, int abf16)
 {
     enum { L = LM_ATTN_LANES };
-    const lm_v16 mn = lm_max16(*m, mb);
+    const lm_v16 mx = lm_max16(*m, mb), mn = lm_attn_finite_max16(mx);
     const lm_v16 c = lm_exp16_nonpos(*m - mn);
-    *m = mn;
+    *m = mx;
     *l *= c;
     for (int d = 0; d < D; d++)
         lm_store16(ot + (size_t)d * L, lm_load16(ot + (size_t)d * L) * c);
@@ -142,7 +183,7 @@ LM_INLINE void lm_attn_tile_softmax(float *pt, int nb, lm_v16 mb, lm_v16 *m, lm_
  * tile's token tt, so a thread's next KV head of the same tile reuses them
  * (computed per tile and head they were 3% of a prefill). */
 LM_INLINE void lm_attn_query_tile(const lm_attn_args *a, float *scratch, int t0, int T, int kvh, int H, int KVH,
-                                  int D, int CTX, float eps, int rot, float scale, int logn_seq,
+                                  int D, int CTX, int win, float eps, int rot, float scale, int logn_seq,
                                   lm_rope_cs cs[LM_ATTN_LANES], const float *inv, int kv16, int abf16)
 {
     enum { L = LM_ATTN_LANES };
@@ -167,7 +208,7 @@ LM_INLINE void lm_attn_query_tile(const lm_attn_args *a, float *scratch, int t0,
     const float *kc = a->cache, *vc = lm_kv_values(a, KVH, CTX, D, kv16);
     const size_t head = (size_t)kvh * CTX;
     lm_v16 m = (lm_v16){ 0 } - INFINITY, l = { 0 };
-    for (int j0 = 0; j0 <= pmax; j0 += LM_ATTN_BLOCK) {
+    for (int j0 = lm_attn_first_block(a->pos + t0, win); j0 <= pmax; j0 += LM_ATTN_BLOCK) {
         const int nb = pmax + 1 - j0 < LM_ATTN_BLOCK ? pmax + 1 - j0 : LM_ATTN_BLOCK;
         lm_v16 mb = (lm_v16){ 0 } - INFINITY;
         for (int jk = 0; jk < nb; jk += LM_ATTN_KEYS) {
@@ -176,7 +217,7 @@ LM_INLINE void lm_attn_query_tile(const lm_attn_args *a, float *scratch, int t0,
             const float *kr[LM_ATTN_KEYS];
             for (int k = 0; k < LM_ATTN_KEYS; k++) {
                 const int j = j0 + jk + k;
-                const void *row = lm_kv_row(kc, head + (size_t)(j <= pmax ? j : pmax), D, kv16);
+                const void *row = lm_kv_row(kc, head + lm_kv_pos_row(j <= pmax ? j : pmax, CTX, win), D, kv16);
                 if (kv16) {
                     lm_kv_to_f32(kt + (size_t)k * D, row, D, 1);
                     kr[k] = kt + (size_t)k * D;
@@ -193,8 +234,9 @@ LM_INLINE void lm_attn_query_tile(const lm_attn_args *a, float *scratch, int t0,
                     s[k] += qv * kr[k][d];
             }
             for (int k = 0; k < LM_ATTN_KEYS; k++) {
-                const lm_i32x16 late = (lm_i32x16){ 0 } + (j0 + jk + k) > plane;
-                s[k] = lm_mask_ninf16(s[k], late);
+                if (a->softcap > 0.0f)
+                    s[k] = lm_attn_softcap16(s[k], a->softcap);
+                s[k] = lm_mask_ninf16(s[k], lm_attn_unseen16(j0 + jk + k, plane, win));
                 lm_store16(pt + (size_t)(jk + k) * L, s[k]);
                 mb = lm_max16(mb, s[k]);
             }
@@ -203,8 +245,8 @@ LM_INLINE void lm_attn_query_tile(const lm_attn_args *a, float *scratch, int t0,
         /* A bf16 cache's values for the block, in f32 once. */
         if (kv16)
             for (int jj = 0; jj < nb; jj++)
-                lm_kv_to_f32(vt + (size_t)jj * D, lm_kv_row(vc, head + (size_t)(j0 + jj), D, 1), D, 1);
-        const float *vb = kv16 ? vt : vc + (head + (size_t)j0) * D;
+                lm_kv_to_f32(vt + (size_t)jj * D, lm_kv_row(vc, head + lm_kv_pos_row(j0 + jj, CTX, win), D, 1), D, 1);
+        const float *vb = kv16 ? vt : vc + (head + lm_kv_pos_row(j0, CTX, win)) * D;
         for (int d0 = 0; d0 < D; d0 += 16) {
             lm_v16 acc[16];
             for (int i = 0; i < 16; i++)

@@ -5,6 +5,7 @@
 #ifndef LMRT_KERNELS_KV_CACHE_H
 #define LMRT_KERNELS_KV_CACHE_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -37,6 +38,7 @@ typedef struct lm_attn_args {
     float *out;                 /* [n, heads*D] */
     float *scratch;
     size_t scratch_stride;
+    float softcap;              /* scores capped to softcap * tanh(s / softcap); 0: not */
     int n, pos;
 } lm_attn_args;
 
@@ -162,5 +164,33 @@ LM_INLINE void lm_attn_head_row(float *restrict dst, const float *restrict src, 
 /* Positions per block in which both query paths read the cache and
  * update their online softmax (why blocks: phase 2 in attention.h). */
 #define LM_ATTN_BLOCK 64
+
+/* ---- sliding windows ---------------------------------------------------------
+ * A layer with a sliding window of win positions (Gemma 3's local layers)
+ * lets the query at position p see positions p - win + 1 .. p only, so its
+ * cache is a ring of CTX rows per head, position j in row j % CTX: memory
+ * bounded by the window, not the context. CTX (the emitter's ring rows)
+ * is at least win + the most tokens of one call - 1: a call's new keys
+ * then never overwrite a position one of its queries still sees. It is a
+ * multiple of LM_ATTN_BLOCK, so a block of positions that starts at a
+ * multiple of the block is a run of consecutive rows, which the batch
+ * paths read as one. win 0: no window, CTX rows are positions. */
+LM_INLINE size_t lm_kv_pos_row(int j, int CTX, int win)
+{
+    return win ? (size_t)(j % CTX) : (size_t)j;
+}
+
+/* Gemma 2's attention logit softcapping, on n scaled scores. */
+LM_INLINE void lm_attn_softcap(float *s, int n, float cap)
+{
+    for (int i = 0; i < n; i++)
+        s[i] = cap * tanhf(s[i] / cap);
+}
+
+/* The first position the query at p sees. */
+LM_INLINE int lm_attn_first_pos(int p, int win)
+{
+    return win && p >= win ? p - win + 1 : 0;
+}
 
 #endif

@@ -291,7 +291,8 @@ static int start_choice(serve *sv, serve_job *job, int index, lm_err *e)
     if (sv->d->rope_ntk)
         best = 0;
     const int slot = (int)(sl - sv->slots);
-    lm_session_slot_rewind(sv->s, slot, (int)best);
+    /* Sliding-window rings may keep less of the cache than asked. */
+    best = (size_t)lm_session_slot_rewind(sv->s, slot, (int)best);
     sl->cached.n = best;
     sl->state = SLOT_PREFILL;
     sl->job = job;

@@ -473,11 +473,11 @@ static void attention_bf16_paths_match_f32(int kernel)
 #endif
 #if LM_DPBF16_ATTENTION
                             if (path && kernel == 2)
-                                lm_attn_query_tile_dp(&a, scratch, t0, tn, kvh, H, KVH, D, CTX, 1e-6f, D, scale, 0,
+                                lm_attn_query_tile_dp(&a, scratch, t0, tn, kvh, H, KVH, D, CTX, 0, 1e-6f, D, scale, 0,
                                                       cs, inv);
 #endif
                             if (!path)
-                                lm_attn_query_tile(&a, scratch, t0, tn, kvh, H, KVH, D, CTX, 1e-6f, D, scale, 0, cs,
+                                lm_attn_query_tile(&a, scratch, t0, tn, kvh, H, KVH, D, CTX, 0, 1e-6f, D, scale, 0, cs,
                                                    inv, 1, 1);
                         }
 #if LM_AMX_ATTENTION

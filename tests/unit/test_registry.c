@@ -204,6 +204,12 @@ static void test_bad_registries(void **state)
         { "models:\n  a:\n    arch: qwen3\n    config: c\n    sizes: [7B]\n    variants:\n"
           "      base: {repo: r, eos: [x], chat: {7B: llama3.1, 9B: qwen3}}\n",
           "'9B' is not one of the sizes" },
+        { "models:\n  a:\n    arch: qwen3\n    config: c\n    sizes: [7B, 8B]\n    variants:\n"
+          "      base: {repo: {7B: r7}, eos: [x]}\n",
+          "key 'models.a.variants.base.repo.8B': the repo mapping must name every size" },
+        { "models:\n  a:\n    arch: qwen3\n    config: c\n    sizes: [7B]\n    variants:\n"
+          "      base: {eos: [x]}\n",
+          "key 'models.a.variants.base.repo': missing; it is required" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *path = write_registry(cases[i].text);
@@ -237,6 +243,21 @@ static void test_sizes_with_their_own_chat_and_config(void **state)
     assert_string_equal(ent.eos[0], "<|eot_id|>");
     assert_int_equal(registry_resolve("llama", "8B", "base", &ent, &err), 0);
     assert_string_equal(ent.chat, "none");
+    /* A repository per size: Gemma 3's bases are named two ways. */
+    assert_int_equal(registry_resolve("gemma3", "270m", "base", &ent, &err), 0);
+    assert_string_equal(ent.repo, "google/gemma-3-270m");
+    assert_int_equal(registry_resolve("gemma3", "1B", "base", &ent, &err), 0);
+    assert_string_equal(ent.repo, "google/gemma-3-1b-pt");
+    assert_int_equal(registry_resolve("gemma3", "1B", "instruct", &ent, &err), 0);
+    assert_string_equal(ent.repo, "google/gemma-3-1b-it");
+    assert_string_equal(ent.chat, "gemma3");
+    assert_contains(ent.config_path, "/configs/gemma3/gemma-3-1b.yaml");
+    registry r;
+    assert_int_equal(registry_load(&r, NULL, &err), 0);
+    assert_int_equal(registry_find_repo(&r, "google/gemma-3-270m", &ent, &err), 1);
+    assert_string_equal(ent.variant, "base");
+    assert_string_equal(ent.size, "270M");
+    registry_free(&r);
 }
 
 static void test_substitute(void **state)

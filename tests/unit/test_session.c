@@ -125,7 +125,8 @@ static const lm_config_check toy_checks[] = {
 static const lm_model_desc toy_model = TOY_MODEL_DESC(
     .name = "toy-model", .config_path = "tests/unit/test_session.c", .vocab_size = VOCAB,
     .context = CTX, .batch = BATCH, .n_config_checks = 1, .config_checks = toy_checks,
-    .arena_floats = BATCH, .scratch_floats = SCRATCH, .kv_floats = CTX, .forward = toy_forward);
+    .arena_floats = BATCH, .scratch_floats = SCRATCH, .kv_floats = CTX, .kv_full_position_floats = 1,
+    .forward = toy_forward);
 
 /* Expected [n][VOCAB] logits of feeding tokens after the history prefix. */
 static void expected_logits(const int32_t *all_tokens, int first, int n, float *out)
@@ -281,6 +282,38 @@ static void test_rewind_reuses_prefix(void **state)
     assert_memory_equal(got, want + 3 * VOCAB, sizeof got);
     lm_session_rewind(s, -4);
     assert_int_equal(lm_session_position(s), 0);
+    lm_session_close(s);
+}
+
+/* The toy as if some of its layers had sliding-window rings with a slack
+ * of 3 positions (core/model.h): a rewind within 3 of the furthest
+ * position the slot reached keeps what was asked, a longer one starts
+ * the sequence over. */
+static const lm_model_desc toy_window_model = TOY_MODEL_DESC(
+    .name = "toy-window", .config_path = "tests/unit/test_session.c", .vocab_size = VOCAB,
+    .context = CTX, .batch = BATCH, .n_config_checks = 1, .config_checks = toy_checks,
+    .arena_floats = BATCH, .scratch_floats = SCRATCH, .kv_floats = CTX, .kv_full_position_floats = 1,
+    .kv_window_floats = 1, .window = 2, .window_slack = 3, .forward = toy_forward);
+
+static void test_rewind_within_window_slack(void **state)
+{
+    (void)state;
+    lm_err e = {{0}};
+    lm_session *s = lm_session_open(&toy_window_model, ckpt, 1, &e);
+    assert_non_null(s);
+    int32_t ids[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    assert_int_equal(lm_session_feed(s, ids, 10, NULL, &e), 0);
+    assert_int_equal(lm_session_rewind(s, 12), 10); /* beyond: no change */
+    assert_int_equal(lm_session_rewind(s, 7), 7);   /* 3 back from 10 */
+    assert_int_equal(lm_session_position(s), 7);
+    /* Fed to 9: the slot reached 10 before, so 6 is 4 back from it. */
+    assert_int_equal(lm_session_feed(s, ids + 7, 2, NULL, &e), 0);
+    assert_int_equal(lm_session_rewind(s, 6), 0);
+    assert_int_equal(lm_session_position(s), 0);
+    /* Started over, the reach is the new sequence's. */
+    assert_int_equal(lm_session_feed(s, ids, 5, NULL, &e), 0);
+    assert_int_equal(lm_session_rewind(s, 2), 2);
+    assert_int_equal(lm_session_slot_rewind(s, 1, 0), -1); /* no such slot */
     lm_session_close(s);
 }
 
@@ -841,6 +874,7 @@ int main(void)
         cmocka_unit_test(test_feed_without_all_logits_keeps_last),
         cmocka_unit_test(test_bad_ids_and_overflow_run_nothing),
         cmocka_unit_test(test_rewind_reuses_prefix),
+        cmocka_unit_test(test_rewind_within_window_slack),
         cmocka_unit_test(test_feed_batch_keeps_sequences_apart),
         cmocka_unit_test(test_dump_covers_one_forward_call),
         cmocka_unit_test(test_open_errors),

@@ -38,12 +38,25 @@ function M.build(g, q, k, v, p, name)
         t[2], t[1].cols, p.kv_heads * p.head_dim))
     end
   end
+  if p.window ~= nil then
+    g:check_int("attention", p.window, "window")
+  end
+  for _, key in ipairs({ "scale", "softcap" }) do
+    if p[key] ~= nil and not (type(p[key]) == "number" and p[key] > 0) then
+      g:fail("attention", ("%s must be a positive number, got %s"):format(key, tostring(p[key])))
+    end
+  end
   local layer = g.n_attention
   g.n_attention = layer + 1
   return g:op("attention", { q, k, v }, q.cols, {
     heads = p.heads, kv_heads = p.kv_heads, head_dim = p.head_dim, layer = layer,
     -- logn = seq_length scales queries past it by log(pos + 1) / log(seq_length).
     scale = p.scale or 1.0 / math.sqrt(p.head_dim), logn = p.logn,
+    -- window = W: each query sees its last W positions only (sliding-window
+    -- attention); the layer's cache is a ring (runtime/kernels/kv_cache.h).
+    window = p.window,
+    -- softcap = c: scores become c * tanh(s / c) (Gemma 2's attn_logit_softcapping).
+    softcap = p.softcap,
   }, name or ("attention.%d"):format(layer))
 end
 
@@ -83,7 +96,7 @@ function M.absorb(op, f)
   return {
     kind = "attention", q = q, k = k, v = op.inputs[3], reads = { q, k, op.inputs[3] }, outs = { op.out },
     heads = a.heads, kv_heads = a.kv_heads, head_dim = a.head_dim, layer = a.layer,
-    scale = a.scale, logn = a.logn,
+    scale = a.scale, logn = a.logn, window = a.window, softcap = a.softcap,
     q_norm = qi.norm and qi.norm.w, k_norm = ki.norm and ki.norm.w,
     eps = qi.norm and qi.norm.eps or 0.0,
     rope = qi.rope, name = op.out.name, index = op.index,
@@ -105,9 +118,13 @@ function M.emit(node, e)
       or "")
   end
   if node.logn then doc[#doc + 1] = ("logn query scaling past %d"):format(node.logn) end
-  doc[#doc + 1] = "causal, online softmax"
-  local name = e:instance(("attention_%d_%d_%d"):format(H, KVH, D), "attention.c.in", {
-    HEADS = H, KV_HEADS = KVH, HEAD_DIM = D, CTX = e.ctx, EPS = clit.float(node.eps),
+  local win, rows = M.cache_rows(node.window, e.ctx, e.batch)
+  if node.softcap then doc[#doc + 1] = ("scores capped at %s"):format(clit.shortest(node.softcap, false)) end
+  doc[#doc + 1] = win > 0 and ("causal, window of %d positions, online softmax"):format(win) or "causal, online softmax"
+  local name = e:instance(("attention_%d_%d_%d%s"):format(H, KVH, D, win > 0 and ("_w%d"):format(win) or ""),
+    "attention.c.in", {
+    HEADS = H, KV_HEADS = KVH, HEAD_DIM = D, CTX = rows, WIN = win, EPS = clit.float(node.eps),
+    CACHE_DOC = win > 0 and ("a ring of %d rows per head"):format(rows) or ("cache of %d"):format(rows),
     ROT = rot, SCALE = clit.float(node.scale), LOGN = node.logn or 0, DOC = table.concat(doc, ", "),
     KV16 = e.kv16 and 1 or 0, ABF16 = e.abf16 and 1 or 0,
   })
@@ -116,14 +133,13 @@ function M.emit(node, e)
   -- scores; or a batch tile: queries and outputs [D][16], 72 x 16 scores.
   e:scratch(math.max((H // KVH) * (2 * D + 64), 32 * D + 16 * 72 + 72 * D))
   -- A bf16 cache (--kv-dtype bf16) packs two values per float of it.
-  local layer_floats = 2 * KVH * e.ctx * D // (e.kv16 and 2 or 1)
+  local layer_floats = 2 * KVH * rows * D // (e.kv16 and 2 or 1)
   e:line(("    /* %s: layer %d, [n, %d] */"):format(node.name, node.layer, node.outs[1].cols))
   e:line("    {")
   e:line(("        lm_attn_call a = { .a = { .q = %s, .k = %s, .v = %s,"):format(e:A(node.q), e:A(node.k), e:A(node.v)))
   e:line(("            .q_norm = %s, .k_norm = %s,"):format(node.q_norm and e:W(node.q_norm) or "NULL",
     node.k_norm and e:W(node.k_norm) or "NULL"))
-  e:line(("            .cache = c->kv + (size_t)%d * %d, .out = %s,"):format(node.layer, layer_floats,
-    e:A(node.outs[1])))
+  e:line(("            .cache = c->kv + (size_t)%d, .out = %s,"):format(e.kv_floats, e:A(node.outs[1])))
   e:line(("            .rope_base = %s,"):format(clit.float(base)))
   local sc = node.rope and node.rope.scaling
   if sc then
@@ -132,7 +148,8 @@ function M.emit(node, e)
       clit.float(sc.low_freq_factor or 0.0), clit.float(sc.high_freq_factor or 0.0),
       clit.float(sc.original_max_position_embeddings or 0.0)))
   end
-  e:line("            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS },")
+  e:line(("            .scratch = c->scratch, .scratch_stride = SCRATCH_FLOATS%s },"):format(
+    node.softcap and (", .softcap = %s"):format(clit.float(node.softcap)) or ""))
   -- Each sequence of the call in its own slot; dynamic NTK scales the base
   -- by that sequence's length.
   local ntk = node.rope and node.rope.ntk
@@ -144,6 +161,32 @@ function M.emit(node, e)
   e:line("    }")
   e:dump(node.outs[1])
   e.kv_floats = e.kv_floats + layer_floats
+  -- What --stats and the benchmarks count per cached position, and how far
+  -- a sequence may be rewound with its rings intact (runtime/core/model.h).
+  local per_position = layer_floats // rows
+  if win > 0 then
+    e.kv_window_floats = e.kv_window_floats + layer_floats
+    e.kv_window_per_position = e.kv_window_per_position + per_position
+    e.window = math.max(e.window, win)
+    local slack = rows - win
+    e.window_slack = e.window_slack < 0 and slack or math.min(e.window_slack, slack)
+  else
+    e.kv_full_per_position = e.kv_full_per_position + per_position
+  end
+end
+
+-- The window and the cache rows per head of a layer with window w (nil:
+-- none) in a model of ctx positions whose calls run up to batch tokens: a
+-- ring of at least w + batch - 1 rows (runtime/kernels/kv_cache.h),
+-- rounded up to a multiple of the kernels' block of 64. A window that
+-- covers the context restricts nothing: the layer is a plain one.
+local RING_ALIGN = 64
+function M.cache_rows(w, ctx, batch)
+  if w == nil or w >= ctx then return 0, ctx end
+  local rows = (w + batch - 1 + RING_ALIGN - 1) // RING_ALIGN * RING_ALIGN
+  -- A ring as long as the context never wraps: its rows need no alignment.
+  if rows >= ctx then rows = ctx end
+  return w, rows
 end
 
 return M

@@ -1,0 +1,218 @@
+-- Gemma 3 text models (Hugging Face Gemma3ForCausalLM, model_type gemma3_text).
+--
+--   tokens -> embed_tokens x sqrt(hidden)   (the scale rounded to the weights' dtype)
+--   per layer:  x += post_attention_layernorm(o_proj(attention(rope(q_norm(q)), rope(k_norm(k)), v)))
+--               x += post_feedforward_layernorm(down_proj(gelu_tanh(gate_proj(h2)) * up_proj(h2)))
+--     where h = input_layernorm(x), h2 = pre_feedforward_layernorm(x);
+--     every norm scales by (1 + w); attention scales by query_pre_attn_scalar^-1/2
+--   logits = lm_head(norm(x))   (lm_head is embed_tokens, unscaled, when tied)
+--
+-- Local layers attend to their last sliding_window positions with RoPE base
+-- rope_local_base; the layers in global_layers attend to every position
+-- with rope_base and its linear rope_scaling_factor. attn_softcap and
+-- final_softcap (0: none) cap the scores and the logits, c * tanh(s / c).
+
+return arch "gemma3" {
+  params = {
+    vocab_size = int,
+    context_length = int,
+    embedding_dim = int,
+    num_heads = int,
+    num_kv_heads = int,
+    head_dim = int { default = 256 },
+    num_layers = int,
+    hidden_dim = int,
+    rope_base = float { default = 1000000.0 },
+    rope_local_base = float { default = 10000.0 },
+    rope_scaling_factor = float { default = 1.0 },
+    sliding_window = int { default = 4096 },
+    global_layers = ints,
+    query_pre_attn_scalar = float { default = 256.0 },
+    epsilon = float { default = 1.0e-6 },
+    tie_embeddings = bool { default = true },
+    attn_softcap = float { default = 0.0 },
+    final_softcap = float { default = 0.0 },
+  },
+
+  check = function(c, require)
+    for _, k in ipairs({ "vocab_size", "context_length", "embedding_dim", "num_heads",
+                         "num_kv_heads", "head_dim", "num_layers", "hidden_dim", "sliding_window" }) do
+      require(c[k] > 0, k, ("%s must be positive, found %d"):format(k, c[k]))
+    end
+    require(c.num_heads % c.num_kv_heads == 0, "num_kv_heads",
+      ("num_heads (%d) must be a multiple of num_kv_heads (%d)"):format(c.num_heads, c.num_kv_heads))
+    require(c.head_dim % 2 == 0, "head_dim", ("head_dim must be even for RoPE, found %d"):format(c.head_dim))
+    require(c.epsilon > 0, "epsilon", "epsilon must be positive")
+    for _, k in ipairs({ "rope_base", "rope_local_base", "rope_scaling_factor", "query_pre_attn_scalar" }) do
+      require(c[k] > 0, k, ("%s must be positive"):format(k))
+    end
+    for _, k in ipairs({ "attn_softcap", "final_softcap" }) do
+      require(c[k] >= 0, k, ("%s must be positive, or 0 for none"):format(k))
+    end
+    local prev = -1
+    for _, l in ipairs(c.global_layers) do
+      require(l < c.num_layers, "global_layers",
+        ("global_layers: layer %d does not exist; the model has %d layers (0 to %d)"):format(l, c.num_layers,
+          c.num_layers - 1))
+      require(l > prev, "global_layers", "global_layers must be in increasing order, without repeats")
+      prev = l
+    end
+  end,
+
+  -- lmcc import: our config from a Hugging Face config.json, in file order.
+  -- Which layers are global comes from layer_types, or in older files from
+  -- sliding_window_pattern (every pattern-th layer global).
+  hf_model_type = "gemma3_text",
+  import = function(hf)
+    if hf.use_bidirectional_attention then
+      return nil, "use_bidirectional_attention is true (an EmbeddingGemma encoder); lmcc compiles causal models"
+    end
+    if hf.hidden_activation ~= nil and hf.hidden_activation ~= "gelu_pytorch_tanh" then
+      return nil, ("hidden_activation '%s' is not supported; Gemma 3 uses gelu_pytorch_tanh"):format(
+        tostring(hf.hidden_activation))
+    end
+    local layers = hf.num_hidden_layers
+    local global = {}
+    if type(hf.layer_types) == "table" then
+      for i, t in ipairs(hf.layer_types) do
+        if t == "full_attention" then
+          global[#global + 1] = i - 1
+        elseif t ~= "sliding_attention" then
+          return nil, ("layer_types[%d]: unknown layer type '%s'; Gemma 3 has sliding_attention and "
+            .. "full_attention"):format(i - 1, tostring(t))
+        end
+      end
+      if layers and #hf.layer_types ~= layers then
+        return nil, ("layer_types lists %d layers, num_hidden_layers is %d"):format(#hf.layer_types, layers)
+      end
+    elseif layers then
+      local pattern = hf.sliding_window_pattern or 6
+      if math.type(pattern) ~= "integer" or pattern < 1 then
+        return nil, ("sliding_window_pattern must be a positive integer, found %s"):format(tostring(pattern))
+      end
+      for l = 0, layers - 1 do
+        if (l + 1) % pattern == 0 then global[#global + 1] = l end
+      end
+    end
+    local rs = hf.rope_scaling
+    local factor = 1.0
+    if type(rs) == "table" then
+      local t = rs.rope_type or rs.type
+      if t == "linear" then
+        factor = rs.factor
+      elseif t ~= "default" then
+        return nil, ("rope_scaling type '%s' is not supported for Gemma 3; supported: linear"):format(tostring(t))
+      end
+    end
+    local heads = hf.num_attention_heads
+    return {
+      { "vocab_size", hf.vocab_size },
+      { "context_length", hf.max_position_embeddings },
+      { "embedding_dim", hf.hidden_size },
+      { "num_heads", heads },
+      { "num_kv_heads", hf.num_key_value_heads or heads },
+      { "head_dim", hf.head_dim or 256 },
+      { "num_layers", layers },
+      { "hidden_dim", hf.intermediate_size },
+      { "rope_base", hf.rope_theta or 1000000.0 },
+      { "rope_local_base", hf.rope_local_base_freq or 10000.0 },
+      { "rope_scaling_factor", factor },
+      { "sliding_window", hf.sliding_window or 4096 },
+      { "global_layers", global },
+      { "query_pre_attn_scalar", hf.query_pre_attn_scalar or 256 },
+      { "epsilon", hf.rms_norm_eps or 1.0e-6 },
+      { "tie_embeddings", hf.tie_word_embeddings ~= false },
+      { "attn_softcap", hf.attn_logit_softcapping or 0.0 },
+      { "final_softcap", hf.final_logit_softcapping or 0.0 },
+    }
+  end,
+
+  hf_config = function(c)
+    local layer_types = {}
+    local global = {}
+    for _, l in ipairs(c.global_layers) do global[l] = true end
+    for l = 0, c.num_layers - 1 do
+      layer_types[l + 1] = global[l] and "full_attention" or "sliding_attention"
+    end
+    local fields = {
+      { "vocab_size", c.vocab_size, compare = true },
+      { "max_position_embeddings", c.context_length, compare = true },
+      { "hidden_size", c.embedding_dim, compare = true },
+      { "num_attention_heads", c.num_heads, compare = true },
+      { "num_key_value_heads", c.num_kv_heads, compare = true },
+      { "head_dim", c.head_dim, compare = true },
+      { "num_hidden_layers", c.num_layers, compare = true },
+      { "intermediate_size", c.hidden_dim, compare = true },
+      { "rope_theta", c.rope_base, compare = true },
+      { "rope_local_base_freq", c.rope_local_base, compare = true },
+      { "sliding_window", c.sliding_window, compare = true },
+      { "layer_types", layer_types },
+      { "query_pre_attn_scalar", c.query_pre_attn_scalar, compare = true },
+      { "rms_norm_eps", c.epsilon, compare = true },
+      { "tie_word_embeddings", c.tie_embeddings, compare = true, has_default = c.tie_embeddings },
+      { "hidden_activation", "gelu_pytorch_tanh", compare = true },
+      -- EmbeddingGemma's encoder attends both ways: another model.
+      { "use_bidirectional_attention", false, compare = true, has_default = true },
+      { "torch_dtype", c.dtype == "f32" and "float32" or "bfloat16" },
+      { "bos_token_id", 2 },
+      { "eos_token_id", { 1, 106 } },
+    }
+    -- Softcapping is a number or null in config.json.
+    for _, s in ipairs({ { "attn_logit_softcapping", c.attn_softcap }, { "final_logit_softcapping", c.final_softcap } }) do
+      if s[2] > 0 then
+        fields[#fields + 1] = { s[1], s[2], compare = true }
+      else
+        fields[#fields + 1] = { s[1], nil, compare = true, absent = true }
+      end
+    end
+    if c.rope_scaling_factor ~= 1.0 then
+      fields[#fields + 1] = { "rope_scaling.factor", c.rope_scaling_factor, compare = true, nested = true }
+      fields[#fields + 1] = { "rope_scaling", { rope_type = "linear", factor = c.rope_scaling_factor } }
+    else
+      fields[#fields + 1] = { "rope_scaling", nil, compare = true, absent = true }
+    end
+    return { model_type = "gemma3_text", architectures = { "Gemma3ForCausalLM" }, fields = fields }
+  end,
+
+  forward = function(g, c)
+    local norm = { offset = 1.0 } -- Gemma's norms scale by (1 + w)
+    local global = {}
+    for _, l in ipairs(c.global_layers) do global[l] = true end
+    local scaling = c.rope_scaling_factor ~= 1.0 and { type = "linear", factor = c.rope_scaling_factor } or nil
+    local attn = {
+      heads = c.num_heads, kv_heads = c.num_kv_heads, head_dim = c.head_dim,
+      scale = c.query_pre_attn_scalar ^ -0.5,
+      softcap = c.attn_softcap > 0 and c.attn_softcap or nil,
+    }
+
+    local x = g:embedding("model.embed_tokens.weight", c.vocab_size, c.embedding_dim,
+      { scale = math.sqrt(c.embedding_dim) })
+    for l = 0, c.num_layers - 1 do
+      local p = ("model.layers.%d."):format(l)
+      local rope = global[l] and { base = c.rope_base, scaling = scaling } or { base = c.rope_local_base }
+      attn.window = not global[l] and c.sliding_window or nil
+
+      local h = g:rmsnorm(x, p .. "input_layernorm.weight", c.epsilon, norm)
+      local q = g:linear(h, p .. "self_attn.q_proj.weight", c.num_heads * c.head_dim)
+      local k = g:linear(h, p .. "self_attn.k_proj.weight", c.num_kv_heads * c.head_dim)
+      local v = g:linear(h, p .. "self_attn.v_proj.weight", c.num_kv_heads * c.head_dim)
+      q = g:head_rmsnorm(q, p .. "self_attn.q_norm.weight", c.head_dim, c.epsilon, norm)
+      k = g:head_rmsnorm(k, p .. "self_attn.k_norm.weight", c.head_dim, c.epsilon, norm)
+      q = g:rope(q, c.head_dim, rope.base, { scaling = rope.scaling })
+      k = g:rope(k, c.head_dim, rope.base, { scaling = rope.scaling })
+      local a = g:attention(q, k, v, attn, p .. "self_attn")
+      local o = g:linear(a, p .. "self_attn.o_proj.weight", c.embedding_dim)
+      x = g:add(x, g:rmsnorm(o, p .. "post_attention_layernorm.weight", c.epsilon, norm))
+
+      local h2 = g:rmsnorm(x, p .. "pre_feedforward_layernorm.weight", c.epsilon, norm)
+      local gate = g:linear(h2, p .. "mlp.gate_proj.weight", c.hidden_dim)
+      local up = g:linear(h2, p .. "mlp.up_proj.weight", c.hidden_dim)
+      local m = g:linear(g:geglu(gate, up), p .. "mlp.down_proj.weight", c.embedding_dim)
+      x = g:add(x, g:rmsnorm(m, p .. "post_feedforward_layernorm.weight", c.epsilon, norm))
+    end
+    local head = c.tie_embeddings and "model.embed_tokens.weight" or "lm_head.weight"
+    local logits = g:linear(g:rmsnorm(x, "model.norm.weight", c.epsilon, norm), head, c.vocab_size)
+    if c.final_softcap > 0 then logits = g:softcap(logits, c.final_softcap) end
+    return g:logits(logits)
+  end,
+}
