@@ -39,9 +39,12 @@ transformers 5 with rope_parameters per layer type is read the same way.
 
 Embedding scale: Gemma3TextScaledWordEmbedding multiplies by the f32 tensor
 sqrt(hidden_size) cast to the embedding weight's dtype, the product in that
-dtype. For a bf16 checkpoint: x = bf16(w * bf16(sqrt(H))) (sqrt(1152) =
-33.941 becomes 34.0); for f32, the f32 product. The checkpoint's dtype is the
-dtype model.embed_tokens.weight is stored in.
+dtype: a model computing in bf16 gives x = bf16(w * bf16(sqrt(H)))
+(sqrt(1152) = 33.941 becomes 34.0), one computing in f32 the f32 product,
+from bf16 weights too. Here, as for every other rounding, the reference
+computes as transformers' bf16 model under --matmul-input bf16 (the
+compiled model's bf16 inputs, a bf16 build's default) and as its f32 model
+otherwise.
 
 attn_logit_softcapping is read and NOT applied: Gemma3Attention does not pass
 it to the attention function (Gemma2Attention does, as softcap=), in every
@@ -72,13 +75,12 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
 from common import BaseConfig, check_shapes, load_checkpoint, main, rms_norm, rope_cos_sin  # noqa: E402
 from qwen3_ref import Qwen3  # noqa: E402
-from safetensors_np import checkpoint_dtypes  # noqa: E402
 
 BREAKS = ("window", "norm_offset", "embed_scale")
 LAYER_TYPES = ("sliding_attention", "full_attention")
-TORCH_DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16}
 
 
 def break_mode():
@@ -190,10 +192,6 @@ class Gemma3(Qwen3):
             print(f"gemma3_ref: GEMMA3_REF_BREAK={self.brk}: deliberately wrong", file=sys.stderr)
         self.cfg, self.w = load_checkpoint(ckpt_dir, Config)
         check_shapes(self.w, self._expected_shapes())
-        stored = checkpoint_dtypes(ckpt_dir)["model.embed_tokens.weight"]
-        if stored not in TORCH_DTYPES:
-            raise ValueError(f"model.embed_tokens.weight has unsupported dtype {stored}")
-        self.dtype = TORCH_DTYPES[stored]
 
     def _expected_shapes(self):
         want = super()._expected_shapes()
@@ -219,11 +217,13 @@ class Gemma3(Qwen3):
         x = self.w["model.embed_tokens.weight"][ids]
         if self.brk == "embed_scale":
             return x
-        scale = torch.tensor(self.cfg.hidden_size ** 0.5, dtype=torch.float32).to(self.dtype)
-        # The stored values and the scale are exact in f32, and so is their
-        # product (8 + 8 or 11 + 11 significant bits), so rounding the f32
-        # product once is the product in the narrow dtype.
-        return (x * scale.to(torch.float32)).to(self.dtype).to(torch.float32)
+        scale = torch.tensor(self.cfg.hidden_size ** 0.5, dtype=torch.float32)
+        if common.MATMUL_INPUT != "bf16":
+            return x * scale
+        # bf16 values and scale multiply exactly in f32 (8 + 8 significant
+        # bits), so rounding that product once is torch's bf16 product.
+        scale = scale.to(torch.bfloat16).to(torch.float32)
+        return (x * scale).to(torch.bfloat16).to(torch.float32)
 
     def rope_for(self, layer_type, n):
         theta, factor = self.cfg.rope[layer_type]

@@ -33,8 +33,8 @@ def _to_f32(raw, dtype):
     return (raw.astype(np.uint32) << 16).view(np.float32)
 
 
-def _read_header(path):
-    """(header dict, file size) of one safetensors file, its length checked."""
+def read_safetensors(path):
+    """All tensors of one file as {name: float32 ndarray}."""
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         prefix = f.read(8)
@@ -44,12 +44,7 @@ def _read_header(path):
         if hlen > size - 8:
             raise CheckpointError(f"{path}: header length {hlen} exceeds file size {size}")
         header = json.loads(f.read(hlen).decode("utf-8"))
-    return header, 8 + hlen, size
-
-
-def read_safetensors(path):
-    """All tensors of one file as {name: float32 ndarray}."""
-    header, data_start, size = _read_header(path)
+    data_start = 8 + hlen
     data = np.memmap(path, dtype=np.uint8, mode="r", offset=data_start, shape=(size - data_start,))
     out = {}
     for name, ent in header.items():
@@ -67,22 +62,6 @@ def read_safetensors(path):
                                   f"for shape {shape} {dtype}")
         raw = np.frombuffer(data[begin:end].tobytes(), dtype=npdt)
         out[name] = _to_f32(raw, dtype).reshape(shape)
-    return out
-
-
-def checkpoint_dtypes(ckpt_dir):
-    """{name: dtype as the file stores it ("F32", "BF16", "F16")} for every
-    tensor of a checkpoint directory: what read_checkpoint widens to f32."""
-    index = os.path.join(ckpt_dir, "model.safetensors.index.json")
-    if os.path.exists(index):
-        with open(index) as f:
-            files = sorted(set(json.load(f)["weight_map"].values()))
-    else:
-        files = ["model.safetensors"]
-    out = {}
-    for file in files:
-        header, _, _ = _read_header(os.path.join(ckpt_dir, file))
-        out.update({name: ent["dtype"] for name, ent in header.items() if name != "__metadata__"})
     return out
 
 
