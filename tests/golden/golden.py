@@ -3,7 +3,7 @@
 
   golden.py --lmcc LMCC --config CONFIG.yaml --work DIR --seed S --dtype f32|bf16
             [--shards K] --tol TOL [--prompt-len 24] [--gen 32]
-            [--reference tests/reference/qwen3_ref.py] [--matmul-input bf16]
+            [--reference tests/reference/qwen3_ref.py] [--matmul-input bf16] [--batch B]
 
 1. lmcc synth CONFIG -o DIR/ckpt --seed S --dtype D [--shards K]
 2. lmcc build CONFIG -o DIR/bin            -> DIR/bin/<config name>
@@ -29,6 +29,9 @@ each linear's input to bf16 the same way; with --kv-dtype bf16, likewise
 keys and values as the KV cache keeps them. An input that lmcc and PyTorch
 compute an f32 ulp apart can round to neighbouring bf16 values, so a few
 logits part by more than in f32; --mean-tol then bounds the mean error too.
+With --batch B the model is built with a prefill chunk of B tokens, so a
+longer prompt goes through in several forward calls (a chunk's queries
+then read keys that earlier calls left in the KV cache).
 Exit status 0 on pass, 1 on failure.
 """
 
@@ -153,6 +156,8 @@ def main(argv=None):
     ap.add_argument("--cross-cc", default="clang", help="the C compiler for --cross-aarch64")
     ap.add_argument("--cflags", default="",
                     help="extra flags for compiling the model (LMCC_CFLAGS), e.g. -march=haswell")
+    ap.add_argument("--batch", type=int,
+                    help="lmcc build --batch: the most tokens per forward call (the prefill chunk)")
     ap.add_argument("--mean-tol", type=float,
                     help="also require the mean |logit difference| to be at most this")
     args = ap.parse_args(argv)
@@ -171,6 +176,8 @@ def main(argv=None):
         label += " on AArch64 (emulated)"
     if args.cflags:
         label += f" built with {args.cflags}"
+    if args.batch:
+        label += f" in prefill chunks of {args.batch}"
     try:
         summary = golden(args, name)
     except GoldenFailure as exc:
@@ -227,6 +234,8 @@ def golden(args, name):
     # Both spelled out: a bf16 build's defaults round (bf16), an f32 one's
     # do not, and the reference must round exactly as the build does.
     build += ["--matmul-input", args.matmul_input, "--kv-dtype", args.kv_dtype]
+    if args.batch:
+        build += ["--batch", str(args.batch)]
     if args.cross_aarch64:
         exe = cross_build_aarch64(args, build, bindir, name)
     else:

@@ -132,27 +132,32 @@ def rope_cos_sin(inv_freq, n):
     return emb.cos(), emb.sin()
 
 
-def gqa_attention(q, k, v, scale):
+def gqa_attention(q, k, v, scale, window=None):
     """Causal grouped-query attention: q [H, n, hd], k and v [KV, n, hd] (k
     already rotated) -> [n, H * hd]. Query head h reads KV head h // (H / KV)
     (repeat_kv); keys and values are first rounded as the KV cache keeps
-    them."""
+    them. With a window, a query sees only the keys less than window
+    positions before it (causal_attend)."""
     heads, n, hd = q.shape
     q, k, v = query_round(q), kv_round(k), kv_round(v)
     groups = heads // k.shape[0]
     k = k.repeat_interleave(groups, dim=0)
     v = v.repeat_interleave(groups, dim=0)
     scores = torch.matmul(q, k.transpose(1, 2)) * scale
-    out = causal_attend(scores, v)
+    out = causal_attend(scores, v, window)
     return out.transpose(0, 1).reshape(n, heads * hd)
 
 
-def causal_attend(scores, v):
+def causal_attend(scores, v, window=None):
     """softmax(scores) v under a causal mask: scores [H, n, n] (already
-    scaled as the architecture scales them), v [H, n, hd] -> [H, n, hd]."""
+    scaled as the architecture scales them), v [H, n, hd] -> [H, n, hd].
+    With a window W (sliding-window attention), query q sees key k only
+    when 0 <= q - k < W: itself and the W - 1 keys before it."""
     n = scores.shape[-1]
-    causal = torch.ones(n, n, dtype=torch.bool).triu(1)
-    scores = scores.masked_fill(causal, float("-inf"))
+    masked = torch.ones(n, n, dtype=torch.bool).triu(1)
+    if window is not None:
+        masked |= torch.ones(n, n, dtype=torch.bool).tril(-window)
+    scores = scores.masked_fill(masked, float("-inf"))
     if attention_bf16():
         e = torch.exp(scores - scores.amax(dim=-1, keepdim=True))
         weighted = torch.matmul(e.to(torch.bfloat16).to(torch.float32), v)

@@ -87,7 +87,13 @@ class Qwen3:
         inv_freq = 1.0 / (self.cfg.rope_theta ** (torch.arange(0, d, 2, dtype=torch.int64).float() / d))
         return rope_cos_sin(inv_freq, n)
 
-    def attention(self, x, l, cos, sin):
+    def score_scale(self):
+        # Scores are q k^T / sqrt(head_dim).
+        return self.cfg.head_dim ** -0.5
+
+    def attention(self, x, l, cos, sin, window=None):
+        """Layer l's attention of x (already normed); window as in
+        common.causal_attend (Qwen3 itself has none)."""
         c = self.cfg
         n, hd = x.shape[0], c.head_dim
         p = f"model.layers.{l}.self_attn."
@@ -99,12 +105,15 @@ class Qwen3:
         v = v.transpose(0, 1)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
-        out = gqa_attention(q, k, v, hd ** -0.5)
+        out = gqa_attention(q, k, v, self.score_scale(), window)
         return self.linear(out, p + "o_proj.weight")
+
+    def activation(self, x):
+        return torch.nn.functional.silu(x)
 
     def mlp(self, x, l):
         p = f"model.layers.{l}.mlp."
-        gate = torch.nn.functional.silu(self.linear(x, p + "gate_proj.weight"))
+        gate = self.activation(self.linear(x, p + "gate_proj.weight"))
         return self.linear(gate * self.linear(x, p + "up_proj.weight"), p + "down_proj.weight")
 
     @torch.no_grad()
