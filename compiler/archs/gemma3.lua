@@ -9,8 +9,10 @@
 --
 -- Local layers attend to their last sliding_window positions with RoPE base
 -- rope_local_base; the layers in global_layers attend to every position
--- with rope_base and its linear rope_scaling_factor. attn_softcap and
--- final_softcap (0: none) cap the scores and the logits, c * tanh(s / c).
+-- with rope_base and its linear rope_scaling_factor. final_softcap (0:
+-- none) caps the logits, c * tanh(s / c). config.json's
+-- attn_logit_softcapping is read by no Gemma 3 layer in transformers (its
+-- attention passes no softcap), so it is ignored here too.
 
 return arch "gemma3" {
   params = {
@@ -30,7 +32,6 @@ return arch "gemma3" {
     query_pre_attn_scalar = float { default = 256.0 },
     epsilon = float { default = 1.0e-6 },
     tie_embeddings = bool { default = true },
-    attn_softcap = float { default = 0.0 },
     final_softcap = float { default = 0.0 },
   },
 
@@ -46,9 +47,7 @@ return arch "gemma3" {
     for _, k in ipairs({ "rope_base", "rope_local_base", "rope_scaling_factor", "query_pre_attn_scalar" }) do
       require(c[k] > 0, k, ("%s must be positive"):format(k))
     end
-    for _, k in ipairs({ "attn_softcap", "final_softcap" }) do
-      require(c[k] >= 0, k, ("%s must be positive, or 0 for none"):format(k))
-    end
+    require(c.final_softcap >= 0, "final_softcap", "final_softcap must be positive, or 0 for none")
     local prev = -1
     for _, l in ipairs(c.global_layers) do
       require(l < c.num_layers, "global_layers",
@@ -122,7 +121,6 @@ return arch "gemma3" {
       { "query_pre_attn_scalar", hf.query_pre_attn_scalar or 256 },
       { "epsilon", hf.rms_norm_eps or 1.0e-6 },
       { "tie_embeddings", hf.tie_word_embeddings ~= false },
-      { "attn_softcap", hf.attn_logit_softcapping or 0.0 },
       { "final_softcap", hf.final_logit_softcapping or 0.0 },
     }
   end,
@@ -158,12 +156,10 @@ return arch "gemma3" {
       { "eos_token_id", { 1, 106 } },
     }
     -- Softcapping is a number or null in config.json.
-    for _, s in ipairs({ { "attn_logit_softcapping", c.attn_softcap }, { "final_logit_softcapping", c.final_softcap } }) do
-      if s[2] > 0 then
-        fields[#fields + 1] = { s[1], s[2], compare = true }
-      else
-        fields[#fields + 1] = { s[1], nil, compare = true, absent = true }
-      end
+    if c.final_softcap > 0 then
+      fields[#fields + 1] = { "final_logit_softcapping", c.final_softcap, compare = true }
+    else
+      fields[#fields + 1] = { "final_logit_softcapping", nil, compare = true, absent = true }
     end
     if c.rope_scaling_factor ~= 1.0 then
       fields[#fields + 1] = { "rope_scaling.factor", c.rope_scaling_factor, compare = true, nested = true }
@@ -182,7 +178,6 @@ return arch "gemma3" {
     local attn = {
       heads = c.num_heads, kv_heads = c.num_kv_heads, head_dim = c.head_dim,
       scale = c.query_pre_attn_scalar ^ -0.5,
-      softcap = c.attn_softcap > 0 and c.attn_softcap or nil,
     }
 
     local x = g:embedding("model.embed_tokens.weight", c.vocab_size, c.embedding_dim,

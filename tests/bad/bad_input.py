@@ -20,6 +20,7 @@ TINY = os.path.join(ROOT, "configs", "test", "qwen3-tiny.yaml")
 QWEN2_TINY = os.path.join(ROOT, "configs", "test", "qwen2-tiny.yaml")
 MOE_TINY = os.path.join(ROOT, "configs", "test", "qwen3-moe-tiny.yaml")
 LLAMA_TINY = os.path.join(ROOT, "configs", "test", "llama-tiny-rope-llama3.yaml")
+GEMMA3_TINY = os.path.join(ROOT, "configs", "test", "gemma3-tiny.yaml")
 
 failures = []
 
@@ -312,15 +313,20 @@ def qwen2_cases(lmcc, work):
 
 # ---- Qwen3 MoE: routing keys, and a checkpoint routed otherwise -----------
 
+def config_case(lmcc, work, name, text, expect):
+    """A config file of text must fail `lmcc build --emit-only` with expect."""
+    path = os.path.join(work, name + ".yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    out = os.path.join(work, "out-" + name)
+    check_error("config." + name, run([lmcc, "build", path, "--emit-only", "-o", out]), "lmcc", expect, out)
+
+
 def moe_cases(lmcc, work):
     base = open(MOE_TINY).read()
 
     def case(name, text, expect):
-        path = os.path.join(work, name + ".yaml")
-        with open(path, "w") as f:
-            f.write(text)
-        out = os.path.join(work, "out-" + name)
-        check_error("config." + name, run([lmcc, "build", path, "--emit-only", "-o", out]), "lmcc", expect, out)
+        config_case(lmcc, work, name, text, expect)
 
     case("moe_topk_over_experts", base.replace("experts_per_token: 2", "experts_per_token: 9"),
          ["moe_topk_over_experts.yaml:", "experts_per_token (9) must not exceed num_experts (8)"])
@@ -359,6 +365,68 @@ def moe_cases(lmcc, work):
     d = copy_variant(good, work, "moe-short-router", rewrite_st(short_router))
     check_error("ckpt.moe_router_shape", run([exe, "-m", d, "--tokens", "1,2,3", "-n", "2"]), "qwen3-moe-tiny",
                 ["model.layers.0.mlp.gate.weight", "has shape [7, 64], expected [8, 64]"])
+
+
+# ---- Gemma 3: the layer pattern, imports it cannot express, its tensors ----
+
+def gemma3_cases(lmcc, work):
+    base = open(GEMMA3_TINY).read()
+
+    def case(name, text, expect):
+        config_case(lmcc, work, name, text, expect)
+
+    case("gemma3_global_layer_out_of_range", base.replace("global_layers: [2, 5]", "global_layers: [2, 9]"),
+         ["global_layers: layer 9 does not exist", "0 to 5"])
+    case("gemma3_global_layers_unordered", base.replace("global_layers: [2, 5]", "global_layers: [5, 2]"),
+         ["global_layers must be in increasing order"])
+    case("gemma3_window_zero", base.replace("sliding_window: 8", "sliding_window: 0"),
+         ["sliding_window must be positive"])
+
+    good, exe = synth_and_build(lmcc, work, GEMMA3_TINY, "gemma3")
+    cfg = json.load(open(os.path.join(good, "config.json")))
+
+    def import_case(name, changes, expect):
+        path = os.path.join(work, name + ".json")
+        json.dump(dict(cfg, **changes), open(path, "w"))
+        check_error("import." + name, run([lmcc, "import", path]), "lmcc", expect)
+
+    types = list(cfg["layer_types"])
+    types[1] = "chunked_attention"
+    import_case("gemma3_unknown_layer_type", {"layer_types": types},
+                ["layer_types[1]: unknown layer type 'chunked_attention'"])
+    import_case("gemma3_layer_types_count", {"layer_types": cfg["layer_types"][:4]},
+                ["layer_types lists 4 layers, num_hidden_layers is 6"])
+    import_case("gemma3_bidirectional", {"use_bidirectional_attention": True},
+                ["use_bidirectional_attention is true"])
+    import_case("gemma3_activation", {"hidden_activation": "gelu"}, ["hidden_activation 'gelu' is not supported"])
+    import_case("gemma3_rope_yarn", {"rope_scaling": {"rope_type": "yarn", "factor": 4.0}},
+                ["rope_scaling type 'yarn' is not supported"])
+
+    def with_config(**changes):
+        def mutate(d):
+            json.dump(dict(cfg, **changes), open(os.path.join(d, "config.json"), "w"))
+        return mutate
+
+    d = copy_variant(good, work, "gemma3-window", with_config(sliding_window=16))
+    check_error("ckpt.gemma3_window", run([exe, "-m", d, "--tokens", "1,2,3", "-n", "2"]), "gemma3-tiny",
+                ["sliding_window is 16, compiled 8"])
+    d = copy_variant(good, work, "gemma3-no-postnorm", rewrite_st(
+        lambda t: t.pop("model.layers.1.post_feedforward_layernorm.weight")))
+    check_error("ckpt.gemma3_missing_norm", run([exe, "-m", d, "--tokens", "1,2,3", "-n", "2"]), "gemma3-tiny",
+                ["missing tensor 'model.layers.1.post_feedforward_layernorm.weight'"])
+
+    # Not an error: a window at least the context restricts nothing, and
+    # every layer gets a plain cache of the context (--stats shows no rings).
+    path = os.path.join(work, "gemma3-wide-window.yaml")
+    open(path, "w").write(base.replace("sliding_window: 8", "sliding_window: 100000"))
+    wide, wide_exe = synth_and_build(lmcc, work, path, "gemma3-wide")
+    proc = run([wide_exe, "-m", wide, "--tokens", "1,2,3", "-n", "2", "--stats"])
+    err = proc.stderr.decode("utf-8", "replace")
+    if proc.returncode != 0 or "kv cache:" not in err or "rings" in err:
+        failures.append("handled.gemma3_wide_window")
+        print(f"FAIL handled.gemma3_wide_window: exit {proc.returncode}\n  stderr: {err.strip()}")
+    else:
+        print("ok   handled.gemma3_wide_window: " + next(l for l in err.splitlines() if l.startswith("kv cache:")))
 
 
 # ---- Llama: rope_scaling types lmcc does not have -------------------------
@@ -466,6 +534,7 @@ def main():
     qwen2_cases(a.lmcc, a.work)
     llama_cases(a.lmcc, a.work)
     moe_cases(a.lmcc, a.work)
+    gemma3_cases(a.lmcc, a.work)
     if failures:
         print(f"{len(failures)} bad-input case(s) failed: {', '.join(failures)}")
         return 1

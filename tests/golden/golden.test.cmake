@@ -34,6 +34,14 @@ find_program(LMCC_PYTHON3 NAMES python3 HINTS /usr/bin)
 # so Qwen1's dynamic NTK and logn attention both act. The llama3 RoPE case
 # rescales from an original context of 16, which changes the logits there:
 # with LLAMA_REF_NO_SCALING=1 the reference is 3.1 away (measured).
+# Gemma 3 (tests/reference/gemma3_ref.py), measured at seed 1234: f32 6.6e-7,
+# bf16 3.8e-6; its final soft cap of 2 moves the logits by 0.022, the linear
+# RoPE factor by 0.10 (0.46 were it applied to the local layers too). Its
+# defaults row agrees to 5e-7 at positions 0 to 6 (2e-4 at 1); at 7 an input
+# rounds to the neighbouring bf16 value and the flip, cached, carries to
+# every later position through the global layers: max 0.017, mean 2.2e-3
+# (the embedding's product taken in f32 instead of bf16 would be 0.059 and
+# 9.2e-3 away, at every position).
 set(LMCC_GOLDEN_CASES
   "qwen3-tiny-f32|configs/test/qwen3-tiny.yaml|f32|1|1e-4|qwen3_ref.py"
   "qwen3-untied-bf16-2shards|configs/test/qwen3-tiny-untied-bf16.yaml|bf16|2|1e-3|qwen3_ref.py"
@@ -56,7 +64,12 @@ set(LMCC_GOLDEN_CASES
   "qwen3-moe-top3-raw-f32|configs/test/qwen3-moe-tiny-top3-raw.yaml|f32|1|1e-4|qwen3_moe_ref.py"
   "qwen3-moe-step2-dense-layers-f32|configs/test/qwen3-moe-tiny-mixed.yaml|f32|1|1e-4|qwen3_moe_ref.py"
   "qwen3-moe-bf16-2shards|configs/test/qwen3-moe-tiny-bf16.yaml|bf16|2|1e-3|qwen3_moe_ref.py"
-  "qwen3-moe-bf16-defaults|configs/test/qwen3-moe-tiny-bf16.yaml|bf16|2|2e-2|qwen3_moe_ref.py|bf16|3e-3|bf16")
+  "qwen3-moe-bf16-defaults|configs/test/qwen3-moe-tiny-bf16.yaml|bf16|2|2e-2|qwen3_moe_ref.py|bf16|3e-3|bf16"
+  "gemma3-tiny-f32|configs/test/gemma3-tiny.yaml|f32|1|1e-4|gemma3_ref.py"
+  "gemma3-final-softcap-f32|configs/test/gemma3-tiny-softcap.yaml|f32|1|1e-4|gemma3_ref.py"
+  "gemma3-rope-linear-f32|configs/test/gemma3-tiny-rope-linear.yaml|f32|1|1e-4|gemma3_ref.py"
+  "gemma3-mqa-untied-bf16-2shards|configs/test/gemma3-tiny-bf16.yaml|bf16|2|1e-3|gemma3_ref.py"
+  "gemma3-mqa-untied-bf16-defaults|configs/test/gemma3-tiny-bf16.yaml|bf16|2|2e-2|gemma3_ref.py|bf16|3e-3|bf16")
 
 # Registers golden.<prefix><name> for one case of the table's shape; ARGN
 # goes to golden.py as it is.
@@ -99,23 +112,40 @@ if(LMCC_PYTHON3)
   # Each MoE routing rule matters: with the reference breaking one
   # (QWEN3_MOE_REF_BREAK in tests/reference/qwen3_moe_ref.py) its case must
   # fail, by a logit mismatch, or for the layer selection by the tensors
-  # the broken rule asks for not being in the checkpoint.
+  # the broken rule asks for not being in the checkpoint. Likewise each of
+  # Gemma 3's own features (GEMMA3_REF_BREAK in gemma3_ref.py): the local
+  # layers' window, the norms' (1 + w) and the embedding's sqrt(hidden).
+  # case | the reference's variable | rule | what the output must show
   foreach(broken
-      "qwen3-moe-top2-renorm-f32|renorm|EXCEEDS TOLERANCE"
-      "qwen3-moe-top3-raw-f32|renorm|EXCEEDS TOLERANCE"
-      "qwen3-moe-top2-renorm-f32|topk|EXCEEDS TOLERANCE"
-      "qwen3-moe-step2-dense-layers-f32|dense_layers|every layer as sparse: missing tensor model.layers.0.mlp.gate.weight")
+      "qwen3-moe-top2-renorm-f32|QWEN3_MOE_REF_BREAK|renorm|EXCEEDS TOLERANCE"
+      "qwen3-moe-top3-raw-f32|QWEN3_MOE_REF_BREAK|renorm|EXCEEDS TOLERANCE"
+      "qwen3-moe-top2-renorm-f32|QWEN3_MOE_REF_BREAK|topk|EXCEEDS TOLERANCE"
+      "qwen3-moe-step2-dense-layers-f32|QWEN3_MOE_REF_BREAK|dense_layers|every layer as sparse: missing tensor model.layers.0.mlp.gate.weight"
+      "gemma3-tiny-f32|GEMMA3_REF_BREAK|window|EXCEEDS TOLERANCE"
+      "gemma3-tiny-f32|GEMMA3_REF_BREAK|norm_offset|EXCEEDS TOLERANCE"
+      "gemma3-tiny-f32|GEMMA3_REF_BREAK|embed_scale|EXCEEDS TOLERANCE")
     string(REPLACE "|" ";" fields "${broken}")
     list(GET fields 0 case_name)
-    list(GET fields 1 rule)
-    list(GET fields 2 expect)
+    list(GET fields 1 variable)
+    list(GET fields 2 rule)
+    list(GET fields 3 expect)
     foreach(case ${LMCC_GOLDEN_CASES})
       if(case MATCHES "^${case_name}[|]")
         lmcc_golden_case("broken-${rule}." "${case}")
         set_tests_properties(golden.broken-${rule}.${case_name} PROPERTIES
-          ENVIRONMENT "QWEN3_MOE_REF_BREAK=${rule}" PASS_REGULAR_EXPRESSION "${expect}")
+          ENVIRONMENT "${variable}=${rule}" PASS_REGULAR_EXPRESSION "${expect}")
       endif()
     endforeach()
+  endforeach()
+  # (Measured without each Gemma 3 feature: window 0.62, norm_offset 0.64,
+  # embed_scale 0.20.)
+  # Prompts fed in chunks (lmcc build --batch 5): the 24-token prompt goes
+  # through in 5 forward calls, so the local layers' window of 8 reaches
+  # back over a chunk's start into keys that earlier calls cached.
+  foreach(case ${LMCC_GOLDEN_CASES})
+    if(case MATCHES "^(gemma3-tiny-f32|gemma3-mqa-untied-bf16-2shards)[|]")
+      lmcc_golden_case("batch5." "${case}" --batch 5)
+    endif()
   endforeach()
 else()
   message(WARNING "python3 not found: the golden tests are not registered; install python3-torch")
