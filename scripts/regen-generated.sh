@@ -11,7 +11,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 status=0
 # One MoE config only: each is 2.2 MB of C, most of it the weight table.
-for cfg in configs/qwen3/*.yaml configs/qwen3_moe/qwen3-30b-a3b.yaml configs/qwen2/*.yaml configs/qwen1/*.yaml configs/llama/*.yaml; do
+for cfg in configs/qwen3/*.yaml configs/qwen3_moe/qwen3-30b-a3b.yaml configs/qwen2/*.yaml configs/qwen1/*.yaml configs/llama/*.yaml configs/gemma3/*.yaml; do
   [ -f "$cfg" ] || continue
   name=$(basename "$cfg" .yaml)
   if [ $check -eq 1 ]; then
