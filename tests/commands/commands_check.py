@@ -73,7 +73,11 @@ def expected_rows(root):
             spelled = repo_size.get(size.lower(), size)
             config = m["config"].replace("{size}", size.lower()).replace("{repo_size}", spelled.lower())
             for variant, v in m["variants"].items():
-                repo = v["repo"].replace("{size}", spelled)
+                # One repository pattern for every size, or one per size.
+                pattern = v["repo"]
+                if isinstance(pattern, dict):
+                    pattern = {str(k).lower(): str(r) for k, r in pattern.items()}[size.lower()]
+                repo = pattern.replace("{size}", spelled)
                 rows.append((model, size, variant, repo, config))
     return rows
 
