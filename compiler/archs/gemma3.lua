@@ -144,7 +144,9 @@ return arch "gemma3" {
       { "rope_theta", c.rope_base, compare = true },
       { "rope_local_base_freq", c.rope_local_base, compare = true },
       { "sliding_window", c.sliding_window, compare = true },
-      { "layer_types", layer_types },
+      -- Which layers are global: layer_types in newer files, the pattern in
+      -- older ones (absent from either: transformers' default, every 6th).
+      { "layer_types", layer_types, compare = true, has_default = true },
       { "query_pre_attn_scalar", c.query_pre_attn_scalar, compare = true },
       { "rms_norm_eps", c.epsilon, compare = true },
       { "tie_word_embeddings", c.tie_embeddings, compare = true, has_default = c.tie_embeddings },
@@ -155,6 +157,13 @@ return arch "gemma3" {
       { "bos_token_id", 2 },
       { "eos_token_id", { 1, 106 } },
     }
+    local pattern = c.global_layers[1] and c.global_layers[1] + 1
+    for l = 0, c.num_layers - 1 do
+      if pattern and (global[l] or false) ~= ((l + 1) % pattern == 0) then pattern = nil end
+    end
+    if pattern then
+      fields[#fields + 1] = { "sliding_window_pattern", pattern, compare = true, has_default = pattern == 6 }
+    end
     -- Softcapping is a number or null in config.json.
     if c.final_softcap > 0 then
       fields[#fields + 1] = { "final_logit_softcapping", c.final_softcap, compare = true }

@@ -147,6 +147,9 @@ function M.run(g, opts)
         kind, value = "LM_CFG_STRING", "0"
       elseif type(f[2]) == "string" then
         kind, value, text = "LM_CFG_STRING", "0", clit.string(f[2])
+      elseif type(f[2]) == "table" and type(f[2][1]) == "string" then
+        for _, v in ipairs(f[2]) do assert(not v:find(",", 1, true), "a compared string list item has a comma") end
+        kind, value, text = "LM_CFG_STRINGS", "0", clit.string(table.concat(f[2], ","))
       elseif type(f[2]) == "table" then
         local items = {}
         for i, v in ipairs(f[2]) do items[i] = ("%d"):format(v) end

@@ -69,7 +69,14 @@ typedef struct lm_weight_desc {
     float offset;               /* added to each element when bound; 0: none */
 } lm_weight_desc;
 
-typedef enum lm_config_kind { LM_CFG_INT, LM_CFG_FLOAT, LM_CFG_BOOL, LM_CFG_STRING, LM_CFG_INTS } lm_config_kind;
+typedef enum lm_config_kind {
+    LM_CFG_INT,
+    LM_CFG_FLOAT,
+    LM_CFG_BOOL,
+    LM_CFG_STRING,
+    LM_CFG_INTS,
+    LM_CFG_STRINGS,
+} lm_config_kind;
 
 /* One field of config.json that must equal the compiled constant. A field
  * absent from config.json is accepted when has_default says the Hugging Face
@@ -77,7 +84,9 @@ typedef enum lm_config_kind { LM_CFG_INT, LM_CFG_FLOAT, LM_CFG_BOOL, LM_CFG_STRI
  * text NULL the field must be absent or null (a model compiled without
  * rope_scaling refuses a checkpoint that has one). LM_CFG_INTS compares a
  * list of integers with text, the list written "0,3" ("" for an empty one,
- * which a null in config.json also matches, as transformers reads it). */
+ * which a null in config.json also matches, as transformers reads it);
+ * LM_CFG_STRINGS a list of strings without commas (Gemma 3's layer_types),
+ * written "a,b". */
 typedef struct lm_config_check {
     const char *json_key;
     lm_config_kind kind;

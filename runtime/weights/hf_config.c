@@ -32,7 +32,7 @@ static void format_expected(char *buf, size_t size, const lm_config_check *c)
         snprintf(buf, size, "%s", c->value != 0 ? "true" : "false");
     else if (c->kind == LM_CFG_STRING)
         snprintf(buf, size, c->text ? "\"%.56s\"" : "without it", c->text);
-    else if (c->kind == LM_CFG_INTS)
+    else if (c->kind == LM_CFG_INTS || c->kind == LM_CFG_STRINGS)
         snprintf(buf, size, "[%.56s]", c->text);
     else
         format_number(buf, size, c->value);
@@ -59,8 +59,9 @@ static void format_found(char *buf, size_t size, const json_t *v)
 }
 
 /* Does v, an array of integers (or null for an empty list), hold the
- * integers of text ("0,3"), in order? */
-static int ints_match(const char *text, const json_t *v)
+ * integers of text ("0,3"), in order? With strings, an array of the
+ * strings of text ("a,b"). */
+static int list_match(const char *text, const json_t *v, int strings)
 {
     if (json_is_null(v))
         return text[0] == '\0';
@@ -69,16 +70,68 @@ static int ints_match(const char *text, const json_t *v)
     size_t i = 0;
     const char *s = text;
     while (*s) {
-        char *end;
-        long want = strtol(s, &end, 10);
         const json_t *item = json_array_get(v, i++);
-        if (!json_is_integer(item) || json_integer_value(item) != want)
-            return 0;
+        const char *end;
+        if (strings) {
+            end = strchr(s, ',');
+            if (!end)
+                end = s + strlen(s);
+            const size_t n = (size_t)(end - s);
+            if (!json_is_string(item) || strlen(json_string_value(item)) != n ||
+                memcmp(json_string_value(item), s, n) != 0)
+                return 0;
+        } else {
+            char *stop;
+            long want = strtol(s, &stop, 10);
+            if (!json_is_integer(item) || json_integer_value(item) != want || stop == s)
+                return 0;
+            end = stop;
+        }
         s = *end == ',' ? end + 1 : end;
-        if (end == s && *s)
+        if (*end && *end != ',')
             return 0;
     }
     return i == json_array_size(v);
+}
+
+/* For a compared list of strings and an array v that differs from it:
+ * "key[i] is x, compiled y" at the first item where they part, or their
+ * lengths, into buf, and 1; else 0. (Gemma 3's layer_types is longer than
+ * a message shows whole; lists of ints are short and shown whole.) */
+static int list_difference(char *buf, size_t size, const lm_config_check *c, const json_t *v)
+{
+    if (c->kind != LM_CFG_STRINGS || !json_is_array(v) || !c->text)
+        return 0;
+    const size_t found = json_array_size(v);
+    const char *s = c->text;
+    size_t i = 0;
+    for (; *s && i < found; i++) {
+        const char *end = strchr(s, ',');
+        const size_t n = end ? (size_t)(end - s) : strlen(s);
+        char want[160];
+        snprintf(want, sizeof want, "%.*s", (int)(n < 150 ? n : 150), s);
+        json_t *one = json_array();
+        json_array_append(one, json_array_get(v, i));
+        const int same = list_match(want, one, c->kind == LM_CFG_STRINGS);
+        json_decref(one);
+        if (!same) {
+            char got[96];
+            format_found(got, sizeof got, json_array_get(v, i));
+            snprintf(buf, size, "%s[%zu] is %s, compiled %s", c->json_key, i, got, want);
+            return 1;
+        }
+        s = end ? end + 1 : s + n;
+    }
+    size_t compiled = i;
+    if (*s) {
+        compiled++;
+        for (const char *q = s; *q; q++)
+            compiled += *q == ',';
+    }
+    if (compiled == found)
+        return 0;
+    snprintf(buf, size, "%s has %zu items, compiled %zu", c->json_key, found, compiled);
+    return 1;
 }
 
 static int matches(const lm_config_check *c, const json_t *v)
@@ -101,7 +154,8 @@ static int matches(const lm_config_check *c, const json_t *v)
         return c->text ? json_is_string(v) && strcmp(json_string_value(v), c->text) == 0
                        : json_is_null(v);
     case LM_CFG_INTS:
-        return ints_match(c->text ? c->text : "", v);
+    case LM_CFG_STRINGS:
+        return list_match(c->text ? c->text : "", v, c->kind == LM_CFG_STRINGS);
     }
     return 0;
 }
@@ -161,7 +215,8 @@ int lm_check_hf_config(const lm_model_desc *d, const char *dir, lm_err *e)
             format_found(got, sizeof got, v);
         else
             snprintf(got, sizeof got, "missing");
-        snprintf(one, sizeof one, "%s is %s, compiled %s", c->json_key, got, want);
+        if (!list_difference(one, sizeof one, c, v))
+            snprintf(one, sizeof one, "%s is %s, compiled %s", c->json_key, got, want);
         n_diff++;
         size_t need = strlen(one) + 2;
         if (omitted || len + need >= sizeof diffs) {

@@ -410,6 +410,19 @@ def gemma3_cases(lmcc, work):
     d = copy_variant(good, work, "gemma3-window", with_config(sliding_window=16))
     check_error("ckpt.gemma3_window", run([exe, "-m", d, "--tokens", "1,2,3", "-n", "2"]), "gemma3-tiny",
                 ["sliding_window is 16, compiled 8"])
+    swapped = list(cfg["layer_types"])
+    swapped[1], swapped[2] = swapped[2], swapped[1]
+    d = copy_variant(good, work, "gemma3-layer-types", with_config(layer_types=swapped))
+    check_error("ckpt.gemma3_layer_types", run([exe, "-m", d, "--tokens", "1,2,3", "-n", "2"]), "gemma3-tiny",
+                ["layer_types[1] is the string \"full_attention\", compiled sliding_attention"])
+    d = copy_variant(good, work, "gemma3-layer-count", with_config(layer_types=cfg["layer_types"][:5]))
+    check_error("ckpt.gemma3_layer_types_count", run([exe, "-m", d, "--tokens", "1,2,3", "-n", "2"]), "gemma3-tiny",
+                ["layer_types has 5 items, compiled 6"])
+    older = {k: v for k, v in cfg.items() if k != "layer_types"}
+    older["sliding_window_pattern"] = 2
+    d = copy_variant(good, work, "gemma3-pattern", lambda d: json.dump(older, open(os.path.join(d, "config.json"), "w")))
+    check_error("ckpt.gemma3_window_pattern", run([exe, "-m", d, "--tokens", "1,2,3", "-n", "2"]), "gemma3-tiny",
+                ["sliding_window_pattern is 2, compiled 3"])
     d = copy_variant(good, work, "gemma3-no-postnorm", rewrite_st(
         lambda t: t.pop("model.layers.1.post_feedforward_layernorm.weight")))
     check_error("ckpt.gemma3_missing_norm", run([exe, "-m", d, "--tokens", "1,2,3", "-n", "2"]), "gemma3-tiny",
