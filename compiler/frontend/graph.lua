@@ -57,6 +57,16 @@ function Graph:check_int(op, v, what)
   end
 end
 
+-- v must be a finite number (want "number") or a finite number > 0 (want
+-- "positive"); what names it in the error.
+function Graph:check_number(op, v, what, want)
+  local finite = type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge
+  if not finite or (want == "positive" and v <= 0) then
+    self:fail(op, ("%s must be a %s number, got %s"):format(what,
+      want == "positive" and "positive finite" or "finite", tostring(v)))
+  end
+end
+
 -- An op's options table (nil: none), each key checked against spec, which
 -- maps a key to a check of its value: number (any finite number) or
 -- positive (a finite number > 0). A misspelt key is an error, not ignored.
@@ -74,11 +84,7 @@ function Graph:options(op, opts, spec)
       table.sort(known)
       self:fail(op, ("unknown option '%s'; options: %s"):format(k, table.concat(known, ", ")))
     end
-    local finite = type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge
-    if not finite or (want == "positive" and v <= 0) then
-      self:fail(op, ("option %s must be a %s number, got %s"):format(k,
-        want == "positive" and "positive finite" or "finite", tostring(v)))
-    end
+    self:check_number(op, v, "option " .. k, want)
   end
   return opts
 end

@@ -17,6 +17,7 @@
 #include "exp.h"
 #include "kv_cache.h"
 #include "rope.h"
+#include "tanh.h"
 
 /* Positions of cache rows a decode step makes resident at once. */
 #ifndef LM_KV_DECODE_AHEAD
@@ -228,9 +229,10 @@ LM_INLINE void lm_attn_query_task(const lm_attn_args *a, float *scratch, int fir
                 for (int g = 0; g < group; g++)
                     sc[g * LM_ATTN_BLOCK + jj] = lm_kv_dot(q + (size_t)g * D, kj, D, kv16);
             }
+            /* Gemma 2's attention logit softcapping (tanh.h). */
             if (a->softcap > 0.0f)
                 for (int g = 0; g < group; g++)
-                    lm_attn_softcap(sc + g * LM_ATTN_BLOCK, nb, a->softcap);
+                    lm_softcap_row(sc + g * LM_ATTN_BLOCK, sc + g * LM_ATTN_BLOCK, nb, a->softcap);
             for (int g = 0; g < group; g++) {
                 float *sg = sc + g * LM_ATTN_BLOCK;
                 float mb = sg[0];

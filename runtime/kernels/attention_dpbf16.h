@@ -144,7 +144,7 @@ LM_INLINE void lm_attn_query_tile_dp(const lm_attn_args *a, float *scratch, int 
                 memcpy(&sk, &s[k], sizeof sk);
                 sk *= qsv; /* the score scale in f32, after the product */
                 if (a->softcap > 0.0f)
-                    sk = lm_attn_softcap16(sk, a->softcap);
+                    sk = lm_softcap16(sk, a->softcap);
                 sk = lm_mask_ninf16(sk, lm_attn_unseen16(j0 + jk + k, plane, win));
                 lm_store16(pt + (size_t)(jk + k) * L, sk);
                 mb = lm_max16(mb, sk);

@@ -27,6 +27,7 @@
 #include "exp.h"
 #include "kv_cache.h"
 #include "rope.h"
+#include "tanh.h"
 
 #define LM_ATTN_LANES 16
 /* Keys per score step: one accumulator each, next to the query vector. */
@@ -70,16 +71,6 @@ LM_INLINE lm_i32x16 lm_attn_unseen16(int j, lm_i32x16 plane, int win)
 {
     const lm_i32x16 late = (lm_i32x16){ 0 } + j > plane;
     return win ? late | (plane - j >= win) : late;
-}
-
-/* Capped scores, lane by lane (lm_attn_softcap). */
-LM_INLINE lm_v16 lm_attn_softcap16(lm_v16 s, float cap)
-{
-    float v[LM_ATTN_LANES];
-    memcpy(v, &s, sizeof v);
-    lm_attn_softcap(v, LM_ATTN_LANES, cap);
-    memcpy(&s, v, sizeof v);
-    return s;
 }
 
 /* Where a tile whose first token sits at pmin starts reading keys: the
@@ -235,7 +226,7 @@ LM_INLINE void lm_attn_query_tile(const lm_attn_args *a, float *scratch, int t0,
             }
             for (int k = 0; k < LM_ATTN_KEYS; k++) {
                 if (a->softcap > 0.0f)
-                    s[k] = lm_attn_softcap16(s[k], a->softcap);
+                    s[k] = lm_softcap16(s[k], a->softcap);
                 s[k] = lm_mask_ninf16(s[k], lm_attn_unseen16(j0 + jk + k, plane, win));
                 lm_store16(pt + (size_t)(jk + k) * L, s[k]);
                 mb = lm_max16(mb, s[k]);

@@ -5,7 +5,6 @@
 #ifndef LMRT_KERNELS_KV_CACHE_H
 #define LMRT_KERNELS_KV_CACHE_H
 
-#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -178,13 +177,6 @@ LM_INLINE void lm_attn_head_row(float *restrict dst, const float *restrict src, 
 LM_INLINE size_t lm_kv_pos_row(int j, int CTX, int win)
 {
     return win ? (size_t)(j % CTX) : (size_t)j;
-}
-
-/* Gemma 2's attention logit softcapping, on n scaled scores. */
-LM_INLINE void lm_attn_softcap(float *s, int n, float cap)
-{
-    for (int i = 0; i < n; i++)
-        s[i] = cap * tanhf(s[i] / cap);
 }
 
 /* The first position the query at p sees. */

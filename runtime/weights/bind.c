@@ -109,8 +109,6 @@ static void check_slot(const lm_weight_desc *w, const lm_checkpoint *ck, unsigne
                     w->hf_name, w->ndim, w->row_begin, w->row_begin + w->shape[0], w->src_rows);
         return;
     }
-    if (!isfinite(w->offset))
-        add_problem(p, "slot for '%s' has offset %g (a compiler bug, please report)", w->hf_name, (double)w->offset);
     int64_t src_shape[LM_MAX_DIMS];
     memcpy(src_shape, w->shape, sizeof src_shape);
     src_shape[0] = w->src_rows;

@@ -58,6 +58,12 @@ static void format_found(char *buf, size_t size, const json_t *v)
         snprintf(buf, size, "an object");
 }
 
+/* Is item the string of the n bytes at s? */
+static int string_item_is(const json_t *item, const char *s, size_t n)
+{
+    return json_is_string(item) && strlen(json_string_value(item)) == n && memcmp(json_string_value(item), s, n) == 0;
+}
+
 /* Does v, an array of integers (or null for an empty list), hold the
  * integers of text ("0,3"), in order? With strings, an array of the
  * strings of text ("a,b"). */
@@ -77,8 +83,7 @@ static int list_match(const char *text, const json_t *v, int strings)
             if (!end)
                 end = s + strlen(s);
             const size_t n = (size_t)(end - s);
-            if (!json_is_string(item) || strlen(json_string_value(item)) != n ||
-                memcmp(json_string_value(item), s, n) != 0)
+            if (!string_item_is(item, s, n))
                 return 0;
         } else {
             char *stop;
@@ -108,15 +113,11 @@ static int list_difference(char *buf, size_t size, const lm_config_check *c, con
     for (; *s && i < found; i++) {
         const char *end = strchr(s, ',');
         const size_t n = end ? (size_t)(end - s) : strlen(s);
-        char want[160];
-        snprintf(want, sizeof want, "%.*s", (int)(n < 150 ? n : 150), s);
-        json_t *one = json_array();
-        json_array_append(one, json_array_get(v, i));
-        const int same = list_match(want, one, c->kind == LM_CFG_STRINGS);
-        json_decref(one);
-        if (!same) {
-            char got[96];
-            format_found(got, sizeof got, json_array_get(v, i));
+        const json_t *item = json_array_get(v, i);
+        if (!string_item_is(item, s, n)) {
+            char want[160], got[96];
+            snprintf(want, sizeof want, "%.*s", (int)(n < 150 ? n : 150), s);
+            format_found(got, sizeof got, item);
             snprintf(buf, size, "%s[%zu] is %s, compiled %s", c->json_key, i, got, want);
             return 1;
         }

@@ -313,6 +313,13 @@ def qwen2_cases(lmcc, work):
 
 # ---- Qwen3 MoE: routing keys, and a checkpoint routed otherwise -----------
 
+def write_config(cfg):
+    """A copy_variant mutation: the copy's config.json becomes cfg."""
+    def mutate(d):
+        json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
+    return mutate
+
+
 def config_case(lmcc, work, name, text, expect):
     """A config file of text must fail `lmcc build --emit-only` with expect."""
     path = os.path.join(work, name + ".yaml")
@@ -340,10 +347,7 @@ def moe_cases(lmcc, work):
     cfg = json.load(open(os.path.join(good, "config.json")))
 
     def with_config(**changes):
-        def mutate(d):
-            c = dict(cfg, **changes)
-            json.dump(c, open(os.path.join(d, "config.json"), "w"))
-        return mutate
+        return write_config(dict(cfg, **changes))
 
     # Routing that differs from the compiled model's is refused by name.
     for name, changes, expect in (
@@ -403,9 +407,7 @@ def gemma3_cases(lmcc, work):
                 ["rope_scaling type 'yarn' is not supported"])
 
     def with_config(**changes):
-        def mutate(d):
-            json.dump(dict(cfg, **changes), open(os.path.join(d, "config.json"), "w"))
-        return mutate
+        return write_config(dict(cfg, **changes))
 
     d = copy_variant(good, work, "gemma3-window", with_config(sliding_window=16))
     check_error("ckpt.gemma3_window", run([exe, "-m", d, "--tokens", "1,2,3", "-n", "2"]), "gemma3-tiny",
@@ -420,7 +422,7 @@ def gemma3_cases(lmcc, work):
                 ["layer_types has 5 items, compiled 6"])
     older = {k: v for k, v in cfg.items() if k != "layer_types"}
     older["sliding_window_pattern"] = 2
-    d = copy_variant(good, work, "gemma3-pattern", lambda d: json.dump(older, open(os.path.join(d, "config.json"), "w")))
+    d = copy_variant(good, work, "gemma3-pattern", write_config(older))
     check_error("ckpt.gemma3_window_pattern", run([exe, "-m", d, "--tokens", "1,2,3", "-n", "2"]), "gemma3-tiny",
                 ["sliding_window_pattern is 2, compiled 3"])
     d = copy_variant(good, work, "gemma3-no-postnorm", rewrite_st(

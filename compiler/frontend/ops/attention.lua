@@ -42,9 +42,7 @@ function M.build(g, q, k, v, p, name)
     g:check_int("attention", p.window, "window")
   end
   for _, key in ipairs({ "scale", "softcap" }) do
-    if p[key] ~= nil and not (type(p[key]) == "number" and p[key] > 0) then
-      g:fail("attention", ("%s must be a positive number, got %s"):format(key, tostring(p[key])))
-    end
+    if p[key] ~= nil then g:check_number("attention", p[key], key, "positive") end
   end
   local layer = g.n_attention
   g.n_attention = layer + 1

@@ -18,9 +18,7 @@ local M = { kind = "softcap" }
 
 function M.build(g, x, cap, name)
   g:check_tensor("softcap", x, "input")
-  if type(cap) ~= "number" or cap ~= cap or cap <= 0 or cap == math.huge then
-    g:fail("softcap", ("cap must be a positive finite number, got %s"):format(tostring(cap)))
-  end
+  g:check_number("softcap", cap, "cap", "positive")
   return g:op("softcap", { x }, x.cols, { cap = cap }, name or ((x.name or "x") .. ".softcap"))
 end
 
