@@ -13,6 +13,27 @@
 -- none) caps the logits, c * tanh(s / c). config.json's
 -- attn_logit_softcapping is read by no Gemma 3 layer in transformers (its
 -- attention passes no softcap), so it is ignored here too.
+--
+-- multimodal: the text model of a Gemma3ForConditionalGeneration checkpoint
+-- (4B, 12B, 27B; model_type gemma3). The same network, with its tensors
+-- under language_model., its config under text_config (sparse: every key
+-- it leaves out is Gemma3TextConfig's default), no final softcap (that
+-- class never applies one) and an image encoder beside it, which this
+-- script declares skipped: a text prompt never reaches it.
+
+-- transformers' Gemma3TextConfig defaults: what a key config.json leaves
+-- out means. The multimodal checkpoints' text_config names only the keys
+-- that differ from them.
+local TEXT_DEFAULTS = {
+  vocab_size = 262208, hidden_size = 2304, intermediate_size = 9216, num_hidden_layers = 26,
+  num_attention_heads = 8, num_key_value_heads = 4, head_dim = 256, hidden_activation = "gelu_pytorch_tanh",
+  max_position_embeddings = 131072, rms_norm_eps = 1.0e-6, tie_word_embeddings = true,
+  rope_theta = 1000000.0, query_pre_attn_scalar = 256, sliding_window = 4096,
+  rope_local_base_freq = 10000.0, sliding_window_pattern = 6, use_bidirectional_attention = false,
+}
+
+-- The image encoder of a multimodal checkpoint, which a text prompt never reaches.
+local VISION_PREFIXES = { "vision_tower.", "multi_modal_projector." }
 
 return arch "gemma3" {
   params = {
@@ -33,6 +54,7 @@ return arch "gemma3" {
     epsilon = float { default = 1.0e-6 },
     tie_embeddings = bool { default = true },
     final_softcap = float { default = 0.0 },
+    multimodal = bool { default = false },
   },
 
   check = function(c, require)
@@ -48,6 +70,8 @@ return arch "gemma3" {
       require(c[k] > 0, k, ("%s must be positive"):format(k))
     end
     require(c.final_softcap >= 0, "final_softcap", "final_softcap must be positive, or 0 for none")
+    require(not (c.multimodal and c.final_softcap > 0), "final_softcap",
+      "final_softcap must be 0 with multimodal: Gemma3ForConditionalGeneration applies no final softcap")
     local prev = -1
     for _, l in ipairs(c.global_layers) do
       require(l < c.num_layers, "global_layers",
@@ -58,22 +82,34 @@ return arch "gemma3" {
     end
   end,
 
-  -- lmcc import: our config from a Hugging Face config.json, in file order.
-  -- Which layers are global comes from layer_types, or in older files from
-  -- sliding_window_pattern (every pattern-th layer global).
-  hf_model_type = "gemma3_text",
+  -- lmcc import: our config from a Hugging Face config.json, in file order;
+  -- a key config.json leaves out takes Gemma3TextConfig's default, as
+  -- transformers reads it. Which layers are global comes from layer_types,
+  -- or in older files from sliding_window_pattern (every pattern-th layer).
+  -- A multimodal checkpoint (model_type gemma3) nests it all in text_config.
+  hf_model_type = { "gemma3_text", "gemma3" },
   import = function(hf)
-    if hf.use_bidirectional_attention then
+    local multimodal = hf.model_type == "gemma3"
+    local text = hf
+    if multimodal then
+      text = hf.text_config or {}
+      if type(text) ~= "table" or text[1] ~= nil then return nil, "text_config must be an object" end
+    end
+    local function get(k)
+      if text[k] ~= nil then return text[k] end
+      return TEXT_DEFAULTS[k]
+    end
+    if text.use_bidirectional_attention then
       return nil, "use_bidirectional_attention is true (an EmbeddingGemma encoder); lmcc compiles causal models"
     end
-    if hf.hidden_activation ~= nil and hf.hidden_activation ~= "gelu_pytorch_tanh" then
+    if get("hidden_activation") ~= "gelu_pytorch_tanh" then
       return nil, ("hidden_activation '%s' is not supported; Gemma 3 uses gelu_pytorch_tanh"):format(
-        tostring(hf.hidden_activation))
+        tostring(text.hidden_activation))
     end
-    local layers = hf.num_hidden_layers
+    local layers = get("num_hidden_layers")
     local global = {}
-    if type(hf.layer_types) == "table" then
-      for i, t in ipairs(hf.layer_types) do
+    if type(text.layer_types) == "table" then
+      for i, t in ipairs(text.layer_types) do
         if t == "full_attention" then
           global[#global + 1] = i - 1
         elseif t ~= "sliding_attention" then
@@ -81,11 +117,11 @@ return arch "gemma3" {
             .. "full_attention"):format(i - 1, tostring(t))
         end
       end
-      if layers and #hf.layer_types ~= layers then
-        return nil, ("layer_types lists %d layers, num_hidden_layers is %d"):format(#hf.layer_types, layers)
+      if #text.layer_types ~= layers then
+        return nil, ("layer_types lists %d layers, num_hidden_layers is %d"):format(#text.layer_types, layers)
       end
-    elseif layers then
-      local pattern = hf.sliding_window_pattern or 6
+    elseif math.type(layers) == "integer" then
+      local pattern = get("sliding_window_pattern")
       if math.type(pattern) ~= "integer" or pattern < 1 then
         return nil, ("sliding_window_pattern must be a positive integer, found %s"):format(tostring(pattern))
       end
@@ -93,7 +129,7 @@ return arch "gemma3" {
         if (l + 1) % pattern == 0 then global[#global + 1] = l end
       end
     end
-    local rs = hf.rope_scaling
+    local rs = text.rope_scaling
     local factor = 1.0
     if type(rs) == "table" then
       local t = rs.rope_type or rs.type
@@ -103,28 +139,33 @@ return arch "gemma3" {
         return nil, ("rope_scaling type '%s' is not supported for Gemma 3; supported: linear"):format(tostring(t))
       end
     end
-    local heads = hf.num_attention_heads
-    return {
-      { "vocab_size", hf.vocab_size },
-      { "context_length", hf.max_position_embeddings },
-      { "embedding_dim", hf.hidden_size },
-      { "num_heads", heads },
-      { "num_kv_heads", hf.num_key_value_heads or heads },
-      { "head_dim", hf.head_dim or 256 },
+    local fields = {
+      { "vocab_size", get("vocab_size") },
+      { "context_length", get("max_position_embeddings") },
+      { "embedding_dim", get("hidden_size") },
+      { "num_heads", get("num_attention_heads") },
+      { "num_kv_heads", get("num_key_value_heads") },
+      { "head_dim", get("head_dim") },
       { "num_layers", layers },
-      { "hidden_dim", hf.intermediate_size },
-      { "rope_base", hf.rope_theta or 1000000.0 },
-      { "rope_local_base", hf.rope_local_base_freq or 10000.0 },
+      { "hidden_dim", get("intermediate_size") },
+      { "rope_base", get("rope_theta") },
+      { "rope_local_base", get("rope_local_base_freq") },
       { "rope_scaling_factor", factor },
-      { "sliding_window", hf.sliding_window or 4096 },
+      { "sliding_window", get("sliding_window") },
       { "global_layers", global },
-      { "query_pre_attn_scalar", hf.query_pre_attn_scalar or 256 },
-      { "epsilon", hf.rms_norm_eps or 1.0e-6 },
-      { "tie_embeddings", hf.tie_word_embeddings ~= false },
-      { "final_softcap", hf.final_logit_softcapping or 0.0 },
+      { "query_pre_attn_scalar", get("query_pre_attn_scalar") },
+      { "epsilon", get("rms_norm_eps") },
+      { "tie_embeddings", get("tie_word_embeddings") ~= false },
+      -- Gemma3ForConditionalGeneration never caps its logits.
+      { "final_softcap", not multimodal and text.final_logit_softcapping or 0.0 },
     }
+    if multimodal then fields[#fields + 1] = { "multimodal", true } end
+    return fields
   end,
 
+  -- config.json's fields: a key left out is accepted where transformers'
+  -- default is the compiled value. A multimodal checkpoint holds them under
+  -- text_config (written there whole by lmcc synth, checked key by key).
   hf_config = function(c)
     local layer_types = {}
     local global = {}
@@ -132,51 +173,71 @@ return arch "gemma3" {
     for l = 0, c.num_layers - 1 do
       layer_types[l + 1] = global[l] and "full_attention" or "sliding_attention"
     end
-    local fields = {
-      { "vocab_size", c.vocab_size, compare = true },
-      { "max_position_embeddings", c.context_length, compare = true },
-      { "hidden_size", c.embedding_dim, compare = true },
-      { "num_attention_heads", c.num_heads, compare = true },
-      { "num_key_value_heads", c.num_kv_heads, compare = true },
-      { "head_dim", c.head_dim, compare = true },
-      { "num_hidden_layers", c.num_layers, compare = true },
-      { "intermediate_size", c.hidden_dim, compare = true },
-      { "rope_theta", c.rope_base, compare = true },
-      { "rope_local_base_freq", c.rope_local_base, compare = true },
-      { "sliding_window", c.sliding_window, compare = true },
-      -- Which layers are global: layer_types in newer files, the pattern in
-      -- older ones (absent from either: transformers' default, every 6th).
-      { "layer_types", layer_types, compare = true, has_default = true },
-      { "query_pre_attn_scalar", c.query_pre_attn_scalar, compare = true },
-      { "rms_norm_eps", c.epsilon, compare = true },
-      { "tie_word_embeddings", c.tie_embeddings, compare = true, has_default = c.tie_embeddings },
-      { "hidden_activation", "gelu_pytorch_tanh", compare = true },
-      -- EmbeddingGemma's encoder attends both ways: another model.
-      { "use_bidirectional_attention", false, compare = true, has_default = true },
-      { "torch_dtype", c.dtype == "f32" and "float32" or "bfloat16" },
-      { "bos_token_id", 2 },
-      { "eos_token_id", { 1, 106 } },
-    }
     local pattern = c.global_layers[1] and c.global_layers[1] + 1
     for l = 0, c.num_layers - 1 do
       if pattern and (global[l] or false) ~= ((l + 1) % pattern == 0) then pattern = nil end
     end
-    if pattern then
-      fields[#fields + 1] = { "sliding_window_pattern", pattern, compare = true, has_default = pattern == 6 }
-    end
-    -- Softcapping is a number or null in config.json.
+    local text = {
+      { "vocab_size", c.vocab_size },
+      { "max_position_embeddings", c.context_length },
+      { "hidden_size", c.embedding_dim },
+      { "num_attention_heads", c.num_heads },
+      { "num_key_value_heads", c.num_kv_heads },
+      { "head_dim", c.head_dim },
+      { "num_hidden_layers", c.num_layers },
+      { "intermediate_size", c.hidden_dim },
+      { "rope_theta", c.rope_base },
+      { "rope_local_base_freq", c.rope_local_base },
+      { "sliding_window", c.sliding_window },
+      -- Which layers are global: layer_types in newer files, the pattern in
+      -- older ones (absent from both: every sliding_window_pattern-th, 6 by
+      -- default; the pattern's own check then decides).
+      { "layer_types", layer_types, has_default = pattern ~= nil },
+      { "query_pre_attn_scalar", c.query_pre_attn_scalar },
+      { "rms_norm_eps", c.epsilon },
+      { "tie_word_embeddings", c.tie_embeddings },
+      { "hidden_activation", "gelu_pytorch_tanh" },
+      -- EmbeddingGemma's encoder attends both ways: another model.
+      { "use_bidirectional_attention", false },
+    }
+    if pattern then text[#text + 1] = { "sliding_window_pattern", pattern } end
+    -- Softcapping is a number or null in config.json; the multimodal class
+    -- never applies it, whatever its text_config says.
     if c.final_softcap > 0 then
-      fields[#fields + 1] = { "final_logit_softcapping", c.final_softcap, compare = true }
-    else
-      fields[#fields + 1] = { "final_logit_softcapping", nil, compare = true, absent = true }
+      text[#text + 1] = { "final_logit_softcapping", c.final_softcap }
+    elseif not c.multimodal then
+      text[#text + 1] = { "final_logit_softcapping", nil, absent = true }
     end
     if c.rope_scaling_factor ~= 1.0 then
-      fields[#fields + 1] = { "rope_scaling.factor", c.rope_scaling_factor, compare = true, nested = true }
-      fields[#fields + 1] = { "rope_scaling", { rope_type = "linear", factor = c.rope_scaling_factor } }
+      text[#text + 1] = { "rope_scaling.factor", c.rope_scaling_factor, nested = true }
+      text[#text + 1] = { "rope_scaling", { rope_type = "linear", factor = c.rope_scaling_factor }, written = true }
     else
-      fields[#fields + 1] = { "rope_scaling", nil, compare = true, absent = true }
+      text[#text + 1] = { "rope_scaling", nil, absent = true }
     end
-    return { model_type = "gemma3_text", architectures = { "Gemma3ForCausalLM" }, fields = fields }
+    for _, f in ipairs(text) do
+      f.compare = not f.written
+      if f.has_default == nil then f.has_default = f[2] ~= nil and TEXT_DEFAULTS[f[1]] == f[2] end
+    end
+
+    local fields = {
+      { "torch_dtype", c.dtype == "f32" and "float32" or "bfloat16" },
+      { "bos_token_id", 2 },
+      { "eos_token_id", { 1, 106 } },
+    }
+    if not c.multimodal then
+      for _, f in ipairs(text) do fields[#fields + 1] = f end
+      return { model_type = "gemma3_text", architectures = { "Gemma3ForCausalLM" }, fields = fields }
+    end
+    local nested = { model_type = "gemma3_text" }
+    for _, f in ipairs(text) do
+      if not f.nested and not f.absent then nested[f[1]] = f[2] end
+      if f.compare then
+        fields[#fields + 1] = { "text_config." .. f[1], f[2], compare = true, nested = true,
+                                has_default = f.has_default, absent = f.absent }
+      end
+    end
+    fields[#fields + 1] = { "text_config", nested }
+    return { model_type = "gemma3", architectures = { "Gemma3ForConditionalGeneration" }, fields = fields }
   end,
 
   forward = function(g, c)
@@ -189,10 +250,16 @@ return arch "gemma3" {
       scale = c.query_pre_attn_scalar ^ -0.5,
     }
 
-    local x = g:embedding("model.embed_tokens.weight", c.vocab_size, c.embedding_dim,
+    -- A multimodal checkpoint nests the text model under language_model.
+    local m = c.multimodal and "language_model.model." or "model."
+    if c.multimodal then
+      g:skip_tensors(VISION_PREFIXES, "the image encoder and its projector, which a text prompt never reaches")
+    end
+
+    local x = g:embedding(m .. "embed_tokens.weight", c.vocab_size, c.embedding_dim,
       { scale = math.sqrt(c.embedding_dim) })
     for l = 0, c.num_layers - 1 do
-      local p = ("model.layers.%d."):format(l)
+      local p = ("%slayers.%d."):format(m, l)
       local rope = global[l] and { base = c.rope_base, scaling = scaling } or { base = c.rope_local_base }
       attn.window = not global[l] and c.sliding_window or nil
 
@@ -214,8 +281,9 @@ return arch "gemma3" {
       local m = g:linear(g:geglu(gate, up), p .. "mlp.down_proj.weight", c.embedding_dim)
       x = g:add(x, g:rmsnorm(m, p .. "post_feedforward_layernorm.weight", c.epsilon, norm))
     end
-    local head = c.tie_embeddings and "model.embed_tokens.weight" or "lm_head.weight"
-    local logits = g:linear(g:rmsnorm(x, "model.norm.weight", c.epsilon, norm), head, c.vocab_size)
+    local head = c.tie_embeddings and m .. "embed_tokens.weight"
+      or (c.multimodal and "language_model.lm_head.weight" or "lm_head.weight")
+    local logits = g:linear(g:rmsnorm(x, m .. "norm.weight", c.epsilon, norm), head, c.vocab_size)
     if c.final_softcap > 0 then logits = g:softcap(logits, c.final_softcap) end
     return g:logits(logits)
   end,

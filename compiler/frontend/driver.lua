@@ -93,6 +93,7 @@ local function build_graph(def, path, c)
   if not g.result then
     CompileError.raise(("%s: forward must return g:logits(...)"):format(path))
   end
+  g:check_skipped()
   return g
 end
 
@@ -168,9 +169,15 @@ function M.import_config(hf, opts)
   local supported = {}
   for _, name in ipairs(opts.archs) do
     local def = load_arch(name, src, opts)
-    if def.hf_model_type then
-      supported[#supported + 1] = ("%s (arch %s)"):format(def.hf_model_type, name)
-      if def.hf_model_type == mt then
+    -- hf_model_type: one model_type, or a list (a text model and the
+    -- multimodal checkpoint that nests it); import sees config.json whole.
+    local types = def.hf_model_type
+    if type(types) == "string" then types = { types } end
+    for _, t in ipairs(types or {}) do
+      supported[#supported + 1] = ("%s (arch %s)"):format(t, name)
+    end
+    for _, t in ipairs(types or {}) do
+      if t == mt then
         -- An import may refuse a config.json it cannot express: nil, why.
         local fields, why = def.import(hf)
         if fields == nil then CompileError.file(src, why or "config.json cannot be imported") end

@@ -139,7 +139,12 @@ function M.run(g, opts)
       clit.float(w.offset))
   end
 
+  -- config.json's model_type first: a checkpoint of another model is
+  -- named as such, not by every field that then differs.
   local checks = {}
+  if opts.hf.model_type then
+    checks[1] = ("    { \"model_type\", LM_CFG_STRING, 0, 0, %s },"):format(clit.string(opts.hf.model_type))
+  end
   for _, f in ipairs(opts.hf.fields) do
     if f.compare then
       local kind, value, text = nil, nil, "NULL"
@@ -165,6 +170,10 @@ function M.run(g, opts)
                                                                f.has_default and 1 or 0, text)
     end
   end
+
+  local skipped = {}
+  for i, prefix in ipairs(g.skipped.prefixes) do skipped[i] = "    " .. clit.string(prefix) .. "," end
+  if #skipped == 0 then skipped[1] = "    NULL," end
 
   local batch, ctx = opts.batch, opts.ctx
   local arena = plan.run(g.fused, batch, g.result)
@@ -215,6 +224,8 @@ function M.run(g, opts)
     KV_WINDOW_FLOATS = e.kv_window_floats, KV_WINDOW_PER_POSITION = e.kv_window_per_position,
     KV_FULL_PER_POSITION = e.kv_full_per_position, WINDOW = e.window, WINDOW_SLACK = e.window_slack,
     PARAMS_PER_TOKEN = e.params, HEAD_PARAMS = e.head_params, WEIGHT_BYTES_PER_TOKEN = e.weight_bytes,
+    N_SKIPPED_PREFIXES = #g.skipped.prefixes, SKIPPED_PREFIXES = table.concat(skipped, "\n"),
+    SKIPPED_WHY = g.skipped.why and clit.string(g.skipped.why) or "NULL",
     VOCAB = cfg.vocab_size, GUARD = C:upper() .. "_H", VAR = C:upper(),
   }
   if #checks == 0 then vars.CONFIG_CHECKS = "    { 0 }" end

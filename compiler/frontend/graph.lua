@@ -35,6 +35,7 @@ function M.new(cfg, script)
     weight_by_key = {},
     n_attention = 0,    -- KV-cache layers handed out so far
     result = false,     -- the logits tensor, once g:logits has marked it
+    skipped = { prefixes = {} }, -- checkpoint tensors the model does not read (Graph:skip_tensors)
   }, { __index = lookup })
   g.tokens = g:tensor(1, "tokens", "i32")
   return g
@@ -181,6 +182,40 @@ end
 function Graph:weight_tensor_name(ref)
   local name = type(ref) == "table" and ("%s.rows%d"):format(ref.name, ref.row_begin) or ref
   return (name:gsub("%.weight$", ""))
+end
+
+-- Declares checkpoint tensors this model never reads, by name prefix, and
+-- why: a multimodal checkpoint's image encoder beside the text model the
+-- script compiles. The runtime leaves them unread and says so in a note,
+-- where a tensor no slot uses is otherwise an error. One declaration a
+-- model; its prefixes must not hold any weight the script does read.
+function Graph:skip_tensors(prefixes, why)
+  if self.skipped.why then self:fail("skip_tensors", "declared twice; list every prefix in one call") end
+  if type(prefixes) ~= "table" or #prefixes == 0 then
+    self:fail("skip_tensors", "the first argument must be a list of tensor name prefixes")
+  end
+  if type(why) ~= "string" or why == "" then
+    self:fail("skip_tensors", "the second argument must say what the skipped tensors are")
+  end
+  for i, p in ipairs(prefixes) do
+    if type(p) ~= "string" or p == "" then
+      self:fail("skip_tensors", ("prefix %d must be a non-empty string, got %s"):format(i, tostring(p)))
+    end
+    self.skipped.prefixes[i] = p
+  end
+  self.skipped.why = why
+end
+
+-- A weight under a skipped prefix would never bind: an error, at the end,
+-- when every weight is known.
+function Graph:check_skipped()
+  for _, w in ipairs(self.weights) do
+    for _, p in ipairs(self.skipped.prefixes) do
+      if w.name:sub(1, #p) == p then
+        self:fail("skip_tensors", ("prefix '%s' covers the weight '%s' the model reads"):format(p, w.name))
+      end
+    end
+  end
 end
 
 -- Appends an op of the given kind: its inputs, its output [n, out_cols]

@@ -383,26 +383,32 @@ static const lm_weight_desc weights[] = {
 
 /* config.json fields that must equal the constants this file was built for. */
 static const lm_config_check config_checks[] = {
+    { "model_type", LM_CFG_STRING, 0, 0, "gemma3_text" },
     { "vocab_size", LM_CFG_INT, 262144, 0, NULL },
     { "max_position_embeddings", LM_CFG_INT, 32768, 0, NULL },
     { "hidden_size", LM_CFG_INT, 1152, 0, NULL },
     { "num_attention_heads", LM_CFG_INT, 4, 0, NULL },
     { "num_key_value_heads", LM_CFG_INT, 1, 0, NULL },
-    { "head_dim", LM_CFG_INT, 256, 0, NULL },
-    { "num_hidden_layers", LM_CFG_INT, 26, 0, NULL },
+    { "head_dim", LM_CFG_INT, 256, 1, NULL },
+    { "num_hidden_layers", LM_CFG_INT, 26, 1, NULL },
     { "intermediate_size", LM_CFG_INT, 6912, 0, NULL },
-    { "rope_theta", LM_CFG_FLOAT, 1000000.0, 0, NULL },
-    { "rope_local_base_freq", LM_CFG_FLOAT, 10000.0, 0, NULL },
+    { "rope_theta", LM_CFG_FLOAT, 1000000.0, 1, NULL },
+    { "rope_local_base_freq", LM_CFG_FLOAT, 10000.0, 1, NULL },
     { "sliding_window", LM_CFG_INT, 512, 0, NULL },
     { "layer_types", LM_CFG_STRINGS, 0, 1, "sliding_attention,sliding_attention,sliding_attention,sliding_attention,sliding_attention,full_attention,sliding_attention,sliding_attention,sliding_attention,sliding_attention,sliding_attention,full_attention,sliding_attention,sliding_attention,sliding_attention,sliding_attention,sliding_attention,full_attention,sliding_attention,sliding_attention,sliding_attention,sliding_attention,sliding_attention,full_attention,sliding_attention,sliding_attention" },
-    { "query_pre_attn_scalar", LM_CFG_FLOAT, 256.0, 0, NULL },
-    { "rms_norm_eps", LM_CFG_FLOAT, 1e-06, 0, NULL },
+    { "query_pre_attn_scalar", LM_CFG_FLOAT, 256.0, 1, NULL },
+    { "rms_norm_eps", LM_CFG_FLOAT, 1e-06, 1, NULL },
     { "tie_word_embeddings", LM_CFG_BOOL, 1, 1, NULL },
-    { "hidden_activation", LM_CFG_STRING, 0, 0, "gelu_pytorch_tanh" },
+    { "hidden_activation", LM_CFG_STRING, 0, 1, "gelu_pytorch_tanh" },
     { "use_bidirectional_attention", LM_CFG_BOOL, 0, 1, NULL },
     { "sliding_window_pattern", LM_CFG_INT, 6, 1, NULL },
     { "final_logit_softcapping", LM_CFG_STRING, 0, 0, NULL },
     { "rope_scaling", LM_CFG_STRING, 0, 0, NULL },
+};
+
+/* Checkpoint tensors under these prefixes are not this model's: left unread. */
+static const char *const skipped_prefixes[] = {
+    NULL,
 };
 
 /* Kernel instances: one per distinct op shape, dimensions as constants. */
@@ -2095,7 +2101,7 @@ const lm_model_desc gemma_3_1b_model = {
     .hidden = HIDDEN,
     .n_weights = 340,
     .weights = weights,
-    .n_config_checks = 20,
+    .n_config_checks = 21,
     .config_checks = config_checks,
     .arena_floats = ARENA_FLOATS,
     .scratch_floats = SCRATCH_FLOATS,
@@ -2111,5 +2117,8 @@ const lm_model_desc gemma_3_1b_model = {
     .kv_window_position_floats = 5632,
     .window = 512,
     .window_slack = 256,
+    .n_skipped_prefixes = 0,
+    .skipped_prefixes = skipped_prefixes,
+    .skipped_why = NULL,
     .forward = forward,
 };

@@ -335,6 +335,7 @@ static const lm_weight_desc weights[] = {
 
 /* config.json fields that must equal the constants this file was built for. */
 static const lm_config_check config_checks[] = {
+    { "model_type", LM_CFG_STRING, 0, 0, "llama" },
     { "vocab_size", LM_CFG_INT, 128256, 0, NULL },
     { "max_position_embeddings", LM_CFG_INT, 131072, 0, NULL },
     { "hidden_size", LM_CFG_INT, 4096, 0, NULL },
@@ -353,6 +354,11 @@ static const lm_config_check config_checks[] = {
     { "rope_scaling.high_freq_factor", LM_CFG_FLOAT, 4.0, 0, NULL },
     { "rope_scaling.original_max_position_embeddings", LM_CFG_INT, 8192, 0, NULL },
     { "rope_scaling.rope_type", LM_CFG_STRING, 0, 1, "llama3" },
+};
+
+/* Checkpoint tensors under these prefixes are not this model's: left unread. */
+static const char *const skipped_prefixes[] = {
+    NULL,
 };
 
 /* Kernel instances: one per distinct op shape, dimensions as constants. */
@@ -2087,7 +2093,7 @@ const lm_model_desc llama3_1_8b_model = {
     .hidden = HIDDEN,
     .n_weights = 291,
     .weights = weights,
-    .n_config_checks = 18,
+    .n_config_checks = 19,
     .config_checks = config_checks,
     .arena_floats = ARENA_FLOATS,
     .scratch_floats = SCRATCH_FLOATS,
@@ -2103,5 +2109,8 @@ const lm_model_desc llama3_1_8b_model = {
     .kv_window_position_floats = 0,
     .window = 0,
     .window_slack = -1,
+    .n_skipped_prefixes = 0,
+    .skipped_prefixes = skipped_prefixes,
+    .skipped_why = NULL,
     .forward = forward,
 };

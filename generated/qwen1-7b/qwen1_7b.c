@@ -427,6 +427,7 @@ static const lm_weight_desc weights[] = {
 
 /* config.json fields that must equal the constants this file was built for. */
 static const lm_config_check config_checks[] = {
+    { "model_type", LM_CFG_STRING, 0, 0, "qwen" },
     { "vocab_size", LM_CFG_INT, 151936, 0, NULL },
     { "max_position_embeddings", LM_CFG_INT, 32768, 0, NULL },
     { "seq_length", LM_CFG_INT, 8192, 0, NULL },
@@ -441,6 +442,11 @@ static const lm_config_check config_checks[] = {
     { "use_logn_attn", LM_CFG_BOOL, 1, 0, NULL },
     { "use_dynamic_ntk", LM_CFG_BOOL, 1, 0, NULL },
     { "tie_word_embeddings", LM_CFG_BOOL, 0, 0, NULL },
+};
+
+/* Checkpoint tensors under these prefixes are not this model's: left unread. */
+static const char *const skipped_prefixes[] = {
+    NULL,
 };
 
 /* Kernel instances: one per distinct op shape, dimensions as constants. */
@@ -2175,7 +2181,7 @@ const lm_model_desc qwen1_7b_model = {
     .hidden = HIDDEN,
     .n_weights = 387,
     .weights = weights,
-    .n_config_checks = 14,
+    .n_config_checks = 15,
     .config_checks = config_checks,
     .arena_floats = ARENA_FLOATS,
     .scratch_floats = SCRATCH_FLOATS,
@@ -2191,5 +2197,8 @@ const lm_model_desc qwen1_7b_model = {
     .kv_window_position_floats = 0,
     .window = 0,
     .window_slack = -1,
+    .n_skipped_prefixes = 0,
+    .skipped_prefixes = skipped_prefixes,
+    .skipped_why = NULL,
     .forward = forward,
 };

@@ -376,6 +376,7 @@ static const lm_weight_desc weights[] = {
 
 /* config.json fields that must equal the constants this file was built for. */
 static const lm_config_check config_checks[] = {
+    { "model_type", LM_CFG_STRING, 0, 0, "qwen2" },
     { "vocab_size", LM_CFG_INT, 152064, 0, NULL },
     { "hidden_size", LM_CFG_INT, 3584, 0, NULL },
     { "num_attention_heads", LM_CFG_INT, 28, 0, NULL },
@@ -386,6 +387,11 @@ static const lm_config_check config_checks[] = {
     { "rms_norm_eps", LM_CFG_FLOAT, 1e-06, 0, NULL },
     { "tie_word_embeddings", LM_CFG_BOOL, 0, 0, NULL },
     { "use_sliding_window", LM_CFG_BOOL, 0, 0, NULL },
+};
+
+/* Checkpoint tensors under these prefixes are not this model's: left unread. */
+static const char *const skipped_prefixes[] = {
+    NULL,
 };
 
 /* Kernel instances: one per distinct op shape, dimensions as constants. */
@@ -1916,7 +1922,7 @@ const lm_model_desc qwen2_5_7b_model = {
     .hidden = HIDDEN,
     .n_weights = 339,
     .weights = weights,
-    .n_config_checks = 10,
+    .n_config_checks = 11,
     .config_checks = config_checks,
     .arena_floats = ARENA_FLOATS,
     .scratch_floats = SCRATCH_FLOATS,
@@ -1932,5 +1938,8 @@ const lm_model_desc qwen2_5_7b_model = {
     .kv_window_position_floats = 0,
     .window = 0,
     .window_slack = -1,
+    .n_skipped_prefixes = 0,
+    .skipped_prefixes = skipped_prefixes,
+    .skipped_why = NULL,
     .forward = forward,
 };

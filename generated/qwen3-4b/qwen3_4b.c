@@ -436,6 +436,7 @@ static const lm_weight_desc weights[] = {
 
 /* config.json fields that must equal the constants this file was built for. */
 static const lm_config_check config_checks[] = {
+    { "model_type", LM_CFG_STRING, 0, 0, "qwen3" },
     { "vocab_size", LM_CFG_INT, 151936, 0, NULL },
     { "max_position_embeddings", LM_CFG_INT, 40960, 0, NULL },
     { "hidden_size", LM_CFG_INT, 2560, 0, NULL },
@@ -447,6 +448,11 @@ static const lm_config_check config_checks[] = {
     { "rope_theta", LM_CFG_FLOAT, 1000000.0, 0, NULL },
     { "rms_norm_eps", LM_CFG_FLOAT, 1e-06, 0, NULL },
     { "tie_word_embeddings", LM_CFG_BOOL, 1, 0, NULL },
+};
+
+/* Checkpoint tensors under these prefixes are not this model's: left unread. */
+static const char *const skipped_prefixes[] = {
+    NULL,
 };
 
 /* Kernel instances: one per distinct op shape, dimensions as constants. */
@@ -2349,7 +2355,7 @@ const lm_model_desc qwen3_4b_model = {
     .hidden = HIDDEN,
     .n_weights = 398,
     .weights = weights,
-    .n_config_checks = 11,
+    .n_config_checks = 12,
     .config_checks = config_checks,
     .arena_floats = ARENA_FLOATS,
     .scratch_floats = SCRATCH_FLOATS,
@@ -2365,5 +2371,8 @@ const lm_model_desc qwen3_4b_model = {
     .kv_window_position_floats = 0,
     .window = 0,
     .window_slack = -1,
+    .n_skipped_prefixes = 0,
+    .skipped_prefixes = skipped_prefixes,
+    .skipped_why = NULL,
     .forward = forward,
 };

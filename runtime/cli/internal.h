@@ -91,6 +91,10 @@ int cli_run_text(const lm_model_desc *d, const cli_options *o, const char *prog,
 int cli_run_perplexity(const lm_model_desc *d, const cli_options *o, lm_err *e);
 int cli_run_serve(const lm_model_desc *d, const cli_options *o, lm_err *e);
 
+/* lm_session_open for the modes, with the load's note (what it left
+ * unread, lm_session_skipped_note) on stderr. */
+lm_session *cli_session_open(const lm_model_desc *d, const cli_options *o, lm_err *e);
+
 /* The whole file at path into out, NUL-terminated (what: the option, for
  * messages). */
 int cli_read_file(const char *what, const char *path, lm_bytes *out, lm_err *e);

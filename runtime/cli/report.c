@@ -334,3 +334,12 @@ int cli_prompt_report(const lm_model_desc *d, const cli_options *o, const lm_ses
         print_stats(s, &pr->t, &pr->summary);
     return 0;
 }
+
+lm_session *cli_session_open(const lm_model_desc *d, const cli_options *o, lm_err *e)
+{
+    lm_session *s = lm_session_open(d, o->model_dir, o->threads, e);
+    char note[512];
+    if (s && lm_session_skipped_note(s, note, sizeof note))
+        fprintf(stderr, "note: %s\n", note);
+    return s;
+}

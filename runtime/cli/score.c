@@ -35,7 +35,7 @@ int cli_run_perplexity(const lm_model_desc *d, const cli_options *o, lm_err *e)
                 ids.n, ids.n == 1 ? "" : "s");
         goto done;
     }
-    if (!(s = lm_session_open(d, o->model_dir, o->threads, e)))
+    if (!(s = cli_session_open(d, o, e)))
         goto done;
     lm_perplexity_result r;
     if (lm_perplexity(s, ids.v, (int64_t)ids.n, chunk, &r, e) != 0)

@@ -78,7 +78,7 @@ static int text_prepare(text_run *tr, lm_err *e)
 
 static int text_open(text_run *tr, lm_err *e)
 {
-    if (!(tr->s = lm_session_open(tr->d, tr->o->model_dir, tr->o->threads, e)))
+    if (!(tr->s = cli_session_open(tr->d, tr->o, e)))
         return -1;
     return (tr->g = lm_gen_new(tr->s, e)) ? 0 : -1;
 }

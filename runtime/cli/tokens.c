@@ -41,7 +41,7 @@ int cli_run_tokens(const lm_model_desc *d, const cli_options *o, const int32_t *
     int status = EXIT_RUNTIME;
     lm_ids generated = {0};
     lm_gen *g = NULL;
-    lm_session *s = lm_session_open(d, o->model_dir, o->threads, e);
+    lm_session *s = cli_session_open(d, o, e);
     if (!s)
         goto done;
     if (!(g = lm_gen_new(s, e)))

@@ -185,6 +185,14 @@ typedef struct lm_model_desc {
     size_t kv_window_position_floats;
     int window;
     int window_slack;
+    /* Checkpoint tensors this model does not read, by name prefix, and
+     * why: a multimodal checkpoint's image encoder beside the text model
+     * the script compiles (Graph:skip_tensors). The binder leaves them
+     * unread and counts them for a note; any other tensor no slot uses is
+     * an error. */
+    int n_skipped_prefixes;
+    const char *const *skipped_prefixes;
+    const char *skipped_why;
     /* Runs b's tokens, each span at its positions in its slot (pos + n <=
      * context), extending those slots' KV caches. Writes logits of every
      * row to logits[n][vocab] when all_logits, else of each span's last

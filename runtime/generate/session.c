@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -437,6 +438,21 @@ size_t lm_session_checkpoint_huge_bytes(const lm_session *s)
 int lm_session_weights_from_cache(const lm_session *s)
 {
     return s->weights.from_cache;
+}
+
+int lm_session_skipped_note(const lm_session *s, char *buf, size_t size)
+{
+    const lm_model_desc *d = s->d;
+    if (s->weights.skipped == 0 || size == 0)
+        return 0;
+    size_t len = (size_t)snprintf(buf, size, "%s: %d tensor%s (%.1f MB) under ", lm_checkpoint_dir(s->ck),
+                                  s->weights.skipped, s->weights.skipped == 1 ? "" : "s",
+                                  (double)s->weights.skipped_bytes / 1e6);
+    for (int i = 0; i < d->n_skipped_prefixes && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "", d->skipped_prefixes[i]);
+    if (len < size)
+        snprintf(buf + len, size - len, " left unread: %s", d->skipped_why ? d->skipped_why : "not this model's");
+    return 1;
 }
 
 const uint64_t *lm_session_expert_tokens(const lm_session *s)

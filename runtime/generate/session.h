@@ -106,6 +106,11 @@ size_t lm_session_checkpoint_huge_bytes(const lm_session *s);
 /* 1 when the quantized weights were read from the weight cache
  * (weights/weight_cache.h) instead of quantized at this load. */
 int lm_session_weights_from_cache(const lm_session *s);
+/* What the load left unread: the checkpoint's tensors under the model's
+ * skipped prefixes (desc->skipped_prefixes: a multimodal checkpoint's
+ * image encoder), as one line for a note, into buf; 0 when there were
+ * none. The executables print it to stderr as "note: ...". */
+int lm_session_skipped_note(const lm_session *s, char *buf, size_t size);
 
 /* Seconds lm_session_open took (config check, mapping, binding, allocation). */
 double lm_session_load_seconds(const lm_session *s);

@@ -371,7 +371,12 @@ static int load(serve *sv, lm_err *e)
         sv->chat_format_known =
             lm_chat_format_detect(tok_path, sv->tok, &sv->chat_format, &ignored) == 0;
     }
-    return (sv->s = lm_session_open(sv->d, o->model_dir, o->threads, e)) ? 0 : -1;
+    if (!(sv->s = lm_session_open(sv->d, o->model_dir, o->threads, e)))
+        return -1;
+    char note[512];
+    if (lm_session_skipped_note(sv->s, note, sizeof note))
+        fprintf(stderr, "note: %s\n", note);
+    return 0;
 }
 
 int lm_serve(const lm_model_desc *d, const lm_serve_opts *o, lm_err *e)

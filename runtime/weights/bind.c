@@ -647,6 +647,15 @@ void lm_weights_free(lm_weights *w)
     memset(w, 0, sizeof *w);
 }
 
+/* Whether name lies under a prefix the model declares it does not read. */
+static int skipped_prefix(const lm_model_desc *d, const char *name)
+{
+    for (int i = 0; i < d->n_skipped_prefixes; i++)
+        if (strncmp(name, d->skipped_prefixes[i], strlen(d->skipped_prefixes[i])) == 0)
+            return 1;
+    return 0;
+}
+
 int lm_bind_weights(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights *out, lm_err *e)
 {
     memset(out, 0, sizeof *out);
@@ -663,6 +672,11 @@ int lm_bind_weights(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights 
     for (size_t k = 0; k < n_tensors; k++)
         if (!used[k]) {
             const lm_tensor *t = lm_checkpoint_tensor(ck, k);
+            if (skipped_prefix(d, t->name)) {
+                out->skipped++;
+                out->skipped_bytes += t->nbytes;
+                continue;
+            }
             char got[160];
             format_shape(got, sizeof got, t->ndim, t->shape);
             add_problem(p, "unexpected tensor '%s' (%s %s in %s)", t->name,

@@ -3,8 +3,9 @@
  * Each slot names its Hugging Face tensor; binding checks shape and dtype,
  * uses the mapped data in place when the compiled dtype matches the file's,
  * and converts (or quantizes) into owned memory otherwise. Every tensor of
- * the checkpoint must be used by some slot and every slot must find its
- * tensor: all problems are reported in one message, not just the first. */
+ * the checkpoint must be used by some slot, or lie under one of the
+ * model's skipped prefixes, and every slot must find its tensor: all
+ * problems are reported in one message, not just the first. */
 #ifndef LMRT_WEIGHTS_BIND_H
 #define LMRT_WEIGHTS_BIND_H
 
@@ -20,6 +21,8 @@ typedef struct lm_weights {
     size_t arena_used;
     int n;
     int from_cache;     /* the quantized slots were read from the weight cache (weight_cache.h) */
+    int skipped;        /* checkpoint tensors under desc->skipped_prefixes, left unread */
+    size_t skipped_bytes;
 } lm_weights;
 
 int lm_bind_weights(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights *out, lm_err *e);

@@ -218,6 +218,13 @@ int lm_check_hf_config(const lm_model_desc *d, const char *dir, lm_err *e)
             snprintf(got, sizeof got, "missing");
         if (!list_difference(one, sizeof one, c, v))
             snprintf(one, sizeof one, "%s is %s, compiled %s", c->json_key, got, want);
+        /* Another model_type is another model: its fields would all differ. */
+        if (strcmp(c->json_key, "model_type") == 0) {
+            json_decref(root);
+            return lm_fail(e, "%s: model_type is %s, but %s was compiled for model_type \"%s\"; use a "
+                              "checkpoint of that model, or build one for this checkpoint (lmcc import)",
+                           path, got, d->name ? d->name : "?", c->text ? c->text : "?");
+        }
         n_diff++;
         size_t need = strlen(one) + 2;
         if (omitted || len + need >= sizeof diffs) {

@@ -21,6 +21,7 @@ QWEN2_TINY = os.path.join(ROOT, "configs", "test", "qwen2-tiny.yaml")
 MOE_TINY = os.path.join(ROOT, "configs", "test", "qwen3-moe-tiny.yaml")
 LLAMA_TINY = os.path.join(ROOT, "configs", "test", "llama-tiny-rope-llama3.yaml")
 GEMMA3_TINY = os.path.join(ROOT, "configs", "test", "gemma3-tiny.yaml")
+GEMMA3_TINY_MM = os.path.join(ROOT, "configs", "test", "gemma3-tiny-mm.yaml")
 
 failures = []
 
@@ -444,6 +445,69 @@ def gemma3_cases(lmcc, work):
         print("ok   handled.gemma3_wide_window: " + next(l for l in err.splitlines() if l.startswith("kv cache:")))
 
 
+# ---- Gemma 3 multimodal checkpoints: the text model, the rest left unread --
+
+def gemma3_multimodal_cases(lmcc, work):
+    base = open(GEMMA3_TINY_MM).read()
+    config_case(lmcc, work, "gemma3_mm_softcap", base.replace("final_softcap: 0.0", "final_softcap: 30.0"),
+                ["final_softcap must be 0 with multimodal"])
+    good, exe = synth_and_build(lmcc, work, GEMMA3_TINY_MM, "gemma3-mm")
+    prog = "gemma3-tiny-mm"
+
+    def run_exe(d):
+        return run([exe, "-m", d, "--tokens", "1,2,3", "-n", "2"])
+
+    # The image encoder's tensors are present in a real checkpoint: each is
+    # left unread, and one note says how many and why.
+    def add_vision(t):
+        t["vision_tower.vision_model.embeddings.patch_embedding.weight"] = ("F32", [4, 3, 2, 2], bytes(4 * 48))
+        t["vision_tower.vision_model.post_layernorm.weight"] = ("BF16", [4], bytes(8))
+        t["multi_modal_projector.mm_input_projection_weight"] = ("F32", [4, 64], bytes(4 * 256))
+    d = copy_variant(good, work, "gemma3-mm-vision", rewrite_st(add_vision))
+    proc, want = run_exe(d), run_exe(good)
+    err = proc.stderr.decode("utf-8", "replace")
+    note = "note: " + d + ": 3 tensors (0.0 MB) under vision_tower., multi_modal_projector. left unread"
+    if proc.returncode != 0 or note not in err or proc.stdout != want.stdout or "note:" in want.stderr.decode():
+        failures.append("handled.gemma3_mm_vision")
+        print(f"FAIL handled.gemma3_mm_vision: exit {proc.returncode}, want the note {note!r}\n"
+              f"  stderr: {err.strip()}")
+    else:
+        print("ok   handled.gemma3_mm_vision: " + next(l for l in err.splitlines() if l.startswith("note:")))
+
+    # A tensor outside the declared prefixes is still an error.
+    d = copy_variant(good, work, "gemma3-mm-stray", rewrite_st(
+        lambda t: t.__setitem__("vision_towerX.weight", ("F32", [2], bytes(8)))))
+    check_error("ckpt.gemma3_mm_stray", run_exe(d), prog, ["unexpected tensor 'vision_towerX.weight'"])
+
+    # The text model's tensors missing: each is named.
+    def drop_text(t):
+        t.pop("language_model.model.norm.weight")
+        t.pop("language_model.model.layers.3.mlp.down_proj.weight")
+    d = copy_variant(good, work, "gemma3-mm-no-text", rewrite_st(drop_text))
+    check_error("ckpt.gemma3_mm_missing_text", run_exe(d), prog,
+                ["missing tensor 'language_model.model.norm.weight'",
+                 "missing tensor 'language_model.model.layers.3.mlp.down_proj.weight'"])
+
+    # A text-only checkpoint (Gemma3ForCausalLM's config and names) is not
+    # the multimodal one: config.json says where.
+    text_good, _ = synth_and_build(lmcc, work, GEMMA3_TINY, "gemma3-mm-textonly")
+    check_error("ckpt.gemma3_mm_text_checkpoint", run_exe(text_good), prog,
+                ["model_type is the string \"gemma3_text\", but gemma3-tiny-mm was compiled for model_type \"gemma3\""])
+
+    # The text model's settings are checked inside text_config.
+    cfg = json.load(open(os.path.join(good, "config.json")))
+    changed = json.loads(json.dumps(cfg))
+    changed["text_config"]["sliding_window"] = 16
+    changed["text_config"]["rope_scaling"]["factor"] = 8.0
+    d = copy_variant(good, work, "gemma3-mm-window", write_config(changed))
+    check_error("ckpt.gemma3_mm_window", run_exe(d), prog,
+                ["text_config.sliding_window is 16, compiled 8", "text_config.rope_scaling.factor is 8, compiled 4"])
+
+    path = os.path.join(work, "gemma3_mm_text_config.json")
+    json.dump(dict(cfg, text_config=[1, 2]), open(path, "w"))
+    check_error("import.gemma3_mm_text_config", run([lmcc, "import", path]), "lmcc", ["text_config must be an object"])
+
+
 # ---- Llama: rope_scaling types lmcc does not have -------------------------
 
 def tiny_tokenizer_json():
@@ -550,6 +614,7 @@ def main():
     llama_cases(a.lmcc, a.work)
     moe_cases(a.lmcc, a.work)
     gemma3_cases(a.lmcc, a.work)
+    gemma3_multimodal_cases(a.lmcc, a.work)
     if failures:
         print(f"{len(failures)} bad-input case(s) failed: {', '.join(failures)}")
         return 1

@@ -255,7 +255,8 @@ def golden(args, name):
     try:
         with open(os.path.join(ckpt, "config.json")) as f:
             config = json.load(f)
-        vocab = int(config["vocab_size"])
+        # A multimodal checkpoint keeps its text model's settings in text_config.
+        vocab = int(config.get("text_config", config)["vocab_size"])
     except (OSError, ValueError, KeyError) as exc:
         raise GoldenFailure(f"cannot read vocab_size from {ckpt}/config.json: {exc}")
 

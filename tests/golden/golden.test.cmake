@@ -68,6 +68,7 @@ set(LMCC_GOLDEN_CASES
   "gemma3-tiny-f32|configs/test/gemma3-tiny.yaml|f32|1|1e-4|gemma3_ref.py"
   "gemma3-final-softcap-f32|configs/test/gemma3-tiny-softcap.yaml|f32|1|1e-4|gemma3_ref.py"
   "gemma3-rope-linear-f32|configs/test/gemma3-tiny-rope-linear.yaml|f32|1|1e-4|gemma3_ref.py"
+  "gemma3-multimodal-f32-2shards|configs/test/gemma3-tiny-mm.yaml|f32|2|1e-4|gemma3_ref.py"
   "gemma3-mqa-untied-bf16-2shards|configs/test/gemma3-tiny-bf16.yaml|bf16|2|1e-3|gemma3_ref.py"
   "gemma3-mqa-untied-bf16-defaults|configs/test/gemma3-tiny-bf16.yaml|bf16|2|2e-2|gemma3_ref.py|bf16|3e-3|bf16")
 

@@ -78,6 +78,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 from common import BaseConfig, check_shapes, load_checkpoint, main, rms_norm, rope_cos_sin  # noqa: E402
 from qwen3_ref import Qwen3  # noqa: E402
+from safetensors_np import CheckpointError  # noqa: E402
 
 BREAKS = ("window", "norm_offset", "embed_scale")
 LAYER_TYPES = ("sliding_attention", "full_attention")
@@ -109,9 +110,18 @@ def rope_rule(theta, scaling, what):
 
 
 class Config(BaseConfig):
-    """The config.json fields Gemma 3 uses, with Gemma3TextConfig's defaults."""
+    """The config.json fields Gemma 3 uses, with Gemma3TextConfig's defaults.
+
+    A Gemma3ForConditionalGeneration checkpoint (model_type gemma3) holds
+    them in text_config (Gemma3Config's sub-config); that class's forward
+    returns lm_head's logits as they are, without the final softcap."""
 
     def __init__(self, d):
+        self.multimodal = d.get("model_type") == "gemma3"
+        if self.multimodal:
+            d = d.get("text_config") or {}
+            if not isinstance(d, dict):
+                raise ValueError("text_config must be an object")
         super().__init__(d)
         self.num_kv_heads = int(d.get("num_key_value_heads", 4))
         if d.get("head_dim", 256) is None:
@@ -125,6 +135,8 @@ class Config(BaseConfig):
             self.final_softcap = float(self.final_softcap)
             if self.final_softcap <= 0:
                 raise ValueError(f"final_logit_softcapping must be positive or null, found {self.final_softcap}")
+        if self.multimodal:
+            self.final_softcap = None
         # Read, and ignored as transformers ignores it (module docstring).
         self.attn_softcap = d.get("attn_logit_softcapping")
         self.layer_types = self._layer_types(d)
@@ -191,7 +203,25 @@ class Gemma3(Qwen3):
         if self.brk:
             print(f"gemma3_ref: GEMMA3_REF_BREAK={self.brk}: deliberately wrong", file=sys.stderr)
         self.cfg, self.w = load_checkpoint(ckpt_dir, Config)
+        if self.cfg.multimodal:
+            self.w = self._text_weights(self.w)
         check_shapes(self.w, self._expected_shapes())
+
+    @staticmethod
+    def _text_weights(w):
+        """The text model's tensors of a multimodal checkpoint under the text
+        model's names, as Gemma3ForConditionalGeneration's checkpoint
+        conversion maps them (language_model.model.* is the text model,
+        language_model.lm_head the head); the image encoder's are dropped."""
+        out = {}
+        for name, t in w.items():
+            if name.startswith("language_model.model."):
+                out["model." + name[len("language_model.model."):]] = t
+            elif name.startswith("language_model.lm_head."):
+                out["lm_head." + name[len("language_model.lm_head."):]] = t
+            elif not name.startswith(("vision_tower.", "multi_modal_projector.")):
+                raise CheckpointError(f"tensor {name} belongs to no part of Gemma3ForConditionalGeneration")
+        return out
 
     def _expected_shapes(self):
         want = super()._expected_shapes()

@@ -59,6 +59,16 @@ return arch "gemma_ops" {
     -- head_shared: the head's output has a second reader, so the softcap
     -- cannot be its epilogue (an error: only a linear writes the logits).
     if c.probe == "head_shared" then g:add(head, head) end
+    -- skip_*: Graph:skip_tensors declared twice, covering a weight the model
+    -- reads, or without its reason.
+    if c.probe == "skip_twice" then
+      g:skip_tensors({ "vision_tower." }, "an encoder")
+      g:skip_tensors({ "audio_tower." }, "another")
+    elseif c.probe == "skip_covers" then
+      g:skip_tensors({ "vision_tower.", "model.layers.1." }, "an encoder")
+    elseif c.probe == "skip_no_reason" then
+      g:skip_tensors({ "vision_tower." })
+    end
     return g:logits(g:softcap(head, c.final_logit_softcapping))
   end,
 }

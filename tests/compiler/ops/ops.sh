@@ -82,4 +82,7 @@ probe() {
 }
 probe bad_option "gemma_ops.lua: rmsnorm: unknown option 'ofset'; options: offset; fix the architecture script"
 probe head_shared "gemma_ops.lua: softcap: as the model's output it must cap a linear's output that nothing else reads"
+probe skip_twice "gemma_ops.lua: skip_tensors: declared twice; list every prefix in one call"
+probe skip_covers "gemma_ops.lua: skip_tensors: prefix 'model.layers.1.' covers the weight 'model.layers.1.input_layernorm.weight' the model reads"
+probe skip_no_reason "gemma_ops.lua: skip_tensors: the second argument must say what the skipped tensors are"
 echo "ops: geglu, softcap, offset norms and the scaled embedding fuse, run and match the reference"
