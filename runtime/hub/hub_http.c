@@ -1,4 +1,5 @@
 #include "hub_http.h"
+#include "hub_headers.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -55,21 +56,6 @@ static int origin_of(const char *url, char *buf, size_t cap)
     curl_free(scheme);
     curl_free(host);
     curl_free(port);
-    curl_url_cleanup(u);
-    return ok ? 0 : -1;
-}
-
-/* location resolved against base, as a browser would (relative or absolute). */
-static int resolve_url(const char *base, const char *location, char *buf, size_t cap)
-{
-    CURLU *u = curl_url();
-    char *out = NULL;
-    int ok = u && curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
-             curl_url_set(u, CURLUPART_URL, location, 0) == CURLUE_OK &&
-             curl_url_get(u, CURLUPART_URL, &out, 0) == CURLUE_OK;
-    if (ok)
-        ok = snprintf(buf, cap, "%s", out) < (int)cap;
-    curl_free(out);
     curl_url_cleanup(u);
     return ok ? 0 : -1;
 }
@@ -139,34 +125,6 @@ typedef struct transfer {
     int bad_range;           /* a 206 that does not start where we asked */
 } transfer;
 
-static size_t header_value(CURL *c, const char *name, char *buf, size_t cap)
-{
-    struct curl_header *hd;
-    buf[0] = '\0';
-    if (curl_easy_header(c, name, 0, CURLH_HEADER, -1, &hd) != CURLHE_OK)
-        return 0;
-    snprintf(buf, cap, "%s", hd->value);
-    return strlen(buf);
-}
-
-static long long header_number(CURL *c, const char *name)
-{
-    char v[64];
-    if (!header_value(c, name, v, sizeof v))
-        return -1;
-    char *end;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    return errno || end == v || *end || n < 0 ? -1 : n;
-}
-
-static long status_of(CURL *c)
-{
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    return status;
-}
-
 static size_t on_memory(char *p, size_t size, size_t n, void *ud)
 {
     transfer *t = ud;
@@ -195,7 +153,7 @@ static size_t on_memory(char *p, size_t size, size_t n, void *ud)
 static int start_file_body(transfer *t)
 {
     CURL *c = t->h->curl;
-    long status = status_of(c);
+    long status = lm_hub_status(c);
     t->started = 1;
     if (status == 200 && t->offset > 0) {
         /* The server ignored our Range: start the file over. */
@@ -207,11 +165,7 @@ static int start_file_body(transfer *t)
         if (t->sink->restart)
             t->sink->restart(t->sink->ctx);
     } else if (status == 206) {
-        char range[128];
-        long long start = -1;
-        if (header_value(c, "Content-Range", range, sizeof range))
-            sscanf(range, "bytes %lld-", &start);
-        if (start != t->offset) {
+        if (lm_hub_range_start(c) != t->offset) {
             t->bad_range = 1;
             return -1;
         }
@@ -223,7 +177,7 @@ static size_t on_file(char *p, size_t size, size_t n, void *ud)
 {
     transfer *t = ud;
     size_t k = size * n;
-    long status = status_of(t->h->curl);
+    long status = lm_hub_status(t->h->curl);
     if (status != 200 && status != 206)
         return k; /* an error page: its headers say what went wrong */
     if (!t->started && start_file_body(t) != 0)
@@ -258,27 +212,10 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     return 0;
 }
 
-static void fill_response(CURL *c, const char *url, lm_hub_response *r)
-{
-    char loc[4096];
-    memset(r, 0, sizeof *r);
-    r->status = status_of(c);
-    snprintf(r->url, sizeof r->url, "%s", url);
-    if (header_value(c, "Location", loc, sizeof loc) && resolve_url(url, loc, r->location, sizeof r->location) != 0)
-        r->location[0] = '\0';
-    header_value(c, "X-Repo-Commit", r->repo_commit, sizeof r->repo_commit);
-    header_value(c, "ETag", r->etag, sizeof r->etag);
-    header_value(c, "X-Linked-Etag", r->linked_etag, sizeof r->linked_etag);
-    header_value(c, "X-Error-Code", r->error_code, sizeof r->error_code);
-    header_value(c, "X-Error-Message", r->error_message, sizeof r->error_message);
-    r->linked_size = header_number(c, "X-Linked-Size");
-    r->content_length = header_number(c, "Content-Length");
-}
-
 /* Seconds a 429 or 503 asks us to wait (Retry-After: SECONDS), else -1. */
 static long retry_after(CURL *c)
 {
-    long long s = header_number(c, "Retry-After");
+    long long s = lm_hub_header_number(c, "Retry-After");
     return s < 0 ? -1 : s > 300 ? 300 : (long)s;
 }
 
@@ -398,7 +335,7 @@ static int request(lm_hub_http *h, const char *method, const char *url0, transfe
                            MAX_BODY >> 20);
         if (t->bad_range)
             return lm_fail(e, "%s: the server answered a different byte range than asked", url);
-        long status = rc == CURLE_OK || rc == CURLE_WRITE_ERROR ? status_of(h->curl) : 0;
+        long status = rc == CURLE_OK || rc == CURLE_WRITE_ERROR ? lm_hub_status(h->curl) : 0;
         /* A body that ended early without curl noticing (no Content-Length)
          * is a cut connection too. */
         if (rc == CURLE_OK && t->sink && (status == 200 || status == 206) && t->sink->expected >= 0 &&
@@ -417,7 +354,7 @@ static int request(lm_hub_http *h, const char *method, const char *url0, transfe
                     return lm_fail(e, "%s: %s (after %d retries); check the network and HF_ENDPOINT, or "
                                       "set HF_HUB_OFFLINE=1 to use the cache alone",
                                    url, curl_easy_strerror(rc), failures);
-                fill_response(h->curl, url, r);
+                lm_hub_read_response(h->curl, url, r);
                 return 0;
             }
             long wait = rc == CURLE_OK ? retry_after(h->curl) * 1000 : -1;
@@ -433,7 +370,7 @@ static int request(lm_hub_http *h, const char *method, const char *url0, transfe
                 return lm_fail(e, "%s: interrupted", url);
             continue;
         }
-        fill_response(h->curl, url, r);
+        lm_hub_read_response(h->curl, url, r);
         if (is_redirect(status) && r->location[0]) {
             char a[1024], b[1024];
             if (same_origin_only && (origin_of(url, a, sizeof a) != 0 ||

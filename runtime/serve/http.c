@@ -352,6 +352,14 @@ static void completed(void *cls, struct MHD_Connection *c, void **state,
     }
 }
 
+struct MHD_Daemon *serve_http_start(serve *sv, unsigned flags, const struct sockaddr_in *addr)
+{
+    return MHD_start_daemon(flags, 0, NULL, NULL, handle, sv, MHD_OPTION_SOCK_ADDR, addr,
+                            MHD_OPTION_NOTIFY_COMPLETED, completed, sv,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)(sv->o->queue + 64),
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+}
+
 static int load(serve *sv, lm_err *e)
 {
     const lm_serve_opts *o = sv->o;
@@ -405,11 +413,8 @@ int lm_serve(const lm_model_desc *d, const lm_serve_opts *o, lm_err *e)
         serve_engine_stop(&sv);
         goto done;
     }
-    daemon = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
-                              NULL, NULL, handle, &sv, MHD_OPTION_SOCK_ADDR, &addr,
-                              MHD_OPTION_NOTIFY_COMPLETED, completed, &sv,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)(o->queue + 64),
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+    daemon = serve_http_start(&sv, MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD,
+                              &addr);
     if (!daemon) {
         lm_fail(e, "--serve: cannot listen on %s:%d: %s", host, o->port, strerror(errno));
         serve_engine_stop(&sv);

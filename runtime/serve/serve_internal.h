@@ -105,6 +105,15 @@ typedef struct serve {
     int engine_started;
 } serve;
 
+/* ---- http.c ---- */
+struct MHD_Daemon;
+struct sockaddr_in;
+/* libmicrohttpd's daemon answering sv's routes (MHD_USE_* flags; addr: the
+ * address to listen on). lm_serve's is a thread per connection on a port;
+ * the serve_http fuzz target's listens on nothing (MHD_USE_NO_LISTEN_SOCKET)
+ * and hands it socketpairs, so both run the same handler and options. */
+struct MHD_Daemon *serve_http_start(serve *sv, unsigned flags, const struct sockaddr_in *addr);
+
 /* ---- engine.c ---- */
 /* Gives the session `parallel` slots and starts the engine thread. */
 int serve_engine_start(serve *sv, int parallel, lm_err *e);
