@@ -144,7 +144,9 @@ int lm_chat_format_detect(const char *tokenizer_path, const lm_tokenizer *t, lm_
     json_t *root = NULL;
     struct stat st;
     if (stat(path, &st) == 0) {
-        if (!(root = json_load_file(path, 0, &jerr)))
+        /* As reals: Llama 3's file says "model_max_length":
+         * 1000000000000000019884624838656, past jansson's integers. */
+        if (!(root = json_load_file(path, JSON_DECODE_INT_AS_REAL, &jerr)))
             return lm_fail(e, "%s:%d: %s; fix the file or pass --chat-format (%s)", path, jerr.line,
                            jerr.text, lm_chat_format_names());
     } else if (errno != ENOENT) {

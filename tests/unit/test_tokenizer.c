@@ -349,6 +349,17 @@ static void chat_format_comes_from_the_template(void **state)
     write_config_template("{{- \"Cutting Knowledge Date: December 2023\" }}<|start_header_id|>");
     assert_int_equal(lm_chat_format_detect(g_dir, t, &f, &e), 0);
     assert_int_equal(f, LM_CHAT_LLAMA31);
+    /* Llama 3's own file, whose model_max_length is no 64-bit integer
+     * (found by the chat_detect fuzz target's seed). */
+    char path[512];
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", g_dir);
+    FILE *cfg = fopen(path, "w");
+    assert_non_null(cfg);
+    fputs("{\"chat_template\": \"<|start_header_id|>\", "
+          "\"model_max_length\": 1000000000000000019884624838656}", cfg);
+    fclose(cfg);
+    assert_int_equal(lm_chat_format_detect(g_dir, t, &f, &e), 0);
+    assert_int_equal(f, LM_CHAT_LLAMA3);
     write_config_template("{% for m in messages %}[INST] {{ m.content }} [/INST]{% endfor %}");
     assert_int_equal(lm_chat_format_detect(g_dir, t, &f, &e), -1);
     assert_non_null(strstr(e.msg, "not one lmcc renders"));
