@@ -11,7 +11,8 @@ option(LMCC_FUZZ "Build the libFuzzer targets (clang; ASan, UBSan, coverage)" OF
 
 set(LMCC_FUZZ_MUTATIONS 32 CACHE STRING "Mutants of each corpus input that ctest's replay runs")
 set(LMCC_FUZZ_TARGETS safetensors safetensors_index hf_config config_yaml registry
-    tokenizer_json tiktoken tokenize chat serve_request hub_model_info npy)
+    tokenizer_json tiktoken tokenize chat serve_request hub_model_info npy
+    serve_http hub_headers chat_detect)
 set(LMCC_FUZZ_DIR ${CMAKE_SOURCE_DIR}/tests/fuzz)
 
 if(LMCC_FUZZ)
@@ -27,7 +28,7 @@ endif()
 add_custom_target(fuzz_targets)
 foreach(name ${LMCC_FUZZ_TARGETS})
   set(srcs ${LMCC_FUZZ_DIR}/fuzz_${name}.c ${LMCC_FUZZ_DIR}/fuzz_files.c
-      ${LMCC_FUZZ_DIR}/fuzz_tokenizer_file.c)
+      ${LMCC_FUZZ_DIR}/fuzz_tokenizer_file.c ${LMCC_FUZZ_DIR}/fuzz_serve.c)
   if(LMCC_FUZZ)
     set(exe fuzz_${name})
     add_executable(${exe} ${srcs})

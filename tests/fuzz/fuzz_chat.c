@@ -18,11 +18,7 @@ static lm_tokenizer *tok;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    lm_err e;
-    if (!(tok = lm_tokenizer_load(fuzz_data("tokenizer.json"), &e))) {
-        lm_print_error("fuzz_chat", &e);
-        abort();
-    }
+    tok = fuzz_tokenizer("tokenizer.json");
     return 0;
 }
 

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "text/tokenizer.h"
+
 static char scratch[64];
 
 static void remove_scratch(void)
@@ -71,4 +73,15 @@ const char *fuzz_data(const char *name)
     static char path[4200];
     snprintf(path, sizeof path, "%s/%s", FUZZ_DATA_DIR, name);
     return path;
+}
+
+lm_tokenizer *fuzz_tokenizer(const char *name)
+{
+    lm_err e;
+    lm_tokenizer *t = lm_tokenizer_load(fuzz_data(name), &e);
+    if (!t) {
+        lm_print_error("fuzz", &e);
+        abort();
+    }
+    return t;
 }

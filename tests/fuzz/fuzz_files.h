@@ -23,4 +23,9 @@ void fuzz_remove(const char *name);
  * tokenizer.json and qwen.tiktoken). */
 const char *fuzz_data(const char *name);
 
+/* One of those tokenizers, loaded; aborts when it does not load (the
+ * target cannot run at all then). */
+struct lm_tokenizer;
+struct lm_tokenizer *fuzz_tokenizer(const char *name);
+
 #endif

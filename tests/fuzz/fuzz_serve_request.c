@@ -9,28 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz_files.h"
-#include "serve/serve_internal.h"
+#include "fuzz_serve.h"
 
 static serve sv;
-static lm_model_desc desc = {.name = "fuzz-model", .arch = "qwen3", .vocab_size = 1100,
-                             .context = 512, .batch = 16};
 static lm_serve_opts opts = {.model_ref = "Org/Fuzz-Model", .parallel = 1, .queue = 1};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    lm_err e;
-    if (!(sv.tok = lm_tokenizer_load(fuzz_data("tokenizer.json"), &e))) {
-        lm_print_error("fuzz_serve_request", &e);
-        abort();
-    }
-    sv.d = &desc;
-    sv.o = &opts;
-    sv.chat_format = LM_CHAT_QWEN3;
-    sv.chat_format_known = 1;
-    sv.defaults = lm_sampler_params_default();
-    pthread_mutex_init(&sv.mu, NULL);
-    pthread_mutex_init(&sv.tok_mu, NULL);
+    fuzz_serve_init(&sv, &opts);
     return 0;
 }
 

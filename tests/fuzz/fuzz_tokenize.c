@@ -13,21 +13,10 @@
 
 static lm_tokenizer *tokenizers[2];
 
-static lm_tokenizer *load(const char *name)
-{
-    lm_err e;
-    lm_tokenizer *t = lm_tokenizer_load(fuzz_data(name), &e);
-    if (!t) {
-        lm_print_error("fuzz_tokenize", &e);
-        abort();
-    }
-    return t;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    tokenizers[0] = load("tokenizer.json");
-    tokenizers[1] = load("qwen.tiktoken");
+    tokenizers[0] = fuzz_tokenizer("tokenizer.json");
+    tokenizers[1] = fuzz_tokenizer("qwen.tiktoken");
     return 0;
 }
 
