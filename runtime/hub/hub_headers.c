@@ -10,7 +10,8 @@ long lm_hub_status(CURL *c)
 {
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    return status;
+    /* libcurl 7.88 takes "HTTP/2-5" as status -5 and "HTTP/21" as 1. */
+    return status >= 100 && status <= 999 ? status : 0;
 }
 
 size_t lm_hub_header_value(CURL *c, const char *name, char *buf, size_t cap)

@@ -14,7 +14,8 @@
 
 #include "hub_http.h"
 
-/* The HTTP status of c's last response; 0 when none came. */
+/* The HTTP status of c's last response; 0 when none came or its status
+ * line had no 3-digit code (libcurl passes on what it found there). */
 long lm_hub_status(CURL *c);
 
 /* The value of the last response's header name into buf (cap bytes, cut
