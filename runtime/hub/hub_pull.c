@@ -91,6 +91,9 @@ static int status_error(pull *p, const char *file, const lm_hub_response *r, lm_
     if (r->status == 403)
         return lm_fail(e, "%s: %s answered 403 Forbidden; the token has no access to it", repo,
                        p->endpoint);
+    if (r->status == 0)
+        return lm_fail(e, "%s: the answer from %s has no valid HTTP status line; check HF_ENDPOINT and any proxy",
+                       repo, r->url);
     return lm_fail(e, "%s: HTTP %ld from %s%s%.300s", repo, r->status, r->url,
                    r->error_message[0] ? ": " : "", r->error_message);
 }
@@ -142,6 +145,18 @@ static int is_hex(const char *s, size_t n)
     return i == n;
 }
 
+/* The etag names the blob file: printable ASCII only (no controls, no
+ * spaces, no path separator), not starting with a dot. The hub's are hex. */
+static int usable_etag(const char *s)
+{
+    if (!s[0] || s[0] == '.')
+        return 0;
+    for (; *s; s++)
+        if (!isgraph((unsigned char)*s) || *s == '/' || *s == '\\')
+            return 0;
+    return 1;
+}
+
 typedef struct file_meta {
     char etag[256];
     long long size;
@@ -167,7 +182,7 @@ static int file_metadata(pull *p, const lm_hub_file *a, file_meta *m, lm_err *e)
         return lm_fail(e, "%s: the hub answered for commit %s, not %s; pull again", a->path,
                        r.repo_commit, p->info.commit);
     normalize_etag(r.linked_etag[0] ? r.linked_etag : r.etag, m->etag, sizeof m->etag);
-    if (!m->etag[0] || strchr(m->etag, '/') || m->etag[0] == '.')
+    if (!usable_etag(m->etag))
         return lm_fail(e, "%s: the hub sent no usable ETag for %s", p->o->repo, a->path);
     m->size = r.linked_size >= 0 ? r.linked_size : redirect ? -1 : r.content_length;
     if (m->size < 0)

@@ -178,11 +178,12 @@ class Faults:
 
     cut, 500 and 429 fire once; badsha and slow apply to every GET; gone
     (listed by the model API, EntryNotFound at resolve: a file deleted after
-    the listing) to every resolve;
+    the listing) and badetag (an ETag with a control character in it, which
+    would name the blob file) to every resolve;
     fail-api counts down its N requests.
     """
     ONE_SHOT = ("cut", "500", "429")
-    PERSISTENT = ("badsha", "slow", "gone")
+    PERSISTENT = ("badsha", "slow", "gone", "badetag")
 
     def __init__(self, specs):
         self.lock = threading.Lock()
@@ -515,7 +516,10 @@ class HubHandler(BaseHandler):
         elif f.lfs:
             self.redirect_to_cdn(f, commit)
         else:
-            self.send_bytes(f, commit, f.blob_id)
+            bad = self.state.faults.persistent_arg("badetag", (path,))[0]
+            if bad:
+                self.fault = "badetag"
+            self.send_bytes(f, commit, f.blob_id[:8] + "\x01" + f.blob_id[8:] if bad else f.blob_id)
 
     def resolve_fault(self, path):
         fired, _ = self.state.faults.take("500", (path,))

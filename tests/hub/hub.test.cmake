@@ -20,7 +20,8 @@ set(LMCC_HUB_TOK_PREFIX "${CMAKE_BINARY_DIR}/npm")
 # interrupt:  Ctrl-C mid-file: exit 130, a resumable .incomplete, no half blob or dangling link; the resume
 # concurrent: two pulls at once: one download, one blob
 # gated:      401 and 403 on a gated repository; HF_TOKEN and the token file
-# errors:     unknown repo, revision, model, size, variant; malformed ids; offline; no weights; no hub
+# errors:     unknown repo, revision, model, size, variant; malformed ids; offline; no weights; no hub;
+#             an ETag with a control character
 # disk-full:  a cache on a tmpfs too small for the weights (skipped where tmpfs cannot be mounted)
 # progress:   a bar on a terminal (script(1)), one line per file otherwise, none with --quiet
 set(LMCC_HUB_CHECKS layout run faults api-retry checksum interrupt concurrent gated errors disk-full progress)

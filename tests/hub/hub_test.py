@@ -377,6 +377,11 @@ def check_errors(args):
     with FakeHub(e.work, {REPO: ckpt}, faults=["gone:model.safetensors"]) as hub:
         fails(e.lmcc("pull", REPO, hub=hub), r"%s@main: model\.safetensors not found in the repository" % REPO,
               "a listed file that is gone")
+    # In a cache of its own: the pulls above left config.json cached.
+    fresh = Env(args, "errors-etag")
+    with FakeHub(fresh.work, {REPO: ckpt}, faults=["badetag:config.json"]) as hub:
+        fails(fresh.lmcc("pull", REPO, hub=hub), r"the hub sent no usable ETag for config\.json",
+              "an ETag that cannot name a file")
     with FakeHub(e.work, {"test-org/no-weights": nojson}) as hub:
         fails(e.lmcc("pull", "test-org/no-weights", hub=hub), r"no \*\.safetensors weights", "no weights")
     # An endpoint that does not answer at all.
