@@ -35,6 +35,13 @@ local TEXT_DEFAULTS = {
 -- The image encoder of a multimodal checkpoint, which a text prompt never reaches.
 local VISION_PREFIXES = { "vision_tower.", "multi_modal_projector." }
 
+-- { [layer] = true } for the layers with full attention.
+local function global_set(c)
+  local global = {}
+  for _, l in ipairs(c.global_layers) do global[l] = true end
+  return global
+end
+
 return arch "gemma3" {
   params = {
     vocab_size = int,
@@ -168,8 +175,7 @@ return arch "gemma3" {
   -- text_config (written there whole by lmcc synth, checked key by key).
   hf_config = function(c)
     local layer_types = {}
-    local global = {}
-    for _, l in ipairs(c.global_layers) do global[l] = true end
+    local global = global_set(c)
     for l = 0, c.num_layers - 1 do
       layer_types[l + 1] = global[l] and "full_attention" or "sliding_attention"
     end
@@ -210,12 +216,12 @@ return arch "gemma3" {
     end
     if c.rope_scaling_factor ~= 1.0 then
       text[#text + 1] = { "rope_scaling.factor", c.rope_scaling_factor, nested = true }
-      text[#text + 1] = { "rope_scaling", { rope_type = "linear", factor = c.rope_scaling_factor }, written = true }
+      text[#text + 1] = { "rope_scaling", { rope_type = "linear", factor = c.rope_scaling_factor }, compare = false }
     else
       text[#text + 1] = { "rope_scaling", nil, absent = true }
     end
     for _, f in ipairs(text) do
-      f.compare = not f.written
+      f.compare = f.compare ~= false
       if f.has_default == nil then f.has_default = f[2] ~= nil and TEXT_DEFAULTS[f[1]] == f[2] end
     end
 
@@ -242,8 +248,7 @@ return arch "gemma3" {
 
   forward = function(g, c)
     local norm = { offset = 1.0 } -- Gemma's norms scale by (1 + w)
-    local global = {}
-    for _, l in ipairs(c.global_layers) do global[l] = true end
+    local global = global_set(c)
     local scaling = c.rope_scaling_factor ~= 1.0 and { type = "linear", factor = c.rope_scaling_factor } or nil
     local attn = {
       heads = c.num_heads, kv_heads = c.num_kv_heads, head_dim = c.head_dim,

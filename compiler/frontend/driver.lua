@@ -175,8 +175,6 @@ function M.import_config(hf, opts)
     if type(types) == "string" then types = { types } end
     for _, t in ipairs(types or {}) do
       supported[#supported + 1] = ("%s (arch %s)"):format(t, name)
-    end
-    for _, t in ipairs(types or {}) do
       if t == mt then
         -- An import may refuse a config.json it cannot express: nil, why.
         local fields, why = def.import(hf)

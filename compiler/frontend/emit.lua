@@ -139,12 +139,7 @@ function M.run(g, opts)
       clit.float(w.offset))
   end
 
-  -- config.json's model_type first: a checkpoint of another model is
-  -- named as such, not by every field that then differs.
   local checks = {}
-  if opts.hf.model_type then
-    checks[1] = ("    { \"model_type\", LM_CFG_STRING, 0, 0, %s },"):format(clit.string(opts.hf.model_type))
-  end
   for _, f in ipairs(opts.hf.fields) do
     if f.compare then
       local kind, value, text = nil, nil, "NULL"
@@ -218,6 +213,9 @@ function M.run(g, opts)
     ARCH = cfg.arch, DTYPE = dtype, MATMUL_INPUT = opts.matmul_input or "f32",
     KV_DTYPE = opts.kv_dtype or "f32", MATMUL_KERNEL = matmul_kernel, CONFIG_COMMENT = table.concat(comment, "\n"),
     DEFINES = table.concat(defines, "\n"), N_WEIGHTS = #g.weights, WEIGHT_TABLE = table.concat(rows, "\n"),
+    -- config.json's model_type is checked first: a checkpoint of another
+    -- model is named as such, not by every field that then differs.
+    HF_MODEL_TYPE = opts.hf.model_type and clit.string(opts.hf.model_type) or "NULL",
     N_CHECKS = #checks, CONFIG_CHECKS = table.concat(checks, "\n"),
     KERNELS = table.concat(e.kernel_list), FORWARD = table.concat(e.body, "\n"),
     MOE_LAYERS = e.moe_layers, MOE_EXPERTS = e.moe_experts, ROPE_NTK = e.rope_ntk,

@@ -383,7 +383,6 @@ static const lm_weight_desc weights[] = {
 
 /* config.json fields that must equal the constants this file was built for. */
 static const lm_config_check config_checks[] = {
-    { "model_type", LM_CFG_STRING, 0, 0, "gemma3_text" },
     { "vocab_size", LM_CFG_INT, 262144, 0, NULL },
     { "max_position_embeddings", LM_CFG_INT, 32768, 0, NULL },
     { "hidden_size", LM_CFG_INT, 1152, 0, NULL },
@@ -2101,7 +2100,8 @@ const lm_model_desc gemma_3_1b_model = {
     .hidden = HIDDEN,
     .n_weights = 340,
     .weights = weights,
-    .n_config_checks = 21,
+    .hf_model_type = "gemma3_text",
+    .n_config_checks = 20,
     .config_checks = config_checks,
     .arena_floats = ARENA_FLOATS,
     .scratch_floats = SCRATCH_FLOATS,

@@ -488,7 +488,6 @@ static const lm_weight_desc weights[] = {
 
 /* config.json fields that must equal the constants this file was built for. */
 static const lm_config_check config_checks[] = {
-    { "model_type", LM_CFG_STRING, 0, 0, "gemma3" },
     { "text_config.vocab_size", LM_CFG_INT, 262208, 1, NULL },
     { "text_config.max_position_embeddings", LM_CFG_INT, 131072, 1, NULL },
     { "text_config.hidden_size", LM_CFG_INT, 2560, 0, NULL },
@@ -2691,7 +2690,8 @@ const lm_model_desc gemma_3_4b_model = {
     .hidden = HIDDEN,
     .n_weights = 444,
     .weights = weights,
-    .n_config_checks = 20,
+    .hf_model_type = "gemma3",
+    .n_config_checks = 19,
     .config_checks = config_checks,
     .arena_floats = ARENA_FLOATS,
     .scratch_floats = SCRATCH_FLOATS,

@@ -335,7 +335,6 @@ static const lm_weight_desc weights[] = {
 
 /* config.json fields that must equal the constants this file was built for. */
 static const lm_config_check config_checks[] = {
-    { "model_type", LM_CFG_STRING, 0, 0, "llama" },
     { "vocab_size", LM_CFG_INT, 128256, 0, NULL },
     { "max_position_embeddings", LM_CFG_INT, 131072, 0, NULL },
     { "hidden_size", LM_CFG_INT, 4096, 0, NULL },
@@ -2093,7 +2092,8 @@ const lm_model_desc llama3_1_8b_model = {
     .hidden = HIDDEN,
     .n_weights = 291,
     .weights = weights,
-    .n_config_checks = 19,
+    .hf_model_type = "llama",
+    .n_config_checks = 18,
     .config_checks = config_checks,
     .arena_floats = ARENA_FLOATS,
     .scratch_floats = SCRATCH_FLOATS,

@@ -427,7 +427,6 @@ static const lm_weight_desc weights[] = {
 
 /* config.json fields that must equal the constants this file was built for. */
 static const lm_config_check config_checks[] = {
-    { "model_type", LM_CFG_STRING, 0, 0, "qwen" },
     { "vocab_size", LM_CFG_INT, 151936, 0, NULL },
     { "max_position_embeddings", LM_CFG_INT, 32768, 0, NULL },
     { "seq_length", LM_CFG_INT, 8192, 0, NULL },
@@ -2181,7 +2180,8 @@ const lm_model_desc qwen1_7b_model = {
     .hidden = HIDDEN,
     .n_weights = 387,
     .weights = weights,
-    .n_config_checks = 15,
+    .hf_model_type = "qwen",
+    .n_config_checks = 14,
     .config_checks = config_checks,
     .arena_floats = ARENA_FLOATS,
     .scratch_floats = SCRATCH_FLOATS,

@@ -471,7 +471,6 @@ static const lm_weight_desc weights[] = {
 
 /* config.json fields that must equal the constants this file was built for. */
 static const lm_config_check config_checks[] = {
-    { "model_type", LM_CFG_STRING, 0, 0, "qwen2" },
     { "vocab_size", LM_CFG_INT, 151936, 0, NULL },
     { "hidden_size", LM_CFG_INT, 2048, 0, NULL },
     { "num_attention_heads", LM_CFG_INT, 16, 0, NULL },
@@ -2425,7 +2424,8 @@ const lm_model_desc qwen2_5_3b_model = {
     .hidden = HIDDEN,
     .n_weights = 434,
     .weights = weights,
-    .n_config_checks = 11,
+    .hf_model_type = "qwen2",
+    .n_config_checks = 10,
     .config_checks = config_checks,
     .arena_floats = ARENA_FLOATS,
     .scratch_floats = SCRATCH_FLOATS,

@@ -348,7 +348,6 @@ static const lm_weight_desc weights[] = {
 
 /* config.json fields that must equal the constants this file was built for. */
 static const lm_config_check config_checks[] = {
-    { "model_type", LM_CFG_STRING, 0, 0, "qwen3" },
     { "vocab_size", LM_CFG_INT, 151936, 0, NULL },
     { "max_position_embeddings", LM_CFG_INT, 40960, 0, NULL },
     { "hidden_size", LM_CFG_INT, 2048, 0, NULL },
@@ -1867,7 +1866,8 @@ const lm_model_desc qwen3_1_7b_model = {
     .hidden = HIDDEN,
     .n_weights = 310,
     .weights = weights,
-    .n_config_checks = 12,
+    .hf_model_type = "qwen3",
+    .n_config_checks = 11,
     .config_checks = config_checks,
     .arena_floats = ARENA_FLOATS,
     .scratch_floats = SCRATCH_FLOATS,

@@ -18910,7 +18910,6 @@ static const lm_weight_desc weights[] = {
 
 /* config.json fields that must equal the constants this file was built for. */
 static const lm_config_check config_checks[] = {
-    { "model_type", LM_CFG_STRING, 0, 0, "qwen3_moe" },
     { "vocab_size", LM_CFG_INT, 151936, 0, NULL },
     { "max_position_embeddings", LM_CFG_INT, 40960, 0, NULL },
     { "hidden_size", LM_CFG_INT, 2048, 0, NULL },
@@ -21841,7 +21840,8 @@ const lm_model_desc qwen3_30b_a3b_model = {
     .hidden = HIDDEN,
     .n_weights = 18867,
     .weights = weights,
-    .n_config_checks = 18,
+    .hf_model_type = "qwen3_moe",
+    .n_config_checks = 17,
     .config_checks = config_checks,
     .arena_floats = ARENA_FLOATS,
     .scratch_floats = SCRATCH_FLOATS,

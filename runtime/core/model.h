@@ -154,6 +154,7 @@ typedef struct lm_model_desc {
     int hidden;                /* width of the residual stream */
     int n_weights;
     const lm_weight_desc *weights;
+    const char *hf_model_type; /* config.json's model_type, checked first (NULL: not checked) */
     int n_config_checks;
     const lm_config_check *config_checks;
     size_t arena_floats;

@@ -200,6 +200,18 @@ int lm_check_hf_config(const lm_model_desc *d, const char *dir, lm_err *e)
         json_decref(root);
         return lm_fail(e, "%s: not a JSON object; re-download config.json", path);
     }
+    /* Another model_type is another model: its fields would all differ,
+     * so this is said alone. */
+    const json_t *mt = json_object_get(root, "model_type");
+    if (d->hf_model_type && !(json_is_string(mt) && strcmp(json_string_value(mt), d->hf_model_type) == 0)) {
+        char got[96] = "missing";
+        if (mt)
+            format_found(got, sizeof got, mt);
+        json_decref(root);
+        return lm_fail(e, "%s: model_type is %s, but %s was compiled for model_type \"%s\"; use a "
+                          "checkpoint of that model, or build one for this checkpoint (lmcc import)",
+                       path, got, d->name ? d->name : "?", d->hf_model_type);
+    }
     char diffs[1700];
     size_t len = 0;
     int n_diff = 0, omitted = 0;
@@ -218,13 +230,6 @@ int lm_check_hf_config(const lm_model_desc *d, const char *dir, lm_err *e)
             snprintf(got, sizeof got, "missing");
         if (!list_difference(one, sizeof one, c, v))
             snprintf(one, sizeof one, "%s is %s, compiled %s", c->json_key, got, want);
-        /* Another model_type is another model: its fields would all differ. */
-        if (strcmp(c->json_key, "model_type") == 0) {
-            json_decref(root);
-            return lm_fail(e, "%s: model_type is %s, but %s was compiled for model_type \"%s\"; use a "
-                              "checkpoint of that model, or build one for this checkpoint (lmcc import)",
-                           path, got, d->name ? d->name : "?", c->text ? c->text : "?");
-        }
         n_diff++;
         size_t need = strlen(one) + 2;
         if (omitted || len + need >= sizeof diffs) {
