@@ -172,23 +172,23 @@ static int double_option(const char *name, const char *arg, double lo, double hi
     return 0;
 }
 
-int32_t *lm_parse_token_list(const char *text, int *n, lm_err *e)
+int32_t *lm_parse_token_list(const char *what, const char *text, int *n, lm_err *e)
 {
     *n = 0;
     if (!text || !*text) {
-        lm_fail(e, "--tokens: empty list; pass at least one id, e.g. --tokens 1,2,3");
+        lm_fail(e, "%s: empty list; pass at least one id, e.g. 1,2,3", what);
         return NULL;
     }
     size_t items = 1;
     for (const char *p = text; *p; p++)
         items += *p == ',';
     if (items > INT32_MAX / 2) {
-        lm_fail(e, "--tokens: too many items");
+        lm_fail(e, "%s: too many items", what);
         return NULL;
     }
     int32_t *ids = malloc(items * sizeof *ids);
     if (!ids) {
-        lm_fail(e, "--tokens: out of memory for %zu ids", items);
+        lm_fail(e, "%s: out of memory for %zu ids", what, items);
         return NULL;
     }
     const char *item = text;
@@ -204,9 +204,9 @@ int32_t *lm_parse_token_list(const char *text, int *n, lm_err *e)
             ok = parse_int(buf, 0, INT32_MAX, &v) == 0;
         }
         if (!ok) {
-            lm_fail(e, "--tokens: item %zu '%.*s' is not a non-negative integer; "
-                       "pass ids as --tokens 1,2,3",
-                    i + 1, (int)(len > 40 ? 40 : len), item);
+            lm_fail(e, "%s: item %zu '%.*s' is not a non-negative integer; "
+                       "pass ids as 1,2,3",
+                    what, i + 1, (int)(len > 40 ? 40 : len), item);
             free(ids);
             return NULL;
         }
@@ -567,7 +567,7 @@ int lm_main(const lm_model_desc *d, int argc, char **argv)
         return status;
     }
     int n_prompt = 0;
-    int32_t *prompt = lm_parse_token_list(o.tokens_text, &n_prompt, &e);
+    int32_t *prompt = lm_parse_token_list("--tokens", o.tokens_text, &n_prompt, &e);
     if (!prompt) {
         lm_print_error(prog, &e);
         return EXIT_USAGE;

@@ -17,7 +17,8 @@ int lm_main(const lm_model_desc *d, int argc, char **argv);
 
 /* Parses "1,2,3" strictly: every item a non-negative decimal integer that
  * fits in int32, no empty items, no spaces or signs. Returns a malloc'd
- * array and its length in *n, or NULL with the bad item named in e. */
-int32_t *lm_parse_token_list(const char *text, int *n, lm_err *e);
+ * array and its length in *n, or NULL with the bad item named in e, after
+ * what (where the list came from: "--tokens", "ids.txt:3"). */
+int32_t *lm_parse_token_list(const char *what, const char *text, int *n, lm_err *e);
 
 #endif

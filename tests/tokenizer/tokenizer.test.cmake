@@ -78,5 +78,10 @@ add_test(NAME tokenizer.cli_errors
   COMMAND sh -c "'$<TARGET_FILE:lmcc>' tokenize 2>/dev/null; test $? -eq 2 || exit 1
     '$<TARGET_FILE:lmcc>' detokenize x 1,x 2>&1 | grep -q 'lmcc: error: ' || exit 1
     '$<TARGET_FILE:lmcc>' tokenize '${CMAKE_BINARY_DIR}/no-such.json' hi 2>/dev/null; test $? -eq 1 || exit 1
-    '$<TARGET_FILE:lmcc>' tokenize '${CMAKE_BINARY_DIR}/no-such.json' hi 2>&1 | grep -q 'no-such.json: no such file'")
+    '$<TARGET_FILE:lmcc>' tokenize '${CMAKE_BINARY_DIR}/no-such.json' hi 2>&1 | grep -q 'no-such.json: no such file' || exit 1
+    '$<TARGET_FILE:lmcc>' tokenize x hi -f y 2>/dev/null; test $? -eq 2 || exit 1
+    '$<TARGET_FILE:lmcc>' tokenize x --chat a --chat b --render 2>&1 | grep -q 'add -z' || exit 1
+    printf '1,2\\n\\nx,3\\n' > '${CMAKE_BINARY_DIR}/bad-ids.txt'
+    '$<TARGET_FILE:lmcc>' detokenize '${CMAKE_BINARY_DIR}/no-such.json' -f '${CMAKE_BINARY_DIR}/bad-ids.txt' 2>&1 |
+      grep -q \"bad-ids.txt:3: item 1 'x' is not a non-negative integer\"")
 set_tests_properties(tokenizer.cli_errors PROPERTIES LABELS tokenizer)

@@ -471,7 +471,7 @@ static void test_parse_token_list(void **state)
     (void)state;
     lm_err e = {{0}};
     int n;
-    int32_t *ids = lm_parse_token_list("0,17,2147483647", &n, &e);
+    int32_t *ids = lm_parse_token_list("--tokens", "0,17,2147483647", &n, &e);
     assert_non_null(ids);
     assert_int_equal(n, 3);
     assert_int_equal(ids[0], 0);
@@ -487,7 +487,7 @@ static void test_parse_token_list(void **state)
         {"1,x7", "item 2 'x7'"}, {"2147483648", "item 1"}, {"3,4a", "item 2 '4a'"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_null(lm_parse_token_list(bad[i].text, &n, &e));
+        assert_null(lm_parse_token_list("--tokens", bad[i].text, &n, &e));
         if (!strstr(e.msg, bad[i].needle))
             fail_msg("'%s': message '%s' lacks '%s'", bad[i].text, e.msg, bad[i].needle);
     }
