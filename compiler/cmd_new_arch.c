@@ -210,7 +210,56 @@ static int rename_quoted_after(char **src, const char *key, const char *to, lm_e
     return substitute(src, quoted, with, e);
 }
 
-/* In place: ARCH's script renamed NAME, its Hugging Face model_type and
+/* The placeholder for one of ARCH's model types: FROM in it becomes NAME
+ * ("gemma3_text" -> "mine_text"), any other becomes NAME. */
+static void model_type_placeholder(const char *type, const skeleton *k, char *buf, size_t cap)
+{
+    const char *at = strstr(type, k->from);
+    if (at)
+        snprintf(buf, cap, "%.*s%s%s", (int)(at - type), type, k->name, at + strlen(k->from));
+    else
+        snprintf(buf, cap, "%s", k->name);
+}
+
+/* In place: every model type the script's hf_model_type lists (one string
+ * or a list of them) renamed wherever it is quoted, each line marked. */
+static int rename_model_types(char **src, const skeleton *k, const char *arch_to,
+                              const char *mark, lm_err *e)
+{
+    enum { MAX_TYPES = 8 };
+    char from[MAX_TYPES][128];
+    int n = 0;
+    const char *p = strstr(*src, "hf_model_type");
+    if (!p)
+        return 0;
+    p += strlen("hf_model_type");
+    while (*p == ' ' || *p == '=')
+        p++;
+    const char *end = *p == '{' ? strchr(p, '}') : NULL;
+    if (*p == '{' && !end)
+        return lm_fail(e, "new-arch: %s.lua: hf_model_type's list has no closing brace", k->from);
+    for (const char *q = p; n < MAX_TYPES && (q = strchr(q, '"')) && (!end || q < end);) {
+        const char *close = strchr(q + 1, '"');
+        if (!close || (size_t)(close - q - 1) >= sizeof from[0])
+            break;
+        snprintf(from[n++], sizeof from[0], "%.*s", (int)(close - q - 1), q + 1);
+        q = close + 1;
+        if (!end)
+            break; /* a single string */
+    }
+    for (int i = 0; i < n; i++) {
+        char to[256], quoted_from[160], quoted_to[300];
+        model_type_placeholder(from[i], k, to, sizeof to);
+        snprintf(quoted_from, sizeof quoted_from, "\"%s\"", from[i]);
+        snprintf(quoted_to, sizeof quoted_to, "\"%s\"", to);
+        if (substitute(src, quoted_from, quoted_to, e) != 0 ||
+            mark_lines(src, quoted_to, arch_to, mark, e) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* In place: ARCH's script renamed NAME, its Hugging Face model types and
  * class made placeholders (NAME, NameForCausalLM), each line holding one
  * marked TODO(new-arch). */
 static int rename_script(char **src, const skeleton *k, lm_err *e)
@@ -220,16 +269,21 @@ static int rename_script(char **src, const skeleton *k, lm_err *e)
     snprintf(arch_from, sizeof arch_from, "arch \"%s\"", k->from);
     snprintf(arch_to, sizeof arch_to, "arch \"%s\"", k->name);
     snprintf(cls, sizeof cls, "%sForCausalLM", k->camel);
+    /* The arch line holds quoted NAME too, but there it is the real name. */
     if (substitute(src, arch_from, arch_to, e) != 0 ||
-        rename_quoted_after(src, "hf_model_type", k->name, e) != 0 ||
+        rename_model_types(src, k, arch_to, MARK, e) != 0 ||
         rename_quoted_after(src, "architectures", cls, e) != 0)
         return -1;
-    /* The arch line holds quoted NAME too, but there it is the real name. */
-    snprintf(quoted, sizeof quoted, "\"%s\"", k->name);
+    snprintf(quoted, sizeof quoted, "\"%s\"", cls);
     if (mark_lines(src, quoted, arch_to, MARK, e) != 0)
         return -1;
-    snprintf(quoted, sizeof quoted, "\"%s\"", cls);
-    return mark_lines(src, quoted, arch_to, MARK, e);
+    /* ARCH's other classes (Gemma3ForConditionalGeneration) likewise. */
+    char from_camel[96], class_from[100], class_to[100];
+    camel(k->from, from_camel, sizeof from_camel);
+    snprintf(class_from, sizeof class_from, "\"%sFor", from_camel);
+    snprintf(class_to, sizeof class_to, "\"%sFor", k->camel);
+    return substitute(src, class_from, class_to, e) != 0 ? -1
+                                                          : mark_lines(src, class_to, arch_to, MARK, e);
 }
 
 /* The architecture script: ARCH's, renamed, with a note on top. */

@@ -31,7 +31,7 @@ endif()
 add_test(NAME commands.new_arch
   COMMAND bash ${CMAKE_SOURCE_DIR}/tests/commands/new_arch.sh $<TARGET_FILE:lmcc>
     ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR}/commands/new_arch)
-set_tests_properties(commands.new_arch PROPERTIES TIMEOUT 120 LABELS commands)
+set_tests_properties(commands.new_arch PROPERTIES TIMEOUT 240 LABELS commands)
 
 # The weight cache: quantized weights written at the first load, read at the
 # next, not used after the checkpoint changes or when damaged, none with

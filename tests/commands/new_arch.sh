@@ -51,6 +51,22 @@ echo "ok   scaffolded mymodel builds, synthesizes and generates: $ids"
 "$work/bin/fromllama-tiny" -m "$work/ck-llama" --tokens 1,2,3 -n 4 > /dev/null || fail "run of fromllama"
 echo "ok   scaffolded fromllama (--from llama) builds, synthesizes and generates"
 
+# From gemma3, whose hf_model_type is a list (gemma3_text, gemma3) and which
+# names two classes: every one renamed and marked, so the copy claims none
+# of Gemma 3's model types (import of a Gemma 3 config still picks gemma3,
+# though fromgemma sorts first).
+"$lmcc" new-arch fromgemma --from gemma3 > /dev/null || fail "new-arch fromgemma --from gemma3 exited $?"
+script=$tree/compiler/archs/fromgemma.lua
+grep -q 'hf_model_type = { "fromgemma_text", "fromgemma" },  -- TODO(new-arch): placeholder' "$script" \
+  || fail "fromgemma.lua: hf_model_type not renamed: $(grep hf_model_type "$script")"
+! grep -nE '"gemma3(_text)?"|"Gemma3For' "$script" || fail "fromgemma.lua still names Gemma 3's model types or classes"
+"$lmcc" build "$tree/configs/test/fromgemma-tiny.yaml" -o "$work/bin" > /dev/null 2>&1 || fail "build of fromgemma"
+"$lmcc" synth "$tree/configs/test/fromgemma-tiny.yaml" -o "$work/ck-gemma" --seed 5 > /dev/null 2>&1 || fail "synth of fromgemma"
+"$work/bin/fromgemma-tiny" -m "$work/ck-gemma" --tokens 1,2,3 -n 4 > /dev/null || fail "run of fromgemma"
+"$lmcc" import "$src/tests/data/hf_configs/gemma-3-4b.json" | grep -q '^arch: gemma3$' \
+  || fail "import of a Gemma 3 config no longer picks gemma3 beside fromgemma"
+echo "ok   scaffolded fromgemma (--from gemma3) renames both model types and classes, builds and runs"
+
 if /usr/bin/python3 -c 'import torch' 2> /dev/null; then
   /usr/bin/python3 "$src/tests/golden/golden.py" --lmcc "$lmcc" \
     --config "$tree/configs/test/mymodel-tiny.yaml" --work "$work/golden" --seed 7 --dtype f32 \
