@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "../weights/npy.h"
+#include "../weights/weight_cache.h"
 #include "internal.h"
 
 /* mkdir -p: creates dir and its missing parents. */
@@ -228,10 +229,15 @@ static void summarize_logits(const float *x, int n, int position, logits_summary
 
 static void print_stats(const lm_session *s, const run_timing *t, const logits_summary *ls)
 {
+    char cached[128] = "";
+    if (lm_session_weights_from_cache(s) == LM_CACHE_MAPPED)
+        snprintf(cached, sizeof cached, "; quantized weights from the weight cache, mapped (%.1f MB on 2 MiB pages)",
+                 (double)lm_session_cache_huge_bytes(s) / 1e6);
+    else if (lm_session_weights_from_cache(s) == LM_CACHE_READ)
+        snprintf(cached, sizeof cached, "; quantized weights from the weight cache, read");
     fprintf(stderr, "load: %.3f s, %d threads; checkpoint %.1f MB, %.1f MB of it mapped on 2 MiB pages%s\n",
             t->load_s, lm_session_threads(s), (double)lm_session_checkpoint_bytes(s) / 1e6,
-            (double)lm_session_checkpoint_huge_bytes(s) / 1e6,
-            lm_session_weights_from_cache(s) ? "; quantized weights from the weight cache" : "");
+            (double)lm_session_checkpoint_huge_bytes(s) / 1e6, cached);
     const lm_model_desc *d = lm_session_model(s);
     const int slots = lm_session_slots(s);
     if (d->kv_window_floats > 0)

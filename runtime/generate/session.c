@@ -13,6 +13,7 @@
 #include "../core/pool.h"
 #include "../weights/bind.h"
 #include "../weights/checkpoint.h"
+#include "../weights/hugemap.h"
 
 #define BUFFER_ALIGN 64
 
@@ -438,6 +439,11 @@ size_t lm_session_checkpoint_huge_bytes(const lm_session *s)
 int lm_session_weights_from_cache(const lm_session *s)
 {
     return s->weights.from_cache;
+}
+
+size_t lm_session_cache_huge_bytes(const lm_session *s)
+{
+    return s->weights.cache_map ? lm_map_huge_bytes(&s->weights.cache_map, 1) : 0;
 }
 
 int lm_session_skipped_note(const lm_session *s, char *buf, size_t size)

@@ -103,9 +103,11 @@ int lm_session_threads(const lm_session *s);
  * 2 MiB pages now (see weights/hugemap.h); for --stats. */
 size_t lm_session_checkpoint_bytes(const lm_session *s);
 size_t lm_session_checkpoint_huge_bytes(const lm_session *s);
-/* 1 when the quantized weights were read from the weight cache
- * (weights/weight_cache.h) instead of quantized at this load. */
+/* LM_CACHE_READ or LM_CACHE_MAPPED when the quantized weights came from
+ * the weight cache (weights/weight_cache.h), 0 when quantized at this
+ * load; and of a mapped cache, the bytes on 2 MiB pages now. */
 int lm_session_weights_from_cache(const lm_session *s);
+size_t lm_session_cache_huge_bytes(const lm_session *s);
 /* What the load left unread: the checkpoint's tensors under the model's
  * skipped prefixes (desc->skipped_prefixes: a multimodal checkpoint's
  * image encoder), as one line for a note, into buf; 0 when there were

@@ -721,8 +721,18 @@ int lm_bind_weights(const lm_model_desc *d, const lm_checkpoint *ck, lm_weights 
                 lm_weights_free(out);
                 return -1;
             }
-        if (lm_weight_cache_read(&cache, (char *)out->arena + start, out->arena_used - start)) {
-            out->from_cache = 1;
+        int got = lm_weight_cache_load(&cache, (char *)out->arena + start, out->arena_used - start);
+        if (got == LM_CACHE_BROKEN) {
+            lm_weight_cache_close(&cache);
+            lm_weights_free(out);
+            return lm_fail(e, "%s: out of memory mapping the converted weights again after the weight "
+                              "cache's file could not be kept",
+                           lm_checkpoint_dir(ck));
+        }
+        if (got != LM_CACHE_MISS) {
+            out->from_cache = got;
+            if (got == LM_CACHE_MAPPED)
+                out->cache_map = (char *)out->arena + start;
             lm_weight_cache_close(&cache);
             return 0;
         }

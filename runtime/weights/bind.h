@@ -16,11 +16,14 @@
 typedef struct lm_weights {
     const void **ptr;   /* [n_weights] data of each slot, as desc->weights[i].dtype */
     void **owned;       /* [n_weights] data this binding converted (in arena), or NULL */
-    void *arena;        /* one anonymous mapping holding every converted slot, or NULL */
+    void *arena;        /* one anonymous mapping holding every converted slot (the
+                           weight cache's file mapped over part of it), or NULL */
     size_t arena_bytes;
     size_t arena_used;
     int n;
-    int from_cache;     /* the quantized slots were read from the weight cache (weight_cache.h) */
+    int from_cache;     /* LM_CACHE_READ or _MAPPED: the quantized slots came from the
+                           weight cache (weight_cache.h); 0 when converted */
+    const void *cache_map; /* where the weight cache's file is mapped (LM_CACHE_MAPPED), or NULL */
     int skipped;        /* checkpoint tensors under desc->skipped_prefixes, left unread */
     size_t skipped_bytes;
 } lm_weights;

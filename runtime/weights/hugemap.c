@@ -73,26 +73,33 @@ static void populate(char *p, size_t n)
     (void)sink;
 }
 
-/* Drops [off, off + n) of the file from this mapping and from the page
- * cache. Dirty pages cannot be dropped, so they are written first (a file
- * that was just written); pages another process maps stay. */
-static void drop(int fd, char *map, size_t off, size_t n)
+/* Drops the n bytes at map, which maps the file from file_off, from this
+ * mapping and from the page cache. Dirty pages cannot be dropped, so they
+ * are written first (a file that was just written); pages another process
+ * maps stay. */
+static void drop(int fd, char *map, size_t file_off, size_t n)
 {
-    (void)sync_file_range(fd, (off_t)off, (off_t)n,
+    (void)sync_file_range(fd, (off_t)file_off, (off_t)n,
                           SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-    (void)madvise(map + off, n, MADV_DONTNEED);
-    (void)posix_fadvise(fd, (off_t)off, (off_t)n, POSIX_FADV_DONTNEED);
+    (void)madvise(map, n, MADV_DONTNEED);
+    (void)posix_fadvise(fd, (off_t)file_off, (off_t)n, POSIX_FADV_DONTNEED);
 }
 
 lm_huge_result lm_map_prefer_huge(void *map, size_t size, const char *path)
+{
+    return lm_map_range_prefer_huge(map, size, path, 0);
+}
+
+lm_huge_result lm_map_range_prefer_huge(void *map, size_t size, const char *path, size_t file_off)
 {
     if (!thp_enabled())
         return LM_HUGE_OFF;
     char *base = map;
     /* Folios sit at file offsets that are multiples of 2 MiB, so the
-     * mapping must start on a 2 MiB boundary (Linux places large file
-     * mappings so); a small file is not worth a re-read. */
-    if (((uintptr_t)base & (HUGE_BYTES - 1)) != 0 || size < 3 * HUGE_BYTES)
+     * mapping must start on a 2 MiB boundary of both the address space
+     * (Linux places large file mappings so) and the file; a small file is
+     * not worth a re-read. */
+    if (((uintptr_t)base & (HUGE_BYTES - 1)) != 0 || (file_off & (HUGE_BYTES - 1)) != 0 || size < 3 * HUGE_BYTES)
         return LM_HUGE_TOO_SMALL;
     /* A file the page cache cannot hold is read from disk every token
      * anyway; mapping or re-reading it all here would only add a pass. */
@@ -117,7 +124,7 @@ lm_huge_result lm_map_prefer_huge(void *map, size_t size, const char *path)
     if (fd < 0)
         return LM_HUGE_UNSUPPORTED;
     if (!probed) {
-        drop(fd, base, 0, HUGE_BYTES);
+        drop(fd, base, file_off, HUGE_BYTES);
         populate(base, HUGE_BYTES);
         if (huge_bytes(map) < HUGE_BYTES) {
             close(fd);
@@ -126,7 +133,7 @@ lm_huge_result lm_map_prefer_huge(void *map, size_t size, const char *path)
     }
     /* The kernel can: the whole file, read back now so the first token
      * does not pay for it. */
-    drop(fd, base, 0, whole);
+    drop(fd, base, file_off, whole);
     close(fd);
     populate(base, size);
     return LM_HUGE_REREAD;

@@ -37,6 +37,9 @@ typedef enum lm_huge_result {
 /* map: a PROT_READ mapping of the whole file at path, size bytes from
  * offset 0. Best effort: never fails, never changes the mapped bytes. */
 lm_huge_result lm_map_prefer_huge(void *map, size_t size, const char *path);
+/* The same for a mapping of size bytes of the file from file_off (the
+ * weight cache's arena, after its header). */
+lm_huge_result lm_map_range_prefer_huge(void *map, size_t size, const char *path, size_t file_off);
 
 /* Bytes of the n mappings starting at maps[i] that are mapped with 2 MiB
  * pages (FilePmdMapped in /proc/self/smaps, read once); 0 when the kernel

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The weight cache (runtime/weights/weight_cache.h): a q4_0 model quantizes
-# at its first load and writes the cache; later loads read it and generate
-# the same ids; a checkpoint rewritten (new mtime) or a damaged cache file
-# is not used, and the cache is rewritten; LMCC_WEIGHT_CACHE=0 writes none;
-# a build that quantizes nothing writes none.
+# at its first load and writes the cache; later loads map it in place (read
+# it with LMCC_HUGE_PAGES=0) and generate the same ids; a checkpoint
+# rewritten (new mtime) or a damaged cache file is not used, and the cache
+# is rewritten; LMCC_WEIGHT_CACHE=0 writes none; a build that quantizes
+# nothing writes none.
 set -euo pipefail
 lmcc=$1 work=$2
 rm -rf "$work" && mkdir -p "$work"
@@ -22,6 +23,16 @@ files=("$work"/wc/*.lmw)
 got=$(run)
 cached || fail "the second load did not read the cache"
 [ "$got" = "$want" ] || fail "from the cache: $got, quantized: $want"
+# Mapped in place unless transparent huge pages are off (then a copy on
+# the arena's pages is as good); this model's arena is too small to probe
+# whether the file system can do 2 MiB pages, so that does not decide.
+thp=/sys/kernel/mm/transparent_hugepage/enabled
+if [ -r $thp ] && ! grep -q '\[never\]' $thp; then
+  grep -q "weight cache, mapped" "$work/stats" || fail "the cache was not mapped in place: $(grep load: "$work/stats")"
+fi
+got=$(LMCC_HUGE_PAGES=0 run)
+grep -q "weight cache, read" "$work/stats" || fail "with LMCC_HUGE_PAGES=0 the cache is read, not mapped: $(grep load: "$work/stats")"
+[ "$got" = "$want" ] || fail "read from the cache: $got, quantized: $want"
 
 touch -d '2001-01-01' "$work/ckpt/model.safetensors"
 got=$(run)
