@@ -125,7 +125,10 @@ typedef struct temp_list {
     char **tmp;   /* temporary path */
     char **final; /* path it becomes */
     size_t n, cap;
+    char *iobuf;  /* the stdio buffer of the one file open at a time */
 } temp_list;
+
+#define SYNTH_IO_BUFFER ((size_t)2 << 20)
 
 static void temp_list_free(temp_list *tl, int unlink_them)
 {
@@ -137,6 +140,7 @@ static void temp_list_free(temp_list *tl, int unlink_them)
     }
     free(tl->tmp);
     free(tl->final);
+    free(tl->iobuf);
     memset(tl, 0, sizeof *tl);
 }
 
@@ -203,8 +207,13 @@ static FILE *open_temp(temp_list *tl, const char *dir, const char *name, lm_err 
     /* Written in 2 MiB pieces at 2 MiB offsets, the page cache holds the
      * file in 2 MiB folios, so its first load maps it on huge pages without
      * reading it again (runtime/weights/hugemap.h); stdio's 4 KiB writes
-     * leave small folios. Without the buffer it is only slower to load. */
-    (void)setvbuf(f, NULL, _IOFBF, (size_t)2 << 20);
+     * leave small folios. glibc takes a size only with a buffer, so the
+     * list keeps one (files are written one at a time); without it a file
+     * is only slower to load the first time. */
+    if (!tl->iobuf)
+        tl->iobuf = malloc(SYNTH_IO_BUFFER);
+    if (tl->iobuf)
+        (void)setvbuf(f, tl->iobuf, _IOFBF, SYNTH_IO_BUFFER);
     return f;
 }
 
