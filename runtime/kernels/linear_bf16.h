@@ -121,6 +121,83 @@ LM_INLINE float lm_gemv_dpbf16_row(const uint16_t *restrict row, const uint16_t 
     return lm_hsum_m512(_mm512_add_ps(a0, a1));
 }
 
+/* ---- a few tokens on rows as stored ---------------------------------------
+ * Packing a 32-row block costs about a pass over its weights, paid once per
+ * call: nothing for a dense prefill's 256-token chunk, most of the time for
+ * a mixture-of-experts layer, whose experts each get a handful of a batch's
+ * tokens. Below LM_DPBF16_PACK_TOKENS tokens the rows are multiplied as the
+ * checkpoint stores them: per 32 columns, 4 rows' 64-byte loads and 6
+ * tokens' inputs, 24 vdpbf16ps into 24 accumulators (each a row-token
+ * pair's 16 partial sums, added up at the end). */
+#define LM_DPT_ROWS 4
+#define LM_DPT_TOKENS 6
+#ifndef LM_DPBF16_PACK_TOKENS
+#define LM_DPBF16_PACK_TOKENS 32
+#endif
+
+/* out[t][r] = x_t . row r, for LM_DPT_TOKENS inputs xt and LM_DPT_ROWS rows
+ * wr of K (a multiple of 32) bf16 values. */
+LM_INLINE void lm_dot_tile_dpbf16(float out[LM_DPT_TOKENS][LM_DPT_ROWS], const uint16_t *const wr[LM_DPT_ROWS],
+                                  const uint16_t *const xt[LM_DPT_TOKENS], int K)
+{
+    __m512 acc[LM_DPT_TOKENS][LM_DPT_ROWS];
+    LM_UNROLL(LM_DPT_TOKENS)
+    for (int t = 0; t < LM_DPT_TOKENS; t++) {
+        LM_UNROLL(LM_DPT_ROWS)
+        for (int r = 0; r < LM_DPT_ROWS; r++)
+            acc[t][r] = _mm512_setzero_ps();
+    }
+    for (int k = 0; k < K; k += 32) {
+        __m512bh w[LM_DPT_ROWS];
+        LM_UNROLL(LM_DPT_ROWS)
+        for (int r = 0; r < LM_DPT_ROWS; r++)
+            w[r] = lm_load_bh(wr[r] + k);
+        LM_UNROLL(LM_DPT_TOKENS)
+        for (int t = 0; t < LM_DPT_TOKENS; t++) {
+            const __m512bh xv = lm_load_bh(xt[t] + k);
+            LM_UNROLL(LM_DPT_ROWS)
+            for (int r = 0; r < LM_DPT_ROWS; r++)
+                acc[t][r] = _mm512_dpbf16_ps(acc[t][r], w[r], xv);
+        }
+    }
+    LM_UNROLL(LM_DPT_TOKENS)
+    for (int t = 0; t < LM_DPT_TOKENS; t++) {
+        LM_UNROLL(LM_DPT_ROWS)
+        for (int r = 0; r < LM_DPT_ROWS; r++)
+            out[t][r] = lm_hsum_m512(acc[t][r]);
+    }
+}
+
+/* Output rows [r0, r0 + nr) of part p for the n tokens of xh, by
+ * lm_dot_tile_dpbf16: a short row or token group repeats its last member,
+ * whose extra sums are not stored. */
+LM_INLINE void lm_linear_rows_dpbf16(const lm_linear_args *a, int p, int out, int r0, int nr, const uint16_t *xh,
+                                     int K, lm_linear_mode mode)
+{
+    const int gated = mode != LM_LINEAR_PLAIN;
+    const uint16_t *wg = (const uint16_t *)a->w[p], *wu = (const uint16_t *)a->w[1];
+    for (int q0 = r0; q0 < r0 + nr; q0 += LM_DPT_ROWS) {
+        const int qn = r0 + nr - q0 < LM_DPT_ROWS ? r0 + nr - q0 : LM_DPT_ROWS;
+        const uint16_t *rg[LM_DPT_ROWS], *ru[LM_DPT_ROWS];
+        for (int r = 0; r < LM_DPT_ROWS; r++) {
+            const size_t off = (size_t)(q0 + (r < qn ? r : qn - 1)) * (size_t)K;
+            rg[r] = wg + off;
+            ru[r] = gated ? wu + off : rg[r];
+        }
+        for (int t0 = 0; t0 < a->n; t0 += LM_DPT_TOKENS) {
+            const int nt = a->n - t0 < LM_DPT_TOKENS ? a->n - t0 : LM_DPT_TOKENS;
+            const uint16_t *xt[LM_DPT_TOKENS];
+            for (int t = 0; t < LM_DPT_TOKENS; t++)
+                xt[t] = xh + (size_t)(t0 + (t < nt ? t : nt - 1)) * K;
+            float acc[LM_DPT_TOKENS][LM_DPT_ROWS], up[LM_DPT_TOKENS][LM_DPT_ROWS];
+            lm_dot_tile_dpbf16(acc, rg, xt, K);
+            if (gated)
+                lm_dot_tile_dpbf16(up, ru, xt, K);
+            lm_linear_store(a, mode, p, out, t0, nt, q0, qn, &acc[0][0], gated ? &up[0][0] : NULL, LM_DPT_ROWS);
+        }
+    }
+}
+
 /* Rows [r0, r0 + nr) of the bf16 matrix w ([*, K]) packed k-major in pairs
  * for the tile kernel: wp[k / 2][32] holds (w[r][k], w[r][k + 1]) as one
  * u32, low half first, as a row already stores them. Rows past nr are
@@ -184,6 +261,10 @@ LM_INLINE void lm_linear_block_dpbf16(const lm_linear_args *a, int p, int out, i
 {
     const int gated = mode != LM_LINEAR_PLAIN;
     const int n = a->n;
+    if (n >= 2 && n < LM_DPBF16_PACK_TOKENS) {
+        lm_linear_rows_dpbf16(a, p, out, r0, nr, xh, K, mode);
+        return;
+    }
     if (n >= LM_GEMM_MIN_TOKENS) {
         uint32_t *wg = (uint32_t *)wp, *wu = (uint32_t *)(wp + (size_t)K * LM_GEMM_ROWS);
         lm_pack_pairs(wg, (const uint16_t *)a->w[p], r0, nr, K);
