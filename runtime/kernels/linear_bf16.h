@@ -168,6 +168,14 @@ LM_INLINE void lm_dot_tile_dpbf16(float out[LM_DPT_TOKENS][LM_DPT_ROWS], const u
     }
 }
 
+/* xt[0..slots) = the bf16 inputs of tokens t0 .. t0 + nt - 1 of xh ([*, K]),
+ * the last repeated to fill a tile (its extra sums are not stored). */
+LM_INLINE void lm_tile_inputs(const uint16_t **xt, int slots, const uint16_t *xh, int t0, int nt, int K)
+{
+    for (int t = 0; t < slots; t++)
+        xt[t] = xh + (size_t)(t0 + (t < nt ? t : nt - 1)) * K;
+}
+
 /* Output rows [r0, r0 + nr) of part p for the n tokens of xh, by
  * lm_dot_tile_dpbf16: a short row or token group repeats its last member,
  * whose extra sums are not stored. */
@@ -187,8 +195,7 @@ LM_INLINE void lm_linear_rows_dpbf16(const lm_linear_args *a, int p, int out, in
         for (int t0 = 0; t0 < a->n; t0 += LM_DPT_TOKENS) {
             const int nt = a->n - t0 < LM_DPT_TOKENS ? a->n - t0 : LM_DPT_TOKENS;
             const uint16_t *xt[LM_DPT_TOKENS];
-            for (int t = 0; t < LM_DPT_TOKENS; t++)
-                xt[t] = xh + (size_t)(t0 + (t < nt ? t : nt - 1)) * K;
+            lm_tile_inputs(xt, LM_DPT_TOKENS, xh, t0, nt, K);
             float acc[LM_DPT_TOKENS][LM_DPT_ROWS], up[LM_DPT_TOKENS][LM_DPT_ROWS];
             lm_dot_tile_dpbf16(acc, rg, xt, K);
             if (gated)
@@ -273,8 +280,7 @@ LM_INLINE void lm_linear_block_dpbf16(const lm_linear_args *a, int p, int out, i
         for (int t0 = 0; t0 < n; t0 += LM_GEMM_TOKENS) {
             const int nt = n - t0 < LM_GEMM_TOKENS ? n - t0 : LM_GEMM_TOKENS;
             const uint16_t *xt[LM_GEMM_TOKENS];
-            for (int t = 0; t < LM_GEMM_TOKENS; t++)
-                xt[t] = xh + (size_t)(t0 + (t < nt ? t : nt - 1)) * K;
+            lm_tile_inputs(xt, LM_GEMM_TOKENS, xh, t0, nt, K);
             float acc[LM_GEMM_TOKENS][LM_GEMM_ROWS], up[LM_GEMM_TOKENS][LM_GEMM_ROWS];
             lm_gemm_tile_dpbf16(acc, xt, wg, K);
             if (gated)
