@@ -9,7 +9,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "../weights/hugemap.h"
 #include "../weights/npy.h"
 #include "../weights/weight_cache.h"
 #include "internal.h"
@@ -343,6 +345,9 @@ int cli_prompt_report(const lm_model_desc *d, const cli_options *o, const lm_ses
 
 lm_session *cli_session_open(const lm_model_desc *d, const cli_options *o, lm_err *e)
 {
+    /* A checkpoint's first load may read it once more onto 2 MiB pages:
+     * seconds for a large one, which a terminal should see happening. */
+    lm_huge_set_progress(isatty(fileno(stderr)) ? stderr : NULL);
     lm_session *s = lm_session_open(d, o->model_dir, o->threads, e);
     char note[512];
     if (s && lm_session_skipped_note(s, note, sizeof note))

@@ -11,9 +11,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
+#include "../weights/hugemap.h"
 #include "serve_internal.h"
 
 typedef struct conn {
@@ -379,6 +381,7 @@ static int load(serve *sv, lm_err *e)
         sv->chat_format_known =
             lm_chat_format_detect(tok_path, sv->tok, &sv->chat_format, &ignored) == 0;
     }
+    lm_huge_set_progress(isatty(fileno(stderr)) ? stderr : NULL); /* as cli_session_open */
     if (!(sv->s = lm_session_open(sv->d, o->model_dir, o->threads, e)))
         return -1;
     char note[512];

@@ -11,9 +11,25 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HUGE_BYTES ((size_t)2 << 20)
+
+/* Where lm_map_prefer_huge's re-read reports its progress; NULL: nowhere. */
+static FILE *progress_out;
+
+void lm_huge_set_progress(FILE *out)
+{
+    progress_out = out;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 static int thp_enabled(void)
 {
@@ -85,6 +101,30 @@ static void drop(int fd, char *map, size_t file_off, size_t n)
     (void)posix_fadvise(fd, (off_t)file_off, (off_t)n, POSIX_FADV_DONTNEED);
 }
 
+/* The re-read, in 256 MiB steps so that a large file's (seconds from a
+ * disk) can say how far it is: one line on the progress stream, redrawn,
+ * once it has taken half a second. */
+static void reread(char *base, size_t size, const char *path)
+{
+    const size_t step = (size_t)256 << 20;
+    const double t0 = now_s();
+    int shown = 0;
+    for (size_t done = 0; done < size;) {
+        size_t n = size - done < step ? size - done : step;
+        populate(base + done, n);
+        done += n;
+        if (progress_out && (shown || now_s() - t0 > 0.5)) {
+            const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+            fprintf(progress_out, "\rlmcc: %s: reading it once more onto 2 MiB pages: %.1f of %.1f GB", name,
+                    (double)done / 1e9, (double)size / 1e9);
+            if (done == size)
+                fprintf(progress_out, " in %.1f s\n", now_s() - t0);
+            fflush(progress_out);
+            shown = 1;
+        }
+    }
+}
+
 lm_huge_result lm_map_prefer_huge(void *map, size_t size, const char *path)
 {
     return lm_map_range_prefer_huge(map, size, path, 0);
@@ -135,6 +175,6 @@ lm_huge_result lm_map_range_prefer_huge(void *map, size_t size, const char *path
      * does not pay for it. */
     drop(fd, base, file_off, whole);
     close(fd);
-    populate(base, size);
+    reread(base, size, path);
     return LM_HUGE_REREAD;
 }

@@ -24,6 +24,8 @@
 
 #include <stddef.h>
 
+#include <stdio.h>
+
 /* Outcome, for --stats and tests. */
 typedef enum lm_huge_result {
     LM_HUGE_OFF,        /* LMCC_HUGE_PAGES=0, or transparent huge pages disabled */
@@ -40,6 +42,11 @@ lm_huge_result lm_map_prefer_huge(void *map, size_t size, const char *path);
 /* The same for a mapping of size bytes of the file from file_off (the
  * weight cache's arena, after its header). */
 lm_huge_result lm_map_range_prefer_huge(void *map, size_t size, const char *path, size_t file_off);
+
+/* Where a re-read that lasts over half a second redraws one progress line
+ * (the executables pass stderr when it is a terminal); NULL, the default:
+ * nowhere, as a library embedded in another program should be. */
+void lm_huge_set_progress(FILE *out);
 
 /* Bytes of the n mappings starting at maps[i] that are mapped with 2 MiB
  * pages (FilePmdMapped in /proc/self/smaps, read once); 0 when the kernel
