@@ -128,11 +128,16 @@ LM_INLINE float lm_gemv_dpbf16_row(const uint16_t *restrict row, const uint16_t 
  * tokens. Below LM_DPBF16_PACK_TOKENS tokens the rows are multiplied as the
  * checkpoint stores them: per 32 columns, 4 rows' 64-byte loads and 6
  * tokens' inputs, 24 vdpbf16ps into 24 accumulators (each a row-token
- * pair's 16 partial sums, added up at the end). */
+ * pair's 16 partial sums, added up at the end). Measured on Zen 4, 2
+ * threads (Qwen3-0.6B prompts; Qwen3-30B-A3B's layers, 512 tokens): from 4
+ * to 100 tokens this is 1.0-1.7x the packed kernel, and a threshold of 128
+ * gave the MoE prefill 382-401 tokens/s against 365-377 with 32 and
+ * 345-348 with no packing at all; a dense 256-token chunk is 25% faster
+ * packed. */
 #define LM_DPT_ROWS 4
 #define LM_DPT_TOKENS 6
 #ifndef LM_DPBF16_PACK_TOKENS
-#define LM_DPBF16_PACK_TOKENS 32
+#define LM_DPBF16_PACK_TOKENS 128
 #endif
 
 /* out[t][r] = x_t . row r, for LM_DPT_TOKENS inputs xt and LM_DPT_ROWS rows

@@ -228,11 +228,13 @@ static void run_case(const linear_case *c, int threads)
 static void run_all_x(lm_dtype dt, int xbf16)
 {
     /* Token counts: decode (1), dot tiles (2, 3), GEMM with full and partial
-     * 6-token tiles (4, 6, 13), several AMX passes of 32 tokens (40, 70).
+     * 6-token tiles (4, 6, 13), several AMX passes of 32 tokens (40, 70),
+     * and past LM_DPBF16_PACK_TOKENS, where bf16 inputs on vdpbf16ps pack
+     * their weights (130).
      * Widths: a partial 32-row block (72), rows
      * not a multiple of the 8-row decode group (36), K with a 32-wide tail
      * past the 64-wide decode step (96) and a plain 64 multiple (128). */
-    const int ns[] = { 1, 2, 3, 4, 6, 13, 40, 70 };
+    const int ns[] = { 1, 2, 3, 4, 6, 13, 40, 70, 130 };
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
         for (int threads = 1; threads <= 3; threads++) {
             const linear_case cases[] = {
