@@ -41,7 +41,13 @@ find_program(LMCC_PYTHON3 NAMES python3 HINTS /usr/bin)
 # rounds to the neighbouring bf16 value and the flip, cached, carries to
 # every later position through the global layers: max 0.017, mean 2.2e-3
 # (the embedding's product taken in f32 instead of bf16 would be 0.059 and
-# 9.2e-3 away, at every position).
+# 9.2e-3 away, at every position). Since the vdpbf16ps linears of 2 to 127
+# tokens multiply rows as stored (linear_bf16.h: 16 partial sums a row,
+# added at the end) their sums are in another order than the reference's
+# too, closer to the exact sums (mean error 4.3e-7 against the packed
+# kernel's 1.1e-6 on random K = 1024 rows), and the flips land elsewhere:
+# max 0.019, mean 3.5e-3 on Zen 4 (qwen3 9.5e-7, llama 2.5e-5, the MoE
+# 5.3e-4 mean); the Gemma row's mean bound is 5e-3.
 set(LMCC_GOLDEN_CASES
   "qwen3-tiny-f32|configs/test/qwen3-tiny.yaml|f32|1|1e-4|qwen3_ref.py"
   "qwen3-untied-bf16-2shards|configs/test/qwen3-tiny-untied-bf16.yaml|bf16|2|1e-3|qwen3_ref.py"
@@ -70,7 +76,7 @@ set(LMCC_GOLDEN_CASES
   "gemma3-rope-linear-f32|configs/test/gemma3-tiny-rope-linear.yaml|f32|1|1e-4|gemma3_ref.py"
   "gemma3-multimodal-f32-2shards|configs/test/gemma3-tiny-mm.yaml|f32|2|1e-4|gemma3_ref.py"
   "gemma3-mqa-untied-bf16-2shards|configs/test/gemma3-tiny-bf16.yaml|bf16|2|1e-3|gemma3_ref.py"
-  "gemma3-mqa-untied-bf16-defaults|configs/test/gemma3-tiny-bf16.yaml|bf16|2|2e-2|gemma3_ref.py|bf16|3e-3|bf16")
+  "gemma3-mqa-untied-bf16-defaults|configs/test/gemma3-tiny-bf16.yaml|bf16|2|2e-2|gemma3_ref.py|bf16|5e-3|bf16")
 
 # Registers golden.<prefix><name> for one case of the table's shape; ARGN
 # goes to golden.py as it is.
