@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../core/pool.h"
@@ -40,13 +39,6 @@ struct lm_session {
     double forward_s;
     int64_t forward_tokens;
 };
-
-double lm_now_seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 /* CPUs this process may run on (taskset, cgroup cpusets), not the machine's. */
 static int usable_cpus(void)

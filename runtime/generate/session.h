@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "../core/error.h"
+#include "../core/clock.h"
 #include "../core/model.h"
 
 typedef struct lm_session lm_session;
@@ -120,7 +121,6 @@ double lm_session_load_seconds(const lm_session *s);
 double lm_session_forward_seconds(const lm_session *s);
 int64_t lm_session_forward_tokens(const lm_session *s);
 
-/* Monotonic wall-clock seconds, for timing around the session. */
-double lm_now_seconds(void);
+/* lm_now_seconds (core/clock.h), for timing around the session. */
 
 #endif

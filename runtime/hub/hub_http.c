@@ -1,5 +1,6 @@
 #include "hub_http.h"
 #include "hub_headers.h"
+#include "../core/clock.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -182,13 +183,6 @@ static int start_file_body(transfer *t)
  * (weights/hugemap.h); curl's 16 KiB pieces would leave 4 KiB ones. */
 #define FILE_PIECE ((size_t)2 << 20)
 
-static double monotonic_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Writes the pending bytes; -1 with write_errno set when it cannot. */
 static int flush_pending(transfer *t)
 {
@@ -229,7 +223,7 @@ static size_t on_file(char *p, size_t size, size_t n, void *ud)
         size_t room = FILE_PIECE - (size_t)((t->offset + t->written) % (long long)FILE_PIECE);
         size_t step = k - done < room ? k - done : room;
         if (t->pending_len == 0)
-            t->pending_since = monotonic_s();
+            t->pending_since = lm_now_seconds();
         memcpy(t->pending + t->pending_len, p + done, step);
         t->pending_len += step;
         t->written += (long long)step;
@@ -249,7 +243,7 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
         return 1;
     /* No byte waits more than a second: a slow stream's bytes are on disk
      * (and show) as they come; a fast one fills its 2 MiB pieces first. */
-    if (t->sink && t->pending_len > 0 && monotonic_s() - t->pending_since > 1.0 && flush_pending(t) != 0)
+    if (t->sink && t->pending_len > 0 && lm_now_seconds() - t->pending_since > 1.0 && flush_pending(t) != 0)
         return 1;
     if (t->sink && t->sink->progress)
         t->sink->progress(t->sink->ctx, t->offset + t->written, t->sink->expected);

@@ -1,16 +1,9 @@
 #include "hub_progress.h"
+#include "../core/clock.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 lm_hub_progress_style lm_hub_progress_style_for(int quiet)
 {
@@ -48,7 +41,7 @@ void lm_hub_progress_begin(lm_hub_progress *p, const char *file, long long total
     p->total = total;
     p->resumed_from = resumed;
     p->done = resumed;
-    p->t_start = p->t_last = now_s();
+    p->t_start = p->t_last = lm_now_seconds();
 }
 
 static double rate_of(const lm_hub_progress *p, double t)
@@ -80,7 +73,7 @@ void lm_hub_progress_update(void *ctx, long long done, long long total)
     p->done = done;
     if (p->style != LM_HUB_BAR)
         return;
-    double t = now_s();
+    double t = lm_now_seconds();
     if (t - p->t_last < 0.1)
         return;
     p->t_last = t;
@@ -89,7 +82,7 @@ void lm_hub_progress_update(void *ctx, long long done, long long total)
 
 void lm_hub_progress_end(lm_hub_progress *p, const char *what)
 {
-    double t = now_s();
+    double t = lm_now_seconds();
     if (p->style == LM_HUB_QUIET)
         return;
     if (p->style == LM_HUB_BAR) {

@@ -19,9 +19,8 @@
 #include "../core/dtype.h"
 #include "../core/pages.h"
 #include "../core/qlayout.h"
+#include "hugemap.h"
 #include "weight_cache.h"
-
-#define HUGE_PAGE ((size_t)2 << 20)
 
 static const char *slot_dtype_name(lm_dtype t)
 {
@@ -517,7 +516,7 @@ static int reserve_arena(const lm_model_desc *d, const lm_checkpoint *ck, lm_wei
     if (total == 0)
         return 0;
     /* Over-allocated by a huge page so the arena can start on one. */
-    size_t len = total + HUGE_PAGE;
+    size_t len = total + LM_HUGE_BYTES;
     void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (map == MAP_FAILED)
         return lm_fail(e, "%s: out of memory reserving %zu bytes for converted weights; use a "
@@ -525,7 +524,7 @@ static int reserve_arena(const lm_model_desc *d, const lm_checkpoint *ck, lm_wei
                        lm_checkpoint_dir(ck), total);
     out->arena = map;
     out->arena_bytes = len;
-    uintptr_t start = round_up((uintptr_t)map, HUGE_PAGE);
+    uintptr_t start = round_up((uintptr_t)map, LM_HUGE_BYTES);
     out->arena_used = (size_t)(start - (uintptr_t)map);
 #ifdef MADV_HUGEPAGE
     (void)madvise((void *)start, total, MADV_HUGEPAGE); /* a hint; fine if refused */

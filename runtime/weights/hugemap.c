@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #endif
 #include "hugemap.h"
+#include "../core/clock.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -11,10 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
-
-#define HUGE_BYTES ((size_t)2 << 20)
 
 /* Where lm_map_prefer_huge's re-read reports its progress; NULL: nowhere. */
 static FILE *progress_out;
@@ -22,13 +20,6 @@ static FILE *progress_out;
 void lm_huge_set_progress(FILE *out)
 {
     progress_out = out;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static int thp_enabled(void)
@@ -107,18 +98,18 @@ static void drop(int fd, char *map, size_t file_off, size_t n)
 static void reread(char *base, size_t size, const char *path)
 {
     const size_t step = (size_t)256 << 20;
-    const double t0 = now_s();
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    const double t0 = lm_now_seconds();
     int shown = 0;
     for (size_t done = 0; done < size;) {
         size_t n = size - done < step ? size - done : step;
         populate(base + done, n);
         done += n;
-        if (progress_out && (shown || now_s() - t0 > 0.5)) {
-            const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        if (progress_out && (shown || lm_now_seconds() - t0 > 0.5)) {
             fprintf(progress_out, "\rlmcc: %s: reading it once more onto 2 MiB pages: %.1f of %.1f GB", name,
                     (double)done / 1e9, (double)size / 1e9);
             if (done == size)
-                fprintf(progress_out, " in %.1f s\n", now_s() - t0);
+                fprintf(progress_out, " in %.1f s\n", lm_now_seconds() - t0);
             fflush(progress_out);
             shown = 1;
         }
@@ -139,7 +130,7 @@ lm_huge_result lm_map_range_prefer_huge(void *map, size_t size, const char *path
      * mapping must start on a 2 MiB boundary of both the address space
      * (Linux places large file mappings so) and the file; a small file is
      * not worth a re-read. */
-    if (((uintptr_t)base & (HUGE_BYTES - 1)) != 0 || (file_off & (HUGE_BYTES - 1)) != 0 || size < 3 * HUGE_BYTES)
+    if (((uintptr_t)base & (LM_HUGE_BYTES - 1)) != 0 || (file_off & (LM_HUGE_BYTES - 1)) != 0 || size < 3 * LM_HUGE_BYTES)
         return LM_HUGE_TOO_SMALL;
     /* A file the page cache cannot hold is read from disk every token
      * anyway; mapping or re-reading it all here would only add a pass. */
@@ -152,9 +143,9 @@ lm_huge_result lm_map_range_prefer_huge(void *map, size_t size, const char *path
      * fall back to small folios under reclaim, or when read by something
      * without MADV_HUGEPAGE. If it was not, one extent is re-read first to
      * learn whether this kernel and file system can do it at all. */
-    const size_t whole = size / HUGE_BYTES * HUGE_BYTES;
-    populate(base, HUGE_BYTES);
-    int probed = huge_bytes(map) >= HUGE_BYTES;
+    const size_t whole = size / LM_HUGE_BYTES * LM_HUGE_BYTES;
+    populate(base, LM_HUGE_BYTES);
+    int probed = huge_bytes(map) >= LM_HUGE_BYTES;
     if (probed) {
         populate(base, size);
         if (huge_bytes(map) >= whole / 10 * 9)
@@ -164,9 +155,9 @@ lm_huge_result lm_map_range_prefer_huge(void *map, size_t size, const char *path
     if (fd < 0)
         return LM_HUGE_UNSUPPORTED;
     if (!probed) {
-        drop(fd, base, file_off, HUGE_BYTES);
-        populate(base, HUGE_BYTES);
-        if (huge_bytes(map) < HUGE_BYTES) {
+        drop(fd, base, file_off, LM_HUGE_BYTES);
+        populate(base, LM_HUGE_BYTES);
+        if (huge_bytes(map) < LM_HUGE_BYTES) {
             close(fd);
             return LM_HUGE_UNSUPPORTED;
         }

@@ -26,6 +26,9 @@
 
 #include <stdio.h>
 
+/* A transparent huge page, and a page-cache folio that can be mapped as one. */
+#define LM_HUGE_BYTES ((size_t)2 << 20)
+
 /* Outcome, for --stats and tests. */
 typedef enum lm_huge_result {
     LM_HUGE_OFF,        /* LMCC_HUGE_PAGES=0, or transparent huge pages disabled */

@@ -20,15 +20,13 @@
  *    2 MiB pages. */
 static const char MAGIC[8] = "LMCCWQ3";
 
-#define HUGE_BYTES ((size_t)2 << 20)
-
 /* Where the arena starts in the file: after the header (magic, identity
  * length, arena length, identity), at the next 2 MiB boundary. Page-cache
  * folios sit at file offsets that are multiples of their size, so only an
  * arena at such an offset can be mapped with 2 MiB pages. */
 static uint64_t payload_offset(uint64_t id_len)
 {
-    return (24 + id_len + HUGE_BYTES - 1) / HUGE_BYTES * HUGE_BYTES;
+    return (24 + id_len + LM_HUGE_BYTES - 1) / LM_HUGE_BYTES * LM_HUGE_BYTES;
 }
 
 /* Appends printf output to a growing buffer; on failure the buffer is freed. */
